@@ -1,0 +1,80 @@
+//===- Codegen.h - Lowering Adjoint IR to LLVM and native code --*- C++ -*-===//
+///
+/// The code generator: lowers every function of an adj::Module to LLVM IR,
+/// optimises it for the host CPU and emits assembly or object files. The JIT
+/// (JIT.h) builds on the same pieces.
+///
+/// Each adj::Function F becomes one externally visible step function
+///
+///   i32 @<F.Name>(i64 %n, ptr %args, ptr %results)
+///
+/// where `n` is the run-time batch size, `args` points to one buffer pointer
+/// per argument (scalars too) and `results` to one caller-allocated buffer
+/// per result, both in declaration order (the runtime's adj_rt_step_fn).
+/// It returns 0, 1 when the data was invalid (an integer label outside
+/// [0, C)), or 2 when its scratch memory could not be allocated. Every op
+/// becomes an internal kernel `@<F.Name>.<index>.<mnemonic>(out, operands...,
+/// i64 n)` with `noalias` pointers that the step function calls in order;
+/// intermediates live in one malloc'ed scratch buffer per call.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_CODEGEN_CODEGEN_H
+#define ADJ_CODEGEN_CODEGEN_H
+
+#include "ir/IR.h"
+
+#include "llvm/Support/Error.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <memory>
+#include <string>
+
+namespace llvm {
+class LLVMContext;
+class Module;
+} // namespace llvm
+
+namespace adj {
+
+/// The host CPU as LLVM sees it: target triple, CPU name (e.g. znver3) and
+/// subtarget feature string (e.g. "+avx2,+fma,-avx512f,...").
+struct HostTarget {
+  std::string Triple, CPU, Features;
+};
+
+/// Detects the host with llvm::orc::JITTargetMachineBuilder::detectHost()
+/// (sys::getHostCPUName and sys::getHostCPUFeatures). Initialises LLVM's
+/// native target on first use.
+HostTarget detectHostTarget();
+
+/// A TargetMachine for the host CPU with its features, PIC relocation model
+/// and the code generation level of \p OptLevel (0-3); null if LLVM has no
+/// backend for the host.
+std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(int OptLevel);
+
+/// Lowers every function of \p M to LLVM IR (one step function each, see
+/// above). Returns an error for IR it cannot lower; never asserts on IR that
+/// passes the verifier. The result has no triple or data layout yet:
+/// optimizeLLVM (or the JIT) sets them from the target machine.
+llvm::Expected<std::unique_ptr<llvm::Module>>
+lowerToLLVM(const Module &M, llvm::LLVMContext &Ctx);
+
+/// Sets \p LM's triple, data layout and per-function target CPU/features
+/// from \p TM, then runs the new pass manager's O0..O3 pipeline with \p TM
+/// (so that the cost models see the host's vector units).
+void optimizeLLVM(llvm::Module &LM, llvm::TargetMachine &TM, int OptLevel);
+
+/// The textual LLVM IR of \p LM (what `adjc --emit=llvm` prints).
+std::string printLLVM(const llvm::Module &LM);
+
+/// Host assembly text for \p LM (what `adjc --emit=asm` prints).
+llvm::Expected<std::string> emitAssembly(llvm::Module &LM,
+                                         llvm::TargetMachine &TM);
+
+/// Writes \p LM as a native object file to \p Path.
+llvm::Error emitObjectFile(llvm::Module &LM, llvm::TargetMachine &TM,
+                           const std::string &Path);
+
+} // namespace adj
+
+#endif

@@ -1,0 +1,311 @@
+//===- Kernel.cpp - Loops, loop nests and calls inside a kernel -----------===//
+///
+/// The building blocks of every kernel. Loops are emitted rotated (a guard,
+/// then a bottom-tested body with an i64 phi), the shape LLVM's loop passes
+/// and vectoriser expect. A strided loop nest first simplifies its shape:
+/// dims of static size 1 are dropped, and dim d is merged into d-1 when for
+/// every operand stride[d-1] == stride[d] * size[d] (both broadcast, or both
+/// contiguous), which turns same-shape elementwise ops and most broadcasts
+/// into one or two flat loops. Offsets are accumulated per level, so only an
+/// add per operand remains in the innermost loop.
+///
+//===----------------------------------------------------------------------===//
+#include "codegen/Kernel.h"
+
+#include "llvm/IR/Module.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+namespace adj::cg {
+
+using namespace llvm;
+using llvm::Function;
+using llvm::Module;
+using llvm::Value;
+
+Shape shapeOf(const std::vector<int64_t> &Dims) {
+  Shape S;
+  for (int64_t D : Dims)
+    S.push_back(Extent::dim(D));
+  return S;
+}
+
+Shape shapeOf(const TensorType &T) { return shapeOf(T.Dims); }
+
+Extent product(const Shape &S) {
+  Extent P;
+  for (Extent E : S)
+    P = P * E;
+  return P;
+}
+
+Shape contiguousStrides(const Shape &S) {
+  Shape St(S.size());
+  Extent Acc;
+  for (size_t I = S.size(); I-- > 0;) {
+    St[I] = Acc;
+    Acc = Acc * S[I];
+  }
+  return St;
+}
+
+Shape broadcastStrides(const TensorType &In,
+                       const std::vector<int64_t> &OutDims) {
+  Shape Own = contiguousStrides(shapeOf(In));
+  Shape St(OutDims.size(), Extent{0, 0});
+  size_t Off = OutDims.size() - In.rank();
+  for (size_t I = 0; I < In.rank(); ++I)
+    if (!(In.Dims[I] == 1 && OutDims[Off + I] != 1))
+      St[Off + I] = Own[I];
+  return St;
+}
+
+Type *eltType(LLVMContext &Ctx, DType T) {
+  switch (T) {
+  case DType::F32:
+    return Type::getFloatTy(Ctx);
+  case DType::F64:
+    return Type::getDoubleTy(Ctx);
+  case DType::I32:
+    return Type::getInt32Ty(Ctx);
+  }
+  return nullptr;
+}
+
+Value *emitExtent(IRBuilder<> &B, Value *N, Extent E) {
+  Value *V = B.getInt64(E.Mul);
+  for (unsigned I = 0; I < E.Pow; ++I)
+    V = E.Mul == 1 && I == 0 ? N : B.CreateMul(N, V, "", true, true);
+  return V;
+}
+
+Kernel::Kernel(Module &M, const std::string &Name, unsigned NumOperands,
+               bool MayFail)
+    : M(M), Ctx(M.getContext()), B(Ctx), MayFail(MayFail) {
+  SmallVector<Type *, 4> Params(NumOperands + 1, B.getPtrTy());
+  Params.push_back(B.getInt64Ty());
+  Type *Ret = MayFail ? B.getInt32Ty() : B.getVoidTy();
+  Fn = Function::Create(FunctionType::get(Ret, Params, false),
+                        GlobalValue::InternalLinkage, Name, M);
+  Fn->addFnAttr(Attribute::NoUnwind);
+  Fn->addFnAttr(Attribute::WillReturn);
+  Fn->addFnAttr(Attribute::NoSync);
+  for (unsigned I = 0; I <= NumOperands; ++I) {
+    Fn->addParamAttr(I, Attribute::NoAlias);
+    Fn->addParamAttr(I, Attribute::NoCapture);
+    Fn->addParamAttr(I, Attribute::NoUndef);
+    if (I > 0)
+      Fn->addParamAttr(I, Attribute::ReadOnly);
+  }
+  Out = Fn->getArg(0);
+  Out->setName("out");
+  for (unsigned I = 0; I < NumOperands; ++I) {
+    In.push_back(Fn->getArg(I + 1));
+    In.back()->setName("in" + Twine(I));
+  }
+  N = Fn->getArg(NumOperands + 1);
+  N->setName("n");
+  B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", Fn));
+  FastMathFlags FMF;
+  FMF.setAllowReassoc();
+  FMF.setAllowContract();
+  B.setFastMathFlags(FMF);
+}
+
+Value *Kernel::fp(Type *T, double V) { return ConstantFP::get(T, V); }
+
+Value *Kernel::load(Type *T, Value *Base, Value *Idx) {
+  return B.CreateLoad(T, B.CreateInBoundsGEP(T, Base, Idx));
+}
+
+void Kernel::store(Value *V, Value *Base, Value *Idx) {
+  B.CreateStore(V, B.CreateInBoundsGEP(V->getType(), Base, Idx));
+}
+
+Value *Kernel::var(Value *Init) {
+  BasicBlock &Entry = Fn->getEntryBlock();
+  IRBuilder<> EB(&Entry, Entry.begin());
+  Value *A = EB.CreateAlloca(Init->getType());
+  B.CreateStore(Init, A);
+  return A;
+}
+
+void Kernel::loop(Value *Begin, Value *End, Value *Step, BodyFn Body) {
+  auto *CB = dyn_cast<ConstantInt>(Begin), *CE = dyn_cast<ConstantInt>(End);
+  if (CB && CE && CE->getSExtValue() - CB->getSExtValue() == 1)
+    return Body(Begin); // One trip: no loop.
+  BasicBlock *Pre = B.GetInsertBlock();
+  BasicBlock *Head = BasicBlock::Create(Ctx, "loop", Fn);
+  BasicBlock *Exit = BasicBlock::Create(Ctx, "loop.end");
+  Value *Enter = B.CreateICmpSLT(Begin, End);
+  if (auto *C = dyn_cast<ConstantInt>(Enter); C && C->isOne())
+    B.CreateBr(Head);
+  else
+    B.CreateCondBr(Enter, Head, Exit);
+  B.SetInsertPoint(Head);
+  PHINode *I = B.CreatePHI(i64Ty(), 2, "i");
+  I->addIncoming(Begin, Pre);
+  Body(I);
+  Value *Next = B.CreateAdd(I, Step, "i.next", true, true);
+  I->addIncoming(Next, B.GetInsertBlock());
+  B.CreateCondBr(B.CreateICmpSLT(Next, End), Head, Exit);
+  Exit->insertInto(Fn);
+  B.SetInsertPoint(Exit);
+}
+
+Value *Kernel::fold(Value *End, Value *Init,
+                    function_ref<Value *(Value *, Value *)> F) {
+  Value *Acc = var(Init);
+  loop(End, [&](Value *I) { write(Acc, F(read(Init->getType(), Acc), I)); });
+  return read(Init->getType(), Acc);
+}
+
+Value *Kernel::add(Value *A, Value *C) {
+  if (auto *K = dyn_cast<ConstantInt>(C); K && K->isZero())
+    return A;
+  if (auto *K = dyn_cast<ConstantInt>(A); K && K->isZero())
+    return C;
+  return B.CreateAdd(A, C, "", true, true);
+}
+
+Value *Kernel::madd(Value *Base, Value *I, Value *Stride) {
+  auto *C = dyn_cast<ConstantInt>(Stride);
+  if (C && C->isZero())
+    return Base;
+  return add(Base,
+             C && C->isOne() ? I : B.CreateMul(I, Stride, "", true, true));
+}
+
+void Kernel::forEach(Shape S, std::vector<Shape> Strides,
+                     function_ref<void(ArrayRef<Value *>)> Body) {
+  // Drop static 1 dims, then merge mergeable neighbours.
+  Shape Dims;
+  std::vector<Shape> St(Strides.size());
+  for (size_t D = 0; D < S.size(); ++D) {
+    if (S[D].isOne())
+      continue;
+    bool Merge = !Dims.empty();
+    for (size_t K = 0; K < Strides.size() && Merge; ++K)
+      Merge = St[K].back() == Strides[K][D] * S[D];
+    if (Merge) {
+      Dims.back() = Dims.back() * S[D];
+      for (size_t K = 0; K < Strides.size(); ++K)
+        St[K].back() = Strides[K][D];
+      continue;
+    }
+    Dims.push_back(S[D]);
+    for (size_t K = 0; K < Strides.size(); ++K)
+      St[K].push_back(Strides[K][D]);
+  }
+  // Operands with the same strides share one offset.
+  std::vector<size_t> Same(St.size());
+  for (size_t K = 0; K < St.size(); ++K)
+    Same[K] = std::find(St.begin(), St.end(), St[K]) - St.begin();
+  std::vector<Value *> Offs(Strides.size(), i64(0));
+  std::function<void(size_t)> Level = [&](size_t D) {
+    if (D == Dims.size())
+      return Body(Offs);
+    std::vector<Value *> StV;
+    for (size_t K = 0; K < St.size(); ++K)
+      StV.push_back(get(St[K][D]));
+    std::vector<Value *> Outer = Offs;
+    loop(get(Dims[D]), [&](Value *I) {
+      for (size_t K = 0; K < St.size(); ++K)
+        Offs[K] = Same[K] < K ? Offs[Same[K]] : madd(Outer[K], I, StV[K]);
+      Level(D + 1);
+    });
+    Offs = Outer;
+  };
+  Level(0);
+}
+
+void Kernel::failIf(Value *Cond) {
+  assert(MayFail && "failIf in a kernel that cannot fail");
+  if (!FailBB) {
+    FailBB = BasicBlock::Create(Ctx, "invalid", Fn);
+    IRBuilder<> FB(FailBB);
+    FB.CreateRet(FB.getInt32(1));
+  }
+  BasicBlock *Cont = BasicBlock::Create(Ctx, "valid", Fn);
+  B.CreateCondBr(Cond, FailBB, Cont);
+  B.SetInsertPoint(Cont);
+}
+
+void Kernel::finish() {
+  if (MayFail)
+    B.CreateRet(B.getInt32(0));
+  else
+    B.CreateRetVoid();
+  if (FailBB) // Keep the failure block last, for readability.
+    FailBB->moveAfter(&Fn->back());
+}
+
+Value *Kernel::intrinsic(Intrinsic::ID ID, ArrayRef<Value *> Args) {
+  return B.CreateIntrinsic(ID, {Args[0]->getType()}, Args);
+}
+
+/// e^x = 2^k e^r with k = rint(x / ln 2) and r = x - k ln 2 in
+/// [-ln2/2, ln2/2] (Cody-Waite: ln 2 split in a high part with trailing zero
+/// bits, so k * hi is exact, and a low part). e^r is its Taylor polynomial
+/// of degree 7 (f32) or 13 (f64), whose truncation error is below one ulp.
+/// 2^k is applied as two exact power-of-two factors 2^(k/2) 2^(k - k/2),
+/// so overflow gives inf and underflow 0 (or a subnormal) by IEEE rules;
+/// x is first clamped so k stays in range, and NaN is passed through.
+/// Built without `reassoc` so the reduction is not reassociated away.
+Value *Kernel::exp(Value *X) {
+  IRBuilder<>::FastMathFlagGuard Guard(B);
+  FastMathFlags FMF;
+  FMF.setAllowContract();
+  B.setFastMathFlags(FMF);
+  Type *T = X->getType();
+  bool F32 = T->getScalarType()->isFloatTy();
+  auto C = [&](double V) { return fp(T, V); };
+  Type *IT = F32 ? B.getInt32Ty() : B.getInt64Ty();
+  unsigned MantBits = F32 ? 23 : 52, Bias = F32 ? 127 : 1023;
+  double Lo = F32 ? -104.0 : -746.0, Hi = F32 ? 89.0 : 710.0;
+  double Ln2Hi = F32 ? 0.693359375 : 6.93147180369123816490e-01;
+  double Ln2Lo = F32 ? -2.12194440e-4 : 1.90821492927058770002e-10;
+  unsigned Degree = F32 ? 7 : 13;
+
+  Value *Cl = B.CreateSelect(B.CreateFCmpOLT(X, C(Lo)), C(Lo), X);
+  Cl = B.CreateSelect(B.CreateFCmpOGT(Cl, C(Hi)), C(Hi), Cl);
+  Value *Kf = intrinsic(Intrinsic::rint, {B.CreateFMul(Cl, C(M_LOG2E))});
+  Value *R = intrinsic(Intrinsic::fmuladd, {B.CreateFNeg(Kf), C(Ln2Hi), Cl});
+  R = intrinsic(Intrinsic::fmuladd, {B.CreateFNeg(Kf), C(Ln2Lo), R});
+  double Coef = 1;
+  for (unsigned I = 2; I <= Degree; ++I)
+    Coef /= I;
+  Value *P = C(Coef);
+  for (unsigned I = Degree; I-- > 0;) {
+    Coef *= I + 1;
+    P = intrinsic(Intrinsic::fmuladd, {P, R, C(Coef)});
+  }
+  Value *K = B.CreateFPToSI(Kf, X->getType()->getWithNewType(IT));
+  Value *K1 = B.CreateAShr(K, 1);
+  auto Pow2 = [&](Value *E) {
+    Value *Bits = B.CreateShl(
+        B.CreateAdd(E, ConstantInt::get(E->getType(), Bias)), MantBits);
+    return B.CreateBitCast(Bits, T);
+  };
+  Value *Y = B.CreateFMul(B.CreateFMul(P, Pow2(K1)), Pow2(B.CreateSub(K, K1)));
+  return B.CreateSelect(B.CreateFCmpUNO(X, X), X, Y);
+}
+
+Value *Kernel::libm(const char *Name, Value *X) {
+  std::string Sym = Name;
+  if (X->getType()->isFloatTy())
+    Sym += "f";
+  FunctionCallee F = M.getOrInsertFunction(
+      Sym, FunctionType::get(X->getType(), {X->getType()}, false));
+  if (auto *Decl = dyn_cast<Function>(F.getCallee())) {
+    // Pure for our purposes: errno is never read.
+    Decl->setDoesNotAccessMemory();
+    Decl->setDoesNotThrow();
+    Decl->addFnAttr(Attribute::WillReturn);
+  }
+  return B.CreateCall(F, {X});
+}
+
+} // namespace adj::cg

@@ -1,0 +1,149 @@
+//===- Kernel.h - Building one op's kernel function -------------*- C++ -*-===//
+///
+/// Internal to codegen. Every IR op is lowered into its own LLVM function
+///
+///   internal [void|i32] @<step>.<index>.<mnemonic>(ptr noalias %out,
+///                                  ptr noalias %in0, ..., i64 %n)
+///
+/// and Kernel holds the pieces its emitter needs: an IRBuilder with the
+/// fast-math flags `reassoc contract`, the arguments, counted loops with i64
+/// induction variables, accumulator variables (allocas that mem2reg
+/// promotes), strided loop nests with dimension coalescing, and calls to
+/// LLVM intrinsics and libm. Shapes are lists of Extents: a static size times
+/// a power of the run-time batch size n.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_CODEGEN_KERNEL_H
+#define ADJ_CODEGEN_KERNEL_H
+
+#include "ir/IR.h"
+
+#include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Intrinsics.h"
+
+#include <string>
+#include <vector>
+
+namespace adj::cg {
+
+/// A dimension size or stride `Mul * n^Pow`.
+struct Extent {
+  int64_t Mul = 1;
+  unsigned Pow = 0;
+
+  static Extent dim(int64_t D) {
+    return D == kBatch ? Extent{1, 1} : Extent{D, 0};
+  }
+  Extent operator*(Extent O) const {
+    return Mul * O.Mul == 0 ? Extent{0, 0} : Extent{Mul * O.Mul, Pow + O.Pow};
+  }
+  bool operator==(Extent O) const { return Mul == O.Mul && Pow == O.Pow; }
+  bool isOne() const { return Mul == 1 && Pow == 0; }
+};
+using Shape = std::vector<Extent>;
+
+Shape shapeOf(const TensorType &T);
+Shape shapeOf(const std::vector<int64_t> &Dims);
+Extent product(const Shape &S);
+/// Row-major strides of a contiguous tensor of shape \p S.
+Shape contiguousStrides(const Shape &S);
+/// Strides for reading \p In as if broadcast to \p OutDims (NumPy rules,
+/// right-aligned; 0 on broadcast dims).
+Shape broadcastStrides(const TensorType &In,
+                       const std::vector<int64_t> &OutDims);
+
+/// The LLVM type of a dtype's elements.
+llvm::Type *eltType(llvm::LLVMContext &Ctx, DType T);
+/// Emits `E` as an i64 value (n is the batch size).
+llvm::Value *emitExtent(llvm::IRBuilder<> &B, llvm::Value *N, Extent E);
+
+class Kernel {
+public:
+  /// Creates `Name` in \p M with \p NumOperands input pointers; \p MayFail
+  /// kernels return i32 (0 ok, 1 invalid data), others void.
+  Kernel(llvm::Module &M, const std::string &Name, unsigned NumOperands,
+         bool MayFail);
+
+  llvm::Module &M;
+  llvm::LLVMContext &Ctx;
+  llvm::Function *Fn;
+  llvm::IRBuilder<> B;
+  llvm::Value *N;   ///< The batch size.
+  llvm::Value *Out; ///< The result buffer.
+  std::vector<llvm::Value *> In;
+
+  llvm::Type *i64Ty() { return B.getInt64Ty(); }
+  llvm::Value *i64(int64_t V) { return B.getInt64(V); }
+  llvm::Value *get(Extent E) { return emitExtent(B, N, E); }
+  llvm::Value *fp(llvm::Type *T, double V);
+
+  /// Base[Idx] with the element type \p T.
+  llvm::Value *load(llvm::Type *T, llvm::Value *Base, llvm::Value *Idx);
+  void store(llvm::Value *V, llvm::Value *Base, llvm::Value *Idx);
+  /// A mutable local (an entry-block alloca) initialised to \p Init here.
+  llvm::Value *var(llvm::Value *Init);
+  llvm::Value *read(llvm::Type *T, llvm::Value *Var) {
+    return B.CreateLoad(T, Var);
+  }
+  void write(llvm::Value *Var, llvm::Value *V) { B.CreateStore(V, Var); }
+
+  using BodyFn = llvm::function_ref<void(llvm::Value *)>;
+  /// for (i = Begin; i < End; i += Step) Body(i).
+  void loop(llvm::Value *Begin, llvm::Value *End, llvm::Value *Step,
+            BodyFn Body);
+  void loop(llvm::Value *End, BodyFn Body) { loop(i64(0), End, i64(1), Body); }
+  /// Acc = F(Acc, i) for i in [0, End), starting from \p Init; returns Acc.
+  llvm::Value *
+  fold(llvm::Value *End, llvm::Value *Init,
+       llvm::function_ref<llvm::Value *(llvm::Value *, llvm::Value *)> F);
+  /// A + C (nuw nsw), folding a constant 0.
+  llvm::Value *add(llvm::Value *A, llvm::Value *C);
+  /// Base + I * Stride, folding the trivial cases.
+  llvm::Value *madd(llvm::Value *Base, llvm::Value *I, llvm::Value *Stride);
+
+  /// A loop nest over \p S (outermost first) with one stride list per
+  /// operand; calls \p Body with each operand's element offset. Static 1
+  /// dims are dropped and adjacent dims merged where every operand allows,
+  /// so same-shape operands get one flat loop; the innermost loop is the
+  /// last dim, contiguous for contiguous operands.
+  void forEach(Shape S, std::vector<Shape> Strides,
+               llvm::function_ref<void(llvm::ArrayRef<llvm::Value *>)> Body);
+
+  /// Returns 1 from the kernel when \p Cond holds (MayFail kernels only).
+  void failIf(llvm::Value *Cond);
+  /// Terminates the kernel (returns void or i32 0).
+  void finish();
+
+  llvm::Value *intrinsic(llvm::Intrinsic::ID ID,
+                         llvm::ArrayRef<llvm::Value *> Args);
+  /// e^x without libm: a branch-free polynomial that vectorises (see .cpp).
+  llvm::Value *exp(llvm::Value *X);
+  /// Calls libm's \p Name (`tanh`) or its float variant (`tanhf`).
+  llvm::Value *libm(const char *Name, llvm::Value *X);
+
+private:
+  bool MayFail;
+  llvm::BasicBlock *FailBB = nullptr;
+};
+
+// Op emitters: each fills a Kernel whose operands are the op's, in order.
+void emitConstant(Kernel &K, const Op &O);
+void emitCount(Kernel &K, const Op &O);
+void emitUnary(Kernel &K, const Op &O);
+void emitUnaryGrad(Kernel &K, const Op &O, OpKind Forward);
+void emitBinary(Kernel &K, const Op &O);
+void emitTranspose(Kernel &K, const Op &O);
+void emitReshape(Kernel &K, const Op &O);
+void emitBroadcastTo(Kernel &K, const Op &O);
+void emitReduce(Kernel &K, const Op &O);
+void emitMatMul(Kernel &K, const Op &O);
+void emitSoftmaxFamily(Kernel &K, const Op &O);
+void emitCrossEntropy(Kernel &K, const Op &O);
+void emitCrossEntropyGrad(Kernel &K, const Op &O);
+void emitArgMax(Kernel &K, const Op &O);
+void emitAccuracy(Kernel &K, const Op &O);
+
+} // namespace adj::cg
+
+#endif

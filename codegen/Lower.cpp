@@ -1,0 +1,312 @@
+//===- Lower.cpp - adj::Function -> LLVM step function --------------------===//
+///
+/// Lowers each function of a module to the step-function ABI of Codegen.h.
+/// The step function
+///
+///   1. loads the argument and result buffer pointers from its arrays;
+///   2. gives every op result a buffer: the caller's result buffer when the
+///      value is a result (the first one naming it), the operand's buffer
+///      for a reshape that is not a result (reshapes copy nothing), and
+///      otherwise a 64-byte aligned slice of one scratch buffer whose size
+///      is computed from n at run time and obtained with malloc;
+///   3. calls each op's kernel in program order, checking the status of
+///      the kernels that validate labels;
+///   4. copies results that are arguments, or repeat an earlier result;
+///   5. frees the scratch buffer and returns 0 (1 for invalid data, 2 when
+///      malloc fails).
+///
+/// Kernels are emitted by the per-op emitters of Kernel.h; this file only
+/// chooses one and checks that the op's types are ones it supports.
+///
+//===----------------------------------------------------------------------===//
+#include "codegen/Codegen.h"
+#include "codegen/Kernel.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/Verifier.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+#include <map>
+
+namespace adj {
+
+using namespace llvm;
+using cg::Extent;
+using cg::Kernel;
+
+static Error lowerError(const std::string &Msg) {
+  return createStringError(inconvertibleErrorCode(), Msg);
+}
+
+/// The forward op of a unary `_grad` op, if \p K is one.
+static std::optional<OpKind> forwardOfGrad(OpKind K) {
+  if (K == OpKind(0))
+    return std::nullopt;
+  OpKind Prev = OpKind(unsigned(K) - 1);
+  if (unaryGradOf(Prev) == K)
+    return Prev;
+  return std::nullopt;
+}
+
+static bool mayFail(OpKind K) {
+  return K == OpKind::CrossEntropy || K == OpKind::CrossEntropyGrad ||
+         K == OpKind::Accuracy;
+}
+
+/// Checks the dtypes the emitters rely on: float math, i32 labels.
+static Error checkTypes(const Function &F, const Op &O) {
+  auto Bad = [&] {
+    std::vector<std::string> Ops;
+    for (const Value *V : O.Operands)
+      Ops.push_back(V->type().str());
+    return lowerError(fmt::format(
+        "codegen: @{}: cannot lower '{}' with operands ({}) and result {}",
+        F.Name, O.info().Mnemonic, fmt::join(Ops, ", "), O.type().str()));
+  };
+  if (O.Operands.size() != size_t(std::max(O.info().Arity, 0)))
+    return Bad();
+  switch (O.Kind) {
+  case OpKind::Constant:
+  case OpKind::Transpose:
+  case OpKind::Reshape:
+  case OpKind::BroadcastTo:
+    return O.Operands.empty() || O.Operands[0]->type().Elt == O.type().Elt
+               ? Error::success()
+               : Bad();
+  case OpKind::Count:
+    return isFloat(O.type().Elt) ? Error::success() : Bad();
+  case OpKind::ArgMax:
+    return isFloat(O.Operands[0]->type().Elt) && O.type().Elt == DType::I32
+               ? Error::success()
+               : Bad();
+  case OpKind::Accuracy:
+  case OpKind::CrossEntropy:
+  case OpKind::CrossEntropyGrad: {
+    const Value *Labels = O.Operands.back();
+    const TensorType &L = O.Operands[O.Operands.size() - 2]->type();
+    if (Labels->type().Elt != DType::I32 || !isFloat(L.Elt) || !L.rank() ||
+        !isFloat(O.type().Elt))
+      return Bad();
+    if (O.Kind != OpKind::Accuracy && L.Elt != O.type().Elt)
+      return Bad();
+    return Error::success();
+  }
+  default:
+    for (const Value *V : O.Operands)
+      if (V->type().Elt != O.type().Elt)
+        return Bad();
+    return isFloat(O.type().Elt) ? Error::success() : Bad();
+  }
+}
+
+/// Emits the body of \p O's kernel.
+static void emitKernel(Kernel &K, const Op &O) {
+  using namespace cg;
+  if (hasProp(O.Kind, props::Unary))
+    return emitUnary(K, O);
+  if (auto Fwd = forwardOfGrad(O.Kind))
+    return emitUnaryGrad(K, O, *Fwd);
+  if (hasProp(O.Kind, props::Binary))
+    return emitBinary(K, O);
+  switch (O.Kind) {
+  case OpKind::Constant:
+    return emitConstant(K, O);
+  case OpKind::Count:
+    return emitCount(K, O);
+  case OpKind::Transpose:
+    return emitTranspose(K, O);
+  case OpKind::Reshape:
+    return emitReshape(K, O);
+  case OpKind::BroadcastTo:
+    return emitBroadcastTo(K, O);
+  case OpKind::ReduceSum:
+  case OpKind::ReduceMean:
+  case OpKind::ReduceMax:
+  case OpKind::ReduceMin:
+    return emitReduce(K, O);
+  case OpKind::MatMul:
+    return emitMatMul(K, O);
+  case OpKind::Softmax:
+  case OpKind::LogSoftmax:
+  case OpKind::SoftmaxGrad:
+  case OpKind::LogSoftmaxGrad:
+    return emitSoftmaxFamily(K, O);
+  case OpKind::CrossEntropy:
+    return emitCrossEntropy(K, O);
+  case OpKind::CrossEntropyGrad:
+    return emitCrossEntropyGrad(K, O);
+  case OpKind::ArgMax:
+    return emitArgMax(K, O);
+  case OpKind::Accuracy:
+    return emitAccuracy(K, O);
+  default:
+    llvm_unreachable("op without an emitter");
+  }
+}
+
+namespace {
+/// Builds one step function.
+class StepLowering {
+public:
+  StepLowering(const Function &F, llvm::Module &LM)
+      : F(F), LM(LM), B(LM.getContext()) {}
+  Error run();
+
+private:
+  const Function &F;
+  llvm::Module &LM;
+  IRBuilder<> B;
+  llvm::Function *Step = nullptr;
+  llvm::Value *N = nullptr;
+  std::map<const adj::Value *, llvm::Value *> Buf;
+
+  llvm::Value *bytesOf(const TensorType &T) {
+    Extent E = cg::product(cg::shapeOf(T)) * Extent{dtypeBytes(T.Elt), 0};
+    return cg::emitExtent(B, N, E);
+  }
+  llvm::Value *ptrAt(llvm::Value *Array, unsigned I, const std::string &Name) {
+    llvm::Value *Slot = B.CreateConstInBoundsGEP1_64(B.getPtrTy(), Array, I);
+    return B.CreateLoad(B.getPtrTy(), Slot, Name);
+  }
+};
+} // namespace
+
+Error StepLowering::run() {
+  for (const auto &O : F.Ops)
+    if (Error E = checkTypes(F, *O))
+      return E;
+  if (LM.getFunction(F.Name))
+    return lowerError(fmt::format("codegen: duplicate function @{}", F.Name));
+  LLVMContext &Ctx = LM.getContext();
+  auto *FT = FunctionType::get(
+      B.getInt32Ty(), {B.getInt64Ty(), B.getPtrTy(), B.getPtrTy()}, false);
+  Step = llvm::Function::Create(FT, GlobalValue::ExternalLinkage, F.Name, LM);
+  Step->addFnAttr(Attribute::NoUnwind);
+  N = Step->getArg(0);
+  N->setName("n");
+  llvm::Value *Args = Step->getArg(1), *Results = Step->getArg(2);
+  Args->setName("args");
+  Results->setName("results");
+  B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", Step));
+
+  for (const auto &A : F.Args)
+    Buf[A.get()] = ptrAt(Args, A->ArgNo, A->Name);
+  std::vector<llvm::Value *> ResultPtrs;
+  for (size_t I = 0; I < F.Results.size(); ++I)
+    ResultPtrs.push_back(ptrAt(Results, I, "result." + F.Results[I].Name));
+
+  // Buffers: results first, then aliases and scratch slices in op order.
+  std::map<const adj::Value *, size_t> FirstResult;
+  for (size_t I = 0; I < F.Results.size(); ++I)
+    if (!F.Results[I].V->isArg() && !FirstResult.count(F.Results[I].V))
+      FirstResult[F.Results[I].V] = I;
+  std::vector<std::pair<const adj::Value *, llvm::Value *>> Slices;
+  // Reshapes share their operand's buffer, known once slices are placed.
+  std::vector<std::pair<const adj::Value *, const adj::Value *>> Aliases;
+  llvm::Value *const Total0 = B.getInt64(0);
+  llvm::Value *Total = Total0;
+  for (const auto &O : F.Ops) {
+    const adj::Value *V = &O->Result;
+    if (auto It = FirstResult.find(V); It != FirstResult.end()) {
+      Buf[V] = ResultPtrs[It->second];
+      continue;
+    }
+    if (O->Kind == OpKind::Reshape) {
+      Aliases.push_back({V, O->Operands[0]});
+      continue;
+    }
+    Slices.push_back({V, Total});
+    llvm::Value *Size =
+        B.CreateAnd(B.CreateAdd(bytesOf(V->type()), B.getInt64(63)),
+                    B.getInt64(~int64_t(63)));
+    Total =
+        Slices.size() == 1 ? Size : B.CreateAdd(Total, Size, "scratch.size");
+  }
+
+  BasicBlock *Invalid = nullptr;
+  llvm::Value *Scratch = nullptr;
+  auto FreeScratch = [&](IRBuilder<> &IB) {
+    if (Scratch)
+      IB.CreateCall(LM.getOrInsertFunction("free", B.getVoidTy(), B.getPtrTy()),
+                    {Scratch});
+  };
+  if (!Slices.empty()) {
+    FunctionCallee Malloc =
+        LM.getOrInsertFunction("malloc", B.getPtrTy(), B.getInt64Ty());
+    Scratch =
+        B.CreateCall(Malloc, {B.CreateAdd(Total, B.getInt64(64))}, "scratch");
+    BasicBlock *NoMem = BasicBlock::Create(Ctx, "out.of.memory", Step);
+    BasicBlock *Ok = BasicBlock::Create(Ctx, "run", Step);
+    B.CreateCondBr(B.CreateIsNull(Scratch), NoMem, Ok);
+    IRBuilder<>(NoMem).CreateRet(B.getInt32(2));
+    B.SetInsertPoint(Ok);
+    // Align the base up to 64 bytes.
+    llvm::Value *Addr = B.CreatePtrToInt(Scratch, B.getInt64Ty());
+    llvm::Value *Pad = B.CreateAnd(B.CreateNeg(Addr), B.getInt64(63));
+    llvm::Value *Base =
+        B.CreateInBoundsGEP(B.getInt8Ty(), Scratch, Pad, "base");
+    for (auto &[V, Off] : Slices)
+      Buf[V] =
+          Off == Total0 ? Base : B.CreateInBoundsGEP(B.getInt8Ty(), Base, Off);
+  }
+  for (auto &[V, Src] : Aliases)
+    Buf[V] = Buf.at(Src);
+
+  for (size_t I = 0; I < F.Ops.size(); ++I) {
+    const Op &O = *F.Ops[I];
+    std::string Name = fmt::format("{}.{}.{}", F.Name, I, O.info().Mnemonic);
+    if (O.Kind == OpKind::Reshape && !FirstResult.count(&O.Result))
+      continue; // An alias of its operand.
+    Kernel K(LM, Name, O.Operands.size(), mayFail(O.Kind));
+    emitKernel(K, O);
+    K.finish();
+    std::vector<llvm::Value *> CallArgs = {Buf.at(&O.Result)};
+    for (const adj::Value *V : O.Operands)
+      CallArgs.push_back(Buf.at(V));
+    CallArgs.push_back(N);
+    llvm::Value *Status = B.CreateCall(K.Fn, CallArgs);
+    if (!mayFail(O.Kind))
+      continue;
+    if (!Invalid) {
+      Invalid = BasicBlock::Create(Ctx, "invalid.data", Step);
+      IRBuilder<> IB(Invalid);
+      FreeScratch(IB);
+      IB.CreateRet(IB.getInt32(1));
+    }
+    BasicBlock *Next = BasicBlock::Create(Ctx, "valid", Step);
+    B.CreateCondBr(B.CreateIsNotNull(Status), Invalid, Next);
+    B.SetInsertPoint(Next);
+  }
+
+  // Results that are arguments or repeat an earlier result are copies.
+  for (size_t I = 0; I < F.Results.size(); ++I) {
+    const adj::Value *V = F.Results[I].V;
+    auto It = FirstResult.find(V);
+    if (It != FirstResult.end() && It->second == I)
+      continue;
+    Align A(dtypeBytes(V->type().Elt));
+    B.CreateMemCpy(ResultPtrs[I], A, Buf.at(V), A, bytesOf(V->type()));
+  }
+  FreeScratch(B);
+  B.CreateRet(B.getInt32(0));
+  if (Invalid)
+    Invalid->moveAfter(&Step->back());
+  return Error::success();
+}
+
+Expected<std::unique_ptr<llvm::Module>> lowerToLLVM(const Module &M,
+                                                    LLVMContext &Ctx) {
+  auto LM = std::make_unique<llvm::Module>("adjoint", Ctx);
+  for (const auto &F : M.Functions)
+    if (Error E = StepLowering(*F, *LM).run())
+      return E;
+  std::string Msg;
+  raw_string_ostream OS(Msg);
+  if (verifyModule(*LM, &OS))
+    return lowerError("codegen: internal error: invalid LLVM IR: " + OS.str());
+  return LM;
+}
+
+} // namespace adj

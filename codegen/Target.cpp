@@ -1,0 +1,173 @@
+//===- Target.cpp - Host target, optimisation and native code emission ----===//
+///
+/// Everything that depends on the machine: the host's triple, CPU name and
+/// features (from ORC's JITTargetMachineBuilder::detectHost, which asks
+/// sys::getHostCPUName and sys::getHostCPUFeatures), TargetMachines built
+/// from them, the new pass manager's default O0-O3 pipelines run with the
+/// TargetMachine (so the vectoriser's cost model knows the vector units and
+/// FMA), and assembly / object emission with the legacy code generation
+/// pass manager (LLVM 16 has no other).
+///
+//===----------------------------------------------------------------------===//
+#include "codegen/Codegen.h"
+
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+namespace adj {
+
+using namespace llvm;
+
+static void initNativeTarget() {
+  static const bool Done = [] {
+    InitializeNativeTarget();
+    InitializeNativeTargetAsmPrinter();
+    InitializeNativeTargetAsmParser();
+    return true;
+  }();
+  (void)Done;
+}
+
+static CodeGenOpt::Level codeGenLevel(int OptLevel) {
+  switch (OptLevel) {
+  case 0:
+    return CodeGenOpt::None;
+  case 1:
+    return CodeGenOpt::Less;
+  case 2:
+    return CodeGenOpt::Default;
+  default:
+    return CodeGenOpt::Aggressive;
+  }
+}
+
+/// The host's machine builder with CPU, features, PIC and \p OptLevel set.
+static Expected<orc::JITTargetMachineBuilder> hostBuilder(int OptLevel) {
+  initNativeTarget();
+  auto JTMB = orc::JITTargetMachineBuilder::detectHost();
+  if (!JTMB)
+    return JTMB.takeError();
+  JTMB->setRelocationModel(Reloc::PIC_);
+  JTMB->setCodeGenOptLevel(codeGenLevel(OptLevel));
+  return JTMB;
+}
+
+HostTarget detectHostTarget() {
+  auto JTMB = hostBuilder(2);
+  if (!JTMB) {
+    consumeError(JTMB.takeError());
+    return {sys::getProcessTriple(), sys::getHostCPUName().str(), ""};
+  }
+  return {JTMB->getTargetTriple().str(), JTMB->getCPU(),
+          JTMB->getFeatures().getString()};
+}
+
+std::unique_ptr<TargetMachine> createHostTargetMachine(int OptLevel) {
+  auto JTMB = hostBuilder(OptLevel);
+  if (!JTMB) {
+    consumeError(JTMB.takeError());
+    return nullptr;
+  }
+  auto TM = JTMB->createTargetMachine();
+  if (!TM) {
+    consumeError(TM.takeError());
+    return nullptr;
+  }
+  return std::move(*TM);
+}
+
+void optimizeLLVM(llvm::Module &LM, TargetMachine &TM, int OptLevel) {
+  LM.setTargetTriple(TM.getTargetTriple().str());
+  LM.setDataLayout(TM.createDataLayout());
+  for (llvm::Function &F : LM) {
+    if (F.isDeclaration())
+      continue;
+    F.addFnAttr("target-cpu", TM.getTargetCPU());
+    F.addFnAttr("target-features", TM.getTargetFeatureString());
+  }
+
+  PipelineTuningOptions PTO;
+  PTO.LoopVectorization = OptLevel >= 2;
+  PTO.SLPVectorization = OptLevel >= 2;
+  LoopAnalysisManager LAM;
+  FunctionAnalysisManager FAM;
+  CGSCCAnalysisManager CGAM;
+  ModuleAnalysisManager MAM;
+  PassBuilder PB(&TM, PTO);
+  PB.registerModuleAnalyses(MAM);
+  PB.registerCGSCCAnalyses(CGAM);
+  PB.registerFunctionAnalyses(FAM);
+  PB.registerLoopAnalyses(LAM);
+  PB.crossRegisterProxies(LAM, FAM, CGAM, MAM);
+
+  ModulePassManager MPM;
+  switch (OptLevel) {
+  case 0:
+    MPM = PB.buildO0DefaultPipeline(OptimizationLevel::O0);
+    break;
+  case 1:
+    MPM = PB.buildPerModuleDefaultPipeline(OptimizationLevel::O1);
+    break;
+  case 2:
+    MPM = PB.buildPerModuleDefaultPipeline(OptimizationLevel::O2);
+    break;
+  default:
+    MPM = PB.buildPerModuleDefaultPipeline(OptimizationLevel::O3);
+    break;
+  }
+  MPM.run(LM, MAM);
+}
+
+std::string printLLVM(const llvm::Module &LM) {
+  std::string S;
+  raw_string_ostream OS(S);
+  LM.print(OS, nullptr);
+  return OS.str();
+}
+
+/// Runs the code generator on \p LM, writing \p Kind to \p OS.
+static Error emit(llvm::Module &LM, TargetMachine &TM, raw_pwrite_stream &OS,
+                  CodeGenFileType Kind) {
+  if (LM.getDataLayout().isDefault())
+    LM.setDataLayout(TM.createDataLayout());
+  if (LM.getTargetTriple().empty())
+    LM.setTargetTriple(TM.getTargetTriple().str());
+  legacy::PassManager PM;
+  if (TM.addPassesToEmitFile(PM, OS, nullptr, Kind))
+    return createStringError(inconvertibleErrorCode(),
+                             "codegen: the target cannot emit this file type");
+  PM.run(LM);
+  return Error::success();
+}
+
+Expected<std::string> emitAssembly(llvm::Module &LM, TargetMachine &TM) {
+  SmallString<0> Buf;
+  raw_svector_ostream OS(Buf);
+  if (Error E = emit(LM, TM, OS, CGFT_AssemblyFile))
+    return E;
+  return std::string(Buf.str());
+}
+
+Error emitObjectFile(llvm::Module &LM, TargetMachine &TM,
+                     const std::string &Path) {
+  std::error_code EC;
+  raw_fd_ostream OS(Path, EC, sys::fs::OF_None);
+  if (EC)
+    return createStringError(EC, "cannot open '%s': %s", Path.c_str(),
+                             EC.message().c_str());
+  if (Error E = emit(LM, TM, OS, CGFT_ObjectFile))
+    return E;
+  OS.close();
+  if (OS.has_error())
+    return createStringError(OS.error(), "cannot write '%s'", Path.c_str());
+  return Error::success();
+}
+
+} // namespace adj

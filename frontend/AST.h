@@ -1,0 +1,121 @@
+//===- AST.h - The parsed model file ----------------------------*- C++ -*-===//
+///
+/// The AST is deliberately flat: one Expr struct tagged by kind and one Stmt
+/// struct tagged by kind, each holding the fields its kinds use. Every node
+/// keeps the location diagnostics and IR ops point at: a name's or call's
+/// first character, a unary or binary operator, a list's `[`.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_FRONTEND_AST_H
+#define ADJ_FRONTEND_AST_H
+
+#include "ir/IR.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace adj {
+
+enum class ExprKind { Number, Bool, String, Name, List, Neg, Binary, Call };
+
+enum class BinOp { Add, Sub, Mul, Div, MatMul, Pow, Lt, Le, Gt, Ge, Eq, Ne };
+/// `+`, `@`, `<=`, …
+const char *binOpSpelling(BinOp Op);
+
+struct Expr;
+using ExprPtr = std::unique_ptr<Expr>;
+
+struct KeywordArg {
+  std::string Name;
+  Loc L;
+  ExprPtr Value;
+};
+
+struct Expr {
+  ExprKind Kind;
+  Loc L;
+  double Num = 0;     ///< Number.
+  bool IsInt = false; ///< Number written without '.' or exponent.
+  bool BoolVal = false;
+  std::string Text; ///< Name, String value, Call callee.
+  BinOp Op = BinOp::Add;
+  std::vector<ExprPtr>
+      Args; ///< Neg: 1, Binary: 2, List: items, Call: positional.
+  std::vector<KeywordArg> Keywords; ///< Call: `key = value` arguments.
+  unsigned Depth = 1; ///< Height of the tree; the parser bounds it.
+
+  Expr(ExprKind K, Loc L) : Kind(K), L(std::move(L)) {}
+};
+
+/// Evaluates a constant numeric expression (numbers, unary minus, + - * / **);
+/// nullopt if \p E is anything else.
+std::optional<double> evalConst(const Expr &E);
+/// Folds a binary operator on two numbers; nullopt for @ and comparisons.
+std::optional<double> foldBinary(BinOp Op, double A, double B);
+
+struct DimExpr {
+  int64_t Size = 0;
+  std::string Sym; ///< Non-empty: the symbolic batch dim.
+  Loc L;
+};
+
+struct TypeExpr {
+  DType Elt = DType::F32;
+  std::vector<DimExpr> Dims;
+  Loc L;
+};
+
+enum class StmtKind {
+  Model,
+  Input,
+  Param,
+  Def,
+  Bind,
+  Loss,
+  Metric,
+  Train,
+  Data
+};
+
+/// A line of a train { } block (`Key = Value`) or data { } block
+/// (`Key Key2 = Value`, i.e. split, input, source).
+struct Entry {
+  std::string Key, Key2;
+  Loc KeyLoc, Key2Loc;
+  ExprPtr Value;
+};
+
+struct Param {
+  std::string Name;
+  Loc L;
+};
+
+struct Stmt {
+  StmtKind Kind;
+  Loc L;            ///< The first token.
+  std::string Name; ///< Model, Input, Param, Def, Bind, Metric.
+  Loc NameLoc;
+  TypeExpr Type; ///< Input, Param.
+  ExprPtr Value; ///< Param initialiser, Bind, Loss, Metric, Def result.
+  bool Frozen = false;
+  std::vector<Param> Params;  ///< Def.
+  std::vector<Stmt> Body;     ///< Def: bindings before `return`.
+  bool Block = false;         ///< Def written with { }.
+  std::vector<Entry> Entries; ///< Train, Data.
+
+  Stmt(StmtKind K, Loc L) : Kind(K), L(std::move(L)) {}
+};
+
+struct ModelAST {
+  std::string File;
+  std::vector<Stmt> Stmts;
+};
+
+/// The indented text dump behind `adjc --emit=ast`.
+std::string dumpModelAST(const ModelAST &M);
+
+} // namespace adj
+
+#endif

@@ -1,0 +1,65 @@
+//===- Builtins.h - The model language's builtin functions ------*- C++ -*-===//
+///
+/// One table of builtins: name, how it lowers (one op, or a composite of
+/// ops so that autodiff needs no extra rule), its parameter names and how
+/// many are required. Sema checks calls against it; Lower emits the ops.
+/// Also the argument binder shared by builtins, user functions,
+/// initialisers, optimizers and data sources.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_FRONTEND_BUILTINS_H
+#define ADJ_FRONTEND_BUILTINS_H
+
+#include "frontend/AST.h"
+#include "frontend/Diagnostics.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace adj {
+
+enum class BuiltinKind {
+  Unary,      ///< Op(x)
+  UnaryAlpha, ///< Op(x) with float attr `alpha`
+  Binary,     ///< Op(a, b), numbers allowed on either side
+  Where,
+  Clamp,
+  Reduce, ///< Op(x) with `axes`, `keepdims`
+  LogSumExp,
+  Reshape,
+  Transpose,
+  BroadcastTo,
+  Softmax, ///< Op(x) with `axis`
+  CrossEntropy,
+  Nll,
+  Mse,
+  L1,
+  Huber,
+  BceWithLogits,
+  Accuracy,
+  ArgMax,
+  Unsupported,
+};
+
+struct Builtin {
+  const char *Name;
+  BuiltinKind Kind;
+  OpKind Op; ///< The op of one-op kinds.
+  std::vector<std::string> Params;
+  unsigned Required;
+  double Default = 0; ///< Default of the float parameter, if any.
+};
+
+const Builtin *findBuiltin(const std::string &Name);
+
+/// Matches the arguments of \p Call to \p Params, the first \p Required of
+/// them required. Returns one expression per parameter (null when not
+/// given), or nullopt after reporting an arity or keyword error.
+std::optional<std::vector<const Expr *>>
+bindArgs(const Expr &Call, const std::vector<std::string> &Params,
+         unsigned Required, DiagEngine &Diags);
+
+} // namespace adj
+
+#endif

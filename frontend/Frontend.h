@@ -1,0 +1,99 @@
+//===- Frontend.h - Model files in, forward IR and a model spec out -*- C++ -*-===//
+///
+/// The frontend's one entry point: lex, parse and check a model file (model
+/// language v1, see docs/language.md), inline its functions and lower it to a
+/// module holding one function, `forward`, whose arguments are the model's
+/// inputs (role Input) then its parameters (role Param, frozen ones marked)
+/// and whose results are `loss` followed by each metric by name. Everything
+/// the IR does not hold — initialisers, the train { } and data { } blocks,
+/// label ranges — is returned in a ModelSpec.
+///
+/// Errors are reported through the DiagEngine as
+/// `file:line:col: error: message`, the source line and a caret; several
+/// errors are reported in one run where recovery is easy.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_FRONTEND_FRONTEND_H
+#define ADJ_FRONTEND_FRONTEND_H
+
+#include "frontend/Diagnostics.h"
+#include "ir/IR.h"
+#include "runtime/adjoint_rt.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace adj {
+
+struct ParamSpec {
+  std::string Name;
+  TensorType Type;
+  adj_rt_init Init = ADJ_RT_INIT_ZEROS;
+  double A = 0, B = 0; ///< constant(v): A; normal(mean, std); uniform(lo, hi)
+  bool Frozen = false;
+  Loc L;
+};
+
+struct DataSpec {
+  std::string Split; ///< "train" or "test"
+  std::string Input; ///< an input's name
+  adj_rt_data_format Format = ADJ_RT_DATA_IDX;
+  std::string Path;  ///< resolved against the model file's directory
+  double Scale = 1;
+  std::vector<int64_t> Columns; ///< csv: the columns to read (all when empty)
+  bool Header = false;          ///< csv: the first line is a header
+  Loc L;
+};
+
+struct OptimizerSpec {
+  std::string Name = "adam"; ///< sgd, adam, adamw
+  double Lr = 0.001;
+  double Momentum = 0;     ///< sgd
+  bool Nesterov = false;   ///< sgd
+  double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8; ///< adam, adamw
+  double WeightDecay = 0;  ///< adamw defaults to 0.01 as in PyTorch
+};
+
+struct TrainSpec {
+  OptimizerSpec Optimizer;
+  int64_t Batch = 32;
+  int64_t Epochs = 1;
+  uint64_t Seed = 0;
+};
+
+/// An i32 input used as class labels of a [..., Classes] tensor.
+struct LabelSpec {
+  std::string Input;
+  int64_t Classes;
+  Loc L;
+};
+
+struct ModelSpec {
+  std::string Name;     ///< `model NAME`, else the file's stem
+  std::string Path;     ///< the model file
+  std::unique_ptr<Module> M; ///< holds `forward`
+  std::vector<ParamSpec> Params;
+  std::vector<DataSpec> Data;
+  std::vector<LabelSpec> Labels;
+  std::vector<std::string> Metrics; ///< metric names, in order
+  TrainSpec Train;
+};
+
+/// Parses and lowers \p Source (named \p Path in diagnostics). Returns null
+/// after reporting errors to \p Diags.
+std::unique_ptr<ModelSpec> compileModelSource(const std::string &Path,
+                                              const std::string &Source,
+                                              DiagEngine &Diags);
+/// Reads \p Path and compiles it; a missing file is reported too.
+std::unique_ptr<ModelSpec> compileModelFile(const std::string &Path,
+                                            DiagEngine &Diags);
+
+/// Prints the parsed AST of \p Source (for `adjc --emit=ast`); false after
+/// reporting parse errors.
+bool dumpAST(const std::string &Path, const std::string &Source,
+             DiagEngine &Diags, std::string &Out);
+
+} // namespace adj
+
+#endif

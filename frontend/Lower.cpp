@@ -1,0 +1,303 @@
+//===- Lower.cpp - From a checked AST to the forward function -------------===//
+///
+/// Walks the top-level statements in order: bindings bind names to values,
+/// `loss` and `metric` become the function's results. Expressions lower
+/// bottom-up; binary operators emit ops located at the operator, calls at
+/// the callee's name. A user function call binds its parameters to the
+/// argument values in a fresh scope and lowers the body there (inlining), so
+/// errors inside a body carry a note naming each call on the way. An error
+/// poisons the binding it occurs in, so that its uses report nothing more.
+///
+//===----------------------------------------------------------------------===//
+#include "frontend/Lower.h"
+
+#include <fmt/format.h>
+
+namespace adj {
+
+bool lowerModel(const ModelAST &AST, const SemaInfo &Info, DiagEngine &Diags,
+                ModelSpec &Spec) {
+  return Lowerer(AST, Info, Diags, Spec).run();
+}
+
+bool Lowerer::run() {
+  unsigned Before = Diags.errorCount();
+  Spec.M = std::make_unique<Module>();
+  Spec.M->BatchDim = Info.Batch;
+  F = Spec.M->addFunction("forward");
+  B = std::make_unique<Builder>(*F);
+  for (auto &[S, T] : Info.Inputs)
+    Globals[S->Name] = {
+        Operand{F->addArg(S->Name, T, ArgRole::Input), 0, S->NameLoc}, true};
+  for (const ParamSpec &P : Spec.Params)
+    Globals[P.Name] = {
+        Operand{F->addArg(P.Name, P.Type, ArgRole::Param, P.Frozen), 0, P.L},
+        true};
+
+  Value *Loss = nullptr;
+  for (const Stmt &S : AST.Stmts) {
+    switch (S.Kind) {
+    case StmtKind::Bind:
+      Globals[S.Name] = {expr(*S.Value), false};
+      break;
+    case StmtKind::Loss:
+      Loss = result(expr(*S.Value), "the loss");
+      break;
+    case StmtKind::Metric: {
+      Lowered R = expr(*S.Value);
+      Globals[S.Name] = {R, false};
+      if (Value *V = result(R, fmt::format("metric '{}'", S.Name)))
+        F->Results.push_back({S.Name, V});
+      break;
+    }
+    default:
+      break;
+    }
+  }
+  if (Diags.errorCount() != Before || !Loss)
+    return false;
+  F->Results.insert(F->Results.begin(), adj::Result{"loss", Loss});
+  return true;
+}
+
+Value *Lowerer::result(const Lowered &R, const std::string &What) {
+  if (!R)
+    return nullptr;
+  Value *V = tensor(*R);
+  if (!requireFloat(V, R->L))
+    return nullptr;
+  if (!V->Type.isScalar()) {
+    error(R->L, fmt::format("{} must be a scalar, got {}", What, str(V->Type)));
+    return nullptr;
+  }
+  return V;
+}
+
+void Lowerer::error(const Loc &L, const std::string &Msg) {
+  if (!Reported.insert(fmt::format("{}:{}:{}", L.Line, L.Col, Msg)).second)
+    return;
+  Diags.error(L, Msg);
+  for (auto It = CallStack.rbegin(); It != CallStack.rend(); ++It)
+    Diags.note((*It)->L, fmt::format("in call to '{}' here", (*It)->Text));
+}
+
+Value *Lowerer::emit(OpKind K, std::vector<Value *> Operands, Attrs A,
+                     const Loc &L) {
+  for (Value *V : Operands)
+    if (!V)
+      return nullptr; // An operand failed and was reported.
+  B->CurLoc = L;
+  Value *Out = nullptr;
+  std::vector<TensorType> Types;
+  for (Value *V : Operands)
+    Types.push_back(V->Type);
+  TypeOrError T = B->tryCreate(K, std::move(Operands), A, Out);
+  if (T.Type)
+    return Out;
+  // Builder names the batch dim N; ask again with the model's name for it.
+  std::string Msg = inferType(K, Types, A, Info.Batch).Error;
+  if (Msg.empty())
+    Msg = T.Error;
+  std::string M = opInfo(K).Mnemonic;
+  if (Msg.rfind(M, 0) != 0 && Msg.rfind("'" + M + "'", 0) != 0)
+    Msg = M + ": " + Msg;
+  error(L, Msg);
+  return nullptr;
+}
+
+Value *Lowerer::tensor(const Operand &O, DType T) {
+  if (O.V)
+    return O.V;
+  B->CurLoc = O.L;
+  return B->constant(O.Num, T);
+}
+
+bool Lowerer::requireFloat(Value *V, const Loc &L) {
+  if (isFloat(V->Type.Elt))
+    return true;
+  error(L, fmt::format("expected a float tensor, got {}", str(V->Type)));
+  return false;
+}
+
+Value *Lowerer::binary(OpKind K, const Operand &A, const Operand &Bo,
+                       const Loc &L) {
+  DType T = DType::F32;
+  if (A.V && isFloat(A.V->Type.Elt))
+    T = A.V->Type.Elt;
+  else if (Bo.V && isFloat(Bo.V->Type.Elt))
+    T = Bo.V->Type.Elt;
+  Value *X = tensor(A, T), *Y = tensor(Bo, T);
+  if (!requireFloat(X, A.L) || !requireFloat(Y, Bo.L))
+    return nullptr;
+  return emit(K, {X, Y}, {}, L);
+}
+
+Lowerer::Lowered Lowerer::expr(const Expr &E) {
+  switch (E.Kind) {
+  case ExprKind::Number:
+    return Operand{nullptr, E.Num, E.L};
+  case ExprKind::Bool:
+    error(E.L, "a boolean cannot be used as a tensor");
+    return std::nullopt;
+  case ExprKind::String:
+    error(E.L, "a string cannot be used as a tensor");
+    return std::nullopt;
+  case ExprKind::List:
+    error(E.L, "a list cannot be used as a tensor");
+    return std::nullopt;
+  case ExprKind::Name:
+    return name(E);
+  case ExprKind::Neg: {
+    Lowered X = expr(*E.Args[0]);
+    if (!X)
+      return std::nullopt;
+    if (X->isNum())
+      return Operand{nullptr, -X->Num, E.L};
+    if (!requireFloat(X->V, X->L))
+      return std::nullopt;
+    if (Value *V = emit(OpKind::Neg, {X->V}, {}, E.L))
+      return Operand{V, 0, E.L};
+    return std::nullopt;
+  }
+  case ExprKind::Binary:
+    return binaryExpr(E);
+  case ExprKind::Call:
+    return call(E);
+  }
+  return std::nullopt;
+}
+
+Lowerer::Lowered Lowerer::name(const Expr &E) {
+  const Sym *S = nullptr;
+  if (Locals) {
+    if (auto It = Locals->find(E.Text); It != Locals->end())
+      S = &It->second;
+  }
+  if (!S) {
+    auto It = Globals.find(E.Text);
+    if (It != Globals.end() && (!Locals || It->second.Decl))
+      S = &It->second;
+  }
+  if (!S) {
+    if (E.Text == Info.Batch)
+      error(E.L, fmt::format("the batch dim '{}' can only be used in shapes",
+                             E.Text));
+    else
+      error(E.L, fmt::format("unknown name '{}'", E.Text));
+    return std::nullopt;
+  }
+  if (!S->Val)
+    return std::nullopt;
+  Operand O = *S->Val;
+  O.L = E.L;
+  return O;
+}
+
+Lowerer::Lowered Lowerer::binaryExpr(const Expr &E) {
+  Lowered A = expr(*E.Args[0]);
+  Lowered Bo = expr(*E.Args[1]);
+  if (!A || !Bo)
+    return std::nullopt;
+  if (A->isNum() && Bo->isNum())
+    if (auto V = foldBinary(E.Op, A->Num, Bo->Num))
+      return Operand{nullptr, *V, E.L};
+  Value *V = nullptr;
+  switch (E.Op) {
+  case BinOp::Add:
+    V = binary(OpKind::Add, *A, *Bo, E.L);
+    break;
+  case BinOp::Sub:
+    V = binary(OpKind::Sub, *A, *Bo, E.L);
+    break;
+  case BinOp::Mul:
+    V = binary(OpKind::Mul, *A, *Bo, E.L);
+    break;
+  case BinOp::Div:
+    V = binary(OpKind::Div, *A, *Bo, E.L);
+    break;
+  case BinOp::Pow:
+    V = binary(OpKind::Pow, *A, *Bo, E.L);
+    break;
+  case BinOp::MatMul:
+    V = binary(OpKind::MatMul, *A, *Bo, E.L);
+    break;
+  case BinOp::Gt:
+    V = binary(OpKind::GreaterMask, *A, *Bo, E.L);
+    break;
+  case BinOp::Ge:
+    V = binary(OpKind::GreaterEqualMask, *A, *Bo, E.L);
+    break;
+  case BinOp::Lt:
+    V = binary(OpKind::GreaterMask, *Bo, *A, E.L);
+    break;
+  case BinOp::Le:
+    V = binary(OpKind::GreaterEqualMask, *Bo, *A, E.L);
+    break;
+  case BinOp::Eq:
+  case BinOp::Ne:
+    error(E.L, fmt::format("'{}' is not supported yet", binOpSpelling(E.Op)));
+    break;
+  }
+  if (!V)
+    return std::nullopt;
+  return Operand{V, 0, E.L};
+}
+
+Lowerer::Lowered Lowerer::call(const Expr &E) {
+  if (auto It = Info.Defs.find(E.Text); It != Info.Defs.end())
+    return inlineDef(*It->second, E);
+  if (const Builtin *Bi = findBuiltin(E.Text)) {
+    Lowered R = builtin(*Bi, E);
+    if (R)
+      R->L = E.L;
+    return R;
+  }
+  error(E.L, fmt::format("unknown function '{}'", E.Text));
+  return std::nullopt;
+}
+
+Lowerer::Lowered Lowerer::inlineDef(const Stmt &Def, const Expr &Call) {
+  std::vector<std::string> Names;
+  for (const Param &P : Def.Params)
+    Names.push_back(P.Name);
+  // Inlining can grow a model exponentially (f2 calls f1 twice, f1 calls
+  // f0 twice, ...); stop well before memory runs out.
+  constexpr size_t MaxOps = size_t(1) << 20;
+  if (F->Ops.size() > MaxOps) {
+    error(Call.L,
+          fmt::format("the model has more than {} ops after inlining", MaxOps));
+    return std::nullopt;
+  }
+  auto Args = bindArgs(Call, Names, Names.size(), Diags);
+  if (!Args)
+    return std::nullopt;
+  std::map<std::string, Sym> Scope;
+  for (size_t I = 0; I < Names.size(); ++I) {
+    Lowered V = expr(*(*Args)[I]);
+    if (!V)
+      return std::nullopt;
+    Scope[Names[I]] = {V, false};
+  }
+  auto *Saved = Locals;
+  Locals = &Scope;
+  CallStack.push_back(&Call);
+  Lowered R;
+  bool Ok = true;
+  for (const Stmt &S : Def.Body) {
+    Lowered V = expr(*S.Value);
+    if (!V) {
+      Ok = false;
+      break;
+    }
+    Scope[S.Name] = {V, false};
+  }
+  if (Ok)
+    R = expr(*Def.Value);
+  CallStack.pop_back();
+  Locals = Saved;
+  if (R)
+    R->L = Call.L;
+  return R;
+}
+
+} // namespace adj

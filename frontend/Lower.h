@@ -1,0 +1,105 @@
+//===- Lower.h - From a checked AST to the forward function -----*- C++ -*-===//
+///
+/// The second checking pass, which emits IR as it goes: every expression is
+/// lowered to ops of `forward` through adj::Builder, so that the op table's
+/// shape rules check shapes and dtypes, and each op gets the source location
+/// of its expression. User functions are inlined at every call. Numbers stay
+/// numbers (constant-folded) until an op needs them as tensors; then they
+/// become scalar constants of the other operand's float type.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_FRONTEND_LOWER_H
+#define ADJ_FRONTEND_LOWER_H
+
+#include "frontend/Builtins.h"
+#include "frontend/Sema.h"
+
+#include <set>
+
+namespace adj {
+
+/// Lowers \p AST (checked by Sema into \p Info) into Spec.M, and records
+/// label constraints; false after reporting errors.
+bool lowerModel(const ModelAST &AST, const SemaInfo &Info, DiagEngine &Diags,
+                ModelSpec &Spec);
+
+class Lowerer {
+public:
+  Lowerer(const ModelAST &AST, const SemaInfo &Info, DiagEngine &Diags,
+          ModelSpec &Spec)
+      : AST(AST), Info(Info), Diags(Diags), Spec(Spec) {}
+  bool run();
+
+private:
+  /// A lowered expression: a tensor, or (V null) a number not yet given a
+  /// dtype. L is where it was written, for messages about it.
+  struct Operand {
+    Value *V = nullptr;
+    double Num = 0;
+    Loc L;
+    bool isNum() const { return !V; }
+  };
+  using Lowered = std::optional<Operand>;
+  /// A name's value; nullopt when lowering it failed (uses stay silent).
+  struct Sym {
+    Lowered Val;
+    bool Decl = false; ///< An input or param, visible inside functions.
+  };
+
+  // Lower.cpp
+  Lowered expr(const Expr &E);
+  Lowered name(const Expr &E);
+  Lowered binaryExpr(const Expr &E);
+  Lowered call(const Expr &E);
+  Lowered inlineDef(const Stmt &Def, const Expr &Call);
+  /// The value of a loss or metric: a float scalar.
+  Value *result(const Lowered &R, const std::string &What);
+  /// Emits an op at \p L; null after reporting the shape rule's error, or
+  /// silently when an operand is null (it failed before).
+  Value *emit(OpKind K, std::vector<Value *> Operands, Attrs A, const Loc &L);
+  /// The tensor of \p O, making a number a scalar constant of type \p T.
+  Value *tensor(const Operand &O, DType T = DType::F32);
+  bool requireFloat(Value *V, const Loc &L);
+  /// A binary elementwise op (or matmul); numbers take the other side's
+  /// float type.
+  Value *binary(OpKind K, const Operand &A, const Operand &B, const Loc &L);
+  void error(const Loc &L, const std::string &Msg);
+  std::string str(const TensorType &T) const { return T.str(Info.Batch); }
+
+  // LowerBuiltins.cpp
+  Lowered builtin(const Builtin &B, const Expr &Call);
+  /// Lowers \p E to a tensor (numbers become f32 scalars).
+  Value *tensorArg(const Expr &E, bool NeedFloat = true);
+  std::optional<double> numberArg(const Expr *E, double Default);
+  std::optional<int64_t> intArg(const Expr &E);
+  std::optional<bool> boolArg(const Expr *E, bool Default);
+  /// A list of ints (or one int); the batch dim's name gives kBatch when
+  /// \p IsShape, and other dims must be positive.
+  std::optional<std::vector<int64_t>> intListArg(const Expr &E, bool IsShape);
+  std::optional<int64_t> axisArg(const Expr *E, const TensorType &T,
+                                 const Loc &L);
+  std::optional<std::vector<int64_t>> axesArg(const Expr *E,
+                                              const TensorType &T);
+  Value *reduce(OpKind K, Value *X, const std::vector<int64_t> &Axes,
+                bool KeepDims, const Loc &L);
+  /// log(sum(exp(X))) over \p Axes, keeping the reduced dims.
+  Value *logSumExp(Value *X, const std::vector<int64_t> &Axes, const Loc &L);
+  Value *pointwiseLoss(const Builtin &B, const std::vector<const Expr *> &Args,
+                       const Loc &L);
+  void addLabels(Value *Labels, Value *Logits, const Loc &L);
+
+  const ModelAST &AST;
+  const SemaInfo &Info;
+  DiagEngine &Diags;
+  ModelSpec &Spec;
+  Function *F = nullptr;
+  std::unique_ptr<Builder> B;
+  std::map<std::string, Sym> Globals;
+  std::map<std::string, Sym> *Locals = nullptr; ///< Inside an inlined call.
+  std::vector<const Expr *> CallStack;
+  std::set<std::string> Reported;
+};
+
+} // namespace adj
+
+#endif

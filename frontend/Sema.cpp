@@ -1,0 +1,650 @@
+//===- Sema.cpp - Checks that need no types -------------------------------===//
+///
+/// Declarations are hoisted: inputs, params and functions are visible from
+/// the whole file, while bindings and metrics are visible from the line
+/// after them (a name is bound once). A function body sees its parameters,
+/// its own bindings, and the model's inputs and params; it is checked once
+/// here even though it is inlined at every call. Recursion is found by a
+/// depth-first walk of the call graph between functions.
+///
+//===----------------------------------------------------------------------===//
+#include "frontend/Sema.h"
+
+#include "frontend/Builtins.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+#include <functional>
+#include <set>
+
+namespace adj {
+namespace {
+
+enum class NameKind { Input, Param, Value };
+
+struct NameInfo {
+  Loc L;
+  NameKind Kind;
+};
+
+using LocalScope = std::map<std::string, Loc>;
+
+/// A number that is a whole value, as an int64.
+std::optional<int64_t> asInt(std::optional<double> V) {
+  if (!V || !(std::fabs(*V) < 9.0e15) || std::floor(*V) != *V)
+    return std::nullopt;
+  return int64_t(*V);
+}
+
+class Sema {
+public:
+  Sema(const ModelAST &AST, DiagEngine &Diags, ModelSpec &Spec, SemaInfo &Info)
+      : AST(AST), Diags(Diags), Spec(Spec), Info(Info) {}
+
+  bool run() {
+    unsigned Before = Diags.errorCount();
+    Spec.Name = std::filesystem::path(Spec.Path).stem().string();
+    for (const Stmt &S : AST.Stmts)
+      if (S.Kind == StmtKind::Model && once(ModelStmt, S, "a name"))
+        Spec.Name = S.Name;
+    for (const Stmt &S : AST.Stmts)
+      if (S.Kind == StmtKind::Input || S.Kind == StmtKind::Param)
+        declare(S);
+    for (const Stmt &S : AST.Stmts)
+      if (S.Kind == StmtKind::Bind || S.Kind == StmtKind::Metric)
+        TopBindings.insert(S.Name);
+    for (const Stmt &S : AST.Stmts)
+      if (S.Kind == StmtKind::Def)
+        declareDef(S);
+    for (const Stmt &S : AST.Stmts)
+      if (S.Kind == StmtKind::Def && isDeclared(S))
+        checkDef(S);
+    checkRecursion();
+    for (const Stmt &S : AST.Stmts)
+      statement(S);
+    if (!LossStmt)
+      Diags.error(ModelStmt ? ModelStmt->L : Loc{AST.File, 1, 1},
+                  "the model has no loss");
+    if (!BatchSym.empty())
+      Info.Batch = BatchSym;
+    return Diags.errorCount() == Before;
+  }
+
+private:
+  //===--- Helpers --------------------------------------------------------===//
+
+  void redefined(const Loc &L, const std::string &Msg, const Loc &Prev) {
+    Diags.error(L, Msg);
+    Diags.note(Prev, "previous definition is here");
+  }
+
+  /// Records the first statement of a kind that may appear once.
+  bool once(const Stmt *&First, const Stmt &S, const char *What) {
+    if (First) {
+      redefined(S.L, fmt::format("the model already has {}", What), First->L);
+      return false;
+    }
+    First = &S;
+    return true;
+  }
+
+  bool define(const std::string &Name, const Loc &L, NameKind K) {
+    auto [It, New] = Globals.insert({Name, NameInfo{L, K}});
+    if (!New)
+      redefined(L, fmt::format("'{}' is already defined", Name), It->second.L);
+    return New;
+  }
+
+  bool defineLocal(LocalScope &Scope, const std::string &Name, const Loc &L) {
+    auto [It, New] = Scope.insert({Name, L});
+    if (!New)
+      redefined(L, fmt::format("'{}' is already defined", Name), It->second);
+    return New;
+  }
+
+  std::optional<double> number(const Expr &E) {
+    auto V = evalConst(E);
+    if (!V) {
+      Diags.error(E.L, "expected a number");
+      return std::nullopt;
+    }
+    if (!std::isfinite(*V)) {
+      Diags.error(E.L, fmt::format("expected a finite number, got {}", *V));
+      return std::nullopt;
+    }
+    return V;
+  }
+
+  std::optional<bool> boolean(const Expr &E) {
+    if (E.Kind == ExprKind::Bool)
+      return E.BoolVal;
+    Diags.error(E.L, "expected true or false");
+    return std::nullopt;
+  }
+
+  /// A name or a call, bound against \p Params as a call with no arguments
+  /// when written without parentheses.
+  std::optional<std::vector<const Expr *>>
+  bindNameOrCall(const Expr &E, const std::vector<std::string> &Params,
+                 unsigned Required) {
+    if (E.Kind == ExprKind::Call)
+      return bindArgs(E, Params, Required, Diags);
+    Expr Bare(ExprKind::Call, E.L);
+    Bare.Text = E.Text;
+    return bindArgs(Bare, Params, Required, Diags);
+  }
+
+  //===--- Declarations ---------------------------------------------------===//
+
+  std::optional<TensorType> type(const Stmt &S) {
+    bool IsParam = S.Kind == StmtKind::Param;
+    TensorType T;
+    T.Elt = S.Type.Elt;
+    bool HasBatch = false;
+    for (const DimExpr &D : S.Type.Dims) {
+      if (D.Sym.empty() && D.Size <= 0) {
+        Diags.error(D.L,
+                    fmt::format("dimension must be positive, got {}", D.Size));
+        return std::nullopt;
+      }
+      if (D.Sym.empty()) {
+        T.Dims.push_back(D.Size);
+        continue;
+      }
+      if (IsParam) {
+        Diags.error(
+            D.L, fmt::format("a param must have static dims, got '{}'", D.Sym));
+        return std::nullopt;
+      }
+      if (BatchSym.empty()) {
+        BatchSym = D.Sym;
+        BatchLoc = D.L;
+      } else if (D.Sym != BatchSym) {
+        Diags.error(D.L, fmt::format("symbolic dim '{}' conflicts with '{}'; "
+                                     "only one batch dim is allowed",
+                                     D.Sym, BatchSym));
+        Diags.note(BatchLoc, fmt::format("'{}' is first used here", BatchSym));
+        return std::nullopt;
+      }
+      if (HasBatch) {
+        Diags.error(D.L, fmt::format("the batch dim '{}' may appear only once "
+                                     "in a type",
+                                     D.Sym));
+        return std::nullopt;
+      }
+      HasBatch = true;
+      T.Dims.push_back(kBatch);
+    }
+    if (IsParam && !isFloat(T.Elt)) {
+      Diags.error(S.Type.L, fmt::format("expected a float tensor, got {}",
+                                        T.str(BatchSym)));
+      return std::nullopt;
+    }
+    return T;
+  }
+
+  void declare(const Stmt &S) {
+    bool IsInput = S.Kind == StmtKind::Input;
+    std::optional<TensorType> T = type(S);
+    if (!define(S.Name, S.NameLoc,
+                IsInput ? NameKind::Input : NameKind::Param) ||
+        !T)
+      return;
+    if (IsInput) {
+      Info.Inputs.push_back({&S, *T});
+      return;
+    }
+    ParamSpec P;
+    P.Name = S.Name;
+    P.Type = *T;
+    P.Frozen = S.Frozen;
+    P.L = S.NameLoc;
+    if (initialiser(*S.Value, P))
+      Spec.Params.push_back(std::move(P));
+  }
+
+  bool initialiser(const Expr &E, ParamSpec &P) {
+    struct InitInfo {
+      adj_rt_init Init;
+      std::vector<std::string> Params;
+    };
+    static const std::map<std::string, InitInfo> Inits = {
+        {"zeros", {ADJ_RT_INIT_ZEROS, {}}},
+        {"ones", {ADJ_RT_INIT_ONES, {}}},
+        {"constant", {ADJ_RT_INIT_CONSTANT, {"value"}}},
+        {"normal", {ADJ_RT_INIT_NORMAL, {"mean", "std"}}},
+        {"uniform", {ADJ_RT_INIT_UNIFORM, {"lo", "hi"}}},
+        {"glorot_uniform", {ADJ_RT_INIT_GLOROT_UNIFORM, {}}},
+        {"glorot_normal", {ADJ_RT_INIT_GLOROT_NORMAL, {}}},
+        {"he_normal", {ADJ_RT_INIT_HE_NORMAL, {}}},
+        {"he_uniform", {ADJ_RT_INIT_HE_UNIFORM, {}}}};
+    if (E.Kind != ExprKind::Name && E.Kind != ExprKind::Call) {
+      Diags.error(E.L, "expected an initialiser such as zeros or "
+                       "normal(0, 0.01)");
+      return false;
+    }
+    auto It = Inits.find(E.Text);
+    if (It == Inits.end()) {
+      Diags.error(E.L, fmt::format("unknown initialiser '{}'", E.Text));
+      return false;
+    }
+    const InitInfo &I = It->second;
+    auto Args = bindNameOrCall(E, I.Params, I.Params.size());
+    if (!Args)
+      return false;
+    double V[2] = {0, 0};
+    for (size_t K = 0; K < Args->size(); ++K) {
+      auto N = number(*(*Args)[K]);
+      if (!N)
+        return false;
+      V[K] = *N;
+    }
+    P.Init = I.Init;
+    P.A = V[0];
+    P.B = V[1];
+    if (P.Init == ADJ_RT_INIT_NORMAL && P.B < 0) {
+      Diags.error(E.L, fmt::format("'normal' expects a non-negative std, "
+                                   "got {}",
+                                   P.B));
+      return false;
+    }
+    if (P.Init == ADJ_RT_INIT_UNIFORM && P.A > P.B) {
+      Diags.error(E.L, fmt::format("'uniform' expects lo <= hi, got {} and {}",
+                                   P.A, P.B));
+      return false;
+    }
+    return true;
+  }
+
+  bool isDeclared(const Stmt &Def) const {
+    auto It = Info.Defs.find(Def.Name);
+    return It != Info.Defs.end() && It->second == &Def;
+  }
+
+  void declareDef(const Stmt &S) {
+    if (findBuiltin(S.Name)) {
+      Diags.error(S.NameLoc,
+                  fmt::format("'{}' is already a builtin function", S.Name));
+      return;
+    }
+    auto [It, New] = Info.Defs.insert({S.Name, &S});
+    if (!New)
+      redefined(S.NameLoc, fmt::format("'{}' is already defined", S.Name),
+                It->second->NameLoc);
+  }
+
+  //===--- Names and calls ------------------------------------------------===//
+
+  void checkDef(const Stmt &S) {
+    LocalScope Scope;
+    for (const Param &P : S.Params)
+      defineLocal(Scope, P.Name, P.L);
+    CurDef = &S;
+    for (const Stmt &B : S.Body) {
+      expr(*B.Value, &Scope);
+      defineLocal(Scope, B.Name, B.NameLoc);
+    }
+    expr(*S.Value, &Scope);
+    CurDef = nullptr;
+  }
+
+  void checkRecursion() {
+    std::map<const Stmt *, int> State; // 1: on the DFS stack, 2: done
+    std::function<void(const Stmt *)> Visit = [&](const Stmt *D) {
+      State[D] = 1;
+      for (auto &[Callee, Call] : Calls[D]) {
+        if (State[Callee] == 1)
+          Diags.error(Call->L,
+                      fmt::format("recursive call to '{}'; functions are "
+                                  "inlined and cannot recurse",
+                                  Callee->Name));
+        else if (State[Callee] == 0)
+          Visit(Callee);
+      }
+      State[D] = 2;
+    };
+    for (const Stmt &S : AST.Stmts)
+      if (S.Kind == StmtKind::Def && !State[&S])
+        Visit(&S);
+  }
+
+  bool isValue(const std::string &Name, const LocalScope *Scope) {
+    if (Scope && Scope->count(Name))
+      return true;
+    auto It = Globals.find(Name);
+    return It != Globals.end() &&
+           (!Scope || It->second.Kind != NameKind::Value);
+  }
+
+  void name(const Expr &E, const LocalScope *Scope) {
+    const std::string &N = E.Text;
+    if (isValue(N, Scope) || N == BatchSym)
+      return;
+    if (Info.Defs.count(N) || findBuiltin(N))
+      Diags.error(E.L, fmt::format("'{}' is a function, not a value", N));
+    else if (Scope && TopBindings.count(N))
+      Diags.error(E.L, fmt::format("'{}' cannot be used inside a function; "
+                                   "pass it as an argument",
+                                   N));
+    else if (TopBindings.count(N))
+      Diags.error(E.L, fmt::format("'{}' is used before it is defined", N));
+    else
+      Diags.error(E.L, fmt::format("unknown name '{}'", N));
+  }
+
+  void call(const Expr &E, const LocalScope *Scope) {
+    const std::string &N = E.Text;
+    if (auto It = Info.Defs.find(N); It != Info.Defs.end()) {
+      std::vector<std::string> Params;
+      for (const Param &P : It->second->Params)
+        Params.push_back(P.Name);
+      bindArgs(E, Params, Params.size(), Diags);
+      if (CurDef)
+        Calls[CurDef].push_back({It->second, &E});
+    } else if (const Builtin *B = findBuiltin(N)) {
+      if (B->Kind == BuiltinKind::Unsupported) {
+        Diags.error(E.L, fmt::format("'{}' is not supported yet", N));
+        return;
+      }
+      bindArgs(E, B->Params, B->Required, Diags);
+    } else if (isValue(N, Scope)) {
+      Diags.error(E.L, fmt::format("'{}' is not a function", N));
+    } else {
+      Diags.error(E.L, fmt::format("unknown function '{}'", N));
+    }
+    for (const ExprPtr &A : E.Args)
+      expr(*A, Scope);
+    for (const KeywordArg &K : E.Keywords)
+      expr(*K.Value, Scope);
+  }
+
+  /// Checks names and calls in \p E; \p Scope is the function scope, or null
+  /// at the top level.
+  void expr(const Expr &E, const LocalScope *Scope) {
+    switch (E.Kind) {
+    case ExprKind::Name:
+      return name(E, Scope);
+    case ExprKind::Call:
+      return call(E, Scope);
+    case ExprKind::Binary:
+      if (E.Op == BinOp::Eq || E.Op == BinOp::Ne) {
+        Diags.error(
+            E.L, fmt::format("'{}' is not supported yet", binOpSpelling(E.Op)));
+        return;
+      }
+      [[fallthrough]];
+    case ExprKind::Neg:
+    case ExprKind::List:
+      for (const ExprPtr &A : E.Args)
+        expr(*A, Scope);
+      return;
+    default:
+      return;
+    }
+  }
+
+  //===--- Statements -----------------------------------------------------===//
+
+  void statement(const Stmt &S) {
+    switch (S.Kind) {
+    case StmtKind::Bind:
+      expr(*S.Value, nullptr);
+      define(S.Name, S.NameLoc, NameKind::Value);
+      return;
+    case StmtKind::Loss:
+      expr(*S.Value, nullptr);
+      once(LossStmt, S, "a loss");
+      return;
+    case StmtKind::Metric:
+      expr(*S.Value, nullptr);
+      if (define(S.Name, S.NameLoc, NameKind::Value))
+        Spec.Metrics.push_back(S.Name);
+      return;
+    case StmtKind::Train:
+      if (once(TrainStmt, S, "a train block"))
+        train(S);
+      return;
+    case StmtKind::Data:
+      if (once(DataStmt, S, "a data block"))
+        data(S);
+      return;
+    default:
+      return;
+    }
+  }
+
+  void train(const Stmt &S) {
+    std::map<std::string, Loc> Seen;
+    TrainSpec &T = Spec.Train;
+    for (const Entry &E : S.Entries) {
+      auto [It, New] = Seen.insert({E.Key, E.KeyLoc});
+      if (!New) {
+        redefined(E.KeyLoc, fmt::format("'{}' is already set", E.Key),
+                  It->second);
+        continue;
+      }
+      if (E.Key == "optimizer") {
+        optimizer(*E.Value);
+        continue;
+      }
+      bool IsSeed = E.Key == "seed";
+      if (!IsSeed && E.Key != "batch" && E.Key != "epochs") {
+        Diags.error(E.KeyLoc,
+                    fmt::format("unknown train setting '{}'; expected "
+                                "optimizer, batch, epochs or seed",
+                                E.Key));
+        continue;
+      }
+      auto V = asInt(evalConst(*E.Value));
+      if (!V || *V < (IsSeed ? 0 : 1)) {
+        Diags.error(E.Value->L,
+                    fmt::format("'{}' must be a {} integer", E.Key,
+                                IsSeed ? "non-negative" : "positive"));
+        continue;
+      }
+      if (IsSeed)
+        T.Seed = *V;
+      else
+        (E.Key == "batch" ? T.Batch : T.Epochs) = *V;
+    }
+  }
+
+  void optimizer(const Expr &E) {
+    static const std::map<std::string, std::vector<std::string>> Params = {
+        {"sgd", {"lr", "momentum", "nesterov"}},
+        {"adam", {"lr", "beta1", "beta2", "eps"}},
+        {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}}};
+    if (E.Kind != ExprKind::Name && E.Kind != ExprKind::Call) {
+      Diags.error(E.L, "expected an optimizer such as adam(lr = 0.001)");
+      return;
+    }
+    auto It = Params.find(E.Text);
+    if (It == Params.end()) {
+      Diags.error(E.L, fmt::format("unknown optimizer '{}'; expected sgd, adam "
+                                   "or adamw",
+                                   E.Text));
+      return;
+    }
+    auto Args = bindNameOrCall(E, It->second, 0);
+    if (!Args)
+      return;
+    OptimizerSpec O;
+    O.Name = E.Text;
+    if (O.Name == "sgd")
+      O.Lr = 0.01;
+    if (O.Name == "adamw")
+      O.WeightDecay = 0.01;
+    for (size_t I = 0; I < Args->size(); ++I) {
+      const Expr *A = (*Args)[I];
+      const std::string &Key = It->second[I];
+      if (!A)
+        continue;
+      if (Key == "nesterov") {
+        if (auto B = boolean(*A))
+          O.Nesterov = *B;
+        continue;
+      }
+      auto V = number(*A);
+      if (!V)
+        continue;
+      bool Bad = false;
+      if (Key == "lr" || Key == "eps")
+        Bad = !(*V > 0);
+      else if (Key == "momentum" || Key == "weight_decay")
+        Bad = !(*V >= 0);
+      else
+        Bad = !(*V >= 0 && *V < 1);
+      if (Bad) {
+        const char *Want = Key == "lr" || Key == "eps" ? "positive"
+                           : Key == "momentum" || Key == "weight_decay"
+                               ? "non-negative"
+                               : "in [0, 1)";
+        Diags.error(A->L,
+                    fmt::format("'{}' must be {}, got {}", Key, Want, *V));
+        continue;
+      }
+      double *Field = Key == "lr"         ? &O.Lr
+                      : Key == "momentum" ? &O.Momentum
+                      : Key == "beta1"    ? &O.Beta1
+                      : Key == "beta2"    ? &O.Beta2
+                      : Key == "eps"      ? &O.Eps
+                                          : &O.WeightDecay;
+      *Field = *V;
+    }
+    Spec.Train.Optimizer = O;
+  }
+
+  void data(const Stmt &S) {
+    std::map<std::string, Loc> Seen;
+    for (const Entry &E : S.Entries) {
+      if (E.Key != "train" && E.Key != "test") {
+        Diags.error(E.KeyLoc, fmt::format("unknown data split '{}'; expected "
+                                          "'train' or 'test'",
+                                          E.Key));
+        continue;
+      }
+      auto G = Globals.find(E.Key2);
+      if (G == Globals.end() || G->second.Kind != NameKind::Input) {
+        Diags.error(E.Key2Loc,
+                    G == Globals.end()
+                        ? fmt::format("unknown input '{}'", E.Key2)
+                        : fmt::format("'{}' is not an input", E.Key2));
+        continue;
+      }
+      std::string Key = E.Key + " " + E.Key2;
+      auto [It, New] = Seen.insert({Key, E.KeyLoc});
+      if (!New) {
+        redefined(E.KeyLoc, fmt::format("data for '{}' is already given", Key),
+                  It->second);
+        continue;
+      }
+      DataSpec D;
+      D.Split = E.Key;
+      D.Input = E.Key2;
+      D.L = E.KeyLoc;
+      if (source(*E.Value, D))
+        Spec.Data.push_back(std::move(D));
+    }
+  }
+
+  bool source(const Expr &E, DataSpec &D) {
+    static const std::map<
+        std::string, std::pair<adj_rt_data_format, std::vector<std::string>>>
+        Formats = {
+            {"idx", {ADJ_RT_DATA_IDX, {"path", "scale"}}},
+            {"npy", {ADJ_RT_DATA_NPY, {"path", "scale"}}},
+            {"csv", {ADJ_RT_DATA_CSV, {"path", "columns", "header", "scale"}}}};
+    if (E.Kind != ExprKind::Call && E.Kind != ExprKind::Name) {
+      Diags.error(E.L, "expected a data source such as idx(\"file\")");
+      return false;
+    }
+    auto It = Formats.find(E.Text);
+    if (It == Formats.end()) {
+      Diags.error(E.L, fmt::format("unknown data format '{}'; expected idx, "
+                                   "npy or csv",
+                                   E.Text));
+      return false;
+    }
+    const std::vector<std::string> &Params = It->second.second;
+    auto Args = bindNameOrCall(E, Params, 1);
+    if (!Args)
+      return false;
+    D.Format = It->second.first;
+    bool Ok = true;
+    for (size_t I = 0; I < Args->size(); ++I) {
+      const Expr *A = (*Args)[I];
+      if (!A)
+        continue;
+      const std::string &Key = Params[I];
+      if (Key == "path") {
+        if (A->Kind != ExprKind::String) {
+          Diags.error(A->L, "expected a string path");
+          Ok = false;
+          continue;
+        }
+        D.Path = resolve(A->Text);
+      } else if (Key == "scale") {
+        auto V = number(*A);
+        Ok &= V.has_value();
+        D.Scale = V.value_or(1);
+      } else if (Key == "header") {
+        auto V = boolean(*A);
+        Ok &= V.has_value();
+        D.Header = V.value_or(false);
+      } else if (!columns(*A, D.Columns)) {
+        Ok = false;
+      }
+    }
+    return Ok;
+  }
+
+  bool columns(const Expr &E, std::vector<int64_t> &Out) {
+    std::vector<const Expr *> Items;
+    if (E.Kind == ExprKind::List)
+      for (const ExprPtr &A : E.Args)
+        Items.push_back(A.get());
+    else
+      Items.push_back(&E);
+    for (const Expr *I : Items) {
+      auto V = asInt(evalConst(*I));
+      if (!V || *V < 0) {
+        Diags.error(I->L, "expected a column index (a non-negative integer)");
+        return false;
+      }
+      Out.push_back(*V);
+    }
+    return true;
+  }
+
+  /// \p P relative to the model file's directory.
+  std::string resolve(const std::string &P) const {
+    std::string Dir = std::filesystem::path(Spec.Path).parent_path().string();
+    if (Dir.empty() || P.empty() || P[0] == '/')
+      return P;
+    return Dir + "/" + P;
+  }
+
+  const ModelAST &AST;
+  DiagEngine &Diags;
+  ModelSpec &Spec;
+  SemaInfo &Info;
+  std::map<std::string, NameInfo> Globals;
+  std::set<std::string> TopBindings; ///< Bindings and metrics, for messages.
+  std::string BatchSym;
+  Loc BatchLoc;
+  const Stmt *ModelStmt = nullptr, *LossStmt = nullptr, *TrainStmt = nullptr,
+             *DataStmt = nullptr;
+  const Stmt *CurDef = nullptr;
+  std::map<const Stmt *, std::vector<std::pair<const Stmt *, const Expr *>>>
+      Calls;
+};
+
+} // namespace
+
+bool checkModel(const ModelAST &AST, DiagEngine &Diags, ModelSpec &Spec,
+                SemaInfo &Info) {
+  return Sema(AST, Diags, Spec, Info).run();
+}
+
+} // namespace adj

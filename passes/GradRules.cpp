@@ -1,0 +1,238 @@
+//===- GradRules.cpp - Adjoints of every differentiable op ----------------===//
+///
+/// The gradient-rule table. Each entry reads the forward op's operands and
+/// result and the result's adjoint DY and emits the operand adjoints.
+/// Conventions: relu and abs have subgradient 0 at 0; maximum/minimum send
+/// the whole gradient to `a` on ties; reduce_max/min share it equally among
+/// tied maxima; pow's exponent gradient uses log(a) (defined for a > 0).
+/// Broadcast operands get their adjoint summed back to their own shape.
+///
+//===----------------------------------------------------------------------===//
+#include "passes/GradRules.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace adj {
+
+using K = OpKind;
+
+Value *GradContext::unbroadcast(Value *G, const TensorType &To) {
+  const std::vector<int64_t> &From = G->Type.Dims;
+  if (From == To.Dims)
+    return G;
+  size_t Lead = From.size() - To.rank();
+  std::vector<int64_t> Axes;
+  for (size_t I = 0; I < From.size(); ++I)
+    if (I < Lead || (To.Dims[I - Lead] == 1 && From[I] != 1))
+      Axes.push_back(I);
+  Value *S = G;
+  if (!Axes.empty())
+    S = B.create(K::ReduceSum, {G}, {{"axes", Axes}, {"keepdims", true}});
+  if (S->Type.Dims != To.Dims)
+    S = B.create(K::Reshape, {S}, {{"shape", To.Dims}});
+  return S;
+}
+
+static Value *mul(GradContext &C, Value *A, Value *B) {
+  return C.B.create(K::Mul, {A, B});
+}
+
+/// Shape of \p X reduced by op \p O (a reduction) with keepdims = true.
+static std::vector<int64_t> keptShape(const Op &O) {
+  const TensorType &X = O.Operands[0]->Type;
+  std::vector<int64_t> Axes = reduceAxes(O.Attributes, X.rank());
+  std::vector<int64_t> D = X.Dims;
+  for (int64_t A : Axes)
+    D[A] = 1;
+  return D;
+}
+
+/// Adjoint of a sum-like reduction: DY broadcast back to the input shape.
+static Value *expandReduced(GradContext &C, Value *V) {
+  std::vector<int64_t> Kept = keptShape(C.O);
+  if (V->Type.Dims != Kept)
+    V = C.B.create(K::Reshape, {V}, {{"shape", Kept}});
+  return C.B.create(K::BroadcastTo, {V},
+                    {{"shape", C.O.Operands[0]->Type.Dims}});
+}
+
+static void unaryRule(GradContext &C) {
+  Attrs A;
+  if (auto It = C.O.Attributes.find("alpha"); It != C.O.Attributes.end())
+    A["alpha"] = It->second;
+  C.Grads[0] = C.B.create(*unaryGradOf(C.O.Kind), {C.DY, C.O.Operands[0]}, A);
+}
+
+static void addRule(GradContext &C) {
+  for (int I = 0; I < 2; ++I)
+    if (C.Needs[I])
+      C.Grads[I] = C.unbroadcast(C.DY, C.O.Operands[I]->Type);
+}
+
+static void subRule(GradContext &C) {
+  if (C.Needs[0])
+    C.Grads[0] = C.unbroadcast(C.DY, C.O.Operands[0]->Type);
+  if (C.Needs[1])
+    C.Grads[1] = C.unbroadcast(C.B.create(K::Neg, {C.DY}),
+                               C.O.Operands[1]->Type);
+}
+
+static void mulRule(GradContext &C) {
+  Value *A = C.O.Operands[0], *B = C.O.Operands[1];
+  if (C.Needs[0])
+    C.Grads[0] = C.unbroadcast(mul(C, C.DY, B), A->Type);
+  if (C.Needs[1])
+    C.Grads[1] = C.unbroadcast(mul(C, C.DY, A), B->Type);
+}
+
+static void divRule(GradContext &C) {
+  Value *A = C.O.Operands[0], *B = C.O.Operands[1];
+  Value *GA = C.B.create(K::Div, {C.DY, B});
+  if (C.Needs[0])
+    C.Grads[0] = C.unbroadcast(GA, A->Type);
+  if (C.Needs[1]) {
+    // d(a/b)/db = -(a/b)/b; dy/b is already at hand.
+    Value *Out = const_cast<Value *>(&C.O.Result);
+    C.Grads[1] =
+        C.unbroadcast(C.B.create(K::Neg, {mul(C, GA, Out)}), B->Type);
+  }
+}
+
+static void powRule(GradContext &C) {
+  Value *A = C.O.Operands[0], *B = C.O.Operands[1];
+  Value *Out = const_cast<Value *>(&C.O.Result);
+  if (C.Needs[0]) {
+    Value *Bm1 = C.B.create(K::Sub, {B, C.constant(1)});
+    Value *D = mul(C, B, C.B.create(K::Pow, {A, Bm1}));
+    C.Grads[0] = C.unbroadcast(mul(C, C.DY, D), A->Type);
+  }
+  if (C.Needs[1]) {
+    Value *D = mul(C, Out, C.B.create(K::Log, {A}));
+    C.Grads[1] = C.unbroadcast(mul(C, C.DY, D), B->Type);
+  }
+}
+
+/// maximum: a wins ties (mask = a >= b); minimum: a wins ties (b >= a).
+static void minMaxRule(GradContext &C) {
+  Value *A = C.O.Operands[0], *B = C.O.Operands[1];
+  Value *M = C.O.Kind == K::Maximum ? C.B.create(K::GreaterEqualMask, {A, B})
+                                    : C.B.create(K::GreaterEqualMask, {B, A});
+  if (C.Needs[0])
+    C.Grads[0] = C.unbroadcast(mul(C, C.DY, M), A->Type);
+  if (C.Needs[1]) {
+    Value *NotM = C.B.create(K::Sub, {C.constant(1), M});
+    C.Grads[1] = C.unbroadcast(mul(C, C.DY, NotM), B->Type);
+  }
+}
+
+static void transposeRule(GradContext &C) {
+  const std::vector<int64_t> &Perm = *C.O.listAttr("perm");
+  std::vector<int64_t> Inv(Perm.size());
+  for (size_t I = 0; I < Perm.size(); ++I)
+    Inv[Perm[I]] = I;
+  C.Grads[0] = C.B.create(K::Transpose, {C.DY}, {{"perm", Inv}});
+}
+
+static void reshapeRule(GradContext &C) {
+  C.Grads[0] = C.B.create(K::Reshape, {C.DY},
+                          {{"shape", C.O.Operands[0]->Type.Dims}});
+}
+
+static void broadcastToRule(GradContext &C) {
+  C.Grads[0] = C.unbroadcast(C.DY, C.O.Operands[0]->Type);
+}
+
+static void reduceSumRule(GradContext &C) {
+  C.Grads[0] = expandReduced(C, C.DY);
+}
+
+static void reduceMeanRule(GradContext &C) {
+  Attrs A;
+  if (auto *Axes = C.O.listAttr("axes"))
+    A["axes"] = *Axes;
+  Value *N = C.B.create(K::Count, {C.O.Operands[0]}, A);
+  C.Grads[0] = C.B.create(K::Div, {expandReduced(C, C.DY), N});
+}
+
+/// Ties share the gradient: dx = dy * mask / count(mask).
+static void reduceMaxMinRule(GradContext &C) {
+  Value *X = C.O.Operands[0];
+  std::vector<int64_t> Kept = keptShape(C.O);
+  Value *Out = const_cast<Value *>(&C.O.Result);
+  if (Out->Type.Dims != Kept)
+    Out = C.B.create(K::Reshape, {Out}, {{"shape", Kept}});
+  Value *M = C.O.Kind == K::ReduceMax
+                 ? C.B.create(K::GreaterEqualMask, {X, Out})
+                 : C.B.create(K::GreaterEqualMask, {Out, X});
+  Attrs A{{"keepdims", true}};
+  if (auto *Axes = C.O.listAttr("axes"))
+    A["axes"] = *Axes;
+  Value *Cnt = C.B.create(K::ReduceSum, {M}, A);
+  Value *DY = C.DY;
+  if (DY->Type.Dims != Kept)
+    DY = C.B.create(K::Reshape, {DY}, {{"shape", Kept}});
+  Value *Share = C.B.create(K::Div, {DY, Cnt});
+  C.Grads[0] = mul(C, M, Share);
+}
+
+static void matmulRule(GradContext &C) {
+  Value *A = C.O.Operands[0], *B = C.O.Operands[1];
+  Attrs T{{"perm", std::vector<int64_t>{1, 0}}};
+  if (C.Needs[0])
+    C.Grads[0] = C.B.create(K::MatMul, {C.DY, C.B.create(K::Transpose, {B}, T)});
+  if (C.Needs[1])
+    C.Grads[1] = C.B.create(K::MatMul, {C.B.create(K::Transpose, {A}, T), C.DY});
+}
+
+static void softmaxRule(GradContext &C) {
+  OpKind G = C.O.Kind == K::Softmax ? K::SoftmaxGrad : K::LogSoftmaxGrad;
+  C.Grads[0] = C.B.create(G, {C.DY, const_cast<Value *>(&C.O.Result)},
+                          {{"axis", C.O.intAttr("axis")}});
+}
+
+static void crossEntropyRule(GradContext &C) {
+  C.Grads[0] = C.B.create(
+      K::CrossEntropyGrad, {C.DY, C.O.Operands[0], C.O.Operands[1]},
+      {{"label_smoothing", C.O.floatAttr("label_smoothing", 0)}});
+}
+
+static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
+  std::array<GradRule, size_t(OpKind::NumOps)> T{};
+  for (unsigned I = 0; I < unsigned(OpKind::NumOps); ++I)
+    if (hasProp(OpKind(I), props::Unary))
+      T[I] = unaryRule;
+  T[size_t(K::Add)] = addRule;
+  T[size_t(K::Sub)] = subRule;
+  T[size_t(K::Mul)] = mulRule;
+  T[size_t(K::Div)] = divRule;
+  T[size_t(K::Pow)] = powRule;
+  T[size_t(K::Maximum)] = minMaxRule;
+  T[size_t(K::Minimum)] = minMaxRule;
+  T[size_t(K::Transpose)] = transposeRule;
+  T[size_t(K::Reshape)] = reshapeRule;
+  T[size_t(K::BroadcastTo)] = broadcastToRule;
+  T[size_t(K::ReduceSum)] = reduceSumRule;
+  T[size_t(K::ReduceMean)] = reduceMeanRule;
+  T[size_t(K::ReduceMax)] = reduceMaxMinRule;
+  T[size_t(K::ReduceMin)] = reduceMaxMinRule;
+  T[size_t(K::MatMul)] = matmulRule;
+  T[size_t(K::Softmax)] = softmaxRule;
+  T[size_t(K::LogSoftmax)] = softmaxRule;
+  T[size_t(K::CrossEntropy)] = crossEntropyRule;
+  return T;
+}
+
+static std::array<GradRule, size_t(OpKind::NumOps)> &table() {
+  static std::array<GradRule, size_t(OpKind::NumOps)> T = makeTable();
+  return T;
+}
+
+GradRule gradRule(OpKind Kind) { return table()[size_t(Kind)]; }
+
+GradRule replaceGradRuleForTesting(OpKind Kind, GradRule R) {
+  return std::exchange(table()[size_t(Kind)], R);
+}
+
+} // namespace adj

@@ -1,0 +1,166 @@
+//===- Optimizer.cpp - SGD, Adam and AdamW updates as IR ------------------===//
+///
+/// For every `grad.<p>` result of @train_step, emits the update of p as
+/// elementwise IR and replaces the gradient result with `p` (the
+/// parameter's next value) and `opt.<slot>.<p>` (the optimizer state's next
+/// value). The learning rate and the 1-based step count are scalar
+/// arguments %lr and %step, so they change without recompiling; the other
+/// hyperparameters are constants. Formulas follow PyTorch:
+///
+///   sgd:   b' = mu*b + g;  p' = p - lr*(nesterov ? g + mu*b' : b')
+///          (plain p - lr*g when mu = 0)
+///   adam:  m' = b1*m + (1-b1)*g;  v' = b2*v + (1-b2)*g*g
+///          p' = p - lr * (m'/(1-b1^t)) / (sqrt(v'/(1-b2^t)) + eps)
+///   adamw: as adam, with p first scaled by (1 - lr*wd)
+///
+/// Weight decay for sgd and adam adds wd*p to the gradient.
+///
+//===----------------------------------------------------------------------===//
+#include "passes/Optimizer.h"
+
+#include "passes/Autodiff.h"
+
+#include <fmt/format.h>
+
+namespace adj {
+
+namespace {
+
+class OptimizerPass : public Pass {
+public:
+  const char *name() const override { return "optimizer"; }
+  bool run(Module &M, PassContext &Ctx) override;
+};
+
+} // namespace
+
+std::vector<std::string> optimizerSlots(const OptimizerConfig &C) {
+  if (C.Name == "sgd")
+    return C.Momentum != 0 ? std::vector<std::string>{"momentum"}
+                           : std::vector<std::string>{};
+  return {"m", "v"};
+}
+
+bool OptimizerPass::run(Module &M, PassContext &Ctx) {
+  const OptimizerConfig &C = Ctx.Optimizer;
+  if (C.Name != "sgd" && C.Name != "adam" && C.Name != "adamw") {
+    Ctx.error(Loc(), fmt::format("unknown optimizer '{}'", C.Name));
+    return false;
+  }
+  Function *F = M.function("train_step");
+  if (!F) {
+    Ctx.error(Loc(), "the optimizer pass needs @train_step (run autodiff)");
+    return false;
+  }
+  if (F->arg("lr")) {
+    Ctx.error(Loc(), "@train_step already has optimizer updates");
+    return false;
+  }
+  DType Elt = DType::F32;
+  if (const Result *L = F->result("loss"))
+    Elt = L->V->Type.Elt;
+  Value *Lr = F->addArg("lr", TensorType::scalar(Elt), ArgRole::Hyper);
+  Value *Step = F->addArg("step", TensorType::scalar(Elt), ArgRole::Hyper);
+
+  Builder B(*F);
+  // Constants like 1 - beta1 print as 0.1, not 0.09999999999999998.
+  auto Cst = [&](double V) {
+    return B.constant(std::stod(fmt::format("{:.15g}", V)), Elt);
+  };
+  auto Op2 = [&](OpKind K, Value *X, Value *Y) { return B.create(K, {X, Y}); };
+
+  std::vector<Result> Results;
+  std::vector<Result> Updates;
+  Value *BiasC1 = nullptr, *BiasC2 = nullptr;
+  for (const Result &R : F->Results) {
+    if (R.Name.rfind("grad.", 0) != 0) {
+      Results.push_back(R);
+      continue;
+    }
+    std::string PName = R.Name.substr(5);
+    Value *P = F->arg(PName);
+    if (!P) {
+      Ctx.error(Loc(), fmt::format("gradient '{}' has no parameter", R.Name));
+      return false;
+    }
+    Value *G = R.V;
+    B.CurLoc = G->Def ? G->Def->Location : Loc();
+    B.CurLoc.Grad = true;
+    auto State = [&](const std::string &Slot) {
+      return F->addArg(fmt::format("opt.{}.{}", Slot, PName), P->Type,
+                       ArgRole::State);
+    };
+    if (C.WeightDecay != 0 && C.Name != "adamw")
+      G = Op2(OpKind::Add, G, Op2(OpKind::Mul, Cst(C.WeightDecay), P));
+    Value *NewP = nullptr;
+    if (C.Name == "sgd") {
+      Value *Dir = G;
+      if (C.Momentum != 0) {
+        Value *Buf = State("momentum");
+        Value *NewBuf =
+            Op2(OpKind::Add, Op2(OpKind::Mul, Cst(C.Momentum), Buf), G);
+        Updates.push_back({Buf->Name, NewBuf});
+        Dir = C.Nesterov ? Op2(OpKind::Add, G,
+                               Op2(OpKind::Mul, Cst(C.Momentum), NewBuf))
+                         : NewBuf;
+      }
+      NewP = Op2(OpKind::Sub, P, Op2(OpKind::Mul, Lr, Dir));
+    } else {
+      if (!BiasC1) {
+        // 1 - beta^t, once for all parameters.
+        BiasC1 = Op2(OpKind::Sub, Cst(1),
+                     Op2(OpKind::Pow, Cst(C.Beta1), Step));
+        BiasC2 = Op2(OpKind::Sub, Cst(1),
+                     Op2(OpKind::Pow, Cst(C.Beta2), Step));
+      }
+      Value *Mv = State("m"), *Vv = State("v");
+      Value *NewM = Op2(OpKind::Add, Op2(OpKind::Mul, Cst(C.Beta1), Mv),
+                        Op2(OpKind::Mul, Cst(1 - C.Beta1), G));
+      Value *NewV =
+          Op2(OpKind::Add, Op2(OpKind::Mul, Cst(C.Beta2), Vv),
+              Op2(OpKind::Mul, Cst(1 - C.Beta2), Op2(OpKind::Mul, G, G)));
+      Updates.push_back({Mv->Name, NewM});
+      Updates.push_back({Vv->Name, NewV});
+      Value *MHat = Op2(OpKind::Div, NewM, BiasC1);
+      Value *VHat = Op2(OpKind::Div, NewV, BiasC2);
+      Value *Den =
+          Op2(OpKind::Add, B.create(OpKind::Sqrt, {VHat}), Cst(C.Eps));
+      Value *Base = P;
+      if (C.Name == "adamw" && C.WeightDecay != 0)
+        Base = Op2(OpKind::Mul, P,
+                   Op2(OpKind::Sub, Cst(1),
+                       Op2(OpKind::Mul, Lr, Cst(C.WeightDecay))));
+      NewP = Op2(OpKind::Sub, Base,
+                 Op2(OpKind::Mul, Lr, Op2(OpKind::Div, MHat, Den)));
+    }
+    Results.push_back({PName, NewP});
+  }
+  for (Result &U : Updates)
+    Results.push_back(U);
+  F->Results = std::move(Results);
+  // Hyperparameters go last among the arguments: move %lr and %step after
+  // the state arguments that were added meanwhile.
+  auto It = F->Args.begin() + Lr->ArgNo;
+  std::vector<std::unique_ptr<Value>> Hyper;
+  Hyper.push_back(std::move(*It));
+  Hyper.push_back(std::move(*(It + 1)));
+  F->Args.erase(It, It + 2);
+  F->Roles.erase(F->Roles.begin() + Hyper[0]->ArgNo,
+                 F->Roles.begin() + Hyper[0]->ArgNo + 2);
+  F->Frozen.erase(F->Frozen.begin() + Hyper[0]->ArgNo,
+                  F->Frozen.begin() + Hyper[0]->ArgNo + 2);
+  for (auto &H : Hyper) {
+    F->Args.push_back(std::move(H));
+    F->Roles.push_back(ArgRole::Hyper);
+    F->Frozen.push_back(false);
+  }
+  for (size_t I = 0; I < F->Args.size(); ++I)
+    F->Args[I]->ArgNo = I;
+  return true;
+}
+
+std::unique_ptr<Pass> createOptimizerPass() {
+  return std::make_unique<OptimizerPass>();
+}
+
+} // namespace adj

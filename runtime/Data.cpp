@@ -1,0 +1,176 @@
+//===- Data.cpp - Loading and checking a model's data ---------------------===//
+///
+/// \file
+/// Turns the model's data { } block into in-memory splits. Each source is
+/// loaded as the dtype its input is declared with (train_step's argument,
+/// else eval_step's). The first declared dim of an input is the batch dim;
+/// the file's first dim is its sample count and the product of the others
+/// must equal the input's per-sample element count, so an [N, 28, 28] file
+/// feeds an f32[N, 784] input. Then: every input of a split has the same
+/// number of samples, the inputs the step functions need are present, and
+/// every label is within [0, classes).
+///
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Trainer.h"
+
+#include <cstring>
+
+namespace adj::rt {
+
+const InputData *Split::find(const char *name) const {
+  for (const InputData &in : Inputs)
+    if (in.Name == name)
+      return &in;
+  return nullptr;
+}
+
+static const adj_rt_value_desc *findArg(const adj_rt_function &f,
+                                        const char *name, adj_rt_role role) {
+  for (int i = 0; f.args && i < f.num_args; ++i)
+    if (f.args[i].role == role && f.args[i].name &&
+        std::strcmp(f.args[i].name, name) == 0)
+      return &f.args[i];
+  return nullptr;
+}
+
+const adj_rt_value_desc *findInputDesc(const adj_rt_model &m,
+                                       const char *name) {
+  if (const adj_rt_value_desc *d =
+          findArg(m.train_step, name, ADJ_RT_ARG_INPUT))
+    return d;
+  return findArg(m.eval_step, name, ADJ_RT_ARG_INPUT);
+}
+
+/// Elements per sample of a declared input; fails unless dim 0 is the batch.
+static int perSampleCount(const adj_rt_value_desc &d, int64_t &count) {
+  if (d.rank < 1 || d.rank > 8 || !d.dims || d.dims[0] != ADJ_RT_BATCH)
+    return fail(format("input '%s' has no batch dimension as its first "
+                       "dimension",
+                       d.name));
+  count = 1;
+  for (int i = 1; i < d.rank; ++i)
+    if (d.dims[i] < 0 || !checkedMul(count, d.dims[i], count))
+      return fail(format("input '%s' has an invalid dimension %d", d.name, i));
+  return 0;
+}
+
+static int loadSource(const adj_rt_data_desc &src, adj_rt_dtype dtype,
+                      adj_rt_tensor &t) {
+  switch (src.format) {
+  case ADJ_RT_DATA_IDX:
+    return adj_rt_load_idx(src.path, dtype, src.scale, &t);
+  case ADJ_RT_DATA_NPY:
+    return adj_rt_load_npy(src.path, dtype, src.scale, &t);
+  case ADJ_RT_DATA_CSV:
+    return fail(quoted(src.path) + ": csv data is not supported yet");
+  }
+  return fail(quoted(src.path) + ": unknown data format");
+}
+
+/// Loads one source into `split`, checking it against the declared input.
+static int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
+                     Split &split) {
+  std::string name = quoted(src.path);
+  if (split.find(src.input))
+    return fail(
+        format("two %s data sources for input '%s'", src.split, src.input));
+  int64_t perSample;
+  if (perSampleCount(d, perSample))
+    return 1;
+  adj_rt_tensor t;
+  if (loadSource(src, d.dtype, t))
+    return 1;
+  InputData in;
+  in.Name = src.input;
+  in.Path = src.path;
+  in.DType = d.dtype;
+  in.Data.reset(t.data);
+  in.Samples = t.dims[0];
+  int64_t fileCount = 1;
+  for (int i = 1; i < t.rank; ++i)
+    fileCount *= t.dims[i]; // the loader checked the product
+  if (fileCount != perSample)
+    return fail(format("%s: %lld values per sample, but input '%s' expects "
+                       "%lld",
+                       name.c_str(), (long long)fileCount, src.input,
+                       (long long)perSample));
+  if (in.Samples == 0)
+    return fail(name + ": no samples");
+  if (!split.empty() && split.Samples != in.Samples) {
+    const InputData &first = split.Inputs.front();
+    return fail(format("%s has %lld samples but '%s' has %lld", name.c_str(),
+                       (long long)in.Samples, first.Path.c_str(),
+                       (long long)first.Samples));
+  }
+  in.PerSample = perSample;
+  split.Samples = in.Samples;
+  split.Inputs.push_back(std::move(in));
+  return 0;
+}
+
+/// Every input argument of `f` has data in `split`.
+static int checkComplete(const adj_rt_function &f, const Split &split,
+                         const char *what) {
+  for (int i = 0; f.args && i < f.num_args; ++i)
+    if (f.args[i].role == ADJ_RT_ARG_INPUT && f.args[i].name &&
+        !split.find(f.args[i].name))
+      return fail(format("no %s data for input '%s'", what, f.args[i].name));
+  return 0;
+}
+
+static int checkLabels(const adj_rt_label_desc &l, const Split &split) {
+  const InputData *in = split.find(l.input);
+  if (!in || in->DType != ADJ_RT_I32)
+    return 0;
+  const auto *p = static_cast<const int32_t *>(in->Data.get());
+  int64_t count = in->Samples * in->PerSample;
+  for (int64_t i = 0; i < count; ++i) {
+    if (p[i] >= 0 && p[i] < l.classes)
+      continue;
+    std::string at = l.used_at ? format(" (used at %s)", l.used_at) : "";
+    return fail(format("'%s': label %d at index %lld is out of range for "
+                       "%lld classes%s",
+                       in->Path.c_str(), p[i], (long long)i,
+                       (long long)l.classes, at.c_str()));
+  }
+  return 0;
+}
+
+int loadData(const adj_rt_model &m, bool evalOnly, DataSet &out) {
+  for (int i = 0; m.data && i < m.num_data; ++i) {
+    const adj_rt_data_desc &src = m.data[i];
+    if (!src.split || !src.input || !src.path)
+      return fail("data source with a null split, input or path");
+    bool isTrain = std::strcmp(src.split, "train") == 0;
+    if (!isTrain && std::strcmp(src.split, "test") != 0)
+      return fail(format("%s: unknown data split '%s' (expected train or "
+                         "test)",
+                         quoted(src.path).c_str(), src.split));
+    if (isTrain && evalOnly)
+      continue;
+    // Inputs no step function reads (e.g. removed as dead) need no data.
+    const adj_rt_value_desc *d = findInputDesc(m, src.input);
+    if (!d)
+      continue;
+    if (loadInput(src, *d, isTrain ? out.Train : out.Test))
+      return 1;
+  }
+  if (!evalOnly && checkComplete(m.train_step, out.Train, "training"))
+    return 1;
+  if (evalOnly && out.Test.empty())
+    return fail("no test data to evaluate");
+  if (!out.Test.empty() && m.eval_step.fn &&
+      checkComplete(m.eval_step, out.Test, "test"))
+    return 1;
+  for (int i = 0; m.labels && i < m.num_labels; ++i) {
+    const adj_rt_label_desc &l = m.labels[i];
+    if (!l.input)
+      continue;
+    if (checkLabels(l, out.Train) || checkLabels(l, out.Test))
+      return 1;
+  }
+  return 0;
+}
+
+} // namespace adj::rt

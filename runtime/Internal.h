@@ -1,0 +1,145 @@
+//===- Internal.h - Shared helpers of the runtime's implementation --------===//
+///
+/// \file
+/// What the runtime's .cpp files share and nothing else sees: the error
+/// helpers behind adj_rt_last_error(), 64-byte aligned buffers, element
+/// conversion for the data loaders, the random number generator and the
+/// fan computation of the initialisers. Everything lives in adj::rt.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJOINT_RUNTIME_INTERNAL_H
+#define ADJOINT_RUNTIME_INTERNAL_H
+
+#include "runtime/adjoint_rt.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace adj::rt {
+
+//===--- Errors -----------------------------------------------------------===//
+
+/// printf-style formatting into a std::string.
+std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/// Stores `msg` as this thread's last error and returns 1, so that a failing
+/// entry point can `return fail(...)`.
+int fail(std::string msg);
+
+/// "'path'" for messages that name a file.
+std::string quoted(const char *s);
+
+//===--- Buffers ----------------------------------------------------------===//
+
+/// Bytes of one element of `t`.
+size_t dtypeSize(adj_rt_dtype t);
+const char *dtypeName(adj_rt_dtype t);
+
+/// malloc-like allocation aligned to 64 bytes, size rounded up to 64; never
+/// returns null for a zero size. Returns null when out of memory.
+void *alignedAlloc(size_t bytes);
+
+struct FreeDeleter {
+  void operator()(void *p) const { std::free(p); }
+};
+
+/// An owned, 64-byte aligned, zero-initialised buffer.
+class AlignedBuffer {
+public:
+  AlignedBuffer() = default;
+  /// Returns false when out of memory.
+  bool allocate(size_t bytes);
+  void *data() const { return Ptr.get(); }
+  size_t size() const { return Size; }
+
+private:
+  std::unique_ptr<void, FreeDeleter> Ptr;
+  size_t Size = 0;
+};
+
+/// Multiplies `a` by `b` into `out`; false on overflow or a negative input.
+bool checkedMul(int64_t a, int64_t b, int64_t &out);
+
+/// The largest tensor a loader accepts (bytes), so that a malformed header
+/// cannot make the runtime allocate absurd amounts of memory.
+constexpr int64_t MaxTensorBytes = int64_t(1) << 36;
+
+/// A data file read through zlib, so that gzipped and plain files read
+/// alike. Errors name the file.
+class FileReader {
+public:
+  FileReader() = default;
+  FileReader(const FileReader &) = delete;
+  FileReader &operator=(const FileReader &) = delete;
+  ~FileReader();
+  /// Fails with "'path': cannot open: reason".
+  int open(const char *path);
+  /// Reads up to `len` bytes; returns the count, or -1 with the error set.
+  int64_t read(void *buf, int64_t len);
+  /// Reads the rest of the file, which must be exactly `bytes` long.
+  int readPayload(int64_t bytes, std::vector<unsigned char> &raw);
+  /// "'path'".
+  const std::string &name() const { return Name; }
+
+private:
+  void *File = nullptr; // gzFile
+  std::string Name;
+};
+
+/// Element types found in data files.
+enum class ElemType { U8, I8, I16, I32, I64, F32, F64 };
+
+/// Converts `count` elements of type `src` (big- or little-endian) at `raw`
+/// into `out` of type `dst`, multiplying by `scale` when `dst` is a float
+/// type. Integer destinations take integer sources unscaled.
+void convertElements(const unsigned char *raw, ElemType src, bool bigEndian,
+                     int64_t count, adj_rt_dtype dst, double scale, void *out);
+size_t elemTypeSize(ElemType t);
+
+/// Loader helpers, with errors naming the file `name`.
+/// Checks a load's destination type and scale.
+int checkDestination(const std::string &name, adj_rt_dtype dtype, double scale);
+/// Checks the element count of `t`'s dims and the byte sizes against
+/// MaxTensorBytes; sets the size of the raw payload of `src` elements.
+int sizeOf(const std::string &name, const adj_rt_tensor &t, ElemType src,
+           adj_rt_dtype dtype, int64_t &rawBytes);
+/// Allocates out.data and converts the payload into it.
+int finishTensor(const std::string &name, const std::vector<unsigned char> &raw,
+                 ElemType src, bool bigEndian, adj_rt_dtype dtype, double scale,
+                 adj_rt_tensor &out);
+
+//===--- Random numbers and initialisers ----------------------------------===//
+
+/// The splitmix64 finaliser: a good 64-bit mixing function.
+uint64_t mix64(uint64_t x);
+
+/// xoshiro256** seeded through splitmix64: small, fast and deterministic
+/// across platforms.
+class Rng {
+public:
+  explicit Rng(uint64_t seed);
+  uint64_t next();
+  /// Uniform in [0, 1) with 53 random bits.
+  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
+  /// Uniform integer in [0, bound) without modulo bias; bound >= 1.
+  uint64_t below(uint64_t bound);
+  /// Standard normal by the Box-Muller transform.
+  double normal();
+
+private:
+  uint64_t S[4];
+  double Spare = 0;
+  bool HasSpare = false;
+};
+
+/// fan_in and fan_out of a parameter of shape `dims`, as adj_rt_fans().
+void computeFans(int rank, const int64_t *dims, int64_t &fanIn,
+                 int64_t &fanOut);
+
+} // namespace adj::rt
+
+#endif // ADJOINT_RUNTIME_INTERNAL_H

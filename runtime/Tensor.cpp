@@ -1,0 +1,189 @@
+//===- Tensor.cpp - Aligned buffers and element conversion ----------------===//
+///
+/// \file
+/// Host memory for the runtime: 64-byte aligned allocations whose size is
+/// rounded up to a multiple of 64 (as aligned_alloc requires, and so that
+/// vector code may read whole cache lines), overflow-checked size arithmetic,
+/// and the conversion of the element types found in data files (IDX, NPY) to
+/// the f32 / f64 / i32 tensors the compiled code consumes.
+///
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Internal.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace adj::rt {
+
+size_t dtypeSize(adj_rt_dtype t) { return t == ADJ_RT_F64 ? 8 : 4; }
+
+const char *dtypeName(adj_rt_dtype t) {
+  switch (t) {
+  case ADJ_RT_F32:
+    return "f32";
+  case ADJ_RT_F64:
+    return "f64";
+  case ADJ_RT_I32:
+    return "i32";
+  }
+  return "?";
+}
+
+void *alignedAlloc(size_t bytes) {
+  size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded < bytes)
+    return nullptr;
+  return std::aligned_alloc(64, rounded ? rounded : 64);
+}
+
+bool AlignedBuffer::allocate(size_t bytes) {
+  Ptr.reset(alignedAlloc(bytes));
+  Size = Ptr ? bytes : 0;
+  if (Ptr)
+    std::memset(Ptr.get(), 0, bytes);
+  return Ptr != nullptr;
+}
+
+bool checkedMul(int64_t a, int64_t b, int64_t &out) {
+  if (a < 0 || b < 0)
+    return false;
+  return !__builtin_mul_overflow(a, b, &out);
+}
+
+size_t elemTypeSize(ElemType t) {
+  switch (t) {
+  case ElemType::U8:
+  case ElemType::I8:
+    return 1;
+  case ElemType::I16:
+    return 2;
+  case ElemType::I32:
+  case ElemType::F32:
+    return 4;
+  case ElemType::I64:
+  case ElemType::F64:
+    return 8;
+  }
+  return 1;
+}
+
+/// Reads `N` bytes at `p` as an unsigned integer of the given byte order.
+template <unsigned N>
+static uint64_t loadBits(const unsigned char *p, bool be) {
+  uint64_t v = 0;
+  for (unsigned i = 0; i < N; ++i)
+    v |= uint64_t(p[be ? N - 1 - i : i]) << (8 * i);
+  return v;
+}
+
+template <typename T>
+static T loadAs(const unsigned char *p, ElemType src, bool be) {
+  switch (src) {
+  case ElemType::U8:
+    return T(p[0]);
+  case ElemType::I8:
+    return T(int8_t(p[0]));
+  case ElemType::I16:
+    return T(int16_t(loadBits<2>(p, be)));
+  case ElemType::I32:
+    return T(int32_t(loadBits<4>(p, be)));
+  case ElemType::I64:
+    return T(int64_t(loadBits<8>(p, be)));
+  case ElemType::F32: {
+    uint32_t bits = uint32_t(loadBits<4>(p, be));
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return T(f);
+  }
+  case ElemType::F64: {
+    uint64_t bits = loadBits<8>(p, be);
+    double d;
+    std::memcpy(&d, &bits, 8);
+    return T(d);
+  }
+  }
+  return T(0);
+}
+
+template <typename T>
+static void convertLoop(const unsigned char *raw, ElemType src, bool be,
+                        int64_t count, double scale, T *out) {
+  size_t step = elemTypeSize(src);
+  if (scale == 1) {
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = T(loadAs<double>(raw + size_t(i) * step, src, be));
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i)
+    out[i] = T(loadAs<double>(raw + size_t(i) * step, src, be) * scale);
+}
+
+void convertElements(const unsigned char *raw, ElemType src, bool bigEndian,
+                     int64_t count, adj_rt_dtype dst, double scale, void *out) {
+  switch (dst) {
+  case ADJ_RT_F32:
+    return convertLoop(raw, src, bigEndian, count, scale,
+                       static_cast<float *>(out));
+  case ADJ_RT_F64:
+    return convertLoop(raw, src, bigEndian, count, scale,
+                       static_cast<double *>(out));
+  case ADJ_RT_I32: {
+    auto *o = static_cast<int32_t *>(out);
+    size_t step = elemTypeSize(src);
+    for (int64_t i = 0; i < count; ++i)
+      o[i] = loadAs<int32_t>(raw + size_t(i) * step, src, bigEndian);
+    return;
+  }
+  }
+}
+
+int checkDestination(const std::string &name, adj_rt_dtype dtype,
+                     double scale) {
+  if (dtype != ADJ_RT_F32 && dtype != ADJ_RT_F64 && dtype != ADJ_RT_I32)
+    return fail(name + ": unsupported destination type");
+  if (!std::isfinite(scale))
+    return fail(format("%s: scale %g is not finite", name.c_str(), scale));
+  if (dtype == ADJ_RT_I32 && scale != 1)
+    return fail(format("%s: cannot scale integer data (scale = %g)",
+                       name.c_str(), scale));
+  return 0;
+}
+
+int finishTensor(const std::string &name, const std::vector<unsigned char> &raw,
+                 ElemType src, bool bigEndian, adj_rt_dtype dtype, double scale,
+                 adj_rt_tensor &out) {
+  int64_t count = 1;
+  for (int i = 0; i < out.rank; ++i)
+    count *= out.dims[i]; // checked by sizeOf()
+  void *data = alignedAlloc(size_t(count) * dtypeSize(dtype));
+  if (!data)
+    return fail(name + ": out of memory");
+  convertElements(raw.data(), src, bigEndian, count, dtype, scale, data);
+  out.dtype = dtype;
+  out.data = data;
+  return 0;
+}
+
+int sizeOf(const std::string &name, const adj_rt_tensor &t, ElemType src,
+           adj_rt_dtype dtype, int64_t &rawBytes) {
+  int64_t count = 1, outBytes;
+  for (int i = 0; i < t.rank; ++i)
+    if (!checkedMul(count, t.dims[i], count))
+      return fail(name + ": dimensions too large");
+  if (!checkedMul(count, int64_t(elemTypeSize(src)), rawBytes) ||
+      !checkedMul(count, int64_t(dtypeSize(dtype)), outBytes) ||
+      rawBytes > MaxTensorBytes || outBytes > MaxTensorBytes)
+    return fail(format("%s: data too large (%lld elements)", name.c_str(),
+                       (long long)count));
+  return 0;
+}
+
+} // namespace adj::rt
+
+extern "C" void adj_rt_tensor_free(adj_rt_tensor *t) {
+  if (!t)
+    return;
+  std::free(t->data);
+  t->data = nullptr;
+}

@@ -1,0 +1,198 @@
+/*===- adjoint_rt.h - The Adjoint runtime's C ABI ------------------*- C -*-===*\
+ *
+ * What compiled training code and native trainers link against: a plain C
+ * interface with no LLVM dependency. A compiler (the JIT in adjc, or an
+ * object file emitted ahead of time) describes a model with adj_rt_model:
+ * its compiled step functions with the roles and types of their arguments
+ * and results, its parameters' initialisers, its data sources and its
+ * training defaults. adj_rt_train() then loads the data, initialises the
+ * parameters, runs the training loop, evaluates on the test split and writes
+ * the report.
+ *
+ * Every entry point returns 0 on success; on failure it returns non-zero
+ * after storing a message readable with adj_rt_last_error().
+ *
+\*===----------------------------------------------------------------------===*/
+#ifndef ADJOINT_RT_H
+#define ADJOINT_RT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Element types; the values match adj::DType. */
+typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;
+
+/** A dimension of this value is the symbolic batch dim. */
+#define ADJ_RT_BATCH (-1)
+
+/** Roles of a step function's arguments. */
+typedef enum {
+  ADJ_RT_ARG_INPUT = 0, /**< a data input, batched (e.g. x, y) */
+  ADJ_RT_ARG_PARAM = 1, /**< a model parameter */
+  ADJ_RT_ARG_STATE = 2, /**< optimizer state, e.g. opt.m.w1 */
+  ADJ_RT_ARG_HYPER = 3  /**< a scalar hyperparameter: "lr" or "step" */
+} adj_rt_role;
+
+/** One argument or result of a compiled step function. */
+typedef struct {
+  const char *name;     /**< x, w1, opt.m.w1, lr, step; results: loss, ... */
+  adj_rt_role role;     /**< for results: ignored */
+  adj_rt_dtype dtype;
+  int rank;
+  const int64_t *dims;  /**< ADJ_RT_BATCH for the batch dim */
+} adj_rt_value_desc;
+
+/**
+ * A compiled step function. `n` is the runtime batch size; `args` points to
+ * one buffer per argument and `results` to one caller-allocated buffer per
+ * result (row-major, contiguous). Result buffers never alias arguments.
+ * Returns 0, or non-zero when the data was invalid (e.g. a label out of
+ * range), in which case the results are unspecified.
+ */
+typedef int32_t (*adj_rt_step_fn)(int64_t n, void *const *args,
+                                  void *const *results);
+
+typedef struct {
+  const char *name; /**< "train_step" or "eval_step" */
+  adj_rt_step_fn fn;
+  int num_args;
+  const adj_rt_value_desc *args;
+  int num_results;
+  /** Result names: "loss", metric names, or the name of an argument whose
+   *  next value it is (updated parameters and optimizer state). */
+  const adj_rt_value_desc *results;
+} adj_rt_function;
+
+/** Parameter initialisers (model language v1). */
+typedef enum {
+  ADJ_RT_INIT_ZEROS = 0,
+  ADJ_RT_INIT_ONES,
+  ADJ_RT_INIT_CONSTANT,       /**< a = value */
+  ADJ_RT_INIT_NORMAL,         /**< a = mean, b = std */
+  ADJ_RT_INIT_UNIFORM,        /**< a = lo, b = hi */
+  ADJ_RT_INIT_GLOROT_UNIFORM,
+  ADJ_RT_INIT_GLOROT_NORMAL,
+  ADJ_RT_INIT_HE_NORMAL,
+  ADJ_RT_INIT_HE_UNIFORM
+} adj_rt_init;
+
+typedef struct {
+  const char *name;
+  int rank;
+  const int64_t *dims; /**< static */
+  adj_rt_init init;
+  double a, b;
+  int frozen;
+} adj_rt_param_desc;
+
+/** Data sources of the model's data { } block. */
+typedef enum { ADJ_RT_DATA_IDX = 0, ADJ_RT_DATA_NPY, ADJ_RT_DATA_CSV } adj_rt_data_format;
+
+typedef struct {
+  const char *split;  /**< "train" or "test" */
+  const char *input;  /**< the input's name, e.g. "x" */
+  adj_rt_data_format format;
+  const char *path;   /**< absolute, or relative to the working directory */
+  double scale;       /**< multiply every value (1 when absent) */
+} adj_rt_data_desc;
+
+/** An integer input used as class labels for a [.., classes] tensor. */
+typedef struct {
+  const char *input;
+  int64_t classes;
+  const char *used_at; /**< "model.adj:20:6", for error messages */
+} adj_rt_label_desc;
+
+typedef struct {
+  const char *name; /**< model name */
+  adj_rt_function train_step; /**< args: inputs, params, states, lr, step */
+  adj_rt_function eval_step;  /**< args: inputs, params; results: loss, metrics */
+  int num_params;
+  const adj_rt_param_desc *params;
+  int num_data;
+  const adj_rt_data_desc *data;
+  int num_labels;
+  const adj_rt_label_desc *labels;
+  /* Defaults from the train { } block. */
+  const char *optimizer; /**< "sgd", "adam", "adamw" (compiled in) */
+  double lr;
+  int64_t batch;
+  int64_t epochs;
+  uint64_t seed;
+} adj_rt_model;
+
+/** Run options: the trainer command line. Zero/NULL fields take the model's
+ *  defaults; call adj_rt_options_init() first. */
+typedef struct {
+  int64_t epochs;   /**< 0: model default */
+  int64_t steps;    /**< stop after this many optimizer steps (0: no limit) */
+  int64_t batch;    /**< 0: model default */
+  double lr;        /**< 0: model default */
+  int64_t seed;     /**< -1: model default */
+  int shuffle;      /**< 1 (default) or 0 */
+  int quiet;        /**< no progress lines */
+  int eval_only;
+  const char *report_path; /**< --report FILE.json, or NULL */
+  double compile_seconds;  /**< reported as compile_seconds */
+} adj_rt_options;
+
+/** Sets the defaults: every count 0, lr 0, seed -1, shuffle 1, quiet 0,
+ *  eval_only 0, report_path NULL, compile_seconds 0. */
+void adj_rt_options_init(adj_rt_options *o);
+
+/** Trains (unless eval_only), evaluates on the test split, prints one line
+ *  per epoch to stdout and writes the report. Returns 0 or 1 (user error,
+ *  message in adj_rt_last_error()). With steps > 0 training stops after that
+ *  many optimizer steps; when epochs is not given too, it runs as many
+ *  epochs as the steps need (the last one possibly partial). */
+int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o);
+
+/** The message of the last failure in this thread. */
+const char *adj_rt_last_error(void);
+
+/* ---- Pieces, exposed for tests and tools. ---- */
+
+/** A dense host tensor owned by the runtime. */
+typedef struct {
+  adj_rt_dtype dtype;
+  int rank;
+  int64_t dims[8];
+  void *data; /**< 64-byte aligned */
+} adj_rt_tensor;
+
+/** Loads an IDX file (gzipped or not) into a new f32 (scale applied) or
+ *  i32 tensor, as `dtype`. Returns 0 or non-zero with the error set. */
+int adj_rt_load_idx(const char *path, adj_rt_dtype dtype, double scale,
+                    adj_rt_tensor *out);
+
+/** Loads a NumPy .npy file (optionally gzipped; C order; u1 i1 i2 i4 i8 f4
+ *  f8 b1 elements) like adj_rt_load_idx. */
+int adj_rt_load_npy(const char *path, adj_rt_dtype dtype, double scale,
+                    adj_rt_tensor *out);
+
+/** Frees t->data (NULL is fine) and sets it to NULL. */
+void adj_rt_tensor_free(adj_rt_tensor *t);
+
+/** Fills `count` floats (or doubles, when is_f64) from the initialiser with a
+ *  deterministic generator seeded by `seed`; fan_in/fan_out as PyTorch
+ *  computes them for the shape. */
+void adj_rt_init_fill(void *data, int is_f64, int64_t count, adj_rt_init init,
+                      double a, double b, int64_t fan_in, int64_t fan_out,
+                      uint64_t seed);
+
+/** fan_in and fan_out of a parameter of shape dims[rank], as adj_rt_train
+ *  passes them to adj_rt_init_fill: weights are [in, out], so a matrix has
+ *  fan_in = dims[0] and fan_out = dims[1]; a higher-rank kernel
+ *  [in, k1, .., kr, out] has fan_in = prod(dims[:-1]) and fan_out =
+ *  dims[-1] * prod(dims[1:-1]); a vector has both dims[0], a scalar 1. */
+void adj_rt_fans(int rank, const int64_t *dims, int64_t *fan_in,
+                 int64_t *fan_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ADJOINT_RT_H */

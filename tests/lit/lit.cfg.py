@@ -1,0 +1,20 @@
+# lit configuration for Adjoint's FileCheck tests (tests/lit/**).
+import os
+import lit.formats
+
+config.name = "adjoint"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".adj", ".air", ".test"]
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py.in"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.adj_obj_root, "tests", "lit")
+
+config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+config.environment["PATH"] = os.pathsep.join(
+    [config.adj_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
+
+config.substitutions.append(("%adjc", os.path.join(config.adj_tools_dir, "adjc")))
+config.substitutions.append(("%adj-opt", os.path.join(config.adj_tools_dir, "adj-opt")))
+config.substitutions.append(("%data", os.path.join(config.adj_src_root, "data")))
+config.substitutions.append(("%examples", os.path.join(config.adj_src_root, "examples")))
+config.substitutions.append(("%python", "/usr/bin/python3"))

@@ -1,0 +1,747 @@
+//===- SemaTest.cpp - Checking and lowering model files -------------------===//
+#include "frontend/Frontend.h"
+#include "ir/Verifier.h"
+
+#include <gtest/gtest.h>
+#include <sstream>
+
+using namespace adj;
+
+namespace {
+
+struct Compiled {
+  std::unique_ptr<ModelSpec> Spec;
+  std::string Diags;
+  const Function *F = nullptr;
+};
+
+Compiled compile(const std::string &Src, const std::string &Path = "m.adj") {
+  std::ostringstream OS;
+  DiagEngine D(OS);
+  Compiled C;
+  C.Spec = compileModelSource(Path, Src, D);
+  C.Diags = OS.str();
+  if (C.Spec)
+    C.F = C.Spec->M->function("forward");
+  EXPECT_EQ(C.Spec == nullptr, D.hasErrors());
+  return C;
+}
+
+std::vector<std::string> errorLines(const std::string &Diags) {
+  std::vector<std::string> Lines;
+  std::istringstream IS(Diags);
+  for (std::string Line; std::getline(IS, Line);)
+    if (Line.find(": error: ") != std::string::npos ||
+        Line.find(": note: ") != std::string::npos)
+      Lines.push_back(Line);
+  return Lines;
+}
+
+std::string firstError(const std::string &Src) {
+  Compiled C = compile(Src);
+  EXPECT_EQ(C.Spec, nullptr) << Src;
+  auto Lines = errorLines(C.Diags);
+  return Lines.empty() ? "" : Lines[0];
+}
+
+std::vector<OpKind> opKinds(const Function &F) {
+  std::vector<OpKind> K;
+  for (auto &O : F.Ops)
+    K.push_back(O->Kind);
+  return K;
+}
+
+const Op *findOp(const Function &F, OpKind K) {
+  for (auto &O : F.Ops)
+    if (O->Kind == K)
+      return O.get();
+  return nullptr;
+}
+
+const char *MnistMlp = R"(# examples/mnist_mlp.adj — comments start with '#'
+model mnist_mlp
+
+input x : f32[N, 784]
+input y : i32[N]
+
+param w1 : f32[784, 256] = he_normal
+param b1 : f32[256]      = zeros
+param w2 : f32[256, 10]  = glorot_uniform
+param b2 : f32[10]       = zeros
+
+def dense(x, w, b) = x @ w + b
+def mlp_block(x, w, b) {
+  h = dense(x, w, b)
+  return relu(h)
+}
+
+h      = mlp_block(x, w1, b1)
+logits = dense(h, w2, b2)
+
+loss cross_entropy(logits, y)
+metric accuracy = accuracy(logits, y)
+
+train {
+  optimizer = adam(lr = 0.001)
+  batch = 64
+  epochs = 5
+  seed = 0
+}
+
+data {
+  train x = idx("../data/mnist-10k/train-images-idx3-ubyte.gz", scale = 1/255)
+  train y = idx("../data/mnist-10k/train-labels-idx1-ubyte.gz")
+  test  x = idx("../data/mnist-10k/t10k-images-idx3-ubyte.gz", scale = 1/255)
+  test  y = idx("../data/mnist-10k/t10k-labels-idx1-ubyte.gz")
+}
+)";
+
+TEST(Sema, LowersTheExampleModel) {
+  Compiled C = compile(MnistMlp, "examples/mnist_mlp.adj");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  const ModelSpec &S = *C.Spec;
+  EXPECT_EQ(S.Name, "mnist_mlp");
+  EXPECT_EQ(S.M->BatchDim, "N");
+  ASSERT_TRUE(C.F);
+  const Function &F = *C.F;
+  EXPECT_TRUE(verifyModule(*S.M).empty());
+
+  // Inputs in order, then params.
+  ASSERT_EQ(F.Args.size(), 6u);
+  const char *Names[] = {"x", "y", "w1", "b1", "w2", "b2"};
+  for (size_t I = 0; I < 6; ++I) {
+    EXPECT_EQ(F.Args[I]->Name, Names[I]);
+    EXPECT_EQ(F.Roles[I], I < 2 ? ArgRole::Input : ArgRole::Param);
+    EXPECT_FALSE(F.Frozen[I]);
+  }
+  EXPECT_EQ(F.Args[0]->Type, TensorType(DType::F32, {kBatch, 784}));
+  EXPECT_EQ(F.Args[1]->Type, TensorType(DType::I32, {kBatch}));
+  EXPECT_EQ(F.Args[2]->Type, TensorType(DType::F32, {784, 256}));
+
+  // Both functions are inlined.
+  EXPECT_EQ(opKinds(F),
+            (std::vector<OpKind>{OpKind::MatMul, OpKind::Add, OpKind::Relu,
+                                 OpKind::MatMul, OpKind::Add,
+                                 OpKind::CrossEntropy, OpKind::Accuracy}));
+  EXPECT_EQ(F.Ops[1]->type(), TensorType(DType::F32, {kBatch, 256}));
+  EXPECT_EQ(F.Ops[4]->type(), TensorType(DType::F32, {kBatch, 10}));
+  EXPECT_EQ(F.Ops[5]->floatAttr("label_smoothing", -1), 0.0);
+
+  // Every op carries its source location: operators at the operator,
+  // calls at the callee.
+  for (auto &O : F.Ops) {
+    EXPECT_EQ(O->Location.File, "examples/mnist_mlp.adj");
+    EXPECT_TRUE(O->Location.known());
+  }
+  EXPECT_EQ(F.Ops[0]->Location.Line, 12u);
+  EXPECT_EQ(F.Ops[0]->Location.Col, 24u);
+  EXPECT_EQ(F.Ops[1]->Location.Col, 28u);
+  EXPECT_EQ(F.Ops[2]->Location.Line, 15u);
+  EXPECT_EQ(F.Ops[5]->Location.Line, 21u);
+  EXPECT_EQ(F.Ops[5]->Location.Col, 6u);
+
+  // Results: the loss, then each metric.
+  ASSERT_EQ(F.Results.size(), 2u);
+  EXPECT_EQ(F.Results[0].Name, "loss");
+  EXPECT_EQ(F.Results[0].V, &F.Ops[5]->Result);
+  EXPECT_EQ(F.Results[1].Name, "accuracy");
+  EXPECT_EQ(F.Results[1].V, &F.Ops[6]->Result);
+  EXPECT_EQ(S.Metrics, std::vector<std::string>{"accuracy"});
+
+  ASSERT_EQ(S.Params.size(), 4u);
+  EXPECT_EQ(S.Params[0].Name, "w1");
+  EXPECT_EQ(S.Params[0].Init, ADJ_RT_INIT_HE_NORMAL);
+  EXPECT_EQ(S.Params[0].Type, TensorType(DType::F32, {784, 256}));
+  EXPECT_EQ(S.Params[1].Init, ADJ_RT_INIT_ZEROS);
+  EXPECT_EQ(S.Params[2].Init, ADJ_RT_INIT_GLOROT_UNIFORM);
+  EXPECT_EQ(S.Params[0].L.Line, 7u);
+
+  // y labels the 10 classes of the logits, once for both uses.
+  ASSERT_EQ(S.Labels.size(), 1u);
+  EXPECT_EQ(S.Labels[0].Input, "y");
+  EXPECT_EQ(S.Labels[0].Classes, 10);
+  EXPECT_EQ(S.Labels[0].L.Line, 21u);
+
+  EXPECT_EQ(S.Train.Optimizer.Name, "adam");
+  EXPECT_DOUBLE_EQ(S.Train.Optimizer.Lr, 0.001);
+  EXPECT_DOUBLE_EQ(S.Train.Optimizer.Beta1, 0.9);
+  EXPECT_EQ(S.Train.Batch, 64);
+  EXPECT_EQ(S.Train.Epochs, 5);
+  EXPECT_EQ(S.Train.Seed, 0u);
+
+  ASSERT_EQ(S.Data.size(), 4u);
+  EXPECT_EQ(S.Data[0].Split, "train");
+  EXPECT_EQ(S.Data[0].Input, "x");
+  EXPECT_EQ(S.Data[0].Format, ADJ_RT_DATA_IDX);
+  EXPECT_EQ(S.Data[0].Path,
+            "examples/../data/mnist-10k/train-images-idx3-ubyte.gz");
+  EXPECT_DOUBLE_EQ(S.Data[0].Scale, 1.0 / 255);
+  EXPECT_DOUBLE_EQ(S.Data[1].Scale, 1.0);
+  EXPECT_EQ(S.Data[3].Split, "test");
+  EXPECT_EQ(S.Data[3].Input, "y");
+}
+
+/// A model around \p Body: inputs x f32[N,4], t f32[N,4], d f64[N,4],
+/// y i32[N], param w f32[4,3]; \p Body binds `h`.
+Compiled withBody(const std::string &Body) {
+  return compile("input x : f32[N, 4]\n"
+                 "input t : f32[N, 4]\n"
+                 "input d : f64[N, 4]\n"
+                 "input y : i32[N]\n"
+                 "param w : f32[4, 3] = zeros\n" +
+                 Body + "\nloss mean(x)\n");
+}
+
+const Op *bodyOp(const std::string &Body, OpKind K) {
+  static std::vector<Compiled> Keep; // keep the module alive
+  Keep.push_back(withBody(Body));
+  const Compiled &C = Keep.back();
+  EXPECT_TRUE(C.Spec) << Body << "\n" << C.Diags;
+  if (!C.Spec)
+    return nullptr;
+  EXPECT_TRUE(verifyModule(*C.Spec->M).empty()) << Body;
+  const Op *O = findOp(*C.F, K);
+  EXPECT_TRUE(O) << Body;
+  return O;
+}
+
+TEST(Sema, UnaryOpsAndAlpha) {
+  EXPECT_TRUE(bodyOp("h = exp(x) + log(x) + sqrt(x) + rsqrt(x) + abs(x) + "
+                     "sin(x) + cos(x) + tanh(x) + sigmoid(x) + relu(x) + "
+                     "gelu(x) + softplus(x) + swish(x) - -x",
+                     OpKind::Neg));
+  const Op *L = bodyOp("h = leaky_relu(x)", OpKind::LeakyRelu);
+  ASSERT_TRUE(L);
+  EXPECT_EQ(L->floatAttr("alpha", -1), 0.01);
+  L = bodyOp("h = leaky_relu(x, alpha = 0.2)", OpKind::LeakyRelu);
+  ASSERT_TRUE(L);
+  EXPECT_EQ(L->floatAttr("alpha", -1), 0.2);
+  const Op *E = bodyOp("h = elu(x)", OpKind::Elu);
+  ASSERT_TRUE(E);
+  ASSERT_TRUE(E->hasAttr("alpha"));
+  EXPECT_EQ(E->floatAttr("alpha", -1), 1.0);
+}
+
+TEST(Sema, NumbersTakeTheOtherOperandsType) {
+  Compiled C = withBody("h = d * 2 + 1/4");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  const Op *K = findOp(*C.F, OpKind::Constant);
+  ASSERT_TRUE(K);
+  EXPECT_EQ(K->type(), TensorType::scalar(DType::F64));
+  EXPECT_EQ(K->floatAttr("value"), 2.0);
+  // 1/4 is folded into one constant.
+  unsigned Constants = 0;
+  for (auto &O : C.F->Ops)
+    Constants += O->Kind == OpKind::Constant;
+  EXPECT_EQ(Constants, 2u);
+  C = withBody("h = x * 2");
+  EXPECT_EQ(findOp(*C.F, OpKind::Constant)->type(),
+            TensorType::scalar(DType::F32));
+}
+
+TEST(Sema, Reductions) {
+  const Op *S = bodyOp("h = sum(x)", OpKind::ReduceSum);
+  ASSERT_TRUE(S);
+  EXPECT_FALSE(S->hasAttr("axes")); // all axes
+  ASSERT_TRUE(S->hasAttr("keepdims"));
+  EXPECT_FALSE(S->boolAttr("keepdims", true));
+  S = bodyOp("h = sum(x, axis = -1, keepdims = true)", OpKind::ReduceSum);
+  ASSERT_TRUE(S);
+  EXPECT_EQ(*S->listAttr("axes"), std::vector<int64_t>{1});
+  EXPECT_TRUE(S->boolAttr("keepdims"));
+  EXPECT_EQ(S->type(), TensorType(DType::F32, {kBatch, 1}));
+  S = bodyOp("h = max(x, axis = [1, 0])", OpKind::ReduceMax);
+  ASSERT_TRUE(S);
+  EXPECT_FALSE(S->hasAttr("axes"));
+  S = bodyOp("h = min(x, 0)", OpKind::ReduceMin);
+  ASSERT_TRUE(S);
+  EXPECT_EQ(*S->listAttr("axes"), std::vector<int64_t>{0});
+  EXPECT_EQ(S->type(), TensorType(DType::F32, {4}));
+  EXPECT_TRUE(bodyOp("h = mean(x, axis = 1)", OpKind::ReduceMean));
+}
+
+TEST(Sema, AxisAttributesAreNormalised) {
+  const Op *O = bodyOp("h = softmax(x)", OpKind::Softmax);
+  ASSERT_TRUE(O);
+  EXPECT_EQ(O->intAttr("axis", -5), 1);
+  O = bodyOp("h = log_softmax(x, axis = 0)", OpKind::LogSoftmax);
+  ASSERT_TRUE(O);
+  EXPECT_EQ(O->intAttr("axis", -5), 0);
+  O = bodyOp("h = argmax(x)", OpKind::ArgMax);
+  ASSERT_TRUE(O);
+  EXPECT_EQ(O->intAttr("axis", -5), 1);
+  EXPECT_EQ(O->type(), TensorType(DType::I32, {kBatch}));
+}
+
+TEST(Sema, ShapeOps) {
+  const Op *O = bodyOp("h = transpose(x)", OpKind::Transpose);
+  ASSERT_TRUE(O);
+  EXPECT_EQ(*O->listAttr("perm"), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(O->type(), TensorType(DType::F32, {4, kBatch}));
+  O = bodyOp("h = transpose(x, [-1, 0])", OpKind::Transpose);
+  ASSERT_TRUE(O);
+  EXPECT_EQ(*O->listAttr("perm"), (std::vector<int64_t>{1, 0}));
+  O = bodyOp("h = reshape(x, [N, 2, 2])", OpKind::Reshape);
+  ASSERT_TRUE(O);
+  EXPECT_EQ(*O->listAttr("shape"), (std::vector<int64_t>{kBatch, 2, 2}));
+  O = bodyOp("h = broadcast_to(w, [N, 4, 3])", OpKind::BroadcastTo);
+  ASSERT_TRUE(O);
+  EXPECT_EQ(O->type(), TensorType(DType::F32, {kBatch, 4, 3}));
+  O = bodyOp("h = matmul(x, w)", OpKind::MatMul);
+  ASSERT_TRUE(O);
+  EXPECT_EQ(O->type(), TensorType(DType::F32, {kBatch, 3}));
+}
+
+TEST(Sema, ComparisonsAreMasks) {
+  Compiled C = withBody("h = (x < t) + (x <= t) + (x > t) + (x >= t)");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  const Function &F = *C.F;
+  Value *X = F.arg("x"), *T = F.arg("t");
+  std::vector<std::tuple<OpKind, Value *, Value *>> Want = {
+      {OpKind::GreaterMask, T, X},
+      {OpKind::GreaterEqualMask, T, X},
+      {OpKind::GreaterMask, X, T},
+      {OpKind::GreaterEqualMask, X, T}};
+  std::vector<std::tuple<OpKind, Value *, Value *>> Got;
+  for (auto &O : F.Ops)
+    if (O->Kind == OpKind::GreaterMask || O->Kind == OpKind::GreaterEqualMask)
+      Got.push_back({O->Kind, O->Operands[0], O->Operands[1]});
+  EXPECT_EQ(Got, Want);
+}
+
+TEST(Sema, CompositesUseDifferentiableOps) {
+  Compiled C = withBody("h = mse(x, t)");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  EXPECT_EQ(opKinds(*C.F),
+            (std::vector<OpKind>{OpKind::Sub, OpKind::Mul, OpKind::ReduceMean,
+                                 OpKind::ReduceMean}));
+  C = withBody("h = l1(x, t)");
+  EXPECT_EQ(opKinds(*C.F),
+            (std::vector<OpKind>{OpKind::Sub, OpKind::Abs, OpKind::ReduceMean,
+                                 OpKind::ReduceMean}));
+  C = withBody("h = bce_with_logits(x, t)");
+  EXPECT_EQ(opKinds(*C.F),
+            (std::vector<OpKind>{OpKind::Mul, OpKind::Softplus, OpKind::Sub,
+                                 OpKind::ReduceMean, OpKind::ReduceMean}));
+  C = withBody("h = nll(log_softmax(x), y)");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  EXPECT_EQ(opKinds(*C.F),
+            (std::vector<OpKind>{OpKind::LogSoftmax, OpKind::CrossEntropy,
+                                 OpKind::ReduceMax, OpKind::Sub, OpKind::Exp,
+                                 OpKind::ReduceSum, OpKind::Log, OpKind::Add,
+                                 OpKind::ReduceMean, OpKind::Sub,
+                                 OpKind::ReduceMean}));
+  EXPECT_EQ(C.Spec->Labels.size(), 1u);
+  for (const char *Body :
+       {"h = huber(x, t, delta = 0.5)", "h = where(x > 0, x, 0.1 * x)",
+        "h = clamp(x, -1, 1)", "h = logsumexp(x, axis = 1)",
+        "h = cross_entropy(x, y, label_smoothing = 0.1)", "h = accuracy(x, y)",
+        "h = pow(x, 2) + maximum(x, t) + minimum(x, 0)"}) {
+    C = withBody(Body);
+    ASSERT_TRUE(C.Spec) << Body << "\n" << C.Diags;
+    EXPECT_TRUE(verifyModule(*C.Spec->M).empty()) << Body;
+  }
+  // logsumexp without keepdims drops the reduced axis by a reshape.
+  const Op *R = bodyOp("h = logsumexp(x, axis = 1)", OpKind::Reshape);
+  ASSERT_TRUE(R);
+  EXPECT_EQ(R->type(), TensorType(DType::F32, {kBatch}));
+  const Op *H = bodyOp("h = huber(x, t)", OpKind::GreaterEqualMask);
+  ASSERT_TRUE(H);
+  EXPECT_EQ(H->Operands[0]->Def->floatAttr("value"), 1.0);
+}
+
+TEST(Sema, FunctionsAreInlinedAtEachCall) {
+  Compiled C = withBody("def f(a, s) = relu(a) * s\n"
+                        "def g(a) {\n"
+                        "  b = f(a, 2)\n"
+                        "  return b + 1\n"
+                        "}\n"
+                        "h = g(x) + f(s = 3, a = t)");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  unsigned Relus = 0;
+  for (auto &O : C.F->Ops)
+    Relus += O->Kind == OpKind::Relu;
+  EXPECT_EQ(Relus, 2u);
+  // The op keeps the location inside the function body.
+  EXPECT_EQ(findOp(*C.F, OpKind::Relu)->Location.Line, 6u);
+}
+
+TEST(Sema, MetricsAndNumbersCanBeNamed) {
+  Compiled C = compile("input x : f32[N, 2]\n"
+                       "k = 1 / 2\n"
+                       "metric m = mean(x) * k\n"
+                       "loss m * 2\n");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  ASSERT_EQ(C.F->Results.size(), 2u);
+  EXPECT_EQ(C.F->Results[1].Name, "m");
+  EXPECT_EQ(C.F->Results[0].V->Def->Operands[0], C.F->Results[1].V);
+  const Op *K = findOp(*C.F, OpKind::Constant);
+  ASSERT_TRUE(K);
+  EXPECT_EQ(K->floatAttr("value"), 0.5);
+}
+
+TEST(Sema, FrozenParamsInitialisersAndNames) {
+  Compiled C = compile("input x : f32[B, 3]\n"
+                       "param w : f32[3] = normal(0, 0.01) frozen\n"
+                       "param u : f32[3] = uniform(lo = -1, hi = 1)\n"
+                       "param c : f32[3] = constant(0.1)\n"
+                       "param o : f32[3] = ones\n"
+                       "loss mean(x * w + u + c + o)\n",
+                       "dir/my_model.adj");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  const ModelSpec &S = *C.Spec;
+  EXPECT_EQ(S.Name, "my_model");
+  EXPECT_EQ(S.M->BatchDim, "B");
+  ASSERT_EQ(S.Params.size(), 4u);
+  EXPECT_EQ(S.Params[0].Init, ADJ_RT_INIT_NORMAL);
+  EXPECT_EQ(S.Params[0].A, 0);
+  EXPECT_EQ(S.Params[0].B, 0.01);
+  EXPECT_TRUE(S.Params[0].Frozen);
+  EXPECT_TRUE(C.F->Frozen[1]);
+  EXPECT_FALSE(C.F->Frozen[2]);
+  EXPECT_EQ(S.Params[1].Init, ADJ_RT_INIT_UNIFORM);
+  EXPECT_EQ(S.Params[1].A, -1);
+  EXPECT_EQ(S.Params[1].B, 1);
+  EXPECT_EQ(S.Params[2].Init, ADJ_RT_INIT_CONSTANT);
+  EXPECT_EQ(S.Params[2].A, 0.1);
+  EXPECT_EQ(S.Params[3].Init, ADJ_RT_INIT_ONES);
+  EXPECT_TRUE(S.Metrics.empty());
+  ASSERT_EQ(C.F->Results.size(), 1u);
+}
+
+TEST(Sema, TrainAndDataBlocks) {
+  Compiled C = compile("input x : f32[N, 2]\n"
+                       "input y : f32[N, 1]\n"
+                       "loss mean(x)\n"
+                       "train {\n"
+                       "  optimizer = adamw(lr = 0.01, beta2 = 0.99)\n"
+                       "  epochs = 2\n"
+                       "  seed = 7\n"
+                       "}\n"
+                       "data {\n"
+                       "  train x = npy(\"x.npy\")\n"
+                       "  train y = csv(\"/abs/y.csv\", columns = [0, 2], "
+                       "header = true, scale = 0.5)\n"
+                       "}\n");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  const ModelSpec &S = *C.Spec;
+  EXPECT_EQ(S.Train.Optimizer.Name, "adamw");
+  EXPECT_EQ(S.Train.Optimizer.Lr, 0.01);
+  EXPECT_EQ(S.Train.Optimizer.Beta2, 0.99);
+  EXPECT_EQ(S.Train.Optimizer.WeightDecay, 0.01);
+  EXPECT_EQ(S.Train.Batch, 32);
+  EXPECT_EQ(S.Train.Epochs, 2);
+  EXPECT_EQ(S.Train.Seed, 7u);
+  ASSERT_EQ(S.Data.size(), 2u);
+  EXPECT_EQ(S.Data[0].Format, ADJ_RT_DATA_NPY);
+  EXPECT_EQ(S.Data[0].Path, "x.npy"); // the model file has no directory
+  EXPECT_EQ(S.Data[1].Format, ADJ_RT_DATA_CSV);
+  EXPECT_EQ(S.Data[1].Path, "/abs/y.csv");
+  EXPECT_EQ(S.Data[1].Columns, (std::vector<int64_t>{0, 2}));
+  EXPECT_TRUE(S.Data[1].Header);
+  EXPECT_EQ(S.Data[1].Scale, 0.5);
+
+  C = compile(
+      "input x : f32[N, 2]\nloss mean(x)\n"
+      "train {\n  optimizer = sgd(momentum = 0.9, nesterov = true)\n}\n");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  EXPECT_EQ(C.Spec->Train.Optimizer.Name, "sgd");
+  EXPECT_EQ(C.Spec->Train.Optimizer.Lr, 0.01);
+  EXPECT_EQ(C.Spec->Train.Optimizer.Momentum, 0.9);
+  EXPECT_TRUE(C.Spec->Train.Optimizer.Nesterov);
+}
+
+// Lines 1-4 of every case below.
+const std::string Prelude = "input x : f32[N, 784]\n"
+                            "input y : i32[N]\n"
+                            "param w1 : f32[784, 10] = zeros\n"
+                            "param b1 : f32[10] = zeros\n";
+const std::string Loss = "loss cross_entropy(x @ w1 + b1, y)\n";
+
+TEST(Sema, Diagnostics) {
+  struct Case {
+    std::string Src;
+    const char *Error;
+  } Cases[] = {
+      // Names and calls.
+      {Prelude + "h = relu(x @ w3 + b1)\n" + Loss,
+       "m.adj:5:14: error: unknown name 'w3'"},
+      {Prelude + "h = foo(x)\n" + Loss,
+       "m.adj:5:5: error: unknown function 'foo'"},
+      {Prelude + "h = x @ w1\nh = relu(h)\n" + Loss,
+       "m.adj:6:1: error: 'h' is already defined"},
+      {Prelude + "input w1 : f32[3]\n" + Loss,
+       "m.adj:5:7: error: 'w1' is already defined"},
+      {Prelude + "def dense(x, w, b) = x @ w + b\nh = dense(x, w1)\n" + Loss,
+       "m.adj:6:5: error: 'dense' expects 3 arguments, got 2"},
+      {Prelude + "h = relu(x, x)\n" + Loss,
+       "m.adj:5:5: error: 'relu' expects 1 argument, got 2"},
+      {Prelude + "h = softmax(x, 1, 2)\n" + Loss,
+       "m.adj:5:5: error: 'softmax' expects 1 to 2 arguments, got 3"},
+      {Prelude + "h = softmax(x, dim = 1)\n" + Loss,
+       "m.adj:5:16: error: unknown keyword argument 'dim' for 'softmax'"},
+      {Prelude + "h = softmax(x, 1, axis = 1)\n" + Loss,
+       "m.adj:5:19: error: argument 'axis' of 'softmax' is given twice"},
+      {Prelude + "h = cross_entropy(x, label_smoothing = 0.1)\n" + Loss,
+       "m.adj:5:5: error: missing argument 'labels' for 'cross_entropy'"},
+      {Prelude + "h = g + 1\ng = x\n" + Loss,
+       "m.adj:5:5: error: 'g' is used before it is defined"},
+      {Prelude + "h = relu\n" + Loss,
+       "m.adj:5:5: error: 'relu' is a function, not a value"},
+      {Prelude + "h = x\ng = h(x)\n" + Loss,
+       "m.adj:6:5: error: 'h' is not a function"},
+      {Prelude + "def relu(a) = a\n" + Loss,
+       "m.adj:5:5: error: 'relu' is already a builtin function"},
+      {Prelude + "def f(a) = a\ndef f(b) = b\n" + Loss,
+       "m.adj:6:5: error: 'f' is already defined"},
+      {Prelude + "def f(a, a) = a\n" + Loss,
+       "m.adj:5:10: error: 'a' is already defined"},
+      {Prelude + "h = x\ndef f(a) = a + h\n" + Loss,
+       "m.adj:6:16: error: 'h' cannot be used inside a function; pass it as "
+       "an argument"},
+      {Prelude + "def f(a) = f(a)\n" + Loss,
+       "m.adj:5:12: error: recursive call to 'f'; functions are inlined and "
+       "cannot recurse"},
+      {Prelude + "def f(a) = g(a)\ndef g(a) {\n  return f(a)\n}\n" + Loss,
+       "m.adj:7:10: error: recursive call to 'f'; functions are inlined and "
+       "cannot recurse"},
+      {Prelude + "h = x == x\n" + Loss,
+       "m.adj:5:7: error: '==' is not supported yet"},
+      {Prelude + "h = x != x\n" + Loss,
+       "m.adj:5:7: error: '!=' is not supported yet"},
+      {Prelude + "h = concat([x, x], 0)\n" + Loss,
+       "m.adj:5:5: error: 'concat' is not supported yet"},
+      {Prelude + "h = slice(x, 0, 0, 1)\n" + Loss,
+       "m.adj:5:5: error: 'slice' is not supported yet"},
+      {Prelude + "h = stack([x, x], 0)\n" + Loss,
+       "m.adj:5:5: error: 'stack' is not supported yet"},
+      {Prelude + "h = N\n" + Loss,
+       "m.adj:5:5: error: the batch dim 'N' can only be used in shapes"},
+      // Types of declarations.
+      {Prelude + "input z : f32[B, 3]\n" + Loss,
+       "m.adj:5:15: error: symbolic dim 'B' conflicts with 'N'; only one "
+       "batch dim is allowed"},
+      {Prelude + "input z : f32[N, N]\n" + Loss,
+       "m.adj:5:18: error: the batch dim 'N' may appear only once in a type"},
+      {Prelude + "input z : f32[0]\n" + Loss,
+       "m.adj:5:15: error: dimension must be positive, got 0"},
+      {Prelude + "param z : f32[N, 3] = zeros\n" + Loss,
+       "m.adj:5:15: error: a param must have static dims, got 'N'"},
+      {Prelude + "param z : i32[3] = zeros\n" + Loss,
+       "m.adj:5:11: error: expected a float tensor, got i32[3]"},
+      // Initialisers.
+      {Prelude + "param z : f32[3] = xavier\n" + Loss,
+       "m.adj:5:20: error: unknown initialiser 'xavier'"},
+      {Prelude + "param z : f32[3] = normal\n" + Loss,
+       "m.adj:5:20: error: 'normal' expects 2 arguments, got 0"},
+      {Prelude + "param z : f32[3] = zeros(1)\n" + Loss,
+       "m.adj:5:20: error: 'zeros' expects 0 arguments, got 1"},
+      {Prelude + "param z : f32[3] = constant(x)\n" + Loss,
+       "m.adj:5:29: error: expected a number"},
+      {Prelude + "param z : f32[3] = normal(0, -1)\n" + Loss,
+       "m.adj:5:20: error: 'normal' expects a non-negative std, got -1"},
+      {Prelude + "param z : f32[3] = uniform(1, 0)\n" + Loss,
+       "m.adj:5:20: error: 'uniform' expects lo <= hi, got 1 and 0"},
+      {Prelude + "param z : f32[3] = 0.1\n" + Loss,
+       "m.adj:5:20: error: expected an initialiser such as zeros or "
+       "normal(0, 0.01)"},
+      // Loss and metrics.
+      {Prelude, "m.adj:1:1: error: the model has no loss"},
+      {"model m\n" + Prelude, "m.adj:1:1: error: the model has no loss"},
+      {Prelude + Loss + Loss, "m.adj:6:1: error: the model already has a loss"},
+      {Prelude + "loss x @ w1\n",
+       "m.adj:5:8: error: the loss must be a scalar, got f32[N,10]"},
+      {Prelude + "loss sum(y)\n",
+       "m.adj:5:10: error: expected a float tensor, got i32[N]"},
+      {Prelude + Loss + "metric m = sum(x, axis = 1)\n",
+       "m.adj:6:12: error: metric 'm' must be a scalar, got f32[N]"},
+      {Prelude + Loss + "metric m = mean(x)\nmetric m = mean(x)\n",
+       "m.adj:7:8: error: 'm' is already defined"},
+      {"model a\nmodel b\n" + Prelude + Loss,
+       "m.adj:2:1: error: the model already has a name"},
+      // Shapes and dtypes.
+      {Prelude + "param w2 : f32[128, 10] = zeros\nh = x @ w2\n" + Loss,
+       "m.adj:6:7: error: matmul inner dimensions differ: f32[N,784] @ "
+       "f32[128,10]"},
+      {Prelude + "h = x + b1\n" + Loss,
+       "m.adj:5:7: error: add: shapes f32[N,784] and f32[10] do not "
+       "broadcast"},
+      {Prelude + "h = relu(y)\n" + Loss,
+       "m.adj:5:10: error: expected a float tensor, got i32[N]"},
+      {Prelude + "h = y * 2\n" + Loss,
+       "m.adj:5:5: error: expected a float tensor, got i32[N]"},
+      {Prelude + "input t : f32[N]\nh = cross_entropy(x @ w1, t)\n" + Loss,
+       "m.adj:6:5: error: 'cross_entropy' expects i32 labels, got f32[N]"},
+      {Prelude + "input t : i32[N, 2]\nh = accuracy(x @ w1, t)\n" + Loss,
+       "m.adj:6:5: error: 'accuracy' expects labels of shape [N] for logits "
+       "f32[N,10], got i32[N,2]"},
+      {Prelude + "input t : f32[N, 3]\nh = mse(x @ w1, t)\n" + Loss,
+       "m.adj:6:5: error: 'mse' expects pred and target of one shape, got "
+       "f32[N,10] and f32[N,3]"},
+      {Prelude + "h = sum(x, axis = 2)\n" + Loss,
+       "m.adj:5:19: error: axis 2 is out of range for f32[N,784]"},
+      {Prelude + "h = sum(x, axis = [1, -1])\n" + Loss,
+       "m.adj:5:19: error: axis -1 is repeated"},
+      {Prelude + "h = softmax(x, axis = -3)\n" + Loss,
+       "m.adj:5:23: error: axis -3 is out of range for f32[N,784]"},
+      {Prelude + "h = softmax(x, axis = 0.5)\n" + Loss,
+       "m.adj:5:23: error: expected an integer"},
+      {Prelude + "h = sum(x, keepdims = 1)\n" + Loss,
+       "m.adj:5:23: error: expected true or false"},
+      {Prelude + "h = leaky_relu(x, alpha = x)\n" + Loss,
+       "m.adj:5:27: error: expected a number"},
+      {Prelude + "h = reshape(x, [N, 3])\n" + Loss,
+       "m.adj:5:5: error: reshape: cannot reshape f32[N,784] to [N,3]"},
+      {Prelude + "h = reshape(x, [-1, 784])\n" + Loss,
+       "m.adj:5:17: error: expected a positive dimension or 'N', got -1"},
+      {Prelude + "h = transpose(x, [0, 0])\n" + Loss,
+       "m.adj:5:5: error: transpose: [0, 0] is not a permutation of 2 axes"},
+      {Prelude + "h = cross_entropy(x @ w1, y, label_smoothing = 1)\n" + Loss,
+       "m.adj:5:48: error: 'label_smoothing' must be in [0, 1), got 1"},
+      {Prelude + "h = huber(x, x, delta = 0)\n" + Loss,
+       "m.adj:5:25: error: 'delta' must be positive, got 0"},
+      {Prelude + "h = relu(true)\n" + Loss,
+       "m.adj:5:10: error: a boolean cannot be used as a tensor"},
+      {Prelude + "h = relu(\"a\")\n" + Loss,
+       "m.adj:5:10: error: a string cannot be used as a tensor"},
+      {Prelude + "h = relu([1, 2])\n" + Loss,
+       "m.adj:5:10: error: a list cannot be used as a tensor"},
+      // Train block.
+      {Prelude + Loss + "train {\n  optimizer = rmsprop(lr = 0.1)\n}\n",
+       "m.adj:7:15: error: unknown optimizer 'rmsprop'; expected sgd, adam or "
+       "adamw"},
+      {Prelude + Loss + "train {\n  optimizer = adam(momentum = 0.9)\n}\n",
+       "m.adj:7:20: error: unknown keyword argument 'momentum' for 'adam'"},
+      {Prelude + Loss + "train {\n  optimizer = adam(lr = -1)\n}\n",
+       "m.adj:7:25: error: 'lr' must be positive, got -1"},
+      {Prelude + Loss + "train {\n  optimizer = adam(beta1 = 1)\n}\n",
+       "m.adj:7:28: error: 'beta1' must be in [0, 1), got 1"},
+      {Prelude + Loss + "train {\n  optimizer = sgd(nesterov = 1)\n}\n",
+       "m.adj:7:30: error: expected true or false"},
+      {Prelude + Loss + "train {\n  batch = 0\n}\n",
+       "m.adj:7:11: error: 'batch' must be a positive integer"},
+      {Prelude + Loss + "train {\n  epochs = 1.5\n}\n",
+       "m.adj:7:12: error: 'epochs' must be a positive integer"},
+      {Prelude + Loss + "train {\n  seed = -1\n}\n",
+       "m.adj:7:10: error: 'seed' must be a non-negative integer"},
+      {Prelude + Loss + "train {\n  lr = 0.1\n}\n",
+       "m.adj:7:3: error: unknown train setting 'lr'; expected optimizer, "
+       "batch, epochs or seed"},
+      {Prelude + Loss + "train {\n  batch = 1\n  batch = 2\n}\n",
+       "m.adj:8:3: error: 'batch' is already set"},
+      {Prelude + Loss + "train {\n}\ntrain {\n}\n",
+       "m.adj:8:1: error: the model already has a train block"},
+      // Data block.
+      {Prelude + Loss + "data {\n  valid x = idx(\"a\")\n}\n",
+       "m.adj:7:3: error: unknown data split 'valid'; expected 'train' or "
+       "'test'"},
+      {Prelude + Loss + "data {\n  train z = idx(\"a\")\n}\n",
+       "m.adj:7:9: error: unknown input 'z'"},
+      {Prelude + Loss + "data {\n  train w1 = idx(\"a\")\n}\n",
+       "m.adj:7:9: error: 'w1' is not an input"},
+      {Prelude + Loss +
+           "data {\n  train x = idx(\"a\")\n  train x = "
+           "idx(\"b\")\n}\n",
+       "m.adj:8:3: error: data for 'train x' is already given"},
+      {Prelude + Loss + "data {\n  train x = hdf5(\"a\")\n}\n",
+       "m.adj:7:13: error: unknown data format 'hdf5'; expected idx, npy or "
+       "csv"},
+      {Prelude + Loss + "data {\n  train x = idx(3)\n}\n",
+       "m.adj:7:17: error: expected a string path"},
+      {Prelude + Loss + "data {\n  train x = idx(\"a\", scale = x)\n}\n",
+       "m.adj:7:30: error: expected a number"},
+      {Prelude + Loss + "data {\n  train x = idx(\"a\", scale = 1/0)\n}\n",
+       "m.adj:7:31: error: expected a finite number, got inf"},
+      {Prelude + Loss + "data {\n  train x = csv(\"a\", columns = [-1])\n}\n",
+       "m.adj:7:33: error: expected a column index (a non-negative integer)"},
+      {Prelude + Loss + "data {\n  train x = \"a\"\n}\n",
+       "m.adj:7:13: error: expected a data source such as idx(\"file\")"},
+  };
+  for (const Case &C : Cases)
+    EXPECT_EQ(firstError(C.Src), C.Error) << C.Src;
+}
+
+TEST(Sema, RedefinitionsNoteThePreviousDefinition) {
+  Compiled C = compile(Prelude + "h = x\nh = x\n" + Loss);
+  EXPECT_EQ(C.Diags, "m.adj:6:1: error: 'h' is already defined\n"
+                     "h = x\n"
+                     "^\n"
+                     "m.adj:5:1: note: previous definition is here\n"
+                     "h = x\n"
+                     "^\n");
+}
+
+TEST(Sema, ErrorsInsideFunctionsNoteTheCall) {
+  Compiled C = compile(Prelude +
+                       "param w2 : f32[128, 10] = zeros\n"
+                       "def dense(a, w) = a @ w\n"
+                       "h = dense(x, w2)\n" +
+                       Loss);
+  EXPECT_EQ(errorLines(C.Diags),
+            (std::vector<std::string>{
+                "m.adj:6:21: error: matmul inner dimensions differ: "
+                "f32[N,784] @ f32[128,10]",
+                "m.adj:7:5: note: in call to 'dense' here"}));
+}
+
+TEST(Sema, ReportsSeveralErrorsInOneRun) {
+  Compiled C = compile(Prelude + "h = x @ w3\n"              // unknown name
+                                 "g = foo(x)\n"              // unknown function
+                                 "k = softmax(x, dim = 1)\n" // unknown keyword
+                                 "metric a = relu\n"); // not a value; no loss
+  EXPECT_EQ(errorLines(C.Diags),
+            (std::vector<std::string>{
+                "m.adj:5:9: error: unknown name 'w3'",
+                "m.adj:6:5: error: unknown function 'foo'",
+                "m.adj:7:16: error: unknown keyword argument 'dim' for "
+                "'softmax'",
+                "m.adj:8:12: error: 'relu' is a function, not a value",
+                "m.adj:1:1: error: the model has no loss"}));
+  // Shape errors in independent statements are all reported; a failed
+  // binding does not cascade into its uses.
+  C = compile(Prelude + "h = x + b1\ng = relu(y)\nk = h * 2\n" + Loss);
+  EXPECT_EQ(errorLines(C.Diags),
+            (std::vector<std::string>{
+                "m.adj:5:7: error: add: shapes f32[N,784] and f32[10] do not "
+                "broadcast",
+                "m.adj:6:10: error: expected a float tensor, got i32[N]"}));
+}
+
+TEST(Sema, BatchDimNameAppearsInMessages) {
+  Compiled C = compile("input x : f32[B, 3]\nloss x\n");
+  EXPECT_EQ(errorLines(C.Diags),
+            std::vector<std::string>{
+                "m.adj:2:6: error: the loss must be a scalar, got f32[B,3]"});
+  C = compile("input x : f32[B, 3]\nh = reshape(x, [B, 3, 1])\nloss mean(h)\n");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+}
+
+TEST(Sema, MissingFile) {
+  std::ostringstream OS;
+  DiagEngine D(OS);
+  EXPECT_EQ(compileModelFile("/nonexistent/x.adj", D), nullptr);
+  EXPECT_EQ(OS.str(), "error: cannot open '/nonexistent/x.adj': No such file "
+                      "or directory\n");
+  EXPECT_EQ(D.errorCount(), 1u);
+}
+
+TEST(Diagnostics, Format) {
+  std::ostringstream OS;
+  DiagEngine D(OS);
+  D.addSource("f.adj", "a\n\tb = c\n");
+  D.error(Loc{"f.adj", 2, 6}, "bad");
+  D.warning(Loc{"f.adj", 1, 1}, "odd");
+  D.note(Loc{"g.adj", 3, 2}, "no source");
+  D.error(Loc{"f.adj", 0, 0}, "whole file");
+  EXPECT_EQ(OS.str(), "f.adj:2:6: error: bad\n"
+                      "\tb = c\n"
+                      "\t    ^\n"
+                      "f.adj:1:1: warning: odd\n"
+                      "a\n"
+                      "^\n"
+                      "g.adj:3:2: note: no source\n"
+                      "f.adj: error: whole file\n");
+  EXPECT_EQ(D.errorCount(), 2u);
+}
+
+} // namespace

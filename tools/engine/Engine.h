@@ -1,0 +1,108 @@
+//===- Engine.h - Compile a model and train it: the one engine --*- C++ -*-===//
+///
+/// The library behind `adjc` (and the REPL): it runs the frontend, the pass
+/// pipeline (autodiff, optimizer, cleanups) with the verifier between
+/// passes, lowers to LLVM, JIT-compiles, and describes the compiled model to
+/// the runtime (adj_rt_model) so that the runtime's training loop drives it.
+/// Each stage can be printed for inspection.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_TOOLS_ENGINE_H
+#define ADJ_TOOLS_ENGINE_H
+
+#include "frontend/Frontend.h"
+#include "passes/Pass.h"
+#include "runtime/adjoint_rt.h"
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace llvm {
+class LLVMContext;
+class Module;
+} // namespace llvm
+
+namespace adj {
+
+class JIT;
+
+/// How far to lower: an ordered enum, so depth is a comparison.
+enum class Stage { AST, IR, Grad, Opt, LLVM, Asm, Dot };
+
+struct EngineOptions {
+  int OptLevel = 2;
+  DType Elt = DType::F32; ///< f64 for gradient checks
+  std::string Optimizer;  ///< overrides the model's optimizer when set
+  PassManagerOptions Passes;
+};
+
+/// Turns a model's optimizer spec (with an optional override) into the
+/// optimizer pass's configuration.
+OptimizerConfig optimizerConfig(const OptimizerSpec &S,
+                                const std::string &Override);
+
+/// The passes producing @train_step up to \p Last (Grad or Opt).
+std::string pipelineFor(Stage Last);
+
+/// Prints user-facing errors of a pass run; \p Prog prefixes errors that
+/// have no location.
+void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
+                      const std::string &Prog, std::ostream &OS);
+
+/// A model compiled and loaded into the JIT, with its runtime description.
+class CompiledModel {
+public:
+  ~CompiledModel();
+  std::unique_ptr<ModelSpec> Spec;
+  std::unique_ptr<Module> IR; ///< @forward and @train_step after all passes
+  double CompileSeconds = 0;
+  /// The description handed to adj_rt_train (points into this object).
+  const adj_rt_model &runtimeModel() const { return Desc; }
+
+private:
+  friend class Engine;
+  std::unique_ptr<JIT> Jit;
+  adj_rt_model Desc{};
+  // Storage behind Desc's pointers.
+  std::vector<std::vector<int64_t>> DimStore;
+  std::vector<std::string> StrStore;
+  std::vector<adj_rt_value_desc> TrainArgs, TrainResults, EvalArgs,
+      EvalResults;
+  std::vector<adj_rt_param_desc> Params;
+  std::vector<adj_rt_data_desc> Data;
+  std::vector<adj_rt_label_desc> Labels;
+  void describe(void *TrainFn, void *EvalFn);
+};
+
+class Engine {
+public:
+  Engine(EngineOptions Opts, DiagEngine &Diags, std::ostream &Err,
+         std::string Prog)
+      : Opts(std::move(Opts)), Diags(Diags), Err(Err), Prog(std::move(Prog)) {}
+
+  /// Runs the passes of \p Last's pipeline on a module holding @forward.
+  /// Returns false after printing errors.
+  bool runPipeline(Module &M, const OptimizerSpec &Spec, Stage Last,
+                   std::ostream &Log);
+  /// Prints \p S (>= Grad) for a compiled spec into \p Out.
+  bool emit(ModelSpec &Spec, Stage S, std::string &Out);
+  /// Compiles everything and loads it into a JIT.
+  std::unique_ptr<CompiledModel> compile(std::unique_ptr<ModelSpec> Spec);
+
+private:
+  EngineOptions Opts;
+  DiagEngine &Diags;
+  std::ostream &Err;
+  std::string Prog;
+  bool lowerModule(const Module &M, llvm::LLVMContext &Ctx,
+                   std::unique_ptr<llvm::Module> &Out);
+};
+
+/// Converts every f32 value of \p M to f64 (for gradient checks).
+void convertToF64(Module &M);
+
+} // namespace adj
+
+#endif

@@ -1,0 +1,61 @@
+//===- GradCheck.h - Analytic vs numerical gradients ------------*- C++ -*-===//
+///
+/// Compiles a model's @forward in f64 together with its autodiff
+/// @train_step (no optimizer), draws random parameters and inputs, and
+/// compares each trainable parameter's analytic gradient with central
+/// differences of the loss, as torch.autograd.gradcheck does (eps 1e-6,
+/// atol 1e-5, rtol 1e-3 by default). Used by `adjc --gradcheck` and by the
+/// gradient test suite.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_TOOLS_GRADCHECK_H
+#define ADJ_TOOLS_GRADCHECK_H
+
+#include "ir/IR.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace adj {
+
+struct GradCheckOptions {
+  int64_t Batch = 3;
+  uint64_t Seed = 0;
+  double Eps = 1e-6, Atol = 1e-5, Rtol = 1e-3;
+  /// At most this many elements of each parameter are perturbed (chosen at
+  /// random; all of them when the parameter is smaller).
+  int64_t MaxElements = 64;
+  /// Random values are drawn uniformly from [Lo, Hi]; per-argument ranges
+  /// override it (e.g. positive inputs for log).
+  double Lo = -1, Hi = 1;
+  std::map<std::string, std::pair<double, double>> Ranges;
+  /// Class counts of integer label inputs, by input name.
+  std::map<std::string, int64_t> Classes;
+};
+
+struct ParamCheck {
+  std::string Name;
+  std::string Type;
+  int64_t Checked = 0; ///< elements compared
+  double MaxAbsErr = 0, MaxRelErr = 0;
+  double MaxAbsGrad = 0; ///< largest |analytic gradient| seen
+  bool Pass = false;
+};
+
+struct GradCheckResult {
+  bool Ok = false;     ///< every parameter passed and no error
+  std::string Error;   ///< compile or run failure
+  std::vector<ParamCheck> Params;
+  size_t ForwardOps = 0, TrainOps = 0;
+};
+
+/// Checks the gradients of \p M's @forward (which it copies).
+GradCheckResult gradCheck(const Module &M, const GradCheckOptions &O);
+
+/// The table `adjc --gradcheck` prints.
+std::string formatGradCheck(const GradCheckResult &R);
+
+} // namespace adj
+
+#endif
