@@ -2,9 +2,11 @@
 ///
 /// Kernels that compute each output element from the corresponding input
 /// elements: constants, counts, unary math and its adjoints, NumPy
-/// broadcasting binary ops, transposes, reshapes and broadcasts. All of them
-/// are one strided loop nest (Kernel::forEach) over the output, with stride 0
-/// on broadcast dims, so same-shape operands run one flat, vectorisable loop.
+/// broadcasting binary ops, transposes, reshapes, broadcasts and slices.
+/// All of them are one strided loop nest (Kernel::forEach) over the output,
+/// with stride 0 on broadcast dims, so same-shape operands run one flat,
+/// vectorisable loop. pad and concat copy each operand into its block of
+/// the output with the output's strides (pad after zero-filling).
 ///
 /// Unary math uses Kernel::exp (an inline polynomial that vectorises), LLVM
 /// intrinsics (log, sqrt, fabs, sin, cos) and libm (tanh, erf, expm1,
@@ -212,6 +214,10 @@ static Value *binaryValue(Kernel &K, OpKind Kind, Value *A, Value *B) {
     return Mask(IRB.CreateFCmpOGT(A, B));
   case OpKind::GreaterEqualMask:
     return Mask(IRB.CreateFCmpOGE(A, B));
+  case OpKind::EqualMask:
+    return Mask(IRB.CreateFCmpOEQ(A, B));
+  case OpKind::NotEqualMask:
+    return Mask(IRB.CreateFCmpUNE(A, B));
   default:
     llvm_unreachable("not a binary op");
   }
@@ -231,14 +237,60 @@ void emitBinary(Kernel &K, const Op &O) {
   });
 }
 
-/// out[i] = in[offset(i)] over the result's shape with input strides \p St.
-static void gather(Kernel &K, const Op &O, Shape St) {
+/// out[i] = in[Base + offset(i)] over the result's shape with input strides
+/// \p St.
+static void gather(Kernel &K, const Op &O, Shape St, Extent Base = {0, 0}) {
   Type *T = eltType(K.Ctx, O.type().Elt);
   Shape S = shapeOf(O.type());
+  Value *B0 = K.get(Base);
   K.forEach(S, {contiguousStrides(S), std::move(St)},
             [&](ArrayRef<Value *> Off) {
-              K.store(K.load(T, K.In[0], Off[1]), K.Out, Off[0]);
+              Value *V = K.load(T, K.In[0], K.add(B0, Off[1]));
+              K.store(V, K.Out, Off[0]);
             });
+}
+
+/// out[Base + offset(i)] = in<I>[i] over operand I's shape, where offset
+/// uses the output's strides: copies an operand into a block of the output.
+static void scatter(Kernel &K, const Op &O, unsigned I, Extent Base) {
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  Shape S = shapeOf(O.Operands[I]->type());
+  Shape OutSt = contiguousStrides(shapeOf(O.type()));
+  Value *B0 = K.get(Base);
+  K.forEach(S, {OutSt, contiguousStrides(S)}, [&](ArrayRef<Value *> Off) {
+    K.store(K.load(T, K.In[I], Off[1]), K.Out, K.add(B0, Off[0]));
+  });
+}
+
+/// The stride of \p Axis in a contiguous tensor of type \p T.
+static Extent axisStride(const TensorType &T, int64_t Axis) {
+  return contiguousStrides(shapeOf(T))[Axis];
+}
+
+void emitSlice(Kernel &K, const Op &O) {
+  const TensorType &X = O.Operands[0]->type();
+  int64_t Axis = O.intAttr("axis");
+  Extent Start{O.intAttr("start"), 0};
+  gather(K, O, contiguousStrides(shapeOf(X)), axisStride(X, Axis) * Start);
+}
+
+void emitPad(Kernel &K, const Op &O) {
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  Shape S = {product(shapeOf(O.type()))};
+  K.forEach(S, {{Extent()}}, [&](ArrayRef<Value *> Off) {
+    K.store(Constant::getNullValue(T), K.Out, Off[0]);
+  });
+  int64_t Axis = O.intAttr("axis");
+  scatter(K, O, 0, axisStride(O.type(), Axis) * Extent{O.intAttr("before"), 0});
+}
+
+void emitConcat(Kernel &K, const Op &O) {
+  int64_t Axis = O.intAttr("axis"), Off = 0;
+  Extent Stride = axisStride(O.type(), Axis);
+  for (unsigned I = 0; I < O.Operands.size(); ++I) {
+    scatter(K, O, I, Stride * Extent{Off, 0});
+    Off += O.Operands[I]->type().Dims[Axis];
+  }
 }
 
 void emitTranspose(Kernel &K, const Op &O) {

@@ -65,16 +65,21 @@ static Error checkTypes(const Function &F, const Op &O) {
         "codegen: @{}: cannot lower '{}' with operands ({}) and result {}",
         F.Name, O.info().Mnemonic, fmt::join(Ops, ", "), O.type().str()));
   };
-  if (O.Operands.size() != size_t(std::max(O.info().Arity, 0)))
+  int Arity = O.info().Arity;
+  if (Arity >= 0 ? O.Operands.size() != size_t(Arity) : O.Operands.empty())
     return Bad();
   switch (O.Kind) {
   case OpKind::Constant:
   case OpKind::Transpose:
   case OpKind::Reshape:
   case OpKind::BroadcastTo:
-    return O.Operands.empty() || O.Operands[0]->type().Elt == O.type().Elt
-               ? Error::success()
-               : Bad();
+  case OpKind::Slice:
+  case OpKind::Pad:
+  case OpKind::Concat:
+    for (const Value *V : O.Operands)
+      if (V->type().Elt != O.type().Elt)
+        return Bad();
+    return Error::success();
   case OpKind::Count:
     return isFloat(O.type().Elt) ? Error::success() : Bad();
   case OpKind::ArgMax:
@@ -121,6 +126,12 @@ static void emitKernel(Kernel &K, const Op &O) {
     return emitReshape(K, O);
   case OpKind::BroadcastTo:
     return emitBroadcastTo(K, O);
+  case OpKind::Slice:
+    return emitSlice(K, O);
+  case OpKind::Pad:
+    return emitPad(K, O);
+  case OpKind::Concat:
+    return emitConcat(K, O);
   case OpKind::ReduceSum:
   case OpKind::ReduceMean:
   case OpKind::ReduceMax:

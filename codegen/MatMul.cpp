@@ -1,4 +1,4 @@
-//===- MatMul.cpp - C[M,N] = A[M,K] @ B[K,N] ------------------------------===//
+//===- MatMul.cpp - C[...,M,N] = A[...,M,K] @ B[...,K,N] ------------------===//
 ///
 /// A register-blocked GEMM. The bulk of C is covered by MR x NR tiles
 /// (6 rows by two 256-bit vectors: 6 x 16 in f32, 6 x 8 in f64) whose 12
@@ -10,6 +10,10 @@
 /// cache. Edges (the last M % MR rows and N % NR columns) use the plain
 /// i, k, j loop with j innermost and contiguous, which the loop vectoriser
 /// handles. M, K and N may each be the run-time batch size.
+///
+/// Batched products a[..., M, K] @ b[..., K, N] loop over the result's
+/// leading dims (NumPy-broadcast from the operands', stride 0 where an
+/// operand is broadcast) and run the 2-D code on each matrix.
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
@@ -27,6 +31,7 @@ constexpr unsigned kNV = 2;           ///< Vectors per row of a register tile.
 struct GemmArgs {
   Type *T;
   Value *M, *K, *N; ///< Sizes.
+  Value *A, *B, *C; ///< Row-major A[M,K], B[K,N] and the result C[M,N].
 };
 } // namespace
 
@@ -34,7 +39,7 @@ struct GemmArgs {
 /// ColHi), with j innermost.
 static void plainGemm(Kernel &K, const GemmArgs &G, Value *RowLo, Value *RowHi,
                       Value *ColLo, Value *ColHi) {
-  Value *A = K.In[0], *B = K.In[1], *C = K.Out;
+  Value *A = G.A, *B = G.B, *C = G.C;
   Value *One = K.i64(1);
   K.loop(RowLo, RowHi, One, [&](Value *I) {
     Value *CRow = K.madd(K.i64(0), I, G.N), *ARow = K.madd(K.i64(0), I, G.K);
@@ -53,10 +58,8 @@ static void plainGemm(Kernel &K, const GemmArgs &G, Value *RowLo, Value *RowHi,
   });
 }
 
-void emitMatMul(Kernel &K, const Op &O) {
-  const TensorType &AT = O.Operands[0]->type(), &BT = O.Operands[1]->type();
-  GemmArgs G{eltType(K.Ctx, O.type().Elt), K.get(Extent::dim(AT.Dims[0])),
-             K.get(Extent::dim(AT.Dims[1])), K.get(Extent::dim(BT.Dims[1]))};
+/// One 2-D product: register tiles for the bulk, plainGemm for the edges.
+static void gemm(Kernel &K, const GemmArgs &G) {
   IRBuilder<> &B = K.B;
   unsigned VL = kVectorBits / G.T->getPrimitiveSizeInBits();
   unsigned NR = kNV * VL;
@@ -81,9 +84,9 @@ void emitMatMul(Kernel &K, const Op &O) {
         Value *BV[kNV];
         for (unsigned V = 0; V < kNV; ++V)
           BV[V] = B.CreateAlignedLoad(
-              VT, VecAt(K.In[1], K.add(BRow, K.i64(V * VL))), EltAlign);
+              VT, VecAt(G.B, K.add(BRow, K.i64(V * VL))), EltAlign);
         for (unsigned R = 0; R < kMR; ++R) {
-          Value *AV = K.load(G.T, K.In[0], K.add(ARows[R], Kk));
+          Value *AV = K.load(G.T, G.A, K.add(ARows[R], Kk));
           Value *Splat = B.CreateVectorSplat(VL, AV);
           for (unsigned V = 0; V < kNV; ++V) {
             Value *Cur = K.read(VT, Acc[R * kNV + V]);
@@ -96,13 +99,53 @@ void emitMatMul(Kernel &K, const Op &O) {
         Value *CRow = K.madd(J0, K.add(I0, K.i64(R)), G.N);
         for (unsigned V = 0; V < kNV; ++V)
           B.CreateAlignedStore(K.read(VT, Acc[R * kNV + V]),
-                               VecAt(K.Out, K.add(CRow, K.i64(V * VL))),
+                               VecAt(G.C, K.add(CRow, K.i64(V * VL))),
                                EltAlign);
       }
     });
   });
   plainGemm(K, G, MFull, G.M, K.i64(0), G.N);
   plainGemm(K, G, K.i64(0), MFull, NFull, G.N);
+}
+
+/// Strides of \p T's matrices over the result's batch dims \p Batch, in
+/// elements (0 along the dims \p T is broadcast on).
+static Shape matrixStrides(const TensorType &T,
+                           const std::vector<int64_t> &Batch) {
+  unsigned R = T.rank();
+  TensorType Lead(T.Elt, {T.Dims.begin(), T.Dims.end() - 2});
+  Extent Mat = Extent::dim(T.Dims[R - 2]) * Extent::dim(T.Dims[R - 1]);
+  Shape St = broadcastStrides(Lead, Batch);
+  for (Extent &E : St)
+    E = E * Mat;
+  return St;
+}
+
+void emitMatMul(Kernel &K, const Op &O) {
+  const TensorType &AT = O.Operands[0]->type(), &BT = O.Operands[1]->type();
+  const TensorType &CT = O.type();
+  unsigned RA = AT.rank(), RC = CT.rank();
+  GemmArgs G{eltType(K.Ctx, CT.Elt),
+             K.get(Extent::dim(AT.Dims[RA - 2])),
+             K.get(Extent::dim(AT.Dims[RA - 1])),
+             K.get(Extent::dim(BT.Dims[BT.rank() - 1])),
+             K.In[0],
+             K.In[1],
+             K.Out};
+  if (RC == 2)
+    return gemm(K, G);
+  // Batched: one 2-D product per index of the (broadcast) batch dims.
+  std::vector<int64_t> Batch(CT.Dims.begin(), CT.Dims.end() - 2);
+  Shape CSt = matrixStrides(CT, Batch);
+  K.forEach(shapeOf(Batch),
+            {CSt, matrixStrides(AT, Batch), matrixStrides(BT, Batch)},
+            [&](ArrayRef<Value *> Off) {
+              GemmArgs One = G;
+              One.C = K.B.CreateInBoundsGEP(G.T, K.Out, Off[0]);
+              One.A = K.B.CreateInBoundsGEP(G.T, K.In[0], Off[1]);
+              One.B = K.B.CreateInBoundsGEP(G.T, K.In[1], Off[2]);
+              gemm(K, One);
+            });
 }
 
 } // namespace adj::cg

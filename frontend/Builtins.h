@@ -30,6 +30,9 @@ enum class BuiltinKind {
   Reshape,
   Transpose,
   BroadcastTo,
+  Slice,
+  Concat, ///< concat([a, b, ...], axis)
+  Stack,  ///< concat of the operands with a new axis
   Softmax, ///< Op(x) with `axis`
   CrossEntropy,
   Nll,
@@ -39,7 +42,6 @@ enum class BuiltinKind {
   BceWithLogits,
   Accuracy,
   ArgMax,
-  Unsupported,
 };
 
 struct Builtin {

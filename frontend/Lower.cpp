@@ -115,7 +115,10 @@ Value *Lowerer::tensor(const Operand &O, DType T) {
 bool Lowerer::requireFloat(Value *V, const Loc &L) {
   if (isFloat(V->Type.Elt))
     return true;
-  error(L, fmt::format("expected a float tensor, got {}", str(V->Type)));
+  std::string Why;
+  if (V->Def && V->Def->Kind == OpKind::ArgMax)
+    Why = " (argmax results are integers and have no gradient)";
+  error(L, fmt::format("expected a float tensor, got {}{}", str(V->Type), Why));
   return false;
 }
 
@@ -234,8 +237,10 @@ Lowerer::Lowered Lowerer::binaryExpr(const Expr &E) {
     V = binary(OpKind::GreaterEqualMask, *Bo, *A, E.L);
     break;
   case BinOp::Eq:
+    V = binary(OpKind::EqualMask, *A, *Bo, E.L);
+    break;
   case BinOp::Ne:
-    error(E.L, fmt::format("'{}' is not supported yet", binOpSpelling(E.Op)));
+    V = binary(OpKind::NotEqualMask, *A, *Bo, E.L);
     break;
   }
   if (!V)

@@ -84,6 +84,11 @@ private:
                 bool KeepDims, const Loc &L);
   /// log(sum(exp(X))) over \p Axes, keeping the reduced dims.
   Value *logSumExp(Value *X, const std::vector<int64_t> &Axes, const Loc &L);
+  /// slice(x, axis, start, end): Python-style negative bounds.
+  Value *slice(const std::vector<const Expr *> &Args, const Loc &L);
+  /// concat([...], axis) and stack([...], axis).
+  Value *concat(const Builtin &B, const std::vector<const Expr *> &Args,
+                const Loc &L);
   Value *pointwiseLoss(const Builtin &B, const std::vector<const Expr *> &Args,
                        const Loc &L);
   void addLabels(Value *Labels, Value *Logits, const Loc &L);

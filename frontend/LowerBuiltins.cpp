@@ -15,6 +15,8 @@
 ///   delta/2)),
 ///                         d = p - t, m = ge_mask(delta, |d|)
 ///   bce_with_logits(z, t) = mean(softplus(z) - z * t)
+///   stack([a, b], axis)   = concat of the operands reshaped with a new
+///                           axis of size 1 at `axis`
 ///
 /// nll is exact: cross_entropy(x, y) averages logsumexp(x) - x[y] over the
 /// rows, so subtracting the mean row logsumexp leaves -mean(x[y]).
@@ -234,13 +236,84 @@ Value *Lowerer::pointwiseLoss(const Builtin &Bi,
                  {op(OpKind::Mul, {M, Quad}), op(OpKind::Mul, {NotM, Lin})}));
 }
 
+Value *Lowerer::slice(const std::vector<const Expr *> &Args, const Loc &L) {
+  Value *X = tensorArg(*Args[0], /*NeedFloat=*/false);
+  if (!X)
+    return nullptr;
+  auto Axis = axisArg(Args[1], X->Type, L);
+  auto Start = intArg(*Args[2]), End = intArg(*Args[3]);
+  if (!Axis || !Start || !End)
+    return nullptr;
+  int64_t Dim = X->Type.Dims[*Axis];
+  if (Dim == kBatch) {
+    error(Args[1]->L, fmt::format("cannot slice the batch dim '{}' of {}; "
+                                  "only static dims can be sliced",
+                                  Info.Batch, str(X->Type)));
+    return nullptr;
+  }
+  // Negative bounds count from the end, as in Python.
+  int64_t S = *Start < 0 ? *Start + Dim : *Start;
+  int64_t E = *End < 0 ? *End + Dim : *End;
+  if (!(0 <= S && S < E && E <= Dim)) {
+    error(L, fmt::format("slice [{}:{}] is empty or out of range for axis {} "
+                         "of {}",
+                         *Start, *End, *Axis, str(X->Type)));
+    return nullptr;
+  }
+  return emit(OpKind::Slice, {X}, {{"axis", *Axis}, {"start", S}, {"end", E}},
+              L);
+}
+
+Value *Lowerer::concat(const Builtin &Bi, const std::vector<const Expr *> &Args,
+                       const Loc &L) {
+  if (Args[0]->Kind != ExprKind::List || Args[0]->Args.empty()) {
+    error(Args[0]->L, fmt::format("'{}' expects a list of tensors such as "
+                                  "[a, b]",
+                                  Bi.Name));
+    return nullptr;
+  }
+  std::vector<Value *> Xs;
+  for (const ExprPtr &E : Args[0]->Args) {
+    Value *X = tensorArg(*E, /*NeedFloat=*/false);
+    if (!X)
+      return nullptr;
+    if (!Xs.empty() && X->Type.withElt(Xs[0]->Type.Elt) != Xs[0]->Type &&
+        Bi.Kind == BuiltinKind::Stack) {
+      error(E->L, fmt::format("'stack' expects tensors of one shape, got {} "
+                              "and {}",
+                              str(Xs[0]->Type), str(X->Type)));
+      return nullptr;
+    }
+    Xs.push_back(X);
+  }
+  // stack inserts a new axis of size 1 in each operand, then concatenates.
+  bool Stack = Bi.Kind == BuiltinKind::Stack;
+  int64_t Raw = 0;
+  if (Args[1]) {
+    auto V = intArg(*Args[1]);
+    if (!V)
+      return nullptr;
+    Raw = *V;
+  }
+  auto Axis = normAxis(Raw, Xs[0]->Type.rank() + (Stack ? 1 : 0));
+  if (!Axis) {
+    error(Args[1] ? Args[1]->L : L,
+          fmt::format("axis {} is out of range for {}{}", Raw,
+                      Stack ? "stacking " : "", str(Xs[0]->Type)));
+    return nullptr;
+  }
+  if (Stack)
+    for (Value *&X : Xs) {
+      std::vector<int64_t> D = X->Type.Dims;
+      D.insert(D.begin() + *Axis, 1);
+      X = emit(OpKind::Reshape, {X}, {{"shape", D}}, L);
+    }
+  return emit(OpKind::Concat, Xs, {{"axis", *Axis}}, L);
+}
+
 Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   using K = BuiltinKind;
   const Loc &L = Call.L;
-  if (Bi.Kind == K::Unsupported) {
-    error(L, fmt::format("'{}' is not supported yet", Bi.Name));
-    return std::nullopt;
-  }
   auto Bound = bindArgs(Call, Bi.Params, Bi.Required, Diags);
   if (!Bound)
     return std::nullopt;
@@ -331,6 +404,13 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
     R = emit(OpKind::Transpose, {X}, {{"perm", Perm}}, L);
     break;
   }
+  case K::Slice:
+    R = slice(A, L);
+    break;
+  case K::Concat:
+  case K::Stack:
+    R = concat(Bi, A, L);
+    break;
   case K::Softmax:
   case K::ArgMax: {
     Value *X = tensorArg(*A[0], /*NeedFloat=*/Bi.Kind == K::Softmax);
@@ -374,8 +454,6 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   case K::Huber:
   case K::BceWithLogits:
     R = pointwiseLoss(Bi, A, L);
-    break;
-  case K::Unsupported:
     break;
   }
   if (!R)

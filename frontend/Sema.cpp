@@ -343,10 +343,6 @@ private:
       if (CurDef)
         Calls[CurDef].push_back({It->second, &E});
     } else if (const Builtin *B = findBuiltin(N)) {
-      if (B->Kind == BuiltinKind::Unsupported) {
-        Diags.error(E.L, fmt::format("'{}' is not supported yet", N));
-        return;
-      }
       bindArgs(E, B->Params, B->Required, Diags);
     } else if (isValue(N, Scope)) {
       Diags.error(E.L, fmt::format("'{}' is not a function", N));
@@ -368,12 +364,6 @@ private:
     case ExprKind::Call:
       return call(E, Scope);
     case ExprKind::Binary:
-      if (E.Op == BinOp::Eq || E.Op == BinOp::Ne) {
-        Diags.error(
-            E.L, fmt::format("'{}' is not supported yet", binOpSpelling(E.Op)));
-        return;
-      }
-      [[fallthrough]];
     case ExprKind::Neg:
     case ExprKind::List:
       for (const ExprPtr &A : E.Args)

@@ -14,6 +14,11 @@
 /// Identifiers may contain '.', so `%opt.m.w1` and `grad.w1` are names.
 /// Every error is reported once with its line and column; the parse stops.
 ///
+/// An operand naming a value not defined yet gets a placeholder; when the
+/// function's ops are read, placeholders are replaced by the values defined
+/// later (so that the verifier can report the use before its definition),
+/// and a name never defined is an error at its first use.
+///
 //===----------------------------------------------------------------------===//
 #include "ir/Parser.h"
 
@@ -174,8 +179,8 @@ private:
 
 class Parser {
 public:
-  Parser(const std::string &File, const std::string &Text)
-      : File(File), Lex(Text) {
+  Parser(const std::string &File, const std::string &Text, SourceMap *Map)
+      : File(File), Lex(Text), Map(Map) {
     Cur = Lex.next();
   }
 
@@ -201,16 +206,64 @@ private:
   ParseError Err;
   Module *Mod = nullptr;
   bool SawBatch = false;
+  SourceMap *Map;
+  /// Values defined so far in the current function, by name.
   std::unordered_map<std::string, Value *> Values;
+  /// Names used before their definition: a placeholder and the first use.
+  struct Forward {
+    std::unique_ptr<Value> Placeholder;
+    Loc FirstUse;
+  };
+  std::unordered_map<std::string, Forward> Pending;
 
   Loc here() const { return Loc{File, Cur.Line, Cur.Col, false}; }
 
-  bool error(const std::string &Msg) {
+  bool errorAt(const Loc &L, const std::string &Msg) {
     if (!Failed) {
       Failed = true;
-      Err = {here(), Msg};
+      Err = {L, Msg};
     }
     return false;
+  }
+  bool error(const std::string &Msg) { return errorAt(here(), Msg); }
+
+  void define(const std::string &Name, Value *V, const Loc &L) {
+    Values[Name] = V;
+    if (!Map)
+      return;
+    Map->Values[V] = L;
+    Map->Names[V] = Name;
+  }
+
+  /// Replaces the placeholders of \p F by the values defined later; an error
+  /// at the earliest use of a name that was never defined.
+  bool resolveForwardUses(Function &F) {
+    const Forward *Undefined = nullptr;
+    std::string UndefinedName;
+    std::unordered_map<const Value *, Value *> Real;
+    for (auto &[Name, Fw] : Pending) {
+      auto It = Values.find(Name);
+      if (It != Values.end()) {
+        Real[Fw.Placeholder.get()] = It->second;
+        continue;
+      }
+      const Loc &U = Fw.FirstUse;
+      if (!Undefined || U.Line < Undefined->FirstUse.Line ||
+          (U.Line == Undefined->FirstUse.Line &&
+           U.Col < Undefined->FirstUse.Col)) {
+        Undefined = &Fw;
+        UndefinedName = Name;
+      }
+    }
+    if (Undefined)
+      return errorAt(Undefined->FirstUse,
+                     fmt::format("use of undefined value '%{}'", UndefinedName));
+    for (auto &O : F.Ops)
+      for (Value *&V : O->Operands)
+        if (auto It = Real.find(V); It != Real.end())
+          V = It->second;
+    Pending.clear();
+    return true;
   }
 
   std::string describe(const Token &T) const {
@@ -290,12 +343,13 @@ private:
         continue;
       }
       int64_t D;
+      Loc At = here();
       if (Cur.Kind != Tok::Int)
         return expected("a dimension");
       if (!parseInt(D))
         return false;
       if (D < 0)
-        return error("dimensions must not be negative");
+        return errorAt(At, "dimensions must not be negative");
       T.Dims.push_back(D);
     }
     next();
@@ -376,11 +430,13 @@ private:
     L.File = Cur.Text;
     next();
     int64_t Line, Col;
-    if (!expectPunct(":") || !parseInt(Line) || !expectPunct(":") ||
-        !parseInt(Col))
+    if (!expectPunct(":"))
+      return false;
+    Loc At = here();
+    if (!parseInt(Line) || !expectPunct(":") || !parseInt(Col))
       return false;
     if (Line <= 0 || Col <= 0 || Line > UINT32_MAX || Col > UINT32_MAX)
-      return error("bad line or column in location");
+      return errorAt(At, "bad line or column in location");
     L.Line = Line;
     L.Col = Col;
     if (isPunct(",")) {
@@ -393,22 +449,34 @@ private:
     return expectPunct(")");
   }
 
-  Value *useValue() {
+  /// A value operand; with \p AllowForward, a name not defined yet gets a
+  /// placeholder (see resolveForwardUses).
+  Value *useValue(bool AllowForward) {
     if (Cur.Kind != Tok::Value) {
       expected("a value");
       return nullptr;
     }
-    auto It = Values.find(Cur.Text);
-    if (It == Values.end()) {
+    Value *V = nullptr;
+    if (auto It = Values.find(Cur.Text); It != Values.end()) {
+      V = It->second;
+    } else if (!AllowForward) {
       error(fmt::format("use of undefined value '%{}'", Cur.Text));
       return nullptr;
+    } else {
+      Forward &Fw = Pending[Cur.Text];
+      if (!Fw.Placeholder) {
+        Fw.Placeholder = std::make_unique<Value>();
+        Fw.FirstUse = here();
+      }
+      V = Fw.Placeholder.get();
     }
     next();
-    return It->second;
+    return V;
   }
 
   bool parseOp(Function &F) {
     std::string Name = Cur.Text;
+    Loc At = here();
     if (Values.count(Name))
       return error(fmt::format("redefinition of value '%{}'", Name));
     next();
@@ -427,7 +495,7 @@ private:
       if (!O->Operands.empty())
         return expected("','");
       while (true) {
-        Value *V = useValue();
+        Value *V = useValue(/*AllowForward=*/true);
         if (!V)
           return false;
         O->Operands.push_back(V);
@@ -463,7 +531,7 @@ private:
       return false;
     if (isId("loc") && !parseLoc(O->Location))
       return false;
-    Values[Name] = &O->Result;
+    define(Name, &O->Result, At);
     F.Ops.push_back(std::move(O));
     return true;
   }
@@ -477,7 +545,10 @@ private:
     if (M.function(Cur.Text))
       return error(fmt::format("redefinition of function '@{}'", Cur.Text));
     Function &F = *M.addFunction(Cur.Text);
+    if (Map)
+      Map->Functions[&F] = here();
     Values.clear();
+    Pending.clear();
     next();
     if (!expectPunct("("))
       return false;
@@ -487,6 +558,7 @@ private:
       if (Cur.Kind != Tok::Value)
         return expected("an argument");
       std::string Name = Cur.Text;
+      Loc At = here();
       if (Values.count(Name))
         return error(fmt::format("redefinition of value '%{}'", Name));
       next();
@@ -515,7 +587,7 @@ private:
       }
       if (!expectPunct("}"))
         return false;
-      Values[Name] = F.addArg(Name, T, R, Frozen);
+      define(Name, F.addArg(Name, T, R, Frozen), At);
     }
     next();
     std::vector<TensorType> ResultTypes;
@@ -540,14 +612,18 @@ private:
         return false;
     if (!isId("return"))
       return expected("an op or 'return'");
+    if (!resolveForwardUses(F))
+      return false;
     Token Ret = Cur;
     next();
     while (Cur.Kind == Tok::Id) {
       std::string RName = Cur.Text;
+      if (Map)
+        Map->Results[&F].push_back(here());
       next();
       if (!expectPunct("="))
         return false;
-      Value *V = useValue();
+      Value *V = useValue(/*AllowForward=*/false);
       if (!V)
         return false;
       F.Results.push_back({RName, V});
@@ -581,8 +657,9 @@ private:
 } // namespace
 
 std::unique_ptr<Module> parseModule(const std::string &File,
-                                    const std::string &Text, ParseError &Err) {
-  Parser P(File, Text);
+                                    const std::string &Text, ParseError &Err,
+                                    SourceMap *Map) {
+  Parser P(File, Text, Map);
   return P.parse(Err);
 }
 

@@ -2,8 +2,9 @@
 ///
 /// Parses what ir/Printer writes (`func @name(...) -> (...) { ... }`), so
 /// that print(parse(print(M))) is byte-identical. Syntax errors stop the
-/// parse with a location in the .air file; the caller runs the verifier on
-/// the result.
+/// parse with a location in the .air file. Values may be used before the
+/// line that defines them (as in MLIR): whether a definition dominates its
+/// uses is the verifier's question, which the caller asks of the result.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_IR_PARSER_H
@@ -13,6 +14,8 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace adj {
 
@@ -21,10 +24,21 @@ struct ParseError {
   std::string Message;
 };
 
+/// Where the parser read each function, value and result in the .air text,
+/// and the names values were written with, so that the verifier can point at
+/// the line to fix.
+struct SourceMap {
+  std::unordered_map<const Function *, Loc> Functions;
+  std::unordered_map<const Value *, Loc> Values; ///< arguments, op results
+  std::unordered_map<const Value *, std::string> Names;
+  std::unordered_map<const Function *, std::vector<Loc>> Results;
+};
+
 /// Parses \p Text (named \p File in locations). Returns null and sets \p Err
-/// on a syntax error.
+/// on a syntax error. Fills \p Map when given.
 std::unique_ptr<Module> parseModule(const std::string &File,
-                                    const std::string &Text, ParseError &Err);
+                                    const std::string &Text, ParseError &Err,
+                                    SourceMap *Map = nullptr);
 
 } // namespace adj
 

@@ -14,10 +14,21 @@
 
 namespace adj {
 
+/// A file name in quotes, with '"' and '\\' escaped as the parser reads them.
+static std::string quoted(const std::string &S) {
+  std::string Q = "\"";
+  for (char C : S) {
+    if (C == '"' || C == '\\')
+      Q += '\\';
+    Q += C;
+  }
+  return Q + "\"";
+}
+
 static std::string locStr(const Loc &L) {
   if (!L.known())
     return L.Grad ? "loc(grad)" : "";
-  return fmt::format("loc(\"{}\":{}:{}{})", L.File, L.Line, L.Col,
+  return fmt::format("loc({}:{}:{}{})", quoted(L.File), L.Line, L.Col,
                      L.Grad ? ", grad" : "");
 }
 

@@ -14,11 +14,13 @@
 
 namespace adj {
 
-static TypeOrError fail(std::string Msg) { return {std::nullopt, std::move(Msg)}; }
+static TypeOrError fail(std::string Msg) {
+  return {std::nullopt, std::move(Msg)};
+}
 static TypeOrError ok(TensorType T) { return {std::move(T), ""}; }
 
-std::optional<std::vector<int64_t>> broadcastShapes(
-    const std::vector<int64_t> &A, const std::vector<int64_t> &B) {
+std::optional<std::vector<int64_t>>
+broadcastShapes(const std::vector<int64_t> &A, const std::vector<int64_t> &B) {
   size_t R = std::max(A.size(), B.size());
   std::vector<int64_t> Out(R);
   for (size_t I = 0; I < R; ++I) {
@@ -45,7 +47,8 @@ std::optional<int64_t> normAxis(int64_t Axis, unsigned Rank) {
 std::vector<int64_t> reduceAxes(const Attrs &A, unsigned Rank) {
   auto It = A.find("axes");
   std::vector<int64_t> Axes;
-  if (It == A.end() || !std::holds_alternative<std::vector<int64_t>>(It->second)) {
+  if (It == A.end() ||
+      !std::holds_alternative<std::vector<int64_t>>(It->second)) {
     for (unsigned I = 0; I < Rank; ++I)
       Axes.push_back(I);
     return Axes;
@@ -96,7 +99,8 @@ static std::string checkAxes(const Attrs &A, unsigned Rank) {
   return "";
 }
 
-static std::string dimsStr(const std::vector<int64_t> &D, const std::string &B) {
+static std::string dimsStr(const std::vector<int64_t> &D,
+                           const std::string &B) {
   return TensorType(DType::F32, D).str(B).substr(3);
 }
 
@@ -115,11 +119,12 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
   };
   // Every operand of a float op except integer labels must be a float.
   for (size_t I = 0; I < Ops.size(); ++I) {
-    bool IsLabels = (K == OpKind::CrossEntropy || K == OpKind::Accuracy) &&
-                    I == 1;
+    bool IsLabels =
+        (K == OpKind::CrossEntropy || K == OpKind::Accuracy) && I == 1;
     IsLabels |= K == OpKind::CrossEntropyGrad && I == 2;
     if (K == OpKind::ArgMax || K == OpKind::Count || K == OpKind::Reshape ||
-        K == OpKind::Transpose || K == OpKind::BroadcastTo)
+        K == OpKind::Transpose || K == OpKind::BroadcastTo ||
+        K == OpKind::Slice || K == OpKind::Pad || K == OpKind::Concat)
       continue;
     if (IsLabels) {
       if (Ops[I].Elt != DType::I32)
@@ -139,8 +144,8 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
 
   switch (Info.Rule) {
   case ShapeRule::Explicit:
-    return fail(fmt::format("'{}' needs an explicit result type",
-                            Info.Mnemonic));
+    return fail(
+        fmt::format("'{}' needs an explicit result type", Info.Mnemonic));
   case ShapeRule::ScalarFloat: {
     if (K == OpKind::Count)
       if (std::string E = checkAxes(A, Ops[0].rank()); !E.empty())
@@ -152,9 +157,9 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
                                 Info.Mnemonic, L.str(B)));
       std::vector<int64_t> Want(L.Dims.begin(), L.Dims.end() - 1);
       if (Y.Dims != Want)
-        return fail(fmt::format(
-            "'{}' expects labels of shape {} for logits {}, got {}",
-            Info.Mnemonic, dimsStr(Want, B), L.str(B), Y.str(B)));
+        return fail(
+            fmt::format("'{}' expects labels of shape {} for logits {}, got {}",
+                        Info.Mnemonic, dimsStr(Want, B), L.str(B), Y.str(B)));
     }
     DType Out = isFloat(Elt) ? Elt : DType::F32;
     return ok(TensorType::scalar(Out));
@@ -178,8 +183,9 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
     // Grad ops: dy and x have one type.
     if (hasProp(K, props::Grad) && K != OpKind::CrossEntropyGrad &&
         Ops[0] != Ops[1])
-      return fail(fmt::format("'{}' expects operands of one type, got {} and {}",
-                              Info.Mnemonic, Ops[0].str(B), Ops[1].str(B)));
+      return fail(
+          fmt::format("'{}' expects operands of one type, got {} and {}",
+                      Info.Mnemonic, Ops[0].str(B), Ops[1].str(B)));
     return ok(Ops[Src]);
   }
   case ShapeRule::Broadcast: {
@@ -187,6 +193,11 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
     if (!D)
       return fail(fmt::format("shapes {} and {} do not broadcast",
                               Ops[0].str(B), Ops[1].str(B)));
+    if (std::count(D->begin(), D->end(), kBatch) > 1)
+      return fail(fmt::format("shapes {} and {} broadcast to {}, which has "
+                              "the batch dim twice",
+                              Ops[0].str(B), Ops[1].str(B),
+                              TensorType(Elt, *D).str(B)));
     return ok(TensorType(Elt, *D));
   }
   case ShapeRule::Transpose: {
@@ -197,8 +208,8 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
     else
       return fail("'transpose' needs a 'perm' list");
     if (Perm.size() != X.rank())
-      return fail(fmt::format("permutation of {} axes for {}", Perm.size(),
-                              X.str(B)));
+      return fail(
+          fmt::format("permutation of {} axes for {}", Perm.size(), X.str(B)));
     std::vector<bool> Seen(X.rank());
     std::vector<int64_t> Out;
     for (int64_t P : Perm) {
@@ -225,8 +236,8 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
       D == kBatch ? ++OutBatch : OutStatic *= D;
     }
     if (InBatch != OutBatch || InStatic != OutStatic)
-      return fail(fmt::format("cannot reshape {} to {}", X.str(B),
-                              dimsStr(*S, B)));
+      return fail(
+          fmt::format("cannot reshape {} to {}", X.str(B), dimsStr(*S, B)));
     return ok(TensorType(X.Elt, *S));
   }
   case ShapeRule::BroadcastTo: {
@@ -238,6 +249,68 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
       return fail(fmt::format("cannot broadcast {} to {}", Ops[0].str(B),
                               dimsStr(*S, B)));
     return ok(TensorType(Ops[0].Elt, *S));
+  }
+  case ShapeRule::Slice:
+  case ShapeRule::Pad: {
+    const TensorType &X = Ops[0];
+    bool IsSlice = Info.Rule == ShapeRule::Slice;
+    const char *Lo = IsSlice ? "start" : "before";
+    const char *Hi = IsSlice ? "end" : "after";
+    auto Axis = getInt(A, "axis");
+    auto L = getInt(A, Lo), H = getInt(A, Hi);
+    if (!Axis || !L || !H)
+      return fail(fmt::format("'{}' needs integer 'axis', '{}' and '{}'",
+                              Info.Mnemonic, Lo, Hi));
+    if (*Axis < 0 || *Axis >= int64_t(X.rank()))
+      return fail(
+          fmt::format("axis {} is out of range for {}", *Axis, X.str(B)));
+    int64_t D = X.Dims[*Axis];
+    if (D == kBatch)
+      return fail(fmt::format("'{}' cannot change the batch dim {} of {}",
+                              Info.Mnemonic, B, X.str(B)));
+    std::vector<int64_t> Out = X.Dims;
+    if (IsSlice) {
+      if (!(0 <= *L && *L < *H && *H <= D))
+        return fail(fmt::format("slice [{}:{}] is empty or out of range for "
+                                "axis {} of {}",
+                                *L, *H, *Axis, X.str(B)));
+      Out[*Axis] = *H - *L;
+    } else {
+      if (*L < 0 || *H < 0)
+        return fail(fmt::format("'pad' needs non-negative 'before' and "
+                                "'after', got {} and {}",
+                                *L, *H));
+      Out[*Axis] = D + *L + *H;
+    }
+    return ok(TensorType(X.Elt, Out));
+  }
+  case ShapeRule::Concat: {
+    if (Ops.empty())
+      return fail("'concat' needs at least one operand");
+    const TensorType &X = Ops[0];
+    auto Axis = getInt(A, "axis");
+    if (!Axis || *Axis < 0 || *Axis >= int64_t(X.rank()))
+      return fail(fmt::format("'concat' needs an integer 'axis' within rank "
+                              "{}",
+                              X.rank()));
+    std::vector<int64_t> Out = X.Dims;
+    Out[*Axis] = 0;
+    for (const TensorType &T : Ops) {
+      std::vector<int64_t> Rest = T.Dims;
+      if (T.rank() == X.rank())
+        Rest[*Axis] = 0;
+      if (T.Elt != X.Elt || Rest != Out)
+        return fail(fmt::format("'concat' along axis {} expects tensors that "
+                                "differ only in that axis, got {} and {}",
+                                *Axis, X.str(B), T.str(B)));
+      if (T.Dims[*Axis] == kBatch)
+        return fail(fmt::format("'concat' cannot join along the batch dim {} "
+                                "of {}",
+                                B, T.str(B)));
+    }
+    for (const TensorType &T : Ops)
+      Out[*Axis] += T.Dims[*Axis];
+    return ok(TensorType(X.Elt, Out));
   }
   case ShapeRule::Reduce: {
     const TensorType &X = Ops[0];
@@ -257,13 +330,26 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
   }
   case ShapeRule::MatMul: {
     const TensorType &L = Ops[0], &R = Ops[1];
-    if (L.rank() != 2 || R.rank() != 2)
-      return fail(fmt::format("matmul expects 2-D operands, got {} @ {}",
+    if (L.rank() < 2 || R.rank() < 2)
+      return fail(fmt::format("matmul expects operands of rank >= 2, got {} "
+                              "@ {}",
                               L.str(B), R.str(B)));
-    if (L.Dims[1] != R.Dims[0])
+    if (L.Dims[L.rank() - 1] != R.Dims[R.rank() - 2])
       return fail(fmt::format("matmul inner dimensions differ: {} @ {}",
                               L.str(B), R.str(B)));
-    return ok(TensorType(Elt, {L.Dims[0], R.Dims[1]}));
+    std::vector<int64_t> LB(L.Dims.begin(), L.Dims.end() - 2);
+    std::vector<int64_t> RB(R.Dims.begin(), R.Dims.end() - 2);
+    auto Out = broadcastShapes(LB, RB);
+    if (!Out)
+      return fail(fmt::format("matmul batch dimensions do not broadcast: {} "
+                              "@ {}",
+                              L.str(B), R.str(B)));
+    Out->push_back(L.Dims[L.rank() - 2]);
+    Out->push_back(R.Dims[R.rank() - 1]);
+    if (std::count(Out->begin(), Out->end(), kBatch) > 1)
+      return fail(fmt::format("matmul {} @ {} would have the batch dim twice",
+                              L.str(B), R.str(B)));
+    return ok(TensorType(Elt, *Out));
   }
   case ShapeRule::ArgMax: {
     const TensorType &X = Ops[0];

@@ -5,7 +5,9 @@
 /// Conventions: relu and abs have subgradient 0 at 0; maximum/minimum send
 /// the whole gradient to `a` on ties; reduce_max/min share it equally among
 /// tied maxima; pow's exponent gradient uses log(a) (defined for a > 0).
-/// Broadcast operands get their adjoint summed back to their own shape.
+/// Broadcast operands get their adjoint summed back to their own shape
+/// (for matmul, its broadcast batch dims). slice and pad are each other's
+/// adjoints; concat's operands get slices of the adjoint.
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/GradRules.h"
@@ -75,8 +77,8 @@ static void subRule(GradContext &C) {
   if (C.Needs[0])
     C.Grads[0] = C.unbroadcast(C.DY, C.O.Operands[0]->Type);
   if (C.Needs[1])
-    C.Grads[1] = C.unbroadcast(C.B.create(K::Neg, {C.DY}),
-                               C.O.Operands[1]->Type);
+    C.Grads[1] =
+        C.unbroadcast(C.B.create(K::Neg, {C.DY}), C.O.Operands[1]->Type);
 }
 
 static void mulRule(GradContext &C) {
@@ -95,8 +97,7 @@ static void divRule(GradContext &C) {
   if (C.Needs[1]) {
     // d(a/b)/db = -(a/b)/b; dy/b is already at hand.
     Value *Out = const_cast<Value *>(&C.O.Result);
-    C.Grads[1] =
-        C.unbroadcast(C.B.create(K::Neg, {mul(C, GA, Out)}), B->Type);
+    C.Grads[1] = C.unbroadcast(C.B.create(K::Neg, {mul(C, GA, Out)}), B->Type);
   }
 }
 
@@ -136,8 +137,8 @@ static void transposeRule(GradContext &C) {
 }
 
 static void reshapeRule(GradContext &C) {
-  C.Grads[0] = C.B.create(K::Reshape, {C.DY},
-                          {{"shape", C.O.Operands[0]->Type.Dims}});
+  C.Grads[0] =
+      C.B.create(K::Reshape, {C.DY}, {{"shape", C.O.Operands[0]->Type.Dims}});
 }
 
 static void broadcastToRule(GradContext &C) {
@@ -177,13 +178,55 @@ static void reduceMaxMinRule(GradContext &C) {
   C.Grads[0] = mul(C, M, Share);
 }
 
+/// Swaps the last two axes of \p V.
+static Value *transposeLast2(GradContext &C, Value *V) {
+  std::vector<int64_t> Perm(V->Type.rank());
+  for (size_t I = 0; I < Perm.size(); ++I)
+    Perm[I] = I;
+  std::swap(Perm[Perm.size() - 2], Perm[Perm.size() - 1]);
+  return C.B.create(K::Transpose, {V}, {{"perm", Perm}});
+}
+
+/// dA = dY @ B^T and dB = A^T @ dY (per batch), summed over the batch dims
+/// an operand was broadcast along.
 static void matmulRule(GradContext &C) {
   Value *A = C.O.Operands[0], *B = C.O.Operands[1];
-  Attrs T{{"perm", std::vector<int64_t>{1, 0}}};
   if (C.Needs[0])
-    C.Grads[0] = C.B.create(K::MatMul, {C.DY, C.B.create(K::Transpose, {B}, T)});
+    C.Grads[0] = C.unbroadcast(
+        C.B.create(K::MatMul, {C.DY, transposeLast2(C, B)}), A->Type);
   if (C.Needs[1])
-    C.Grads[1] = C.B.create(K::MatMul, {C.B.create(K::Transpose, {A}, T), C.DY});
+    C.Grads[1] = C.unbroadcast(
+        C.B.create(K::MatMul, {transposeLast2(C, A), C.DY}), B->Type);
+}
+
+static Value *sliceOf(GradContext &C, Value *V, int64_t Axis, int64_t Start,
+                      int64_t End) {
+  return C.B.create(K::Slice, {V},
+                    {{"axis", Axis}, {"start", Start}, {"end", End}});
+}
+
+static void sliceRule(GradContext &C) {
+  int64_t Axis = C.O.intAttr("axis"), Start = C.O.intAttr("start");
+  int64_t Dim = C.O.Operands[0]->Type.Dims[Axis];
+  C.Grads[0] = C.B.create(
+      K::Pad, {C.DY},
+      {{"axis", Axis}, {"before", Start}, {"after", Dim - C.O.intAttr("end")}});
+}
+
+static void padRule(GradContext &C) {
+  int64_t Axis = C.O.intAttr("axis"), Before = C.O.intAttr("before");
+  int64_t Dim = C.O.Operands[0]->Type.Dims[Axis];
+  C.Grads[0] = sliceOf(C, C.DY, Axis, Before, Before + Dim);
+}
+
+static void concatRule(GradContext &C) {
+  int64_t Axis = C.O.intAttr("axis"), Off = 0;
+  for (size_t I = 0; I < C.O.Operands.size(); ++I) {
+    int64_t Dim = C.O.Operands[I]->Type.Dims[Axis];
+    if (C.Needs[I])
+      C.Grads[I] = sliceOf(C, C.DY, Axis, Off, Off + Dim);
+    Off += Dim;
+  }
 }
 
 static void softmaxRule(GradContext &C) {
@@ -193,9 +236,9 @@ static void softmaxRule(GradContext &C) {
 }
 
 static void crossEntropyRule(GradContext &C) {
-  C.Grads[0] = C.B.create(
-      K::CrossEntropyGrad, {C.DY, C.O.Operands[0], C.O.Operands[1]},
-      {{"label_smoothing", C.O.floatAttr("label_smoothing", 0)}});
+  C.Grads[0] =
+      C.B.create(K::CrossEntropyGrad, {C.DY, C.O.Operands[0], C.O.Operands[1]},
+                 {{"label_smoothing", C.O.floatAttr("label_smoothing", 0)}});
 }
 
 static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
@@ -213,6 +256,9 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   T[size_t(K::Transpose)] = transposeRule;
   T[size_t(K::Reshape)] = reshapeRule;
   T[size_t(K::BroadcastTo)] = broadcastToRule;
+  T[size_t(K::Slice)] = sliceRule;
+  T[size_t(K::Pad)] = padRule;
+  T[size_t(K::Concat)] = concatRule;
   T[size_t(K::ReduceSum)] = reduceSumRule;
   T[size_t(K::ReduceMean)] = reduceMeanRule;
   T[size_t(K::ReduceMax)] = reduceMaxMinRule;

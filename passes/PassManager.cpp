@@ -53,9 +53,9 @@ bool PassManager::parsePipeline(const std::string &Pipeline,
 
 static bool verifyAfter(const Module &M, const std::string &When,
                         PassContext &Ctx) {
-  std::vector<std::string> Errs = verifyModule(M);
-  for (const std::string &E : Errs)
-    Ctx.error(Loc(), fmt::format("{} ({})", E, When));
+  std::vector<Violation> Errs = verify(M);
+  for (const Violation &V : Errs)
+    Ctx.error(V.Where, fmt::format("{} ({})", V.Message, When));
   return Errs.empty();
 }
 

@@ -10,6 +10,10 @@
 /// number of samples, the inputs the step functions need are present, and
 /// every label is within [0, classes).
 ///
+/// The --data overrides are applied before: each replaces the source of its
+/// split and input (keeping the scale, and the CSV options when both are
+/// CSV) or adds one, in the format its file name tells.
+///
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Trainer.h"
@@ -63,7 +67,8 @@ static int loadSource(const adj_rt_data_desc &src, adj_rt_dtype dtype,
   case ADJ_RT_DATA_NPY:
     return adj_rt_load_npy(src.path, dtype, src.scale, &t);
   case ADJ_RT_DATA_CSV:
-    return fail(quoted(src.path) + ": csv data is not supported yet");
+    return adj_rt_load_csv(src.path, dtype, src.scale, src.columns, src.header,
+                           &t);
   }
   return fail(quoted(src.path) + ": unknown data format");
 }
@@ -133,6 +138,73 @@ static int checkLabels(const adj_rt_label_desc &l, const Split &split) {
                        "%lld classes%s",
                        in->Path.c_str(), p[i], (long long)i,
                        (long long)l.classes, at.c_str()));
+  }
+  return 0;
+}
+
+static bool endsWith(const std::string &s, const char *suffix) {
+  size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+/// The format of a file named `path`: .npy, .csv (either possibly .gz),
+/// else IDX for .idx, -ubyte and .gz names.
+static int formatOfPath(const std::string &path, adj_rt_data_format &f) {
+  std::string base =
+      endsWith(path, ".gz") ? path.substr(0, path.size() - 3) : path;
+  if (endsWith(base, ".npy"))
+    f = ADJ_RT_DATA_NPY;
+  else if (endsWith(base, ".csv"))
+    f = ADJ_RT_DATA_CSV;
+  else if (endsWith(base, ".idx") || endsWith(base, "-ubyte") || base != path)
+    f = ADJ_RT_DATA_IDX;
+  else
+    return fail(format("--data: cannot tell the format of %s (expected a "
+                       ".npy, .csv, .idx, -ubyte or .gz file)",
+                       quoted(path.c_str()).c_str()));
+  return 0;
+}
+
+int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
+                       std::vector<adj_rt_data_desc> &out) {
+  if (m.data && m.num_data > 0)
+    out.assign(m.data, m.data + m.num_data);
+  if (o.num_data > 0 && (!o.data_keys || !o.data_values))
+    return fail("internal error: --data arrays are null");
+  for (int i = 0; i < o.num_data; ++i) {
+    std::string key = o.data_keys[i] ? o.data_keys[i] : "";
+    size_t dot = key.find('.');
+    std::string split = key.substr(0, dot);
+    if (dot == std::string::npos || (split != "train" && split != "test"))
+      return fail(format("--data: '%s' is not SPLIT.INPUT (split train or "
+                         "test)",
+                         key.c_str()));
+    const char *input = o.data_keys[i] + dot + 1;
+    if (!findInputDesc(m, input))
+      return fail(format("--data: the model has no input '%s'", input));
+    adj_rt_data_desc d{};
+    d.split = split == "train" ? "train" : "test";
+    d.input = input;
+    d.path = o.data_values[i];
+    d.scale = 1;
+    d.header = -1;
+    if (!d.path || formatOfPath(d.path, d.format))
+      return 1;
+    bool replaced = false;
+    for (adj_rt_data_desc &src : out) {
+      if (!src.split || !src.input || split != src.split ||
+          std::strcmp(src.input, input) != 0)
+        continue;
+      d.scale = src.scale;
+      if (src.format == ADJ_RT_DATA_CSV && d.format == ADJ_RT_DATA_CSV) {
+        d.columns = src.columns;
+        d.header = src.header;
+      }
+      src = d;
+      replaced = true;
+    }
+    if (!replaced)
+      out.push_back(d);
   }
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "runtime/Internal.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace adj::rt {
 
@@ -75,6 +76,51 @@ double Rng::normal() {
   Spare = r * std::sin(theta);
   HasSpare = true;
   return r * std::cos(theta);
+}
+
+std::string Rng::state() const {
+  std::string out = format("%016llx%016llx%016llx%016llx",
+                           (unsigned long long)S[0], (unsigned long long)S[1],
+                           (unsigned long long)S[2], (unsigned long long)S[3]);
+  if (HasSpare) {
+    uint64_t bits;
+    std::memcpy(&bits, &Spare, 8);
+    out += format(":%016llx", (unsigned long long)bits);
+  }
+  return out;
+}
+
+/// Parses exactly 16 hex digits at `p`.
+static bool parseHex64(const char *p, uint64_t &out) {
+  out = 0;
+  for (int i = 0; i < 16; ++i) {
+    char c = p[i];
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0)
+      return false;
+    out = out << 4 | uint64_t(d);
+  }
+  return true;
+}
+
+bool Rng::setState(const std::string &text) {
+  if (text.size() != 64 && (text.size() != 81 || text[64] != ':'))
+    return false;
+  uint64_t s[4], spare = 0;
+  for (int i = 0; i < 4; ++i)
+    if (!parseHex64(text.c_str() + 16 * i, s[i]))
+      return false;
+  if (text.size() == 81 && !parseHex64(text.c_str() + 65, spare))
+    return false;
+  if ((s[0] | s[1] | s[2] | s[3]) == 0) // xoshiro's one invalid state
+    return false;
+  std::memcpy(S, s, sizeof(S));
+  HasSpare = text.size() == 81;
+  std::memcpy(&Spare, &spare, 8);
+  return true;
 }
 
 /// Weights are [in, out] (y = x @ w), so dims[0] is fan_in and dims[1]

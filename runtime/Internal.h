@@ -3,8 +3,9 @@
 /// \file
 /// What the runtime's .cpp files share and nothing else sees: the error
 /// helpers behind adj_rt_last_error(), 64-byte aligned buffers, element
-/// conversion for the data loaders, the random number generator and the
-/// fan computation of the initialisers. Everything lives in adj::rt.
+/// conversion for the data loaders, atomic file writes, the random number
+/// generator and the fan computation of the initialisers. Everything lives
+/// in adj::rt.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJOINT_RUNTIME_INTERNAL_H
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace adj::rt {
@@ -112,6 +114,18 @@ int finishTensor(const std::string &name, const std::vector<unsigned char> &raw,
                  ElemType src, bool bigEndian, adj_rt_dtype dtype, double scale,
                  adj_rt_tensor &out);
 
+//===--- Writing files ----------------------------------------------------===//
+
+/// Bytes to write: a pointer and a length.
+using Piece = std::pair<const void *, size_t>;
+
+/// Writes the concatenation of `pieces` to `path` atomically: a temporary
+/// file in the same directory, fsync, rename over `path`, fsync of the
+/// directory. On failure the temporary file is removed and `path` is left
+/// as it was; the error reads "'path': cannot write WHAT: reason".
+int writeFileAtomically(const char *path, const char *what,
+                        const std::vector<Piece> &pieces);
+
 //===--- Random numbers and initialisers ----------------------------------===//
 
 /// The splitmix64 finaliser: a good 64-bit mixing function.
@@ -129,6 +143,11 @@ public:
   uint64_t below(uint64_t bound);
   /// Standard normal by the Box-Muller transform.
   double normal();
+  /// The full state as text: 64 hex digits, then ":" and 16 more when a
+  /// normal() value is pending.
+  std::string state() const;
+  /// Restores a state() string; false (and no change) when malformed.
+  bool setState(const std::string &text);
 
 private:
   uint64_t S[4];

@@ -2,11 +2,13 @@
 ///
 /// \file
 /// Number formatting for the progress lines (thousands separators, losses
-/// that stay readable when tiny) and the --report file: one JSON object with
+/// that stay readable when tiny, durations), the live progress line of a
+/// terminal (redrawn in place with "\r" and the erase-line escape, at most
+/// ten times a second) and the --report file: one JSON object with
 /// the fields fixed by the design (epochs, steps, train_loss, test_loss,
 /// metrics, samples_per_sec, compile_seconds, wall_seconds, peak_rss_bytes),
-/// written to a temporary file in the same directory, flushed to disk and
-/// renamed over the destination so that readers never see half a report.
+/// written atomically (writeFileAtomically) so that readers never see half a
+/// report.
 ///
 //===----------------------------------------------------------------------===//
 
@@ -14,12 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <sys/resource.h>
-#include <unistd.h>
 
 namespace adj::rt {
 
@@ -49,6 +48,39 @@ std::string formatValue(double v) {
   return format("%.3e", v);
 }
 
+std::string formatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0)
+    return "?";
+  auto t = int64_t(seconds + 0.5);
+  if (t < 3600)
+    return format("%lld:%02lld", (long long)(t / 60), (long long)(t % 60));
+  return format("%lld:%02lld:%02lld", (long long)(t / 3600),
+                (long long)(t / 60 % 60), (long long)(t % 60));
+}
+
+bool LiveLine::due() const {
+  return Enabled &&
+         (!Shown || Clock::now() - Last >= std::chrono::milliseconds(100));
+}
+
+void LiveLine::show(const std::string &text) {
+  if (!due())
+    return;
+  // Return to the start of the line and erase it, then draw.
+  std::printf("\r\033[K%s", text.c_str());
+  std::fflush(stdout);
+  Shown = true;
+  Last = Clock::now();
+}
+
+void LiveLine::clear() {
+  if (!Shown)
+    return;
+  std::printf("\r\033[K");
+  std::fflush(stdout);
+  Shown = false;
+}
+
 static nlohmann::json optional(const std::optional<double> &v) {
   if (v && std::isfinite(*v))
     return *v;
@@ -71,25 +103,7 @@ int writeReport(const char *path, const Report &r) {
       {"peak_rss_bytes", r.PeakRssBytes},
   };
   std::string text = j.dump(2) + "\n";
-
-  std::string name = quoted(path);
-  std::string tmp = format("%s.tmp%ld", path, long(getpid()));
-  FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f)
-    return fail(name + ": cannot write report: " + std::strerror(errno));
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() &&
-            std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  int err = errno;
-  if (std::fclose(f) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (ok && std::rename(tmp.c_str(), path) == 0)
-    return 0;
-  if (ok)
-    err = errno;
-  std::remove(tmp.c_str());
-  return fail(name + ": cannot write report: " + std::strerror(err));
+  return writeFileAtomically(path, "report", {{text.data(), text.size()}});
 }
 
 } // namespace adj::rt

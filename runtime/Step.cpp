@@ -7,7 +7,9 @@
 /// the current buffer of their Slot, HYPER "lr" / "step" to a scalar of the
 /// argument's dtype — and each result by its name: "loss" and metrics to
 /// scalar buffers, and a result named like a PARAM or STATE argument to that
-/// slot's next buffer, made current by commit().
+/// slot's next buffer, made current by commit(). A frozen parameter's next
+/// buffers (its own and its optimizer state's) are written but never made
+/// current, so the parameter and its state keep their values.
 ///
 /// The descriptors come from the compiler, but a mismatch between them and
 /// the model is still reported as an error ("internal error: ...") rather
@@ -17,6 +19,7 @@
 
 #include "runtime/Trainer.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace adj::rt {
@@ -264,8 +267,24 @@ int32_t Step::call(int64_t n) {
 
 void Step::commit() {
   for (auto &[res, slot] : Updates)
-    slot->Cur ^= 1;
+    if (std::find(Frozen.begin(), Frozen.end(), slot) == Frozen.end())
+      slot->Cur ^= 1;
   refresh();
+}
+
+/// Whether `slot` is the optimizer state opt.SLOT.param of `param`.
+static bool isStateOf(const std::string &slot, const std::string &param) {
+  if (slot.compare(0, 4, "opt.") != 0)
+    return false;
+  size_t dot = slot.find('.', 4);
+  return dot != std::string::npos &&
+         slot.compare(dot + 1, std::string::npos, param) == 0;
+}
+
+void Step::freeze(const std::string &param) {
+  for (auto &[res, slot] : Updates)
+    if (slot->Name == param || isStateOf(slot->Name, param))
+      Frozen.push_back(slot);
 }
 
 double Step::result(int r) const {

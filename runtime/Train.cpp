@@ -2,14 +2,17 @@
 ///
 /// \file
 /// adj_rt_train(): resolve the options against the model's defaults, load
-/// and check the data, initialise the parameters, then train. Each epoch
-/// visits the training samples in a fresh Fisher-Yates permutation (one
-/// generator seeded once from the seed, so epochs differ and runs repeat),
-/// in batches of `batch` rows including a last partial batch, calling
-/// train_step once per batch and swapping in the updated parameters and
-/// optimizer state. After each epoch the test split is evaluated in order
-/// with eval_step, every result weighted by its batch's size. One line per
-/// epoch goes to stdout and the report, if asked for, to a JSON file.
+/// and check the data, initialise the parameters (or load a checkpoint),
+/// then train. Each epoch visits the training samples in a Fisher-Yates
+/// permutation of the identity drawn from one generator seeded once from
+/// the seed, so epochs differ, runs repeat, and an epoch's order depends
+/// only on the generator's state at its start, which a checkpoint stores.
+/// Batches of `batch` rows, including a last partial batch, go to
+/// train_step, whose updated parameters and optimizer state are swapped in
+/// (except frozen ones). After each epoch the test split is evaluated in
+/// order with eval_step, every result weighted by its batch's size; the
+/// epoch's line goes to stdout and the checkpoint, if asked for, to disk.
+/// At the end the report, log and plot are written.
 ///
 /// Parameter i is initialised from mix64(seed * golden + i), so a parameter's
 /// initial value depends only on the seed and its position in the model.
@@ -28,59 +31,8 @@ using namespace adj::rt;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 double secondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-/// The options after defaults are applied.
-struct Settings {
-  int64_t Epochs = 0;
-  int64_t Steps = 0; ///< 0: no limit
-  int64_t Batch = 0;
-  double Lr = 0;
-  uint64_t Seed = 0;
-  bool Shuffle = true, Quiet = false, EvalOnly = false;
-  bool EpochsGiven = false;
-};
-
-int resolveOptions(const adj_rt_model &m, const adj_rt_options &o,
-                   Settings &s) {
-  if (o.epochs < 0)
-    return fail(
-        format("epochs must be at least 0 (got %lld)", (long long)o.epochs));
-  if (o.steps < 0)
-    return fail(
-        format("steps must be at least 0 (got %lld)", (long long)o.steps));
-  if (o.batch < 0)
-    return fail(
-        format("batch size must be at least 1 (got %lld)", (long long)o.batch));
-  if (!std::isfinite(o.lr) || o.lr < 0)
-    return fail(format("learning rate must be positive (got %g)", o.lr));
-  if (o.seed < -1)
-    return fail(
-        format("seed must be at least 0 (got %lld)", (long long)o.seed));
-  s.EpochsGiven = o.epochs > 0;
-  s.Epochs = o.epochs > 0 ? o.epochs : m.epochs;
-  s.Steps = o.steps;
-  s.Batch = o.batch > 0 ? o.batch : m.batch;
-  s.Lr = o.lr > 0 ? o.lr : m.lr;
-  s.Seed = o.seed >= 0 ? uint64_t(o.seed) : m.seed;
-  s.Shuffle = o.shuffle != 0;
-  s.Quiet = o.quiet != 0;
-  s.EvalOnly = o.eval_only != 0;
-  if (s.Epochs < 0)
-    return fail(
-        format("epochs must be at least 0 (got %lld)", (long long)s.Epochs));
-  if (s.Batch < 1)
-    return fail(
-        format("batch size must be at least 1 (got %lld)", (long long)s.Batch));
-  if (!std::isfinite(s.Lr) || s.Lr < 0)
-    return fail(format("learning rate must be positive (got %g)", s.Lr));
-  if (!s.EvalOnly && !m.train_step.fn)
-    return fail("the model has no train_step");
-  return 0;
 }
 
 /// Allocates and initialises one slot per model parameter.
@@ -147,26 +99,36 @@ int evaluate(Step &eval, const Split &test, int64_t batch,
 /// The training run: settings, data, state, bound steps and progress.
 class Trainer {
 public:
-  Trainer(const adj_rt_model &m, const Settings &s) : M(m), S(s) {}
+  explicit Trainer(Settings &s) : S(s), M(s.Model), Live(s.Live) {}
   int setUp();
   int run(Report &report);
+  /// Writes --log and --plot (also after a failure, for the diagnosis).
+  int writeHistory() const;
+  void clearLive() { Live.clear(); }
 
 private:
   int trainEpoch(int64_t epoch, double &loss, int64_t &samples);
-  int evaluateInto(Report &report, std::string &line);
+  void showProgress(int64_t epoch, int64_t end, double loss, int64_t samples,
+                    double secs);
+  int evaluateInto(Report &report, std::string &line, History::Row *row);
+  int save();
   void printHeader() const;
 
+  Settings &S;
   const adj_rt_model &M;
-  Settings S;
   DataSet Data;
   State Params;
   Step Train, Eval;
   bool HasEval = false;
-  Rng Shuffler{0};
+  Rng Shuffler{0}, EpochStart{0};
   std::vector<int64_t> Order;
-  int64_t StepCount = 0;
+  Position Pos;
+  int64_t RunSteps = 0, LastEpoch = 0;
+  bool Unsaved = true;
   double TrainSeconds = 0;
   int64_t TrainSamples = 0;
+  History Log;
+  LiveLine Live;
 };
 
 int Trainer::setUp() {
@@ -175,60 +137,124 @@ int Trainer::setUp() {
   if (!S.EvalOnly &&
       Train.bind(M.train_step, "train_step", Data.Train, Params, S.Batch))
     return 1;
+  for (const std::string &name : S.Freeze)
+    Train.freeze(name);
   HasEval = !Data.Test.empty() && M.eval_step.fn;
   if (HasEval &&
       (Eval.bind(M.eval_step, "eval_step", Data.Test, Params, S.Batch) ||
        Eval.requireScalarResults()))
     return 1;
-  if (S.EvalOnly)
-    S.Epochs = 0;
-  // --steps without --epochs: as many epochs as the steps need.
-  int64_t perEpoch = (Data.Train.Samples + S.Batch - 1) / S.Batch;
-  if (!S.EvalOnly && S.Steps > 0 && !S.EpochsGiven)
-    S.Epochs = (S.Steps + perEpoch - 1) / perEpoch;
+  for (int r = 0; HasEval && r < Eval.numResults(); ++r)
+    if (r != Eval.lossIndex())
+      Log.MetricNames.push_back(Eval.resultName(r));
   Shuffler = Rng(mix64(S.Seed ^ 0xD1B54A32D192ED03ull));
-  Order.resize(size_t(Data.Train.Samples));
-  std::iota(Order.begin(), Order.end(), int64_t(0));
+  std::optional<Position> resumed;
+  if (S.LoadPath && loadCheckpoint(S.LoadPath, S, !S.EvalOnly, Params, resumed))
+    return 1;
+  if (resumed) {
+    Pos = *resumed;
+    Shuffler.setState(Pos.Rng); // checked by loadCheckpoint
+  }
+  EpochStart = Shuffler;
+  if (S.EvalOnly) {
+    S.Epochs = 0;
+    return 0;
+  }
+  const int64_t samples = Data.Train.Samples;
+  if (samples == 0)
+    return fail("no training samples");
+  if (Pos.EpochSamples >= samples) // the data changed: start the epoch over
+    Pos.EpochSamples = 0;
+  // --steps without --epochs: as many epochs as the steps need.
+  int64_t perEpoch = (samples + S.Batch - 1) / S.Batch;
+  int64_t firstBatches = (samples - Pos.EpochSamples + S.Batch - 1) / S.Batch;
+  if (S.Steps > 0 && !S.EpochsGiven)
+    S.Epochs = S.Steps <= firstBatches
+                   ? 1
+                   : 1 + (S.Steps - firstBatches + perEpoch - 1) / perEpoch;
+  Order.resize(size_t(samples));
   return 0;
+}
+
+/// Redraws the live line after training the epoch's samples [0, `end`):
+/// "epoch 2/5  step 37/125  loss 0.4123  12,345 samples/s  ETA 0:07", the
+/// loss and rate over the `samples` of this run's part of the epoch.
+void Trainer::showProgress(int64_t epoch, int64_t end, double loss,
+                           int64_t samples, double secs) {
+  if (!Live.due())
+    return;
+  int64_t total = Data.Train.Samples;
+  std::string line =
+      format("epoch %lld/%lld  step %lld/%lld  loss ", (long long)epoch,
+             (long long)LastEpoch, (long long)((end + S.Batch - 1) / S.Batch),
+             (long long)((total + S.Batch - 1) / S.Batch)) +
+      formatValue(loss);
+  double rate = secs > 0 ? double(samples) / secs : 0;
+  if (rate > 0)
+    line += format("  %s samples/s  ETA %s", groupDigits(int64_t(rate)).c_str(),
+                   formatDuration(double(total - end) / rate).c_str());
+  Live.show(line);
 }
 
 int Trainer::trainEpoch(int64_t epoch, double &loss, int64_t &samples) {
   const Split &train = Data.Train;
+  EpochStart = Shuffler;
+  std::iota(Order.begin(), Order.end(), int64_t(0));
   if (S.Shuffle)
     for (int64_t i = train.Samples - 1; i > 0; --i)
       std::swap(Order[size_t(i)], Order[Shuffler.below(uint64_t(i) + 1)]);
   double lossSum = 0;
   samples = 0;
   auto start = Clock::now();
-  for (int64_t first = 0; first < train.Samples; first += S.Batch) {
-    if (S.Steps > 0 && StepCount >= S.Steps)
+  int64_t first = Pos.EpochSamples;
+  for (; first < train.Samples; first += S.Batch) {
+    if (S.Steps > 0 && RunSteps >= S.Steps)
       break;
+    auto stepStart = Clock::now();
     int64_t n = std::min(S.Batch, train.Samples - first);
     Train.gather(S.Shuffle ? Order.data() : nullptr, first, n);
-    ++StepCount;
-    Train.setHyper(S.Lr, StepCount);
+    int64_t step = Pos.Step + 1;
+    Train.setHyper(S.Lr, step);
     if (Train.call(n) != 0)
       return fail(
-          format("invalid data in batch at step %lld", (long long)StepCount));
+          format("invalid data in batch at step %lld", (long long)step));
     double l = Train.result(Train.lossIndex());
     if (!std::isfinite(l))
       return fail(format("loss is %s at step %lld (epoch %lld); try a lower "
                          "learning rate",
-                         std::isnan(l) ? "nan" : "inf", (long long)StepCount,
+                         std::isnan(l) ? "nan" : "inf", (long long)step,
                          (long long)epoch));
     Train.commit();
+    Pos.Step = step;
+    ++RunSteps;
+    Unsaved = true;
     lossSum += l * double(n);
     samples += n;
+    if (S.LogPath) {
+      double secs = secondsSince(stepStart);
+      double rate = secs > 0 ? double(n) / secs : 0;
+      Log.Rows.push_back({false, epoch, step, l, std::nullopt, {}, rate});
+    }
+    if (Live.enabled())
+      showProgress(epoch, first + n, lossSum / double(samples), samples,
+                   secondsSince(start));
   }
   TrainSeconds += secondsSince(start);
   TrainSamples += samples;
   loss = samples ? lossSum / double(samples) : 0;
+  if (first < train.Samples) { // stopped by --steps inside the epoch
+    Pos.EpochSamples = first;
+    return 0;
+  }
+  Pos.Epoch = epoch;
+  Pos.EpochSamples = 0;
   return 0;
 }
 
 /// Evaluates on the test split (when there is one) into the report and
-/// appends "  test_loss X  metric Y" to `line`.
-int Trainer::evaluateInto(Report &report, std::string &line) {
+/// `row` (if any) and appends "  test_loss X  metric Y" to `line`.
+int Trainer::evaluateInto(Report &report, std::string &line,
+                          History::Row *row) {
   if (!HasEval)
     return 0;
   std::vector<double> means;
@@ -240,12 +266,25 @@ int Trainer::evaluateInto(Report &report, std::string &line) {
     const char *name = Eval.resultName(r);
     if (r == Eval.lossIndex()) {
       report.TestLoss = v;
+      if (row)
+        row->TestLoss = v;
       line += "  test_loss " + formatValue(v);
       continue;
     }
     report.Metrics.push_back({name, v});
+    if (row)
+      row->Metrics.push_back(v);
     line += format("  %s ", name) + formatValue(v);
   }
+  return 0;
+}
+
+int Trainer::save() {
+  Position pos = Pos;
+  pos.Rng = Pos.EpochSamples > 0 ? EpochStart.state() : Shuffler.state();
+  if (saveCheckpoint(S.SavePath, S, Params, pos))
+    return 1;
+  Unsaved = false;
   return 0;
 }
 
@@ -265,8 +304,11 @@ void Trainer::printHeader() const {
 int Trainer::run(Report &report) {
   if (!S.Quiet)
     printHeader();
-  for (int64_t epoch = 1; epoch <= S.Epochs; ++epoch) {
-    if (S.Steps > 0 && StepCount >= S.Steps)
+  // A resumed partial epoch is the first of this run's epochs.
+  int64_t firstEpoch = Pos.Epoch + 1;
+  LastEpoch = Pos.Epoch + S.Epochs;
+  for (int64_t epoch = firstEpoch; epoch <= LastEpoch; ++epoch) {
+    if (S.Steps > 0 && RunSteps >= S.Steps)
       break;
     double loss = 0;
     int64_t samples = 0;
@@ -276,42 +318,52 @@ int Trainer::run(Report &report) {
     report.Epochs = epoch;
     report.TrainLoss = loss;
     double secs = TrainSeconds - before;
+    double rate = secs > 0 ? double(samples) / secs : 0;
+    History::Row row{true, epoch, Pos.Step, loss, std::nullopt, {}, rate};
     std::string line = format("epoch %lld/%lld: train_loss ", (long long)epoch,
-                              (long long)S.Epochs) +
+                              (long long)LastEpoch) +
                        formatValue(loss);
-    if (evaluateInto(report, line))
+    if (evaluateInto(report, line, &row))
       return 1;
-    int64_t rate = secs > 0 ? int64_t(double(samples) / secs) : 0;
+    if (S.LogPath || S.PlotPath)
+      Log.Rows.push_back(row);
+    Live.clear();
     if (!S.Quiet) {
       std::printf("%s  (%s samples/s)\n", line.c_str(),
-                  groupDigits(rate).c_str());
+                  groupDigits(int64_t(rate)).c_str());
       std::fflush(stdout);
     }
+    if (S.SavePath && save())
+      return 1;
   }
   if (S.Epochs == 0) {
     std::string line;
-    if (evaluateInto(report, line))
+    if (evaluateInto(report, line, nullptr))
       return 1;
     if (!S.Quiet && HasEval) {
       std::printf("eval: %s\n", line.c_str() + 2);
       std::fflush(stdout);
     }
   }
-  report.Steps = StepCount;
+  if (S.SavePath && Unsaved && save())
+    return 1;
+  report.Steps = Pos.Step;
+  if (!report.Epochs)
+    report.Epochs = Pos.Epoch;
   report.SamplesPerSec =
       TrainSeconds > 0 ? double(TrainSamples) / TrainSeconds : 0;
   return 0;
 }
 
-} // namespace
-
-extern "C" void adj_rt_options_init(adj_rt_options *o) {
-  if (!o)
-    return;
-  std::memset(o, 0, sizeof(*o));
-  o->seed = -1;
-  o->shuffle = 1;
+int Trainer::writeHistory() const {
+  if (S.LogPath && writeLog(S.LogPath, Log))
+    return 1;
+  if (S.PlotPath && writePlot(S.PlotPath, M.name, Log))
+    return 1;
+  return 0;
 }
+
+} // namespace
 
 extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   auto entered = Clock::now();
@@ -320,12 +372,20 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   adj_rt_options defaults;
   adj_rt_options_init(&defaults);
   Settings s;
-  if (resolveOptions(*m, o ? *o : defaults, s))
+  if (resolveSettings(*m, o ? *o : defaults, s))
     return 1;
   Report report;
   {
-    Trainer t(*m, s);
-    if (t.setUp() || t.run(report))
+    Trainer t(s);
+    if (t.setUp())
+      return 1;
+    if (t.run(report)) {
+      t.clearLive();
+      std::string error = adj_rt_last_error();
+      t.writeHistory(); // best effort; the training error is the one to see
+      return fail(error);
+    }
+    if (t.writeHistory())
       return 1;
   }
   report.CompileSeconds = o ? o->compile_seconds : 0;

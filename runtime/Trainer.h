@@ -1,9 +1,12 @@
 //===- Trainer.h - Pieces of adj_rt_train ---------------------------------===//
 ///
 /// \file
-/// The parts adj_rt_train() is assembled from, shared between Data.cpp
-/// (loading and validating a model's data), Report.cpp (console lines and the
-/// JSON report) and Train.cpp (buffers, the training loop and evaluation).
+/// The parts adj_rt_train() is assembled from, shared between Settings.cpp
+/// (the options resolved against the model), Data.cpp (loading and
+/// validating a model's data), Step.cpp (binding step functions to buffers),
+/// Resume.cpp (checkpoints of the training state), Report.cpp (console lines
+/// and the JSON report), History.cpp (the CSV log and the SVG plot) and
+/// Train.cpp (the training loop and evaluation).
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJOINT_RUNTIME_TRAINER_H
@@ -11,11 +14,46 @@
 
 #include "runtime/Internal.h"
 
+#include <chrono>
 #include <optional>
 #include <utility>
 #include <vector>
 
 namespace adj::rt {
+
+using Clock = std::chrono::steady_clock;
+
+/// adj_rt_options after the model's defaults are applied.
+struct Settings {
+  Settings() = default;
+  Settings(const Settings &) = delete; // Model points into Data
+  Settings &operator=(const Settings &) = delete;
+
+  /// The model as trained: the chosen optimizer's step as train_step and the
+  /// data sources with the --data overrides (pointing into Data).
+  adj_rt_model Model{};
+  std::vector<adj_rt_data_desc> Data;
+  std::string Optimizer; ///< the name of Model.train_step's optimizer
+  int64_t Epochs = 0;
+  int64_t Steps = 0; ///< 0: no limit
+  int64_t Batch = 0;
+  double Lr = 0;
+  uint64_t Seed = 0;
+  bool Shuffle = true, Quiet = false, EvalOnly = false;
+  bool EpochsGiven = false;
+  bool Live = false; ///< redraw a progress line (stdout is a terminal)
+  std::vector<std::string> Freeze;
+  const char *LoadPath = nullptr, *SavePath = nullptr;
+  const char *LogPath = nullptr, *PlotPath = nullptr;
+};
+
+/// Checks `o` and fills `s` from it and the model's defaults.
+int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
+                    Settings &s);
+
+/// The model's data sources with the --data overrides of `o` applied.
+int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
+                       std::vector<adj_rt_data_desc> &out);
 
 /// All samples of one input of one split: a [Samples, PerSample] row-major
 /// array of DType.
@@ -102,6 +140,9 @@ public:
   int32_t call(int64_t n);
   /// Makes the next values written by the last call current.
   void commit();
+  /// Stops commit() from updating parameter `param` and its optimizer
+  /// state (the slots named opt.SLOT.param).
+  void freeze(const std::string &param);
   /// Result `r` (a scalar) as a double.
   double result(int r) const;
   int numResults() const { return int(Results.size()); }
@@ -131,9 +172,72 @@ private:
   std::vector<Hyper> Hypers;
   std::vector<std::pair<int, Slot *>> SlotArgs; // (arg, slot)
   std::vector<std::pair<int, Slot *>> Updates;  // (result, slot)
+  std::vector<const Slot *> Frozen;
   std::vector<AlignedBuffer> ResultBufs;
   int Loss = -1;
 };
+
+/// Where training stands: what a checkpoint holds besides the tensors.
+struct Position {
+  int64_t Step = 0;         ///< optimizer steps taken
+  int64_t Epoch = 0;        ///< epochs completed
+  int64_t EpochSamples = 0; ///< samples of the next epoch already trained
+  std::string Rng; ///< the shuffle generator at the start of the next epoch
+};
+
+/// Writes the parameters and optimizer state of `state`, and `pos`, to the
+/// checkpoint `path`.
+int saveCheckpoint(const char *path, const Settings &s, const State &state,
+                   const Position &pos);
+
+/// Loads the checkpoint `path` into `state` after validating all of it.
+/// When `training` and the checkpoint is a full one of the same optimizer,
+/// the optimizer state is restored too and `resumed` is set to its position;
+/// otherwise its optimizer state is ignored (with a note on stderr when
+/// training) and `resumed` is left empty.
+int loadCheckpoint(const char *path, const Settings &s, bool training,
+                   State &state, std::optional<Position> &resumed);
+
+/// The values --log and --plot write: one row per step and per epoch.
+struct History {
+  struct Row {
+    bool IsEpoch = false;
+    int64_t Epoch = 0, Step = 0;
+    double Loss = 0; ///< the step's, or the epoch's mean
+    std::optional<double> TestLoss;
+    std::vector<double> Metrics; ///< epochs with a test split only
+    double SamplesPerSec = 0;
+  };
+  std::vector<std::string> MetricNames;
+  std::vector<Row> Rows;
+};
+
+/// --log: "kind,epoch,step,loss,test_loss,METRICS...,samples_per_sec".
+int writeLog(const char *path, const History &h);
+
+/// --plot: an SVG line chart of the train and test loss per epoch.
+int writePlot(const char *path, const char *model, const History &h);
+
+/// The progress line redrawn on a terminal; does nothing when disabled.
+class LiveLine {
+public:
+  explicit LiveLine(bool enabled) : Enabled(enabled) {}
+  /// Redraws the line with `text`, at most 10 times a second.
+  void show(const std::string &text);
+  /// Erases the line.
+  void clear();
+  bool enabled() const { return Enabled; }
+  /// Whether show() would draw now.
+  bool due() const;
+
+private:
+  bool Enabled;
+  bool Shown = false;
+  Clock::time_point Last;
+};
+
+/// 75 -> "1:15"; 3725 -> "1:02:05".
+std::string formatDuration(double seconds);
 
 /// What --report writes.
 struct Report {

@@ -10,7 +10,8 @@
  * the report.
  *
  * Every entry point returns 0 on success; on failure it returns non-zero
- * after storing a message readable with adj_rt_last_error().
+ * after storing a message readable with adj_rt_last_error(). A generated
+ * trainer's main() is `return adj_rt_trainer_main(&model, argc, argv);`.
  *
 \*===----------------------------------------------------------------------===*/
 #ifndef ADJOINT_RT_H
@@ -97,6 +98,9 @@ typedef struct {
   adj_rt_data_format format;
   const char *path;   /**< absolute, or relative to the working directory */
   double scale;       /**< multiply every value (1 when absent) */
+  /* CSV only: */
+  const char *columns; /**< "a,b" names or "0,2" 0-based indices; NULL: all */
+  int header;          /**< -1: auto (a non-numeric first row), 0 no, 1 yes */
 } adj_rt_data_desc;
 
 /** An integer input used as class labels for a [.., classes] tensor. */
@@ -117,14 +121,20 @@ typedef struct {
   int num_labels;
   const adj_rt_label_desc *labels;
   /* Defaults from the train { } block. */
-  const char *optimizer; /**< "sgd", "adam", "adamw" (compiled in) */
+  const char *optimizer; /**< "sgd", "adam", "adamw": train_step's */
   double lr;
   int64_t batch;
   int64_t epochs;
   uint64_t seed;
+  /** Alternatives to train_step for --optimizer NAME: the same arguments
+   *  and results except the STATE ones, which are the optimizer's slots;
+   *  each function's `name` is its optimizer's ("sgd", "adam", "adamw"). */
+  int num_optimizer_steps;
+  const adj_rt_function *optimizer_steps;
 } adj_rt_model;
 
-/** Run options: the trainer command line. Zero/NULL fields take the model's
+/** Run options: the trainer command line (runtime/TrainerOptions.def lists
+ *  the flags and the fields they set). Zero/NULL fields take the model's
  *  defaults; call adj_rt_options_init() first. */
 typedef struct {
   int64_t epochs;   /**< 0: model default */
@@ -137,18 +147,74 @@ typedef struct {
   int eval_only;
   const char *report_path; /**< --report FILE.json, or NULL */
   double compile_seconds;  /**< reported as compile_seconds */
+  const char *optimizer;   /**< NULL: the model's train_step */
+  int64_t threads; /**< 0: default; stored only, training is single-threaded */
+  /** --data SPLIT.INPUT=PATH: data_keys[i] is "train.x", data_values[i] the
+   *  file, whose format follows from its name (.npy, .csv, .idx, -ubyte or
+   *  .gz, possibly gzipped). It replaces the model's source of that input
+   *  (keeping its scale, and for CSV its columns and header) or adds one. */
+  int num_data;
+  const char *const *data_keys;
+  const char *const *data_values;
+  const char *load_path;   /**< --load CKPT, or NULL */
+  const char *save_path;   /**< --save CKPT, or NULL */
+  int num_freeze;          /**< --freeze: parameters not to update */
+  const char *const *freeze;
+  /** --log FILE.csv: "kind,epoch,step,loss,test_loss,METRICS...,
+   *  samples_per_sec", a row per step (kind "step") and epoch ("epoch"). */
+  const char *log_path;
+  const char *plot_path; /**< --plot FILE.svg: train/test loss per epoch */
+  void *storage; /**< owned by adj_rt_options_set; NULL until then */
 } adj_rt_options;
 
-/** Sets the defaults: every count 0, lr 0, seed -1, shuffle 1, quiet 0,
- *  eval_only 0, report_path NULL, compile_seconds 0. */
+/** Sets the defaults: every count 0, lr 0, seed -1, shuffle 1, every flag
+ *  0, every string and array NULL, compile_seconds 0. */
 void adj_rt_options_init(adj_rt_options *o);
 
-/** Trains (unless eval_only), evaluates on the test split, prints one line
- *  per epoch to stdout and writes the report. Returns 0 or 1 (user error,
- *  message in adj_rt_last_error()). With steps > 0 training stops after that
- *  many optimizer steps; when epochs is not given too, it runs as many
- *  epochs as the steps need (the last one possibly partial). */
+/** Sets the option `flag` (its name in TrainerOptions.def without the
+ *  dashes, e.g. "batch") from its command-line text `value` (ignored for
+ *  flags) after checking it ("--batch: 0 is not a positive integer").
+ *  Strings are copied and List/Map values appended into storage owned by
+ *  `o` (keeping the entries of arrays set before); release it with
+ *  adj_rt_options_free(). */
+int adj_rt_options_set(adj_rt_options *o, const char *flag,
+                       const char *value);
+
+/** Frees what adj_rt_options_set() allocated; the strings and arrays it
+ *  stored in `o` become invalid. */
+void adj_rt_options_free(adj_rt_options *o);
+
+/**
+ * Trains (unless eval_only), evaluates on the test split, prints the
+ * progress to stdout and writes the report, log, plot and checkpoint asked
+ * for. Returns 0 or 1 (user error, message in adj_rt_last_error()).
+ *
+ * With steps > 0 training stops after that many optimizer steps; when epochs
+ * is not given too, it runs as many epochs as the steps need (the last one
+ * possibly partial). On a terminal the current epoch is shown on a line
+ * redrawn in place; otherwise one line per epoch is printed.
+ *
+ * load_path: a checkpoint holding the parameters only (or optimizer state of
+ * another optimizer, ignored with a note) starts training from step 0 with
+ * fresh optimizer state. A full checkpoint written by save_path with the
+ * same optimizer resumes exactly: parameters, optimizer state, step, epoch
+ * and shuffle state, so that training 2 epochs equals training 1, saving,
+ * loading and training 1 more, bit for bit (with the same batch size).
+ * Then epochs and steps count the work of this run ("N more"), while the
+ * epoch numbers printed and the report's epochs and steps are totals.
+ *
+ * save_path is written atomically after every epoch and when training
+ * stops; its metadata "epoch" counts completed epochs, and when --steps
+ * stopped inside an epoch, "epoch_samples" the samples of it trained.
+ */
 int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o);
+
+/** A native trainer's main(): parses the trainer options of argv (see
+ *  TrainerOptions.def; --help lists them with the model's defaults) and
+ *  calls adj_rt_train. Returns 0 on success and after --help; 1 after
+ *  printing "PROGRAM: error: MESSAGE" to stderr, PROGRAM being the base
+ *  name of argv[0]. */
+int adj_rt_trainer_main(const adj_rt_model *m, int argc, char **argv);
 
 /** The message of the last failure in this thread. */
 const char *adj_rt_last_error(void);
@@ -173,6 +239,16 @@ int adj_rt_load_idx(const char *path, adj_rt_dtype dtype, double scale,
 int adj_rt_load_npy(const char *path, adj_rt_dtype dtype, double scale,
                     adj_rt_tensor *out);
 
+/** Loads a CSV file (optionally gzipped) as a [rows, columns] tensor:
+ *  numeric cells separated by commas, an optional header row (header -1:
+ *  present when the first row has a non-numeric cell; 0 absent; 1 present)
+ *  and `columns` picking columns by header name or 0-based index ("x1,x2",
+ *  "0,3"; NULL: all). Errors name the row (the line, counting from 1) and
+ *  column (from 1) of a bad cell: "'x.csv': row 7, column 3: 'abc' is not a
+ *  number". */
+int adj_rt_load_csv(const char *path, adj_rt_dtype dtype, double scale,
+                    const char *columns, int header, adj_rt_tensor *out);
+
 /** Frees t->data (NULL is fine) and sets it to NULL. */
 void adj_rt_tensor_free(adj_rt_tensor *t);
 
@@ -190,6 +266,35 @@ void adj_rt_init_fill(void *data, int is_f64, int64_t count, adj_rt_init init,
  *  dims[-1] * prod(dims[1:-1]); a vector has both dims[0], a scalar 1. */
 void adj_rt_fans(int rank, const int64_t *dims, int64_t *fan_in,
                  int64_t *fan_out);
+
+/** A tensor of a checkpoint, in the caller's memory (row-major). */
+typedef struct {
+  const char *name;
+  adj_rt_dtype dtype;
+  int rank;
+  const int64_t *dims;
+  void *data;
+} adj_rt_named_tensor;
+
+/** Writes a safetensors file: an 8-byte little-endian header length, a JSON
+ *  header (padded with spaces to a multiple of 8 bytes) with `__metadata__`
+ *  holding the string pairs metadata[2i] = metadata[2i + 1], then the
+ *  tensors' data in order (dtypes F32, F64, I32). Atomic: a temporary file
+ *  in the same directory is written, fsync'd and renamed over `path`, and
+ *  the directory fsync'd, so a crash leaves the old file or the new one
+ *  (and, after SIGKILL, possibly a PATH.tmp* file). */
+int adj_rt_save_checkpoint(const char *path, int num_tensors,
+                           const adj_rt_named_tensor *tensors,
+                           int num_metadata, const char *const *metadata);
+
+/** Reads and validates the safetensors file `path` completely (header size
+ *  and JSON, dtypes, shapes against byte sizes, data offsets contiguous and
+ *  in bounds) and checks that it holds exactly the tensors named in
+ *  `tensors`, with their shapes; only then copies each into its data,
+ *  converting F32 and F64 to the tensor's dtype. On failure no buffer has
+ *  been written. */
+int adj_rt_load_checkpoint(const char *path, int num_tensors,
+                           const adj_rt_named_tensor *tensors);
 
 #ifdef __cplusplus
 }

@@ -6,13 +6,16 @@
 /// with random weights w (so that e.g. softmax's gradient is not zero), and
 /// the analytic gradient of every parameter is compared with f64 central
 /// differences. Each check also asserts the gradient is not all zero. A
-/// coverage test asserts every differentiable op has a rule and cases, and a
-/// mutation test breaks one rule on purpose and expects the check to fail.
+/// coverage test asserts every differentiable op has a rule and cases, and
+/// mutation tests break rules on purpose and expect the check to fail. The
+/// worst relative error of the passing checks is printed at the end.
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/GradRules.h"
 #include "tools/engine/GradCheck.h"
 
+#include <cstdio>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <llvm/Support/TargetSelect.h>
 #include <map>
@@ -38,11 +41,11 @@ std::unique_ptr<Module> buildCase(OpKind K, const Case &C) {
   std::vector<Value *> Operands;
   std::vector<Value *> Ins, Ps;
   for (size_t I = 0; I < C.Inputs.size(); ++I)
-    Ins.push_back(F.addArg("x" + std::to_string(I), C.Inputs[I],
-                           ArgRole::Input));
+    Ins.push_back(
+        F.addArg("x" + std::to_string(I), C.Inputs[I], ArgRole::Input));
   for (size_t I = 0; I < C.Params.size(); ++I)
-    Ps.push_back(F.addArg("p" + std::to_string(I), C.Params[I],
-                          ArgRole::Param));
+    Ps.push_back(
+        F.addArg("p" + std::to_string(I), C.Params[I], ArgRole::Param));
   if (C.InputsFirst) {
     Operands = Ins;
     Operands.insert(Operands.end(), Ps.begin(), Ps.end());
@@ -61,6 +64,14 @@ std::unique_ptr<Module> buildCase(OpKind K, const Case &C) {
                       {{"keepdims", false}});
   F.Results.push_back({"loss", L});
   return M;
+}
+
+/// Integer attributes.
+Attrs ints(std::initializer_list<std::pair<const char *, int64_t>> L) {
+  Attrs A;
+  for (auto &[N, V] : L)
+    A[N] = V;
+  return A;
 }
 
 std::vector<Case> casesFor(OpKind K) {
@@ -116,10 +127,33 @@ std::vector<Case> casesFor(OpKind K) {
             {{f({2, 3, 4})}, {{"axes", V{0, 2}}, {"keepdims", true}}},
             {{f({5})}, {{"keepdims", false}}},
             {{f({})}, {{"keepdims", false}}}};
+  case OpKind::Slice:
+    return {{{f({2, 5})}, ints({{"axis", 1}, {"start", 1}, {"end", 4}})},
+            {{f({4, 3, 2})}, ints({{"axis", 0}, {"start", 2}, {"end", 4}})},
+            {{f({3})}, ints({{"axis", 0}, {"start", 0}, {"end", 1}})}};
+  case OpKind::Pad:
+    return {{{f({2, 3})}, ints({{"axis", 1}, {"before", 1}, {"after", 2}})},
+            {{f({3})}, ints({{"axis", 0}, {"before", 0}, {"after", 2}})},
+            {{f({2, 2, 2})}, ints({{"axis", 2}, {"before", 3}, {"after", 0}})}};
+  case OpKind::Concat:
+    return {{{f({2, 3}), f({2, 1})}, ints({{"axis", 1}})},
+            {{f({1, 3}), f({2, 3}), f({3, 3})}, ints({{"axis", 0}})},
+            {{f({4})}, ints({{"axis", 0}})},
+            // An input joined with a parameter: only the parameter's
+            // slice of the adjoint is used.
+            {{f({1, 3})}, ints({{"axis", 0}}), -2, 2, {f({2, 3})}}};
   case OpKind::MatMul:
     return {{{f({3, 4}), f({4, 2})}},
             {{f({1, 5}), f({5, 1})}},
-            {{f({4, 3})}, {}, -2, 2, {f({kBatch, 4})}}};
+            {{f({4, 3})}, {}, -2, 2, {f({kBatch, 4})}},
+            // Batched, with NumPy broadcasting of the leading dims.
+            {{f({2, 3, 4}), f({4, 5})}},
+            {{f({2, 3, 4}), f({2, 4, 5})}},
+            {{f({3, 4}), f({2, 4, 5})}},
+            {{f({1, 3, 4}), f({2, 4, 2})}},
+            {{f({2, 1, 3, 4}), f({3, 4, 2})}},
+            {{f({4, 2})}, {}, -2, 2, {f({kBatch, 3, 4})}},
+            {{f({3, 4})}, {}, -2, 2, {f({kBatch, 4, 2})}, false}};
   case OpKind::Softmax:
   case OpKind::LogSoftmax:
     return {{{f({2, 5})}, {{"axis", int64_t(1)}}},
@@ -173,8 +207,22 @@ TEST_F(GradTest, EveryDifferentiableOpHasARuleAndCases) {
   }
 }
 
+/// The worst relative error seen by the passing checks, printed at the end.
+struct Worst {
+  double Rel = 0;
+  std::string Where;
+  unsigned Checks = 0;
+};
+Worst WorstSeen;
+
 class OpGradTest : public GradTest,
-                   public ::testing::WithParamInterface<unsigned> {};
+                   public ::testing::WithParamInterface<unsigned> {
+protected:
+  static void TearDownTestSuite() {
+    std::printf("[ gradcheck ] %u op checks; worst relative error %.3e (%s)\n",
+                WorstSeen.Checks, WorstSeen.Rel, WorstSeen.Where.c_str());
+  }
+};
 
 TEST_P(OpGradTest, MatchesCentralDifferences) {
   OpKind K = OpKind(GetParam());
@@ -185,8 +233,15 @@ TEST_P(OpGradTest, MatchesCentralDifferences) {
     ASSERT_TRUE(R.Error.empty()) << R.Error;
     ASSERT_FALSE(R.Params.empty());
     EXPECT_TRUE(R.Ok) << formatGradCheck(R);
-    for (const ParamCheck &P : R.Params)
+    for (const ParamCheck &P : R.Params) {
       EXPECT_GT(P.MaxAbsGrad, 0) << P.Name << ": gradient is all zero";
+      ++WorstSeen.Checks;
+      if (P.MaxRelErr > WorstSeen.Rel)
+        WorstSeen = {
+            P.MaxRelErr,
+            fmt::format("{} case {} {}", opInfo(K).Mnemonic, CI, P.Name),
+            WorstSeen.Checks};
+    }
   }
 }
 
@@ -198,11 +253,11 @@ std::vector<unsigned> differentiableOps() {
   return Ks;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllOps, OpGradTest, ::testing::ValuesIn(differentiableOps()),
-    [](const ::testing::TestParamInfo<unsigned> &I) {
-      return std::string(opInfo(OpKind(I.param)).Mnemonic);
-    });
+INSTANTIATE_TEST_SUITE_P(AllOps, OpGradTest,
+                         ::testing::ValuesIn(differentiableOps()),
+                         [](const ::testing::TestParamInfo<unsigned> &I) {
+                           return std::string(opInfo(OpKind(I.param)).Mnemonic);
+                         });
 
 /// A wrong rule: d(a*b)/da = 2*dy*b (off by a factor of two).
 void wrongMulRule(GradContext &C) {
@@ -216,17 +271,33 @@ void wrongMulRule(GradContext &C) {
     C.Grads[1] = C.unbroadcast(C.B.create(OpKind::Mul, {C.DY, A}), B->Type);
 }
 
-TEST_F(GradTest, MutatedRuleIsCaught) {
-  GradRule Old = replaceGradRuleForTesting(OpKind::Mul, wrongMulRule);
-  Case C{{f({2, 3}), f({2, 3})}};
-  // The harness's loss sum(mul(p0, p1) * w) goes through the broken rule.
-  GradCheckResult R = check(OpKind::Mul, C);
-  replaceGradRuleForTesting(OpKind::Mul, Old);
+/// A wrong concat rule: every operand gets the first operand's slice.
+void wrongConcatRule(GradContext &C) {
+  int64_t Axis = C.O.intAttr("axis");
+  int64_t D = C.O.Operands[0]->Type.Dims[Axis];
+  for (size_t I = 0; I < C.O.Operands.size(); ++I)
+    if (C.Needs[I])
+      C.Grads[I] = C.B.create(OpKind::Slice, {C.DY},
+                              ints({{"axis", Axis}, {"start", 0}, {"end", D}}));
+}
+
+/// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail,
+/// restores the rule and expects the same check to pass.
+void expectCaught(OpKind K, GradRule Wrong, const Case &C) {
+  GradRule Old = replaceGradRuleForTesting(K, Wrong);
+  GradCheckResult R = check(K, C);
+  replaceGradRuleForTesting(K, Old);
   ASSERT_TRUE(R.Error.empty()) << R.Error;
   EXPECT_FALSE(R.Ok) << "a wrong gradient rule passed the check:\n"
                      << formatGradCheck(R);
-  // And with the rule restored the same check passes.
-  EXPECT_TRUE(check(OpKind::Mul, C).Ok);
+  EXPECT_TRUE(check(K, C).Ok);
+}
+
+TEST_F(GradTest, MutatedRuleIsCaught) {
+  // The harness's loss sum(mul(p0, p1) * w) goes through the broken rule.
+  expectCaught(OpKind::Mul, wrongMulRule, Case{{f({2, 3}), f({2, 3})}});
+  expectCaught(OpKind::Concat, wrongConcatRule,
+               Case{{f({2, 3}), f({2, 3})}, ints({{"axis", 0}})});
 }
 
 } // namespace

@@ -182,3 +182,12 @@ TEST(Optimizer, AdamAddsStateAndHyperArguments) {
 }
 
 } // namespace
+
+namespace {
+TEST(ShapeRules, BroadcastNeverDuplicatesTheBatchDim) {
+  auto R = inferType(OpKind::Add, {t({kBatch}), t({kBatch, 3, 1})}, {});
+  EXPECT_FALSE(R.Type);
+  EXPECT_EQ(R.Error, "shapes f32[N] and f32[N,3,1] broadcast to f32[N,3,N], "
+                     "which has the batch dim twice");
+}
+} // namespace

@@ -454,7 +454,8 @@ struct ModelBuilder {
 
   void addData(const char *split, const char *input, const std::string &path) {
     Strings.push_back(path);
-    Data.push_back({split, input, ADJ_RT_DATA_IDX, Strings.back().c_str(), 1});
+    Data.push_back({split, input, ADJ_RT_DATA_IDX, Strings.back().c_str(), 1,
+                    nullptr, -1});
   }
   const adj_rt_model *model() {
     M.train_step.name = "train_step";

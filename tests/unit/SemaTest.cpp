@@ -505,16 +505,28 @@ TEST(Sema, Diagnostics) {
       {Prelude + "def f(a) = g(a)\ndef g(a) {\n  return f(a)\n}\n" + Loss,
        "m.adj:7:10: error: recursive call to 'f'; functions are inlined and "
        "cannot recurse"},
-      {Prelude + "h = x == x\n" + Loss,
-       "m.adj:5:7: error: '==' is not supported yet"},
-      {Prelude + "h = x != x\n" + Loss,
-       "m.adj:5:7: error: '!=' is not supported yet"},
-      {Prelude + "h = concat([x, x], 0)\n" + Loss,
-       "m.adj:5:5: error: 'concat' is not supported yet"},
       {Prelude + "h = slice(x, 0, 0, 1)\n" + Loss,
-       "m.adj:5:5: error: 'slice' is not supported yet"},
-      {Prelude + "h = stack([x, x], 0)\n" + Loss,
-       "m.adj:5:5: error: 'stack' is not supported yet"},
+       "m.adj:5:14: error: cannot slice the batch dim 'N' of f32[N,784]; "
+       "only static dims can be sliced"},
+      {Prelude + "h = slice(x, 1, 5, -780)\n" + Loss,
+       "m.adj:5:5: error: slice [5:-780] is empty or out of range for axis 1 "
+       "of f32[N,784]"},
+      {Prelude + "h = concat([x, x], 0)\n" + Loss,
+       "m.adj:5:5: error: 'concat' cannot join along the batch dim N of "
+       "f32[N,784]"},
+      {Prelude + "h = concat([x, b1], 1)\n" + Loss,
+       "m.adj:5:5: error: 'concat' along axis 1 expects tensors that differ "
+       "only in that axis, got f32[N,784] and f32[10]"},
+      {Prelude + "h = concat(x, 1)\n" + Loss,
+       "m.adj:5:12: error: 'concat' expects a list of tensors such as [a, b]"},
+      {Prelude + "h = stack([x, x @ w1], 1)\n" + Loss,
+       "m.adj:5:17: error: 'stack' expects tensors of one shape, got "
+       "f32[N,784] and f32[N,10]"},
+      {Prelude + "h = stack([x, x], 3)\n" + Loss,
+       "m.adj:5:19: error: axis 3 is out of range for stacking f32[N,784]"},
+      {Prelude + "h = argmax(x) * 2\n" + Loss,
+       "m.adj:5:5: error: expected a float tensor, got i32[N] (argmax results "
+       "are integers and have no gradient)"},
       {Prelude + "h = N\n" + Loss,
        "m.adj:5:5: error: the batch dim 'N' can only be used in shapes"},
       // Types of declarations.

@@ -40,6 +40,9 @@ static cl::opt<std::string> OptimizerName(
     cl::init("adam"), cl::cat(Cat));
 static cl::opt<double> Momentum("momentum", cl::desc("sgd momentum"),
                                 cl::init(0), cl::cat(Cat));
+static cl::opt<bool> Nesterov("nesterov",
+                              cl::desc("sgd with Nesterov momentum"),
+                              cl::cat(Cat));
 static cl::opt<bool> EmitDot("emit-dot", cl::desc("print Graphviz dot"),
                              cl::cat(Cat));
 static cl::opt<bool> ListPasses("list-passes",
@@ -86,7 +89,8 @@ int main(int argc, char **argv) {
   adj::DiagEngine Diags(std::cerr);
   Diags.addSource(Name, Text);
   adj::ParseError PE;
-  std::unique_ptr<adj::Module> M = adj::parseModule(Name, Text, PE);
+  adj::SourceMap Map;
+  std::unique_ptr<adj::Module> M = adj::parseModule(Name, Text, PE, &Map);
   if (!M) {
     Diags.error(PE.Where, PE.Message);
     return 1;
@@ -95,18 +99,23 @@ int main(int argc, char **argv) {
   std::string Err;
   if (!PM.parsePipeline(Passes, Err))
     return fail(Err);
-  // IR read from text is always verified.
-  std::vector<std::string> VErrs = adj::verifyModule(*M);
-  for (const std::string &E : VErrs)
-    std::cerr << (E.find(": error: ") == std::string::npos ? "adj-opt: error: "
-                                                           : "")
-              << E << "\n";
+  // IR read from text is always verified, with errors pointing into it.
+  auto Report = [&](const adj::Loc &L, const std::string &Msg) {
+    if (L.known())
+      Diags.error(L, Msg);
+    else
+      fail(Msg);
+  };
+  std::vector<adj::Violation> VErrs = adj::verify(*M, &Map);
+  for (const adj::Violation &V : VErrs)
+    Report(V.Where, V.Message);
   if (!VErrs.empty())
     return 1;
 
   adj::PassContext Ctx;
   Ctx.Optimizer.Name = OptimizerName;
   Ctx.Optimizer.Momentum = Momentum;
+  Ctx.Optimizer.Nesterov = Nesterov;
   if (OptimizerName == "adamw")
     Ctx.Optimizer.WeightDecay = 0.01;
   std::ostringstream Log;
@@ -115,10 +124,7 @@ int main(int argc, char **argv) {
   for (auto &[L, Msg] : Ctx.Warnings)
     std::cerr << "adj-opt: warning: " << Msg << "\n";
   for (auto &[L, Msg] : Ctx.Errors)
-    std::cerr << (Msg.find(": error: ") == std::string::npos
-                      ? "adj-opt: error: "
-                      : "")
-              << Msg << "\n";
+    Report(L, Msg);
   if (!Ok)
     return 1;
 

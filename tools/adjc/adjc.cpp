@@ -56,32 +56,59 @@ static cl::opt<std::string> DTypeOpt("dtype",
 static cl::opt<char> OptLevel("O", cl::desc("LLVM optimisation level 0-3"),
                               cl::Prefix, cl::init('2'), cl::cat(AdjcCat));
 
-static cl::opt<int64_t> Epochs("epochs", cl::desc("number of epochs"),
-                               cl::init(0), cl::cat(TrainCat));
-static cl::opt<int64_t> Steps("steps",
-                              cl::desc("stop after N optimizer steps"),
-                              cl::init(0), cl::cat(TrainCat));
-static cl::opt<int64_t> Batch("batch", cl::desc("batch size"), cl::init(0),
-                              cl::cat(TrainCat));
-static cl::opt<double> Lr("lr", cl::desc("learning rate"), cl::init(0),
-                          cl::cat(TrainCat));
-static cl::opt<std::string> Optimizer("optimizer",
-                                      cl::desc("sgd, adam or adamw"),
-                                      cl::cat(TrainCat));
-static cl::opt<int64_t> Seed("seed", cl::desc("random seed"), cl::init(-1),
-                             cl::cat(TrainCat));
-static cl::opt<bool> NoShuffle("no-shuffle",
-                               cl::desc("keep the training data's order"),
-                               cl::cat(TrainCat));
-static cl::opt<std::string> Report("report",
-                                   cl::desc("write a JSON report to FILE"),
-                                   cl::value_desc("FILE.json"),
-                                   cl::cat(TrainCat));
-static cl::opt<bool> Quiet("quiet", cl::desc("no progress output"),
-                           cl::cat(TrainCat));
-static cl::opt<bool> EvalOnly("eval-only",
-                              cl::desc("evaluate without training"),
-                              cl::cat(TrainCat));
+// The trainer options, from the runtime's one table: identical for native
+// trainers and `adjc --run`. Values are checked by adj_rt_options_set. They
+// are registered in main, after moving aside LLVM options of the same name
+// (LLVM has its own -threads).
+namespace {
+struct TrainerFlag {
+  const char *Flag;
+  std::unique_ptr<cl::opt<bool>> Bool;
+  std::unique_ptr<cl::list<std::string>> Values;
+};
+} // namespace
+
+static std::vector<TrainerFlag> registerTrainerFlags() {
+  std::vector<TrainerFlag> Flags;
+  auto Add = [&](const char *Flag, bool IsBool, const char *Value,
+                 const char *Help) {
+    adj::moveLLVMOptionAside(Flag);
+    TrainerFlag F{Flag, nullptr, nullptr};
+    if (IsBool)
+      F.Bool = std::make_unique<cl::opt<bool>>(StringRef(Flag), cl::desc(Help),
+                                               cl::cat(TrainCat));
+    else
+      F.Values = std::make_unique<cl::list<std::string>>(
+          StringRef(Flag), cl::desc(Help), cl::value_desc(Value),
+          cl::cat(TrainCat));
+    Flags.push_back(std::move(F));
+  };
+#define OPTION(Name, Flag, Kind, Field, Value, Help)                          \
+  Add(Flag, std::string(#Kind) == "Flag" || std::string(#Kind) == "NoFlag",    \
+      Value, Help);
+#include "runtime/TrainerOptions.def"
+  return Flags;
+}
+
+/// Stores the trainer options given on the command line into \p O.
+static bool setTrainerOptions(const std::vector<TrainerFlag> &Flags,
+                              adj_rt_options &O) {
+  auto Set = [&](const char *Flag, const char *Value) {
+    if (adj_rt_options_set(&O, Flag, Value) == 0)
+      return true;
+    std::cerr << "adjc: error: " << adj_rt_last_error() << "\n";
+    return false;
+  };
+  for (const TrainerFlag &F : Flags) {
+    if (F.Bool && *F.Bool && !Set(F.Flag, nullptr))
+      return false;
+    if (F.Values)
+      for (const std::string &V : *F.Values)
+        if (!Set(F.Flag, V.c_str()))
+          return false;
+  }
+  return true;
+}
 
 static int fail(const std::string &Msg) {
   std::cerr << "adjc: error: " << Msg << "\n";
@@ -104,6 +131,7 @@ int main(int argc, char **argv) {
   InitializeNativeTargetAsmPrinter();
   InitializeNativeTargetAsmParser();
   adj::registerPassFlags(PassCat);
+  std::vector<TrainerFlag> TrainerFlags = registerTrainerFlags();
   cl::HideUnrelatedOptions({&AdjcCat, &TrainCat, &PassCat});
   cl::ParseCommandLineOptions(argc, argv,
                               "adjc - the Adjoint training compiler\n");
@@ -112,21 +140,27 @@ int main(int argc, char **argv) {
     return fail("-O expects 0, 1, 2 or 3");
   if (DTypeOpt != "f32" && DTypeOpt != "f64")
     return fail("--dtype expects f32 or f64");
+  adj_rt_options O;
+  adj_rt_options_init(&O);
+  if (!setTrainerOptions(TrainerFlags, O))
+    return 1;
+  std::string Optimizer = O.optimizer ? O.optimizer : "";
   if (!Optimizer.empty() && Optimizer != "sgd" && Optimizer != "adam" &&
       Optimizer != "adamw")
     return fail(fmt::format("unknown optimizer '{}' (expected sgd, adam or "
                             "adamw)",
-                            std::string(Optimizer)));
+                            Optimizer));
+  bool Trainer = OutputFile != "-" && !Emit.getNumOccurrences() && !Run &&
+                 !GradCheck;
   adj::PassManagerOptions PassOpts;
   if (std::string Err; !adj::passFlagOptions(PassOpts, Err))
     return fail(Err);
-  if (Emit.getNumOccurrences() + (Run ? 1 : 0) + (GradCheck ? 1 : 0) == 0)
-    return fail("nothing to do: give --emit=STAGE, --run or --gradcheck (see "
-                "--help)");
+  if (Emit.getNumOccurrences() + (Run ? 1 : 0) + (GradCheck ? 1 : 0) == 0 &&
+      !Trainer)
+    return fail("nothing to do: give --emit=STAGE, --run, --gradcheck or -o "
+                "TRAINER (see --help)");
   if (Emit.getNumOccurrences() + (Run ? 1 : 0) + (GradCheck ? 1 : 0) > 1)
     return fail("--emit, --run and --gradcheck cannot be used together");
-  if (Epochs < 0 || Steps < 0 || Batch < 0 || Lr < 0)
-    return fail("--epochs, --steps, --batch and --lr must not be negative");
 
   adj::DiagEngine Diags(std::cerr);
   std::ifstream In(InputFile, std::ios::binary);
@@ -151,11 +185,13 @@ int main(int argc, char **argv) {
 
   if (GradCheck) {
     adj::GradCheckOptions GO;
-    GO.Batch = Batch ? int64_t(Batch) : 3;
-    GO.Seed = Seed >= 0 ? uint64_t(Seed) : 0;
+    GO.Batch = O.batch ? O.batch : 3;
+    GO.Seed = O.seed >= 0 ? uint64_t(O.seed) : 0;
     for (const adj::LabelSpec &L : Spec->Labels)
       GO.Classes[L.Input] = L.Classes;
     adj::GradCheckResult R = adj::gradCheck(*Spec->M, GO);
+    for (const std::string &W : R.Warnings)
+      std::cerr << "adjc: warning: " << W << "\n";
     std::cout << adj::formatGradCheck(R);
     return R.Ok ? 0 : 1;
   }
@@ -167,6 +203,9 @@ int main(int argc, char **argv) {
   EO.Passes = PassOpts;
   adj::Engine E(EO, Diags, std::cerr, "adjc");
 
+  if (Trainer)
+    return E.buildTrainer(*Spec, OutputFile) ? 0 : 1;
+
   if (!Run) {
     std::string Out;
     if (!E.emit(*Spec, Emit, Out))
@@ -177,19 +216,10 @@ int main(int argc, char **argv) {
   std::unique_ptr<adj::CompiledModel> CM = E.compile(std::move(Spec));
   if (!CM)
     return 1;
-  adj_rt_options O;
-  adj_rt_options_init(&O);
-  O.epochs = Epochs;
-  O.steps = Steps;
-  O.batch = Batch;
-  O.lr = Lr;
-  O.seed = Seed;
-  O.shuffle = NoShuffle ? 0 : 1;
-  O.quiet = Quiet;
-  O.eval_only = EvalOnly;
-  O.report_path = Report.empty() ? nullptr : Report.c_str();
   O.compile_seconds = CM->CompileSeconds;
-  if (adj_rt_train(&CM->runtimeModel(), &O) != 0)
-    return fail(adj_rt_last_error());
-  return 0;
+  int RC = adj_rt_train(&CM->runtimeModel(), &O);
+  if (RC != 0)
+    fail(adj_rt_last_error());
+  adj_rt_options_free(&O);
+  return RC == 0 ? 0 : 1;
 }

@@ -1,10 +1,10 @@
 //===- Engine.cpp - The compile-and-train engine --------------------------===//
 ///
 /// Compilation is a list of stages: frontend (done by the caller), the pass
-/// pipeline on a module holding @forward (autodiff, optimizer, cse, dce),
-/// optional f64 conversion, LLVM lowering, and the JIT. The compiled
-/// functions are described to the runtime by name and role, which is all
-/// the runtime's training loop needs.
+/// pipeline on a module holding @forward (autodiff, optimizer, canonicalize,
+/// constant-fold, cse, dce), optional f64 conversion, LLVM lowering, and the
+/// JIT. The compiled functions are described to the runtime by name and
+/// role, which is all the runtime's training loop needs.
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/Engine.h"
@@ -24,6 +24,7 @@
 namespace adj {
 
 CompiledModel::~CompiledModel() = default;
+
 
 OptimizerConfig optimizerConfig(const OptimizerSpec &S,
                                 const std::string &Override) {
@@ -49,7 +50,7 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
 std::string pipelineFor(Stage Last) {
   if (Last <= Stage::Grad)
     return "autodiff,optimizer";
-  return "autodiff,optimizer,cse,dce";
+  return "autodiff,optimizer,canonicalize,constant-fold,cse,dce";
 }
 
 void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
@@ -154,17 +155,52 @@ bool Engine::emit(ModelSpec &Spec, Stage S, std::string &Out) {
   return false;
 }
 
+std::string Engine::optimizerName(const ModelSpec &Spec) const {
+  return Opts.Optimizer.empty() ? Spec.Train.Optimizer.Name : Opts.Optimizer;
+}
+
+std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
+                                        bool AllOptimizers) {
+  std::unique_ptr<Module> M = Spec.M->clone();
+  if (Opts.Elt == DType::F64)
+    convertToF64(*M);
+  std::ostringstream Log;
+  bool Ok = runPipeline(*M, Spec.Train.Optimizer, Stage::Opt, Log);
+  Err << Log.str();
+  if (!Ok)
+    return nullptr;
+  if (!AllOptimizers)
+    return M;
+  std::string Chosen = optimizerName(Spec);
+  for (const char *Name : {"sgd", "adam", "adamw"}) {
+    if (Chosen == Name)
+      continue;
+    EngineOptions VO = Opts;
+    VO.Optimizer = Name;
+    VO.Passes = PassManagerOptions();
+    VO.Passes.VerifyEach = Opts.Passes.VerifyEach;
+    Engine Variant(VO, Diags, Err, Prog);
+    std::unique_ptr<Module> V = Spec.M->clone();
+    if (Opts.Elt == DType::F64)
+      convertToF64(*V);
+    std::ostringstream VLog;
+    if (!Variant.runPipeline(*V, Spec.Train.Optimizer, Stage::Opt, VLog))
+      return nullptr;
+    for (auto &F : V->Functions)
+      if (F->Name == "train_step") {
+        F->Name = std::string(kOptimizerStepPrefix) + Name;
+        M->Functions.push_back(std::move(F));
+      }
+  }
+  return M;
+}
+
 std::unique_ptr<CompiledModel>
 Engine::compile(std::unique_ptr<ModelSpec> Spec) {
   auto Start = std::chrono::steady_clock::now();
   auto CM = std::make_unique<CompiledModel>();
-  CM->IR = Spec->M->clone();
-  if (Opts.Elt == DType::F64)
-    convertToF64(*CM->IR);
-  std::ostringstream Log;
-  bool Ok = runPipeline(*CM->IR, Spec->Train.Optimizer, Stage::Opt, Log);
-  Err << Log.str();
-  if (!Ok)
+  CM->IR = buildIR(*Spec, /*AllOptimizers=*/false);
+  if (!CM->IR)
     return nullptr;
   auto Ctx = std::make_unique<llvm::LLVMContext>();
   std::unique_ptr<llvm::Module> LM;
@@ -180,96 +216,30 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
     Err << Prog << ": error: " << llvm::toString(std::move(E)) << "\n";
     return nullptr;
   }
-  auto Train = CM->Jit->lookup("train_step");
-  auto Eval = Train ? CM->Jit->lookup("forward")
-                    : llvm::Expected<void *>(Train.takeError());
-  if (!Eval) {
-    Err << Prog << ": error: " << llvm::toString(Eval.takeError()) << "\n";
+  std::string LookupErr;
+  auto Resolve = [&](const std::string &Name) -> void * {
+    auto Sym = CM->Jit->lookup(Name);
+    if (!Sym) {
+      LookupErr = llvm::toString(Sym.takeError());
+      return nullptr;
+    }
+    return *Sym;
+  };
+  CM->Description = std::make_unique<ModelDescription>(
+      *CM->IR, *Spec, optimizerName(*Spec), Resolve);
+  if (!LookupErr.empty()) {
+    Err << Prog << ": error: " << LookupErr << "\n";
     return nullptr;
   }
   CM->Spec = std::move(Spec);
-  CM->describe(*Train, *Eval);
   CM->CompileSeconds = std::chrono::duration<double>(
                            std::chrono::steady_clock::now() - Start)
                            .count();
   return CM;
 }
 
-static adj_rt_role roleOf(ArgRole R) {
-  switch (R) {
-  case ArgRole::Input:
-    return ADJ_RT_ARG_INPUT;
-  case ArgRole::Param:
-    return ADJ_RT_ARG_PARAM;
-  case ArgRole::State:
-    return ADJ_RT_ARG_STATE;
-  case ArgRole::Hyper:
-    return ADJ_RT_ARG_HYPER;
-  }
-  return ADJ_RT_ARG_INPUT;
-}
-
-void CompiledModel::describe(void *TrainFn, void *EvalFn) {
-  // Reserve so that pointers into the stores stay valid.
-  size_t Count = 16;
-  for (auto &F : IR->Functions)
-    Count += F->Args.size() + F->Results.size();
-  Count += Spec->Params.size() + Spec->Data.size() + Spec->Labels.size();
-  DimStore.reserve(Count);
-  StrStore.reserve(Count * 2);
-  auto Str = [&](const std::string &S) {
-    StrStore.push_back(S);
-    return StrStore.back().c_str();
-  };
-  auto Dims = [&](const std::vector<int64_t> &D) {
-    DimStore.push_back(D);
-    return DimStore.back().data();
-  };
-  auto Describe = [&](const Function &F, std::vector<adj_rt_value_desc> &Args,
-                      std::vector<adj_rt_value_desc> &Results) {
-    for (size_t I = 0; I < F.Args.size(); ++I) {
-      const Value &A = *F.Args[I];
-      Args.push_back({Str(A.Name), roleOf(F.Roles[I]),
-                      adj_rt_dtype(A.Type.Elt), int(A.Type.rank()),
-                      Dims(A.Type.Dims)});
-    }
-    for (const Result &R : F.Results)
-      Results.push_back({Str(R.Name), ADJ_RT_ARG_INPUT,
-                         adj_rt_dtype(R.V->Type.Elt), int(R.V->Type.rank()),
-                         Dims(R.V->Type.Dims)});
-  };
-  const Function &Train = *IR->function("train_step");
-  const Function &Eval = *IR->function("forward");
-  Describe(Train, TrainArgs, TrainResults);
-  Describe(Eval, EvalArgs, EvalResults);
-  for (const ParamSpec &P : Spec->Params)
-    Params.push_back({Str(P.Name), int(P.Type.rank()), Dims(P.Type.Dims),
-                      P.Init, P.A, P.B, P.Frozen ? 1 : 0});
-  for (const DataSpec &D : Spec->Data)
-    Data.push_back({Str(D.Split), Str(D.Input), D.Format, Str(D.Path),
-                    D.Scale});
-  for (const LabelSpec &L : Spec->Labels)
-    Labels.push_back({Str(L.Input), L.Classes,
-                      Str(fmt::format("{}:{}:{}", L.L.File, L.L.Line,
-                                      L.L.Col))});
-  Desc.name = Str(Spec->Name);
-  Desc.train_step = {"train_step", adj_rt_step_fn(TrainFn),
-                     int(TrainArgs.size()), TrainArgs.data(),
-                     int(TrainResults.size()), TrainResults.data()};
-  Desc.eval_step = {"eval_step", adj_rt_step_fn(EvalFn), int(EvalArgs.size()),
-                    EvalArgs.data(), int(EvalResults.size()),
-                    EvalResults.data()};
-  Desc.num_params = Params.size();
-  Desc.params = Params.data();
-  Desc.num_data = Data.size();
-  Desc.data = Data.data();
-  Desc.num_labels = Labels.size();
-  Desc.labels = Labels.data();
-  Desc.optimizer = Str(Spec->Train.Optimizer.Name);
-  Desc.lr = Spec->Train.Optimizer.Lr;
-  Desc.batch = Spec->Train.Batch;
-  Desc.epochs = Spec->Train.Epochs;
-  Desc.seed = Spec->Train.Seed;
+const adj_rt_model &CompiledModel::runtimeModel() const {
+  return Description->model();
 }
 
 } // namespace adj

@@ -12,6 +12,7 @@
 
 #include "frontend/Frontend.h"
 #include "passes/Pass.h"
+#include "tools/engine/Describe.h"
 #include "runtime/adjoint_rt.h"
 
 #include <memory>
@@ -59,21 +60,12 @@ public:
   std::unique_ptr<Module> IR; ///< @forward and @train_step after all passes
   double CompileSeconds = 0;
   /// The description handed to adj_rt_train (points into this object).
-  const adj_rt_model &runtimeModel() const { return Desc; }
+  const adj_rt_model &runtimeModel() const;
 
 private:
   friend class Engine;
   std::unique_ptr<JIT> Jit;
-  adj_rt_model Desc{};
-  // Storage behind Desc's pointers.
-  std::vector<std::vector<int64_t>> DimStore;
-  std::vector<std::string> StrStore;
-  std::vector<adj_rt_value_desc> TrainArgs, TrainResults, EvalArgs,
-      EvalResults;
-  std::vector<adj_rt_param_desc> Params;
-  std::vector<adj_rt_data_desc> Data;
-  std::vector<adj_rt_label_desc> Labels;
-  void describe(void *TrainFn, void *EvalFn);
+  std::unique_ptr<ModelDescription> Description;
 };
 
 class Engine {
@@ -90,6 +82,14 @@ public:
   bool emit(ModelSpec &Spec, Stage S, std::string &Out);
   /// Compiles everything and loads it into a JIT.
   std::unique_ptr<CompiledModel> compile(std::unique_ptr<ModelSpec> Spec);
+  /// Builds @forward and @train_step (all passes); with \p AllOptimizers
+  /// also @train_step_<name> for every other optimizer, so that a native
+  /// trainer's --optimizer can choose. Null after printing errors.
+  std::unique_ptr<Module> buildIR(const ModelSpec &Spec, bool AllOptimizers);
+  /// The optimizer @train_step uses.
+  std::string optimizerName(const ModelSpec &Spec) const;
+  /// Compiles a native trainer executable at \p OutPath (see AOT.cpp).
+  bool buildTrainer(const ModelSpec &Spec, const std::string &OutPath);
 
 private:
   EngineOptions Opts;

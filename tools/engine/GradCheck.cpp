@@ -40,7 +40,10 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   PM.parsePipeline("autodiff,cse,dce", Err);
   PassContext Ctx;
   std::ostringstream Log;
-  if (!PM.run(*M, Ctx, Log)) {
+  bool Ran = PM.run(*M, Ctx, Log);
+  for (auto &W : Ctx.Warnings)
+    R.Warnings.push_back(W.second);
+  if (!Ran) {
     R.Error = Ctx.Errors.empty() ? "autodiff failed" : Ctx.Errors[0].second;
     return R;
   }
@@ -100,8 +103,9 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
                                         : std::make_pair(O.Lo, O.Hi);
     std::uniform_real_distribution<double> D(Range.first, Range.second);
     FBufs[I].resize(std::max<int64_t>(Count, 1));
+    bool Whole = O.Integral.count(A.Name);
     for (auto &V : FBufs[I])
-      V = D(Rng);
+      V = Whole ? std::round(D(Rng)) : D(Rng);
     Args[I] = FBufs[I].data();
   }
 
@@ -109,7 +113,8 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   std::vector<std::vector<double>> Outs(Train.Results.size());
   std::vector<void *> OutPtrs;
   for (size_t I = 0; I < Train.Results.size(); ++I) {
-    Outs[I].resize(std::max<int64_t>(Train.Results[I].V->Type.numElements(N), 1));
+    Outs[I].resize(
+        std::max<int64_t>(Train.Results[I].V->Type.numElements(N), 1));
     OutPtrs.push_back(Outs[I].data());
   }
   if (TrainFn(N, Args.data(), OutPtrs.data()) != 0) {
@@ -119,7 +124,8 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   std::vector<std::vector<double>> FOuts(Fwd.Results.size());
   std::vector<void *> FOutPtrs;
   for (size_t I = 0; I < Fwd.Results.size(); ++I) {
-    FOuts[I].resize(std::max<int64_t>(Fwd.Results[I].V->Type.numElements(N), 1));
+    FOuts[I].resize(
+        std::max<int64_t>(Fwd.Results[I].V->Type.numElements(N), 1));
     FOutPtrs.push_back(FOuts[I].data());
   }
   size_t LossIdx = 0;

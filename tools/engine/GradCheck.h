@@ -14,6 +14,7 @@
 #include "ir/IR.h"
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct GradCheckOptions {
   /// override it (e.g. positive inputs for log).
   double Lo = -1, Hi = 1;
   std::map<std::string, std::pair<double, double>> Ranges;
+  /// Float inputs drawn as whole numbers in their range (e.g. class ids
+  /// compared with `==`).
+  std::set<std::string> Integral;
   /// Class counts of integer label inputs, by input name.
   std::map<std::string, int64_t> Classes;
 };
@@ -44,8 +48,9 @@ struct ParamCheck {
 };
 
 struct GradCheckResult {
-  bool Ok = false;     ///< every parameter passed and no error
-  std::string Error;   ///< compile or run failure
+  bool Ok = false;                   ///< every parameter passed and no error
+  std::string Error;                 ///< compile or run failure
+  std::vector<std::string> Warnings; ///< from the autodiff pass
   std::vector<ParamCheck> Params;
   size_t ForwardOps = 0, TrainOps = 0;
 };

@@ -36,19 +36,23 @@ struct Flags {
 std::unique_ptr<Flags> TheFlags;
 } // namespace
 
-void registerPassFlags(cl::OptionCategory &Cat) {
+void moveLLVMOptionAside(const char *Name) {
   StringMap<cl::Option *> &Opts = cl::getRegisteredOptions();
+  auto It = Opts.find(Name);
+  if (It == Opts.end())
+    return;
+  static std::vector<std::unique_ptr<std::string>> NewNames;
+  NewNames.push_back(
+      std::make_unique<std::string>(std::string("llvm-") + Name));
+  cl::Option *O = It->second;
+  O->setHiddenFlag(cl::ReallyHidden);
+  O->setArgStr(*NewNames.back());
+}
+
+void registerPassFlags(cl::OptionCategory &Cat) {
   for (const char *Name : {"print-after-all", "print-after", "print-before",
-                           "time-passes", "verify-each"}) {
-    auto It = Opts.find(Name);
-    if (It == Opts.end())
-      continue;
-    static std::vector<std::unique_ptr<std::string>> NewNames;
-    NewNames.push_back(std::make_unique<std::string>(std::string("llvm-") + Name));
-    cl::Option *O = It->second;
-    O->setHiddenFlag(cl::ReallyHidden);
-    O->setArgStr(*NewNames.back());
-  }
+                           "time-passes", "verify-each"})
+    moveLLVMOptionAside(Name);
   TheFlags = std::make_unique<Flags>(Cat);
 }
 

@@ -16,6 +16,10 @@
 
 namespace adj {
 
+/// Renames an option LLVM's shared library registered under \p Name to
+/// `llvm-<Name>` and hides it, so a tool can register its own \p Name.
+void moveLLVMOptionAside(const char *Name);
+
 /// Registers the flags in \p Cat; call once, in main, before parsing.
 void registerPassFlags(llvm::cl::OptionCategory &Cat);
 /// The pass manager options the parsed flags ask for; false with \p Err set

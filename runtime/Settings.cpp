@@ -1,0 +1,117 @@
+//===- Settings.cpp - Trainer options against the model's defaults --------===//
+///
+/// \file
+/// Turns adj_rt_options into Settings: zero fields take the train { } block's
+/// defaults; --optimizer NAME swaps the model's train_step for the step
+/// compiled for that optimizer; --data overrides rewrite the data sources;
+/// --freeze names must be parameters. Everything a user can get wrong is
+/// reported here, before any data is loaded.
+///
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Trainer.h"
+
+#include <cmath>
+#include <cstring>
+#include <unistd.h>
+
+namespace adj::rt {
+
+/// Makes `s.Model.train_step` the step of optimizer `name` (NULL: the
+/// model's own).
+static int chooseOptimizer(const adj_rt_model &m, const char *name,
+                           Settings &s) {
+  s.Optimizer = m.optimizer ? m.optimizer : "";
+  if (!name || s.Optimizer == name)
+    return 0;
+  if (m.num_optimizer_steps > 0 && !m.optimizer_steps)
+    return fail("internal error: optimizer steps are null");
+  std::string known = s.Optimizer;
+  for (int i = 0; i < m.num_optimizer_steps; ++i) {
+    const adj_rt_function &f = m.optimizer_steps[i];
+    if (!f.name)
+      continue;
+    if (std::strcmp(f.name, name) == 0) {
+      s.Model.train_step = f;
+      s.Optimizer = name;
+      return 0;
+    }
+    if (f.name != s.Optimizer)
+      known += (known.empty() ? "" : ", ") + std::string(f.name);
+  }
+  return fail(format("unknown optimizer '%s' (the model has: %s)", name,
+                     known.empty() ? "none" : known.c_str()));
+}
+
+static int checkFreeze(const adj_rt_model &m, const adj_rt_options &o,
+                       Settings &s) {
+  if (o.num_freeze > 0 && !o.freeze)
+    return fail("internal error: --freeze array is null");
+  for (int i = 0; i < o.num_freeze; ++i) {
+    const char *name = o.freeze[i] ? o.freeze[i] : "";
+    bool found = false;
+    for (int p = 0; m.params && p < m.num_params; ++p)
+      found |= m.params[p].name && std::strcmp(m.params[p].name, name) == 0;
+    if (!found)
+      return fail(format("--freeze: the model has no parameter '%s'", name));
+    s.Freeze.push_back(name);
+  }
+  return 0;
+}
+
+int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
+                    Settings &s) {
+  if (o.epochs < 0)
+    return fail(
+        format("epochs must be at least 0 (got %lld)", (long long)o.epochs));
+  if (o.steps < 0)
+    return fail(
+        format("steps must be at least 0 (got %lld)", (long long)o.steps));
+  if (o.batch < 0)
+    return fail(
+        format("batch size must be at least 1 (got %lld)", (long long)o.batch));
+  if (!std::isfinite(o.lr) || o.lr < 0)
+    return fail(format("learning rate must be positive (got %g)", o.lr));
+  if (o.seed < -1)
+    return fail(
+        format("seed must be at least 0 (got %lld)", (long long)o.seed));
+  if (o.threads < 0)
+    return fail(
+        format("threads must be at least 1 (got %lld)", (long long)o.threads));
+  s.Model = m;
+  s.EpochsGiven = o.epochs > 0;
+  s.Epochs = o.epochs > 0 ? o.epochs : m.epochs;
+  s.Steps = o.steps;
+  s.Batch = o.batch > 0 ? o.batch : m.batch;
+  s.Lr = o.lr > 0 ? o.lr : m.lr;
+  s.Seed = o.seed >= 0 ? uint64_t(o.seed) : m.seed;
+  s.Shuffle = o.shuffle != 0;
+  s.Quiet = o.quiet != 0;
+  s.EvalOnly = o.eval_only != 0;
+  s.Live = !s.Quiet && isatty(STDOUT_FILENO);
+  s.LoadPath = o.load_path;
+  s.SavePath = o.save_path;
+  s.LogPath = o.log_path;
+  s.PlotPath = o.plot_path;
+  if (s.Epochs < 0)
+    return fail(
+        format("epochs must be at least 0 (got %lld)", (long long)s.Epochs));
+  if (s.Batch < 1)
+    return fail(
+        format("batch size must be at least 1 (got %lld)", (long long)s.Batch));
+  if (!std::isfinite(s.Lr) || s.Lr < 0)
+    return fail(format("learning rate must be positive (got %g)", s.Lr));
+  if (s.EvalOnly && s.SavePath)
+    return fail("--save cannot be used with --eval-only, which does not "
+                "train");
+  if (chooseOptimizer(m, o.optimizer, s) || checkFreeze(m, o, s) ||
+      applyDataOverrides(m, o, s.Data))
+    return 1;
+  s.Model.data = s.Data.data();
+  s.Model.num_data = int(s.Data.size());
+  if (!s.EvalOnly && !s.Model.train_step.fn)
+    return fail("the model has no train_step");
+  return 0;
+}
+
+} // namespace adj::rt

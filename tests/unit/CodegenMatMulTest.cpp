@@ -1,0 +1,214 @@
+//===- CodegenMatMulTest.cpp - matmul, the ABI and the target ------------===//
+///
+/// matmul (2-D with any dim the batch, sizes around the register tiles, an
+/// MNIST-sized product, and batched products with broadcast leading dims)
+/// against a C++ reference; the step-function ABI (results that are
+/// arguments or repeated, scratch slices); host detection, assembly and
+/// object emission; and unsupported types being errors.
+///
+//===----------------------------------------------------------------------===//
+#include "CodegenTestUtil.h"
+
+using namespace adj;
+using namespace adj::cgtest;
+
+namespace {
+
+TEST(Codegen, MatMulShapes) {
+  // (A dims, B dims): static odd sizes, batch rows, batch inner dim, batch
+  // columns, and sizes straddling the register tiles.
+  const std::vector<std::pair<Dims, Dims>> Cases = {
+      {{7, 13}, {13, 5}},          {{kBatch, 13}, {13, 5}},
+      {{13, kBatch}, {kBatch, 5}}, {{5, 13}, {13, kBatch}},
+      {{kBatch, 40}, {40, 37}},    {{kBatch, 3}, {3, 70}}};
+  for (DType T : FloatTypes) {
+    Compiled C;
+    for (size_t S = 0; S < Cases.size(); ++S) {
+      Function *F = C.add("mm" + std::to_string(S));
+      Builder B(*F);
+      Value *A = F->addArg("a", ty(T, Cases[S].first), ArgRole::Input);
+      Value *Bm = F->addArg("b", ty(T, Cases[S].second), ArgRole::Param);
+      F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm})});
+    }
+    C.compile();
+    for (int64_t N : {1, 5, 13, 64})
+      for (size_t S = 0; S < Cases.size(); ++S) {
+        Dims DA = concrete(ty(T, Cases[S].first), N),
+             DB = concrete(ty(T, Cases[S].second), N);
+        Vec AV = randVec(numel(DA), -1, 1, T, 13),
+            BV = randVec(numel(DB), -1, 1, T, 14);
+        std::vector<Vec> Res;
+        ASSERT_EQ(C.run("mm" + std::to_string(S), N, {AV, BV}, Res), 0);
+        expectClose(Res[0], matmulRef(AV, BV, DA[0], DA[1], DB[1]),
+                    tolFor(T) * 10, label("matmul " + std::to_string(S), T, N));
+      }
+  }
+}
+
+TEST(Codegen, BatchedMatMul) {
+  // Leading dims broadcast as in NumPy: a 2-D operand against a batched
+  // one, batched against batched (the batch dim in both), size-1 leading
+  // dims, a 4-D result, and sizes spanning the register tiles.
+  const std::vector<std::pair<Dims, Dims>> Cases = {
+      {{kBatch, 3, 4}, {4, 5}},       {{kBatch, 3, 4}, {kBatch, 4, 5}},
+      {{3, 4}, {kBatch, 4, 5}},       {{1, 7, 3}, {kBatch, 3, 20}},
+      {{2, 1, 3, 4}, {kBatch, 4, 2}}, {{kBatch, 13, 9}, {2, 1, 9, 17}},
+      {{2, kBatch, 8}, {2, 8, 3}}};
+  for (DType T : FloatTypes) {
+    Compiled C;
+    for (size_t S = 0; S < Cases.size(); ++S) {
+      Function *F = C.add("bmm" + std::to_string(S));
+      Builder B(*F);
+      Value *A = F->addArg("a", ty(T, Cases[S].first), ArgRole::Input);
+      Value *Bm = F->addArg("b", ty(T, Cases[S].second), ArgRole::Input);
+      F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm})});
+    }
+    C.compile();
+    for (int64_t N : {1, 3, 8})
+      for (size_t S = 0; S < Cases.size(); ++S) {
+        const Function &F = *C.M.function("bmm" + std::to_string(S));
+        Dims DA = concrete(F.Args[0]->type(), N),
+             DB = concrete(F.Args[1]->type(), N),
+             DC = concrete(F.Results[0].V->type(), N);
+        Vec AV = randVec(numel(DA), -1, 1, T, 25 + S),
+            BV = randVec(numel(DB), -1, 1, T, 50 + S);
+        std::vector<Vec> Res;
+        ASSERT_EQ(C.run(F.Name, N, {AV, BV}, Res), 0);
+        int64_t M = DC[DC.size() - 2], P = DC.back(), K = DA.back();
+        Dims Batch(DC.begin(), DC.end() - 2);
+        Dims LA(DA.begin(), DA.end() - 2), LB(DB.begin(), DB.end() - 2);
+        Vec Want(numel(DC));
+        forIndex(Batch, [&](const Dims &I, int64_t L) {
+          Vec AM(AV.begin() + bcastIndex(LA, I) * M * K,
+                 AV.begin() + (bcastIndex(LA, I) + 1) * M * K);
+          Vec BM(BV.begin() + bcastIndex(LB, I) * K * P,
+                 BV.begin() + (bcastIndex(LB, I) + 1) * K * P);
+          Vec CM = matmulRef(AM, BM, M, K, P);
+          std::copy(CM.begin(), CM.end(), Want.begin() + L * M * P);
+        });
+        expectClose(Res[0], Want, tolFor(T) * 10,
+                    label("matmul " + F.Name, T, N));
+      }
+  }
+}
+
+TEST(Codegen, MatMulMnistSize) {
+  Compiled C;
+  Function *F = C.add("mm");
+  Builder B(*F);
+  Value *A = F->addArg("a", ty(DType::F32, {kBatch, 784}), ArgRole::Input);
+  Value *W = F->addArg("w", ty(DType::F32, {784, 256}), ArgRole::Param);
+  F->Results.push_back({"c", B.create(OpKind::MatMul, {A, W})});
+  C.compile();
+  Vec AV = randVec(64 * 784, 0, 1, DType::F32, 15);
+  Vec WV = randVec(784 * 256, -0.1, 0.1, DType::F32, 16);
+  std::vector<Vec> Res;
+  ASSERT_EQ(C.run("mm", 64, {AV, WV}, Res), 0);
+  Vec Want = matmulRef(AV, WV, 64, 784, 256);
+  for (size_t I = 0; I < Want.size(); ++I) {
+    // Error bound of an f32 dot product of 784 terms, relative to sum |ab|.
+    double Mag = 0;
+    for (int64_t P = 0; P < 784; ++P)
+      Mag += std::abs(AV[I / 256 * 784 + P] * WV[P * 256 + I % 256]);
+    ASSERT_LE(std::abs(Res[0][I] - Want[I]), 1e-5 * Mag) << I;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// The step function ABI and the target plumbing.
+//===----------------------------------------------------------------------===//
+
+TEST(Codegen, ResultsThatAreArgumentsOrRepeated) {
+  Compiled C;
+  Function *F = C.add("abi");
+  Builder B(*F);
+  Value *X = F->addArg("x", ty(DType::F32, {kBatch, 3}), ArgRole::Input);
+  Value *W = F->addArg("w", ty(DType::F64, {2}), ArgRole::Param);
+  Value *E = B.create(OpKind::Exp, {X});
+  F->Results.push_back({"w", W});
+  F->Results.push_back({"e", E});
+  F->Results.push_back({"e2", E});
+  F->Results.push_back({"x", X});
+  F->Results.push_back({"s", B.create(OpKind::ReduceSum, {E})});
+  // Two static-size intermediates get distinct scratch slices.
+  Value *W1 = B.create(OpKind::Exp, {W});
+  Value *W2 = B.create(OpKind::Neg, {W1});
+  F->Results.push_back({"ww", B.create(OpKind::Mul, {W1, W2})});
+  C.compile();
+  for (int64_t N : BatchSizes) {
+    Vec XV = randVec(3 * N, -1, 1, DType::F32, 17), WV = {1.5, -2.25};
+    std::vector<Vec> Res;
+    ASSERT_EQ(C.run("abi", N, {XV, WV}, Res), 0);
+    Vec EV(XV.size());
+    double Sum = 0;
+    for (size_t I = 0; I < XV.size(); ++I)
+      Sum += EV[I] = std::exp(XV[I]);
+    EXPECT_EQ(Res[0], WV);
+    expectClose(Res[1], EV, 1e-6, "e");
+    EXPECT_EQ(Res[2], Res[1]);
+    EXPECT_EQ(Res[3], XV);
+    expectClose(Res[4], {Sum}, 1e-5, "sum");
+    expectClose(Res[5], {-std::exp(3.0), -std::exp(-4.5)}, 1e-12, "ww");
+  }
+}
+
+TEST(Codegen, HostTargetIsDetected) {
+  HostTarget H = detectHostTarget();
+  EXPECT_FALSE(H.Triple.empty());
+  EXPECT_FALSE(H.CPU.empty());
+  EXPECT_FALSE(H.Features.empty());
+  auto TM = createHostTargetMachine(2);
+  ASSERT_TRUE(TM);
+  EXPECT_EQ(TM->getTargetCPU().str(), H.CPU);
+}
+
+TEST(Codegen, PrintAssemblyAndObject) {
+  Module M;
+  Function *F = M.addFunction("step");
+  Builder B(*F);
+  Value *X = F->addArg("x", ty(DType::F32, {kBatch, 3}), ArgRole::Input);
+  Value *V = F->addArg("v", ty(DType::F32, {3}), ArgRole::Param);
+  F->Results.push_back({"y", B.create(OpKind::Add, {X, V})});
+  llvm::LLVMContext Ctx;
+  auto LM = lowerToLLVM(M, Ctx);
+  ASSERT_TRUE(bool(LM)) << toString(LM.takeError());
+  std::string IR = printLLVM(**LM);
+  EXPECT_NE(IR.find("define i32 @step(i64 %n, ptr %args, ptr %results)"),
+            std::string::npos)
+      << IR;
+  EXPECT_NE(IR.find("define internal void @step.0.add(ptr noalias"),
+            std::string::npos)
+      << IR;
+  EXPECT_NE(IR.find("fadd reassoc contract float"), std::string::npos) << IR;
+  auto TM = createHostTargetMachine(2);
+  ASSERT_TRUE(TM);
+  optimizeLLVM(**LM, *TM, 2);
+  auto Asm = emitAssembly(**LM, *TM);
+  ASSERT_TRUE(bool(Asm)) << toString(Asm.takeError());
+  EXPECT_NE(Asm->find("step:"), std::string::npos);
+  std::string Path = ::testing::TempDir() + "adj_codegen_test.o";
+  ASSERT_FALSE(bool(emitObjectFile(**LM, *TM, Path)));
+  FILE *Obj = std::fopen(Path.c_str(), "rb");
+  ASSERT_TRUE(Obj);
+  char Magic[4] = {};
+  EXPECT_EQ(std::fread(Magic, 1, 4, Obj), 4u);
+  std::fclose(Obj);
+  std::remove(Path.c_str());
+  EXPECT_EQ(std::string(Magic + 1, 3), "ELF");
+}
+
+TEST(Codegen, UnsupportedTypesAreErrors) {
+  Module M;
+  Function *F = M.addFunction("bad");
+  Builder B(*F);
+  Value *X = F->addArg("x", ty(DType::I32, {3}), ArgRole::Input);
+  F->Results.push_back(
+      {"y", B.createExplicit(OpKind::Exp, {X}, {}, ty(DType::I32, {3}))});
+  llvm::LLVMContext Ctx;
+  auto LM = lowerToLLVM(M, Ctx);
+  ASSERT_FALSE(bool(LM));
+  EXPECT_NE(toString(LM.takeError()).find("cannot lower 'exp'"),
+            std::string::npos);
+}
+
+} // namespace

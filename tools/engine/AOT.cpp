@@ -1,0 +1,129 @@
+//===- AOT.cpp - Native trainer executables -------------------------------===//
+///
+/// `adjc MODEL -o TRAINER`: the model's step functions (with a train step
+/// for every optimizer, so the trainer's --optimizer can choose) are
+/// compiled to one object file for the host CPU (explicit CPU name and
+/// features), the model description is emitted as C source with a main()
+/// calling adj_rt_trainer_main, and both are linked with the runtime's
+/// static library by the system C/C++ driver. The trainer needs neither
+/// LLVM nor the model file at run time; the data paths of the model's
+/// data { } block are made absolute and serve as defaults.
+///
+//===----------------------------------------------------------------------===//
+#include "codegen/Codegen.h"
+#include "tools/engine/Engine.h"
+
+#include <chrono>
+#include <fmt/format.h>
+#include <fstream>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Path.h>
+#include <llvm/Support/Program.h>
+
+#ifndef ADJ_RT_LIBRARY
+#error "ADJ_RT_LIBRARY must name the runtime's static library"
+#endif
+#ifndef ADJ_RT_INCLUDE
+#error "ADJ_RT_INCLUDE must name the directory holding runtime/adjoint_rt.h"
+#endif
+
+namespace adj {
+
+/// Runs \p Args[0] (looked up on PATH); false with \p Err set on failure.
+static bool run(const std::vector<std::string> &Args, std::string &Err) {
+  auto Prog = llvm::sys::findProgramByName(Args[0]);
+  if (!Prog) {
+    Err = fmt::format("cannot find '{}' to link the trainer", Args[0]);
+    return false;
+  }
+  std::vector<llvm::StringRef> Refs(Args.begin(), Args.end());
+  std::string Msg;
+  int RC = llvm::sys::ExecuteAndWait(*Prog, Refs, std::nullopt, {}, 0, 0, &Msg);
+  if (RC != 0) {
+    Err = fmt::format("'{}' failed{}{}", fmt::join(Args, " "),
+                      Msg.empty() ? "" : ": ", Msg);
+    return false;
+  }
+  return true;
+}
+
+bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
+  // Data paths become absolute so the trainer runs from any directory.
+  ModelSpec Abs;
+  Abs.Name = Spec.Name;
+  Abs.Path = Spec.Path;
+  Abs.Params = Spec.Params;
+  Abs.Data = Spec.Data;
+  Abs.Labels = Spec.Labels;
+  Abs.Metrics = Spec.Metrics;
+  Abs.Train = Spec.Train;
+  Abs.M = Spec.M->clone();
+  for (DataSpec &D : Abs.Data) {
+    llvm::SmallString<256> P(D.Path);
+    if (!llvm::sys::fs::make_absolute(P)) {
+      llvm::sys::path::remove_dots(P, /*remove_dot_dot=*/true);
+      D.Path = std::string(P);
+    }
+  }
+
+  std::unique_ptr<Module> M = buildIR(Abs, /*AllOptimizers=*/true);
+  if (!M)
+    return false;
+  llvm::LLVMContext Ctx;
+  std::unique_ptr<llvm::Module> LM;
+  if (!lowerModule(*M, Ctx, LM))
+    return false;
+  auto TM = createHostTargetMachine(Opts.OptLevel);
+  if (!TM) {
+    Err << Prog << ": error: no LLVM backend for the host CPU\n";
+    return false;
+  }
+  optimizeLLVM(*LM, *TM, Opts.OptLevel);
+
+  llvm::SmallString<128> Dir;
+  if (auto EC = llvm::sys::fs::createUniqueDirectory("adjc-trainer", Dir)) {
+    Err << Prog << ": error: cannot create a temporary directory: "
+        << EC.message() << "\n";
+    return false;
+  }
+  std::string Obj = std::string(Dir) + "/model.o";
+  std::string Src = std::string(Dir) + "/model.c";
+  std::string DescObj = std::string(Dir) + "/desc.o";
+  auto Cleanup = [&] {
+    for (const std::string &F : {Obj, Src, DescObj})
+      llvm::sys::fs::remove(F);
+    llvm::sys::fs::remove(Dir);
+  };
+  if (auto E = emitObjectFile(*LM, *TM, Obj)) {
+    Err << Prog << ": error: " << llvm::toString(std::move(E)) << "\n";
+    Cleanup();
+    return false;
+  }
+  ModelDescription Desc(*M, Abs, optimizerName(Abs),
+                        [](const std::string &) { return nullptr; });
+  {
+    std::ofstream OS(Src, std::ios::binary);
+    OS << Desc.emitC();
+    if (!OS) {
+      Err << Prog << ": error: cannot write '" << Src << "'\n";
+      Cleanup();
+      return false;
+    }
+  }
+  std::string LinkErr;
+  bool Ok = run({"cc", "-c", "-O1", "-I", ADJ_RT_INCLUDE, Src, "-o", DescObj},
+                LinkErr) &&
+            run({"c++", "-o", OutPath, DescObj, Obj, ADJ_RT_LIBRARY, "-lz",
+                 "-lm"},
+                LinkErr);
+  Cleanup();
+  if (!Ok) {
+    Err << Prog << ": error: " << LinkErr << "\n";
+    return false;
+  }
+  return true;
+}
+
+} // namespace adj

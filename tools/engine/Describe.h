@@ -1,0 +1,58 @@
+//===- Describe.h - A compiled model described to the runtime ---*- C++ -*-===//
+///
+/// Builds the runtime's adj_rt_model from the IR module (@forward,
+/// @train_step and optional @train_step_<optimizer> variants) and the
+/// model spec: the roles, names and types of every step function's
+/// arguments and results, the parameters' initialisers, the data sources
+/// and the training defaults. The same description serves the JIT (function
+/// pointers resolved in-process) and native trainers (emitted as C source
+/// referring to the functions by symbol).
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_TOOLS_DESCRIBE_H
+#define ADJ_TOOLS_DESCRIBE_H
+
+#include "frontend/Frontend.h"
+#include "ir/IR.h"
+#include "runtime/adjoint_rt.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace adj {
+
+/// The prefix of optimizer variants of @train_step: train_step_sgd, ...
+inline const char *kOptimizerStepPrefix = "train_step_";
+
+class ModelDescription {
+public:
+  /// \p Resolve maps a function's symbol to its address (null for AOT).
+  ModelDescription(const Module &M, const ModelSpec &Spec,
+                   const std::string &Optimizer,
+                   const std::function<void *(const std::string &)> &Resolve);
+  ModelDescription(const ModelDescription &) = delete;
+  ModelDescription &operator=(const ModelDescription &) = delete;
+
+  const adj_rt_model &model() const { return Desc; }
+  /// C source defining the description and a trainer's main().
+  std::string emitC() const;
+
+private:
+  adj_rt_model Desc{};
+  std::vector<std::string> Symbols; ///< per adj_rt_function: its symbol
+  std::vector<std::vector<int64_t>> DimStore;
+  std::vector<std::string> StrStore;
+  std::vector<std::vector<adj_rt_value_desc>> ValueStore;
+  std::vector<adj_rt_function> OptimizerSteps;
+  std::vector<adj_rt_param_desc> Params;
+  std::vector<adj_rt_data_desc> Data;
+  std::vector<adj_rt_label_desc> Labels;
+  const char *str(const std::string &S);
+  adj_rt_function describe(const Function &F, const char *Name,
+                           const std::function<void *(const std::string &)> &R);
+};
+
+} // namespace adj
+
+#endif
