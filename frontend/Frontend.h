@@ -58,6 +58,7 @@ struct OptimizerSpec {
 struct TrainSpec {
   OptimizerSpec Optimizer;
   int64_t Batch = 32;
+  double ClipNorm = 0; ///< global gradient-norm clipping; 0: off
   int64_t Epochs = 1;
   uint64_t Seed = 0;
 };

@@ -418,11 +418,20 @@ private:
         optimizer(*E.Value);
         continue;
       }
+      if (E.Key == "clip_norm") {
+        auto V = number(*E.Value);
+        if (V && !(*V > 0))
+          Diags.error(E.Value->L,
+                      fmt::format("'clip_norm' must be positive, got {}", *V));
+        else if (V)
+          T.ClipNorm = *V;
+        continue;
+      }
       bool IsSeed = E.Key == "seed";
       if (!IsSeed && E.Key != "batch" && E.Key != "epochs") {
         Diags.error(E.KeyLoc,
                     fmt::format("unknown train setting '{}'; expected "
-                                "optimizer, batch, epochs or seed",
+                                "optimizer, batch, epochs, seed or clip_norm",
                                 E.Key));
         continue;
       }
@@ -442,8 +451,8 @@ private:
 
   void optimizer(const Expr &E) {
     static const std::map<std::string, std::vector<std::string>> Params = {
-        {"sgd", {"lr", "momentum", "nesterov"}},
-        {"adam", {"lr", "beta1", "beta2", "eps"}},
+        {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}},
+        {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}},
         {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}}};
     if (E.Kind != ExprKind::Name && E.Kind != ExprKind::Call) {
       Diags.error(E.L, "expected an optimizer such as adam(lr = 0.001)");

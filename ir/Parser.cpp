@@ -32,7 +32,18 @@ namespace adj {
 
 namespace {
 
-enum class Tok { Eof, Id, Int, Float, String, Value, Global, Punct, Arrow, Bad };
+enum class Tok {
+  Eof,
+  Id,
+  Int,
+  Float,
+  String,
+  Value,
+  Global,
+  Punct,
+  Arrow,
+  Bad
+};
 
 struct Token {
   Tok Kind = Tok::Eof;
@@ -256,8 +267,9 @@ private:
       }
     }
     if (Undefined)
-      return errorAt(Undefined->FirstUse,
-                     fmt::format("use of undefined value '%{}'", UndefinedName));
+      return errorAt(
+          Undefined->FirstUse,
+          fmt::format("use of undefined value '%{}'", UndefinedName));
     for (auto &O : F.Ops)
       for (Value *&V : O->Operands)
         if (auto It = Real.find(V); It != Real.end())
@@ -292,7 +304,9 @@ private:
   bool isPunct(const char *P) const {
     return Cur.Kind == Tok::Punct && Cur.Text == P;
   }
-  bool isId(const char *W) const { return Cur.Kind == Tok::Id && Cur.Text == W; }
+  bool isId(const char *W) const {
+    return Cur.Kind == Tok::Id && Cur.Text == W;
+  }
   void next() { Cur = Lex.next(); }
   bool expectPunct(const char *P) {
     if (!isPunct(P))

@@ -69,14 +69,15 @@ const std::map<std::string, std::vector<AttrSpec>> &attrSchema() {
     }
     for (const char *Op :
          {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "gt_mask",
-          "ge_mask", "eq_mask", "ne_mask", "matmul", "accuracy"})
+          "ge_mask", "eq_mask", "ne_mask", "accuracy"})
       S[Op] = {};
+    S["matmul"] = {{"transpose_a", AttrKind::Bool, false},
+                   {"transpose_b", AttrKind::Bool, false}};
     for (const char *Op :
          {"reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
       S[Op] = {Axes, Keep};
-    for (const char *Op :
-         {"softmax", "log_softmax", "softmax_grad", "log_softmax_grad",
-          "argmax"})
+    for (const char *Op : {"softmax", "log_softmax", "softmax_grad",
+                           "log_softmax_grad", "argmax"})
       S[Op] = {Axis};
     S["constant"] = {{"value", AttrKind::Float, true}};
     S["count"] = {Axes};
@@ -251,9 +252,9 @@ private:
                            "hyperparameters",
                            A.Name));
       if (!F.result(A.Name))
-        report(F, L,
-               fmt::format("optimizer state %{} is not returned updated",
-                           A.Name));
+        report(
+            F, L,
+            fmt::format("optimizer state %{} is not returned updated", A.Name));
     }
   }
 
@@ -305,9 +306,9 @@ private:
       else if (V == &O.Result)
         reportOp(F, O, "uses its own result");
       else
-        reportOp(F, O,
-                 fmt::format("operand used before its definition: {}",
-                             Names.at(V)));
+        reportOp(
+            F, O,
+            fmt::format("operand used before its definition: {}", Names.at(V)));
     }
     return Ok;
   }
@@ -420,9 +421,9 @@ private:
       if (!Seen.insert(R.Name).second)
         report(F, L, fmt::format("result '{}' is returned twice", R.Name));
       if (!All.count(R.V)) {
-        report(F, L,
-               fmt::format("result '{}' is not a value of @{}", R.Name,
-                           F.Name));
+        report(
+            F, L,
+            fmt::format("result '{}' is not a value of @{}", R.Name, F.Name));
         continue;
       }
       if (R.Name == "loss" &&

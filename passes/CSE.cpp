@@ -36,8 +36,8 @@ private:
       std::vector<const void *> Ops(O->Operands.begin(), O->Operands.end());
       if (hasProp(O->Kind, props::Commutative))
         std::sort(Ops.begin(), Ops.end());
-      std::string Key = fmt::format("{}|{}|", unsigned(O->Kind),
-                                    O->Result.Type.str());
+      std::string Key =
+          fmt::format("{}|{}|", unsigned(O->Kind), O->Result.Type.str());
       for (const void *P : Ops)
         Key += fmt::format("{},", P);
       for (auto &[N, A] : O->Attributes)

@@ -77,8 +77,9 @@ public:
   }
   /// \p V reshaped to the result's shape (itself when it has it).
   Value *reshaped(Value *V) {
-    return V->Type.Dims == dims() ? V
-                                  : create(K::Reshape, {V}, {{"shape", dims()}});
+    return V->Type.Dims == dims()
+               ? V
+               : create(K::Reshape, {V}, {{"shape", dims()}});
   }
   std::vector<std::unique_ptr<Op>> takeOps() { return std::move(Scratch.Ops); }
 
@@ -105,6 +106,13 @@ Value *dropConstant(Rewriter &R, unsigned CI, double C) {
 /// A constant of the result's type when operand \p CI is the constant \p C.
 Value *absorbing(Rewriter &R, unsigned CI, double C, double Result) {
   return Rewriter::isConstant(R.operand(CI), C) ? R.splat(Result) : nullptr;
+}
+
+/// neg(x) when operand \p CI is the constant \p C (and the other is x).
+Value *negated(Rewriter &R, unsigned CI, double C) {
+  return Rewriter::isConstant(R.operand(CI), C)
+             ? R.fit(R.create(K::Neg, {R.operand(1 - CI)}))
+             : nullptr;
 }
 
 /// An op of x and neg(y) (operand \p NegI) as Into(x, y).
@@ -180,49 +188,50 @@ Value *trivialReduce(Rewriter &R) {
 /// The rows. Commutative ops list both operand orders.
 const std::vector<Rewrite> &rewrites() {
   static const std::vector<Rewrite> Table = {
-      {"add(x, 0) -> x", K::Add, [](Rewriter &R) { return dropConstant(R, 1, 0); }},
-      {"add(0, x) -> x", K::Add, [](Rewriter &R) { return dropConstant(R, 0, 0); }},
+      {"add(x, 0) -> x", K::Add,
+       [](Rewriter &R) { return dropConstant(R, 1, 0); }},
+      {"add(0, x) -> x", K::Add,
+       [](Rewriter &R) { return dropConstant(R, 0, 0); }},
       {"add(x, neg(y)) -> sub(x, y)", K::Add,
        [](Rewriter &R) { return foldNeg(R, 1, K::Sub); }},
       {"add(neg(y), x) -> sub(x, y)", K::Add,
        [](Rewriter &R) { return foldNeg(R, 0, K::Sub); }},
-      {"sub(x, 0) -> x", K::Sub, [](Rewriter &R) { return dropConstant(R, 1, 0); }},
+      {"sub(x, 0) -> x", K::Sub,
+       [](Rewriter &R) { return dropConstant(R, 1, 0); }},
       {"sub(0, x) -> neg(x)", K::Sub,
-       [](Rewriter &R) {
-         return Rewriter::isConstant(R.operand(0), 0)
-                    ? R.fit(R.create(K::Neg, {R.operand(1)}))
-                    : nullptr;
-       }},
+       [](Rewriter &R) { return negated(R, 0, 0); }},
       {"sub(x, neg(y)) -> add(x, y)", K::Sub,
        [](Rewriter &R) { return foldNeg(R, 1, K::Add); }},
-      {"mul(x, 1) -> x", K::Mul, [](Rewriter &R) { return dropConstant(R, 1, 1); }},
-      {"mul(1, x) -> x", K::Mul, [](Rewriter &R) { return dropConstant(R, 0, 1); }},
-      {"mul(x, 0) -> 0", K::Mul, [](Rewriter &R) { return absorbing(R, 1, 0, 0); }},
-      {"mul(0, x) -> 0", K::Mul, [](Rewriter &R) { return absorbing(R, 0, 0, 0); }},
+      {"mul(x, 1) -> x", K::Mul,
+       [](Rewriter &R) { return dropConstant(R, 1, 1); }},
+      {"mul(1, x) -> x", K::Mul,
+       [](Rewriter &R) { return dropConstant(R, 0, 1); }},
+      {"mul(x, 0) -> 0", K::Mul,
+       [](Rewriter &R) { return absorbing(R, 1, 0, 0); }},
+      {"mul(0, x) -> 0", K::Mul,
+       [](Rewriter &R) { return absorbing(R, 0, 0, 0); }},
       {"mul(x, -1) -> neg(x)", K::Mul,
-       [](Rewriter &R) {
-         return Rewriter::isConstant(R.operand(1), -1)
-                    ? R.fit(R.create(K::Neg, {R.operand(0)}))
-                    : nullptr;
-       }},
+       [](Rewriter &R) { return negated(R, 1, -1); }},
       {"mul(-1, x) -> neg(x)", K::Mul,
-       [](Rewriter &R) {
-         return Rewriter::isConstant(R.operand(0), -1)
-                    ? R.fit(R.create(K::Neg, {R.operand(1)}))
-                    : nullptr;
-       }},
-      {"div(x, 1) -> x", K::Div, [](Rewriter &R) { return dropConstant(R, 1, 1); }},
-      {"pow(x, 1) -> x", K::Pow, [](Rewriter &R) { return dropConstant(R, 1, 1); }},
-      {"pow(x, 0) -> 1", K::Pow, [](Rewriter &R) { return absorbing(R, 1, 0, 1); }},
+       [](Rewriter &R) { return negated(R, 0, -1); }},
+      {"div(x, 1) -> x", K::Div,
+       [](Rewriter &R) { return dropConstant(R, 1, 1); }},
+      {"pow(x, 1) -> x", K::Pow,
+       [](Rewriter &R) { return dropConstant(R, 1, 1); }},
+      {"pow(x, 0) -> 1", K::Pow,
+       [](Rewriter &R) { return absorbing(R, 1, 0, 1); }},
       {"pow(x, 2) -> mul(x, x)", K::Pow,
        [](Rewriter &R) {
          return Rewriter::isConstant(R.operand(1), 2)
                     ? R.fit(R.create(K::Mul, {R.operand(0), R.operand(0)}))
                     : nullptr;
        }},
-      {"neg(neg(x)) -> x", K::Neg, [](Rewriter &R) { return inverseOf(R, K::Neg); }},
-      {"exp(log(x)) -> x", K::Exp, [](Rewriter &R) { return inverseOf(R, K::Log); }},
-      {"log(exp(x)) -> x", K::Log, [](Rewriter &R) { return inverseOf(R, K::Exp); }},
+      {"neg(neg(x)) -> x", K::Neg,
+       [](Rewriter &R) { return inverseOf(R, K::Neg); }},
+      {"exp(log(x)) -> x", K::Exp,
+       [](Rewriter &R) { return inverseOf(R, K::Log); }},
+      {"log(exp(x)) -> x", K::Log,
+       [](Rewriter &R) { return inverseOf(R, K::Exp); }},
       {"transpose(x, identity) -> x", K::Transpose,
        [](Rewriter &R) {
          const std::vector<int64_t> *P = R.O.listAttr("perm");
@@ -247,10 +256,14 @@ const std::vector<Rewrite> &rewrites() {
       {"slice(x) of a whole axis -> x", K::Slice, sameType},
       {"pad(x) by nothing -> x", K::Pad, sameType},
       {"concat(x) of one operand -> x", K::Concat, sameType},
-      {"reduce_sum(x) over size-1 axes -> reshape(x)", K::ReduceSum, trivialReduce},
-      {"reduce_mean(x) over size-1 axes -> reshape(x)", K::ReduceMean, trivialReduce},
-      {"reduce_max(x) over size-1 axes -> reshape(x)", K::ReduceMax, trivialReduce},
-      {"reduce_min(x) over size-1 axes -> reshape(x)", K::ReduceMin, trivialReduce},
+      {"reduce_sum(x) over size-1 axes -> reshape(x)", K::ReduceSum,
+       trivialReduce},
+      {"reduce_mean(x) over size-1 axes -> reshape(x)", K::ReduceMean,
+       trivialReduce},
+      {"reduce_max(x) over size-1 axes -> reshape(x)", K::ReduceMax,
+       trivialReduce},
+      {"reduce_min(x) over size-1 axes -> reshape(x)", K::ReduceMin,
+       trivialReduce},
   };
   return Table;
 }

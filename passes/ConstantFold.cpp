@@ -147,10 +147,9 @@ std::optional<double> binary(OpKind Kind, double A, double B) {
 
 /// The value of an elementwise op of constants \p V.
 std::optional<double> elementwise(const Op &O, const std::vector<double> &V) {
-  double Alpha = O.floatAttr("alpha", O.Kind == K::LeakyRelu ||
-                                              O.Kind == K::LeakyReluGrad
-                                          ? 0.01
-                                          : 1.0);
+  double Alpha = O.floatAttr(
+      "alpha",
+      O.Kind == K::LeakyRelu || O.Kind == K::LeakyReluGrad ? 0.01 : 1.0);
   if (hasProp(O.Kind, props::Unary))
     return unary(O.Kind, V[0], Alpha);
   if (hasProp(O.Kind, props::Binary))

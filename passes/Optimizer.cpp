@@ -13,7 +13,9 @@
 ///          p' = p - lr * (m'/(1-b1^t)) / (sqrt(v'/(1-b2^t)) + eps)
 ///   adamw: as adam, with p first scaled by (1 - lr*wd)
 ///
-/// Weight decay for sgd and adam adds wd*p to the gradient.
+/// Weight decay for sgd and adam adds wd*p to the gradient. With clip_norm,
+/// all gradients are first scaled by min(1, clip / (||g|| + 1e-6)), ||g||
+/// their global L2 norm (torch.nn.utils.clip_grad_norm_).
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/Optimizer.h"
@@ -68,6 +70,30 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
     return B.constant(std::stod(fmt::format("{:.15g}", V)), Elt);
   };
   auto Op2 = [&](OpKind K, Value *X, Value *Y) { return B.create(K, {X, Y}); };
+
+  // Global-norm clipping: every gradient times
+  // min(1, clip / (sqrt(sum of squares of all gradients) + 1e-6)).
+  if (C.ClipNorm > 0) {
+    Value *SumSq = nullptr;
+    for (const Result &R : F->Results) {
+      if (R.Name.rfind("grad.", 0) != 0)
+        continue;
+      B.CurLoc = R.V->Def ? R.V->Def->Location : Loc();
+      B.CurLoc.Grad = true;
+      Value *S = B.create(OpKind::ReduceSum, {Op2(OpKind::Mul, R.V, R.V)},
+                          {{"keepdims", false}});
+      SumSq = SumSq ? Op2(OpKind::Add, SumSq, S) : S;
+    }
+    if (SumSq) {
+      Value *Norm = B.create(OpKind::Sqrt, {SumSq});
+      Value *Scale = Op2(OpKind::Minimum, Cst(1),
+                         Op2(OpKind::Div, Cst(C.ClipNorm),
+                             Op2(OpKind::Add, Norm, Cst(1e-6))));
+      for (Result &R : F->Results)
+        if (R.Name.rfind("grad.", 0) == 0)
+          R.V = Op2(OpKind::Mul, R.V, Scale);
+    }
+  }
 
   std::vector<Result> Results;
   std::vector<Result> Updates;

@@ -30,6 +30,9 @@ struct OptimizerConfig {
   bool Nesterov = false;
   double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
   double WeightDecay = 0;
+  /// Scale all gradients by min(1, ClipNorm / (||g|| + 1e-6)) first, as
+  /// torch.nn.utils.clip_grad_norm_ does; 0: off.
+  double ClipNorm = 0;
 };
 
 struct PassContext {

@@ -30,8 +30,7 @@ const PassInfo *lookupPass(const std::string &Name) {
   return nullptr;
 }
 
-bool PassManager::parsePipeline(const std::string &Pipeline,
-                                std::string &Err) {
+bool PassManager::parsePipeline(const std::string &Pipeline, std::string &Err) {
   size_t Pos = 0;
   while (Pos <= Pipeline.size()) {
     size_t End = Pipeline.find(',', Pos);

@@ -11,7 +11,8 @@ using namespace adj;
 
 namespace {
 
-const char *Sample = R"(func @forward(%x: f32[B,4] {input}, %y: i32[B] {input}, %w: f32[4,3] {param}, %b: f32[3] {param, frozen}) -> (f32[], f32[]) {
+const char *Sample =
+    R"(func @forward(%x: f32[B,4] {input}, %y: i32[B] {input}, %w: f32[4,3] {param}, %b: f32[3] {param, frozen}) -> (f32[], f32[]) {
   %0 = matmul %x, %w : f32[B,3]                     loc("m.adj":3:7)
   %1 = add %0, %b : f32[B,3]                        loc("m.adj":3:11)
   %2 = leaky_relu %1 {alpha = 0.01} : f32[B,3]      loc("m.adj":4:5)

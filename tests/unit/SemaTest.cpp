@@ -638,7 +638,9 @@ TEST(Sema, Diagnostics) {
        "m.adj:7:10: error: 'seed' must be a non-negative integer"},
       {Prelude + Loss + "train {\n  lr = 0.1\n}\n",
        "m.adj:7:3: error: unknown train setting 'lr'; expected optimizer, "
-       "batch, epochs or seed"},
+       "batch, epochs, seed or clip_norm"},
+      {Prelude + Loss + "train {\n  clip_norm = 0\n}\n",
+       "m.adj:7:15: error: 'clip_norm' must be positive, got 0"},
       {Prelude + Loss + "train {\n  batch = 1\n  batch = 2\n}\n",
        "m.adj:8:3: error: 'batch' is already set"},
       {Prelude + Loss + "train {\n}\ntrain {\n}\n",

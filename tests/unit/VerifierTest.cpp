@@ -5,8 +5,8 @@
 /// violations are located.
 ///
 //===----------------------------------------------------------------------===//
-#include "ir/Parser.h"
 #include "ir/Verifier.h"
+#include "ir/Parser.h"
 #include "passes/Pass.h"
 
 #include <fmt/format.h>
@@ -30,9 +30,9 @@ std::unique_ptr<Module> sample() {
   Value *W = F.addArg("w", t({4, 3}), ArgRole::Param);
   Builder B(F);
   B.CurLoc = Loc{"m.adj", 3, 7, false};
-  Value *L = B.create(OpKind::CrossEntropy,
-                      {B.create(OpKind::MatMul, {X, W}), Y},
-                      {{"label_smoothing", 0.0}});
+  Value *L =
+      B.create(OpKind::CrossEntropy, {B.create(OpKind::MatMul, {X, W}), Y},
+               {{"label_smoothing", 0.0}});
   F.Results.push_back({"loss", L});
   return M;
 }
@@ -139,15 +139,30 @@ TEST(Verifier, ResultsPointBackToTheirOps) {
 /// Every op of the op table (as of this test) has an attribute schema: an
 /// attribute it does not take is reported.
 TEST(Verifier, EveryOpHasAnAttributeSchema) {
-  const char *Ops[] = {
-      "constant", "count", "neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin",
-      "cos", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "gelu",
-      "softplus", "swish", "add", "sub", "mul", "div", "pow", "maximum",
-      "minimum", "gt_mask", "ge_mask", "eq_mask", "ne_mask", "transpose",
-      "reshape", "broadcast_to", "slice", "pad", "concat", "reduce_sum",
-      "reduce_mean", "reduce_max", "reduce_min", "matmul", "softmax",
-      "log_softmax", "softmax_grad", "log_softmax_grad", "cross_entropy",
-      "cross_entropy_grad", "argmax", "accuracy"};
+  const char *Ops[] = {"constant",      "count",
+                       "neg",           "exp",
+                       "log",           "sqrt",
+                       "rsqrt",         "abs",
+                       "sin",           "cos",
+                       "tanh",          "sigmoid",
+                       "relu",          "leaky_relu",
+                       "elu",           "gelu",
+                       "softplus",      "swish",
+                       "add",           "sub",
+                       "mul",           "div",
+                       "pow",           "maximum",
+                       "minimum",       "gt_mask",
+                       "ge_mask",       "eq_mask",
+                       "ne_mask",       "transpose",
+                       "reshape",       "broadcast_to",
+                       "slice",         "pad",
+                       "concat",        "reduce_sum",
+                       "reduce_mean",   "reduce_max",
+                       "reduce_min",    "matmul",
+                       "softmax",       "log_softmax",
+                       "softmax_grad",  "log_softmax_grad",
+                       "cross_entropy", "cross_entropy_grad",
+                       "argmax",        "accuracy"};
   std::vector<std::string> Names(std::begin(Ops), std::end(Ops));
   for (const char *Op : Ops)
     if (auto K = opKindByName(Op); K && unaryGradOf(*K))
@@ -169,8 +184,8 @@ TEST(Verifier, EveryOpHasAnAttributeSchema) {
     F.Ops.push_back(std::move(O));
     std::vector<std::string> Msgs = messages(M);
     ASSERT_FALSE(Msgs.empty()) << Name;
-    EXPECT_EQ(Msgs[0], fmt::format("@f: %0 = {}: unknown attribute 'bogus'",
-                                   Name));
+    EXPECT_EQ(Msgs[0],
+              fmt::format("@f: %0 = {}: unknown attribute 'bogus'", Name));
   }
 }
 

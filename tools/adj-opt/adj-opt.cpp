@@ -31,18 +31,17 @@ static cl::opt<std::string> InputFile(cl::Positional, cl::desc("FILE.air"),
 static cl::opt<std::string> OutputFile("o", cl::desc("output file"),
                                        cl::value_desc("FILE"), cl::init("-"),
                                        cl::cat(Cat));
-static cl::opt<std::string> Passes("passes",
-                                   cl::desc("comma-separated pass pipeline"),
-                                   cl::cat(Cat));
-static cl::opt<std::string> OptimizerName(
-    "optimizer", cl::desc("optimizer for the 'optimizer' pass: sgd, adam, "
-                          "adamw"),
-    cl::init("adam"), cl::cat(Cat));
+static cl::opt<std::string>
+    Passes("passes", cl::desc("comma-separated pass pipeline"), cl::cat(Cat));
+static cl::opt<std::string>
+    OptimizerName("optimizer",
+                  cl::desc("optimizer for the 'optimizer' pass: sgd, adam, "
+                           "adamw"),
+                  cl::init("adam"), cl::cat(Cat));
 static cl::opt<double> Momentum("momentum", cl::desc("sgd momentum"),
                                 cl::init(0), cl::cat(Cat));
-static cl::opt<bool> Nesterov("nesterov",
-                              cl::desc("sgd with Nesterov momentum"),
-                              cl::cat(Cat));
+static cl::opt<bool>
+    Nesterov("nesterov", cl::desc("sgd with Nesterov momentum"), cl::cat(Cat));
 static cl::opt<bool> EmitDot("emit-dot", cl::desc("print Graphviz dot"),
                              cl::cat(Cat));
 static cl::opt<bool> ListPasses("list-passes",
@@ -62,7 +61,7 @@ int main(int argc, char **argv) {
                               "adj-opt - run Adjoint passes on textual IR\n");
   if (ListPasses) {
     for (const adj::PassInfo &P : adj::passRegistry())
-      std::cout << fmt::format("  {:<12} {}\n", P.Name, P.Doc);
+      std::cout << fmt::format("  {:<14} {}\n", P.Name, P.Doc);
     return 0;
   }
   adj::PassManagerOptions PO;
@@ -79,8 +78,8 @@ int main(int argc, char **argv) {
   } else {
     std::ifstream In(InputFile, std::ios::binary);
     if (!In)
-      return fail(fmt::format("cannot open '{}': {}", Name,
-                              std::strerror(errno)));
+      return fail(
+          fmt::format("cannot open '{}': {}", Name, std::strerror(errno)));
     std::stringstream SS;
     SS << In.rdbuf();
     Text = SS.str();
@@ -135,5 +134,6 @@ int main(int argc, char **argv) {
   }
   std::ofstream OS(OutputFile, std::ios::binary);
   OS << Out;
-  return OS ? 0 : fail(fmt::format("cannot write '{}'", std::string(OutputFile)));
+  return OS ? 0
+            : fail(fmt::format("cannot write '{}'", std::string(OutputFile)));
 }

@@ -50,7 +50,7 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
 std::string pipelineFor(Stage Last) {
   if (Last <= Stage::Grad)
     return "autodiff,optimizer";
-  return "autodiff,optimizer,canonicalize,constant-fold,cse,dce";
+  return "autodiff,optimizer,canonicalize,constant-fold,cse,dce,fuse";
 }
 
 void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
@@ -71,14 +71,15 @@ void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
   }
 }
 
-bool Engine::runPipeline(Module &M, const OptimizerSpec &Spec, Stage Last,
+bool Engine::runPipeline(Module &M, const TrainSpec &Train, Stage Last,
                          std::ostream &Log) {
   PassManager PM(Opts.Passes);
   std::string PipelineErr;
   bool Parsed = PM.parsePipeline(pipelineFor(Last), PipelineErr);
   (void)Parsed;
   PassContext Ctx;
-  Ctx.Optimizer = optimizerConfig(Spec, Opts.Optimizer);
+  Ctx.Optimizer = optimizerConfig(Train.Optimizer, Opts.Optimizer);
+  Ctx.Optimizer.ClipNorm = Train.ClipNorm;
   bool Ok = PM.run(M, Ctx, Log);
   reportPassErrors(Ctx, Diags, Prog, Err);
   return Ok;
@@ -115,7 +116,7 @@ bool Engine::emit(ModelSpec &Spec, Stage S, std::string &Out) {
     return true;
   }
   std::ostringstream Log;
-  bool Ok = runPipeline(*M, Spec.Train.Optimizer,
+  bool Ok = runPipeline(*M, Spec.Train,
                         S == Stage::Grad ? Stage::Grad : Stage::Opt, Log);
   Err << Log.str();
   if (!Ok)
@@ -165,7 +166,7 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
   if (Opts.Elt == DType::F64)
     convertToF64(*M);
   std::ostringstream Log;
-  bool Ok = runPipeline(*M, Spec.Train.Optimizer, Stage::Opt, Log);
+  bool Ok = runPipeline(*M, Spec.Train, Stage::Opt, Log);
   Err << Log.str();
   if (!Ok)
     return nullptr;
@@ -184,7 +185,7 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
     if (Opts.Elt == DType::F64)
       convertToF64(*V);
     std::ostringstream VLog;
-    if (!Variant.runPipeline(*V, Spec.Train.Optimizer, Stage::Opt, VLog))
+    if (!Variant.runPipeline(*V, Spec.Train, Stage::Opt, VLog))
       return nullptr;
     for (auto &F : V->Functions)
       if (F->Name == "train_step") {
@@ -199,13 +200,21 @@ std::unique_ptr<CompiledModel>
 Engine::compile(std::unique_ptr<ModelSpec> Spec) {
   auto Start = std::chrono::steady_clock::now();
   auto CM = std::make_unique<CompiledModel>();
+  auto Lap = [&, Last = Start](const char *Stage) mutable {
+    auto Now = std::chrono::steady_clock::now();
+    CM->StageSeconds.push_back(
+        {Stage, std::chrono::duration<double>(Now - Last).count()});
+    Last = Now;
+  };
   CM->IR = buildIR(*Spec, /*AllOptimizers=*/false);
   if (!CM->IR)
     return nullptr;
+  Lap("passes");
   auto Ctx = std::make_unique<llvm::LLVMContext>();
   std::unique_ptr<llvm::Module> LM;
   if (!lowerModule(*CM->IR, *Ctx, LM))
     return nullptr;
+  Lap("lower");
   auto J = JIT::create(Opts.OptLevel);
   if (!J) {
     Err << Prog << ": error: " << llvm::toString(J.takeError()) << "\n";
@@ -231,6 +240,7 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
     Err << Prog << ": error: " << LookupErr << "\n";
     return nullptr;
   }
+  Lap("jit");
   CM->Spec = std::move(Spec);
   CM->CompileSeconds = std::chrono::duration<double>(
                            std::chrono::steady_clock::now() - Start)

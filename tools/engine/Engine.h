@@ -59,6 +59,8 @@ public:
   std::unique_ptr<ModelSpec> Spec;
   std::unique_ptr<Module> IR; ///< @forward and @train_step after all passes
   double CompileSeconds = 0;
+  /// compile()'s stages and their seconds: passes, lower, jit.
+  std::vector<std::pair<std::string, double>> StageSeconds;
   /// The description handed to adj_rt_train (points into this object).
   const adj_rt_model &runtimeModel() const;
 
@@ -76,7 +78,7 @@ public:
 
   /// Runs the passes of \p Last's pipeline on a module holding @forward.
   /// Returns false after printing errors.
-  bool runPipeline(Module &M, const OptimizerSpec &Spec, Stage Last,
+  bool runPipeline(Module &M, const TrainSpec &Train, Stage Last,
                    std::ostream &Log);
   /// Prints \p S (>= Grad) for a compiled spec into \p Out.
   bool emit(ModelSpec &Spec, Stage S, std::string &Out);

@@ -37,7 +37,7 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   convertToF64(*M);
   PassManager PM;
   std::string Err;
-  PM.parsePipeline("autodiff,cse,dce", Err);
+  PM.parsePipeline("autodiff,canonicalize,constant-fold,cse,dce", Err);
   PassContext Ctx;
   std::ostringstream Log;
   bool Ran = PM.run(*M, Ctx, Log);
