@@ -8,9 +8,9 @@
 /// vectorisable loop. pad and concat copy each operand into its block of
 /// the output with the output's strides (pad after zero-filling).
 ///
-/// Unary math uses Kernel::exp (an inline polynomial that vectorises), LLVM
-/// intrinsics (log, sqrt, fabs, sin, cos) and libm (tanh, erf, expm1,
-/// log1p). Derivatives use the subgradients relu'(0) = abs'(0) = 0 and
+/// Unary math uses Kernel::exp, log, tanh and sigmoid (inline polynomials
+/// that vectorise), LLVM intrinsics (sqrt, fabs, sin, cos) and libm (erf,
+/// expm1, log1p). Derivatives use the subgradients relu'(0) = abs'(0) = 0 and
 /// leaky_relu'(0) = alpha. The sigmoid 1 / (1 + e^-x) is exact at both tails
 /// (0 or 1, never NaN), and softplus is max(x, 0) + log1p(e^-|x|).
 ///
@@ -18,17 +18,14 @@
 #include "codegen/Kernel.h"
 
 #include <cmath>
+#include <sstream>
 
 namespace adj::cg {
 
 using namespace llvm;
 using llvm::Value;
 
-static Value *sigmoid(Kernel &K, Value *X) {
-  Value *One = K.fp(X->getType(), 1);
-  Value *E = K.exp(K.B.CreateFNeg(X));
-  return K.B.CreateFDiv(One, K.B.CreateFAdd(One, E));
-}
+static Value *sigmoid(Kernel &K, Value *X) { return K.sigmoid(X); }
 
 /// select(x > 0, A, B).
 static Value *ifPositive(Kernel &K, Value *X, Value *A, Value *B) {
@@ -53,7 +50,7 @@ static Value *unaryValue(Kernel &K, OpKind Kind, double Alpha, Value *X) {
   case OpKind::Exp:
     return K.exp(X);
   case OpKind::Log:
-    return K.intrinsic(Intrinsic::log, {X});
+    return K.log(X);
   case OpKind::Sqrt:
     return K.intrinsic(Intrinsic::sqrt, {X});
   case OpKind::Rsqrt:
@@ -65,7 +62,7 @@ static Value *unaryValue(Kernel &K, OpKind Kind, double Alpha, Value *X) {
   case OpKind::Cos:
     return K.intrinsic(Intrinsic::cos, {X});
   case OpKind::Tanh:
-    return K.libm("tanh", X);
+    return K.tanh(X);
   case OpKind::Sigmoid:
     return sigmoid(K, X);
   case OpKind::Relu: // x <= 0 ? 0 : x, so that NaN propagates.
@@ -115,7 +112,7 @@ static Value *unaryDeriv(Kernel &K, OpKind Kind, double Alpha, Value *X) {
   case OpKind::Cos:
     return B.CreateFNeg(K.intrinsic(Intrinsic::sin, {X}));
   case OpKind::Tanh: {
-    Value *T = K.libm("tanh", X);
+    Value *T = K.tanh(X);
     return B.CreateFSub(C(1), B.CreateFMul(T, T));
   }
   case OpKind::Sigmoid: {
@@ -309,6 +306,117 @@ void emitReshape(Kernel &K, const Op &O) {
   unsigned Bytes = dtypeBytes(O.type().Elt);
   Value *Size = K.get(product(shapeOf(O.type())) * Extent{Bytes, 0});
   K.B.CreateMemCpy(K.Out, Align(Bytes), K.In[0], Align(Bytes), Size);
+}
+
+} // namespace adj::cg
+
+namespace adj::cg {
+
+namespace {
+/// One member of a fused body: an elementwise op on inputs and members.
+struct Member {
+  OpKind Kind;
+  std::optional<OpKind> Forward; ///< For a unary op's `_grad`.
+  double Alpha;
+  std::vector<std::pair<bool, unsigned>> Args; ///< (is input, index)
+};
+} // namespace
+
+static std::optional<OpKind> forwardOf(OpKind K) {
+  if (K == OpKind(0))
+    return std::nullopt;
+  OpKind Prev = OpKind(unsigned(K) - 1);
+  if (unaryGradOf(Prev) == K)
+    return Prev;
+  return std::nullopt;
+}
+
+/// Parses \p O's body into \p Ms; returns an error message or "".
+static std::string parseBody(const Op &O, std::vector<Member> &Ms) {
+  auto It = O.Attributes.find("body");
+  const std::string *Body =
+      It == O.Attributes.end() ? nullptr : std::get_if<std::string>(&It->second);
+  if (!Body)
+    return "'fused' needs a string attribute 'body'";
+  std::stringstream All(*Body);
+  std::string Text;
+  while (std::getline(All, Text, ';')) {
+    std::istringstream Words(Text);
+    std::string Head, Arg;
+    if (!(Words >> Head))
+      return "empty member in a fused body";
+    Member M;
+    std::string Name = Head.substr(0, Head.find(':'));
+    auto K = opKindByName(Name);
+    if (!K || !hasProp(*K, props::Elementwise))
+      return "'" + Name + "' is not an elementwise op";
+    M.Kind = *K;
+    M.Forward = forwardOf(*K);
+    M.Alpha = *K == OpKind::LeakyRelu || *K == OpKind::LeakyReluGrad ? 0.01 : 1;
+    if (Head.find(':') != std::string::npos) {
+      char *End = nullptr;
+      std::string A = Head.substr(Head.find(':') + 1);
+      M.Alpha = std::strtod(A.c_str(), &End);
+      if (A.empty() || *End)
+        return "bad alpha in '" + Head + "'";
+    }
+    while (Words >> Arg) {
+      char *End = nullptr;
+      unsigned long I = std::strtoul(Arg.c_str() + 1, &End, 10);
+      bool In = Arg[0] == 'i';
+      if ((Arg[0] != 'i' && Arg[0] != 't') || Arg.size() < 2 || *End ||
+          (In ? I >= O.Operands.size() : I >= Ms.size()))
+        return "bad operand '" + Arg + "' in a fused body";
+      M.Args.push_back({In, unsigned(I)});
+    }
+    size_t Want = hasProp(M.Kind, props::Unary) ? 1 : 2;
+    if (M.Args.size() != Want)
+      return "'" + Name + "' in a fused body needs " + std::to_string(Want) +
+             " operands";
+    Ms.push_back(std::move(M));
+  }
+  if (Ms.empty())
+    return "empty fused body";
+  return "";
+}
+
+std::string checkFusedBody(const Op &O) {
+  std::vector<Member> Ms;
+  return parseBody(O, Ms);
+}
+
+void emitFused(Kernel &K, const Op &O) {
+  std::vector<Member> Ms;
+  [[maybe_unused]] std::string Err = parseBody(O, Ms);
+  assert(Err.empty() && "fused body checked by Lower");
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  const std::vector<int64_t> &Dims = O.type().Dims;
+  Shape S = shapeOf(Dims);
+  std::vector<Shape> St = {contiguousStrides(S)};
+  for (const adj::Value *V : O.Operands)
+    St.push_back(broadcastStrides(V->type(), Dims));
+  K.forEach(S, St, [&](ArrayRef<llvm::Value *> Off) {
+    std::vector<llvm::Value *> Ins(O.Operands.size()), Vals;
+    auto Get = [&](std::pair<bool, unsigned> A) {
+      if (!A.first)
+        return Vals[A.second];
+      if (!Ins[A.second])
+        Ins[A.second] = K.load(T, K.In[A.second], Off[A.second + 1]);
+      return Ins[A.second];
+    };
+    for (const Member &M : Ms) {
+      llvm::Value *R;
+      if (hasProp(M.Kind, props::Unary))
+        R = unaryValue(K, M.Kind, M.Alpha, Get(M.Args[0]));
+      else if (M.Forward)
+        R = K.B.CreateFMul(Get(M.Args[0]),
+                           unaryDeriv(K, *M.Forward, M.Alpha, Get(M.Args[1])));
+      else
+        R = binaryValue(K, M.Kind, Get(M.Args[0]), Get(M.Args[1]));
+      Vals.push_back(R);
+    }
+    K.store(Vals.back(), K.Out, Off[0]);
+  });
 }
 
 } // namespace adj::cg

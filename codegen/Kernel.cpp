@@ -293,6 +293,107 @@ Value *Kernel::exp(Value *X) {
   return B.CreateSelect(B.CreateFCmpUNO(X, X), X, Y);
 }
 
+/// log x = e ln 2 + log m for x = m 2^e with m in [sqrt(1/2), sqrt(2))
+/// (subnormals are first scaled by 2^24 or 2^54), and log m = 2 atanh(s)
+/// = 2 (s + s^3/3 + s^5/5 + ...) with s = (m - 1) / (m + 1), |s| < 0.172,
+/// the series cut where its tail is below half an ulp (s^11 in f32, s^23 in
+/// f64). ln 2 is split as in exp so that e ln2_hi is exact. Negative x and
+/// NaN give NaN, 0 gives -inf and +inf gives +inf.
+Value *Kernel::log(Value *X) {
+  IRBuilder<>::FastMathFlagGuard Guard(B);
+  FastMathFlags FMF;
+  FMF.setAllowContract();
+  B.setFastMathFlags(FMF);
+  Type *T = X->getType();
+  bool F32 = T->getScalarType()->isFloatTy();
+  auto C = [&](double V) { return fp(T, V); };
+  Type *IT = X->getType()->getWithNewType(F32 ? B.getInt32Ty() : B.getInt64Ty());
+  auto I = [&](int64_t V) { return ConstantInt::get(IT, V); };
+  unsigned MantBits = F32 ? 23 : 52, Scale = F32 ? 24 : 54;
+  int64_t Bias = F32 ? 127 : 1023;
+  double Min = F32 ? 0x1p-126 : 0x1p-1022;
+  double Ln2Hi = F32 ? 0.693359375 : 6.93147180369123816490e-01;
+  double Ln2Lo = F32 ? -2.12194440e-4 : 1.90821492927058770002e-10;
+  unsigned Terms = F32 ? 6 : 12;
+
+  Value *Sub = B.CreateFCmpOLT(X, C(Min));
+  Value *Xs = B.CreateSelect(Sub, B.CreateFMul(X, C(std::ldexp(1.0, Scale))), X);
+  Value *Bits = B.CreateBitCast(Xs, IT);
+  Value *E = B.CreateSub(B.CreateLShr(Bits, MantBits), I(Bias));
+  E = B.CreateSub(E, B.CreateSelect(Sub, I(Scale), I(0)));
+  int64_t MantMask = (int64_t(1) << MantBits) - 1;
+  Value *M = B.CreateBitCast(
+      B.CreateOr(B.CreateAnd(Bits, I(MantMask)), I(Bias << MantBits)), T);
+  Value *Big = B.CreateFCmpOGT(M, C(M_SQRT2));
+  M = B.CreateSelect(Big, B.CreateFMul(M, C(0.5)), M);
+  E = B.CreateAdd(E, B.CreateZExt(Big, IT));
+  Value *S = B.CreateFDiv(B.CreateFSub(M, C(1)), B.CreateFAdd(M, C(1)));
+  Value *S2 = B.CreateFMul(S, S);
+  // Q = 1/3 + s^2/5 + ...; log m = 2s + 2s s^2 Q, the leading term last.
+  Value *Q = C(1.0 / (2 * Terms - 1));
+  for (unsigned K = Terms - 1; K-- > 1;)
+    Q = intrinsic(Intrinsic::fmuladd, {Q, S2, C(1.0 / (2 * K + 1))});
+  Value *S2x = B.CreateFAdd(S, S);
+  Value *Tail = B.CreateFMul(S2x, B.CreateFMul(S2, Q));
+  Value *Ef = B.CreateSIToFP(E, T);
+  Value *Lo = intrinsic(Intrinsic::fmuladd, {Ef, C(Ln2Lo), Tail});
+  Value *Y = intrinsic(Intrinsic::fmuladd,
+                       {Ef, C(Ln2Hi), B.CreateFAdd(S2x, Lo)});
+  double Inf = HUGE_VAL;
+  Y = B.CreateSelect(B.CreateFCmpOEQ(X, C(Inf)), C(Inf), Y);
+  Y = B.CreateSelect(B.CreateFCmpOEQ(X, C(0)), C(-Inf), Y);
+  // x < 0 or NaN.
+  return B.CreateSelect(B.CreateFCmpULT(X, C(0)), C(std::nan("")), Y);
+}
+
+/// tanh x = sign(x) (1 - 2 / (e^(2|x|) + 1)) for |x| >= 0.625, and an odd
+/// polynomial (f32, Cephes tanhf) or rational function (f64, Cephes tanh)
+/// below, where the first form would cancel. Saturates to +-1; NaN passes.
+Value *Kernel::tanh(Value *X) {
+  IRBuilder<>::FastMathFlagGuard Guard(B);
+  FastMathFlags FMF;
+  FMF.setAllowContract();
+  B.setFastMathFlags(FMF);
+  Type *T = X->getType();
+  bool F32 = T->getScalarType()->isFloatTy();
+  auto C = [&](double V) { return fp(T, V); };
+  Value *A = intrinsic(Intrinsic::fabs, {X});
+  Value *Z = B.CreateFMul(X, X);
+  Value *Small;
+  if (F32) {
+    Value *P = C(-5.70498872745e-3);
+    for (double Co : {2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+                      -3.33332819422e-1})
+      P = intrinsic(Intrinsic::fmuladd, {P, Z, C(Co)});
+    Small = intrinsic(Intrinsic::fmuladd, {B.CreateFMul(P, Z), X, X});
+  } else {
+    Value *P = C(-9.64399179425052238628e-1);
+    P = intrinsic(Intrinsic::fmuladd, {P, Z, C(-9.92877231001918586564e1)});
+    P = intrinsic(Intrinsic::fmuladd, {P, Z, C(-1.61468768441708447952e3)});
+    Value *Q = B.CreateFAdd(Z, C(1.12811678491632931402e2));
+    Q = intrinsic(Intrinsic::fmuladd, {Q, Z, C(2.23548839060100448583e3)});
+    Q = intrinsic(Intrinsic::fmuladd, {Q, Z, C(4.84406305325125486048e3)});
+    Value *R = B.CreateFDiv(B.CreateFMul(Z, P), Q);
+    Small = intrinsic(Intrinsic::fmuladd, {X, R, X});
+  }
+  // e^(2|x|) overflows to inf for large |x|, giving exactly 1.
+  Value *E = exp(B.CreateFAdd(A, A));
+  Value *Large = B.CreateFSub(C(1), B.CreateFDiv(C(2), B.CreateFAdd(E, C(1))));
+  Large = intrinsic(Intrinsic::copysign, {Large, X});
+  Value *Y = B.CreateSelect(B.CreateFCmpOLT(A, C(0.625)), Small, Large);
+  return B.CreateSelect(B.CreateFCmpUNO(X, X), X, Y);
+}
+
+/// With e = e^-|x|: 1 / (1 + e) for x >= 0 and e / (1 + e) below, so that
+/// no exponential overflows and the left tail keeps its (subnormal)
+/// precision; never NaN for non-NaN x.
+Value *Kernel::sigmoid(Value *X) {
+  Value *One = fp(X->getType(), 1);
+  Value *E = exp(B.CreateFNeg(intrinsic(Intrinsic::fabs, {X})));
+  Value *Num = B.CreateSelect(B.CreateFCmpOLT(X, fp(X->getType(), 0)), E, One);
+  return B.CreateFDiv(Num, B.CreateFAdd(One, E));
+}
+
 Value *Kernel::libm(const char *Name, Value *X) {
   std::string Sym = Name;
   if (X->getType()->isFloatTy())

@@ -53,6 +53,9 @@ Shape contiguousStrides(const Shape &S);
 Shape broadcastStrides(const TensorType &In,
                        const std::vector<int64_t> &OutDims);
 
+/// The host's widest vector register in bits: 512 with AVX-512F, else 256.
+unsigned hostVectorBits();
+
 /// The LLVM type of a dtype's elements.
 llvm::Type *eltType(llvm::LLVMContext &Ctx, DType T);
 /// Emits `E` as an i64 value (n is the batch size).
@@ -119,6 +122,11 @@ public:
                          llvm::ArrayRef<llvm::Value *> Args);
   /// e^x without libm: a branch-free polynomial that vectorises (see .cpp).
   llvm::Value *exp(llvm::Value *X);
+  /// log(x), tanh(x) and 1 / (1 + e^-x) without libm: branch-free, they
+  /// vectorise (<= 2 ulp; see .cpp).
+  llvm::Value *log(llvm::Value *X);
+  llvm::Value *tanh(llvm::Value *X);
+  llvm::Value *sigmoid(llvm::Value *X);
   /// Calls libm's \p Name (`tanh`) or its float variant (`tanhf`).
   llvm::Value *libm(const char *Name, llvm::Value *X);
 
@@ -140,6 +148,9 @@ void emitSlice(Kernel &K, const Op &O);
 void emitPad(Kernel &K, const Op &O);
 void emitConcat(Kernel &K, const Op &O);
 void emitReduce(Kernel &K, const Op &O);
+/// Checks a `fused` op's body (see Ops.def); an error message or "".
+std::string checkFusedBody(const Op &O);
+void emitFused(Kernel &K, const Op &O);
 void emitMatMul(Kernel &K, const Op &O);
 void emitSoftmaxFamily(Kernel &K, const Op &O);
 void emitCrossEntropy(Kernel &K, const Op &O);

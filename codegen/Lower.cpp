@@ -8,7 +8,10 @@
 ///      value is a result (the first one naming it), the operand's buffer
 ///      for a reshape that is not a result (reshapes copy nothing), and
 ///      otherwise a 64-byte aligned slice of one scratch buffer whose size
-///      is computed from n at run time and obtained with malloc;
+///      is computed from n at run time and obtained with malloc. Slices are
+///      planned by a linear scan over the op order: once the last reader of
+///      a value (through reshape aliases) has run, its slice goes to a free
+///      list for later values of the same size (a * n^p bytes);
 ///   3. calls each op's kernel in program order, checking the status of
 ///      the kernels that validate labels;
 ///   4. copies results that are arguments, or repeat an earlier result;
@@ -82,6 +85,18 @@ static Error checkTypes(const Function &F, const Op &O) {
     return Error::success();
   case OpKind::Count:
     return isFloat(O.type().Elt) ? Error::success() : Bad();
+  case OpKind::Fused: {
+    for (const Value *V : O.Operands)
+      if (V->type().Elt != O.type().Elt ||
+          !broadcastShapes(V->type().Dims, O.type().Dims) ||
+          V->type().rank() > O.type().rank())
+        return Bad();
+    if (!isFloat(O.type().Elt))
+      return Bad();
+    if (std::string E = cg::checkFusedBody(O); !E.empty())
+      return lowerError(fmt::format("codegen: @{}: {}", F.Name, E));
+    return Error::success();
+  }
   case OpKind::ArgMax:
     return isFloat(O.Operands[0]->type().Elt) && O.type().Elt == DType::I32
                ? Error::success()
@@ -139,6 +154,8 @@ static void emitKernel(Kernel &K, const Op &O) {
     return emitReduce(K, O);
   case OpKind::MatMul:
     return emitMatMul(K, O);
+  case OpKind::Fused:
+    return emitFused(K, O);
   case OpKind::Softmax:
   case OpKind::LogSoftmax:
   case OpKind::SoftmaxGrad:
@@ -216,24 +233,66 @@ Error StepLowering::run() {
   std::vector<std::pair<const adj::Value *, llvm::Value *>> Slices;
   // Reshapes share their operand's buffer, known once slices are placed.
   std::vector<std::pair<const adj::Value *, const adj::Value *>> Aliases;
+  // Buffer reuse: the op that last reads each buffer (through reshape
+  // aliases); after it, the slice is free for a later value of the same
+  // size (never for that op's own result, which must not alias operands).
+  std::map<const adj::Value *, const adj::Value *> Root;
+  std::map<const adj::Value *, size_t> LastUse;
+  auto RootOf = [&](const adj::Value *U) {
+    auto It = Root.find(U);
+    return It == Root.end() ? U : It->second; // Arguments are their own.
+  };
+  for (size_t I = 0; I < F.Ops.size(); ++I) {
+    const Op &O = *F.Ops[I];
+    const adj::Value *V = &O.Result;
+    bool Alias = O.Kind == OpKind::Reshape && !FirstResult.count(V);
+    Root[V] = Alias ? RootOf(O.Operands[0]) : V;
+    LastUse[Root[V]] = I;
+    for (const adj::Value *U : O.Operands)
+      LastUse[RootOf(U)] = I;
+  }
+  std::map<std::pair<int64_t, unsigned>, std::vector<llvm::Value *>> FreeSlices;
+  std::map<const adj::Value *, std::pair<int64_t, unsigned>> SliceSize;
+  std::map<const adj::Value *, llvm::Value *> SliceOff;
   llvm::Value *const Total0 = B.getInt64(0);
   llvm::Value *Total = Total0;
-  for (const auto &O : F.Ops) {
-    const adj::Value *V = &O->Result;
+  for (size_t I = 0; I < F.Ops.size(); ++I) {
+    const Op &O = *F.Ops[I];
+    const adj::Value *V = &O.Result;
     if (auto It = FirstResult.find(V); It != FirstResult.end()) {
       Buf[V] = ResultPtrs[It->second];
-      continue;
+    } else if (O.Kind == OpKind::Reshape) {
+      Aliases.push_back({V, O.Operands[0]});
+    } else {
+      Extent E = cg::product(cg::shapeOf(V->type())) *
+                 Extent{dtypeBytes(V->type().Elt), 0};
+      std::pair<int64_t, unsigned> Key{E.Mul, E.Pow};
+      std::vector<llvm::Value *> &Free = FreeSlices[Key];
+      llvm::Value *Off;
+      if (!Free.empty()) {
+        Off = Free.back();
+        Free.pop_back();
+      } else {
+        Off = Total;
+        llvm::Value *Size =
+            B.CreateAnd(B.CreateAdd(bytesOf(V->type()), B.getInt64(63)),
+                        B.getInt64(~int64_t(63)));
+        Total = Total == Total0 ? Size
+                                : B.CreateAdd(Total, Size, "scratch.size");
+      }
+      Slices.push_back({V, Off});
+      SliceSize[V] = Key;
+      SliceOff[V] = Off;
     }
-    if (O->Kind == OpKind::Reshape) {
-      Aliases.push_back({V, O->Operands[0]});
-      continue;
-    }
-    Slices.push_back({V, Total});
-    llvm::Value *Size =
-        B.CreateAnd(B.CreateAdd(bytesOf(V->type()), B.getInt64(63)),
-                    B.getInt64(~int64_t(63)));
-    Total =
-        Slices.size() == 1 ? Size : B.CreateAdd(Total, Size, "scratch.size");
+    // Release the slices whose last reader is this op.
+    std::vector<const adj::Value *> Done = {RootOf(V)};
+    for (const adj::Value *U : O.Operands)
+      Done.push_back(RootOf(U));
+    for (const adj::Value *R : Done)
+      if (LastUse.at(R) == I && SliceOff.count(R)) {
+        FreeSlices[SliceSize.at(R)].push_back(SliceOff.at(R));
+        SliceOff.erase(R);
+      }
   }
 
   BasicBlock *Invalid = nullptr;

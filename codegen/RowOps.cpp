@@ -99,7 +99,7 @@ void emitSoftmaxFamily(Kernel &K, const Op &O) {
         Value *E = K.exp(B.CreateFSub(Ld(0, J), M));
         return B.CreateFAdd(Acc, E);
       });
-      Value *Lse = B.CreateFAdd(M, K.intrinsic(Intrinsic::log, {S}));
+      Value *Lse = B.CreateFAdd(M, K.log(S));
       K.loop(Len, [&](Value *J) {
         K.store(B.CreateFSub(Ld(0, J), Lse), K.Out, At(J));
       });
@@ -154,7 +154,7 @@ static Value *logSumExp(Kernel &K, Type *T, Value *X, Value *Len, Value *Base) {
     Value *V = K.load(T, X, K.madd(Base, J, K.i64(1)));
     return K.B.CreateFAdd(Acc, K.exp(K.B.CreateFSub(V, M)));
   });
-  return K.B.CreateFAdd(M, K.intrinsic(Intrinsic::log, {S}));
+  return K.B.CreateFAdd(M, K.log(S));
 }
 
 void emitCrossEntropy(Kernel &K, const Op &O) {

@@ -329,14 +329,22 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
     return ok(TensorType(X.Elt, Out));
   }
   case ShapeRule::MatMul: {
+    // transpose_a / transpose_b: the operand's last two axes are swapped
+    // before the product (the backward pass's X^T @ dY and dY @ W^T).
     const TensorType &L = Ops[0], &R = Ops[1];
     if (L.rank() < 2 || R.rank() < 2)
       return fail(fmt::format("matmul expects operands of rank >= 2, got {} "
                               "@ {}",
                               L.str(B), R.str(B)));
-    if (L.Dims[L.rank() - 1] != R.Dims[R.rank() - 2])
-      return fail(fmt::format("matmul inner dimensions differ: {} @ {}",
-                              L.str(B), R.str(B)));
+    bool TA = getBool(A, "transpose_a"), TB = getBool(A, "transpose_b");
+    int64_t LM = L.Dims[L.rank() - (TA ? 1 : 2)];
+    int64_t LK = L.Dims[L.rank() - (TA ? 2 : 1)];
+    int64_t RK = R.Dims[R.rank() - (TB ? 1 : 2)];
+    int64_t RN = R.Dims[R.rank() - (TB ? 2 : 1)];
+    if (LK != RK)
+      return fail(fmt::format("matmul inner dimensions differ: {}{} @ {}{}",
+                              L.str(B), TA ? "^T" : "", R.str(B),
+                              TB ? "^T" : ""));
     std::vector<int64_t> LB(L.Dims.begin(), L.Dims.end() - 2);
     std::vector<int64_t> RB(R.Dims.begin(), R.Dims.end() - 2);
     auto Out = broadcastShapes(LB, RB);
@@ -344,8 +352,8 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
       return fail(fmt::format("matmul batch dimensions do not broadcast: {} "
                               "@ {}",
                               L.str(B), R.str(B)));
-    Out->push_back(L.Dims[L.rank() - 2]);
-    Out->push_back(R.Dims[R.rank() - 1]);
+    Out->push_back(LM);
+    Out->push_back(RN);
     if (std::count(Out->begin(), Out->end(), kBatch) > 1)
       return fail(fmt::format("matmul {} @ {} would have the batch dim twice",
                               L.str(B), R.str(B)));

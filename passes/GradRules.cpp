@@ -178,25 +178,31 @@ static void reduceMaxMinRule(GradContext &C) {
   C.Grads[0] = mul(C, M, Share);
 }
 
-/// Swaps the last two axes of \p V.
-static Value *transposeLast2(GradContext &C, Value *V) {
-  std::vector<int64_t> Perm(V->Type.rank());
-  for (size_t I = 0; I < Perm.size(); ++I)
-    Perm[I] = I;
-  std::swap(Perm[Perm.size() - 2], Perm[Perm.size() - 1]);
-  return C.B.create(K::Transpose, {V}, {{"perm", Perm}});
+/// matmul with the transpose flags \p TA and \p TB (set only when true).
+static Value *matmul(GradContext &C, Value *A, Value *B, bool TA, bool TB) {
+  Attrs At;
+  if (TA)
+    At["transpose_a"] = true;
+  if (TB)
+    At["transpose_b"] = true;
+  return C.B.create(K::MatMul, {A, B}, At);
 }
 
-/// dA = dY @ B^T and dB = A^T @ dY (per batch), summed over the batch dims
-/// an operand was broadcast along.
+/// For C = op(A) @ op(B), op a transpose when the flag is set:
+/// d op(A) = dC @ op(B)^T and d op(B) = op(A)^T @ dC, expressed with the
+/// flags instead of materialised transposes, then summed over the batch
+/// dims an operand was broadcast along.
 static void matmulRule(GradContext &C) {
   Value *A = C.O.Operands[0], *B = C.O.Operands[1];
-  if (C.Needs[0])
-    C.Grads[0] = C.unbroadcast(
-        C.B.create(K::MatMul, {C.DY, transposeLast2(C, B)}), A->Type);
-  if (C.Needs[1])
-    C.Grads[1] = C.unbroadcast(
-        C.B.create(K::MatMul, {transposeLast2(C, A), C.DY}), B->Type);
+  bool TA = C.O.boolAttr("transpose_a"), TB = C.O.boolAttr("transpose_b");
+  if (C.Needs[0]) // dA = dC op(B)^T, or (B-side) op(B) dC^T when A is read^T.
+    C.Grads[0] = C.unbroadcast(TA ? matmul(C, B, C.DY, TB, true)
+                                  : matmul(C, C.DY, B, false, !TB),
+                               A->Type);
+  if (C.Needs[1]) // dB = op(A)^T dC, or dC^T op(A) when B is read^T.
+    C.Grads[1] = C.unbroadcast(TB ? matmul(C, C.DY, A, true, TA)
+                                  : matmul(C, A, C.DY, !TA, false),
+                               B->Type);
 }
 
 static Value *sliceOf(GradContext &C, Value *V, int64_t Axis, int64_t Start,

@@ -1,9 +1,10 @@
 //===- Train.cpp - The training loop --------------------------------------===//
 ///
 /// \file
-/// adj_rt_train(): resolve the options against the model's defaults, load
-/// and check the data, initialise the parameters (or load a checkpoint),
-/// then train. Each epoch visits the training samples in a Fisher-Yates
+/// The training loop of a session, and adj_rt_train() on top of it: create a
+/// session (resolve the options against the model's defaults, load and
+/// check the data, initialise the parameters or load a checkpoint), then
+/// train it once. Each epoch visits the training samples in a Fisher-Yates
 /// permutation of the identity drawn from one generator seeded once from
 /// the seed, so epochs differ, runs repeat, and an epoch's order depends
 /// only on the generator's state at its start, which a checkpoint stores.
@@ -12,7 +13,9 @@
 /// (except frozen ones). After each epoch the test split is evaluated in
 /// order with eval_step, every result weighted by its batch's size; the
 /// epoch's line goes to stdout and the checkpoint, if asked for, to disk.
-/// At the end the report, log and plot are written.
+/// At the end the report, log and plot are written. A session trained again
+/// continues where it stopped: a partial epoch (after --steps or an
+/// interrupt) is finished with the permutation it started with.
 ///
 /// Parameter i is initialised from mix64(seed * golden + i), so a parameter's
 /// initial value depends only on the seed and its position in the model.
@@ -29,14 +32,11 @@
 
 using namespace adj::rt;
 
-namespace {
-
-double secondsSince(Clock::time_point t) {
+static double secondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-/// Allocates and initialises one slot per model parameter.
-int initParams(const adj_rt_model &m, uint64_t seed, State &state) {
+int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
   if (m.num_params < 0 || (m.num_params && !m.params))
     return fail("internal error: invalid parameter descriptors");
   for (int i = 0; i < m.num_params; ++i) {
@@ -79,8 +79,8 @@ int initParams(const adj_rt_model &m, uint64_t seed, State &state) {
 }
 
 /// Means of eval_step's results over the test split, weighted by batch size.
-int evaluate(Step &eval, const Split &test, int64_t batch,
-             std::vector<double> &means) {
+static int evaluate(Step &eval, const Split &test, int64_t batch,
+                    std::vector<double> &means) {
   means.assign(size_t(eval.numResults()), 0.0);
   for (int64_t start = 0; start < test.Samples; start += batch) {
     int64_t n = std::min(batch, test.Samples - start);
@@ -96,98 +96,19 @@ int evaluate(Step &eval, const Split &test, int64_t batch,
   return 0;
 }
 
-/// The training run: settings, data, state, bound steps and progress.
-class Trainer {
-public:
-  explicit Trainer(Settings &s) : S(s), M(s.Model), Live(s.Live) {}
-  int setUp();
-  int run(Report &report);
-  /// Writes --log and --plot (also after a failure, for the diagnosis).
-  int writeHistory() const;
-  void clearLive() { Live.clear(); }
-
-private:
-  int trainEpoch(int64_t epoch, double &loss, int64_t &samples);
-  void showProgress(int64_t epoch, int64_t end, double loss, int64_t samples,
-                    double secs);
-  int evaluateInto(Report &report, std::string &line, History::Row *row);
-  int save();
-  void printHeader() const;
-
-  Settings &S;
-  const adj_rt_model &M;
-  DataSet Data;
-  State Params;
-  Step Train, Eval;
-  bool HasEval = false;
-  Rng Shuffler{0}, EpochStart{0};
-  std::vector<int64_t> Order;
-  Position Pos;
-  int64_t RunSteps = 0, LastEpoch = 0;
-  bool Unsaved = true;
-  double TrainSeconds = 0;
-  int64_t TrainSamples = 0;
-  History Log;
-  LiveLine Live;
-};
-
-int Trainer::setUp() {
-  if (loadData(M, S.EvalOnly, Data) || initParams(M, S.Seed, Params))
-    return 1;
-  if (!S.EvalOnly &&
-      Train.bind(M.train_step, "train_step", Data.Train, Params, S.Batch))
-    return 1;
-  for (const std::string &name : S.Freeze)
-    Train.freeze(name);
-  HasEval = !Data.Test.empty() && M.eval_step.fn;
-  if (HasEval &&
-      (Eval.bind(M.eval_step, "eval_step", Data.Test, Params, S.Batch) ||
-       Eval.requireScalarResults()))
-    return 1;
-  for (int r = 0; HasEval && r < Eval.numResults(); ++r)
-    if (r != Eval.lossIndex())
-      Log.MetricNames.push_back(Eval.resultName(r));
-  Shuffler = Rng(mix64(S.Seed ^ 0xD1B54A32D192ED03ull));
-  std::optional<Position> resumed;
-  if (S.LoadPath && loadCheckpoint(S.LoadPath, S, !S.EvalOnly, Params, resumed))
-    return 1;
-  if (resumed) {
-    Pos = *resumed;
-    Shuffler.setState(Pos.Rng); // checked by loadCheckpoint
-  }
-  EpochStart = Shuffler;
-  if (S.EvalOnly) {
-    S.Epochs = 0;
-    return 0;
-  }
-  const int64_t samples = Data.Train.Samples;
-  if (samples == 0)
-    return fail("no training samples");
-  if (Pos.EpochSamples >= samples) // the data changed: start the epoch over
-    Pos.EpochSamples = 0;
-  // --steps without --epochs: as many epochs as the steps need.
-  int64_t perEpoch = (samples + S.Batch - 1) / S.Batch;
-  int64_t firstBatches = (samples - Pos.EpochSamples + S.Batch - 1) / S.Batch;
-  if (S.Steps > 0 && !S.EpochsGiven)
-    S.Epochs = S.Steps <= firstBatches
-                   ? 1
-                   : 1 + (S.Steps - firstBatches + perEpoch - 1) / perEpoch;
-  Order.resize(size_t(samples));
-  return 0;
-}
-
 /// Redraws the live line after training the epoch's samples [0, `end`):
 /// "epoch 2/5  step 37/125  loss 0.4123  12,345 samples/s  ETA 0:07", the
 /// loss and rate over the `samples` of this run's part of the epoch.
-void Trainer::showProgress(int64_t epoch, int64_t end, double loss,
-                           int64_t samples, double secs) {
+void adj_rt_session::showProgress(int64_t epoch, int64_t lastEpoch,
+                                  int64_t end, double loss, int64_t samples,
+                                  double secs) {
   if (!Live.due())
     return;
-  int64_t total = Data.Train.Samples;
+  int64_t total = Data.Train.Samples, batch = S->Batch;
   std::string line =
       format("epoch %lld/%lld  step %lld/%lld  loss ", (long long)epoch,
-             (long long)LastEpoch, (long long)((end + S.Batch - 1) / S.Batch),
-             (long long)((total + S.Batch - 1) / S.Batch)) +
+             (long long)lastEpoch, (long long)((end + batch - 1) / batch),
+             (long long)((total + batch - 1) / batch)) +
       formatValue(loss);
   double rate = secs > 0 ? double(samples) / secs : 0;
   if (rate > 0)
@@ -196,82 +117,98 @@ void Trainer::showProgress(int64_t epoch, int64_t end, double loss,
   Live.show(line);
 }
 
-int Trainer::trainEpoch(int64_t epoch, double &loss, int64_t &samples) {
+/// Trains epoch `epoch` from Pos.EpochSamples on, stopping early after
+/// `maxSteps` steps of this run (0: no limit) or at an interrupt.
+int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
+                               int64_t maxSteps, int64_t &runSteps,
+                               double &loss, int64_t &samples) {
   const Split &train = Data.Train;
-  EpochStart = Shuffler;
+  const int64_t batch = S->Batch;
+  // A partial epoch continues with the permutation it started with.
+  if (Pos.EpochSamples > 0)
+    Shuffler = EpochStart;
+  else
+    EpochStart = Shuffler;
   std::iota(Order.begin(), Order.end(), int64_t(0));
-  if (S.Shuffle)
+  if (S->Shuffle)
     for (int64_t i = train.Samples - 1; i > 0; --i)
       std::swap(Order[size_t(i)], Order[Shuffler.below(uint64_t(i) + 1)]);
   double lossSum = 0;
   samples = 0;
   auto start = Clock::now();
   int64_t first = Pos.EpochSamples;
-  for (; first < train.Samples; first += S.Batch) {
-    if (S.Steps > 0 && RunSteps >= S.Steps)
+  int status = 0;
+  for (; first < train.Samples; first += batch) {
+    if ((maxSteps > 0 && runSteps >= maxSteps) || Interrupt.load())
       break;
     auto stepStart = Clock::now();
-    int64_t n = std::min(S.Batch, train.Samples - first);
-    Train.gather(S.Shuffle ? Order.data() : nullptr, first, n);
+    int64_t n = std::min(batch, train.Samples - first);
+    Train.gather(S->Shuffle ? Order.data() : nullptr, first, n);
     int64_t step = Pos.Step + 1;
-    Train.setHyper(S.Lr, step);
-    if (Train.call(n) != 0)
-      return fail(
+    Train.setHyper(S->Lr, step);
+    DeltaValid = false;
+    if (Train.call(n) != 0) {
+      status = fail(
           format("invalid data in batch at step %lld", (long long)step));
+      break;
+    }
     double l = Train.result(Train.lossIndex());
-    if (!std::isfinite(l))
-      return fail(format("loss is %s at step %lld (epoch %lld); try a lower "
-                         "learning rate",
-                         std::isnan(l) ? "nan" : "inf", (long long)step,
-                         (long long)epoch));
+    if (!std::isfinite(l)) {
+      status = fail(format("loss is %s at step %lld (epoch %lld); try a lower "
+                           "learning rate",
+                           std::isnan(l) ? "nan" : "inf", (long long)step,
+                           (long long)epoch));
+      break;
+    }
     Train.commit();
+    DeltaValid = true;
     Pos.Step = step;
-    ++RunSteps;
+    ++runSteps;
+    ++TrainedSteps;
     Unsaved = true;
     lossSum += l * double(n);
     samples += n;
-    if (S.LogPath) {
+    if (S->LogPath) {
       double secs = secondsSince(stepStart);
       double rate = secs > 0 ? double(n) / secs : 0;
       Log.Rows.push_back({false, epoch, step, l, std::nullopt, {}, rate});
     }
     if (Live.enabled())
-      showProgress(epoch, first + n, lossSum / double(samples), samples,
-                   secondsSince(start));
+      showProgress(epoch, lastEpoch, first + n, lossSum / double(samples),
+                   samples, secondsSince(start));
   }
   TrainSeconds += secondsSince(start);
   TrainSamples += samples;
   loss = samples ? lossSum / double(samples) : 0;
-  if (first < train.Samples) { // stopped by --steps inside the epoch
+  if (first < train.Samples) { // stopped inside the epoch
     Pos.EpochSamples = first;
-    return 0;
+    return status;
   }
   Pos.Epoch = epoch;
   Pos.EpochSamples = 0;
   return 0;
 }
 
-/// Evaluates on the test split (when there is one) into the report and
-/// `row` (if any) and appends "  test_loss X  metric Y" to `line`.
-int Trainer::evaluateInto(Report &report, std::string &line,
-                          History::Row *row) {
+/// Evaluates on the test split (when there is one) into Last and `row` (if
+/// any) and appends "  test_loss X  metric Y" to `line`.
+int adj_rt_session::evaluateInto(std::string &line, History::Row *row) {
   if (!HasEval)
     return 0;
   std::vector<double> means;
-  if (evaluate(Eval, Data.Test, S.Batch, means))
+  if (evaluate(Eval, Data.Test, S->Batch, means))
     return 1;
-  report.Metrics.clear();
+  Last.Metrics.clear();
   for (int r = 0; r < Eval.numResults(); ++r) {
     double v = means[size_t(r)];
     const char *name = Eval.resultName(r);
     if (r == Eval.lossIndex()) {
-      report.TestLoss = v;
+      Last.TestLoss = v;
       if (row)
         row->TestLoss = v;
       line += "  test_loss " + formatValue(v);
       continue;
     }
-    report.Metrics.push_back({name, v});
+    Last.Metrics.push_back({name, v});
     if (row)
       row->Metrics.push_back(v);
     line += format("  %s ", name) + formatValue(v);
@@ -279,115 +216,160 @@ int Trainer::evaluateInto(Report &report, std::string &line,
   return 0;
 }
 
-int Trainer::save() {
+int adj_rt_session::evalLine() {
+  std::string line;
+  if (evaluateInto(line, nullptr))
+    return 1;
+  if (!S->Quiet && HasEval) {
+    std::printf("eval: %s\n", line.c_str() + 2);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+int adj_rt_session::save(const char *path) {
   Position pos = Pos;
   pos.Rng = Pos.EpochSamples > 0 ? EpochStart.state() : Shuffler.state();
-  if (saveCheckpoint(S.SavePath, S, Params, pos))
+  if (saveCheckpoint(path, *S, Params, pos))
     return 1;
   Unsaved = false;
   return 0;
 }
 
-void Trainer::printHeader() const {
+void adj_rt_session::printHeader() const {
   std::string line = format(
-      "%s: %d params (%s values), ", M.name ? M.name : "model",
+      "%s: %d params (%s values), ", S->Model.name ? S->Model.name : "model",
       int(Params.Params.size()), groupDigits(Params.paramValues()).c_str());
-  if (!S.EvalOnly)
+  if (!S->EvalOnly)
     line += format("train %lld", (long long)Data.Train.Samples);
   if (!Data.Test.empty())
-    line += format("%stest %lld", S.EvalOnly ? "" : ", ",
+    line += format("%stest %lld", S->EvalOnly ? "" : ", ",
                    (long long)Data.Test.Samples);
   std::printf("%s samples\n", line.c_str());
   std::fflush(stdout);
 }
 
-int Trainer::run(Report &report) {
-  if (!S.Quiet)
-    printHeader();
-  // A resumed partial epoch is the first of this run's epochs.
-  int64_t firstEpoch = Pos.Epoch + 1;
-  LastEpoch = Pos.Epoch + S.Epochs;
-  for (int64_t epoch = firstEpoch; epoch <= LastEpoch; ++epoch) {
-    if (S.Steps > 0 && RunSteps >= S.Steps)
-      break;
-    double loss = 0;
-    int64_t samples = 0;
-    double before = TrainSeconds;
-    if (trainEpoch(epoch, loss, samples))
+int adj_rt_session::train(int64_t epochs, int64_t steps) {
+  Interrupt.store(0);
+  if (S->EvalOnly)
+    return fail("cannot train with --eval-only");
+  const int64_t samples = Data.Train.Samples;
+  if (samples == 0)
+    return fail("no training samples");
+  if (Pos.EpochSamples >= samples) { // the data changed: start the epoch over
+    Pos.EpochSamples = 0;
+    Shuffler = EpochStart;
+  }
+  Order.resize(size_t(samples));
+  // Only steps: as many epochs as the steps need.
+  const int64_t batch = S->Batch;
+  int64_t perEpoch = (samples + batch - 1) / batch;
+  int64_t firstBatches = (samples - Pos.EpochSamples + batch - 1) / batch;
+  if (epochs <= 0 && steps > 0)
+    epochs = steps <= firstBatches
+                 ? 1
+                 : 1 + (steps - firstBatches + perEpoch - 1) / perEpoch;
+  else if (epochs <= 0)
+    epochs = S->Epochs;
+  if (epochs == 0)
+    return evalLine();
+  // A partial epoch is the first of this run's epochs.
+  int64_t firstEpoch = Pos.Epoch + 1, lastEpoch = Pos.Epoch + epochs;
+  int64_t runSteps = 0;
+  Last.TrainLoss.reset();
+  Last.Epochs = 0;
+  auto interrupted = [&] {
+    Live.clear();
+    std::printf("interrupted at step %lld (epoch %lld, %lld/%lld samples)\n",
+                (long long)Pos.Step, (long long)Pos.Epoch + 1,
+                (long long)Pos.EpochSamples, (long long)samples);
+    std::fflush(stdout);
+    if (S->SavePath && save(S->SavePath))
       return 1;
-    report.Epochs = epoch;
-    report.TrainLoss = loss;
+    return ADJ_RT_INTERRUPTED;
+  };
+  for (int64_t epoch = firstEpoch; epoch <= lastEpoch; ++epoch) {
+    if (steps > 0 && runSteps >= steps)
+      break;
+    if (Interrupt.load())
+      return interrupted();
+    double loss = 0;
+    int64_t trained = 0;
+    double before = TrainSeconds;
+    int status = trainEpoch(epoch, lastEpoch, steps, runSteps, loss, trained);
+    if (status) {
+      Live.clear();
+      return status;
+    }
+    if (Pos.EpochSamples > 0 && Interrupt.load())
+      return interrupted();
+    Last.Epochs = epoch;
+    Last.TrainLoss = loss;
     double secs = TrainSeconds - before;
-    double rate = secs > 0 ? double(samples) / secs : 0;
+    double rate = secs > 0 ? double(trained) / secs : 0;
     History::Row row{true, epoch, Pos.Step, loss, std::nullopt, {}, rate};
     std::string line = format("epoch %lld/%lld: train_loss ", (long long)epoch,
-                              (long long)LastEpoch) +
+                              (long long)lastEpoch) +
                        formatValue(loss);
-    if (evaluateInto(report, line, &row))
+    if (evaluateInto(line, &row)) {
+      Live.clear();
       return 1;
-    if (S.LogPath || S.PlotPath)
+    }
+    if (Pos.EpochSamples == 0)
+      Epochs.push_back({epoch, Pos.Step, loss,
+                        row.TestLoss ? *row.TestLoss : NAN, rate});
+    if (S->LogPath || S->PlotPath)
       Log.Rows.push_back(row);
     Live.clear();
-    if (!S.Quiet) {
+    if (!S->Quiet) {
       std::printf("%s  (%s samples/s)\n", line.c_str(),
                   groupDigits(int64_t(rate)).c_str());
       std::fflush(stdout);
     }
-    if (S.SavePath && save())
+    if (S->SavePath && save(S->SavePath))
       return 1;
   }
-  if (S.Epochs == 0) {
-    std::string line;
-    if (evaluateInto(report, line, nullptr))
-      return 1;
-    if (!S.Quiet && HasEval) {
-      std::printf("eval: %s\n", line.c_str() + 2);
-      std::fflush(stdout);
-    }
-  }
-  if (S.SavePath && Unsaved && save())
-    return 1;
-  report.Steps = Pos.Step;
-  if (!report.Epochs)
-    report.Epochs = Pos.Epoch;
-  report.SamplesPerSec =
-      TrainSeconds > 0 ? double(TrainSamples) / TrainSeconds : 0;
-  return 0;
-}
-
-int Trainer::writeHistory() const {
-  if (S.LogPath && writeLog(S.LogPath, Log))
-    return 1;
-  if (S.PlotPath && writePlot(S.PlotPath, M.name, Log))
+  if (S->SavePath && Unsaved && save(S->SavePath))
     return 1;
   return 0;
 }
 
-} // namespace
+int adj_rt_session::writeHistory() const {
+  if (S->LogPath && writeLog(S->LogPath, Log))
+    return 1;
+  if (S->PlotPath && writePlot(S->PlotPath, S->Model.name, Log))
+    return 1;
+  return 0;
+}
 
 extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   auto entered = Clock::now();
   if (!m)
     return fail("adj_rt_train: no model");
-  adj_rt_options defaults;
-  adj_rt_options_init(&defaults);
-  Settings s;
-  if (resolveSettings(*m, o ? *o : defaults, s))
+  std::unique_ptr<adj_rt_session, void (*)(adj_rt_session *)> s(
+      adj_rt_session_create(m, o), adj_rt_session_free);
+  if (!s)
     return 1;
-  Report report;
-  {
-    Trainer t(s);
-    if (t.setUp())
-      return 1;
-    if (t.run(report)) {
-      t.clearLive();
-      std::string error = adj_rt_last_error();
-      t.writeHistory(); // best effort; the training error is the one to see
-      return fail(error);
-    }
-    if (t.writeHistory())
-      return 1;
+  const Settings &set = *s->S;
+  if (!set.Quiet)
+    s->printHeader();
+  int status = set.EvalOnly
+                   ? s->evalLine()
+                   : s->train(set.EpochsGiven ? set.Epochs : 0, set.Steps);
+  if (status) {
+    s->Live.clear();
+    std::string error = adj_rt_last_error();
+    s->writeHistory(); // best effort; the training error is the one to see
+    return fail(error);
   }
+  if (s->writeHistory())
+    return 1;
+  Report report = s->Last;
+  report.Steps = s->Pos.Step;
+  if (!report.Epochs)
+    report.Epochs = s->Pos.Epoch;
+  report.SamplesPerSec =
+      s->TrainSeconds > 0 ? double(s->TrainSamples) / s->TrainSeconds : 0;
   report.CompileSeconds = o ? o->compile_seconds : 0;
   report.WallSeconds = secondsSince(entered) + report.CompileSeconds;
   report.PeakRssBytes = peakRssBytes();

@@ -5,8 +5,9 @@
 /// (the options resolved against the model), Data.cpp (loading and
 /// validating a model's data), Step.cpp (binding step functions to buffers),
 /// Resume.cpp (checkpoints of the training state), Report.cpp (console lines
-/// and the JSON report), History.cpp (the CSV log and the SVG plot) and
-/// Train.cpp (the training loop and evaluation).
+/// and the JSON report), History.cpp (the CSV log and the SVG plot),
+/// Train.cpp (the training loop and evaluation) and Session.cpp (the
+/// session API: building, reconfiguring and rebinding a session).
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJOINT_RUNTIME_TRAINER_H
@@ -14,7 +15,9 @@
 
 #include "runtime/Internal.h"
 
+#include <atomic>
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -46,6 +49,12 @@ struct Settings {
   const char *LoadPath = nullptr, *SavePath = nullptr;
   const char *LogPath = nullptr, *PlotPath = nullptr;
 };
+
+struct State;
+
+/// Allocates and initialises one slot per parameter of `m`: parameter i
+/// from mix64(seed * golden + i).
+int initParams(const adj_rt_model &m, uint64_t seed, State &state);
 
 /// Checks `o` and fills `s` from it and the model's defaults.
 int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
@@ -265,5 +274,75 @@ std::string groupDigits(int64_t v);
 std::string formatValue(double v);
 
 } // namespace adj::rt
+
+/// A training session: the settings, data, parameters, bound step functions
+/// and position of a run, kept between calls of the adj_rt_session_* API.
+/// adj_rt_train() is one session trained once. The training loop lives in
+/// Train.cpp, construction and reconfiguration in Session.cpp.
+struct adj_rt_session {
+  adj_rt_session() = default;
+  adj_rt_session(const adj_rt_session &) = delete;
+  adj_rt_session &operator=(const adj_rt_session &) = delete;
+
+  /// adj_rt_options with its strings and arrays owned (copied verbatim).
+  struct OwnedOptions {
+    adj_rt_options O{};
+    std::deque<std::string> Strings;
+    std::vector<const char *> Freeze, DataKeys, DataValues;
+    explicit OwnedOptions(const adj_rt_options &src);
+  };
+
+  using Clock = adj::rt::Clock;
+
+  /// (Re)builds everything from model `m` and options `o`, taken over on
+  /// success: parameters and optimizer state of the same name and shape as
+  /// the current ones keep their values, the others are initialised; the
+  /// data is reloaded unless the model and its sources are the same. On
+  /// failure nothing changes.
+  int rebuild(const adj_rt_model &m, std::unique_ptr<OwnedOptions> o);
+  /// Trains `epochs` more epochs (0: as many as `steps` need, else the
+  /// settings' epochs), at most `steps` steps (0: no limit); prints an epoch
+  /// line per epoch. Returns 0, 1 (error) or ADJ_RT_INTERRUPTED.
+  int train(int64_t epochs, int64_t steps);
+  /// Evaluates the test split into Last; prints "eval: ..." unless quiet.
+  int evalLine();
+  /// "NAME: K params (V values), train N, test M samples".
+  void printHeader() const;
+  int save(const char *path);
+  /// Writes --log and --plot.
+  int writeHistory() const;
+
+  const adj_rt_model *Source = nullptr; ///< the caller's model
+  std::unique_ptr<OwnedOptions> Opts;
+  std::unique_ptr<adj::rt::Settings> S;
+  adj::rt::DataSet Data;
+  adj::rt::State Params;
+  adj::rt::Step Train, Eval;
+  bool HasEval = false;
+  adj::rt::Rng Shuffler{0}, EpochStart{0}; ///< EpochStart: at the start of
+                                           ///< the current epoch
+  std::vector<int64_t> Order;
+  adj::rt::Position Pos;
+  bool Unsaved = true;
+  bool DeltaValid = false; ///< the slots' other buffers hold the values
+                           ///< before the last committed step
+  double TrainSeconds = 0;
+  int64_t TrainSamples = 0, TrainedSteps = 0;
+  adj::rt::History Log;
+  std::vector<adj_rt_epoch_record> Epochs;
+  adj::rt::LiveLine Live{false};
+  adj::rt::Report Last; ///< the latest results of train() and evalLine()
+  std::atomic<int> Interrupt{0};
+
+private:
+  int trainEpoch(int64_t epoch, int64_t lastEpoch, int64_t maxSteps,
+                 int64_t &runSteps, double &loss, int64_t &samples);
+  void showProgress(int64_t epoch, int64_t lastEpoch, int64_t end,
+                    double loss, int64_t samples, double secs);
+  int evaluateInto(std::string &line, adj::rt::History::Row *row);
+  int bindSteps(const adj::rt::Settings &s, const adj::rt::DataSet &data,
+                adj::rt::State &state, adj::rt::Step &train,
+                adj::rt::Step &eval, bool &hasEval) const;
+};
 
 #endif // ADJOINT_RUNTIME_TRAINER_H

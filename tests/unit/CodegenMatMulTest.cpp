@@ -9,6 +9,9 @@
 //===----------------------------------------------------------------------===//
 #include "CodegenTestUtil.h"
 
+#include <array>
+#include <fmt/format.h>
+
 using namespace adj;
 using namespace adj::cgtest;
 
@@ -42,6 +45,69 @@ TEST(Codegen, MatMulShapes) {
         expectClose(Res[0], matmulRef(AV, BV, DA[0], DA[1], DB[1]),
                     tolFor(T) * 10, label("matmul " + std::to_string(S), T, N));
       }
+  }
+}
+
+/// Row-major transpose of an R x C matrix.
+Vec transposed(const Vec &X, int64_t R, int64_t C) {
+  Vec T(X.size());
+  for (int64_t I = 0; I < R; ++I)
+    for (int64_t J = 0; J < C; ++J)
+      T[J * R + I] = X[I * C + J];
+  return T;
+}
+
+TEST(Codegen, MatMulTransposeFlags) {
+  // (M, K, N) with kBatch for the batch size; every transpose variant,
+  // sizes below, at and around the register tiles and the K block (256),
+  // the MNIST backward shapes (X^T dY, dY W^T) and skinny ones (N = 10).
+  const std::vector<std::array<int64_t, 3>> Sizes = {
+      {7, 13, 5},       {kBatch, 13, 5},   {13, kBatch, 40},
+      {kBatch, 40, 37}, {784, kBatch, 33}, {kBatch, 10, 128},
+      {kBatch, 300, 10}, {1, 1, 1},        {9, 520, 17}};
+  for (DType T : FloatTypes) {
+    Compiled C;
+    unsigned Fn = 0;
+    for (auto [M, Kd, Nd] : Sizes)
+      for (int Flags = 0; Flags < 4; ++Flags) {
+        bool TA = Flags & 1, TB = Flags & 2;
+        Function *F = C.add("mt" + std::to_string(Fn++));
+        Builder B(*F);
+        Dims DA = TA ? Dims{Kd, M} : Dims{M, Kd};
+        Dims DB = TB ? Dims{Nd, Kd} : Dims{Kd, Nd};
+        Value *A = F->addArg("a", ty(T, DA), ArgRole::Input);
+        Value *Bm = F->addArg("b", ty(T, DB), ArgRole::Input);
+        Attrs At;
+        if (TA)
+          At["transpose_a"] = true;
+        if (TB)
+          At["transpose_b"] = true;
+        F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm}, At)});
+      }
+    C.compile();
+    for (int64_t N : {1, 7, 64}) {
+      Fn = 0;
+      for (auto [M, Kd, Nd] : Sizes)
+        for (int Flags = 0; Flags < 4; ++Flags) {
+          bool TA = Flags & 1, TB = Flags & 2;
+          int64_t Mc = M == kBatch ? N : M, Kc = Kd == kBatch ? N : Kd,
+                  Nc = Nd == kBatch ? N : Nd;
+          Vec AV = randVec(Mc * Kc, -1, 1, T, 3 + Fn),
+              BV = randVec(Kc * Nc, -1, 1, T, 90 + Fn);
+          std::vector<Vec> Res;
+          std::string Name = "mt" + std::to_string(Fn++);
+          ASSERT_EQ(C.run(Name, N,
+                          {TA ? transposed(AV, Mc, Kc) : AV,
+                           TB ? transposed(BV, Kc, Nc) : BV},
+                          Res),
+                    0);
+          expectClose(Res[0], matmulRef(AV, BV, Mc, Kc, Nc),
+                      tolFor(T) * 10,
+                      label(fmt::format("matmul {}x{}x{} ta={} tb={}", Mc, Kc,
+                                        Nc, TA, TB),
+                            T, N));
+        }
+    }
   }
 }
 

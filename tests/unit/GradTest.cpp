@@ -153,7 +153,20 @@ std::vector<Case> casesFor(OpKind K) {
             {{f({1, 3, 4}), f({2, 4, 2})}},
             {{f({2, 1, 3, 4}), f({3, 4, 2})}},
             {{f({4, 2})}, {}, -2, 2, {f({kBatch, 3, 4})}},
-            {{f({3, 4})}, {}, -2, 2, {f({kBatch, 4, 2})}, false}};
+            {{f({3, 4})}, {}, -2, 2, {f({kBatch, 4, 2})}, false},
+            // Transpose flags: each variant, 2-D and batched/broadcast.
+            {{f({4, 3}), f({4, 2})}, {{"transpose_a", true}}},
+            {{f({3, 4}), f({2, 4})}, {{"transpose_b", true}}},
+            {{f({4, 3}), f({2, 4})},
+             {{"transpose_a", true}, {"transpose_b", true}}},
+            {{f({2, 4, 3}), f({4, 5})}, {{"transpose_a", true}}},
+            {{f({4, 3})},
+             {{"transpose_a", true}, {"transpose_b", true}},
+             -2,
+             2,
+             {f({kBatch, 2, 4})},
+             false},
+            {{f({4, 3})}, {{"transpose_a", true}}, -2, 2, {f({4, kBatch})}}};
   case OpKind::Softmax:
   case OpKind::LogSoftmax:
     return {{{f({2, 5})}, {{"axis", int64_t(1)}}},

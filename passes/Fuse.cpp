@@ -1,0 +1,209 @@
+//===- Fuse.cpp - Elementwise fusion and transpose folding ----------------===//
+///
+/// Two rewrites that save memory traffic in the generated code.
+///
+/// 1. A `transpose` that swaps the last two axes of a matmul operand is
+///    folded into the matmul's `transpose_a` / `transpose_b` flag (the
+///    kernels read either layout in place); the transpose goes when unused.
+///
+/// 2. Elementwise fusion. A value computed by an elementwise op is *inlined*
+///    into its users (not stored) when it is not a function result, every
+///    user is an elementwise op of the same shape, and it is small: at most
+///    kMaxMembers ops in its inlined expression when it has one use, or a
+///    cheap op (add, mul, relu, ...) of at most kMaxShared ops when it has
+///    several (each user then recomputes it). Decisions are made in program
+///    order, so operands are decided before their users. Every elementwise
+///    op that is not inlined becomes the root of a group: if anything was
+///    inlined into it, it is replaced by one op
+///
+///      %r = fused %in0, %in1, ... {body = "mul i0 i1; sqrt t0; add t1 i2"}
+///
+///    whose operands are the group's inputs (values computed elsewhere,
+///    broadcast to the result like any elementwise operand) and whose
+///    `body` lists the members in order, `mnemonic[:alpha] operand...`,
+///    an operand being `iK` (input K) or `tK` (member K's value); the last
+///    member is the result. Codegen emits one loop nest for it. Adam's
+///    update of one parameter thus becomes three loops (m, v and p, each a
+///    result) instead of about fifteen, and relu's adjoint absorbs the
+///    recomputed `add` of the bias instead of reading a stored copy.
+///
+//===----------------------------------------------------------------------===//
+#include "passes/Fuse.h"
+
+#include <fmt/format.h>
+#include <map>
+#include <set>
+
+namespace adj {
+
+namespace {
+
+constexpr unsigned kMaxMembers = 48; ///< Ops in one inlined expression.
+constexpr unsigned kMaxShared = 4;   ///< ... of a value with several uses.
+
+class FusePass : public Pass {
+public:
+  const char *name() const override { return "fuse"; }
+  bool run(Module &M, PassContext &Ctx) override;
+};
+
+bool fusible(const Op &O) {
+  return hasProp(O.Kind, props::Elementwise) && isFloat(O.type().Elt);
+}
+
+/// Ops cheap enough to recompute in every user.
+bool cheap(OpKind K) {
+  switch (K) {
+  case OpKind::Add:
+  case OpKind::Sub:
+  case OpKind::Mul:
+  case OpKind::Neg:
+  case OpKind::Abs:
+  case OpKind::Relu:
+  case OpKind::ReluGrad:
+  case OpKind::Maximum:
+  case OpKind::Minimum:
+  case OpKind::GreaterMask:
+  case OpKind::GreaterEqualMask:
+  case OpKind::EqualMask:
+  case OpKind::NotEqualMask:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// Whether \p V is `transpose %x {perm = [0, .., r-1, r-2]}` of rank >= 2.
+Value *swappedLast2(Value *V) {
+  if (!V->Def || V->Def->Kind != OpKind::Transpose)
+    return nullptr;
+  const std::vector<int64_t> *P = V->Def->listAttr("perm");
+  size_t R = V->Type.rank();
+  if (!P || R < 2 || P->size() != R)
+    return nullptr;
+  for (size_t I = 0; I + 2 < R; ++I)
+    if ((*P)[I] != int64_t(I))
+      return nullptr;
+  if ((*P)[R - 2] != int64_t(R - 1) || (*P)[R - 1] != int64_t(R - 2))
+    return nullptr;
+  return V->Def->Operands[0];
+}
+
+void foldTransposes(Function &F) {
+  bool Changed = false;
+  for (auto &O : F.Ops) {
+    if (O->Kind != OpKind::MatMul)
+      continue;
+    for (unsigned I = 0; I < 2; ++I) {
+      Value *Src = swappedLast2(O->Operands[I]);
+      if (!Src)
+        continue;
+      std::string Flag = I == 0 ? "transpose_a" : "transpose_b";
+      bool Now = !O->boolAttr(Flag);
+      O->Operands[I] = Src;
+      if (Now)
+        O->Attributes[Flag] = true;
+      else
+        O->Attributes.erase(Flag);
+      Changed = true;
+    }
+  }
+  if (!Changed)
+    return;
+  // Drop transposes left without uses.
+  std::map<const Value *, unsigned> Uses = F.useCounts();
+  for (size_t I = F.Ops.size(); I-- > 0;) {
+    Op &O = *F.Ops[I];
+    if (O.Kind != OpKind::Transpose || Uses[&O.Result])
+      continue;
+    --Uses[O.Operands[0]];
+    F.Ops.erase(F.Ops.begin() + I);
+  }
+}
+
+void fuseElementwise(Function &F) {
+  std::map<const Value *, std::vector<const Op *>> Users;
+  for (auto &O : F.Ops)
+    for (const Value *V : O->Operands)
+      Users[V].push_back(O.get());
+  std::set<const Value *> Results;
+  for (const Result &R : F.Results)
+    Results.insert(R.V);
+
+  std::map<const Value *, unsigned> Size; // Of the inlined expression.
+  std::set<const Value *> Inline;
+  for (auto &O : F.Ops) {
+    if (!fusible(*O))
+      continue;
+    unsigned S = 1;
+    for (const Value *V : O->Operands)
+      if (Inline.count(V))
+        S += Size[V];
+    Size[&O->Result] = S;
+    const std::vector<const Op *> &Us = Users[&O->Result];
+    if (Us.empty() || Results.count(&O->Result))
+      continue;
+    bool AllFuse = true;
+    for (const Op *U : Us)
+      AllFuse &= fusible(*U) && U->type().Dims == O->type().Dims;
+    if (!AllFuse)
+      continue;
+    if (Us.size() == 1 ? S <= kMaxMembers : cheap(O->Kind) && S <= kMaxShared)
+      Inline.insert(&O->Result);
+  }
+  if (Inline.empty())
+    return;
+
+  for (auto &Root : F.Ops) {
+    if (!fusible(*Root) || Inline.count(&Root->Result))
+      continue;
+    bool Any = false;
+    for (const Value *V : Root->Operands)
+      Any |= Inline.count(V) > 0;
+    if (!Any)
+      continue;
+    std::vector<Value *> Inputs;
+    std::map<const Value *, std::string> Ref;
+    std::vector<std::string> Members;
+    // Emits the members computing V (operands first) and returns its ref.
+    std::function<std::string(Value *)> Visit = [&](Value *V) -> std::string {
+      if (auto It = Ref.find(V); It != Ref.end())
+        return It->second;
+      if (!Inline.count(V) && V != &Root->Result) {
+        Inputs.push_back(V);
+        return Ref[V] = fmt::format("i{}", Inputs.size() - 1);
+      }
+      const Op &O = *V->Def;
+      std::string M = O.info().Mnemonic;
+      if (O.hasAttr("alpha"))
+        M += fmt::format(":{}", O.floatAttr("alpha"));
+      for (Value *W : O.Operands)
+        M += " " + Visit(W);
+      Members.push_back(std::move(M));
+      return Ref[V] = fmt::format("t{}", Members.size() - 1);
+    };
+    Visit(&Root->Result);
+    Root->Kind = OpKind::Fused;
+    Root->Operands = Inputs;
+    Root->Attributes = {{"body", fmt::format("{}", fmt::join(Members, "; "))}};
+  }
+  std::vector<std::unique_ptr<Op>> Kept;
+  for (auto &O : F.Ops)
+    if (!Inline.count(&O->Result))
+      Kept.push_back(std::move(O));
+  F.Ops = std::move(Kept);
+}
+
+bool FusePass::run(Module &M, PassContext &) {
+  for (auto &F : M.Functions) {
+    foldTransposes(*F);
+    fuseElementwise(*F);
+  }
+  return true;
+}
+
+} // namespace
+
+std::unique_ptr<Pass> createFusePass() { return std::make_unique<FusePass>(); }
+
+} // namespace adj
