@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: Adjoint (adjc --run) and PyTorch train the same
-# models in one run on this machine, one thread each -- the MNIST MLP and a
-# tiny 2-16-16-2 MLP at batch 32 (bench/tiny_mlp.adj, data written by
-# bench/tiny_data.py, pure per-step overhead); prints both reports and the
-# samples/s ratio for each. Needs a build (scripts/build.sh); installs
+# models in one run on this machine -- the MNIST MLP with 1 and 2 threads
+# and a tiny 2-16-16-2 MLP at batch 32 with 1 (bench/tiny_mlp.adj, data
+# written by bench/tiny_data.py, pure per-step overhead); prints both
+# reports and the samples/s ratios. Needs a build (scripts/build.sh); installs
 # Debian's python3-torch (for /usr/bin/python3) and OpenBLAS (without it
 # torch falls back to the reference BLAS, ~20x slower) when missing.
 set -euo pipefail
@@ -17,28 +17,45 @@ BUILD_DIR=${BUILD_DIR:-build}
 OUT=$(mktemp -d)
 /usr/bin/python3 bench/tiny_data.py bench/tiny-data
 
-# compare NAME ADJ_MODEL TORCH_SCRIPT [TORCH_ARGS...]: one model both ways.
+# compare NAME THREADS ADJ_MODEL TORCH_SCRIPT [TORCH_ARGS...]: one model both
+# ways, once per thread count in THREADS ("1" or "1 2"; Adjoint's --threads,
+# PyTorch's torch.set_num_threads), a column pair per count.
 compare() {
-  local name=$1 model=$2 script=$3
-  shift 3
-  "$BUILD_DIR/bin/adjc" "$model" --run --epochs "$EPOCHS" --quiet \
-    --report "$OUT/$name.adjoint.json"
-  # OPENBLAS_CORETYPE/L2_SIZE may be set on this machine for old OpenBLAS
-  # builds; they slow the current one, so they are unset for PyTorch alone.
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE THREADS=1 \
-    /usr/bin/python3 "$script" "$EPOCHS" "$@" > "$OUT/$name.torch.json"
-  /usr/bin/python3 - "$name" "$OUT/$name.adjoint.json" "$OUT/$name.torch.json" <<'PY'
+  local name=$1 threads=$2 model=$3 script=$4
+  shift 4
+  local reports=()
+  for t in $threads; do
+    "$BUILD_DIR/bin/adjc" "$model" --run --epochs "$EPOCHS" --threads "$t" \
+      --quiet --report "$OUT/$name.$t.adjoint.json"
+    # OPENBLAS_CORETYPE/L2_SIZE may be set on this machine for old OpenBLAS
+    # builds; they slow the current one, so they are unset for PyTorch alone.
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE THREADS="$t" \
+      /usr/bin/python3 "$script" "$EPOCHS" "$@" > "$OUT/$name.$t.torch.json"
+    reports+=("$t" "$OUT/$name.$t.adjoint.json" "$OUT/$name.$t.torch.json")
+  done
+  /usr/bin/python3 - "$name" "${reports[@]}" <<'PY'
 import json, sys
-a = json.load(open(sys.argv[2])); t = json.load(open(sys.argv[3]))
-print(f"== {sys.argv[1]}")
-print(f"{'':24}{'adjoint':>14}{'pytorch':>14}")
-print(f"{'test accuracy':24}{a['metrics']['accuracy']:>14.4f}{t['metrics']['accuracy']:>14.4f}")
-print(f"{'test loss':24}{a['test_loss']:>14.4f}{t['test_loss']:>14.4f}")
-print(f"{'train samples/s':24}{a['samples_per_sec']:>14.0f}{t['samples_per_sec']:>14.0f}")
-print(f"{'compile seconds':24}{a['compile_seconds']:>14.3f}{'-':>14}")
-print(f"speed ratio adjoint/pytorch: {a['samples_per_sec'] / t['samples_per_sec']:.2f}x")
+name, rest = sys.argv[1], sys.argv[2:]
+runs = [(rest[i], json.load(open(rest[i + 1])), json.load(open(rest[i + 2])))
+        for i in range(0, len(rest), 3)]
+print(f"== {name}")
+head = "".join(f"{'adjoint ' + t + 't':>14}{'pytorch ' + t + 't':>14}" for t, _, _ in runs)
+print(f"{'':24}{head}")
+def row(label, get, fmt):
+    cells = "".join(f"{get(a):>14{fmt}}{get(t):>14{fmt}}" for _, a, t in runs)
+    print(f"{label:24}{cells}")
+row("test accuracy", lambda r: r["metrics"]["accuracy"], ".4f")
+row("test loss", lambda r: r["test_loss"], ".4f")
+row("train samples/s", lambda r: r["samples_per_sec"], ".0f")
+print(f"{'compile seconds':24}" + "".join(f"{a['compile_seconds']:>14.3f}{'-':>14}" for _, a, _ in runs))
+for t, a, p in runs:
+    print(f"speed ratio adjoint/pytorch, {t} thread(s): {a['samples_per_sec'] / p['samples_per_sec']:.2f}x")
+if len(runs) > 1:
+    (t0, a0, p0), (t1, a1, p1) = runs[0], runs[-1]
+    print(f"scaling {t0} -> {t1} threads: adjoint {a1['samples_per_sec'] / a0['samples_per_sec']:.2f}x, "
+          f"pytorch {p1['samples_per_sec'] / p0['samples_per_sec']:.2f}x")
 PY
 }
 
-compare "mnist_mlp 784-256-128-10, batch 64" examples/mnist_mlp.adj bench/mnist_torch.py
-compare "tiny_mlp 2-16-16-2, batch 32" bench/tiny_mlp.adj bench/tiny_torch.py bench/tiny-data
+compare "mnist_mlp 784-256-128-10, batch 64" "1 2" examples/mnist_mlp.adj bench/mnist_torch.py
+compare "tiny_mlp 2-16-16-2, batch 32" 1 bench/tiny_mlp.adj bench/tiny_torch.py bench/tiny-data

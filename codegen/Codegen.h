@@ -15,7 +15,10 @@
 /// [0, C)), or 2 when its scratch memory could not be allocated. Every op
 /// becomes an internal kernel `@<F.Name>.<index>.<mnemonic>(out, operands...,
 /// i64 n)` with `noalias` pointers that the step function calls in order;
-/// intermediates live in one malloc'ed scratch buffer per call.
+/// intermediates live in one malloc'ed scratch buffer per call. Large
+/// matmuls and elementwise, fused and reduction kernels hand their work to
+/// the runtime's adj_rt_parallel_for in tasks fixed by the problem size
+/// (Kernel::parallel), so results do not depend on the thread count.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_CODEGEN_H

@@ -144,12 +144,13 @@ static Value *unaryDeriv(Kernel &K, OpKind Kind, double Alpha, Value *X) {
   }
 }
 
-/// One flat loop over \p O's result and its same-shaped operands.
+/// One flat loop over \p O's result and its same-shaped operands, split
+/// into parallel tasks when large.
 static void forEachElement(Kernel &K, const Op &O,
                            function_ref<void(ArrayRef<Value *>)> Body) {
   Shape S = {product(shapeOf(O.type()))};
   std::vector<Shape> St(O.Operands.size() + 1, Shape{Extent()});
-  K.forEach(S, St, Body);
+  K.forEach(S, St, Body, /*Parallel=*/true);
 }
 
 void emitConstant(Kernel &K, const Op &O) {
@@ -227,11 +228,12 @@ void emitBinary(Kernel &K, const Op &O) {
   std::vector<Shape> St = {contiguousStrides(S),
                            broadcastStrides(O.Operands[0]->type(), Dims),
                            broadcastStrides(O.Operands[1]->type(), Dims)};
-  K.forEach(S, St, [&](ArrayRef<Value *> Off) {
+  auto Element = [&](ArrayRef<Value *> Off) {
     Value *A = K.load(T, K.In[0], Off[1]);
     Value *B = K.load(T, K.In[1], Off[2]);
     K.store(binaryValue(K, O.Kind, A, B), K.Out, Off[0]);
-  });
+  };
+  K.forEach(S, St, Element, /*Parallel=*/true);
 }
 
 /// out[i] = in[Base + offset(i)] over the result's shape with input strides
@@ -395,7 +397,7 @@ void emitFused(Kernel &K, const Op &O) {
   std::vector<Shape> St = {contiguousStrides(S)};
   for (const adj::Value *V : O.Operands)
     St.push_back(broadcastStrides(V->type(), Dims));
-  K.forEach(S, St, [&](ArrayRef<llvm::Value *> Off) {
+  auto Element = [&](ArrayRef<llvm::Value *> Off) {
     std::vector<llvm::Value *> Ins(O.Operands.size()), Vals;
     auto Get = [&](std::pair<bool, unsigned> A) {
       if (!A.first)
@@ -416,7 +418,8 @@ void emitFused(Kernel &K, const Op &O) {
       Vals.push_back(R);
     }
     K.store(Vals.back(), K.Out, Off[0]);
-  });
+  };
+  K.forEach(S, St, Element, /*Parallel=*/true);
 }
 
 } // namespace adj::cg

@@ -4,14 +4,17 @@
 /// TargetMachine for the optimisation pipeline, refusing a builder without
 /// a CPU name or features (the JIT would silently fall back to a generic
 /// x86-64 without AVX2/FMA). The process's own symbols are the fallback
-/// definition generator, so generated code calls the C library directly.
+/// definition generator, so generated code calls the C library directly;
+/// the runtime's adj_rt_parallel_for is defined explicitly.
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/JIT.h"
+#include "runtime/adjoint_rt.h"
 
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/ExecutionEngine/Orc/ThreadSafeModule.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Target/TargetMachine.h"
@@ -50,6 +53,16 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel) {
   if (!Gen)
     return Gen.takeError();
   Self->J->getMainJITDylib().addGenerator(std::move(*Gen));
+  // The runtime entry points generated code calls, defined explicitly: the
+  // executable need not export them to its dynamic symbol table.
+  orc::MangleAndInterner Mangle(Self->J->getExecutionSession(),
+                                Self->J->getDataLayout());
+  orc::SymbolMap Runtime;
+  Runtime[Mangle("adj_rt_parallel_for")] =
+      JITEvaluatedSymbol::fromPointer(&adj_rt_parallel_for);
+  if (Error E = Self->J->getMainJITDylib().define(
+          orc::absoluteSymbols(std::move(Runtime))))
+    return E;
   return Self;
 }
 

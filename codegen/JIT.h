@@ -5,7 +5,8 @@
 /// creation), so JIT-compiled code uses the same vector units and FMA as
 /// the ahead-of-time path. Modules are optimised with optimizeLLVM before
 /// they are added; libc and libm symbols (malloc, free, memcpy, expf, tanhf,
-/// ...) resolve from the running process.
+/// ...) resolve from the running process, adj_rt_parallel_for from the
+/// runtime linked into it.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_JIT_H

@@ -9,6 +9,11 @@
 /// into one or two flat loops. Offsets are accumulated per level, so only an
 /// add per operand remains in the innermost loop.
 ///
+/// A parallel loop is outlined: the kernel stores its arguments in a struct
+/// and calls adj_rt_parallel_for(ntasks, @<kernel>.task, &ctx); the task
+/// function loads them and calls `@<kernel>.body`, which has the kernel's
+/// noalias parameters plus the task index (and is inlined into the task).
+///
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
 
@@ -17,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <tuple>
 
 namespace adj::cg {
 
@@ -81,6 +87,22 @@ Value *emitExtent(IRBuilder<> &B, Value *N, Extent E) {
   return V;
 }
 
+/// A kernel's attributes: it returns, synchronises with nothing, and its
+/// first \p NumPtrs parameters (the output, then the read-only operands) are
+/// noalias.
+static void setKernelAttrs(Function *F, unsigned NumPtrs) {
+  F->addFnAttr(Attribute::NoUnwind);
+  F->addFnAttr(Attribute::WillReturn);
+  F->addFnAttr(Attribute::NoSync);
+  for (unsigned I = 0; I < NumPtrs; ++I) {
+    F->addParamAttr(I, Attribute::NoAlias);
+    F->addParamAttr(I, Attribute::NoCapture);
+    F->addParamAttr(I, Attribute::NoUndef);
+    if (I > 0)
+      F->addParamAttr(I, Attribute::ReadOnly);
+  }
+}
+
 Kernel::Kernel(Module &M, const std::string &Name, unsigned NumOperands,
                bool MayFail)
     : M(M), Ctx(M.getContext()), B(Ctx), MayFail(MayFail) {
@@ -89,16 +111,7 @@ Kernel::Kernel(Module &M, const std::string &Name, unsigned NumOperands,
   Type *Ret = MayFail ? B.getInt32Ty() : B.getVoidTy();
   Fn = Function::Create(FunctionType::get(Ret, Params, false),
                         GlobalValue::InternalLinkage, Name, M);
-  Fn->addFnAttr(Attribute::NoUnwind);
-  Fn->addFnAttr(Attribute::WillReturn);
-  Fn->addFnAttr(Attribute::NoSync);
-  for (unsigned I = 0; I <= NumOperands; ++I) {
-    Fn->addParamAttr(I, Attribute::NoAlias);
-    Fn->addParamAttr(I, Attribute::NoCapture);
-    Fn->addParamAttr(I, Attribute::NoUndef);
-    if (I > 0)
-      Fn->addParamAttr(I, Attribute::ReadOnly);
-  }
+  setKernelAttrs(Fn, NumOperands + 1);
   Out = Fn->getArg(0);
   Out->setName("out");
   for (unsigned I = 0; I < NumOperands; ++I) {
@@ -179,7 +192,8 @@ Value *Kernel::madd(Value *Base, Value *I, Value *Stride) {
 }
 
 void Kernel::forEach(Shape S, std::vector<Shape> Strides,
-                     function_ref<void(ArrayRef<Value *>)> Body) {
+                     function_ref<void(ArrayRef<Value *>)> Body,
+                     bool Parallel) {
   // Drop static 1 dims, then merge mergeable neighbours.
   Shape Dims;
   std::vector<Shape> St(Strides.size());
@@ -203,7 +217,14 @@ void Kernel::forEach(Shape S, std::vector<Shape> Strides,
   std::vector<size_t> Same(St.size());
   for (size_t K = 0; K < St.size(); ++K)
     Same[K] = std::find(St.begin(), St.end(), St[K]) - St.begin();
+  // The dim a parallel nest is split along: the outermost one that
+  // indexes the output (Dims.size(): none).
+  size_t Split = Dims.size();
+  for (size_t D = 0; Parallel && D < Dims.size() && Split == Dims.size(); ++D)
+    if (!(St[0][D] == Extent{0, 0}))
+      Split = D;
   std::vector<Value *> Offs(Strides.size(), i64(0));
+  Value *Lo = nullptr, *Hi = nullptr; // The task's range of dim Split.
   std::function<void(size_t)> Level = [&](size_t D) {
     if (D == Dims.size())
       return Body(Offs);
@@ -211,14 +232,134 @@ void Kernel::forEach(Shape S, std::vector<Shape> Strides,
     for (size_t K = 0; K < St.size(); ++K)
       StV.push_back(get(St[K][D]));
     std::vector<Value *> Outer = Offs;
-    loop(get(Dims[D]), [&](Value *I) {
+    auto Inner = [&](Value *I) {
       for (size_t K = 0; K < St.size(); ++K)
         Offs[K] = Same[K] < K ? Offs[Same[K]] : madd(Outer[K], I, StV[K]);
       Level(D + 1);
-    });
+    };
+    if (D == Split && Lo)
+      loop(Lo, Hi, i64(1), Inner);
+    else
+      loop(get(Dims[D]), Inner);
     Offs = Outer;
   };
-  Level(0);
+  if (Split == Dims.size())
+    return Level(0);
+  // Split the innermost dim in multiples of 64 elements, for whole vectors.
+  int64_t Unit = Split + 1 == Dims.size() ? 64 : 1;
+  Value *Size = get(Dims[Split]);
+  Value *Units = B.CreateUDiv(add(Size, i64(Unit - 1)), i64(Unit));
+  parallel(taskCount(get(product(Dims)), kParallelGrain, Units),
+           [&](Value *Task, Value *NTasks) {
+             std::tie(Lo, Hi) = taskRange(Task, NTasks, get(Dims[Split]), Unit);
+             Level(0);
+           });
+}
+
+Value *Kernel::min(Value *A, Value *C) {
+  return B.CreateSelect(B.CreateICmpSLT(C, A), C, A);
+}
+
+Value *Kernel::max(Value *A, Value *C) {
+  return B.CreateSelect(B.CreateICmpSGT(C, A), C, A);
+}
+
+Value *Kernel::taskCount(Value *Work, int64_t Grain, Value *MaxTasks) {
+  Value *T = max(B.CreateUDiv(Work, i64(Grain)), i64(1));
+  return max(min(T, min(MaxTasks, i64(kMaxTasks))), i64(1));
+}
+
+std::pair<Value *, Value *> Kernel::taskRange(Value *Task, Value *NTasks,
+                                              Value *Size, int64_t Unit) {
+  Value *Units = B.CreateUDiv(add(Size, i64(Unit - 1)), i64(Unit));
+  auto Bound = [&](Value *T) {
+    Value *U = B.CreateUDiv(B.CreateMul(T, Units), NTasks);
+    return min(B.CreateMul(U, i64(Unit)), Size);
+  };
+  return {Bound(Task), Bound(add(Task, i64(1)))};
+}
+
+void Kernel::parallel(Value *NTasks, TaskFn Body) {
+  assert(!MayFail && "parallel loop in a kernel that can fail");
+  if (auto *C = dyn_cast<ConstantInt>(NTasks); C && C->isOne())
+    return Body(i64(0), NTasks);
+  unsigned NumPtrs = In.size() + 1;
+  Type *Ptr = B.getPtrTy(), *I64 = i64Ty();
+  SmallVector<Type *, 8> Fields(NumPtrs, Ptr);
+  Fields.append({I64, I64}); // n, ntasks
+  auto *CtxTy = StructType::get(Ctx, Fields);
+  std::string Name = Fn->getName().str();
+
+  // The body: this kernel's parameters, then the task and the task count.
+  SmallVector<Type *, 8> Params(NumPtrs, Ptr);
+  Params.append({I64, I64, I64}); // n, task, ntasks
+  auto *BodyF =
+      Function::Create(FunctionType::get(B.getVoidTy(), Params, false),
+                       GlobalValue::InternalLinkage, Name + ".body", M);
+  setKernelAttrs(BodyF, NumPtrs);
+  BodyF->addFnAttr(Attribute::AlwaysInline);
+
+  // The task: void(ptr ctx, i64 task), what the runtime calls.
+  auto *TaskF =
+      Function::Create(FunctionType::get(B.getVoidTy(), {Ptr, I64}, false),
+                       GlobalValue::InternalLinkage, Name + ".task", M);
+  TaskF->addFnAttr(Attribute::NoUnwind);
+  {
+    IRBuilder<> TB(BasicBlock::Create(Ctx, "entry", TaskF));
+    Value *CtxArg = TaskF->getArg(0);
+    auto Field = [&](unsigned I) {
+      return TB.CreateLoad(CtxTy->getElementType(I),
+                           TB.CreateStructGEP(CtxTy, CtxArg, I));
+    };
+    SmallVector<Value *, 8> Args;
+    for (unsigned I = 0; I < NumPtrs; ++I)
+      Args.push_back(Field(I));
+    Args.append({Field(NumPtrs), TaskF->getArg(1), Field(NumPtrs + 1)});
+    TB.CreateCall(BodyF, Args);
+    TB.CreateRetVoid();
+  }
+
+  // Here: fill the context and hand the tasks to the runtime.
+  BasicBlock &Entry = Fn->getEntryBlock();
+  Value *CtxPtr =
+      IRBuilder<>(&Entry, Entry.begin()).CreateAlloca(CtxTy, nullptr, "ctx");
+  SmallVector<Value *, 8> Vals = {Out};
+  Vals.append(In.begin(), In.end());
+  Vals.append({N, NTasks});
+  for (unsigned I = 0; I < Vals.size(); ++I)
+    B.CreateStore(Vals[I], B.CreateStructGEP(CtxTy, CtxPtr, I));
+  FunctionCallee ParallelFor = M.getOrInsertFunction(
+      "adj_rt_parallel_for", B.getVoidTy(), I64, Ptr, Ptr);
+  if (auto *Decl = dyn_cast<Function>(ParallelFor.getCallee()))
+    Decl->setDoesNotThrow();
+  B.CreateCall(ParallelFor, {NTasks, TaskF, CtxPtr});
+  Fn->removeFnAttr(Attribute::NoSync);
+
+  // Emit the body with this kernel's state switched to the body function.
+  Function *OuterFn = Fn;
+  Value *OuterOut = Out, *OuterN = N;
+  std::vector<Value *> OuterIn = In;
+  IRBuilderBase::InsertPoint IP = B.saveIP();
+  Fn = BodyF;
+  Out = BodyF->getArg(0);
+  Out->setName("out");
+  for (unsigned I = 0; I < In.size(); ++I) {
+    In[I] = BodyF->getArg(I + 1);
+    In[I]->setName("in" + Twine(I));
+  }
+  N = BodyF->getArg(NumPtrs);
+  N->setName("n");
+  Value *Task = BodyF->getArg(NumPtrs + 1), *Count = BodyF->getArg(NumPtrs + 2);
+  Task->setName("task");
+  Count->setName("ntasks");
+  B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", BodyF));
+  Body(Task, Count);
+  B.CreateRetVoid();
+  Fn = OuterFn;
+  Out = OuterOut;
+  N = OuterN;
+  In = std::move(OuterIn);
+  B.restoreIP(IP);
 }
 
 void Kernel::failIf(Value *Cond) {

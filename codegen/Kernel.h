@@ -61,6 +61,11 @@ llvm::Type *eltType(llvm::LLVMContext &Ctx, DType T);
 /// Emits `E` as an i64 value (n is the batch size).
 llvm::Value *emitExtent(llvm::IRBuilder<> &B, llvm::Value *N, Extent E);
 
+/// At most this many tasks per parallel loop, and elementwise nests below
+/// kParallelGrain elements stay serial.
+constexpr int64_t kMaxTasks = 16;
+constexpr int64_t kParallelGrain = 32768;
+
 class Kernel {
 public:
   /// Creates `Name` in \p M with \p NumOperands input pointers; \p MayFail
@@ -110,8 +115,38 @@ public:
   /// dims are dropped and adjacent dims merged where every operand allows,
   /// so same-shape operands get one flat loop; the innermost loop is the
   /// last dim, contiguous for contiguous operands.
+  /// With \p Parallel, a nest of at least kParallelGrain elements is split
+  /// along its outermost dim in which operand 0 (the output) has a non-zero
+  /// stride, so tasks write disjoint outputs and each output sees the same
+  /// loop order as without the split (see parallel()).
   void forEach(Shape S, std::vector<Shape> Strides,
-               llvm::function_ref<void(llvm::ArrayRef<llvm::Value *>)> Body);
+               llvm::function_ref<void(llvm::ArrayRef<llvm::Value *>)> Body,
+               bool Parallel = false);
+
+  using TaskFn = llvm::function_ref<void(llvm::Value *, llvm::Value *)>;
+  /// Runs Body(task, NTasks) for task in [0, NTasks) through the runtime's
+  /// adj_rt_parallel_for. Body is emitted into an outlined function
+  /// `<kernel>.body(out, in..., n, task, ntasks)` (noalias pointers, called
+  /// by `<kernel>.task(ctx, task)` with the kernel's arguments from a
+  /// struct), during which Fn, Out, In and N are the body's own: Body may
+  /// use them and constants, not values computed before the call. A
+  /// constant NTasks of 1 emits Body inline. NTasks must depend on the
+  /// problem size only, so that results do not depend on the thread count.
+  void parallel(llvm::Value *NTasks, TaskFn Body);
+  /// The task count for \p Work units of work in \p Grain-sized pieces,
+  /// between 1 and min(kMaxTasks, MaxTasks); folds to a constant for
+  /// constant operands.
+  llvm::Value *taskCount(llvm::Value *Work, int64_t Grain,
+                         llvm::Value *MaxTasks);
+  /// [Begin, End) of task \p Task of \p NTasks over Units units of Unit:
+  /// [t U / T * Unit, min((t + 1) U / T * Unit, Size)).
+  std::pair<llvm::Value *, llvm::Value *> taskRange(llvm::Value *Task,
+                                                    llvm::Value *NTasks,
+                                                    llvm::Value *Size,
+                                                    int64_t Unit);
+  /// min(A, B) and max(A, B) of i64 values as selects (constant-folded).
+  llvm::Value *min(llvm::Value *A, llvm::Value *C);
+  llvm::Value *max(llvm::Value *A, llvm::Value *C);
 
   /// Returns 1 from the kernel when \p Cond holds (MayFail kernels only).
   void failIf(llvm::Value *Cond);

@@ -20,6 +20,10 @@
 /// N = 10) are thus one or two masked tiles. M, K and N may each be the
 /// run-time batch size.
 ///
+/// A large 2-D product is a parallel loop over blocks of whole tiles
+/// (parallelGemm); a block computes its elements exactly as the whole
+/// product would, so the split never changes a result.
+///
 /// Batched products a[..., M, K] @ b[..., K, N] loop over the result's
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
 /// operand is broadcast) and run the 2-D code on each matrix.
@@ -43,6 +47,15 @@ struct GemmArgs {
   Value *M, *K, *N; ///< Sizes.
   Value *A, *B, *C; ///< Operands and the row-major result C[M,N].
   bool TA, TB;      ///< A stored [K,M]; B stored [N,K].
+  /// The block of C to compute: rows [Row0, Row1), columns [Col0, Col1);
+  /// Row0 a multiple of MR and Col0 of NR, so tiles are those of the whole.
+  Value *Row0 = nullptr, *Row1 = nullptr, *Col0 = nullptr, *Col1 = nullptr;
+};
+
+/// The register tile: MR rows by NV vectors of VL elements.
+struct TileShape {
+  unsigned VL, MR, NV;
+  unsigned NR() const { return NV * VL; }
 };
 } // namespace
 
@@ -53,16 +66,21 @@ unsigned hostVectorBits() {
   return Bits;
 }
 
-/// One 2-D product.
+static TileShape tileShape(const GemmArgs &G) {
+  unsigned VL = hostVectorBits() / G.T->getPrimitiveSizeInBits();
+  unsigned MR = hostVectorBits() >= 512 ? 8 : 6;
+  bool Narrow = G.NE.Pow == 0 && G.NE.Mul <= int64_t(VL);
+  return {VL, MR, Narrow ? 1 : kNV};
+}
+
+/// One 2-D product, or the block of it G names.
 static void gemm(Kernel &K, const GemmArgs &G) {
   IRBuilder<> &B = K.B;
   unsigned EltBits = G.T->getPrimitiveSizeInBits();
-  unsigned VL = hostVectorBits() / EltBits;
-  unsigned MR = hostVectorBits() >= 512 ? 8 : 6;
-  unsigned NV = kNV;
-  if (G.NE.Pow == 0 && G.NE.Mul <= int64_t(VL))
-    NV = 1;
-  unsigned NR = NV * VL;
+  TileShape TS = tileShape(G);
+  unsigned VL = TS.VL, MR = TS.MR, NV = TS.NV, NR = TS.NR();
+  Value *Row0 = G.Row0 ? G.Row0 : K.i64(0), *Row1 = G.Row1 ? G.Row1 : G.M;
+  Value *Col0 = G.Col0 ? G.Col0 : K.i64(0), *Col1 = G.Col1 ? G.Col1 : G.N;
   auto *VT = FixedVectorType::get(G.T, VL);
   Align EltAlign(EltBits / 8);
   Value *Zero = Constant::getNullValue(VT);
@@ -74,8 +92,9 @@ static void gemm(Kernel &K, const GemmArgs &G) {
       L.push_back(B.getInt64(I));
     Lanes = ConstantVector::get(L);
   }
-  Value *MLast = B.CreateSub(G.M, One, "m.last");
-  Value *NFull = B.CreateSub(G.N, B.CreateURem(G.N, K.i64(NR)), "n.tiles");
+  Value *MLast = B.CreateSub(Row1, One, "m.last");
+  Value *NFull = B.CreateSub(
+      Col1, B.CreateURem(B.CreateSub(Col1, Col0), K.i64(NR)), "n.tiles");
   // Strides of A(i, k) and B(k, j).
   Value *SAi = G.TA ? One : G.K, *SAk = G.TA ? G.M : One;
   Value *Pack = nullptr;
@@ -96,7 +115,7 @@ static void gemm(Kernel &K, const GemmArgs &G) {
       for (unsigned V = 0; V < NV; ++V) {
         Value *Col = B.CreateAdd(B.CreateVectorSplat(VL, K.add(J0, K.i64(V * VL))),
                                  Lanes);
-        Masks[V] = B.CreateICmpULT(Col, B.CreateVectorSplat(VL, G.N));
+        Masks[V] = B.CreateICmpULT(Col, B.CreateVectorSplat(VL, Col1));
       }
     auto LoadV = [&](Value *Base, Value *Idx, unsigned V, bool UseMask) {
       Value *P = B.CreateInBoundsGEP(G.T, Base, Idx);
@@ -154,7 +173,7 @@ static void gemm(Kernel &K, const GemmArgs &G) {
   // (k, j) is B[j * K + k], into Pack[k][NR]; columns past N repeat the
   // last one (their results are masked off).
   auto PackPanel = [&](Value *J0, Value *K0, Value *KLen) {
-    Value *NLast = B.CreateSub(G.N, One);
+    Value *NLast = B.CreateSub(Col1, One);
     K.loop(K.i64(NR), [&](Value *J) {
       Value *Col = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
                                      {K.add(J0, J), NLast});
@@ -174,12 +193,12 @@ static void gemm(Kernel &K, const GemmArgs &G) {
     auto Columns = [&](Value *J0, bool Masked) {
       if (Pack)
         PackPanel(J0, K0, KLen);
-      K.loop(K.i64(0), G.M, K.i64(MR),
+      K.loop(Row0, Row1, K.i64(MR),
              [&](Value *I0) { Tile(I0, J0, K0, KLen, Masked); });
     };
-    K.loop(K.i64(0), NFull, K.i64(NR), [&](Value *J0) { Columns(J0, false); });
+    K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Columns(J0, false); });
     // The last, partial column tile: a loop of at most one trip.
-    K.loop(NFull, G.N, K.i64(NR), [&](Value *J0) { Columns(J0, true); });
+    K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Columns(J0, true); });
   });
 }
 
@@ -196,25 +215,70 @@ static Shape matrixStrides(const TensorType &T,
   return St;
 }
 
+/// A 2-D product split into blocks of whole tiles, one per task, along N
+/// when M <= N (each task then reads all of A and its own panels of B) and
+/// along M otherwise, or along the other dim when that one has a single
+/// tile. The tasks' count follows from the sizes alone, and every element
+/// of C is computed by one task exactly as without the split, so results
+/// do not depend on the number of threads.
+static void parallelGemm(Kernel &K, function_ref<GemmArgs()> Args) {
+  constexpr int64_t kGrain = 1 << 18; ///< Multiply-adds per task, at least.
+  IRBuilder<> &B = K.B;
+  auto Split = [&](const GemmArgs &G) {
+    TileShape TS = tileShape(G);
+    auto Tiles = [&](Value *Size, unsigned Tile) {
+      return B.CreateUDiv(K.add(Size, K.i64(Tile - 1)), K.i64(Tile));
+    };
+    Value *TM = Tiles(G.M, TS.MR), *TN = Tiles(G.N, TS.NR());
+    Value *One = K.i64(1);
+    Value *AlongN =
+        B.CreateSelect(B.CreateICmpULE(G.M, G.N), B.CreateICmpUGT(TN, One),
+                       B.CreateICmpULE(TM, One));
+    return std::make_pair(AlongN, B.CreateSelect(AlongN, TN, TM));
+  };
+  GemmArgs G = Args();
+  Value *Work = B.CreateMul(B.CreateMul(G.M, G.N), G.K);
+  Value *NTasks = K.taskCount(Work, kGrain, Split(G).second);
+  K.parallel(NTasks, [&](Value *Task, Value *Count) {
+    GemmArgs G = Args();
+    if (isa<ConstantInt>(Count)) // One task: the whole product.
+      return gemm(K, G);
+    TileShape TS = tileShape(G);
+    Value *AlongN = Split(G).first;
+    auto [Row0, Row1] = K.taskRange(Task, Count, G.M, TS.MR);
+    auto [Col0, Col1] = K.taskRange(Task, Count, G.N, TS.NR());
+    G.Row0 = B.CreateSelect(AlongN, K.i64(0), Row0);
+    G.Row1 = B.CreateSelect(AlongN, G.M, Row1);
+    G.Col0 = B.CreateSelect(AlongN, Col0, K.i64(0));
+    G.Col1 = B.CreateSelect(AlongN, Col1, G.N);
+    gemm(K, G);
+  });
+}
+
 void emitMatMul(Kernel &K, const Op &O) {
   const TensorType &AT = O.Operands[0]->type();
   const TensorType &CT = O.type();
   unsigned RA = AT.rank(), RC = CT.rank();
   bool TA = O.boolAttr("transpose_a"), TB = O.boolAttr("transpose_b");
   Extent NE = Extent::dim(CT.Dims[RC - 1]);
-  GemmArgs G{eltType(K.Ctx, CT.Elt),
-             NE,
-             K.get(Extent::dim(CT.Dims[RC - 2])),
-             K.get(Extent::dim(AT.Dims[RA - (TA ? 2 : 1)])),
-             K.get(NE),
-             K.In[0],
-             K.In[1],
-             K.Out,
-             TA,
-             TB};
+  // The arguments in terms of the kernel's current N, In and Out (those of
+  // a parallel body inside parallelGemm).
+  auto Args = [&] {
+    return GemmArgs{eltType(K.Ctx, CT.Elt),
+                    NE,
+                    K.get(Extent::dim(CT.Dims[RC - 2])),
+                    K.get(Extent::dim(AT.Dims[RA - (TA ? 2 : 1)])),
+                    K.get(NE),
+                    K.In[0],
+                    K.In[1],
+                    K.Out,
+                    TA,
+                    TB};
+  };
   if (RC == 2)
-    return gemm(K, G);
+    return parallelGemm(K, Args);
   // Batched: one 2-D product per index of the (broadcast) batch dims.
+  GemmArgs G = Args();
   const TensorType &BT = O.Operands[1]->type();
   std::vector<int64_t> Batch(CT.Dims.begin(), CT.Dims.end() - 2);
   Shape CSt = matrixStrides(CT, Batch);

@@ -10,7 +10,9 @@
 /// partial sums (the `reassoc` flag allows it). Dimension coalescing merges
 /// adjacent reduced (or kept) axes first. keepdims only changes the result
 /// type, not the data; reduce_mean finally scales by 1 / count, where the
-/// count includes n when the batch dim is reduced.
+/// count includes n when the batch dim is reduced. A large reduction is
+/// split into parallel tasks along an output dim, so each output is still
+/// summed in the same order by one task.
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
@@ -48,7 +50,7 @@ void emitReduce(Kernel &K, const Op &O) {
   K.forEach(Flat, {{Extent()}}, [&](ArrayRef<Value *> Off) {
     K.store(K.fp(T, Init), K.Out, Off[0]);
   });
-  K.forEach(InS, {OutSt, contiguousStrides(InS)}, [&](ArrayRef<Value *> Off) {
+  auto Accumulate = [&](ArrayRef<Value *> Off) {
     Value *A = K.load(T, K.Out, Off[0]);
     Value *V = K.load(T, K.In[0], Off[1]);
     Value *R =
@@ -56,7 +58,10 @@ void emitReduce(Kernel &K, const Op &O) {
         : O.Kind == OpKind::ReduceMin ? K.intrinsic(Intrinsic::minnum, {A, V})
                                       : K.B.CreateFAdd(A, V);
     K.store(R, K.Out, Off[0]);
-  });
+  };
+  // Split across outputs only (see forEach), never along a reduced axis.
+  K.forEach(InS, {OutSt, contiguousStrides(InS)}, Accumulate,
+            /*Parallel=*/true);
   if (O.Kind != OpKind::ReduceMean)
     return;
   Value *Scale =

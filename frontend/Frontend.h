@@ -61,6 +61,10 @@ struct TrainSpec {
   double ClipNorm = 0; ///< global gradient-norm clipping; 0: off
   int64_t Epochs = 1;
   uint64_t Seed = 0;
+  /// Learning-rate schedule (`schedule = cosine(t_max = 1000)`); t_max 0:
+  /// the run's number of steps.
+  adj_rt_schedule Schedule{ADJ_RT_SCHEDULE_CONSTANT, 0, 0, 0, 0};
+  int64_t Warmup = 0; ///< steps of linear warm-up; 0: none
 };
 
 /// An i32 input used as class labels of a [..., Classes] tensor.

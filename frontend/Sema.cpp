@@ -427,26 +427,97 @@ private:
           T.ClipNorm = *V;
         continue;
       }
-      bool IsSeed = E.Key == "seed";
-      if (!IsSeed && E.Key != "batch" && E.Key != "epochs") {
+      if (E.Key == "schedule") {
+        schedule(*E.Value);
+        continue;
+      }
+      bool IsSeed = E.Key == "seed", IsWarmup = E.Key == "warmup";
+      if (!IsSeed && !IsWarmup && E.Key != "batch" && E.Key != "epochs") {
         Diags.error(E.KeyLoc,
                     fmt::format("unknown train setting '{}'; expected "
-                                "optimizer, batch, epochs, seed or clip_norm",
+                                "optimizer, batch, epochs, seed, clip_norm, "
+                                "schedule or warmup",
                                 E.Key));
         continue;
       }
+      bool NonNeg = IsSeed || IsWarmup;
       auto V = asInt(evalConst(*E.Value));
-      if (!V || *V < (IsSeed ? 0 : 1)) {
+      if (!V || *V < (NonNeg ? 0 : 1)) {
         Diags.error(E.Value->L,
                     fmt::format("'{}' must be a {} integer", E.Key,
-                                IsSeed ? "non-negative" : "positive"));
+                                NonNeg ? "non-negative" : "positive"));
         continue;
       }
       if (IsSeed)
         T.Seed = *V;
+      else if (IsWarmup)
+        T.Warmup = *V;
       else
         (E.Key == "batch" ? T.Batch : T.Epochs) = *V;
     }
+  }
+
+  /// `constant`, `step(step_size, gamma = 0.1)` or `cosine(t_max, eta_min =
+  /// 0)`, t_max defaulting to the run's number of steps.
+  void schedule(const Expr &E) {
+    static const std::map<std::string, std::vector<std::string>> Params = {
+        {"constant", {}},
+        {"step", {"step_size", "gamma"}},
+        {"cosine", {"t_max", "eta_min"}}};
+    if (E.Kind != ExprKind::Name && E.Kind != ExprKind::Call) {
+      Diags.error(E.L, "expected a schedule such as cosine(t_max = 1000)");
+      return;
+    }
+    auto It = Params.find(E.Text);
+    if (It == Params.end()) {
+      Diags.error(E.L, fmt::format("unknown schedule '{}'; expected constant, "
+                                   "step or cosine",
+                                   E.Text));
+      return;
+    }
+    auto Args = bindNameOrCall(E, It->second, E.Text == "step" ? 1 : 0);
+    if (!Args)
+      return;
+    adj_rt_schedule R{ADJ_RT_SCHEDULE_CONSTANT, 0, 0, 0, 0};
+    if (E.Text == "step") {
+      R.kind = ADJ_RT_SCHEDULE_STEP;
+      R.gamma = 0.1;
+    } else if (E.Text == "cosine") {
+      R.kind = ADJ_RT_SCHEDULE_COSINE;
+    }
+    bool Ok = true;
+    for (size_t I = 0; I < Args->size(); ++I) {
+      const Expr *A = (*Args)[I];
+      const std::string &Key = It->second[I];
+      if (!A)
+        continue;
+      if (Key == "step_size" || Key == "t_max") {
+        auto V = asInt(evalConst(*A));
+        if (!V || *V < 1) {
+          Diags.error(A->L, fmt::format("'{}' must be a positive integer", Key));
+          Ok = false;
+          continue;
+        }
+        (Key == "step_size" ? R.step_size : R.t_max) = *V;
+        continue;
+      }
+      auto V = number(*A);
+      if (!V) {
+        Ok = false;
+        continue;
+      }
+      bool IsGamma = Key == "gamma";
+      if (IsGamma ? !(*V > 0) : !(*V >= 0)) {
+        Diags.error(A->L, fmt::format("'{}' must be {}, got {}", Key,
+                                      IsGamma ? "positive" : "non-negative",
+                                      *V));
+        Ok = false;
+        continue;
+      }
+      (IsGamma ? R.gamma : R.eta_min) = *V;
+    }
+    if (Ok)
+      Spec.Train.Schedule = R;
   }
 
   void optimizer(const Expr &E) {

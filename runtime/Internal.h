@@ -159,6 +159,10 @@ private:
 void computeFans(int rank, const int64_t *dims, int64_t &fanIn,
                  int64_t &fanOut);
 
+/// A schedule as --schedule's text, e.g. "step:step_size=100,gamma=0.1",
+/// with " (warmup N)" appended when warmup > 0; for --help and messages.
+std::string describeSchedule(const adj_rt_schedule &s, int64_t warmup);
+
 } // namespace adj::rt
 
 #endif // ADJOINT_RUNTIME_INTERNAL_H

@@ -95,6 +95,14 @@ int setString(adj_rt_options &o, const char *flag, const char *text,
   return 0;
 }
 
+int setSchedule(const char *flag, const char *text, adj_rt_schedule &field) {
+  adj_rt_schedule parsed;
+  if (adj_rt_schedule_parse(text, &parsed))
+    return fail(format("%s: %s", flag, adj_rt_last_error()));
+  field = parsed;
+  return 0;
+}
+
 /// "a,b" appended to the array.
 int setList(adj_rt_options &o, const char *flag, const char *text,
             const char *const *&field, int &count) {
@@ -139,6 +147,7 @@ extern "C" void adj_rt_options_init(adj_rt_options *o) {
     return;
   std::memset(o, 0, sizeof(*o));
   o->seed = -1;
+  o->warmup = -1;
   o->shuffle = 1;
 }
 
@@ -156,6 +165,7 @@ extern "C" int adj_rt_options_set(adj_rt_options *o, const char *flag,
 #define OPTION_UInt(Field) setUInt(f, text, o->Field)
 #define OPTION_PosFloat(Field) setPosFloat(f, text, o->Field)
 #define OPTION_String(Field) setString(*o, f, text, o->Field)
+#define OPTION_Schedule(Field) setSchedule(f, text, o->Field)
 #define OPTION_Flag(Field) (o->Field = 1, 0)
 #define OPTION_NoFlag(Field) (o->Field = 0, 0)
 #define OPTION_List(Field) setList(*o, f, text, o->Field, o->num_##Field)
@@ -166,6 +176,7 @@ extern "C" int adj_rt_options_set(adj_rt_options *o, const char *flag,
 #undef OPTION_UInt
 #undef OPTION_PosFloat
 #undef OPTION_String
+#undef OPTION_Schedule
 #undef OPTION_Flag
 #undef OPTION_NoFlag
 #undef OPTION_List

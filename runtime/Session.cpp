@@ -118,6 +118,7 @@ int adj_rt_session::rebuild(const adj_rt_model &m,
   bool reseed = !S || ns->Seed != S->Seed;
   int64_t oldSamples = Data.Train.Samples;
   Opts = std::move(o);
+  adj_rt_set_threads(Opts->O.threads); // 0: one per core
   S = std::move(ns);
   Source = &m;
   if (!reuse)

@@ -59,6 +59,21 @@ static int checkFreeze(const adj_rt_model &m, const adj_rt_options &o,
   return 0;
 }
 
+/// Non-zero when a schedule's kind or parameters are out of range (a model
+/// description or options filled in by hand; the parsers check them).
+static int checkSchedule(const adj_rt_schedule &c) {
+  switch (c.kind) {
+  case ADJ_RT_SCHEDULE_CONSTANT:
+    return 0;
+  case ADJ_RT_SCHEDULE_STEP:
+    return !(c.step_size > 0 && std::isfinite(c.gamma) && c.gamma > 0);
+  case ADJ_RT_SCHEDULE_COSINE:
+    return !(c.t_max >= 0 && std::isfinite(c.eta_min) && c.eta_min >= 0);
+  default:
+    return 1;
+  }
+}
+
 int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
                     Settings &s) {
   if (o.epochs < 0)
@@ -75,9 +90,12 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
   if (o.seed < -1)
     return fail(
         format("seed must be at least 0 (got %lld)", (long long)o.seed));
-  if (o.threads < 0)
+  if (o.warmup < -1)
     return fail(
-        format("threads must be at least 1 (got %lld)", (long long)o.threads));
+        format("warmup must be at least 0 (got %lld)", (long long)o.warmup));
+  if (o.threads < 0 || o.threads > 1024)
+    return fail(format("threads must be between 1 and 1024 (got %lld)",
+                       (long long)o.threads));
   s.Model = m;
   s.EpochsGiven = o.epochs > 0;
   s.Epochs = o.epochs > 0 ? o.epochs : m.epochs;
@@ -85,6 +103,11 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
   s.Batch = o.batch > 0 ? o.batch : m.batch;
   s.Lr = o.lr > 0 ? o.lr : m.lr;
   s.Seed = o.seed >= 0 ? uint64_t(o.seed) : m.seed;
+  s.Schedule = o.schedule.kind != ADJ_RT_SCHEDULE_DEFAULT ? o.schedule
+                                                          : m.schedule;
+  if (s.Schedule.kind == ADJ_RT_SCHEDULE_DEFAULT)
+    s.Schedule.kind = ADJ_RT_SCHEDULE_CONSTANT;
+  s.Warmup = o.warmup >= 0 ? o.warmup : m.warmup;
   s.Shuffle = o.shuffle != 0;
   s.Quiet = o.quiet != 0;
   s.EvalOnly = o.eval_only != 0;
@@ -101,6 +124,9 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
         format("batch size must be at least 1 (got %lld)", (long long)s.Batch));
   if (!std::isfinite(s.Lr) || s.Lr < 0)
     return fail(format("learning rate must be positive (got %g)", s.Lr));
+  if (checkSchedule(s.Schedule) || s.Warmup < 0)
+    return fail(format("invalid learning-rate schedule %s",
+                       describeSchedule(s.Schedule, s.Warmup).c_str()));
   if (s.EvalOnly && s.SavePath)
     return fail("--save cannot be used with --eval-only, which does not "
                 "train");

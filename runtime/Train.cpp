@@ -117,6 +117,11 @@ void adj_rt_session::showProgress(int64_t epoch, int64_t lastEpoch,
   Live.show(line);
 }
 
+double adj_rt_session::currentLr() const {
+  return adj_rt_schedule_lr(&S->Schedule, S->Lr, S->Warmup, Pos.Step,
+                            RunEndStep);
+}
+
 /// Trains epoch `epoch` from Pos.EpochSamples on, stopping early after
 /// `maxSteps` steps of this run (0: no limit) or at an interrupt.
 int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
@@ -145,7 +150,7 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
     int64_t n = std::min(batch, train.Samples - first);
     Train.gather(S->Shuffle ? Order.data() : nullptr, first, n);
     int64_t step = Pos.Step + 1;
-    Train.setHyper(S->Lr, step);
+    Train.setHyper(currentLr(), step);
     DeltaValid = false;
     if (Train.call(n) != 0) {
       status = fail(
@@ -275,6 +280,14 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
     return evalLine();
   // A partial epoch is the first of this run's epochs.
   int64_t firstEpoch = Pos.Epoch + 1, lastEpoch = Pos.Epoch + epochs;
+  // Where this call will stop: a cosine schedule's default t_max.
+  int64_t runBatches;
+  if (!checkedMul(epochs - 1, perEpoch, runBatches) ||
+      __builtin_add_overflow(runBatches, firstBatches, &runBatches))
+    runBatches = INT64_MAX / 2;
+  if (steps > 0 && steps < runBatches)
+    runBatches = steps;
+  RunEndStep = Pos.Step + std::max<int64_t>(runBatches, 1);
   int64_t runSteps = 0;
   Last.TrainLoss.reset();
   Last.Epochs = 0;
@@ -311,6 +324,13 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
     std::string line = format("epoch %lld/%lld: train_loss ", (long long)epoch,
                               (long long)lastEpoch) +
                        formatValue(loss);
+    // The last step's learning rate, when a schedule varies it.
+    bool scheduled =
+        S->Schedule.kind != ADJ_RT_SCHEDULE_CONSTANT || S->Warmup > 0;
+    double lastLr = Pos.Step > 0 ? adj_rt_schedule_lr(&S->Schedule, S->Lr,
+                                                      S->Warmup, Pos.Step - 1,
+                                                      RunEndStep)
+                                 : S->Lr;
     if (evaluateInto(line, &row)) {
       Live.clear();
       return 1;
@@ -322,7 +342,8 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
       Log.Rows.push_back(row);
     Live.clear();
     if (!S->Quiet) {
-      std::printf("%s  (%s samples/s)\n", line.c_str(),
+      std::printf("%s%s  (%s samples/s)\n", line.c_str(),
+                  scheduled ? format("  lr %.4g", lastLr).c_str() : "",
                   groupDigits(int64_t(rate)).c_str());
       std::fflush(stdout);
     }

@@ -41,6 +41,8 @@ struct Settings {
   int64_t Steps = 0; ///< 0: no limit
   int64_t Batch = 0;
   double Lr = 0;
+  adj_rt_schedule Schedule{ADJ_RT_SCHEDULE_CONSTANT, 0, 0, 0, 0};
+  int64_t Warmup = 0; ///< steps of linear warm-up; 0: none
   uint64_t Seed = 0;
   bool Shuffle = true, Quiet = false, EvalOnly = false;
   bool EpochsGiven = false;
@@ -306,6 +308,9 @@ struct adj_rt_session {
   int train(int64_t epochs, int64_t steps);
   /// Evaluates the test split into Last; prints "eval: ..." unless quiet.
   int evalLine();
+  /// The learning rate of the next optimizer step (step Pos.Step, counting
+  /// from 0) under the schedule and warm-up.
+  double currentLr() const;
   /// "NAME: K params (V values), train N, test M samples".
   void printHeader() const;
   int save(const char *path);
@@ -328,6 +333,9 @@ struct adj_rt_session {
                            ///< before the last committed step
   double TrainSeconds = 0;
   int64_t TrainSamples = 0, TrainedSteps = 0;
+  /// The step count at which the current train() call will end: the
+  /// default t_max of a cosine schedule.
+  int64_t RunEndStep = 1;
   adj::rt::History Log;
   std::vector<adj_rt_epoch_record> Epochs;
   adj::rt::LiveLine Live{false};

@@ -42,6 +42,10 @@ std::string modelDefault(const adj_rt_model &m, const std::string &flag) {
     return std::to_string(m.seed);
   if (flag == "optimizer" && m.optimizer)
     return m.optimizer;
+  if (flag == "schedule")
+    return describeSchedule(m.schedule, 0);
+  if (flag == "warmup")
+    return std::to_string(m.warmup);
   return "";
 }
 

@@ -110,6 +110,28 @@ typedef struct {
   const char *used_at; /**< "model.adj:20:6", for error messages */
 } adj_rt_label_desc;
 
+/** Learning-rate schedules (train { schedule = ... }, --schedule). The
+ *  schedule gives the learning rate of optimizer step t (counting from 0)
+ *  from the base rate lr, as PyTorch's schedulers stepped once per
+ *  iteration. 0 is "not given" in adj_rt_options (the model's schedule) and
+ *  constant in adj_rt_model. */
+typedef enum {
+  ADJ_RT_SCHEDULE_DEFAULT = 0,
+  ADJ_RT_SCHEDULE_CONSTANT, /**< lr */
+  ADJ_RT_SCHEDULE_STEP,     /**< lr * gamma^floor(t / step_size) (StepLR) */
+  ADJ_RT_SCHEDULE_COSINE    /**< eta_min + (lr - eta_min) *
+                                 (1 + cos(pi * min(t, t_max) / t_max)) / 2
+                                 (CosineAnnealingLR) */
+} adj_rt_schedule_kind;
+
+typedef struct {
+  adj_rt_schedule_kind kind;
+  int64_t step_size; /**< step: positive */
+  double gamma;      /**< step: positive */
+  int64_t t_max;     /**< cosine: positive, or 0 for the run's last step */
+  double eta_min;    /**< cosine: non-negative */
+} adj_rt_schedule;
+
 typedef struct {
   const char *name; /**< model name */
   adj_rt_function train_step; /**< args: inputs, params, states, lr, step */
@@ -131,6 +153,10 @@ typedef struct {
    *  each function's `name` is its optimizer's ("sgd", "adam", "adamw"). */
   int num_optimizer_steps;
   const adj_rt_function *optimizer_steps;
+  /** The learning-rate schedule and linear warm-up (0: none) of the train
+   *  { } block; see adj_rt_schedule_lr. */
+  adj_rt_schedule schedule;
+  int64_t warmup;
 } adj_rt_model;
 
 /** Run options: the trainer command line (runtime/TrainerOptions.def lists
@@ -148,7 +174,7 @@ typedef struct {
   const char *report_path; /**< --report FILE.json, or NULL */
   double compile_seconds;  /**< reported as compile_seconds */
   const char *optimizer;   /**< NULL: the model's train_step */
-  int64_t threads; /**< 0: default; stored only, training is single-threaded */
+  int64_t threads; /**< 0: one per core (see adj_rt_set_threads) */
   /** --data SPLIT.INPUT=PATH: data_keys[i] is "train.x", data_values[i] the
    *  file, whose format follows from its name (.npy, .csv, .idx, -ubyte or
    *  .gz, possibly gzipped). It replaces the model's source of that input
@@ -164,11 +190,14 @@ typedef struct {
    *  samples_per_sec", a row per step (kind "step") and epoch ("epoch"). */
   const char *log_path;
   const char *plot_path; /**< --plot FILE.svg: train/test loss per epoch */
+  adj_rt_schedule schedule; /**< --schedule; kind 0: the model's */
+  int64_t warmup;           /**< --warmup N; -1: the model's, 0: none */
   void *storage; /**< owned by adj_rt_options_set; NULL until then */
 } adj_rt_options;
 
-/** Sets the defaults: every count 0, lr 0, seed -1, shuffle 1, every flag
- *  0, every string and array NULL, compile_seconds 0. */
+/** Sets the defaults: every count 0, lr 0, seed -1, warmup -1, shuffle 1,
+ *  every flag 0, every string and array NULL, compile_seconds 0, schedule
+ *  kind ADJ_RT_SCHEDULE_DEFAULT. */
 void adj_rt_options_init(adj_rt_options *o);
 
 /** Sets the option `flag` (its name in TrainerOptions.def without the
@@ -219,6 +248,26 @@ int adj_rt_trainer_main(const adj_rt_model *m, int argc, char **argv);
 /** The message of the last failure in this thread. */
 const char *adj_rt_last_error(void);
 
+/* ---- Thread pool: what generated code calls for its parallel loops. ---- */
+
+/** Runs fn(ctx, task) once for every task in [0, n_tasks) on the pool's
+ *  threads, the calling thread included, and returns when all have run
+ *  (n_tasks <= 0: nothing). Tasks must be independent; which thread runs
+ *  which task varies, so generated code derives its partition of the work
+ *  from the problem size alone and results do not depend on the number of
+ *  threads. A call from inside a task, or from another thread while the
+ *  pool is busy, runs its tasks inline, in order. */
+void adj_rt_parallel_for(int64_t n_tasks, void (*fn)(void *ctx, int64_t task),
+                         void *ctx);
+
+/** Sets the number of threads adj_rt_parallel_for uses, the caller
+ *  included (--threads N; 0: one per core available to the process, the
+ *  default). Not to be called while a parallel loop runs. */
+void adj_rt_set_threads(int64_t n);
+
+/** The number of threads adj_rt_parallel_for uses. */
+int64_t adj_rt_threads(void);
+
 /* ---- Pieces, exposed for tests and tools. ---- */
 
 /** A dense host tensor owned by the runtime. */
@@ -248,6 +297,20 @@ int adj_rt_load_npy(const char *path, adj_rt_dtype dtype, double scale,
  *  number". */
 int adj_rt_load_csv(const char *path, adj_rt_dtype dtype, double scale,
                     const char *columns, int header, adj_rt_tensor *out);
+
+/** Parses a --schedule SPEC: "constant", "step:step_size=100,gamma=0.5"
+ *  (step_size required, gamma 0.1 by default) or "cosine:t_max=500,
+ *  eta_min=0" (both optional; t_max 0 or absent: the run's length). Errors
+ *  are "unknown schedule 'foo'; expected constant, step or cosine" and the
+ *  like, without the flag. */
+int adj_rt_schedule_parse(const char *text, adj_rt_schedule *out);
+
+/** The learning rate of optimizer step t (0-based) under schedule `s` from
+ *  the base rate lr, times the linear warm-up factor min(1, (t + 1) /
+ *  warmup) when warmup > 0. A cosine schedule with t_max 0 uses
+ *  `default_t_max` (the run's number of steps; at least 1). */
+double adj_rt_schedule_lr(const adj_rt_schedule *s, double lr, int64_t warmup,
+                          int64_t t, int64_t default_t_max);
 
 /** Frees t->data (NULL is fine) and sets it to NULL. */
 void adj_rt_tensor_free(adj_rt_tensor *t);

@@ -409,6 +409,35 @@ TEST(Sema, FrozenParamsInitialisersAndNames) {
   ASSERT_EQ(C.F->Results.size(), 1u);
 }
 
+TEST(Sema, TrainSchedules) {
+  auto schedule = [](const std::string &Settings) {
+    Compiled C = compile("input x : f32[N, 2]\nloss mean(x)\ntrain {\n" +
+                         Settings + "}\n");
+    EXPECT_TRUE(C.Spec) << C.Diags;
+    return C.Spec ? C.Spec->Train : TrainSpec();
+  };
+  TrainSpec T = schedule("");
+  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_CONSTANT);
+  EXPECT_EQ(T.Warmup, 0);
+  T = schedule("  schedule = constant\n  warmup = 100\n");
+  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_CONSTANT);
+  EXPECT_EQ(T.Warmup, 100);
+  T = schedule("  schedule = step(step_size = 100, gamma = 0.5)\n");
+  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_STEP);
+  EXPECT_EQ(T.Schedule.step_size, 100);
+  EXPECT_EQ(T.Schedule.gamma, 0.5);
+  T = schedule("  schedule = step(30)\n");
+  EXPECT_EQ(T.Schedule.step_size, 30);
+  EXPECT_EQ(T.Schedule.gamma, 0.1);
+  T = schedule("  schedule = cosine(t_max = 1000, eta_min = 1e-5)\n");
+  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_COSINE);
+  EXPECT_EQ(T.Schedule.t_max, 1000);
+  EXPECT_EQ(T.Schedule.eta_min, 1e-5);
+  T = schedule("  schedule = cosine\n");
+  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_COSINE);
+  EXPECT_EQ(T.Schedule.t_max, 0); // the run's number of steps
+}
+
 TEST(Sema, TrainAndDataBlocks) {
   Compiled C = compile("input x : f32[N, 2]\n"
                        "input y : f32[N, 1]\n"
@@ -638,7 +667,26 @@ TEST(Sema, Diagnostics) {
        "m.adj:7:10: error: 'seed' must be a non-negative integer"},
       {Prelude + Loss + "train {\n  lr = 0.1\n}\n",
        "m.adj:7:3: error: unknown train setting 'lr'; expected optimizer, "
-       "batch, epochs, seed or clip_norm"},
+       "batch, epochs, seed, clip_norm, schedule or warmup"},
+      {Prelude + Loss + "train {\n  schedule = linear\n}\n",
+       "m.adj:7:14: error: unknown schedule 'linear'; expected constant, step "
+       "or cosine"},
+      {Prelude + Loss + "train {\n  schedule = 3\n}\n",
+       "m.adj:7:14: error: expected a schedule such as cosine(t_max = 1000)"},
+      {Prelude + Loss + "train {\n  schedule = step(gamma = 0.5)\n}\n",
+       "m.adj:7:14: error: missing argument 'step_size' for 'step'"},
+      {Prelude + Loss + "train {\n  schedule = step(step_size = 0)\n}\n",
+       "m.adj:7:31: error: 'step_size' must be a positive integer"},
+      {Prelude + Loss + "train {\n  schedule = step(10, gamma = 0)\n}\n",
+       "m.adj:7:31: error: 'gamma' must be positive, got 0"},
+      {Prelude + Loss + "train {\n  schedule = cosine(t_max = 2.5)\n}\n",
+       "m.adj:7:29: error: 't_max' must be a positive integer"},
+      {Prelude + Loss + "train {\n  schedule = cosine(eta_min = -1)\n}\n",
+       "m.adj:7:31: error: 'eta_min' must be non-negative, got -1"},
+      {Prelude + Loss + "train {\n  schedule = constant(1)\n}\n",
+       "m.adj:7:14: error: 'constant' expects 0 arguments, got 1"},
+      {Prelude + Loss + "train {\n  warmup = -1\n}\n",
+       "m.adj:7:12: error: 'warmup' must be a non-negative integer"},
       {Prelude + Loss + "train {\n  clip_norm = 0\n}\n",
        "m.adj:7:15: error: 'clip_norm' must be positive, got 0"},
       {Prelude + Loss + "train {\n  batch = 1\n  batch = 2\n}\n",

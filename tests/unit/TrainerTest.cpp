@@ -453,6 +453,13 @@ TEST(TrainerMain, ReportsBadCommandLines) {
        "--data: cannot tell the format of 'x.bin' (expected a .npy, .csv, "
        ".idx, -ubyte or .gz file)"},
       {{"--freeze", "w,,b"}, "--freeze: empty name in 'w,,b'"},
+      {{"--schedule", "foo"},
+       "--schedule: unknown schedule 'foo'; expected constant, step or "
+       "cosine"},
+      {{"--schedule", "step:gamma=0.5"},
+       "--schedule: 'step' needs step_size, e.g. "
+       "step:step_size=100,gamma=0.5"},
+      {{"--warmup", "-1"}, "--warmup: -1 is not a non-negative integer"},
       {{"--freeze", "w", "--freeze", "c"},
        "--freeze: the model has no parameter 'c'"},
       {{"--optimizer", "rmsprop"},
@@ -500,6 +507,7 @@ TEST(TrainerOptions, SetChecksAndStoresEveryOption) {
                          : kind == "List"     ? "a,b"
                          : kind == "Map"      ? "train.x=a.npy"
                          : kind == "String"   ? "name"
+                         : kind == "Schedule" ? "cosine:t_max=10"
                                               : nullptr;
     adj_rt_options o;
     adj_rt_options_init(&o);

@@ -50,6 +50,11 @@ static bool run(const std::vector<std::string> &Args, std::string &Err) {
 }
 
 bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
+  if (llvm::sys::fs::is_directory(OutPath)) {
+    Err << Prog << ": error: cannot write the trainer to '" << OutPath
+        << "': it is a directory\n";
+    return false;
+  }
   // Data paths become absolute so the trainer runs from any directory.
   ModelSpec Abs;
   Abs.Name = Spec.Name;
@@ -115,8 +120,8 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
   std::string LinkErr;
   bool Ok = run({"cc", "-c", "-O1", "-I", ADJ_RT_INCLUDE, Src, "-o", DescObj},
                 LinkErr) &&
-            run({"c++", "-o", OutPath, DescObj, Obj, ADJ_RT_LIBRARY, "-lz",
-                 "-lm"},
+            run({"c++", "-pthread", "-o", OutPath, DescObj, Obj,
+                 ADJ_RT_LIBRARY, "-lz", "-lm"},
                 LinkErr);
   Cleanup();
   if (!Ok) {

@@ -106,6 +106,8 @@ ModelDescription::ModelDescription(
   Desc.batch = Spec.Train.Batch;
   Desc.epochs = Spec.Train.Epochs;
   Desc.seed = Spec.Train.Seed;
+  Desc.schedule = Spec.Train.Schedule;
+  Desc.warmup = Spec.Train.Warmup;
 }
 
 /// A C string literal.
@@ -218,13 +220,16 @@ std::string ModelDescription::emitC() const {
   }
   S += fmt::format(
       "\nstatic const adj_rt_model model = {{\n  {}, {}, {}, {}, {}, {}, {}, "
-      "{}, {},\n  {}, {}, {}, {}, {}u, {}, {}}};\n\n"
+      "{}, {},\n  {}, {}, {}, {}, {}u, {}, {},\n"
+      "  {{(adj_rt_schedule_kind){}, {}, {}, {}, {}}}, {}}};\n\n"
       "int main(int argc, char **argv) {{\n"
       "  return adj_rt_trainer_main(&model, argc, argv);\n}}\n",
       lit(Desc.name), Train, Eval, Desc.num_params, ParamsName, Desc.num_data,
       DataName, Desc.num_labels, LabelsName, lit(Desc.optimizer),
       num(Desc.lr), Desc.batch, Desc.epochs, Desc.seed,
-      Desc.num_optimizer_steps, OptName);
+      Desc.num_optimizer_steps, OptName, int(Desc.schedule.kind),
+      Desc.schedule.step_size, num(Desc.schedule.gamma),
+      Desc.schedule.t_max, num(Desc.schedule.eta_min), Desc.warmup);
   return S;
 }
 

@@ -1,0 +1,210 @@
+//===- ThreadPool.cpp - The pool that runs generated parallel loops -------===//
+///
+/// \file
+/// adj_rt_parallel_for runs tasks [0, n) on a persistent pool of
+/// adj_rt_threads() - 1 workers plus the calling thread. Tasks are handed out
+/// one at a time from an atomic counter, so the partition of the work into
+/// tasks (which generated code derives from the problem size alone) decides
+/// the results, never the number of threads or the scheduling.
+///
+/// One job runs at a time: a call from inside a task, or from a second
+/// thread while the pool is busy, runs its tasks inline, in order. A job
+/// is published by storing its fields, opening it and bumping a generation
+/// counter; workers spin briefly on the counter (parallel loops of one step
+/// follow each other closely), then sleep on a condition variable. A worker
+/// announces itself in `Active` before it checks that the job is still open
+/// and reads its fields; the caller closes the job once every task is done
+/// and waits for `Active` to drain, so no worker touches a job's context
+/// after adj_rt_parallel_for returns. All atomics are sequentially
+/// consistent, which makes the open/active handshake a Dekker pair.
+///
+//===----------------------------------------------------------------------===//
+
+#include "runtime/adjoint_rt.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <sched.h>
+
+namespace {
+
+using TaskFn = void (*)(void *, int64_t);
+
+class Pool {
+public:
+  ~Pool() { resize(1); }
+
+  int64_t size() const { return Size; }
+
+  void resize(int64_t n) {
+    std::lock_guard<std::mutex> busy(Busy);
+    if (n == Size && !Workers.empty() == (n > 1))
+      return;
+    {
+      std::lock_guard<std::mutex> lock(M);
+      Stop.store(true);
+    }
+    Wake.notify_all();
+    for (std::thread &t : Workers)
+      t.join();
+    Workers.clear();
+    Stop.store(false);
+    try {
+      for (int64_t i = 1; i < n; ++i)
+        Workers.emplace_back([this] { work(); });
+    } catch (const std::system_error &) {
+      // Out of threads: run with those that started.
+    }
+    Size = int64_t(Workers.size()) + 1;
+  }
+
+  void run(int64_t n, TaskFn fn, void *ctx) {
+    std::unique_lock<std::mutex> busy(Busy, std::defer_lock);
+    if (InTask || n == 1 || !busy.try_lock() || Workers.empty()) {
+      for (int64_t t = 0; t < n; ++t)
+        fn(ctx, t);
+      return;
+    }
+    Fn = fn;
+    Ctx = ctx;
+    N = n;
+    Next = 0;
+    Done = 0;
+    Open = true;
+    Gen.fetch_add(1);
+    if (Sleepers.load() > 0) {
+      std::lock_guard<std::mutex> lock(M);
+      Wake.notify_all();
+    }
+    take();
+    spinUntil([&] { return Done.load() == n; });
+    Open = false;
+    spinUntil([&] { return Active.load() == 0; });
+  }
+
+private:
+  std::mutex Busy; ///< Held by the caller of the running job.
+  std::vector<std::thread> Workers;
+  int64_t Size = 1;
+
+  // The job.
+  TaskFn Fn = nullptr;
+  void *Ctx = nullptr;
+  int64_t N = 0;
+  std::atomic<int64_t> Next{0}, Done{0};
+  std::atomic<bool> Open{false};
+  std::atomic<int> Active{0};
+
+  // Waking workers.
+  std::atomic<uint64_t> Gen{0};
+  std::atomic<int> Sleepers{0};
+  std::mutex M;
+  std::condition_variable Wake;
+  std::atomic<bool> Stop{false}; ///< Set under M.
+
+  static thread_local bool InTask;
+
+  static void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
+  /// Spins until \p Cond holds (a worker finishing its last task),
+  /// yielding the core only after a long wait: with more threads than
+  /// free cores the worker may need it.
+  template <typename F> static void spinUntil(F Cond) {
+    for (unsigned i = 0; !Cond(); ++i) {
+      relax();
+      if (i >= 16384)
+        sched_yield();
+    }
+  }
+
+  /// Runs tasks of the open job until none is left.
+  void take() {
+    InTask = true;
+    for (int64_t t; (t = Next.fetch_add(1)) < N;) {
+      Fn(Ctx, t);
+      Done.fetch_add(1);
+    }
+    InTask = false;
+  }
+
+  void work() {
+    using Clock = std::chrono::steady_clock;
+    uint64_t seen = Gen.load();
+    for (;;) {
+      // Spin for a while after the last job, then sleep.
+      auto until = Clock::now() + std::chrono::microseconds(200);
+      for (unsigned i = 1; Gen.load() == seen; ++i) {
+        relax();
+        if (i % 256 == 0) {
+          if (Clock::now() < until)
+            continue;
+          std::unique_lock<std::mutex> lock(M);
+          Sleepers.fetch_add(1);
+          Wake.wait(lock, [&] { return Stop.load() || Gen.load() != seen; });
+          Sleepers.fetch_sub(1);
+        }
+        if (Stop.load())
+          return;
+      }
+      if (Stop.load())
+        return;
+      seen = Gen.load();
+      Active.fetch_add(1);
+      if (Open.load())
+        take();
+      Active.fetch_sub(1);
+    }
+  }
+};
+
+thread_local bool Pool::InTask = false;
+
+Pool &pool() {
+  static Pool P;
+  return P;
+}
+
+int64_t cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return CPU_COUNT(&set);
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? int64_t(n) : 1;
+}
+
+std::once_flag Defaulted;
+
+Pool &ready() {
+  std::call_once(Defaulted, [] {
+    if (pool().size() == 1)
+      pool().resize(cores());
+  });
+  return pool();
+}
+
+} // namespace
+
+extern "C" void adj_rt_parallel_for(int64_t n_tasks,
+                                    void (*fn)(void *ctx, int64_t task),
+                                    void *ctx) {
+  if (n_tasks <= 0)
+    return;
+  ready().run(n_tasks, fn, ctx);
+}
+
+extern "C" void adj_rt_set_threads(int64_t n) {
+  std::call_once(Defaulted, [] {});
+  pool().resize(n > 0 ? n : cores());
+}
+
+extern "C" int64_t adj_rt_threads(void) { return ready().size(); }
