@@ -30,6 +30,7 @@
 #include "llvm/Target/TargetMachine.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace llvm {
@@ -61,6 +62,13 @@ std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(int OptLevel);
 /// optimizeLLVM (or the JIT) sets them from the target machine.
 llvm::Expected<std::unique_ptr<llvm::Module>>
 lowerToLLVM(const Module &M, llvm::LLVMContext &Ctx);
+
+/// The bytes step function \p Fn of \p LM (from lowerToLLVM) mallocs for
+/// its scratch arena at batch size \p N (the planned slices, each rounded
+/// to 64 bytes, plus 64 bytes of alignment slack; 0 when it needs none),
+/// from the plan lowerToLLVM records as the named metadata !adj.arena.
+std::optional<int64_t> arenaBytes(const llvm::Module &LM, llvm::StringRef Fn,
+                                  int64_t N);
 
 /// Sets \p LM's triple, data layout and per-function target CPU/features
 /// from \p TM, then runs the new pass manager's O0..O3 pipeline with \p TM

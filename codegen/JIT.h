@@ -8,6 +8,15 @@
 /// ...) resolve from the running process, adj_rt_parallel_for from the
 /// runtime linked into it.
 ///
+/// With a cache directory, compiled objects are kept on disk keyed by a
+/// hash of the module's unoptimised LLVM IR text, the CPU name, the feature
+/// string, the optimisation level and the LLVM version: addModule of a
+/// module seen before loads its object and skips optimisation and code
+/// generation. Objects are written by an llvm::ObjectCache on the compile
+/// layer, atomically (temporary file + rename), with a trailer holding
+/// their size and hash; an entry that does not check out is ignored (and
+/// rewritten), never loaded.
+///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_JIT_H
 #define ADJ_CODEGEN_JIT_H
@@ -16,6 +25,7 @@
 
 #include "llvm/Support/Error.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -27,13 +37,35 @@ class LLJIT;
 
 namespace adj {
 
+class DiskObjectCache;
+
+/// The object cache directory the tools use: $ADJ_CACHE_DIR, else
+/// $XDG_CACHE_HOME/adjoint, else $HOME/.cache/adjoint; empty (no cache)
+/// when ADJ_NO_CACHE is set to anything but "" or "0", or nothing is set.
+std::string defaultObjectCacheDir();
+
+/// What addModule and the first lookup did, for -time-passes.
+struct JITStats {
+  enum CacheState { Off, Miss, Hit, Corrupt };
+  CacheState Cache = Off; ///< Corrupt: an entry was there but rejected
+  std::string CacheFile;
+  double CacheKeySeconds = 0; ///< hashing the IR text
+  double CompileSeconds = 0;  ///< optimising, compiling and linking
+  double OptimizeSeconds = 0; ///< optimizeLLVM (0 on a hit)
+  double CodegenSeconds = 0;  ///< code generation (0 on a hit)
+};
+
 class JIT {
 public:
-  /// A JIT whose modules are optimised at \p OptLevel (0-3).
-  static llvm::Expected<std::unique_ptr<JIT>> create(int OptLevel = 2);
+  /// A JIT whose modules are optimised at \p OptLevel (0-3); with a
+  /// non-empty \p CacheDir, compiled objects are cached there.
+  static llvm::Expected<std::unique_ptr<JIT>> create(int OptLevel = 2,
+                                                     std::string CacheDir = "");
   ~JIT();
 
-  /// Optimises \p M and adds it (taking ownership of it with its context).
+  /// Adds \p M (taking ownership of it with its context) and compiles it
+  /// now: optimised with optimizeLLVM and compiled, or loaded from the
+  /// object cache.
   llvm::Error addModule(std::unique_ptr<llvm::Module> M,
                         std::unique_ptr<llvm::LLVMContext> Ctx);
   /// The address of the compiled function \p Name (compiling on first use).
@@ -41,15 +73,19 @@ public:
 
   const HostTarget &host() const { return Host; }
   int optLevel() const { return OptLevel; }
+  const JITStats &stats() const { return Stats; }
   /// The machine modules are optimised for (host CPU and features).
   llvm::TargetMachine &targetMachine() { return *TM; }
 
 private:
   JIT() = default;
+  std::unique_ptr<DiskObjectCache> Cache;
   std::unique_ptr<llvm::orc::LLJIT> J;
   std::unique_ptr<llvm::TargetMachine> TM;
   HostTarget Host;
   int OptLevel = 2;
+  JITStats Stats;
+  std::atomic<int64_t> OptimizeNanos{0}, CodegenNanos{0};
 };
 
 } // namespace adj

@@ -25,7 +25,9 @@
 #include "codegen/Codegen.h"
 #include "codegen/Kernel.h"
 
+#include "llvm/IR/Constants.h"
 #include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Metadata.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
 #include "llvm/Support/raw_ostream.h"
@@ -189,6 +191,8 @@ private:
   llvm::Function *Step = nullptr;
   llvm::Value *N = nullptr;
   std::map<const adj::Value *, llvm::Value *> Buf;
+  /// The scratch arena's slices (sizes a * n^p), recorded for arenaBytes.
+  std::vector<Extent> Arena;
 
   llvm::Value *bytesOf(const TensorType &T) {
     Extent E = cg::product(cg::shapeOf(T)) * Extent{dtypeBytes(T.Elt), 0};
@@ -274,6 +278,7 @@ Error StepLowering::run() {
         Free.pop_back();
       } else {
         Off = Total;
+        Arena.push_back(E);
         llvm::Value *Size =
             B.CreateAnd(B.CreateAdd(bytesOf(V->type()), B.getInt64(63)),
                         B.getInt64(~int64_t(63)));
@@ -363,6 +368,13 @@ Error StepLowering::run() {
   B.CreateRet(B.getInt32(0));
   if (Invalid)
     Invalid->moveAfter(&Step->back());
+  // The arena plan as named metadata: !adj.arena = !{!{"fn", a0, p0, ...}}.
+  std::vector<Metadata *> Plan = {MDString::get(Ctx, F.Name)};
+  for (const Extent &E : Arena) {
+    Plan.push_back(ConstantAsMetadata::get(B.getInt64(E.Mul)));
+    Plan.push_back(ConstantAsMetadata::get(B.getInt64(E.Pow)));
+  }
+  LM.getOrInsertNamedMetadata("adj.arena")->addOperand(MDTuple::get(Ctx, Plan));
   return Error::success();
 }
 
@@ -377,6 +389,32 @@ Expected<std::unique_ptr<llvm::Module>> lowerToLLVM(const Module &M,
   if (verifyModule(*LM, &OS))
     return lowerError("codegen: internal error: invalid LLVM IR: " + OS.str());
   return LM;
+}
+
+std::optional<int64_t> arenaBytes(const llvm::Module &LM, StringRef Fn,
+                                  int64_t N) {
+  const NamedMDNode *MD = LM.getNamedMetadata("adj.arena");
+  if (!MD)
+    return std::nullopt;
+  for (const MDNode *Node : MD->operands()) {
+    auto *Name = Node->getNumOperands() ? dyn_cast<MDString>(Node->getOperand(0))
+                                        : nullptr;
+    if (!Name || Name->getString() != Fn)
+      continue;
+    int64_t Total = 0;
+    for (unsigned I = 1; I + 1 < Node->getNumOperands(); I += 2) {
+      auto *Mul = mdconst::dyn_extract<ConstantInt>(Node->getOperand(I));
+      auto *Pow = mdconst::dyn_extract<ConstantInt>(Node->getOperand(I + 1));
+      if (!Mul || !Pow)
+        return std::nullopt;
+      int64_t Bytes = Mul->getSExtValue();
+      for (int64_t P = 0; P < Pow->getSExtValue(); ++P)
+        Bytes *= N;
+      Total += (Bytes + 63) & ~int64_t(63);
+    }
+    return Total ? Total + 64 : 0; // + the alignment slack malloc'ed
+  }
+  return std::nullopt;
 }
 
 } // namespace adj

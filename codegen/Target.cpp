@@ -19,6 +19,7 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/Transforms/IPO/MergeFunctions.h"
 #include "llvm/TargetParser/Host.h"
 
 namespace adj {
@@ -108,18 +109,23 @@ void optimizeLLVM(llvm::Module &LM, TargetMachine &TM, int OptLevel) {
   PB.crossRegisterProxies(LAM, FAM, CGAM, MAM);
 
   ModulePassManager MPM;
+  // @train_step repeats @forward's kernels (same ops, same shapes, same
+  // code): merging identical functions first halves that part of the
+  // optimisation and code generation (~15% of the MNIST compile).
+  if (OptLevel >= 1)
+    MPM.addPass(MergeFunctionsPass());
   switch (OptLevel) {
   case 0:
-    MPM = PB.buildO0DefaultPipeline(OptimizationLevel::O0);
+    MPM.addPass(PB.buildO0DefaultPipeline(OptimizationLevel::O0));
     break;
   case 1:
-    MPM = PB.buildPerModuleDefaultPipeline(OptimizationLevel::O1);
+    MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O1));
     break;
   case 2:
-    MPM = PB.buildPerModuleDefaultPipeline(OptimizationLevel::O2);
+    MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O2));
     break;
   default:
-    MPM = PB.buildPerModuleDefaultPipeline(OptimizationLevel::O3);
+    MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O3));
     break;
   }
   MPM.run(LM, MAM);

@@ -72,7 +72,17 @@ struct PassManagerOptions {
   bool PrintAfterAll = false;
   std::set<std::string> PrintAfter, PrintBefore;
   bool TimePasses = false;
+  /// With TimePasses: keep the timings (timings()) instead of printing the
+  /// table, for a caller that adds its own stages (adjc's LLVM stages).
+  bool DeferTimingReport = false;
 };
+
+/// Stage wall times, in order.
+using StageTimes = std::vector<std::pair<std::string, double>>;
+
+/// The -time-passes table of \p Times, then \p Notes, one a line.
+std::string formatTimingReport(const StageTimes &Times,
+                               const std::vector<std::string> &Notes = {});
 
 class PassManager {
 public:
@@ -85,10 +95,13 @@ public:
   /// Returns false when a pass fails or the verifier rejects its output.
   bool run(Module &M, PassContext &Ctx, std::ostream &Log);
   size_t size() const { return Passes.size(); }
+  /// Each pass's wall time in the last run.
+  const StageTimes &timings() const { return Times; }
 
 private:
   PassManagerOptions Opts;
   std::vector<std::unique_ptr<Pass>> Passes;
+  StageTimes Times;
 };
 
 } // namespace adj

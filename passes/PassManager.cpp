@@ -58,11 +58,30 @@ static bool verifyAfter(const Module &M, const std::string &When,
   return Errs.empty();
 }
 
+std::string formatTimingReport(const StageTimes &Times,
+                               const std::vector<std::string> &Notes) {
+  double Total = 0;
+  for (auto &T : Times)
+    Total += T.second;
+  std::string Out = "===" + std::string(70, '-') + "===\n" +
+                    "                      Adjoint pass execution timing report\n" +
+                    "===" + std::string(70, '-') + "===\n" +
+                    fmt::format("  Total Execution Time: {:.4f} seconds\n\n", Total) +
+                    "   ---Wall Time---  --- Name ---\n";
+  for (auto &T : Times)
+    Out += fmt::format("   {:.4f} ({:5.1f}%)  {}\n", T.second,
+                       Total > 0 ? 100 * T.second / Total : 0.0, T.first);
+  Out += fmt::format("   {:.4f} (100.0%)  Total\n", Total);
+  for (const std::string &N : Notes)
+    Out += "  " + N + "\n";
+  return Out;
+}
+
 bool PassManager::run(Module &M, PassContext &Ctx, std::ostream &Log) {
   using Clock = std::chrono::steady_clock;
   if (Opts.VerifyEach && !verifyAfter(M, "on input", Ctx))
     return false;
-  std::vector<std::pair<std::string, double>> Times;
+  Times.clear();
   for (auto &P : Passes) {
     if (Opts.PrintBefore.count(P->name()))
       Log << fmt::format("// -----// IR Dump Before {} //----- //\n{}\n",
@@ -81,20 +100,8 @@ bool PassManager::run(Module &M, PassContext &Ctx, std::ostream &Log) {
       Log << fmt::format("// -----// IR Dump After {} //----- //\n{}\n",
                          P->name(), printModule(M));
   }
-  if (Opts.TimePasses) {
-    double Total = 0;
-    for (auto &T : Times)
-      Total += T.second;
-    Log << "===" << std::string(70, '-') << "===\n"
-        << "                      Adjoint pass execution timing report\n"
-        << "===" << std::string(70, '-') << "===\n"
-        << fmt::format("  Total Execution Time: {:.4f} seconds\n\n", Total)
-        << "   ---Wall Time---  --- Name ---\n";
-    for (auto &T : Times)
-      Log << fmt::format("   {:.4f} ({:5.1f}%)  {}\n", T.second,
-                         Total > 0 ? 100 * T.second / Total : 0.0, T.first);
-    Log << fmt::format("   {:.4f} (100.0%)  Total\n", Total);
-  }
+  if (Opts.TimePasses && !Opts.DeferTimingReport)
+    Log << formatTimingReport(Times);
   return true;
 }
 

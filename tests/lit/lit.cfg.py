@@ -10,6 +10,14 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.adj_obj_root, "tests", "lit")
 
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+
+# The JIT's object cache goes to a directory of this run, emptied first, so
+# tests neither use stale objects nor write to the user's ~/.cache.
+import shutil
+_cache = os.path.join(config.test_exec_root, "adj-cache")
+shutil.rmtree(_cache, ignore_errors=True)
+config.environment["ADJ_CACHE_DIR"] = _cache
+config.environment.pop("ADJ_NO_CACHE", None)
 config.environment["PATH"] = os.pathsep.join(
     [config.adj_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 

@@ -111,6 +111,47 @@ TEST(Codegen, MatMulTransposeFlags) {
   }
 }
 
+TEST(Codegen, MatMulLargeOddShapes) {
+  // Odd sizes past the K block and many register tiles in every dim, with
+  // every transpose variant, against the double-precision reference.
+  const std::vector<std::array<int64_t, 3>> Sizes = {{257, 513, 129},
+                                                     {129, 300, 515}};
+  for (DType T : FloatTypes) {
+    Compiled C;
+    unsigned Fn = 0;
+    for (auto [M, Kd, Nd] : Sizes)
+      for (int Flags = 0; Flags < 4; ++Flags) {
+        bool TA = Flags & 1, TB = Flags & 2;
+        Function *F = C.add("ml" + std::to_string(Fn++));
+        Builder B(*F);
+        Value *A = F->addArg("a", ty(T, TA ? Dims{Kd, M} : Dims{M, Kd}),
+                             ArgRole::Input);
+        Value *Bm = F->addArg("b", ty(T, TB ? Dims{Nd, Kd} : Dims{Kd, Nd}),
+                              ArgRole::Input);
+        Attrs At{{"transpose_a", Attr(TA)}, {"transpose_b", Attr(TB)}};
+        F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm}, At)});
+      }
+    C.compile();
+    Fn = 0;
+    for (auto [M, Kd, Nd] : Sizes)
+      for (int Flags = 0; Flags < 4; ++Flags) {
+        bool TA = Flags & 1, TB = Flags & 2;
+        Vec AV = randVec(M * Kd, -1, 1, T, 7 + Fn),
+            BV = randVec(Kd * Nd, -1, 1, T, 70 + Fn);
+        std::vector<Vec> Res;
+        ASSERT_EQ(C.run("ml" + std::to_string(Fn++), 1,
+                        {TA ? transposed(AV, M, Kd) : AV,
+                         TB ? transposed(BV, Kd, Nd) : BV},
+                        Res),
+                  0);
+        expectClose(Res[0], matmulRef(AV, BV, M, Kd, Nd), tolFor(T) * 30,
+                    label(fmt::format("matmul {}x{}x{} ta={} tb={}", M, Kd,
+                                      Nd, TA, TB),
+                          T, 1));
+      }
+  }
+}
+
 TEST(Codegen, BatchedMatMul) {
   // Leading dims broadcast as in NumPy: a 2-D operand against a batched
   // one, batched against batched (the batch dim in both), size-1 leading

@@ -53,6 +53,10 @@ static cl::opt<bool> GradCheck(
 static cl::opt<std::string> DTypeOpt("dtype",
                                      cl::desc("float type: f32 (default), f64"),
                                      cl::init("f32"), cl::cat(AdjcCat));
+static cl::opt<bool> DisableFuse(
+    "disable-fuse",
+    cl::desc("leave the fuse pass out of the pipeline (unfused kernels)"),
+    cl::cat(PassCat));
 static cl::opt<char> OptLevel("O", cl::desc("LLVM optimisation level 0-3"),
                               cl::Prefix, cl::init('2'), cl::cat(AdjcCat));
 
@@ -201,6 +205,7 @@ int main(int argc, char **argv) {
   EO.Elt = DTypeOpt == "f64" ? adj::DType::F64 : adj::DType::F32;
   EO.Optimizer = Optimizer;
   EO.Passes = PassOpts;
+  EO.Fuse = !DisableFuse;
   adj::Engine E(EO, Diags, std::cerr, "adjc");
 
   if (Trainer)

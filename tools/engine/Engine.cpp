@@ -47,10 +47,11 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
   return C;
 }
 
-std::string pipelineFor(Stage Last) {
+std::string pipelineFor(Stage Last, bool Fuse) {
   if (Last <= Stage::Grad)
     return "autodiff,optimizer";
-  return "autodiff,optimizer,canonicalize,constant-fold,cse,dce,fuse";
+  return Fuse ? "autodiff,optimizer,canonicalize,constant-fold,cse,dce,fuse"
+              : "autodiff,optimizer,canonicalize,constant-fold,cse,dce";
 }
 
 void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
@@ -75,12 +76,13 @@ bool Engine::runPipeline(Module &M, const TrainSpec &Train, Stage Last,
                          std::ostream &Log) {
   PassManager PM(Opts.Passes);
   std::string PipelineErr;
-  bool Parsed = PM.parsePipeline(pipelineFor(Last), PipelineErr);
+  bool Parsed = PM.parsePipeline(pipelineFor(Last, Opts.Fuse), PipelineErr);
   (void)Parsed;
   PassContext Ctx;
   Ctx.Optimizer = optimizerConfig(Train.Optimizer, Opts.Optimizer);
   Ctx.Optimizer.ClipNorm = Train.ClipNorm;
   bool Ok = PM.run(M, Ctx, Log);
+  PassTimes = PM.timings();
   reportPassErrors(Ctx, Diags, Prog, Err);
   return Ok;
 }
@@ -180,6 +182,7 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
     VO.Optimizer = Name;
     VO.Passes = PassManagerOptions();
     VO.Passes.VerifyEach = Opts.Passes.VerifyEach;
+    VO.Fuse = Opts.Fuse;
     Engine Variant(VO, Diags, Err, Prog);
     std::unique_ptr<Module> V = Spec.M->clone();
     if (Opts.Elt == DType::F64)
@@ -198,24 +201,39 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
 
 std::unique_ptr<CompiledModel>
 Engine::compile(std::unique_ptr<ModelSpec> Spec) {
-  auto Start = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  auto Start = Clock::now();
   auto CM = std::make_unique<CompiledModel>();
-  auto Lap = [&, Last = Start](const char *Stage) mutable {
-    auto Now = std::chrono::steady_clock::now();
-    CM->StageSeconds.push_back(
-        {Stage, std::chrono::duration<double>(Now - Last).count()});
+  auto Last = Start;
+  auto Lap = [&](const char *Stage) {
+    auto Now = Clock::now();
+    double S = std::chrono::duration<double>(Now - Last).count();
+    CM->StageSeconds.push_back({Stage, S});
     Last = Now;
+    return S;
   };
+  auto Since = [](Clock::time_point T) {
+    return std::chrono::duration<double>(Clock::now() - T).count();
+  };
+  // -time-passes: one table of the adj passes and the LLVM stages.
+  bool Time = Opts.Passes.TimePasses;
+  bool Deferred = Opts.Passes.DeferTimingReport;
+  Opts.Passes.DeferTimingReport = true;
   CM->IR = buildIR(*Spec, /*AllOptimizers=*/false);
+  Opts.Passes.DeferTimingReport = Deferred;
   if (!CM->IR)
     return nullptr;
+  StageTimes Table = PassTimes;
   Lap("passes");
   auto Ctx = std::make_unique<llvm::LLVMContext>();
   std::unique_ptr<llvm::Module> LM;
   if (!lowerModule(*CM->IR, *Ctx, LM))
     return nullptr;
-  Lap("lower");
-  auto J = JIT::create(Opts.OptLevel);
+  if (auto A = arenaBytes(*LM, "train_step", Spec->Train.Batch))
+    CM->ArenaBytes = *A;
+  Table.push_back({"llvm lowering", Lap("lower")});
+  auto J = JIT::create(Opts.OptLevel,
+                       Opts.ObjectCache ? defaultObjectCacheDir() : "");
   if (!J) {
     Err << Prog << ": error: " << llvm::toString(J.takeError()) << "\n";
     return nullptr;
@@ -225,6 +243,23 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
     Err << Prog << ": error: " << llvm::toString(std::move(E)) << "\n";
     return nullptr;
   }
+  const JITStats &JS = CM->Jit->stats();
+  CM->CacheHit = JS.Cache == JITStats::Hit;
+  double Add = Since(Last);
+  if (JS.Cache != JITStats::Off)
+    Table.push_back({"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
+  if (CM->CacheHit) {
+    Table.push_back({"jit load cached object + link", JS.CompileSeconds});
+  } else {
+    Table.push_back({fmt::format("llvm optimisation (O{})", Opts.OptLevel),
+                     JS.OptimizeSeconds});
+    Table.push_back({"llvm codegen (object code)", JS.CodegenSeconds});
+    Table.push_back({"jit link", std::max(0.0, JS.CompileSeconds -
+                                                   JS.OptimizeSeconds -
+                                                   JS.CodegenSeconds)});
+  }
+  Table.push_back({"jit setup", std::max(0.0, Add - JS.CacheKeySeconds -
+                                                  JS.CompileSeconds)});
   std::string LookupErr;
   auto Resolve = [&](const std::string &Name) -> void * {
     auto Sym = CM->Jit->lookup(Name);
@@ -240,11 +275,35 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
     Err << Prog << ": error: " << LookupErr << "\n";
     return nullptr;
   }
+  double Lookup = Since(Last) - Add;
   Lap("jit");
+  Table.push_back({"jit symbol lookup", Lookup});
+  CM->CompileSeconds =
+      std::chrono::duration<double>(Clock::now() - Start).count();
+  if (Time) {
+    std::vector<std::string> Notes;
+    switch (JS.Cache) {
+    case JITStats::Off:
+      Notes.push_back("object cache: off");
+      break;
+    case JITStats::Hit:
+      Notes.push_back("object cache: hit " + JS.CacheFile);
+      break;
+    case JITStats::Miss:
+      Notes.push_back("object cache: miss " + JS.CacheFile);
+      break;
+    case JITStats::Corrupt:
+      Notes.push_back("object cache: corrupt entry ignored, recompiled " +
+                      JS.CacheFile);
+      break;
+    }
+    if (CM->ArenaBytes >= 0)
+      Notes.push_back(fmt::format("scratch arena @train_step: {} bytes at batch {}",
+                                  CM->ArenaBytes, Spec->Train.Batch));
+    Notes.push_back(fmt::format("compile seconds: {:.4f}", CM->CompileSeconds));
+    Err << formatTimingReport(Table, Notes);
+  }
   CM->Spec = std::move(Spec);
-  CM->CompileSeconds = std::chrono::duration<double>(
-                           std::chrono::steady_clock::now() - Start)
-                           .count();
   return CM;
 }
 

@@ -37,6 +37,8 @@ struct EngineOptions {
   DType Elt = DType::F32; ///< f64 for gradient checks
   std::string Optimizer;  ///< overrides the model's optimizer when set
   PassManagerOptions Passes;
+  bool Fuse = true;        ///< false: the pipeline without `fuse` (-disable-fuse)
+  bool ObjectCache = true; ///< compile() uses defaultObjectCacheDir()
 };
 
 /// Turns a model's optimizer spec (with an optional override) into the
@@ -45,7 +47,7 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
                                 const std::string &Override);
 
 /// The passes producing @train_step up to \p Last (Grad or Opt).
-std::string pipelineFor(Stage Last);
+std::string pipelineFor(Stage Last, bool Fuse = true);
 
 /// Prints user-facing errors of a pass run; \p Prog prefixes errors that
 /// have no location.
@@ -61,6 +63,11 @@ public:
   double CompileSeconds = 0;
   /// compile()'s stages and their seconds: passes, lower, jit.
   std::vector<std::pair<std::string, double>> StageSeconds;
+  /// Bytes of @train_step's scratch arena at the model's batch size (-1:
+  /// unknown).
+  int64_t ArenaBytes = -1;
+  /// Whether the JIT loaded @train_step's object from the on-disk cache.
+  bool CacheHit = false;
   /// The description handed to adj_rt_train (points into this object).
   const adj_rt_model &runtimeModel() const;
 
@@ -98,6 +105,7 @@ private:
   DiagEngine &Diags;
   std::ostream &Err;
   std::string Prog;
+  StageTimes PassTimes; ///< of the last runPipeline
   bool lowerModule(const Module &M, llvm::LLVMContext &Ctx,
                    std::unique_ptr<llvm::Module> &Out);
 };

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# GEMM benchmark: Adjoint's JIT-compiled f32 matmul (build/bin/adj-gemm-bench)
+# against numpy on OpenBLAS (/usr/bin/python3, bench/gemm_numpy.py) for the
+# same shapes, at 1 and 2 threads, and a table of GFLOP/s and ratios.
+#
+#   bench/gemm.sh [MxKxN ...]     (default: 64x784x256 128x1024x1024
+#                                  512x512x512 1024x1024x1024 2048x2048x2048)
+#   THREADS="1 2" BUILD_DIR=build
+#
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the numpy runs only, so
+# OpenBLAS picks its own kernels for the host.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+THREADS=${THREADS:-"1 2"}
+BENCH=$BUILD_DIR/bin/adj-gemm-bench
+if [ ! -x "$BENCH" ]; then
+  echo "gemm.sh: $BENCH missing; run scripts/build.sh" >&2
+  exit 1
+fi
+SHAPES=("$@")
+if [ ${#SHAPES[@]} -eq 0 ]; then
+  SHAPES=(64x784x256 128x1024x1024 512x512x512 1024x1024x1024 2048x2048x2048)
+fi
+
+OURS=$(mktemp) NP=$(mktemp)
+trap 'rm -f "$OURS" "$NP"' EXIT
+for T in $THREADS; do
+  "$BENCH" --threads "$T" "${SHAPES[@]}" >>"$OURS"
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$T" \
+    OMP_NUM_THREADS="$T" /usr/bin/python3 bench/gemm_numpy.py "${SHAPES[@]}" \
+    >>"$NP"
+done
+
+echo "GEMM f32 C = A @ B, GFLOP/s (median), $(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| M x K x N | threads | adjoint | openblas | ratio |"
+echo "|---|---|---|---|---|"
+# Join the two result files on (M, K, N, threads).
+awk 'NR == FNR { np[$1" "$2" "$3" "$4] = $6; next }
+     { key = $1" "$2" "$3" "$4; o = np[key];
+       printf "| %sx%sx%s | %s | %.1f | %.1f | %.2fx |\n", $1, $2, $3, $4,
+              $6, o, (o > 0 ? $6 / o : 0) }' "$NP" "$OURS"
