@@ -8,15 +8,16 @@
 ///      value is a result (the first one naming it), the operand's buffer
 ///      for a reshape that is not a result (reshapes copy nothing), and
 ///      otherwise a 64-byte aligned slice of one scratch buffer whose size
-///      is computed from n at run time and obtained with malloc. Slices are
+///      is computed from n at run time; the buffer is kept between calls in
+///      internal globals and grown with malloc only when a larger batch
+///      needs more (no allocation per step). Slices are
 ///      planned by a linear scan over the op order: once the last reader of
 ///      a value (through reshape aliases) has run, its slice goes to a free
 ///      list for later values of the same size (a * n^p bytes);
 ///   3. calls each op's kernel in program order, checking the status of
 ///      the kernels that validate labels;
 ///   4. copies results that are arguments, or repeat an earlier result;
-///   5. frees the scratch buffer and returns 0 (1 for invalid data, 2 when
-///      malloc fails).
+///   5. returns 0 (1 for invalid data, 2 when malloc fails).
 ///
 /// Kernels are emitted by the per-op emitters of Kernel.h; this file only
 /// chooses one and checks that the op's types are ones it supports.
@@ -302,21 +303,42 @@ Error StepLowering::run() {
 
   BasicBlock *Invalid = nullptr;
   llvm::Value *Scratch = nullptr;
-  auto FreeScratch = [&](IRBuilder<> &IB) {
-    if (Scratch)
-      IB.CreateCall(LM.getOrInsertFunction("free", B.getVoidTy(), B.getPtrTy()),
-                    {Scratch});
-  };
   if (!Slices.empty()) {
-    FunctionCallee Malloc =
-        LM.getOrInsertFunction("malloc", B.getPtrTy(), B.getInt64Ty());
-    Scratch =
-        B.CreateCall(Malloc, {B.CreateAdd(Total, B.getInt64(64))}, "scratch");
+    // One scratch buffer per step function, kept between calls in two
+    // internal globals and grown (never shrunk) when a larger batch needs
+    // more: no allocation per step once the largest batch has been seen.
+    // Step functions are called by one thread at a time.
+    auto *PtrTy = B.getPtrTy();
+    auto *I64 = B.getInt64Ty();
+    auto *BufG = new GlobalVariable(LM, PtrTy, false,
+                                    GlobalValue::InternalLinkage,
+                                    ConstantPointerNull::get(PtrTy),
+                                    F.Name + ".scratch");
+    auto *SizeG = new GlobalVariable(LM, I64, false,
+                                     GlobalValue::InternalLinkage,
+                                     B.getInt64(0), F.Name + ".scratch.bytes");
+    llvm::Value *Need = B.CreateAdd(Total, B.getInt64(64), "scratch.need");
+    llvm::Value *Have = B.CreateLoad(I64, SizeG, "scratch.have");
+    llvm::Value *Old = B.CreateLoad(PtrTy, BufG, "scratch.old");
+    BasicBlock *Cur = B.GetInsertBlock();
+    BasicBlock *Grow = BasicBlock::Create(Ctx, "scratch.grow", Step);
     BasicBlock *NoMem = BasicBlock::Create(Ctx, "out.of.memory", Step);
     BasicBlock *Ok = BasicBlock::Create(Ctx, "run", Step);
-    B.CreateCondBr(B.CreateIsNull(Scratch), NoMem, Ok);
+    B.CreateCondBr(B.CreateICmpUGT(Need, Have), Grow, Ok);
+    B.SetInsertPoint(Grow);
+    B.CreateCall(LM.getOrInsertFunction("free", B.getVoidTy(), PtrTy), {Old});
+    llvm::Value *New = B.CreateCall(
+        LM.getOrInsertFunction("malloc", PtrTy, I64), {Need}, "scratch.new");
+    B.CreateStore(New, BufG);
+    B.CreateStore(B.CreateSelect(B.CreateIsNull(New), B.getInt64(0), Need),
+                  SizeG);
+    B.CreateCondBr(B.CreateIsNull(New), NoMem, Ok);
     IRBuilder<>(NoMem).CreateRet(B.getInt32(2));
     B.SetInsertPoint(Ok);
+    PHINode *Phi = B.CreatePHI(PtrTy, 2, "scratch");
+    Phi->addIncoming(Old, Cur);
+    Phi->addIncoming(New, Grow);
+    Scratch = Phi;
     // Align the base up to 64 bytes.
     llvm::Value *Addr = B.CreatePtrToInt(Scratch, B.getInt64Ty());
     llvm::Value *Pad = B.CreateAnd(B.CreateNeg(Addr), B.getInt64(63));
@@ -347,7 +369,6 @@ Error StepLowering::run() {
     if (!Invalid) {
       Invalid = BasicBlock::Create(Ctx, "invalid.data", Step);
       IRBuilder<> IB(Invalid);
-      FreeScratch(IB);
       IB.CreateRet(IB.getInt32(1));
     }
     BasicBlock *Next = BasicBlock::Create(Ctx, "valid", Step);
@@ -364,7 +385,6 @@ Error StepLowering::run() {
     Align A(dtypeBytes(V->type().Elt));
     B.CreateMemCpy(ResultPtrs[I], A, Buf.at(V), A, bytesOf(V->type()));
   }
-  FreeScratch(B);
   B.CreateRet(B.getInt32(0));
   if (Invalid)
     Invalid->moveAfter(&Step->back());
