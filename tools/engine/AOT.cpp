@@ -78,14 +78,9 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
     return false;
   llvm::LLVMContext Ctx;
   std::unique_ptr<llvm::Module> LM;
-  if (!lowerModule(*M, Ctx, LM))
+  std::unique_ptr<llvm::TargetMachine> TM = lowerAndOptimize(*M, Ctx, LM);
+  if (!TM)
     return false;
-  auto TM = createHostTargetMachine(Opts.OptLevel);
-  if (!TM) {
-    Err << Prog << ": error: no LLVM backend for the host CPU\n";
-    return false;
-  }
-  optimizeLLVM(*LM, *TM, Opts.OptLevel);
 
   llvm::SmallString<128> Dir;
   if (auto EC = llvm::sys::fs::createUniqueDirectory("adjc-trainer", Dir)) {

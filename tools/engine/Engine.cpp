@@ -109,6 +109,20 @@ bool Engine::lowerModule(const Module &M, llvm::LLVMContext &Ctx,
   return true;
 }
 
+std::unique_ptr<llvm::TargetMachine>
+Engine::lowerAndOptimize(const Module &M, llvm::LLVMContext &Ctx,
+                         std::unique_ptr<llvm::Module> &LM) {
+  if (!lowerModule(M, Ctx, LM))
+    return nullptr;
+  auto TM = createHostTargetMachine(Opts.OptLevel);
+  if (!TM) {
+    Err << Prog << ": error: no LLVM backend for the host CPU\n";
+    return nullptr;
+  }
+  optimizeLLVM(*LM, *TM, Opts.OptLevel);
+  return TM;
+}
+
 bool Engine::emit(ModelSpec &Spec, Stage S, std::string &Out) {
   std::unique_ptr<Module> M = Spec.M->clone();
   if (Opts.Elt == DType::F64)
@@ -133,14 +147,9 @@ bool Engine::emit(ModelSpec &Spec, Stage S, std::string &Out) {
   }
   llvm::LLVMContext Ctx;
   std::unique_ptr<llvm::Module> LM;
-  if (!lowerModule(*M, Ctx, LM))
+  std::unique_ptr<llvm::TargetMachine> TM = lowerAndOptimize(*M, Ctx, LM);
+  if (!TM)
     return false;
-  auto TM = createHostTargetMachine(Opts.OptLevel);
-  if (!TM) {
-    Err << Prog << ": error: no LLVM backend for the host CPU\n";
-    return false;
-  }
-  optimizeLLVM(*LM, *TM, Opts.OptLevel);
   if (S == Stage::LLVM) {
     Out = printLLVM(*LM);
     return true;

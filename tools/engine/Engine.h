@@ -23,6 +23,7 @@
 namespace llvm {
 class LLVMContext;
 class Module;
+class TargetMachine;
 } // namespace llvm
 
 namespace adj {
@@ -108,6 +109,11 @@ private:
   StageTimes PassTimes; ///< of the last runPipeline
   bool lowerModule(const Module &M, llvm::LLVMContext &Ctx,
                    std::unique_ptr<llvm::Module> &Out);
+  /// Lowers \p M and runs LLVM's pipeline for the host; returns the target
+  /// machine used, or null after printing an error.
+  std::unique_ptr<llvm::TargetMachine>
+  lowerAndOptimize(const Module &M, llvm::LLVMContext &Ctx,
+                   std::unique_ptr<llvm::Module> &LM);
 };
 
 /// Converts every f32 value of \p M to f64 (for gradient checks).

@@ -1,0 +1,71 @@
+"""What the PyTorch twins of the bench models share: the MNIST IDX loader,
+the MLP builder with Adjoint's initialisers, and the timed training loop
+that prints one JSON object like adjc's --report (samples/s counts the
+training loop only). Run with Debian's /usr/bin/python3 (python3-torch)."""
+import gzip, json, os, struct, time
+
+import torch
+
+MNIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "mnist-10k")
+
+
+def idx(name):
+    """An IDX file of data/mnist-10k as a uint8 tensor."""
+    with gzip.open(os.path.join(MNIST, name), "rb") as f:
+        data = f.read()
+    magic, = struct.unpack(">I", data[:4])
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    t = torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8)
+    return t.reshape(dims)
+
+
+def mnist():
+    """(x_train, y_train, x_test, y_test) with pixels scaled to [0, 1]."""
+    return (idx("train-images-idx3-ubyte.gz").reshape(-1, 784).float() / 255,
+            idx("train-labels-idx1-ubyte.gz").long(),
+            idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784).float() / 255,
+            idx("t10k-labels-idx1-ubyte.gz").long())
+
+
+def mlp(sizes, act, inits):
+    """Linear layers of `sizes` with `act` between them; inits[i] initialises
+    layer i's weight in place; biases are zero."""
+    layers = []
+    for i in range(len(sizes) - 1):
+        lin = torch.nn.Linear(sizes[i], sizes[i + 1])
+        inits[i](lin.weight)
+        torch.nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if i + 2 < len(sizes):
+            layers.append(act())
+    return torch.nn.Sequential(*layers)
+
+
+def train_and_report(model, opt, data, batch, epochs):
+    """Trains with shuffled batches, evaluates on the test split and prints
+    the JSON report."""
+    threads = int(os.environ.get("THREADS", "1"))
+    torch.set_num_threads(threads)
+    xtr, ytr, xte, yte = data
+    lossf = torch.nn.CrossEntropyLoss()
+    train_time, samples = 0.0, 0
+    for _ in range(epochs):
+        perm = torch.randperm(len(xtr))
+        t0 = time.perf_counter()
+        for i in range(0, len(xtr), batch):
+            idxs = perm[i:i + batch]
+            opt.zero_grad()
+            loss = lossf(model(xtr[idxs]), ytr[idxs])
+            loss.backward()
+            opt.step()
+            samples += len(idxs)
+        train_time += time.perf_counter() - t0
+    with torch.no_grad():
+        logits = model(xte)
+        acc = (logits.argmax(1) == yte).float().mean().item()
+        test_loss = lossf(logits, yte).item()
+    print(json.dumps({"framework": "pytorch " + torch.__version__, "threads": threads,
+                      "epochs": epochs, "test_loss": test_loss,
+                      "metrics": {"accuracy": acc},
+                      "samples_per_sec": samples / train_time}))
