@@ -40,6 +40,12 @@ using llvm::Value;
 namespace {
 constexpr int64_t kKC = 256; ///< K block: a KC x NR panel of B fits in L1.
 constexpr unsigned kNV = 2;  ///< Vectors per row of a register tile.
+/// Products with M, N and K all at least this large take the packed path:
+/// every KC x NR panel of B (a plain one too) is copied to a contiguous
+/// buffer, so a power-of-two N no longer maps its rows to the same L1 sets,
+/// and M is blocked by kMC rows so that A's MC x KC block stays in L2.
+constexpr int64_t kBigMin = 128;
+constexpr int64_t kMC = 1024; ///< Rows per M block (rounded to MR) there.
 
 struct GemmArgs {
   Type *T;
@@ -97,8 +103,8 @@ static void gemm(Kernel &K, const GemmArgs &G) {
       Col1, B.CreateURem(B.CreateSub(Col1, Col0), K.i64(NR)), "n.tiles");
   // Strides of A(i, k) and B(k, j).
   Value *SAi = G.TA ? One : G.K, *SAk = G.TA ? G.M : One;
-  Value *Pack = nullptr;
-  if (G.TB) {
+  Value *Pack;
+  {
     BasicBlock &Entry = K.Fn->getEntryBlock();
     IRBuilder<> EB(&Entry, Entry.begin());
     auto *PT = ArrayType::get(G.T, kKC * NR);
@@ -109,7 +115,8 @@ static void gemm(Kernel &K, const GemmArgs &G) {
 
   // The tile at (I0, J0) over k in [K0, K0 + KC'): Masked for the last
   // columns.
-  auto Tile = [&](Value *I0, Value *J0, Value *K0, Value *KLen, bool Masked) {
+  auto Tile = [&](Value *I0, Value *J0, Value *K0, Value *KLen, bool Masked,
+                  Value *BPanel) {
     std::vector<Value *> Masks(NV);
     if (Masked)
       for (unsigned V = 0; V < NV; ++V) {
@@ -143,8 +150,8 @@ static void gemm(Kernel &K, const GemmArgs &G) {
       Value *KAbs = K.add(K0, Kk);
       Value *BV[kNV];
       for (unsigned V = 0; V < NV; ++V)
-        BV[V] = Pack ? LoadV(Pack, K.madd(K.i64(V * VL), Kk, K.i64(NR)), V,
-                             false)
+        BV[V] = BPanel ? LoadV(BPanel, K.madd(K.i64(V * VL), Kk, K.i64(NR)),
+                               V, false)
                      : LoadV(G.B, K.add(K.madd(J0, KAbs, G.N), K.i64(V * VL)),
                              V, true);
       for (unsigned R = 0; R < MR; ++R) {
@@ -172,33 +179,82 @@ static void gemm(Kernel &K, const GemmArgs &G) {
   // Packs B(k0 .. k0+KLen, J0 .. J0+NR) of a transposed B, whose element
   // (k, j) is B[j * K + k], into Pack[k][NR]; columns past N repeat the
   // last one (their results are masked off).
-  auto PackPanel = [&](Value *J0, Value *K0, Value *KLen) {
-    Value *NLast = B.CreateSub(Col1, One);
-    K.loop(K.i64(NR), [&](Value *J) {
-      Value *Col = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
-                                     {K.add(J0, J), NLast});
-      Value *Src = K.madd(K0, Col, G.K);
-      K.loop(KLen, [&](Value *Kk) {
-        K.store(K.load(G.T, G.B, K.add(Src, Kk)), Pack,
-                K.madd(J, Kk, K.i64(NR)));
+  auto PackPanel = [&](Value *J0, Value *K0, Value *KLen, bool Masked) {
+    if (G.TB) {
+      Value *NLast = B.CreateSub(Col1, One);
+      K.loop(K.i64(NR), [&](Value *J) {
+        Value *Col = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
+                                       {K.add(J0, J), NLast});
+        Value *Src = K.madd(K0, Col, G.K);
+        K.loop(KLen, [&](Value *Kk) {
+          K.store(K.load(G.T, G.B, K.add(Src, Kk)), Pack,
+                  K.madd(J, Kk, K.i64(NR)));
+        });
       });
+      return;
+    }
+    std::vector<Value *> Masks(NV);
+    if (Masked)
+      for (unsigned V = 0; V < NV; ++V) {
+        Value *Col = B.CreateAdd(
+            B.CreateVectorSplat(VL, K.add(J0, K.i64(V * VL))), Lanes);
+        Masks[V] = B.CreateICmpULT(Col, B.CreateVectorSplat(VL, Col1));
+      }
+    K.loop(KLen, [&](Value *Kk) {
+      Value *Src = K.madd(J0, K.add(K0, Kk), G.N);
+      for (unsigned V = 0; V < NV; ++V) {
+        Value *P = B.CreateInBoundsGEP(G.T, G.B, K.add(Src, K.i64(V * VL)));
+        Value *X = Masked ? (Value *)B.CreateMaskedLoad(VT, P, EltAlign,
+                                                        Masks[V], Zero)
+                          : (Value *)B.CreateAlignedLoad(VT, P, EltAlign);
+        B.CreateAlignedStore(
+            X,
+            B.CreateInBoundsGEP(G.T, Pack,
+                                K.madd(K.i64(V * VL), Kk, K.i64(NR))),
+            EltAlign);
+      }
     });
   };
 
   // At least one K block, so that K = 0 still writes zeros.
   Value *KEnd = B.CreateIntrinsic(Intrinsic::umax, {K.i64Ty()}, {G.K, One});
+  Value *Big = B.CreateZExt(
+      B.CreateAnd(B.CreateAnd(B.CreateICmpUGE(G.M, K.i64(kBigMin)),
+                              B.CreateICmpUGE(G.N, K.i64(kBigMin))),
+                  B.CreateICmpUGE(G.K, K.i64(kBigMin))),
+      K.i64Ty());
+  K.loop(K.i64(0), Big, One, [&](Value *) {
+  K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
+    Value *KLen = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
+                                    {K.i64(kKC), B.CreateSub(G.K, K0)});
+    K.loop(Row0, Row1, K.i64(kMC / MR * MR), [&](Value *IB) {
+      Value *IEnd = K.min(K.add(IB, K.i64(kMC / MR * MR)), Row1);
+      auto Columns = [&](Value *J0, bool Masked) {
+        PackPanel(J0, K0, KLen, Masked);
+        K.loop(IB, IEnd, K.i64(MR), [&](Value *I0) {
+          Tile(I0, J0, K0, KLen, Masked, Pack);
+        });
+      };
+      K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Columns(J0, false); });
+      K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Columns(J0, true); });
+    });
+  });
+  });
+  K.loop(Big, One, One, [&](Value *) {
   K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
     Value *KLen = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
                                     {K.i64(kKC), B.CreateSub(G.K, K0)});
     auto Columns = [&](Value *J0, bool Masked) {
-      if (Pack)
-        PackPanel(J0, K0, KLen);
-      K.loop(Row0, Row1, K.i64(MR),
-             [&](Value *I0) { Tile(I0, J0, K0, KLen, Masked); });
+      if (G.TB)
+        PackPanel(J0, K0, KLen, Masked);
+      K.loop(Row0, Row1, K.i64(MR), [&](Value *I0) {
+        Tile(I0, J0, K0, KLen, Masked, G.TB ? Pack : nullptr);
+      });
     };
     K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Columns(J0, false); });
     // The last, partial column tile: a loop of at most one trip.
     K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Columns(J0, true); });
+  });
   });
 }
 

@@ -114,8 +114,9 @@ TEST(Codegen, MatMulTransposeFlags) {
 TEST(Codegen, MatMulLargeOddShapes) {
   // Odd sizes past the K block and many register tiles in every dim, with
   // every transpose variant, against the double-precision reference.
-  const std::vector<std::array<int64_t, 3>> Sizes = {{257, 513, 129},
-                                                     {129, 300, 515}};
+  // 1100 rows cross the packed path's 1024-row block with an odd remainder.
+  const std::vector<std::array<int64_t, 3>> Sizes = {
+      {257, 513, 129}, {129, 300, 515}, {1100, 130, 131}};
   for (DType T : FloatTypes) {
     Compiled C;
     unsigned Fn = 0;
