@@ -12,6 +12,8 @@
 
 #include "runtime/adjoint_rt.h"
 
+#include "TestUtil.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -32,32 +34,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class TempDir {
-public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "adj-ck-XXXXXX").string();
-    Path = mkdtemp(&tmpl[0]);
-  }
-  ~TempDir() { fs::remove_all(Path); }
-  std::string file(const std::string &name) const {
-    return (fs::path(Path) / name).string();
-  }
-  const std::string &path() const { return Path; }
-  size_t entries() const {
-    return size_t(
-        std::distance(fs::directory_iterator(Path), fs::directory_iterator()));
-  }
+using adj::test::TempDir;
 
-private:
-  std::string Path;
-};
-
-std::string readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using adj::test::readFile;
 
 void writeFile(const std::string &path, const std::string &bytes) {
   std::ofstream out(path, std::ios::binary);

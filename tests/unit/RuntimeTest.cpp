@@ -12,6 +12,8 @@
 
 #include "runtime/adjoint_rt.h"
 
+#include "TestUtil.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <zlib.h>
@@ -33,20 +35,7 @@ namespace {
 
 //===--- Helpers ----------------------------------------------------------===//
 
-class TempDir {
-public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "adj-rt-XXXXXX").string();
-    Path = mkdtemp(&tmpl[0]);
-  }
-  ~TempDir() { fs::remove_all(Path); }
-  std::string file(const std::string &name) const {
-    return (fs::path(Path) / name).string();
-  }
-
-private:
-  std::string Path;
-};
+using adj::test::TempDir;
 
 void writeBytes(const std::string &path, const std::vector<uint8_t> &bytes,
                 bool gz) {

@@ -15,6 +15,8 @@
 
 #include "runtime/adjoint_rt.h"
 
+#include "TestUtil.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -37,28 +39,9 @@ namespace {
 
 //===--- Helpers ----------------------------------------------------------===//
 
-class TempDir {
-public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "adj-tr-XXXXXX").string();
-    Path = mkdtemp(&tmpl[0]);
-  }
-  ~TempDir() { fs::remove_all(Path); }
-  std::string file(const std::string &name) const {
-    return (fs::path(Path) / name).string();
-  }
-  const std::string &path() const { return Path; }
+using adj::test::TempDir;
 
-private:
-  std::string Path;
-};
-
-std::string readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using adj::test::readFile;
 
 void writeFile(const std::string &path, const std::string &bytes) {
   std::ofstream out(path, std::ios::binary);
