@@ -324,15 +324,6 @@ struct Member {
 };
 } // namespace
 
-static std::optional<OpKind> forwardOf(OpKind K) {
-  if (K == OpKind(0))
-    return std::nullopt;
-  OpKind Prev = OpKind(unsigned(K) - 1);
-  if (unaryGradOf(Prev) == K)
-    return Prev;
-  return std::nullopt;
-}
-
 /// Parses \p O's body into \p Ms; returns an error message or "".
 static std::string parseBody(const Op &O, std::vector<Member> &Ms) {
   auto It = O.Attributes.find("body");
@@ -353,7 +344,7 @@ static std::string parseBody(const Op &O, std::vector<Member> &Ms) {
     if (!K || !hasProp(*K, props::Elementwise))
       return "'" + Name + "' is not an elementwise op";
     M.Kind = *K;
-    M.Forward = forwardOf(*K);
+    M.Forward = unaryForwardOf(*K);
     M.Alpha = *K == OpKind::LeakyRelu || *K == OpKind::LeakyReluGrad ? 0.01 : 1;
     if (Head.find(':') != std::string::npos) {
       char *End = nullptr;

@@ -266,7 +266,7 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir) {
                   std::chrono::steady_clock::now() - Start)
                   .count();
         });
-        return std::move(TSM);
+        return TSM;
       });
   auto Gen = orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
       Self->J->getDataLayout().getGlobalPrefix());

@@ -46,16 +46,6 @@ static Error lowerError(const std::string &Msg) {
   return createStringError(inconvertibleErrorCode(), Msg);
 }
 
-/// The forward op of a unary `_grad` op, if \p K is one.
-static std::optional<OpKind> forwardOfGrad(OpKind K) {
-  if (K == OpKind(0))
-    return std::nullopt;
-  OpKind Prev = OpKind(unsigned(K) - 1);
-  if (unaryGradOf(Prev) == K)
-    return Prev;
-  return std::nullopt;
-}
-
 static bool mayFail(OpKind K) {
   return K == OpKind::CrossEntropy || K == OpKind::CrossEntropyGrad ||
          K == OpKind::Accuracy;
@@ -129,7 +119,7 @@ static void emitKernel(Kernel &K, const Op &O) {
   using namespace cg;
   if (hasProp(O.Kind, props::Unary))
     return emitUnary(K, O);
-  if (auto Fwd = forwardOfGrad(O.Kind))
+  if (auto Fwd = unaryForwardOf(O.Kind))
     return emitUnaryGrad(K, O, *Fwd);
   if (hasProp(O.Kind, props::Binary))
     return emitBinary(K, O);

@@ -83,6 +83,20 @@ struct ModelSpec {
   std::vector<LabelSpec> Labels;
   std::vector<std::string> Metrics; ///< metric names, in order
   TrainSpec Train;
+
+  /// A deep copy (the module is cloned).
+  std::unique_ptr<ModelSpec> clone() const {
+    auto C = std::make_unique<ModelSpec>();
+    C->Name = Name;
+    C->Path = Path;
+    C->M = M ? M->clone() : nullptr;
+    C->Params = Params;
+    C->Data = Data;
+    C->Labels = Labels;
+    C->Metrics = Metrics;
+    C->Train = Train;
+    return C;
+  }
 };
 
 /// Parses and lowers \p Source (named \p Path in diagnostics). Returns null

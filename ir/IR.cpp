@@ -101,6 +101,15 @@ std::optional<OpKind> unaryGradOf(OpKind K) {
   return OpKind(unsigned(K) + 1);
 }
 
+std::optional<OpKind> unaryForwardOf(OpKind K) {
+  if (K == OpKind(0))
+    return std::nullopt;
+  OpKind Prev = OpKind(unsigned(K) - 1);
+  if (unaryGradOf(Prev) == K)
+    return Prev;
+  return std::nullopt;
+}
+
 std::string attrStr(const Attr &A) {
   if (auto *I = std::get_if<int64_t>(&A))
     return std::to_string(*I);

@@ -117,6 +117,8 @@ std::optional<OpKind> opKindByName(const std::string &Mnemonic);
 inline bool hasProp(OpKind K, unsigned P) { return (opInfo(K).Props & P) == P; }
 /// For a unary op, its `_grad` op; for others, nullopt.
 std::optional<OpKind> unaryGradOf(OpKind K);
+/// For a unary op's `_grad` op, the unary op; for others, nullopt.
+std::optional<OpKind> unaryForwardOf(OpKind K);
 
 /// Attribute values: integers, floats, integer lists, booleans, strings.
 using Attr =

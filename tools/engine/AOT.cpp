@@ -56,15 +56,8 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
     return false;
   }
   // Data paths become absolute so the trainer runs from any directory.
-  ModelSpec Abs;
-  Abs.Name = Spec.Name;
-  Abs.Path = Spec.Path;
-  Abs.Params = Spec.Params;
-  Abs.Data = Spec.Data;
-  Abs.Labels = Spec.Labels;
-  Abs.Metrics = Spec.Metrics;
-  Abs.Train = Spec.Train;
-  Abs.M = Spec.M->clone();
+  std::unique_ptr<ModelSpec> AbsSpec = Spec.clone();
+  ModelSpec &Abs = *AbsSpec;
   for (DataSpec &D : Abs.Data) {
     llvm::SmallString<256> P(D.Path);
     if (!llvm::sys::fs::make_absolute(P)) {
