@@ -32,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace llvm {
 class LLVMContext;
@@ -75,12 +76,30 @@ std::optional<int64_t> arenaBytes(const llvm::Module &LM, llvm::StringRef Fn,
 /// (so that the cost models see the host's vector units).
 void optimizeLLVM(llvm::Module &LM, llvm::TargetMachine &TM, int OptLevel);
 
+/// Runs LLVM's MergeFunctions on \p LM: identical functions become one.
+void mergeIdenticalFunctions(llvm::Module &LM);
+
 /// The textual LLVM IR of \p LM (what `adjc --emit=llvm` prints).
 std::string printLLVM(const llvm::Module &LM);
 
 /// Host assembly text for \p LM (what `adjc --emit=asm` prints).
 llvm::Expected<std::string> emitAssembly(llvm::Module &LM,
                                          llvm::TargetMachine &TM);
+
+/// One part of a module split by partitionModule, in a context of its own.
+struct ModulePart {
+  std::unique_ptr<llvm::LLVMContext> Ctx;
+  std::unique_ptr<llvm::Module> M;
+  size_t Instructions = 0; ///< the unoptimised instructions it holds
+};
+
+/// Splits \p LM (from lowerToLLVM, after merging its identical functions)
+/// into at most \p Parts modules of about equal size that can be optimised
+/// and compiled concurrently and linked together: a direct callee or a
+/// global stays with its users; internal symbols used across parts become
+/// external, renamed with \p Prefix. Deterministic for a given module.
+llvm::Expected<std::vector<ModulePart>>
+partitionModule(llvm::Module &LM, unsigned Parts, llvm::StringRef Prefix);
 
 /// Writes \p LM as a native object file to \p Path.
 llvm::Error emitObjectFile(llvm::Module &LM, llvm::TargetMachine &TM,

@@ -35,6 +35,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include <chrono>
 #include <cstdlib>
@@ -56,6 +57,21 @@ std::string defaultObjectCacheDir() {
     return std::string(H) + "/.cache/adjoint";
   return "";
 }
+
+unsigned defaultCompileThreads() {
+  if (const char *T = std::getenv("ADJ_COMPILE_THREADS"); T && *T) {
+    char *End = nullptr;
+    long N = std::strtol(T, &End, 10);
+    if (*End == '\0' && N > 0)
+      return unsigned(std::min(N, 64L));
+  }
+  unsigned HW = std::thread::hardware_concurrency();
+  return std::max(1u, std::min(HW, 8u));
+}
+
+/// Modules with fewer unoptimised instructions than this per extra part are
+/// compiled whole: splitting costs a few milliseconds.
+constexpr size_t kMinPartInstructions = 1500;
 
 namespace {
 /// The trailer after an entry's object bytes.
@@ -90,8 +106,8 @@ public:
   }
   static void setKey(llvm::Module &M, const std::string &Key) {
     M.getOrInsertNamedMetadata("adj.cache.key")
-        ->addOperand(MDTuple::get(M.getContext(),
-                                  {MDString::get(M.getContext(), Key)}));
+        ->addOperand(
+            MDTuple::get(M.getContext(), {MDString::get(M.getContext(), Key)}));
   }
 
   /// Loads and checks \p Key's entry, keeping it for getObject; true on a
@@ -109,7 +125,8 @@ public:
     return true;
   }
 
-  void notifyObjectCompiled(const llvm::Module *M, MemoryBufferRef Obj) override {
+  void notifyObjectCompiled(const llvm::Module *M,
+                            MemoryBufferRef Obj) override {
     std::string Key = keyOf(*M);
     if (Key.empty() || sys::fs::create_directories(Dir))
       return;
@@ -210,9 +227,12 @@ private:
 
 JIT::~JIT() = default;
 
-Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir) {
+Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
+                                           unsigned CompileThreads) {
   std::unique_ptr<JIT> Self(new JIT());
   Self->OptLevel = OptLevel;
+  Self->CompileThreads =
+      CompileThreads ? CompileThreads : defaultCompileThreads();
   Self->Host = detectHostTarget();
   Self->TM = createHostTargetMachine(OptLevel);
   if (!Self->TM)
@@ -235,6 +255,8 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir) {
   }
   orc::LLJITBuilder Builder;
   Builder.setJITTargetMachineBuilder(*JTMB);
+  if (Self->CompileThreads > 1)
+    Builder.setNumCompileThreads(Self->CompileThreads);
   DiskObjectCache *C = Self->Cache.get();
   std::atomic<int64_t> *CodegenNanos = &Self->CodegenNanos;
   Builder.setCompileFunctionCreator(
@@ -302,9 +324,8 @@ static std::string cacheKey(const llvm::Module &M, TargetMachine &TM,
      << "O" << OptLevel << "\n";
   M.print(OS, nullptr);
   OS.flush();
-  auto Hash = BLAKE3::hash<16>(
-      ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(Text.data()),
-                        Text.size()));
+  auto Hash = BLAKE3::hash<16>(ArrayRef<uint8_t>(
+      reinterpret_cast<const uint8_t *>(Text.data()), Text.size()));
   return toHex(ArrayRef<uint8_t>(Hash.data(), Hash.size()),
                /*LowerCase=*/true);
 }
@@ -322,20 +343,61 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> M,
     auto Start = Clock::now();
     Key = cacheKey(*M, *TM, OptLevel);
     Stats.CacheKeySeconds = Seconds(Start);
-    Stats.CacheFile = Cache->pathOf(Key);
   }
+
+  // Split a large module so that its parts compile concurrently. The split
+  // is deterministic, so a part's cache key is the module's and its index.
+  size_t Size = 0;
+  for (const llvm::Function &F : *M)
+    Size += F.getInstructionCount();
+  unsigned Parts = unsigned(std::min<size_t>(
+      CompileThreads, std::max<size_t>(1, Size / kMinPartInstructions)));
+  std::vector<ModulePart> Modules;
+  if (Parts > 1) {
+    auto Start = Clock::now();
+    auto Split = partitionModule(*M, Parts,
+                                 "__adj" + std::to_string(ModulesAdded) + ".");
+    if (!Split)
+      return Split.takeError();
+    Modules = std::move(*Split);
+    Stats.PartitionSeconds = Seconds(Start);
+  } else {
+    ModulePart Whole;
+    Whole.Instructions = Size;
+    Whole.M = std::move(M);
+    Whole.Ctx = std::move(Ctx);
+    Modules.push_back(std::move(Whole));
+  }
+  ++ModulesAdded;
+  Stats.Parts = unsigned(Modules.size());
+  Stats.PartInstructions.clear();
+
   // The functions to compile now (all of them: addModule compiles eagerly).
   std::vector<std::string> Defined;
-  for (const llvm::Function &F : *M)
-    if (!F.isDeclaration() && !F.hasLocalLinkage())
-      Defined.push_back(F.getName().str());
-  if (!Key.empty())
-    DiskObjectCache::setKey(*M, Key);
-  if (Error E = J->addIRModule(
-          orc::ThreadSafeModule(std::move(M), std::move(Ctx))))
-    return E;
-  // Compile now (one lookup of every function), so that the stages can be
-  // timed and a cache hit counted.
+  for (size_t P = 0; P < Modules.size(); ++P) {
+    llvm::Module &Part = *Modules[P].M;
+    Part.setDataLayout(J->getDataLayout());
+    Part.setTargetTriple(TM->getTargetTriple().str());
+    for (const llvm::Function &F : Part)
+      if (!F.isDeclaration() && !F.hasLocalLinkage())
+        Defined.push_back(F.getName().str());
+    if (!Key.empty()) {
+      std::string PartKey = Modules.size() == 1
+                                ? Key
+                                : Key + "-" + std::to_string(P + 1) + "of" +
+                                      std::to_string(Modules.size());
+      DiskObjectCache::setKey(Part, PartKey);
+      if (P == 0)
+        Stats.CacheFile = Cache->pathOf(PartKey);
+    }
+    Stats.PartInstructions.push_back(Modules[P].Instructions);
+    if (Error E = J->addIRModule(orc::ThreadSafeModule(
+            std::move(Modules[P].M), std::move(Modules[P].Ctx))))
+      return E;
+  }
+  // Compile now (one lookup of every function, which ORC dispatches to its
+  // compile threads a part each), so that the stages can be timed and a
+  // cache hit counted.
   auto Start = Clock::now();
   orc::MangleAndInterner Mangle(J->getExecutionSession(), J->getDataLayout());
   orc::SymbolLookupSet Names;
@@ -350,9 +412,9 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> M,
   Stats.CodegenSeconds = double(CodegenNanos.load()) * 1e-9;
   if (Cache) {
     std::lock_guard<std::mutex> Lock(Cache->Mu);
-    Stats.Cache = Cache->Hits        ? JITStats::Hit
-                  : Cache->Rejected          ? JITStats::Corrupt
-                                             : JITStats::Miss;
+    Stats.Cache = Cache->Rejected                 ? JITStats::Corrupt
+                  : Cache->Hits && !Cache->Misses ? JITStats::Hit
+                                                  : JITStats::Miss;
   }
   if (!Syms)
     return Syms.takeError();

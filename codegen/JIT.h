@@ -8,6 +8,10 @@
 /// ...) resolve from the running process, adj_rt_parallel_for from the
 /// runtime linked into it.
 ///
+/// A module large enough is split into parts (partitionModule) that ORC
+/// optimises and compiles on a pool of compile threads, one part each, and
+/// links together: the cold compile takes about 1/threads of the time.
+///
 /// With a cache directory, compiled objects are kept on disk keyed by a
 /// hash of the module's unoptimised LLVM IR text, the CPU name, the feature
 /// string, the optimisation level and the LLVM version: addModule of a
@@ -28,6 +32,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace llvm {
 namespace orc {
@@ -44,23 +49,34 @@ class DiskObjectCache;
 /// when ADJ_NO_CACHE is set to anything but "" or "0", or nothing is set.
 std::string defaultObjectCacheDir();
 
+/// The compile threads the tools use: $ADJ_COMPILE_THREADS when set to a
+/// positive number, else the hardware threads (at most 8).
+unsigned defaultCompileThreads();
+
 /// What addModule and the first lookup did, for -time-passes.
 struct JITStats {
   enum CacheState { Off, Miss, Hit, Corrupt };
   CacheState Cache = Off; ///< Corrupt: an entry was there but rejected
   std::string CacheFile;
-  double CacheKeySeconds = 0; ///< hashing the IR text
-  double CompileSeconds = 0;  ///< optimising, compiling and linking
-  double OptimizeSeconds = 0; ///< optimizeLLVM (0 on a hit)
-  double CodegenSeconds = 0;  ///< code generation (0 on a hit)
+  double CacheKeySeconds = 0;  ///< hashing the IR text
+  double PartitionSeconds = 0; ///< merging and splitting (0 in one part)
+  double CompileSeconds = 0;   ///< optimising, compiling and linking (wall)
+  /// optimizeLLVM and code generation, summed over the compile threads (0
+  /// on a hit): wall time when Parts is 1.
+  double OptimizeSeconds = 0;
+  double CodegenSeconds = 0;
+  unsigned Parts = 1;                   ///< modules compiled concurrently
+  std::vector<size_t> PartInstructions; ///< their unoptimised sizes
 };
 
 class JIT {
 public:
   /// A JIT whose modules are optimised at \p OptLevel (0-3); with a
-  /// non-empty \p CacheDir, compiled objects are cached there.
-  static llvm::Expected<std::unique_ptr<JIT>> create(int OptLevel = 2,
-                                                     std::string CacheDir = "");
+  /// non-empty \p CacheDir, compiled objects are cached there. Modules are
+  /// split over \p CompileThreads threads (0: defaultCompileThreads()).
+  static llvm::Expected<std::unique_ptr<JIT>>
+  create(int OptLevel = 2, std::string CacheDir = "",
+         unsigned CompileThreads = 0);
   ~JIT();
 
   /// Adds \p M (taking ownership of it with its context) and compiles it
@@ -84,6 +100,8 @@ private:
   std::unique_ptr<llvm::TargetMachine> TM;
   HostTarget Host;
   int OptLevel = 2;
+  unsigned CompileThreads = 1;
+  unsigned ModulesAdded = 0;
   JITStats Stats;
   std::atomic<int64_t> OptimizeNanos{0}, CodegenNanos{0};
 };

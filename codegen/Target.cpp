@@ -19,8 +19,8 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Transforms/IPO/MergeFunctions.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/IPO/MergeFunctions.h"
 
 namespace adj {
 
@@ -84,6 +84,27 @@ std::unique_ptr<TargetMachine> createHostTargetMachine(int OptLevel) {
   return std::move(*TM);
 }
 
+/// Runs the module passes \p Build adds, with the new pass manager's
+/// analyses registered for \p TM (null: no target).
+static void
+runModulePasses(llvm::Module &LM, TargetMachine *TM,
+                const PipelineTuningOptions &PTO,
+                function_ref<void(PassBuilder &, ModulePassManager &)> Build) {
+  LoopAnalysisManager LAM;
+  FunctionAnalysisManager FAM;
+  CGSCCAnalysisManager CGAM;
+  ModuleAnalysisManager MAM;
+  PassBuilder PB(TM, PTO);
+  PB.registerModuleAnalyses(MAM);
+  PB.registerCGSCCAnalyses(CGAM);
+  PB.registerFunctionAnalyses(FAM);
+  PB.registerLoopAnalyses(LAM);
+  PB.crossRegisterProxies(LAM, FAM, CGAM, MAM);
+  ModulePassManager MPM;
+  Build(PB, MPM);
+  MPM.run(LM, MAM);
+}
+
 void optimizeLLVM(llvm::Module &LM, TargetMachine &TM, int OptLevel) {
   LM.setTargetTriple(TM.getTargetTriple().str());
   LM.setDataLayout(TM.createDataLayout());
@@ -97,38 +118,34 @@ void optimizeLLVM(llvm::Module &LM, TargetMachine &TM, int OptLevel) {
   PipelineTuningOptions PTO;
   PTO.LoopVectorization = OptLevel >= 2;
   PTO.SLPVectorization = OptLevel >= 2;
-  LoopAnalysisManager LAM;
-  FunctionAnalysisManager FAM;
-  CGSCCAnalysisManager CGAM;
-  ModuleAnalysisManager MAM;
-  PassBuilder PB(&TM, PTO);
-  PB.registerModuleAnalyses(MAM);
-  PB.registerCGSCCAnalyses(CGAM);
-  PB.registerFunctionAnalyses(FAM);
-  PB.registerLoopAnalyses(LAM);
-  PB.crossRegisterProxies(LAM, FAM, CGAM, MAM);
+  runModulePasses(LM, &TM, PTO, [&](PassBuilder &PB, ModulePassManager &MPM) {
+    // @train_step repeats @forward's kernels (same ops, same shapes, same
+    // code): merging identical functions first halves that part of the
+    // optimisation and code generation (~15% of the MNIST compile).
+    if (OptLevel >= 1)
+      MPM.addPass(MergeFunctionsPass());
+    switch (OptLevel) {
+    case 0:
+      MPM.addPass(PB.buildO0DefaultPipeline(OptimizationLevel::O0));
+      break;
+    case 1:
+      MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O1));
+      break;
+    case 2:
+      MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O2));
+      break;
+    default:
+      MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O3));
+      break;
+    }
+  });
+}
 
-  ModulePassManager MPM;
-  // @train_step repeats @forward's kernels (same ops, same shapes, same
-  // code): merging identical functions first halves that part of the
-  // optimisation and code generation (~15% of the MNIST compile).
-  if (OptLevel >= 1)
-    MPM.addPass(MergeFunctionsPass());
-  switch (OptLevel) {
-  case 0:
-    MPM.addPass(PB.buildO0DefaultPipeline(OptimizationLevel::O0));
-    break;
-  case 1:
-    MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O1));
-    break;
-  case 2:
-    MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O2));
-    break;
-  default:
-    MPM.addPass(PB.buildPerModuleDefaultPipeline(OptimizationLevel::O3));
-    break;
-  }
-  MPM.run(LM, MAM);
+void mergeIdenticalFunctions(llvm::Module &LM) {
+  runModulePasses(LM, nullptr, PipelineTuningOptions(),
+                  [](PassBuilder &, ModulePassManager &MPM) {
+                    MPM.addPass(MergeFunctionsPass());
+                  });
 }
 
 std::string printLLVM(const llvm::Module &LM) {

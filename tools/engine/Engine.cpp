@@ -257,8 +257,18 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
   double Add = Since(Last);
   if (JS.Cache != JITStats::Off)
     Table.push_back({"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
+  if (JS.Parts > 1)
+    Table.push_back({fmt::format("llvm merge + split into {} parts", JS.Parts),
+                     JS.PartitionSeconds});
   if (CM->CacheHit) {
     Table.push_back({"jit load cached object + link", JS.CompileSeconds});
+  } else if (JS.Parts > 1) {
+    // The stages overlap on the compile threads: their wall time together,
+    // and each stage's thread time in a note.
+    Table.push_back(
+        {fmt::format("llvm optimisation (O{}) + codegen + jit link, {} threads",
+                     Opts.OptLevel, JS.Parts),
+         JS.CompileSeconds});
   } else {
     Table.push_back({fmt::format("llvm optimisation (O{})", Opts.OptLevel),
                      JS.OptimizeSeconds});
@@ -268,6 +278,7 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
                                                    JS.CodegenSeconds)});
   }
   Table.push_back({"jit setup", std::max(0.0, Add - JS.CacheKeySeconds -
+                                                  JS.PartitionSeconds -
                                                   JS.CompileSeconds)});
   std::string LookupErr;
   auto Resolve = [&](const std::string &Name) -> void * {
@@ -305,6 +316,15 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
       Notes.push_back("object cache: corrupt entry ignored, recompiled " +
                       JS.CacheFile);
       break;
+    }
+    if (JS.Parts > 1 && !CM->CacheHit) {
+      std::string Sizes;
+      for (size_t I : JS.PartInstructions)
+        Sizes += (Sizes.empty() ? "" : ", ") + std::to_string(I);
+      Notes.push_back(fmt::format(
+          "llvm parts: {} ({} instructions); thread seconds: optimisation "
+          "{:.4f}, codegen {:.4f}",
+          JS.Parts, Sizes, JS.OptimizeSeconds, JS.CodegenSeconds));
     }
     if (CM->ArenaBytes >= 0)
       Notes.push_back(fmt::format("scratch arena @train_step: {} bytes at batch {}",

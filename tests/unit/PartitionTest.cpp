@@ -1,0 +1,202 @@
+//===- PartitionTest.cpp - Splitting modules for parallel compilation -----===//
+///
+/// \file
+/// partitionModule on the MNIST example's lowered module: every part is
+/// valid LLVM IR in a context of its own, every function is defined in
+/// exactly one part, everything a part uses from another is an external
+/// definition there, the parts are about equally large, and the split is
+/// the same every time (the object cache keys rely on it). The JIT then
+/// runs the split module and the whole one on the same inputs and must
+/// give the same bits.
+///
+//===----------------------------------------------------------------------===//
+
+#include "codegen/Codegen.h"
+#include "codegen/JIT.h"
+#include "frontend/Frontend.h"
+#include "tools/engine/Engine.h"
+
+#include "TestUtil.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/Verifier.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+namespace {
+
+using namespace adj;
+
+std::unique_ptr<adj::Module> mnistIR() {
+  std::string Path = std::string(ADJ_SOURCE_DIR) + "/examples/mnist_mlp.adj";
+  std::ostringstream Err;
+  DiagEngine Diags(Err);
+  auto Spec = compileModelSource(Path, adj::test::readFile(Path), Diags);
+  EXPECT_TRUE(Spec) << Err.str();
+  if (!Spec)
+    return nullptr;
+  EngineOptions EO;
+  EO.ObjectCache = false;
+  Engine E(EO, Diags, Err, "test");
+  auto IR = E.buildIR(*Spec, /*AllOptimizers=*/false);
+  EXPECT_TRUE(IR) << Err.str();
+  return IR;
+}
+
+std::vector<ModulePart> split(const adj::Module &IR, unsigned Parts) {
+  llvm::LLVMContext Ctx;
+  auto LM = lowerToLLVM(IR, Ctx);
+  EXPECT_TRUE(bool(LM));
+  if (!LM)
+    return {};
+  auto P = partitionModule(**LM, Parts, "__test.");
+  EXPECT_TRUE(bool(P));
+  if (!P)
+    return {};
+  return std::move(*P);
+}
+
+std::string text(const llvm::Module &M) {
+  std::string S;
+  llvm::raw_string_ostream OS(S);
+  M.print(OS, nullptr);
+  return OS.str();
+}
+
+TEST(Partition, PartsAreValidAndDefineEachFunctionOnce) {
+  auto IR = mnistIR();
+  ASSERT_TRUE(IR);
+  std::vector<ModulePart> Parts = split(*IR, 3);
+  ASSERT_EQ(Parts.size(), 3u);
+  std::map<std::string, unsigned> DefinedIn;
+  size_t Total = 0, Largest = 0;
+  for (unsigned P = 0; P < Parts.size(); ++P) {
+    llvm::Module &M = *Parts[P].M;
+    std::string Errors;
+    llvm::raw_string_ostream OS(Errors);
+    EXPECT_FALSE(llvm::verifyModule(M, &OS)) << OS.str();
+    EXPECT_GT(Parts[P].Instructions, 0u);
+    Total += Parts[P].Instructions;
+    Largest = std::max(Largest, Parts[P].Instructions);
+    for (const llvm::GlobalValue &GV : M.global_values()) {
+      if (GV.isDeclaration())
+        continue;
+      if (GV.hasLocalLinkage())
+        continue;
+      EXPECT_TRUE(DefinedIn.emplace(GV.getName().str(), P).second)
+          << GV.getName().str() << " is defined in two parts";
+    }
+  }
+  EXPECT_TRUE(DefinedIn.count("train_step"));
+  EXPECT_TRUE(DefinedIn.count("forward"));
+  // What a part declares and uses is defined in another part, or comes
+  // from outside (libc, the runtime, intrinsics).
+  for (const ModulePart &MP : Parts)
+    for (const llvm::GlobalValue &GV : MP.M->global_values()) {
+      if (!GV.isDeclaration() || GV.use_empty())
+        continue;
+      std::string Name = GV.getName().str();
+      if (Name.rfind("llvm.", 0) == 0 || Name.rfind("adj_rt_", 0) == 0 ||
+          Name == "malloc" || Name == "free" || Name == "memset" ||
+          Name == "memcpy")
+        continue;
+      EXPECT_TRUE(DefinedIn.count(Name)) << Name << " is defined nowhere";
+      EXPECT_EQ(Name.rfind("__test.", 0), 0u)
+          << Name << " crosses parts without the prefix";
+    }
+  // Longest-processing-time scheduling: no part is much above the mean.
+  EXPECT_LE(Largest, Total / Parts.size() * 3 / 2) << "unbalanced split";
+}
+
+TEST(Partition, SplitIsDeterministic) {
+  auto IR = mnistIR();
+  ASSERT_TRUE(IR);
+  std::vector<ModulePart> A = split(*IR, 2), B = split(*IR, 2);
+  ASSERT_EQ(A.size(), 2u);
+  ASSERT_EQ(A.size(), B.size());
+  for (size_t P = 0; P < A.size(); ++P)
+    EXPECT_EQ(text(*A[P].M), text(*B[P].M)) << "part " << P;
+}
+
+TEST(Partition, OnePartIsTheWholeModule) {
+  auto IR = mnistIR();
+  ASSERT_TRUE(IR);
+  std::vector<ModulePart> Parts = split(*IR, 1);
+  ASSERT_EQ(Parts.size(), 1u);
+  for (const llvm::Function &F : *Parts[0].M)
+    EXPECT_EQ(F.getName().str().rfind("__test.", 0), std::string::npos)
+        << F.getName().str() << " renamed without a second part";
+}
+
+/// Runs @forward of the MNIST module compiled in \p Threads parts.
+std::vector<float> runForward(const adj::Module &IR, unsigned Threads,
+                              unsigned &Parts) {
+  auto Ctx = std::make_unique<llvm::LLVMContext>();
+  auto LM = lowerToLLVM(IR, *Ctx);
+  EXPECT_TRUE(bool(LM));
+  auto J = JIT::create(2, "", Threads);
+  EXPECT_TRUE(bool(J));
+  EXPECT_FALSE(bool((*J)->addModule(std::move(*LM), std::move(Ctx))));
+  Parts = (*J)->stats().Parts;
+  auto Addr = (*J)->lookup("forward");
+  EXPECT_TRUE(bool(Addr));
+  using StepFn = int32_t (*)(int64_t, void *const *, void *const *);
+  auto Fn = reinterpret_cast<StepFn>(*Addr);
+  const Function &F = *IR.function("forward");
+  const int64_t N = 5;
+  std::mt19937 R(7);
+  std::normal_distribution<float> D(0, 0.1f);
+  std::vector<std::vector<char>> Args;
+  std::vector<void *> ArgPtrs;
+  for (const auto &A : F.Args) {
+    const TensorType &T = A->type();
+    int64_t E = 1;
+    for (int64_t X : T.Dims)
+      E *= X == kBatch ? N : X;
+    Args.emplace_back(E * 4);
+    if (T.Elt == DType::I32)
+      for (int64_t K = 0; K < E; ++K)
+        reinterpret_cast<int32_t *>(Args.back().data())[K] = int32_t(K % 10);
+    else
+      for (int64_t K = 0; K < E; ++K)
+        reinterpret_cast<float *>(Args.back().data())[K] = D(R);
+    ArgPtrs.push_back(Args.back().data());
+  }
+  std::vector<float> Out;
+  std::vector<std::vector<float>> Res;
+  std::vector<void *> ResPtrs;
+  for (const Result &Rs : F.Results) {
+    int64_t E = 1;
+    for (int64_t X : Rs.V->type().Dims)
+      E *= X == kBatch ? N : X;
+    Res.emplace_back(E);
+    ResPtrs.push_back(Res.back().data());
+  }
+  EXPECT_EQ(Fn(N, ArgPtrs.data(), ResPtrs.data()), 0);
+  for (auto &V : Res)
+    Out.insert(Out.end(), V.begin(), V.end());
+  return Out;
+}
+
+TEST(Partition, SplitAndWholeCompileToTheSameResults) {
+  auto IR = mnistIR();
+  ASSERT_TRUE(IR);
+  unsigned PartsOne = 0, PartsThree = 0;
+  std::vector<float> One = runForward(*IR, 1, PartsOne);
+  std::vector<float> Three = runForward(*IR, 3, PartsThree);
+  EXPECT_EQ(PartsOne, 1u);
+  EXPECT_EQ(PartsThree, 3u);
+  ASSERT_FALSE(One.empty());
+  ASSERT_EQ(One.size(), Three.size());
+  for (size_t I = 0; I < One.size(); ++I)
+    EXPECT_EQ(One[I], Three[I]) << "result element " << I;
+}
+
+} // namespace
