@@ -101,6 +101,18 @@ struct ModulePart {
 llvm::Expected<std::vector<ModulePart>>
 partitionModule(llvm::Module &LM, unsigned Parts, llvm::StringRef Prefix);
 
+/// The parts worth splitting \p LM into for \p Threads compile threads:
+/// at most one per 1500 unoptimised instructions (splitting costs a few
+/// milliseconds), at least 1.
+unsigned partsFor(const llvm::Module &LM, unsigned Threads);
+
+/// Splits \p LM (unoptimised) into at most \p Threads parts, optimises each
+/// at \p OptLevel and writes it as an object file \p PathStem.<i>.o, the
+/// parts on threads of their own; returns the files' paths.
+llvm::Expected<std::vector<std::string>>
+compileObjectFiles(llvm::Module &LM, int OptLevel, unsigned Threads,
+                   const std::string &PathStem);
+
 /// Writes \p LM as a native object file to \p Path.
 llvm::Error emitObjectFile(llvm::Module &LM, llvm::TargetMachine &TM,
                            const std::string &Path);

@@ -69,10 +69,6 @@ unsigned defaultCompileThreads() {
   return std::max(1u, std::min(HW, 8u));
 }
 
-/// Modules with fewer unoptimised instructions than this per extra part are
-/// compiled whole: splitting costs a few milliseconds.
-constexpr size_t kMinPartInstructions = 1500;
-
 namespace {
 /// The trailer after an entry's object bytes.
 struct Trailer {
@@ -347,11 +343,7 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> M,
 
   // Split a large module so that its parts compile concurrently. The split
   // is deterministic, so a part's cache key is the module's and its index.
-  size_t Size = 0;
-  for (const llvm::Function &F : *M)
-    Size += F.getInstructionCount();
-  unsigned Parts = unsigned(std::min<size_t>(
-      CompileThreads, std::max<size_t>(1, Size / kMinPartInstructions)));
+  unsigned Parts = partsFor(*M, CompileThreads);
   std::vector<ModulePart> Modules;
   if (Parts > 1) {
     auto Start = Clock::now();
@@ -363,7 +355,7 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> M,
     Stats.PartitionSeconds = Seconds(Start);
   } else {
     ModulePart Whole;
-    Whole.Instructions = Size;
+    Whole.Instructions = M->getInstructionCount();
     Whole.M = std::move(M);
     Whole.Ctx = std::move(Ctx);
     Modules.push_back(std::move(Whole));

@@ -13,7 +13,9 @@
 /// symbols referenced from another part are made external under a name
 /// that carries \p Prefix, which keeps two modules in one JIT apart. Each
 /// part is written as bitcode and read back into a context of its own: an
-/// LLVMContext is not thread-safe, and the parts are compiled concurrently.
+/// LLVMContext is not thread-safe, and the parts are compiled concurrently:
+/// by the JIT's compile threads, or by compileObjectFiles for a native
+/// trainer.
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
@@ -30,6 +32,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 namespace adj {
 
@@ -166,6 +169,50 @@ partitionModule(llvm::Module &M, unsigned Parts, StringRef Prefix) {
     Out.push_back(std::move(MP));
   }
   return Out;
+}
+
+unsigned partsFor(const llvm::Module &LM, unsigned Threads) {
+  constexpr size_t kMinPartInstructions = 1500;
+  size_t Size = 0;
+  for (const llvm::Function &F : LM)
+    Size += F.getInstructionCount();
+  return unsigned(std::min<size_t>(
+      std::max(1u, Threads), std::max<size_t>(1, Size / kMinPartInstructions)));
+}
+
+Expected<std::vector<std::string>>
+compileObjectFiles(llvm::Module &LM, int OptLevel, unsigned Threads,
+                   const std::string &PathStem) {
+  auto Split = partitionModule(LM, partsFor(LM, Threads), "__adj.");
+  if (!Split)
+    return Split.takeError();
+  std::vector<std::string> Paths(Split->size());
+  std::vector<Error> Errors;
+  for (size_t P = 0; P < Split->size(); ++P)
+    Errors.push_back(Error::success());
+  auto Compile = [&](size_t P) {
+    Paths[P] = PathStem + "." + std::to_string(P + 1) + ".o";
+    auto TM = createHostTargetMachine(OptLevel);
+    if (!TM) {
+      Errors[P] = createStringError(inconvertibleErrorCode(),
+                                    "no LLVM backend for the host CPU");
+      return;
+    }
+    optimizeLLVM(*(*Split)[P].M, *TM, OptLevel);
+    Errors[P] = emitObjectFile(*(*Split)[P].M, *TM, Paths[P]);
+  };
+  std::vector<std::thread> Workers;
+  for (size_t P = 1; P < Split->size(); ++P)
+    Workers.emplace_back(Compile, P);
+  Compile(0);
+  for (std::thread &T : Workers)
+    T.join();
+  Error All = Error::success();
+  for (Error &E : Errors)
+    All = joinErrors(std::move(All), std::move(E));
+  if (All)
+    return All;
+  return Paths;
 }
 
 } // namespace adj

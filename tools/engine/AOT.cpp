@@ -2,15 +2,17 @@
 ///
 /// `adjc MODEL -o TRAINER`: the model's step functions (with a train step
 /// for every optimizer, so the trainer's --optimizer can choose) are
-/// compiled to one object file for the host CPU (explicit CPU name and
-/// features), the model description is emitted as C source with a main()
-/// calling adj_rt_trainer_main, and both are linked with the runtime's
+/// compiled for the host CPU (explicit CPU name and features) to object
+/// files, one per part of the module compiled on a thread of its own (see
+/// compileObjectFiles), the model description is emitted as C source with a
+/// main() calling adj_rt_trainer_main, and both are linked with the runtime's
 /// static library by the system C/C++ driver. The trainer needs neither
 /// LLVM nor the model file at run time; the data paths of the model's
 /// data { } block are made absolute and serve as defaults.
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
+#include "codegen/JIT.h"
 #include "tools/engine/Engine.h"
 
 #include <chrono>
@@ -49,6 +51,18 @@ static bool run(const std::vector<std::string> &Args, std::string &Err) {
   return true;
 }
 
+/// The C++ driver's command linking the trainer from the description's
+/// object, the model's objects and the runtime.
+static std::vector<std::string>
+linkCommand(const std::string &OutPath, const std::string &DescObj,
+            const std::vector<std::string> &ModelObjs) {
+  std::vector<std::string> Cmd = {"c++", "-pthread", "-o", OutPath, DescObj};
+  Cmd.insert(Cmd.end(), ModelObjs.begin(), ModelObjs.end());
+  for (const char *A : {ADJ_RT_LIBRARY, "-lz", "-lm"})
+    Cmd.push_back(A);
+  return Cmd;
+}
+
 bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
   if (llvm::sys::fs::is_directory(OutPath)) {
     Err << Prog << ": error: cannot write the trainer to '" << OutPath
@@ -71,29 +85,35 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
     return false;
   llvm::LLVMContext Ctx;
   std::unique_ptr<llvm::Module> LM;
-  std::unique_ptr<llvm::TargetMachine> TM = lowerAndOptimize(*M, Ctx, LM);
-  if (!TM)
+  if (!lowerModule(*M, Ctx, LM))
     return false;
 
   llvm::SmallString<128> Dir;
   if (auto EC = llvm::sys::fs::createUniqueDirectory("adjc-trainer", Dir)) {
-    Err << Prog << ": error: cannot create a temporary directory: "
-        << EC.message() << "\n";
+    Err << Prog
+        << ": error: cannot create a temporary directory: " << EC.message()
+        << "\n";
     return false;
   }
-  std::string Obj = std::string(Dir) + "/model.o";
   std::string Src = std::string(Dir) + "/model.c";
   std::string DescObj = std::string(Dir) + "/desc.o";
+  std::vector<std::string> Objs;
   auto Cleanup = [&] {
-    for (const std::string &F : {Obj, Src, DescObj})
+    for (const std::string &F : Objs)
+      llvm::sys::fs::remove(F);
+    for (const std::string &F : {Src, DescObj})
       llvm::sys::fs::remove(F);
     llvm::sys::fs::remove(Dir);
   };
-  if (auto E = emitObjectFile(*LM, *TM, Obj)) {
-    Err << Prog << ": error: " << llvm::toString(std::move(E)) << "\n";
+  // The model's code in parts compiled on threads of their own.
+  auto Compiled = compileObjectFiles(
+      *LM, Opts.OptLevel, defaultCompileThreads(), std::string(Dir) + "/model");
+  if (!Compiled) {
+    Err << Prog << ": error: " << llvm::toString(Compiled.takeError()) << "\n";
     Cleanup();
     return false;
   }
+  Objs = std::move(*Compiled);
   ModelDescription Desc(*M, Abs, optimizerName(Abs),
                         [](const std::string &) { return nullptr; });
   {
@@ -108,9 +128,7 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
   std::string LinkErr;
   bool Ok = run({"cc", "-c", "-O1", "-I", ADJ_RT_INCLUDE, Src, "-o", DescObj},
                 LinkErr) &&
-            run({"c++", "-pthread", "-o", OutPath, DescObj, Obj,
-                 ADJ_RT_LIBRARY, "-lz", "-lm"},
-                LinkErr);
+            run(linkCommand(OutPath, DescObj, Objs), LinkErr);
   Cleanup();
   if (!Ok) {
     Err << Prog << ": error: " << LinkErr << "\n";
