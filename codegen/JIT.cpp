@@ -312,7 +312,7 @@ static std::string cacheKey(const llvm::Module &M, TargetMachine &TM,
                             int OptLevel) {
   std::string Text;
   raw_string_ostream OS(Text);
-  OS << "adjoint-object-v2\n"
+  OS << "adjoint-object-v3\n"
      << LLVM_VERSION_STRING << "\n"
      << TM.getTargetTriple().str() << "\n"
      << TM.getTargetCPU() << "\n"

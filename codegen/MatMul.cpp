@@ -218,44 +218,65 @@ static void gemm(Kernel &K, const GemmArgs &G) {
 
   // At least one K block, so that K = 0 still writes zeros.
   Value *KEnd = B.CreateIntrinsic(Intrinsic::umax, {K.i64Ty()}, {G.K, One});
+  // Only the code a product can run is emitted (less IR to compile): block
+  // bounds are multiples of NR, so with N a known multiple of NR no column
+  // tile is partial and with N < NR none is full; a known dim below
+  // kBigMin rules out the packed path, three known large ones the other.
+  auto Known = [](Value *V) -> std::optional<uint64_t> {
+    if (auto *C = dyn_cast<ConstantInt>(V))
+      return C->getZExtValue();
+    return std::nullopt;
+  };
+  std::optional<uint64_t> KM = Known(G.M), KK = Known(G.K), KN = Known(G.N);
+  bool FullTiles = !KN || *KN >= NR, PartialTiles = !KN || *KN % NR != 0;
+  auto Below = [](std::optional<uint64_t> D) { return D && *D < kBigMin; };
+  bool MayBeBig = !Below(KM) && !Below(KK) && !Below(KN);
+  bool MayBeSmall = !(KM && KK && KN) || !MayBeBig;
+  auto ColumnTiles = [&](function_ref<void(Value *, bool)> Columns) {
+    if (FullTiles)
+      K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Columns(J0, false); });
+    // The last, partial column tile: a loop of at most one trip.
+    if (PartialTiles)
+      K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Columns(J0, true); });
+  };
+  auto BigPath = [&] {
+    K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
+      Value *KLen = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
+                                      {K.i64(kKC), B.CreateSub(G.K, K0)});
+      K.loop(Row0, Row1, K.i64(kMC / MR * MR), [&](Value *IB) {
+        Value *IEnd = K.min(K.add(IB, K.i64(kMC / MR * MR)), Row1);
+        ColumnTiles([&](Value *J0, bool Masked) {
+          PackPanel(J0, K0, KLen, Masked);
+          K.loop(IB, IEnd, K.i64(MR),
+                 [&](Value *I0) { Tile(I0, J0, K0, KLen, Masked, Pack); });
+        });
+      });
+    });
+  };
+  auto SmallPath = [&] {
+    K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
+      Value *KLen = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
+                                      {K.i64(kKC), B.CreateSub(G.K, K0)});
+      ColumnTiles([&](Value *J0, bool Masked) {
+        if (G.TB)
+          PackPanel(J0, K0, KLen, Masked);
+        K.loop(Row0, Row1, K.i64(MR), [&](Value *I0) {
+          Tile(I0, J0, K0, KLen, Masked, G.TB ? Pack : nullptr);
+        });
+      });
+    });
+  };
+  if (!MayBeSmall)
+    return BigPath();
+  if (!MayBeBig)
+    return SmallPath();
   Value *Big = B.CreateZExt(
       B.CreateAnd(B.CreateAnd(B.CreateICmpUGE(G.M, K.i64(kBigMin)),
                               B.CreateICmpUGE(G.N, K.i64(kBigMin))),
                   B.CreateICmpUGE(G.K, K.i64(kBigMin))),
       K.i64Ty());
-  K.loop(K.i64(0), Big, One, [&](Value *) {
-  K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
-    Value *KLen = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
-                                    {K.i64(kKC), B.CreateSub(G.K, K0)});
-    K.loop(Row0, Row1, K.i64(kMC / MR * MR), [&](Value *IB) {
-      Value *IEnd = K.min(K.add(IB, K.i64(kMC / MR * MR)), Row1);
-      auto Columns = [&](Value *J0, bool Masked) {
-        PackPanel(J0, K0, KLen, Masked);
-        K.loop(IB, IEnd, K.i64(MR), [&](Value *I0) {
-          Tile(I0, J0, K0, KLen, Masked, Pack);
-        });
-      };
-      K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Columns(J0, false); });
-      K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Columns(J0, true); });
-    });
-  });
-  });
-  K.loop(Big, One, One, [&](Value *) {
-  K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
-    Value *KLen = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
-                                    {K.i64(kKC), B.CreateSub(G.K, K0)});
-    auto Columns = [&](Value *J0, bool Masked) {
-      if (G.TB)
-        PackPanel(J0, K0, KLen, Masked);
-      K.loop(Row0, Row1, K.i64(MR), [&](Value *I0) {
-        Tile(I0, J0, K0, KLen, Masked, G.TB ? Pack : nullptr);
-      });
-    };
-    K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Columns(J0, false); });
-    // The last, partial column tile: a loop of at most one trip.
-    K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Columns(J0, true); });
-  });
-  });
+  K.loop(K.i64(0), Big, One, [&](Value *) { BigPath(); });
+  K.loop(Big, One, One, [&](Value *) { SmallPath(); });
 }
 
 /// Strides of \p T's matrices over the result's batch dims \p Batch, in
