@@ -149,6 +149,7 @@ extern "C" void adj_rt_options_init(adj_rt_options *o) {
   o->seed = -1;
   o->warmup = -1;
   o->shuffle = 1;
+  o->arena_bytes = -1;
 }
 
 extern "C" int adj_rt_options_set(adj_rt_options *o, const char *flag,

@@ -6,7 +6,8 @@
 /// terminal (redrawn in place with "\r" and the erase-line escape, at most
 /// ten times a second) and the --report file: one JSON object with
 /// the fields fixed by the design (epochs, steps, train_loss, test_loss,
-/// metrics, samples_per_sec, compile_seconds, wall_seconds, peak_rss_bytes),
+/// metrics, samples_per_sec, compile_seconds, wall_seconds, peak_rss_bytes,
+/// and from adjc --run also arena_bytes and object_cache),
 /// written atomically (writeFileAtomically) so that readers never see half a
 /// report.
 ///
@@ -102,6 +103,10 @@ int writeReport(const char *path, const Report &r) {
       {"wall_seconds", r.WallSeconds},
       {"peak_rss_bytes", r.PeakRssBytes},
   };
+  if (r.ArenaBytes >= 0)
+    j["arena_bytes"] = r.ArenaBytes;
+  if (!r.ObjectCache.empty())
+    j["object_cache"] = r.ObjectCache;
   std::string text = j.dump(2) + "\n";
   return writeFileAtomically(path, "report", {{text.data(), text.size()}});
 }

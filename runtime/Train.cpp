@@ -394,6 +394,10 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   report.CompileSeconds = o ? o->compile_seconds : 0;
   report.WallSeconds = secondsSince(entered) + report.CompileSeconds;
   report.PeakRssBytes = peakRssBytes();
+  if (o) {
+    report.ArenaBytes = o->arena_bytes;
+    report.ObjectCache = o->object_cache ? o->object_cache : "";
+  }
   if (o && o->report_path && writeReport(o->report_path, report))
     return 1;
   return 0;

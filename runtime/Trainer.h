@@ -260,6 +260,8 @@ struct Report {
   double CompileSeconds = 0;
   double WallSeconds = 0;
   int64_t PeakRssBytes = 0;
+  int64_t ArenaBytes = -1;  ///< written when known (>= 0)
+  std::string ObjectCache;  ///< written when not empty
 };
 
 /// Writes `r` as one JSON object, atomically (temporary file + rename).

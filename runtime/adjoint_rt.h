@@ -173,6 +173,12 @@ typedef struct {
   int eval_only;
   const char *report_path; /**< --report FILE.json, or NULL */
   double compile_seconds;  /**< reported as compile_seconds */
+  /** What the compiler knows, for --report: the train step's scratch arena
+   *  at the training batch size (arena_bytes, -1: unknown) and whether the
+   *  JIT's object cache had it (object_cache "hit", "miss" or "off"; NULL:
+   *  not reported, e.g. in a native trainer). */
+  int64_t arena_bytes;
+  const char *object_cache;
   const char *optimizer;   /**< NULL: the model's train_step */
   int64_t threads; /**< 0: one per core (see adj_rt_set_threads) */
   /** --data SPLIT.INPUT=PATH: data_keys[i] is "train.x", data_values[i] the
@@ -196,7 +202,8 @@ typedef struct {
 } adj_rt_options;
 
 /** Sets the defaults: every count 0, lr 0, seed -1, warmup -1, shuffle 1,
- *  every flag 0, every string and array NULL, compile_seconds 0, schedule
+ *  every flag 0, every string and array NULL, compile_seconds 0,
+ *  arena_bytes -1, schedule
  *  kind ADJ_RT_SCHEDULE_DEFAULT. */
 void adj_rt_options_init(adj_rt_options *o);
 

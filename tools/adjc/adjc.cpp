@@ -218,10 +218,16 @@ int main(int argc, char **argv) {
     return writeOutput(Out) ? 0 : fail("cannot write '" + OutputFile + "'");
   }
 
+  // The batch the run trains at sizes the arena -time-passes and --report
+  // show.
+  if (O.batch > 0)
+    Spec->Train.Batch = O.batch;
   std::unique_ptr<adj::CompiledModel> CM = E.compile(std::move(Spec));
   if (!CM)
     return 1;
   O.compile_seconds = CM->CompileSeconds;
+  O.arena_bytes = CM->ArenaBytes;
+  O.object_cache = CM->CacheState.c_str();
   int RC = adj_rt_train(&CM->runtimeModel(), &O);
   if (RC != 0)
     fail(adj_rt_last_error());

@@ -254,6 +254,10 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
   }
   const JITStats &JS = CM->Jit->stats();
   CM->CacheHit = JS.Cache == JITStats::Hit;
+  CM->CacheState = JS.Cache == JITStats::Hit       ? "hit"
+                   : JS.Cache == JITStats::Miss    ? "miss"
+                   : JS.Cache == JITStats::Corrupt ? "corrupt"
+                                                   : "off";
   double Add = Since(Last);
   if (JS.Cache != JITStats::Off)
     Table.push_back({"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
