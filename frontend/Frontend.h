@@ -18,6 +18,7 @@
 
 #include "frontend/Diagnostics.h"
 #include "ir/IR.h"
+#include "ir/OptimizerSpec.h"
 #include "runtime/adjoint_rt.h"
 
 #include <memory>
@@ -44,15 +45,6 @@ struct DataSpec {
   std::vector<int64_t> Columns; ///< csv: the columns to read (all when empty)
   bool Header = false;          ///< csv: the first line is a header
   Loc L;
-};
-
-struct OptimizerSpec {
-  std::string Name = "adam"; ///< sgd, adam, adamw
-  double Lr = 0.001;
-  double Momentum = 0;     ///< sgd
-  bool Nesterov = false;   ///< sgd
-  double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8; ///< adam, adamw
-  double WeightDecay = 0;  ///< adamw defaults to 0.01 as in PyTorch
 };
 
 struct TrainSpec {

@@ -356,7 +356,7 @@ private:
         next();
         continue;
       }
-      int64_t D;
+      int64_t D = 0;
       Loc At = here();
       if (Cur.Kind != Tok::Int)
         return expected("a dimension");
@@ -372,7 +372,7 @@ private:
 
   bool parseAttr(Attr &A) {
     if (Cur.Kind == Tok::Int) {
-      int64_t V;
+      int64_t V = 0;
       if (!parseInt(V))
         return false;
       A = V;

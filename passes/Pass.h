@@ -11,6 +11,7 @@
 #define ADJ_PASSES_PASS_H
 
 #include "ir/IR.h"
+#include "ir/OptimizerSpec.h"
 
 #include <functional>
 #include <memory>
@@ -21,15 +22,10 @@
 
 namespace adj {
 
-/// Optimizer hyperparameters compiled into @train_step. The learning rate
-/// and the step count are arguments (%lr, %step), so they change without
-/// recompiling.
-struct OptimizerConfig {
-  std::string Name = "adam"; ///< sgd, adam, adamw
-  double Momentum = 0;
-  bool Nesterov = false;
-  double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
-  double WeightDecay = 0;
+/// Optimizer hyperparameters compiled into @train_step, and the training
+/// options the optimizer pass also compiles. The learning rate and the step
+/// count are arguments (%lr, %step), so they change without recompiling.
+struct OptimizerConfig : OptimizerSpec {
   /// Scale all gradients by min(1, ClipNorm / (||g|| + 1e-6)) first, as
   /// torch.nn.utils.clip_grad_norm_ does; 0: off.
   double ClipNorm = 0;

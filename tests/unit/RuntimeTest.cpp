@@ -258,12 +258,9 @@ TEST(RuntimeNpy, LoadsArrays) {
     bytes.insert(bytes.end(), payload.begin(), payload.end());
     writeBytes(path, bytes, false);
   };
-  std::vector<uint8_t> payload;
-  for (float v : {1.f, 2.f, 3.f, 4.f, 5.f, 6.f}) {
-    uint8_t b[4];
-    std::memcpy(b, &v, 4);
-    payload.insert(payload.end(), b, b + 4);
-  }
+  const float values[] = {1.f, 2.f, 3.f, 4.f, 5.f, 6.f};
+  std::vector<uint8_t> payload(sizeof(values));
+  std::memcpy(payload.data(), values, sizeof(values));
   writeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
            payload);
   adj_rt_tensor t;

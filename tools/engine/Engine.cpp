@@ -29,13 +29,7 @@ CompiledModel::~CompiledModel() = default;
 OptimizerConfig optimizerConfig(const OptimizerSpec &S,
                                 const std::string &Override) {
   OptimizerConfig C;
-  C.Name = S.Name;
-  C.Momentum = S.Momentum;
-  C.Nesterov = S.Nesterov;
-  C.Beta1 = S.Beta1;
-  C.Beta2 = S.Beta2;
-  C.Eps = S.Eps;
-  C.WeightDecay = S.WeightDecay;
+  static_cast<OptimizerSpec &>(C) = S;
   if (!Override.empty() && Override != S.Name) {
     // A different optimizer from the command line takes its own defaults.
     OptimizerConfig D;
