@@ -94,8 +94,9 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
     Cleanup();
     return false;
   }
-  ModelDescription Desc(*M, Abs, optimizerName(Abs),
-                        [](const std::string &) { return nullptr; });
+  ModelDescription Desc(
+      *M, Abs, optimizerName(Abs), [](const std::string &) { return nullptr; },
+      Opts.Lower);
   {
     std::ofstream OS(Src, std::ios::binary);
     OS << Desc.emitC();
