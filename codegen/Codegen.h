@@ -14,16 +14,21 @@
 /// It returns 0, 1 when the data was invalid (an integer label outside
 /// [0, C)), or 2 when its scratch memory could not be allocated. Every op
 /// becomes an internal kernel `@<F.Name>.<index>.<mnemonic>(out, operands...,
-/// i64 n)` with `noalias` pointers that the step function calls in order;
-/// intermediates live in one malloc'ed scratch buffer per call. Large
-/// matmuls and elementwise, fused and reduction kernels hand their work to
-/// the runtime's adj_rt_parallel_for in tasks fixed by the problem size
-/// (Kernel::parallel), so results do not depend on the thread count.
+/// i64 n)` with `noalias` pointers that the step function calls in order,
+/// except that elementwise chains of one shape share one loop nest (loop
+/// groups, `@<F.Name>.<i>-<j>-....group`; see StepPlan.h); intermediates
+/// live in one malloc'ed scratch buffer per call. A result that the plan
+/// marks in place (StepPlan::InPlace) may be passed the buffer of the
+/// argument of the same name: the function computes the same either way.
+/// Large matmuls and elementwise, fused and reduction kernels hand their
+/// work to the runtime's adj_rt_parallel_for in tasks fixed by the problem
+/// size (Kernel::parallel), so results do not depend on the thread count.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_CODEGEN_H
 #define ADJ_CODEGEN_CODEGEN_H
 
+#include "codegen/StepPlan.h"
 #include "ir/IR.h"
 
 #include "llvm/Support/Error.h"
@@ -58,11 +63,13 @@ HostTarget detectHostTarget();
 std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(int OptLevel);
 
 /// Lowers every function of \p M to LLVM IR (one step function each, see
-/// above). Returns an error for IR it cannot lower; never asserts on IR that
-/// passes the verifier. The result has no triple or data layout yet:
-/// optimizeLLVM (or the JIT) sets them from the target machine.
+/// above, planned by planStep with \p Opts). Returns an error for IR it
+/// cannot lower; never asserts on IR that passes the verifier. The result
+/// has no triple or data layout yet: optimizeLLVM (or the JIT) sets them
+/// from the target machine.
 llvm::Expected<std::unique_ptr<llvm::Module>>
-lowerToLLVM(const Module &M, llvm::LLVMContext &Ctx);
+lowerToLLVM(const Module &M, llvm::LLVMContext &Ctx,
+            const LowerOptions &Opts = {});
 
 /// The bytes step function \p Fn of \p LM (from lowerToLLVM) mallocs for
 /// its scratch arena at batch size \p N (the planned slices, each rounded

@@ -1,12 +1,15 @@
 //===- Elementwise.cpp - Elementwise, fill and data-movement kernels ------===//
 ///
 /// Kernels that compute each output element from the corresponding input
-/// elements: constants, counts, unary math and its adjoints, NumPy
-/// broadcasting binary ops, transposes, reshapes, broadcasts and slices.
-/// All of them are one strided loop nest (Kernel::forEach) over the output,
-/// with stride 0 on broadcast dims, so same-shape operands run one flat,
-/// vectorisable loop. pad and concat copy each operand into its block of
-/// the output with the output's strides (pad after zero-filling).
+/// elements: constants, counts, transposes, reshapes, broadcasts, slices,
+/// and loop units (StepPlan.h) of unary math and its adjoints, NumPy
+/// broadcasting binary ops and `fused` bodies. All of them are one strided
+/// loop nest (Kernel::forEach) over the output, with stride 0 on broadcast
+/// dims, so same-shape operands run one flat, vectorisable loop. A loop
+/// unit of several ops (a loop group) evaluates every member per element,
+/// keeping values in registers, and stores the members the plan asks for.
+/// pad and concat copy each operand into its block of the output with the
+/// output's strides (pad after zero-filling).
 ///
 /// Unary math uses Kernel::exp, log, tanh and sigmoid (inline polynomials
 /// that vectorise), LLVM intrinsics (sqrt, fabs, sin, cos) and libm (erf,
@@ -17,7 +20,9 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 namespace adj::cg {
@@ -144,21 +149,14 @@ static Value *unaryDeriv(Kernel &K, OpKind Kind, double Alpha, Value *X) {
   }
 }
 
-/// One flat loop over \p O's result and its same-shaped operands, split
-/// into parallel tasks when large.
-static void forEachElement(Kernel &K, const Op &O,
-                           function_ref<void(ArrayRef<Value *>)> Body) {
-  Shape S = {product(shapeOf(O.type()))};
-  std::vector<Shape> St(O.Operands.size() + 1, Shape{Extent()});
-  K.forEach(S, St, Body, /*Parallel=*/true);
-}
-
 void emitConstant(Kernel &K, const Op &O) {
   Type *T = eltType(K.Ctx, O.type().Elt);
   double V = O.floatAttr("value");
   Value *C = T->isIntegerTy() ? ConstantInt::get(T, int64_t(V)) : K.fp(T, V);
-  forEachElement(K, O,
-                 [&](ArrayRef<Value *> Off) { K.store(C, K.Out, Off[0]); });
+  K.forEach(
+      {product(shapeOf(O.type()))}, {{Extent()}},
+      [&](ArrayRef<Value *> Off) { K.store(C, K.Out, Off[0]); },
+      /*Parallel=*/true);
 }
 
 void emitCount(Kernel &K, const Op &O) {
@@ -168,26 +166,6 @@ void emitCount(Kernel &K, const Op &O) {
     C = C * Extent::dim(X.Dims[A]);
   Type *T = eltType(K.Ctx, O.type().Elt);
   K.store(K.B.CreateSIToFP(K.get(C), T), K.Out, K.i64(0));
-}
-
-void emitUnary(Kernel &K, const Op &O) {
-  Type *T = eltType(K.Ctx, O.type().Elt);
-  double Alpha = alphaOf(O);
-  forEachElement(K, O, [&](ArrayRef<Value *> Off) {
-    Value *X = K.load(T, K.In[0], Off[1]);
-    K.store(unaryValue(K, O.Kind, Alpha, X), K.Out, Off[0]);
-  });
-}
-
-void emitUnaryGrad(Kernel &K, const Op &O, OpKind Forward) {
-  Type *T = eltType(K.Ctx, O.type().Elt);
-  double Alpha = alphaOf(O);
-  forEachElement(K, O, [&](ArrayRef<Value *> Off) {
-    Value *DY = K.load(T, K.In[0], Off[1]);
-    Value *X = K.load(T, K.In[1], Off[2]);
-    Value *D = unaryDeriv(K, Forward, Alpha, X);
-    K.store(K.B.CreateFMul(DY, D), K.Out, Off[0]);
-  });
 }
 
 static Value *binaryValue(Kernel &K, OpKind Kind, Value *A, Value *B) {
@@ -219,21 +197,6 @@ static Value *binaryValue(Kernel &K, OpKind Kind, Value *A, Value *B) {
   default:
     llvm_unreachable("not a binary op");
   }
-}
-
-void emitBinary(Kernel &K, const Op &O) {
-  Type *T = eltType(K.Ctx, O.type().Elt);
-  const std::vector<int64_t> &Dims = O.type().Dims;
-  Shape S = shapeOf(Dims);
-  std::vector<Shape> St = {contiguousStrides(S),
-                           broadcastStrides(O.Operands[0]->type(), Dims),
-                           broadcastStrides(O.Operands[1]->type(), Dims)};
-  auto Element = [&](ArrayRef<Value *> Off) {
-    Value *A = K.load(T, K.In[0], Off[1]);
-    Value *B = K.load(T, K.In[1], Off[2]);
-    K.store(binaryValue(K, O.Kind, A, B), K.Out, Off[0]);
-  };
-  K.forEach(S, St, Element, /*Parallel=*/true);
 }
 
 /// out[i] = in[Base + offset(i)] over the result's shape with input strides
@@ -378,37 +341,71 @@ std::string checkFusedBody(const Op &O) {
   return parseBody(O, Ms);
 }
 
-void emitFused(Kernel &K, const Op &O) {
-  std::vector<Member> Ms;
-  [[maybe_unused]] std::string Err = parseBody(O, Ms);
-  assert(Err.empty() && "fused body checked by Lower");
-  Type *T = eltType(K.Ctx, O.type().Elt);
-  const std::vector<int64_t> &Dims = O.type().Dims;
+/// The members computing a loop op: its fused body, or the op itself.
+static void membersOf(const Op &O, std::vector<Member> &Ms) {
+  if (O.Kind == OpKind::Fused) {
+    [[maybe_unused]] std::string Err = parseBody(O, Ms);
+    assert(Err.empty() && "fused body checked by Lower");
+    return;
+  }
+  Member M{O.Kind, unaryForwardOf(O.Kind), alphaOf(O), {{true, 0}}};
+  if (!hasProp(O.Kind, props::Unary))
+    M.Args.push_back({true, 1});
+  Ms.push_back(std::move(M));
+}
+
+/// The value of member \p M with operands from \p Get.
+static llvm::Value *
+memberValue(Kernel &K, const Member &M,
+            function_ref<llvm::Value *(std::pair<bool, unsigned>)> Get) {
+  if (hasProp(M.Kind, props::Unary))
+    return unaryValue(K, M.Kind, M.Alpha, Get(M.Args[0]));
+  if (M.Forward)
+    return K.B.CreateFMul(Get(M.Args[0]),
+                          unaryDeriv(K, *M.Forward, M.Alpha, Get(M.Args[1])));
+  return binaryValue(K, M.Kind, Get(M.Args[0]), Get(M.Args[1]));
+}
+
+void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
+  const Op &Last = *F.Ops[U.Ops.back()];
+  Type *T = eltType(K.Ctx, Last.type().Elt);
+  const std::vector<int64_t> &Dims = Last.type().Dims;
   Shape S = shapeOf(Dims);
-  std::vector<Shape> St = {contiguousStrides(S)};
-  for (const adj::Value *V : O.Operands)
+  std::vector<std::vector<Member>> Bodies(U.Ops.size());
+  for (size_t M = 0; M < U.Ops.size(); ++M)
+    membersOf(*F.Ops[U.Ops[M]], Bodies[M]);
+  size_t NumOuts = std::count(U.Stored.begin(), U.Stored.end(), true);
+  std::vector<Shape> St(NumOuts, contiguousStrides(S));
+  for (const adj::Value *V : U.Inputs)
     St.push_back(broadcastStrides(V->type(), Dims));
+  // Per element: every member in order, inputs loaded on first use, then
+  // the stored members' values (all loads come before any store).
   auto Element = [&](ArrayRef<llvm::Value *> Off) {
-    std::vector<llvm::Value *> Ins(O.Operands.size()), Vals;
-    auto Get = [&](std::pair<bool, unsigned> A) {
-      if (!A.first)
-        return Vals[A.second];
-      if (!Ins[A.second])
-        Ins[A.second] = K.load(T, K.In[A.second], Off[A.second + 1]);
-      return Ins[A.second];
+    std::vector<llvm::Value *> Ins(U.Inputs.size());
+    std::map<const adj::Value *, llvm::Value *> Computed;
+    auto Operand = [&](const adj::Value *V) -> llvm::Value * {
+      if (auto It = Computed.find(V); It != Computed.end())
+        return It->second;
+      size_t J =
+          std::find(U.Inputs.begin(), U.Inputs.end(), V) - U.Inputs.begin();
+      if (!Ins[J])
+        Ins[J] = K.load(T, K.In[J], Off[NumOuts + J]);
+      return Ins[J];
     };
-    for (const Member &M : Ms) {
-      llvm::Value *R;
-      if (hasProp(M.Kind, props::Unary))
-        R = unaryValue(K, M.Kind, M.Alpha, Get(M.Args[0]));
-      else if (M.Forward)
-        R = K.B.CreateFMul(Get(M.Args[0]),
-                           unaryDeriv(K, *M.Forward, M.Alpha, Get(M.Args[1])));
-      else
-        R = binaryValue(K, M.Kind, Get(M.Args[0]), Get(M.Args[1]));
-      Vals.push_back(R);
+    for (size_t M = 0; M < U.Ops.size(); ++M) {
+      const Op &O = *F.Ops[U.Ops[M]];
+      std::vector<llvm::Value *> Vals;
+      for (const Member &Mem : Bodies[M])
+        Vals.push_back(memberValue(K, Mem, [&](std::pair<bool, unsigned> A) {
+          return A.first ? Operand(O.Operands[A.second]) : Vals[A.second];
+        }));
+      Computed[&O.Result] = Vals.back();
     }
-    K.store(Vals.back(), K.Out, Off[0]);
+    for (size_t M = 0, Out = 0; M < U.Ops.size(); ++M)
+      if (U.Stored[M]) {
+        K.store(Computed.at(&F.Ops[U.Ops[M]]->Result), K.Outs[Out], Off[Out]);
+        ++Out;
+      }
   };
   K.forEach(S, St, Element, /*Parallel=*/true);
 }

@@ -14,6 +14,12 @@
 /// function loads them and calls `@<kernel>.body`, which has the kernel's
 /// noalias parameters plus the task index (and is inlined into the task).
 ///
+/// Kernels whose outputs may share a buffer with an input (in-place
+/// updates) drop noalias on both and tag every load and store with one
+/// access group that their loops list in llvm.loop.parallel_accesses: the
+/// vectoriser then needs no run-time overlap check (which would fail, and
+/// fall back to scalar code, exactly when the buffers are one).
+///
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
 
@@ -88,37 +94,55 @@ Value *emitExtent(IRBuilder<> &B, Value *N, Extent E) {
 }
 
 /// A kernel's attributes: it returns, synchronises with nothing, and its
-/// first \p NumPtrs parameters (the output, then the read-only operands) are
-/// noalias.
-static void setKernelAttrs(Function *F, unsigned NumPtrs) {
+/// pointer parameters (the \p NumOuts outputs, then the read-only operands)
+/// are noalias unless marked in \p MayAlias.
+static void setKernelAttrs(Function *F, unsigned NumOuts,
+                           const std::vector<bool> &MayAlias) {
   F->addFnAttr(Attribute::NoUnwind);
   F->addFnAttr(Attribute::WillReturn);
   F->addFnAttr(Attribute::NoSync);
-  for (unsigned I = 0; I < NumPtrs; ++I) {
-    F->addParamAttr(I, Attribute::NoAlias);
+  for (unsigned I = 0; I < MayAlias.size(); ++I) {
+    if (!MayAlias[I])
+      F->addParamAttr(I, Attribute::NoAlias);
     F->addParamAttr(I, Attribute::NoCapture);
     F->addParamAttr(I, Attribute::NoUndef);
-    if (I > 0)
+    if (I >= NumOuts)
       F->addParamAttr(I, Attribute::ReadOnly);
   }
 }
 
+/// Names the pointer parameters \p Ptrs of a kernel: out (or out0, out1,
+/// ...), in0, in1, ...
+static void namePointers(ArrayRef<Value *> Ptrs, unsigned NumOuts) {
+  for (unsigned I = 0; I < Ptrs.size(); ++I)
+    Ptrs[I]->setName(I >= NumOuts  ? "in" + std::to_string(I - NumOuts)
+                     : NumOuts > 1 ? "out" + std::to_string(I)
+                                   : std::string("out"));
+}
+
 Kernel::Kernel(Module &M, const std::string &Name, unsigned NumOperands,
-               bool MayFail)
-    : M(M), Ctx(M.getContext()), B(Ctx), MayFail(MayFail) {
-  SmallVector<Type *, 4> Params(NumOperands + 1, B.getPtrTy());
+               bool MayFail, unsigned NumOutputs,
+               ArrayRef<std::pair<unsigned, unsigned>> InPlace)
+    : M(M), Ctx(M.getContext()), B(Ctx), MayFail(MayFail),
+      MayAlias(NumOutputs + NumOperands, false) {
+  for (auto [O, I] : InPlace)
+    MayAlias[O] = MayAlias[NumOutputs + I] = true;
+  if (!InPlace.empty())
+    AccessGroup = MDNode::getDistinct(Ctx, {});
+  SmallVector<Type *, 4> Params(NumOutputs + NumOperands, B.getPtrTy());
   Params.push_back(B.getInt64Ty());
   Type *Ret = MayFail ? B.getInt32Ty() : B.getVoidTy();
   Fn = Function::Create(FunctionType::get(Ret, Params, false),
                         GlobalValue::InternalLinkage, Name, M);
-  setKernelAttrs(Fn, NumOperands + 1);
-  Out = Fn->getArg(0);
-  Out->setName("out");
-  for (unsigned I = 0; I < NumOperands; ++I) {
-    In.push_back(Fn->getArg(I + 1));
-    In.back()->setName("in" + Twine(I));
+  setKernelAttrs(Fn, NumOutputs, MayAlias);
+  SmallVector<Value *, 8> Ptrs;
+  for (unsigned I = 0; I < NumOutputs + NumOperands; ++I) {
+    Ptrs.push_back(Fn->getArg(I));
+    (I < NumOutputs ? Outs : In).push_back(Ptrs.back());
   }
-  N = Fn->getArg(NumOperands + 1);
+  namePointers(Ptrs, NumOutputs);
+  Out = Outs[0];
+  N = Fn->getArg(NumOutputs + NumOperands);
   N->setName("n");
   B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", Fn));
   FastMathFlags FMF;
@@ -130,11 +154,16 @@ Kernel::Kernel(Module &M, const std::string &Name, unsigned NumOperands,
 Value *Kernel::fp(Type *T, double V) { return ConstantFP::get(T, V); }
 
 Value *Kernel::load(Type *T, Value *Base, Value *Idx) {
-  return B.CreateLoad(T, B.CreateInBoundsGEP(T, Base, Idx));
+  LoadInst *L = B.CreateLoad(T, B.CreateInBoundsGEP(T, Base, Idx));
+  if (AccessGroup)
+    L->setMetadata(LLVMContext::MD_access_group, AccessGroup);
+  return L;
 }
 
 void Kernel::store(Value *V, Value *Base, Value *Idx) {
-  B.CreateStore(V, B.CreateInBoundsGEP(V->getType(), Base, Idx));
+  StoreInst *S = B.CreateStore(V, B.CreateInBoundsGEP(V->getType(), Base, Idx));
+  if (AccessGroup)
+    S->setMetadata(LLVMContext::MD_access_group, AccessGroup);
 }
 
 Value *Kernel::var(Value *Init) {
@@ -167,6 +196,7 @@ void Kernel::loop(Value *Begin, Value *End, Value *Step, BodyFn Body) {
   Value *Next = B.CreateAdd(I, Step, "i.next", true, true);
   I->addIncoming(Next, B.GetInsertBlock());
   BranchInst *Latch = B.CreateCondBr(B.CreateICmpSLT(Next, End), Head, Exit);
+  SmallVector<Metadata *, 3> Props = {nullptr};
   // Kernels unroll their register tiles themselves; LLVM's unroller only
   // multiplies the code it must then compile (~15% of the MNIST compile)
   // for no measured speed, except on loops of a few trips.
@@ -175,12 +205,16 @@ void Kernel::loop(Value *Begin, Value *End, Value *Step, BodyFn Body) {
       CB && CE && CS && CS->getSExtValue() > 0 &&
       (CE->getSExtValue() - CB->getSExtValue()) / CS->getSExtValue() <=
           kUnrollTrips;
-  if (!FewTrips) {
-    TempMDTuple Self = MDNode::getTemporary(Ctx, {});
-    MDNode *Loop = MDNode::getDistinct(
-        Ctx,
-        {Self.get(),
-         MDNode::get(Ctx, MDString::get(Ctx, "llvm.loop.unroll.disable"))});
+  if (!FewTrips)
+    Props.push_back(
+        MDNode::get(Ctx, MDString::get(Ctx, "llvm.loop.unroll.disable")));
+  if (AccessGroup) { // No iteration depends on another (see the constructor).
+    Metadata *Parallel[] = {MDString::get(Ctx, "llvm.loop.parallel_accesses"),
+                            AccessGroup};
+    Props.push_back(MDNode::get(Ctx, Parallel));
+  }
+  if (Props.size() > 1) {
+    MDNode *Loop = MDNode::getDistinct(Ctx, Props);
     Loop->replaceOperandWith(0, Loop);
     Latch->setMetadata(LLVMContext::MD_loop, Loop);
   }
@@ -303,7 +337,7 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
   assert(!MayFail && "parallel loop in a kernel that can fail");
   if (auto *C = dyn_cast<ConstantInt>(NTasks); C && C->isOne())
     return Body(i64(0), NTasks);
-  unsigned NumPtrs = In.size() + 1;
+  unsigned NumOuts = Outs.size(), NumPtrs = NumOuts + In.size();
   Type *Ptr = B.getPtrTy(), *I64 = i64Ty();
   SmallVector<Type *, 8> Fields(NumPtrs, Ptr);
   Fields.append({I64, I64}); // n, ntasks
@@ -316,7 +350,7 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
   auto *BodyF =
       Function::Create(FunctionType::get(B.getVoidTy(), Params, false),
                        GlobalValue::InternalLinkage, Name + ".body", M);
-  setKernelAttrs(BodyF, NumPtrs);
+  setKernelAttrs(BodyF, NumOuts, MayAlias);
   BodyF->addFnAttr(Attribute::AlwaysInline);
 
   // The task: void(ptr ctx, i64 task), what the runtime calls.
@@ -343,7 +377,7 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
   BasicBlock &Entry = Fn->getEntryBlock();
   Value *CtxPtr =
       IRBuilder<>(&Entry, Entry.begin()).CreateAlloca(CtxTy, nullptr, "ctx");
-  SmallVector<Value *, 8> Vals = {Out};
+  SmallVector<Value *, 8> Vals(Outs.begin(), Outs.end());
   Vals.append(In.begin(), In.end());
   Vals.append({N, NTasks});
   for (unsigned I = 0; I < Vals.size(); ++I)
@@ -357,16 +391,17 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
 
   // Emit the body with this kernel's state switched to the body function.
   Function *OuterFn = Fn;
-  Value *OuterOut = Out, *OuterN = N;
-  std::vector<Value *> OuterIn = In;
+  Value *OuterN = N;
+  std::vector<Value *> OuterOuts = Outs, OuterIn = In;
   IRBuilderBase::InsertPoint IP = B.saveIP();
   Fn = BodyF;
-  Out = BodyF->getArg(0);
-  Out->setName("out");
-  for (unsigned I = 0; I < In.size(); ++I) {
-    In[I] = BodyF->getArg(I + 1);
-    In[I]->setName("in" + Twine(I));
+  SmallVector<Value *, 8> Ptrs;
+  for (unsigned I = 0; I < NumPtrs; ++I) {
+    Ptrs.push_back(BodyF->getArg(I));
+    (I < NumOuts ? Outs[I] : In[I - NumOuts]) = Ptrs.back();
   }
+  namePointers(Ptrs, NumOuts);
+  Out = Outs[0];
   N = BodyF->getArg(NumPtrs);
   N->setName("n");
   Value *Task = BodyF->getArg(NumPtrs + 1), *Count = BodyF->getArg(NumPtrs + 2);
@@ -376,7 +411,8 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
   Body(Task, Count);
   B.CreateRetVoid();
   Fn = OuterFn;
-  Out = OuterOut;
+  Outs = std::move(OuterOuts);
+  Out = Outs[0];
   N = OuterN;
   In = std::move(OuterIn);
   B.restoreIP(IP);

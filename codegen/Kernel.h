@@ -1,21 +1,25 @@
 //===- Kernel.h - Building one op's kernel function -------------*- C++ -*-===//
 ///
-/// Internal to codegen. Every IR op is lowered into its own LLVM function
+/// Internal to codegen. Every unit of the step plan (StepPlan.h: an op, or
+/// a loop group of elementwise ops) is lowered into its own LLVM function
 ///
 ///   internal [void|i32] @<step>.<index>.<mnemonic>(ptr noalias %out,
 ///                                  ptr noalias %in0, ..., i64 %n)
 ///
-/// and Kernel holds the pieces its emitter needs: an IRBuilder with the
-/// fast-math flags `reassoc contract`, the arguments, counted loops with i64
-/// induction variables, accumulator variables (allocas that mem2reg
-/// promotes), strided loop nests with dimension coalescing, and calls to
-/// LLVM intrinsics and libm. Shapes are lists of Extents: a static size times
-/// a power of the run-time batch size n.
+/// (a loop group: `@<step>.<i>-<j>-...group(ptr %out0, ..., ptr %in0, ...)`,
+/// one output per stored member) and Kernel holds the pieces its emitter
+/// needs: an IRBuilder with the fast-math flags `reassoc contract`, the
+/// arguments, counted loops with i64 induction variables, accumulator
+/// variables (allocas that mem2reg promotes), strided loop nests with
+/// dimension coalescing, and calls to LLVM intrinsics and libm. Shapes are
+/// lists of Extents: a static size times a power of the run-time batch size
+/// n.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_KERNEL_H
 #define ADJ_CODEGEN_KERNEL_H
 
+#include "codegen/StepPlan.h"
 #include "ir/IR.h"
 
 #include "llvm/ADT/STLFunctionalExtras.h"
@@ -68,17 +72,25 @@ constexpr int64_t kParallelGrain = 32768;
 
 class Kernel {
 public:
-  /// Creates `Name` in \p M with \p NumOperands input pointers; \p MayFail
-  /// kernels return i32 (0 ok, 1 invalid data), others void.
+  /// Creates `Name` in \p M with \p NumOutputs output pointers, then
+  /// \p NumOperands input pointers; \p MayFail kernels return i32 (0 ok, 1
+  /// invalid data), others void. Every pointer is noalias except the
+  /// (output, input) pairs of \p InPlace, which may be one buffer; the
+  /// kernel's loops are then marked parallel (llvm.loop.parallel_accesses
+  /// over every load and store), so they vectorise without run-time alias
+  /// checks. That is right for loops that read such an input only at the
+  /// index they write, loading an element's inputs before storing it.
   Kernel(llvm::Module &M, const std::string &Name, unsigned NumOperands,
-         bool MayFail);
+         bool MayFail, unsigned NumOutputs = 1,
+         llvm::ArrayRef<std::pair<unsigned, unsigned>> InPlace = {});
 
   llvm::Module &M;
   llvm::LLVMContext &Ctx;
   llvm::Function *Fn;
   llvm::IRBuilder<> B;
-  llvm::Value *N;   ///< The batch size.
-  llvm::Value *Out; ///< The result buffer.
+  llvm::Value *N;                  ///< The batch size.
+  std::vector<llvm::Value *> Outs; ///< The result buffers.
+  llvm::Value *Out;                ///< Outs[0].
   std::vector<llvm::Value *> In;
 
   llvm::Type *i64Ty() { return B.getInt64Ty(); }
@@ -168,14 +180,15 @@ public:
 private:
   bool MayFail;
   llvm::BasicBlock *FailBB = nullptr;
+  /// Per pointer parameter: not noalias (one of an in-place pair).
+  std::vector<bool> MayAlias;
+  /// The access group of every load and store, with in-place pairs.
+  llvm::MDNode *AccessGroup = nullptr;
 };
 
 // Op emitters: each fills a Kernel whose operands are the op's, in order.
 void emitConstant(Kernel &K, const Op &O);
 void emitCount(Kernel &K, const Op &O);
-void emitUnary(Kernel &K, const Op &O);
-void emitUnaryGrad(Kernel &K, const Op &O, OpKind Forward);
-void emitBinary(Kernel &K, const Op &O);
 void emitTranspose(Kernel &K, const Op &O);
 void emitReshape(Kernel &K, const Op &O);
 void emitBroadcastTo(Kernel &K, const Op &O);
@@ -185,7 +198,10 @@ void emitConcat(Kernel &K, const Op &O);
 void emitReduce(Kernel &K, const Op &O);
 /// Checks a `fused` op's body (see Ops.def); an error message or "".
 std::string checkFusedBody(const Op &O);
-void emitFused(Kernel &K, const Op &O);
+/// A loop unit (StepPlan.h): one loop nest over the ops' shape computing
+/// every member per element and storing the stored ones, in order, to
+/// Outs; the kernel's inputs are U.Inputs.
+void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U);
 void emitMatMul(Kernel &K, const Op &O);
 void emitSoftmaxFamily(Kernel &K, const Op &O);
 void emitCrossEntropy(Kernel &K, const Op &O);

@@ -1,23 +1,29 @@
 //===- Lower.cpp - adj::Function -> LLVM step function --------------------===//
 ///
-/// Lowers each function of a module to the step-function ABI of Codegen.h.
-/// The step function
+/// Lowers each function of a module to the step-function ABI of Codegen.h,
+/// following its plan (StepPlan.h: one kernel call per op, or per loop
+/// group of elementwise ops). The step function
 ///
 ///   1. loads the argument and result buffer pointers from its arrays;
-///   2. gives every op result a buffer: the caller's result buffer when the
-///      value is a result (the first one naming it), the operand's buffer
-///      for a reshape that is not a result (reshapes copy nothing), and
-///      otherwise a 64-byte aligned slice of one scratch buffer whose size
-///      is computed from n at run time; the buffer is kept between calls in
-///      internal globals and grown with malloc only when a larger batch
-///      needs more (no allocation per step). Slices are
-///      planned by a linear scan over the op order: once the last reader of
+///   2. gives every value a unit stores a buffer: the caller's result
+///      buffer when the value is a result (the first one naming it), the
+///      operand's buffer for a reshape that is not a result (reshapes copy
+///      nothing), and otherwise a 64-byte aligned slice of one scratch
+///      buffer whose size is computed from n at run time; the buffer is
+///      kept between calls in internal globals and grown with malloc only
+///      when a larger batch needs more (no allocation per step). Slices are
+///      planned by a linear scan over the units: once the last unit reading
 ///      a value (through reshape aliases) has run, its slice goes to a free
-///      list for later values of the same size (a * n^p bytes);
-///   3. calls each op's kernel in program order, checking the status of
-///      the kernels that validate labels;
+///      list for later values of the same size (a * n^p bytes). Members of
+///      a loop group that nothing outside it reads get no buffer at all;
+///   3. calls each unit's kernel in order, checking the status of the
+///      kernels that validate labels;
 ///   4. copies results that are arguments, or repeat an earlier result;
 ///   5. returns 0 (1 for invalid data, 2 when malloc fails).
+///
+/// A result the plan marks in place may be given the buffer of the argument
+/// it updates: its kernel then reads and writes that buffer (see
+/// Kernel.h), after every other reader of the argument has run.
 ///
 /// Kernels are emitted by the per-op emitters of Kernel.h; this file only
 /// chooses one and checks that the op's types are ones it supports.
@@ -114,15 +120,9 @@ static Error checkTypes(const Function &F, const Op &O) {
   }
 }
 
-/// Emits the body of \p O's kernel.
+/// Emits the body of \p O's kernel (an op outside loop units).
 static void emitKernel(Kernel &K, const Op &O) {
   using namespace cg;
-  if (hasProp(O.Kind, props::Unary))
-    return emitUnary(K, O);
-  if (auto Fwd = unaryForwardOf(O.Kind))
-    return emitUnaryGrad(K, O, *Fwd);
-  if (hasProp(O.Kind, props::Binary))
-    return emitBinary(K, O);
   switch (O.Kind) {
   case OpKind::Constant:
     return emitConstant(K, O);
@@ -147,8 +147,6 @@ static void emitKernel(Kernel &K, const Op &O) {
     return emitReduce(K, O);
   case OpKind::MatMul:
     return emitMatMul(K, O);
-  case OpKind::Fused:
-    return emitFused(K, O);
   case OpKind::Softmax:
   case OpKind::LogSoftmax:
   case OpKind::SoftmaxGrad:
@@ -171,14 +169,15 @@ namespace {
 /// Builds one step function.
 class StepLowering {
 public:
-  StepLowering(const Function &F, llvm::Module &LM)
-      : F(F), LM(LM), B(LM.getContext()) {}
+  StepLowering(const Function &F, llvm::Module &LM, const LowerOptions &Opts)
+      : F(F), LM(LM), B(LM.getContext()), Opts(Opts) {}
   Error run();
 
 private:
   const Function &F;
   llvm::Module &LM;
   IRBuilder<> B;
+  const LowerOptions &Opts;
   llvm::Function *Step = nullptr;
   llvm::Value *N = nullptr;
   std::map<const adj::Value *, llvm::Value *> Buf;
@@ -220,45 +219,58 @@ Error StepLowering::run() {
   for (size_t I = 0; I < F.Results.size(); ++I)
     ResultPtrs.push_back(ptrAt(Results, I, "result." + F.Results[I].Name));
 
-  // Buffers: results first, then aliases and scratch slices in op order.
+  // Buffers: results first, then aliases and scratch slices in unit order.
+  StepPlan Plan = planStep(F, Opts);
   std::map<const adj::Value *, size_t> FirstResult;
   for (size_t I = 0; I < F.Results.size(); ++I)
     if (!F.Results[I].V->isArg() && !FirstResult.count(F.Results[I].V))
       FirstResult[F.Results[I].V] = I;
+  auto IsAlias = [&](const Op &O) {
+    return O.Kind == OpKind::Reshape && !FirstResult.count(&O.Result);
+  };
+  // The values each unit writes.
+  std::vector<std::vector<const adj::Value *>> Outputs(Plan.Units.size());
+  for (size_t U = 0; U < Plan.Units.size(); ++U)
+    for (size_t K = 0; K < Plan.Units[U].Ops.size(); ++K)
+      if (Plan.Units[U].Stored[K])
+        Outputs[U].push_back(&F.Ops[Plan.Units[U].Ops[K]]->Result);
   std::vector<std::pair<const adj::Value *, llvm::Value *>> Slices;
   // Reshapes share their operand's buffer, known once slices are placed.
   std::vector<std::pair<const adj::Value *, const adj::Value *>> Aliases;
-  // Buffer reuse: the op that last reads each buffer (through reshape
+  // Buffer reuse: the unit that last reads each buffer (through reshape
   // aliases); after it, the slice is free for a later value of the same
-  // size (never for that op's own result, which must not alias operands).
+  // size (never for that unit's own outputs, which must not alias inputs).
   std::map<const adj::Value *, const adj::Value *> Root;
   std::map<const adj::Value *, size_t> LastUse;
   auto RootOf = [&](const adj::Value *U) {
     auto It = Root.find(U);
     return It == Root.end() ? U : It->second; // Arguments are their own.
   };
-  for (size_t I = 0; I < F.Ops.size(); ++I) {
-    const Op &O = *F.Ops[I];
-    const adj::Value *V = &O.Result;
-    bool Alias = O.Kind == OpKind::Reshape && !FirstResult.count(V);
-    Root[V] = Alias ? RootOf(O.Operands[0]) : V;
-    LastUse[Root[V]] = I;
-    for (const adj::Value *U : O.Operands)
-      LastUse[RootOf(U)] = I;
+  for (size_t U = 0; U < Plan.Units.size(); ++U) {
+    const Op &Last = *F.Ops[Plan.Units[U].Ops.back()];
+    for (const adj::Value *V : Outputs[U]) {
+      Root[V] = IsAlias(Last) ? RootOf(Last.Operands[0]) : V;
+      LastUse[Root[V]] = U;
+    }
+    for (const adj::Value *V : Plan.Units[U].Inputs)
+      LastUse[RootOf(V)] = U;
   }
   std::map<std::pair<int64_t, unsigned>, std::vector<llvm::Value *>> FreeSlices;
   std::map<const adj::Value *, std::pair<int64_t, unsigned>> SliceSize;
   std::map<const adj::Value *, llvm::Value *> SliceOff;
   llvm::Value *const Total0 = B.getInt64(0);
   llvm::Value *Total = Total0;
-  for (size_t I = 0; I < F.Ops.size(); ++I) {
-    const Op &O = *F.Ops[I];
-    const adj::Value *V = &O.Result;
-    if (auto It = FirstResult.find(V); It != FirstResult.end()) {
-      Buf[V] = ResultPtrs[It->second];
-    } else if (O.Kind == OpKind::Reshape) {
-      Aliases.push_back({V, O.Operands[0]});
-    } else {
+  for (size_t U = 0; U < Plan.Units.size(); ++U) {
+    const Op &Last = *F.Ops[Plan.Units[U].Ops.back()];
+    for (const adj::Value *V : Outputs[U]) {
+      if (auto It = FirstResult.find(V); It != FirstResult.end()) {
+        Buf[V] = ResultPtrs[It->second];
+        continue;
+      }
+      if (IsAlias(Last)) {
+        Aliases.push_back({V, Last.Operands[0]});
+        continue;
+      }
       Extent E = cg::product(cg::shapeOf(V->type())) *
                  Extent{dtypeBytes(V->type().Elt), 0};
       std::pair<int64_t, unsigned> Key{E.Mul, E.Pow};
@@ -280,12 +292,14 @@ Error StepLowering::run() {
       SliceSize[V] = Key;
       SliceOff[V] = Off;
     }
-    // Release the slices whose last reader is this op.
-    std::vector<const adj::Value *> Done = {RootOf(V)};
-    for (const adj::Value *U : O.Operands)
-      Done.push_back(RootOf(U));
+    // Release the slices whose last reader is this unit.
+    std::vector<const adj::Value *> Done;
+    for (const adj::Value *V : Outputs[U])
+      Done.push_back(RootOf(V));
+    for (const adj::Value *V : Plan.Units[U].Inputs)
+      Done.push_back(RootOf(V));
     for (const adj::Value *R : Done)
-      if (LastUse.at(R) == I && SliceOff.count(R)) {
+      if (LastUse.at(R) == U && SliceOff.count(R)) {
         FreeSlices[SliceSize.at(R)].push_back(SliceOff.at(R));
         SliceOff.erase(R);
       }
@@ -341,20 +355,31 @@ Error StepLowering::run() {
   for (auto &[V, Src] : Aliases)
     Buf[V] = Buf.at(Src);
 
-  for (size_t I = 0; I < F.Ops.size(); ++I) {
-    const Op &O = *F.Ops[I];
-    std::string Name = fmt::format("{}.{}.{}", F.Name, I, O.info().Mnemonic);
-    if (O.Kind == OpKind::Reshape && !FirstResult.count(&O.Result))
+  for (size_t U = 0; U < Plan.Units.size(); ++U) {
+    const StepUnit &Unit = Plan.Units[U];
+    const Op &O = *F.Ops[Unit.Ops.back()];
+    if (IsAlias(O))
       continue; // An alias of its operand.
-    Kernel K(LM, Name, O.Operands.size(), mayFail(O.Kind));
-    emitKernel(K, O);
+    std::string Name =
+        fmt::format("{}.{}.{}", F.Name, Unit.Ops.back(), O.info().Mnemonic);
+    if (Unit.Ops.size() > 1)
+      Name = fmt::format("{}.{}.group", F.Name, fmt::join(Unit.Ops, "-"));
+    bool Fails = !Unit.Loop && mayFail(O.Kind);
+    Kernel K(LM, Name, Unit.Inputs.size(), Fails, Outputs[U].size(),
+             Unit.InPlace);
+    if (Unit.Loop)
+      cg::emitLoopGroup(K, F, Unit);
+    else
+      emitKernel(K, O);
     K.finish();
-    std::vector<llvm::Value *> CallArgs = {Buf.at(&O.Result)};
-    for (const adj::Value *V : O.Operands)
+    std::vector<llvm::Value *> CallArgs;
+    for (const adj::Value *V : Outputs[U])
+      CallArgs.push_back(Buf.at(V));
+    for (const adj::Value *V : Unit.Inputs)
       CallArgs.push_back(Buf.at(V));
     CallArgs.push_back(N);
     llvm::Value *Status = B.CreateCall(K.Fn, CallArgs);
-    if (!mayFail(O.Kind))
+    if (!Fails)
       continue;
     if (!Invalid) {
       Invalid = BasicBlock::Create(Ctx, "invalid.data", Step);
@@ -379,20 +404,21 @@ Error StepLowering::run() {
   if (Invalid)
     Invalid->moveAfter(&Step->back());
   // The arena plan as named metadata: !adj.arena = !{!{"fn", a0, p0, ...}}.
-  std::vector<Metadata *> Plan = {MDString::get(Ctx, F.Name)};
+  std::vector<Metadata *> Slots = {MDString::get(Ctx, F.Name)};
   for (const Extent &E : Arena) {
-    Plan.push_back(ConstantAsMetadata::get(B.getInt64(E.Mul)));
-    Plan.push_back(ConstantAsMetadata::get(B.getInt64(E.Pow)));
+    Slots.push_back(ConstantAsMetadata::get(B.getInt64(E.Mul)));
+    Slots.push_back(ConstantAsMetadata::get(B.getInt64(E.Pow)));
   }
-  LM.getOrInsertNamedMetadata("adj.arena")->addOperand(MDTuple::get(Ctx, Plan));
+  LM.getOrInsertNamedMetadata("adj.arena")
+      ->addOperand(MDTuple::get(Ctx, Slots));
   return Error::success();
 }
 
-Expected<std::unique_ptr<llvm::Module>> lowerToLLVM(const Module &M,
-                                                    LLVMContext &Ctx) {
+Expected<std::unique_ptr<llvm::Module>>
+lowerToLLVM(const Module &M, LLVMContext &Ctx, const LowerOptions &Opts) {
   auto LM = std::make_unique<llvm::Module>("adjoint", Ctx);
   for (const auto &F : M.Functions)
-    if (Error E = StepLowering(*F, *LM).run())
+    if (Error E = StepLowering(*F, *LM, Opts).run())
       return E;
   std::string Msg;
   raw_string_ostream OS(Msg);

@@ -12,8 +12,13 @@
 /// that succeeded does it replace the session's state, so a failure leaves
 /// the session as it was. The training loop is in Train.cpp.
 ///
-/// The norm of a parameter's last update is free: a slot's other buffer
-/// still holds the value before the last committed step.
+/// The norm of a parameter's last update is free: a session keeps two
+/// buffers per parameter and optimizer state, and a slot's other buffer
+/// still holds the value before the last committed step. adj_rt_train()'s
+/// session, where nothing asks for that norm, sets KeepPrevious to false:
+/// its step writes parameters and state in place where the compiled step
+/// allows (one buffer each, half the memory, and the update loop touches
+/// no second copy).
 ///
 //===----------------------------------------------------------------------===//
 
@@ -83,13 +88,14 @@ int adj_rt_session::bindSteps(const Settings &s, const DataSet &data,
                               State &state, Step &train, Step &eval,
                               bool &hasEval) const {
   if (!s.EvalOnly && train.bind(s.Model.train_step, "train_step", data.Train,
-                                state, s.Batch))
+                                state, s.Batch, !KeepPrevious))
     return 1;
   for (const std::string &name : s.Freeze)
-    train.freeze(name);
+    if (!s.EvalOnly && train.freeze(name))
+      return 1;
   hasEval = !data.Test.empty() && s.Model.eval_step.fn;
-  return hasEval && (eval.bind(s.Model.eval_step, "eval_step", data.Test,
-                               state, s.Batch) ||
+  return hasEval && (eval.bind(s.Model.eval_step, "eval_step", data.Test, state,
+                               s.Batch, false) ||
                      eval.requireScalarResults());
 }
 
@@ -142,8 +148,9 @@ int adj_rt_session::rebuild(const adj_rt_model &m,
   return 0;
 }
 
-extern "C" adj_rt_session *adj_rt_session_create(const adj_rt_model *m,
-                                                 const adj_rt_options *o) {
+adj_rt_session *adj::rt::createSession(const adj_rt_model *m,
+                                       const adj_rt_options *o,
+                                       bool keepPrevious) {
   if (!m) {
     fail("adj_rt_session_create: no model");
     return nullptr;
@@ -151,6 +158,7 @@ extern "C" adj_rt_session *adj_rt_session_create(const adj_rt_model *m,
   adj_rt_options defaults;
   adj_rt_options_init(&defaults);
   auto s = std::make_unique<adj_rt_session>();
+  s->KeepPrevious = keepPrevious;
   if (s->rebuild(*m, std::make_unique<adj_rt_session::OwnedOptions>(
                          o ? *o : defaults)))
     return nullptr;
@@ -170,6 +178,11 @@ extern "C" adj_rt_session *adj_rt_session_create(const adj_rt_model *m,
     return nullptr;
   }
   return s.release();
+}
+
+extern "C" adj_rt_session *adj_rt_session_create(const adj_rt_model *m,
+                                                 const adj_rt_options *o) {
+  return createSession(m, o, /*keepPrevious=*/true);
 }
 
 extern "C" void adj_rt_session_free(adj_rt_session *s) { delete s; }
@@ -263,6 +276,14 @@ extern "C" double adj_rt_session_update_norm(const adj_rt_session *s, int i) {
   for (const std::string &name : s->S->Freeze)
     if (name == p.Name)
       return 0;
+  switch (s->Train.writeOf(&p)) {
+  case Step::Write::None: // not trained (frozen in the model)
+    return 0;
+  case Step::Write::InPlace: // the value before the step is gone
+    return -1;
+  case Step::Write::Other:
+    break;
+  }
   double sum = 0;
   for (int64_t k = 0; k < p.Count; ++k) {
     double d = p.DType == ADJ_RT_F64
@@ -293,7 +314,8 @@ extern "C" int adj_rt_session_load(adj_rt_session *s, const char *path) {
   } else { // parameters only: fresh optimizer state, from step 0
     for (const auto &st : s->Params.States)
       for (const AlignedBuffer &b : st->Buf)
-        std::memset(b.data(), 0, b.size());
+        if (b.data())
+          std::memset(b.data(), 0, b.size());
     s->Pos = Position();
     s->Shuffler = Rng(mix64(s->S->Seed ^ 0xD1B54A32D192ED03ull));
   }

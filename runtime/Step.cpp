@@ -7,9 +7,12 @@
 /// the current buffer of their Slot, HYPER "lr" / "step" to a scalar of the
 /// argument's dtype — and each result by its name: "loss" and metrics to
 /// scalar buffers, and a result named like a PARAM or STATE argument to that
-/// slot's next buffer, made current by commit(). A frozen parameter's next
-/// buffers (its own and its optimizer state's) are written but never made
-/// current, so the parameter and its state keep their values.
+/// slot: to its current buffer itself when the result's descriptor allows
+/// an in-place update and the caller asked for them (adj_rt_train), else to
+/// the slot's other buffer, made current by commit(). A frozen parameter's
+/// next values (its own and its optimizer state's) always go to the other
+/// buffers and are never made current, so the parameter and its state keep
+/// their values.
 ///
 /// The descriptors come from the compiler, but a mismatch between them and
 /// the model is still reported as an error ("internal error: ...") rather
@@ -114,8 +117,7 @@ int Step::bindArg(int i, const Split &split, State &state, int64_t batch) {
       if (d.rank)
         std::memcpy(s->Dims, d.dims, sizeof(int64_t) * size_t(d.rank));
       s->Count = count;
-      size_t bytes = size_t(count) * dtypeSize(d.dtype);
-      if (!s->Buf[0].allocate(bytes) || !s->Buf[1].allocate(bytes))
+      if (!s->allocate())
         return fail("out of memory");
       state.States.push_back(std::move(owned));
     } else if (s->DType != d.dtype || s->Count != count) {
@@ -160,10 +162,10 @@ int Step::bindResult(int r, int64_t batch) {
       return internal("names an argument that is not updated");
     if (s->DType != d.dtype || s->Count != count)
       return internal("does not have its argument's type");
-    for (auto &[res, slot] : Updates)
-      if (slot == s)
+    for (const Update &u : Updates)
+      if (u.S == s)
         return internal("updates an argument twice");
-    Updates.push_back({r, s});
+    Updates.push_back({r, s, d.inplace != 0});
     return 0;
   }
   bool isLoss = std::strcmp(d.name, "loss") == 0;
@@ -179,9 +181,10 @@ int Step::bindResult(int r, int64_t batch) {
 }
 
 int Step::bind(const adj_rt_function &f, const char *what, const Split &split,
-               State &state, int64_t batch) {
+               State &state, int64_t batch, bool inPlace) {
   Fn = &f;
   What = what;
+  InPlace = inPlace;
   if (f.num_args < 0 || f.num_results < 0 || (f.num_args && !f.args) ||
       (f.num_results && !f.results))
     return fail(format("internal error: %s has invalid descriptors", what));
@@ -202,6 +205,13 @@ int Step::bind(const adj_rt_function &f, const char *what, const Split &split,
       return 1;
   if (Loss < 0)
     return fail(format("internal error: %s has no loss result", what));
+  return allocateNext();
+}
+
+int Step::allocateNext() {
+  for (const Update &u : Updates)
+    if (writeOf(u) == Write::Other && !u.S->allocateNext())
+      return fail(format("out of memory for '%s'", u.S->Name.c_str()));
   refresh();
   return 0;
 }
@@ -209,7 +219,7 @@ int Step::bind(const adj_rt_function &f, const char *what, const Split &split,
 int Step::requireScalarResults() const {
   if (!Updates.empty())
     return fail(format("internal error: %s updates argument '%s'", What,
-                       Updates.front().second->Name.c_str()));
+                       Updates.front().S->Name.c_str()));
   for (int r = 0; r < Fn->num_results; ++r) {
     int64_t count;
     const adj_rt_value_desc &d = Fn->results[r];
@@ -221,11 +231,27 @@ int Step::requireScalarResults() const {
   return 0;
 }
 
+bool Step::frozen(const Slot *slot) const {
+  return std::find(Frozen.begin(), Frozen.end(), slot) != Frozen.end();
+}
+
+Step::Write Step::writeOf(const Update &u) const {
+  return u.InPlace && InPlace && !frozen(u.S) ? Write::InPlace : Write::Other;
+}
+
+Step::Write Step::writeOf(const Slot *slot) const {
+  for (const Update &u : Updates)
+    if (u.S == slot)
+      return writeOf(u);
+  return Write::None;
+}
+
 void Step::refresh() {
   for (auto &[arg, slot] : SlotArgs)
     Args[size_t(arg)] = slot->current();
-  for (auto &[res, slot] : Updates)
-    Results[size_t(res)] = slot->next();
+  for (const Update &u : Updates)
+    Results[size_t(u.Result)] =
+        writeOf(u) == Write::InPlace ? u.S->current() : u.S->next();
 }
 
 void Step::gather(const int64_t *order, int64_t start, int64_t n) {
@@ -266,9 +292,9 @@ int32_t Step::call(int64_t n) {
 }
 
 void Step::commit() {
-  for (auto &[res, slot] : Updates)
-    if (std::find(Frozen.begin(), Frozen.end(), slot) == Frozen.end())
-      slot->Cur ^= 1;
+  for (const Update &u : Updates)
+    if (!frozen(u.S) && writeOf(u) == Write::Other)
+      u.S->Cur ^= 1;
   refresh();
 }
 
@@ -281,10 +307,11 @@ static bool isStateOf(const std::string &slot, const std::string &param) {
          slot.compare(dot + 1, std::string::npos, param) == 0;
 }
 
-void Step::freeze(const std::string &param) {
-  for (auto &[res, slot] : Updates)
-    if (slot->Name == param || isStateOf(slot->Name, param))
-      Frozen.push_back(slot);
+int Step::freeze(const std::string &param) {
+  for (const Update &u : Updates)
+    if (u.S->Name == param || isStateOf(u.S->Name, param))
+      Frozen.push_back(u.S);
+  return allocateNext();
 }
 
 double Step::result(int r) const {

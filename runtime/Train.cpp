@@ -9,13 +9,14 @@
 /// the seed, so epochs differ, runs repeat, and an epoch's order depends
 /// only on the generator's state at its start, which a checkpoint stores.
 /// Batches of `batch` rows, including a last partial batch, go to
-/// train_step, whose updated parameters and optimizer state are swapped in
-/// (except frozen ones). After each epoch the test split is evaluated in
-/// order with eval_step, every result weighted by its batch's size; the
-/// epoch's line goes to stdout and the checkpoint, if asked for, to disk.
-/// At the end the report, log and plot are written. A session trained again
-/// continues where it stopped: a partial epoch (after --steps or an
-/// interrupt) is finished with the permutation it started with.
+/// train_step, whose updated parameters and optimizer state are written in
+/// place or swapped in (frozen ones never change; see Step.cpp). After each
+/// epoch the test split is evaluated in order with eval_step, every result
+/// weighted by its batch's size; the epoch's line goes to stdout and the
+/// checkpoint, if asked for, to disk. At the end the report, log and plot are
+/// written. A session trained again continues where it stopped: a partial epoch
+/// (after --steps or an interrupt) is finished with the permutation it started
+/// with.
 ///
 /// Parameter i is initialised from mix64(seed * golden + i), so a parameter's
 /// initial value depends only on the seed and its position in the model.
@@ -65,8 +66,7 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
     if (s->DType != ADJ_RT_F32 && s->DType != ADJ_RT_F64)
       return fail(
           format("internal error: parameter '%s' is not f32 or f64", p.name));
-    size_t bytes = size_t(s->Count) * dtypeSize(s->DType);
-    if (!s->Buf[0].allocate(bytes) || !s->Buf[1].allocate(bytes))
+    if (!s->allocate())
       return fail(format("out of memory for parameter '%s'", p.name));
     int64_t fanIn, fanOut;
     computeFans(p.rank, p.dims, fanIn, fanOut);
@@ -368,7 +368,7 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   if (!m)
     return fail("adj_rt_train: no model");
   std::unique_ptr<adj_rt_session, void (*)(adj_rt_session *)> s(
-      adj_rt_session_create(m, o), adj_rt_session_free);
+      createSession(m, o, /*keepPrevious=*/false), adj_rt_session_free);
   if (!s)
     return 1;
   const Settings &set = *s->S;

@@ -103,9 +103,11 @@ const adj_rt_value_desc *findInputDesc(const adj_rt_model &m, const char *name);
 /// counts, label ranges. Skips the train split when `evalOnly`.
 int loadData(const adj_rt_model &m, bool evalOnly, DataSet &out);
 
-/// A parameter or optimizer-state tensor, double-buffered: a step function
-/// reads the current value and writes the next one into the other buffer
-/// (results never alias arguments); commit() swaps them.
+/// A parameter or optimizer-state tensor. A step function reads the current
+/// value and writes the next one either into the same buffer (in place,
+/// where the function allows it and the old value is not needed) or into
+/// the other buffer, which commit() then makes current. The other buffer is
+/// allocated only for the latter.
 struct Slot {
   std::string Name;
   adj_rt_dtype DType = ADJ_RT_F32;
@@ -116,7 +118,13 @@ struct Slot {
   int Cur = 0;
 
   void *current() const { return Buf[Cur].data(); }
+  /// The other buffer; null until allocateNext().
   void *next() const { return Buf[Cur ^ 1].data(); }
+  /// Allocates the current buffer (zeroed); false when out of memory.
+  bool allocate() { return Buf[Cur].allocate(bytes()); }
+  /// Allocates the other buffer unless it exists; false when out of memory.
+  bool allocateNext() { return next() || Buf[Cur ^ 1].allocate(bytes()); }
+  size_t bytes() const { return size_t(Count) * dtypeSize(DType); }
 };
 
 /// The tensors that persist across steps: the model's parameters (in the
@@ -134,11 +142,16 @@ struct State {
 /// result buffers. Reused for every batch.
 class Step {
 public:
+  /// Where a call writes a slot's next value.
+  enum class Write { None, InPlace, Other };
+
   /// Binds `f` (named `what` in messages) to `split`'s inputs and `state`'s
   /// slots; creates zeroed slots for STATE arguments. `batch` is the largest
-  /// batch passed to run().
+  /// batch passed to run(). With `inPlace`, updates whose result descriptor
+  /// allows it are written into the slot's current buffer (except frozen
+  /// slots); the others go to the slot's other buffer.
   int bind(const adj_rt_function &f, const char *what, const Split &split,
-           State &state, int64_t batch);
+           State &state, int64_t batch, bool inPlace);
   /// Fails unless every result is a floating-point scalar (for eval_step,
   /// whose results are averaged).
   int requireScalarResults() const;
@@ -152,8 +165,11 @@ public:
   /// Makes the next values written by the last call current.
   void commit();
   /// Stops commit() from updating parameter `param` and its optimizer
-  /// state (the slots named opt.SLOT.param).
-  void freeze(const std::string &param);
+  /// state (the slots named opt.SLOT.param): their next values go to the
+  /// other buffer, which is never made current. Fails when out of memory.
+  int freeze(const std::string &param);
+  /// Where a call writes the next value of `slot`.
+  Write writeOf(const Slot *slot) const;
   /// Result `r` (a scalar) as a double.
   double result(int r) const;
   int numResults() const { return int(Results.size()); }
@@ -172,8 +188,17 @@ private:
     adj_rt_dtype DType;
     AlignedBuffer Buf;
   };
+  struct Update {
+    int Result;
+    Slot *S;
+    bool InPlace; ///< the descriptor allows an in-place write
+  };
   int bindArg(int i, const Split &split, State &state, int64_t batch);
   int bindResult(int r, int64_t batch);
+  /// Allocates the other buffer of every slot not written in place.
+  int allocateNext();
+  bool frozen(const Slot *slot) const;
+  Write writeOf(const Update &u) const;
   void refresh();
 
   const adj_rt_function *Fn = nullptr;
@@ -182,8 +207,9 @@ private:
   std::vector<Input> Inputs;
   std::vector<Hyper> Hypers;
   std::vector<std::pair<int, Slot *>> SlotArgs; // (arg, slot)
-  std::vector<std::pair<int, Slot *>> Updates;  // (result, slot)
+  std::vector<Update> Updates;
   std::vector<const Slot *> Frozen;
+  bool InPlace = false;
   std::vector<AlignedBuffer> ResultBufs;
   int Loss = -1;
 };
@@ -270,6 +296,11 @@ int writeReport(const char *path, const Report &r);
 /// The peak resident set size of this process in bytes.
 int64_t peakRssBytes();
 
+/// adj_rt_session_create(), and adj_rt_train()'s session when
+/// `keepPrevious` is false (see adj_rt_session::KeepPrevious).
+adj_rt_session *createSession(const adj_rt_model *m, const adj_rt_options *o,
+                              bool keepPrevious);
+
 /// 203530 -> "203,530".
 std::string groupDigits(int64_t v);
 
@@ -331,6 +362,10 @@ struct adj_rt_session {
   std::vector<int64_t> Order;
   adj::rt::Position Pos;
   bool Unsaved = true;
+  /// Parameters and state are written to their other buffers, which then
+  /// hold the values before the last step (for adj_rt_session_update_norm);
+  /// false (adj_rt_train): updated in place where the step allows.
+  bool KeepPrevious = true;
   bool DeltaValid = false; ///< the slots' other buffers hold the values
                            ///< before the last committed step
   double TrainSeconds = 0;

@@ -44,14 +44,22 @@ typedef struct {
   adj_rt_dtype dtype;
   int rank;
   const int64_t *dims;  /**< ADJ_RT_BATCH for the batch dim */
+  /** Results only (0 for arguments): nonzero when this result's buffer may
+   *  be the buffer of the argument of the same name, so that the update is
+   *  written in place (the function reads that argument only where it
+   *  writes, after its other readers). */
+  int inplace;
 } adj_rt_value_desc;
 
 /**
  * A compiled step function. `n` is the runtime batch size; `args` points to
  * one buffer per argument and `results` to one caller-allocated buffer per
- * result (row-major, contiguous). Result buffers never alias arguments.
- * Returns 0, or non-zero when the data was invalid (e.g. a label out of
- * range), in which case the results are unspecified.
+ * result (row-major, contiguous). A result buffer aliases no argument,
+ * except that a result whose descriptor has `inplace` set may be passed its
+ * argument's buffer (the function computes the same either way). Returns
+ * 0, or non-zero when the data was invalid (e.g. a label out of range), in
+ * which case the results (and the arguments updated in place) are
+ * unspecified.
  */
 typedef int32_t (*adj_rt_step_fn)(int64_t n, void *const *args,
                                   void *const *results);
@@ -469,7 +477,10 @@ int adj_rt_session_param(adj_rt_session *s, int i, adj_rt_named_tensor *out);
 
 /** The L2 norm of the change of parameter i by the last optimizer step
  *  (0 for frozen parameters); -1 when no step was taken since the session
- *  was created, rebound, reconfigured or loaded. */
+ *  was created, rebound, reconfigured or loaded. A session keeps each
+ *  parameter's value before the step for this (two buffers per parameter
+ *  and optimizer state); adj_rt_train() needs no such copy and updates them
+ *  in place where the step function allows (adj_rt_value_desc::inplace). */
 double adj_rt_session_update_norm(const adj_rt_session *s, int i);
 
 /** Writes a full checkpoint (parameters, optimizer state, position), as

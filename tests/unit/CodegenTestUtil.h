@@ -101,9 +101,9 @@ struct Compiled {
 
   Function *add(const std::string &Name) { return M.addFunction(Name); }
 
-  void compile(int Opt = 2) {
+  void compile(int Opt = 2, const LowerOptions &L = {}) {
     auto Ctx = std::make_unique<llvm::LLVMContext>();
-    auto LM = lowerToLLVM(M, *Ctx);
+    auto LM = lowerToLLVM(M, *Ctx, L);
     if (!LM)
       throw std::runtime_error(toString(LM.takeError()));
     auto JE = JIT::create(Opt);
@@ -115,9 +115,10 @@ struct Compiled {
   }
 
   /// Runs \p Name with batch size \p N on \p Args (any dtype, as doubles);
-  /// fills \p Results and returns the status.
+  /// fills \p Results and returns the status. With \p InPlace, the results
+  /// planStep marks in place get their arguments' buffers.
   int run(const std::string &Name, int64_t N, const std::vector<Vec> &Args,
-          std::vector<Vec> &Results) {
+          std::vector<Vec> &Results, bool InPlace = false) {
     const Function &F = *M.function(Name);
     auto Addr = J->lookup(Name);
     if (!Addr)
@@ -133,10 +134,13 @@ struct Compiled {
         store(T.Elt, ArgBufs.back().data(), K, Args[I][K]);
       ArgPtrs.push_back(ArgBufs.back().data());
     }
-    for (const Result &R : F.Results) {
-      const TensorType &T = R.V->type();
+    std::vector<bool> Shared = planStep(F).InPlace;
+    for (size_t I = 0; I < F.Results.size(); ++I) {
+      const TensorType &T = F.Results[I].V->type();
       ResBufs.emplace_back(numel(concrete(T, N)) * dtypeBytes(T.Elt) + 1, 0x7f);
       ResPtrs.push_back(ResBufs.back().data());
+      if (InPlace && Shared[I])
+        ResPtrs.back() = ArgPtrs[F.argIndex(F.Results[I].Name)];
     }
     int RC = reinterpret_cast<StepFn>(*Addr)(N, ArgPtrs.data(), ResPtrs.data());
     Results.clear();
@@ -144,7 +148,7 @@ struct Compiled {
       const TensorType &T = F.Results[I].V->type();
       Vec V(numel(concrete(T, N)));
       for (size_t K = 0; K < V.size(); ++K)
-        V[K] = load(T.Elt, ResBufs[I].data(), K);
+        V[K] = load(T.Elt, static_cast<const char *>(ResPtrs[I]), K);
       Results.push_back(std::move(V));
     }
     return RC;

@@ -387,7 +387,7 @@ const int64_t One[] = {1};
 
 adj_rt_value_desc value(const char *name, adj_rt_role role, adj_rt_dtype t,
                         int rank, const int64_t *dims) {
-  return {name, role, t, rank, dims};
+  return {name, role, t, rank, dims, 0};
 }
 
 /// Linear regression pred = x @ w + b, loss = mean((pred - y)^2), one SGD

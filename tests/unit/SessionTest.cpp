@@ -185,6 +185,21 @@ TEST_F(SessionTest, OptionsChangeWithoutLosingParameters) {
   adj_rt_session_free(S);
 }
 
+TEST_F(SessionTest, FrozenParametersHaveNoUpdate) {
+  auto CM = compile("x @ w + b * s", "param s : f32[2] = ones frozen\n");
+  adj_rt_session *S = create(*CM);
+  ASSERT_EQ(adj_rt_session_train(S, 1, 0), 0) << adj_rt_last_error();
+  EXPECT_GT(adj_rt_session_update_norm(S, 0), 0);
+  EXPECT_EQ(adj_rt_session_update_norm(S, 2), 0); // frozen in the model
+  ASSERT_EQ(adj_rt_session_set_option(S, "freeze", "w"), 0);
+  EXPECT_LT(adj_rt_session_update_norm(S, 0), 0); // no step since
+  ASSERT_EQ(adj_rt_session_train(S, 1, 0), 0);
+  EXPECT_EQ(adj_rt_session_update_norm(S, 0), 0); // --freeze w
+  EXPECT_GT(adj_rt_session_update_norm(S, 1), 0);
+  EXPECT_EQ(param(S, 2), (std::vector<float>{1, 1}));
+  adj_rt_session_free(S);
+}
+
 TEST_F(SessionTest, RebindKeepsMatchingParameters) {
   auto CM = compile("x @ w + b");
   adj_rt_session *S = create(*CM);

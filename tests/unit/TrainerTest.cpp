@@ -256,7 +256,7 @@ struct Model {
 
 adj_rt_value_desc value(const char *name, adj_rt_role role, adj_rt_dtype t,
                         int rank, const int64_t *dims) {
-  return {name, role, t, rank, dims};
+  return {name, role, t, rank, dims, 0};
 }
 
 /// Samples of y = a x + c with x in [-1, 1), as NPY files x.npy, y.npy (and

@@ -57,6 +57,15 @@ static cl::opt<bool> DisableFuse(
     "disable-fuse",
     cl::desc("leave the fuse pass out of the pipeline (unfused kernels)"),
     cl::cat(PassCat));
+static cl::opt<bool> DisableLoopGroups(
+    "disable-loop-groups",
+    cl::desc("give every elementwise op its own loop (no loop groups)"),
+    cl::cat(PassCat));
+static cl::opt<bool> DisableInPlace(
+    "disable-inplace",
+    cl::desc("write updated parameters and optimizer state to separate "
+             "buffers (no in-place updates)"),
+    cl::cat(PassCat));
 static cl::opt<char> OptLevel("O", cl::desc("LLVM optimisation level 0-3"),
                               cl::Prefix, cl::init('2'), cl::cat(AdjcCat));
 
@@ -206,6 +215,8 @@ int main(int argc, char **argv) {
   EO.Optimizer = Optimizer;
   EO.Passes = PassOpts;
   EO.Fuse = !DisableFuse;
+  EO.Lower.GroupLoops = !DisableLoopGroups;
+  EO.Lower.InPlace = !DisableInPlace;
   adj::Engine E(EO, Diags, std::cerr, "adjc");
 
   if (Trainer)

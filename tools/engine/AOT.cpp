@@ -114,8 +114,9 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
     return false;
   }
   Objs = std::move(*Compiled);
-  ModelDescription Desc(*M, Abs, optimizerName(Abs),
-                        [](const std::string &) { return nullptr; });
+  ModelDescription Desc(
+      *M, Abs, optimizerName(Abs), [](const std::string &) { return nullptr; },
+      Opts.Lower);
   {
     std::ofstream OS(Src, std::ios::binary);
     OS << Desc.emitC();

@@ -1,8 +1,10 @@
 //===- Describe.cpp - A compiled model described to the runtime -----------===//
 ///
 /// Storage for every string and array the description points to lives in
-/// this object (reserved up front so pointers stay valid). emitC() walks the
-/// finished adj_rt_model and prints it as C initialisers, so the JIT and a
+/// this object (reserved up front so pointers stay valid). Which results may
+/// be updated in place comes from the step plan the code was lowered with
+/// (planStep), so the description and the compiled code agree. emitC() walks
+/// the finished adj_rt_model and prints it as C initialisers, so the JIT and a
 /// native trainer are described by one piece of code.
 ///
 //===----------------------------------------------------------------------===//
@@ -43,14 +45,17 @@ ModelDescription::describe(const Function &F, const char *Name,
   for (size_t I = 0; I < F.Args.size(); ++I) {
     const Value &A = *F.Args[I];
     Args.push_back({str(A.Name), roleOf(F.Roles[I]), adj_rt_dtype(A.Type.Elt),
-                    int(A.Type.rank()), Dims(A.Type.Dims)});
+                    int(A.Type.rank()), Dims(A.Type.Dims), 0});
   }
   ValueStore.emplace_back();
   std::vector<adj_rt_value_desc> &Results = ValueStore.back();
-  for (const Result &Res : F.Results)
-    Results.push_back({str(Res.Name), ADJ_RT_ARG_INPUT,
-                       adj_rt_dtype(Res.V->Type.Elt), int(Res.V->Type.rank()),
-                       Dims(Res.V->Type.Dims)});
+  std::vector<bool> InPlace = planStep(F, Lower).InPlace;
+  for (size_t I = 0; I < F.Results.size(); ++I) {
+    const Value &V = *F.Results[I].V;
+    Results.push_back({str(F.Results[I].Name), ADJ_RT_ARG_INPUT,
+                       adj_rt_dtype(V.Type.Elt), int(V.Type.rank()),
+                       Dims(V.Type.Dims), InPlace[I] ? 1 : 0});
+  }
   Symbols.push_back(F.Name);
   return {Name, adj_rt_step_fn(R(F.Name)), int(Args.size()), Args.data(),
           int(Results.size()), Results.data()};
@@ -58,7 +63,9 @@ ModelDescription::describe(const Function &F, const char *Name,
 
 ModelDescription::ModelDescription(
     const Module &M, const ModelSpec &Spec, const std::string &Optimizer,
-    const std::function<void *(const std::string &)> &Resolve) {
+    const std::function<void *(const std::string &)> &Resolve,
+    const LowerOptions &Lower)
+    : Lower(Lower) {
   size_t Count = 64 + Spec.Params.size() * 2 + Spec.Data.size() * 4 +
                  Spec.Labels.size() * 2;
   for (auto &F : M.Functions)
@@ -153,9 +160,10 @@ std::string ModelDescription::emitC() const {
     std::string Name = fmt::format("values{}", Next++);
     S += fmt::format("static const adj_rt_value_desc {}[] = {{\n", Name);
     for (int I = 0; I < N; ++I)
-      S += fmt::format("  {{{}, (adj_rt_role){}, (adj_rt_dtype){}, {}, {}}},\n",
-                       lit(V[I].name), int(V[I].role), int(V[I].dtype),
-                       V[I].rank, DimNames[I]);
+      S += fmt::format(
+          "  {{{}, (adj_rt_role){}, (adj_rt_dtype){}, {}, {}, {}}},\n",
+          lit(V[I].name), int(V[I].role), int(V[I].dtype), V[I].rank,
+          DimNames[I], V[I].inplace);
     S += "};\n";
     return Name;
   };

@@ -4,7 +4,8 @@
 /// @train_step and optional @train_step_<optimizer> variants) and the
 /// model spec: the roles, names and types of every step function's
 /// arguments and results, the parameters' initialisers, the data sources
-/// and the training defaults. The same description serves the JIT (function
+/// and the training defaults, and which results the step functions update
+/// in place. The same description serves the JIT (function
 /// pointers resolved in-process) and native trainers (emitted as C source
 /// referring to the functions by symbol).
 ///
@@ -12,6 +13,7 @@
 #ifndef ADJ_TOOLS_DESCRIBE_H
 #define ADJ_TOOLS_DESCRIBE_H
 
+#include "codegen/StepPlan.h"
 #include "frontend/Frontend.h"
 #include "ir/IR.h"
 #include "runtime/adjoint_rt.h"
@@ -27,10 +29,12 @@ inline const char *kOptimizerStepPrefix = "train_step_";
 
 class ModelDescription {
 public:
-  /// \p Resolve maps a function's symbol to its address (null for AOT).
+  /// \p Resolve maps a function's symbol to its address (null for AOT);
+  /// \p Lower are the options \p M was lowered with.
   ModelDescription(const Module &M, const ModelSpec &Spec,
                    const std::string &Optimizer,
-                   const std::function<void *(const std::string &)> &Resolve);
+                   const std::function<void *(const std::string &)> &Resolve,
+                   const LowerOptions &Lower);
   ModelDescription(const ModelDescription &) = delete;
   ModelDescription &operator=(const ModelDescription &) = delete;
 
@@ -39,6 +43,7 @@ public:
   std::string emitC() const;
 
 private:
+  LowerOptions Lower;
   adj_rt_model Desc{};
   std::vector<std::string> Symbols; ///< per adj_rt_function: its symbol
   std::vector<std::vector<int64_t>> DimStore;

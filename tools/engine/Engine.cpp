@@ -14,6 +14,7 @@
 #include "ir/Dot.h"
 #include "ir/Printer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
 #include <llvm/IR/LLVMContext.h>
@@ -24,7 +25,6 @@
 namespace adj {
 
 CompiledModel::~CompiledModel() = default;
-
 
 OptimizerConfig optimizerConfig(const OptimizerSpec &S,
                                 const std::string &Override) {
@@ -94,7 +94,7 @@ void convertToF64(Module &M) {
 
 bool Engine::lowerModule(const Module &M, llvm::LLVMContext &Ctx,
                          std::unique_ptr<llvm::Module> &Out) {
-  auto LM = lowerToLLVM(M, Ctx);
+  auto LM = lowerToLLVM(M, Ctx, Opts.Lower);
   if (!LM) {
     Err << Prog << ": error: " << llvm::toString(LM.takeError()) << "\n";
     return false;
@@ -288,7 +288,7 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
     return *Sym;
   };
   CM->Description = std::make_unique<ModelDescription>(
-      *CM->IR, *Spec, optimizerName(*Spec), Resolve);
+      *CM->IR, *Spec, optimizerName(*Spec), Resolve, Opts.Lower);
   if (!LookupErr.empty()) {
     Err << Prog << ": error: " << LookupErr << "\n";
     return nullptr;
@@ -327,6 +327,15 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
     if (CM->ArenaBytes >= 0)
       Notes.push_back(fmt::format("scratch arena @train_step: {} bytes at batch {}",
                                   CM->ArenaBytes, Spec->Train.Batch));
+    if (const Function *F = CM->IR->function("train_step")) {
+      StepPlan P = planStep(*F, Opts.Lower);
+      Notes.push_back(fmt::format(
+          "@train_step: {} kernels, {} loop groups of {} ops, {} of {} "
+          "results in place",
+          P.Units.size(), P.numGroups(), P.numGroupedOps(),
+          std::count(P.InPlace.begin(), P.InPlace.end(), true),
+          P.InPlace.size()));
+    }
     Notes.push_back(fmt::format("compile seconds: {:.4f}", CM->CompileSeconds));
     Err << formatTimingReport(Table, Notes);
   }

@@ -10,10 +10,11 @@
 #ifndef ADJ_TOOLS_ENGINE_H
 #define ADJ_TOOLS_ENGINE_H
 
+#include "codegen/StepPlan.h"
 #include "frontend/Frontend.h"
 #include "passes/Pass.h"
-#include "tools/engine/Describe.h"
 #include "runtime/adjoint_rt.h"
+#include "tools/engine/Describe.h"
 
 #include <memory>
 #include <ostream>
@@ -39,6 +40,9 @@ struct EngineOptions {
   std::string Optimizer;  ///< overrides the model's optimizer when set
   PassManagerOptions Passes;
   bool Fuse = true;        ///< false: the pipeline without `fuse` (-disable-fuse)
+  /// Loop groups and in-place updates (-disable-loop-groups,
+  /// -disable-inplace).
+  LowerOptions Lower;
   bool ObjectCache = true; ///< compile() uses defaultObjectCacheDir()
 };
 

@@ -1,0 +1,238 @@
+//===- StepPlan.cpp - Kernel calls, loop groups and in-place results ------===//
+///
+/// Loop groups are formed greedily in program order. Every loop op starts a
+/// group of its own and then merges with the groups of the operands it reads
+/// that are computed by loop ops of its result shape (index-aligned; other
+/// operands, scalars and broadcasts included, are inputs of the loop). A
+/// group runs where its last op stands, which is safe as long as no op
+/// outside it reads a member in between: every member's inputs are computed
+/// by then, and later readers find the stored value. So a group read by an
+/// op between its last op and the joining one is left out of the merge
+/// (repeated until the merged set is stable, since leaving a group out
+/// makes its readers outsiders).
+///
+/// A result is written in place of the argument of the same name (a
+/// parameter or optimizer state of the same type) when the unit computing
+/// it is a loop, reads that argument only directly (at the index it writes,
+/// not through a reshape), every other unit reading the argument (directly
+/// or through reshape aliases) runs before it, and the argument is not
+/// returned itself (results that are arguments are copied after the last
+/// kernel). A loop loads all of an element's inputs before it stores any of
+/// its outputs, so `m' = b1 * m + (1 - b1) * g` may overwrite m.
+///
+//===----------------------------------------------------------------------===//
+#include "codegen/StepPlan.h"
+
+#include <algorithm>
+#include <set>
+
+namespace adj {
+
+bool isLoopOp(const Op &O) {
+  return (O.Kind == OpKind::Fused || hasProp(O.Kind, props::Elementwise)) &&
+         isFloat(O.type().Elt);
+}
+
+unsigned StepPlan::numGroups() const {
+  return std::count_if(Units.begin(), Units.end(),
+                       [](const StepUnit &U) { return U.Ops.size() > 1; });
+}
+
+unsigned StepPlan::numGroupedOps() const {
+  unsigned N = 0;
+  for (const StepUnit &U : Units)
+    N += U.Ops.size() > 1 ? U.Ops.size() : 0;
+  return N;
+}
+
+namespace {
+
+class Planner {
+public:
+  Planner(const Function &F, const LowerOptions &Opts);
+  StepPlan run();
+
+private:
+  const Function &F;
+  const LowerOptions &Opts;
+  std::map<const Value *, size_t> Index;                ///< Op results.
+  std::map<const Value *, std::vector<size_t>> Readers; ///< Op indices.
+  std::set<const Value *> Results;
+
+  const std::vector<size_t> &readersOf(const Value *V) const {
+    static const std::vector<size_t> None;
+    auto It = Readers.find(V);
+    return It == Readers.end() ? None : It->second;
+  }
+  std::vector<std::vector<size_t>> groupLoops() const;
+  StepUnit unitOf(std::vector<size_t> Ops) const;
+  void findInPlace(StepPlan &P) const;
+};
+
+Planner::Planner(const Function &F, const LowerOptions &Opts)
+    : F(F), Opts(Opts) {
+  for (size_t I = 0; I < F.Ops.size(); ++I) {
+    Index[&F.Ops[I]->Result] = I;
+    for (const Value *V : F.Ops[I]->Operands)
+      Readers[V].push_back(I);
+  }
+  for (const Result &R : F.Results)
+    Results.insert(R.V);
+}
+
+/// Per op, the ops of its group (empty for non-loop ops); each group is
+/// sorted and stored at each of its members.
+std::vector<std::vector<size_t>> Planner::groupLoops() const {
+  std::vector<int> GroupOf(F.Ops.size(), -1);
+  std::vector<std::vector<size_t>> Groups;
+  for (size_t I = 0; I < F.Ops.size(); ++I) {
+    const Op &O = *F.Ops[I];
+    if (!isLoopOp(O))
+      continue;
+    std::set<int> Merge;
+    for (const Value *V : O.Operands) {
+      auto It = Index.find(V);
+      if (Opts.GroupLoops && It != Index.end() && GroupOf[It->second] >= 0 &&
+          F.Ops[It->second]->type().Dims == O.type().Dims)
+        Merge.insert(GroupOf[It->second]);
+    }
+    for (bool Changed = true; Changed;) {
+      Changed = false;
+      for (auto G = Merge.begin(); G != Merge.end();) {
+        bool ReadBetween = false;
+        for (size_t M : Groups[*G])
+          for (size_t U : readersOf(&F.Ops[M]->Result))
+            ReadBetween |= U < I && !Merge.count(GroupOf[U]);
+        Changed |= ReadBetween;
+        G = ReadBetween ? Merge.erase(G) : std::next(G);
+      }
+    }
+    std::vector<size_t> Group = {I};
+    for (int G : Merge) {
+      Group.insert(Group.end(), Groups[G].begin(), Groups[G].end());
+      Groups[G].clear();
+    }
+    std::sort(Group.begin(), Group.end());
+    for (size_t M : Group)
+      GroupOf[M] = Groups.size();
+    Groups.push_back(std::move(Group));
+  }
+  std::vector<std::vector<size_t>> Of(F.Ops.size());
+  for (size_t I = 0; I < F.Ops.size(); ++I)
+    if (GroupOf[I] >= 0)
+      Of[I] = Groups[GroupOf[I]];
+  return Of;
+}
+
+StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
+  StepUnit U;
+  U.Ops = std::move(Ops);
+  const Op &Last = *F.Ops[U.Ops.back()];
+  U.Loop = isLoopOp(Last);
+  if (!U.Loop) {
+    U.Stored = {true};
+    U.Inputs.assign(Last.Operands.begin(), Last.Operands.end());
+    return U;
+  }
+  std::set<const Value *> Computed;
+  std::set<size_t> Members(U.Ops.begin(), U.Ops.end());
+  for (size_t M : U.Ops) {
+    const Op &O = *F.Ops[M];
+    for (const Value *V : O.Operands)
+      if (!Computed.count(V) &&
+          std::find(U.Inputs.begin(), U.Inputs.end(), V) == U.Inputs.end())
+        U.Inputs.push_back(V);
+    Computed.insert(&O.Result);
+    bool Stored = M == U.Ops.back() || Results.count(&O.Result);
+    for (size_t Reader : readersOf(&O.Result))
+      Stored |= !Members.count(Reader);
+    U.Stored.push_back(Stored);
+  }
+  return U;
+}
+
+void Planner::findInPlace(StepPlan &P) const {
+  P.InPlace.assign(F.Results.size(), false);
+  if (!Opts.InPlace)
+    return;
+  // Reshapes that are not results share their operand's buffer.
+  std::map<const Value *, const Value *> Root;
+  auto RootOf = [&](const Value *V) {
+    auto It = Root.find(V);
+    return It == Root.end() ? V : It->second;
+  };
+  auto IsAlias = [&](const Op &O) {
+    return O.Kind == OpKind::Reshape && !Results.count(&O.Result);
+  };
+  std::vector<size_t> UnitOf(F.Ops.size());
+  std::map<const Value *, std::set<size_t>> ReadBy; // Root -> units.
+  for (size_t U = 0; U < P.Units.size(); ++U) {
+    for (size_t I : P.Units[U].Ops)
+      UnitOf[I] = U;
+    const Op &O = *F.Ops[P.Units[U].Ops.back()];
+    if (IsAlias(O)) {
+      Root[&O.Result] = RootOf(O.Operands[0]);
+      continue;
+    }
+    for (const Value *V : P.Units[U].Inputs)
+      ReadBy[RootOf(V)].insert(U);
+  }
+  std::set<const Value *> Returned, Written;
+  for (const Result &R : F.Results)
+    Returned.insert(RootOf(R.V));
+  for (size_t R = 0; R < F.Results.size(); ++R) {
+    const Value *V = F.Results[R].V;
+    const Value *A = F.arg(F.Results[R].Name);
+    if (!A || !V->Def || Written.count(A) || Returned.count(A) ||
+        A->type() != V->type() ||
+        (F.Roles[A->ArgNo] != ArgRole::Param &&
+         F.Roles[A->ArgNo] != ArgRole::State))
+      continue;
+    bool First = true;
+    for (size_t E = 0; E < R; ++E)
+      First &= F.Results[E].V != V;
+    size_t W = UnitOf[Index.at(V)];
+    StepUnit &U = P.Units[W];
+    if (!First || !U.Loop)
+      continue;
+    // Every other reader runs before the writer, which reads the argument
+    // only directly.
+    bool Safe = true;
+    for (size_t Reader : ReadBy[A])
+      Safe &= Reader <= W;
+    for (const Value *I : U.Inputs)
+      Safe &= I == A || RootOf(I) != A;
+    if (!Safe)
+      continue;
+    P.InPlace[R] = true;
+    Written.insert(A);
+    auto In = std::find(U.Inputs.begin(), U.Inputs.end(), A);
+    if (In == U.Inputs.end())
+      continue;
+    unsigned Out = 0;
+    for (size_t K = 0; F.Ops[U.Ops[K]].get() != V->Def; ++K)
+      Out += U.Stored[K];
+    U.InPlace.push_back({Out, unsigned(In - U.Inputs.begin())});
+  }
+}
+
+StepPlan Planner::run() {
+  StepPlan P;
+  std::vector<std::vector<size_t>> Groups = groupLoops();
+  for (size_t I = 0; I < F.Ops.size(); ++I) {
+    if (Groups[I].empty())
+      P.Units.push_back(unitOf({I}));
+    else if (Groups[I].back() == I)
+      P.Units.push_back(unitOf(Groups[I]));
+  }
+  findInPlace(P);
+  return P;
+}
+
+} // namespace
+
+StepPlan planStep(const Function &F, const LowerOptions &Opts) {
+  return Planner(F, Opts).run();
+}
+
+} // namespace adj
