@@ -6,7 +6,10 @@
 /// All of them are one strided loop nest (Kernel::forEach) over the output,
 /// with stride 0 on broadcast dims, so same-shape operands run one flat,
 /// vectorisable loop. pad and concat copy each operand into its block of
-/// the output with the output's strides (pad after zero-filling).
+/// the output with the output's strides (pad after zero-filling). A fused
+/// op is the same loop nest evaluating its body (ir/Body.h) per element;
+/// emitBody, which evaluates a body, also serves matmul epilogues, on
+/// vectors.
 ///
 /// Unary math uses Kernel::exp, log, tanh and sigmoid (inline polynomials
 /// that vectorise), LLVM intrinsics (sqrt, fabs, sin, cos) and libm (erf,
@@ -18,7 +21,6 @@
 #include "codegen/Kernel.h"
 
 #include <cmath>
-#include <sstream>
 
 namespace adj::cg {
 
@@ -314,73 +316,37 @@ void emitReshape(Kernel &K, const Op &O) {
 
 namespace adj::cg {
 
-namespace {
-/// One member of a fused body: an elementwise op on inputs and members.
-struct Member {
-  OpKind Kind;
-  std::optional<OpKind> Forward; ///< For a unary op's `_grad`.
-  double Alpha;
-  std::vector<std::pair<bool, unsigned>> Args; ///< (is input, index)
-};
-} // namespace
-
-/// Parses \p O's body into \p Ms; returns an error message or "".
-static std::string parseBody(const Op &O, std::vector<Member> &Ms) {
-  auto It = O.Attributes.find("body");
-  const std::string *Body =
-      It == O.Attributes.end() ? nullptr : std::get_if<std::string>(&It->second);
-  if (!Body)
-    return "'fused' needs a string attribute 'body'";
-  std::stringstream All(*Body);
-  std::string Text;
-  while (std::getline(All, Text, ';')) {
-    std::istringstream Words(Text);
-    std::string Head, Arg;
-    if (!(Words >> Head))
-      return "empty member in a fused body";
-    Member M;
-    std::string Name = Head.substr(0, Head.find(':'));
-    auto K = opKindByName(Name);
-    if (!K || !hasProp(*K, props::Elementwise))
-      return "'" + Name + "' is not an elementwise op";
-    M.Kind = *K;
-    M.Forward = unaryForwardOf(*K);
-    M.Alpha = *K == OpKind::LeakyRelu || *K == OpKind::LeakyReluGrad ? 0.01 : 1;
-    if (Head.find(':') != std::string::npos) {
-      char *End = nullptr;
-      std::string A = Head.substr(Head.find(':') + 1);
-      M.Alpha = std::strtod(A.c_str(), &End);
-      if (A.empty() || *End)
-        return "bad alpha in '" + Head + "'";
-    }
-    while (Words >> Arg) {
-      char *End = nullptr;
-      unsigned long I = std::strtoul(Arg.c_str() + 1, &End, 10);
-      bool In = Arg[0] == 'i';
-      if ((Arg[0] != 'i' && Arg[0] != 't') || Arg.size() < 2 || *End ||
-          (In ? I >= O.Operands.size() : I >= Ms.size()))
-        return "bad operand '" + Arg + "' in a fused body";
-      M.Args.push_back({In, unsigned(I)});
-    }
-    size_t Want = hasProp(M.Kind, props::Unary) ? 1 : 2;
-    if (M.Args.size() != Want)
-      return "'" + Name + "' in a fused body needs " + std::to_string(Want) +
-             " operands";
-    Ms.push_back(std::move(M));
+llvm::Value *emitBody(Kernel &K, ArrayRef<BodyMember> Members,
+                      function_ref<llvm::Value *(unsigned)> Input) {
+  std::vector<llvm::Value *> Ins, Vals;
+  auto Get = [&](BodyRef A) {
+    if (!A.Input)
+      return Vals[A.Index];
+    if (Ins.size() <= A.Index)
+      Ins.resize(A.Index + 1);
+    if (!Ins[A.Index])
+      Ins[A.Index] = Input(A.Index);
+    return Ins[A.Index];
+  };
+  for (const BodyMember &M : Members) {
+    llvm::Value *R;
+    if (hasProp(M.Kind, props::Unary))
+      R = unaryValue(K, M.Kind, M.Alpha, Get(M.Args[0]));
+    else if (auto Fwd = unaryForwardOf(M.Kind))
+      R = K.B.CreateFMul(Get(M.Args[0]),
+                         unaryDeriv(K, *Fwd, M.Alpha, Get(M.Args[1])));
+    else
+      R = binaryValue(K, M.Kind, Get(M.Args[0]), Get(M.Args[1]));
+    Vals.push_back(R);
   }
-  if (Ms.empty())
-    return "empty fused body";
-  return "";
-}
-
-std::string checkFusedBody(const Op &O) {
-  std::vector<Member> Ms;
-  return parseBody(O, Ms);
+  return Vals.back();
 }
 
 void emitFused(Kernel &K, const Op &O) {
-  std::vector<Member> Ms;
-  [[maybe_unused]] std::string Err = parseBody(O, Ms);
+  unsigned NumInputs = 0;
+  const std::string *Body = bodyOf(O, NumInputs);
+  std::vector<BodyMember> Members;
+  [[maybe_unused]] std::string Err = parseBody(*Body, NumInputs, Members);
   assert(Err.empty() && "fused body checked by Lower");
   Type *T = eltType(K.Ctx, O.type().Elt);
   const std::vector<int64_t> &Dims = O.type().Dims;
@@ -389,26 +355,9 @@ void emitFused(Kernel &K, const Op &O) {
   for (const adj::Value *V : O.Operands)
     St.push_back(broadcastStrides(V->type(), Dims));
   auto Element = [&](ArrayRef<llvm::Value *> Off) {
-    std::vector<llvm::Value *> Ins(O.Operands.size()), Vals;
-    auto Get = [&](std::pair<bool, unsigned> A) {
-      if (!A.first)
-        return Vals[A.second];
-      if (!Ins[A.second])
-        Ins[A.second] = K.load(T, K.In[A.second], Off[A.second + 1]);
-      return Ins[A.second];
-    };
-    for (const Member &M : Ms) {
-      llvm::Value *R;
-      if (hasProp(M.Kind, props::Unary))
-        R = unaryValue(K, M.Kind, M.Alpha, Get(M.Args[0]));
-      else if (M.Forward)
-        R = K.B.CreateFMul(Get(M.Args[0]),
-                           unaryDeriv(K, *M.Forward, M.Alpha, Get(M.Args[1])));
-      else
-        R = binaryValue(K, M.Kind, Get(M.Args[0]), Get(M.Args[1]));
-      Vals.push_back(R);
-    }
-    K.store(Vals.back(), K.Out, Off[0]);
+    llvm::Value *R = emitBody(
+        K, Members, [&](unsigned I) { return K.load(T, K.In[I], Off[I + 1]); });
+    K.store(R, K.Out, Off[0]);
   };
   K.forEach(S, St, Element, /*Parallel=*/true);
 }
