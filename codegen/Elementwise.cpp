@@ -8,8 +8,10 @@
 /// dims, so same-shape operands run one flat, vectorisable loop. A loop
 /// unit of several ops (a loop group) evaluates every member per element,
 /// keeping values in registers, and stores the members the plan asks for.
-/// pad and concat copy each operand into its block of the output with the
-/// output's strides (pad after zero-filling).
+/// A fused op's body (ir/Body.h) is evaluated by emitBody, which also
+/// serves matmul epilogues, on vectors. pad and concat copy each operand
+/// into its block of the output with the output's strides (pad after
+/// zero-filling).
 ///
 /// Unary math uses Kernel::exp, log, tanh and sigmoid (inline polynomials
 /// that vectorise), LLVM intrinsics (sqrt, fabs, sin, cos) and libm (erf,
@@ -23,7 +25,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <sstream>
 
 namespace adj::cg {
 
@@ -277,93 +278,45 @@ void emitReshape(Kernel &K, const Op &O) {
 
 namespace adj::cg {
 
-namespace {
-/// One member of a fused body: an elementwise op on inputs and members.
-struct Member {
-  OpKind Kind;
-  std::optional<OpKind> Forward; ///< For a unary op's `_grad`.
-  double Alpha;
-  std::vector<std::pair<bool, unsigned>> Args; ///< (is input, index)
-};
-} // namespace
-
-/// Parses \p O's body into \p Ms; returns an error message or "".
-static std::string parseBody(const Op &O, std::vector<Member> &Ms) {
-  auto It = O.Attributes.find("body");
-  const std::string *Body =
-      It == O.Attributes.end() ? nullptr : std::get_if<std::string>(&It->second);
-  if (!Body)
-    return "'fused' needs a string attribute 'body'";
-  std::stringstream All(*Body);
-  std::string Text;
-  while (std::getline(All, Text, ';')) {
-    std::istringstream Words(Text);
-    std::string Head, Arg;
-    if (!(Words >> Head))
-      return "empty member in a fused body";
-    Member M;
-    std::string Name = Head.substr(0, Head.find(':'));
-    auto K = opKindByName(Name);
-    if (!K || !hasProp(*K, props::Elementwise))
-      return "'" + Name + "' is not an elementwise op";
-    M.Kind = *K;
-    M.Forward = unaryForwardOf(*K);
-    M.Alpha = *K == OpKind::LeakyRelu || *K == OpKind::LeakyReluGrad ? 0.01 : 1;
-    if (Head.find(':') != std::string::npos) {
-      char *End = nullptr;
-      std::string A = Head.substr(Head.find(':') + 1);
-      M.Alpha = std::strtod(A.c_str(), &End);
-      if (A.empty() || *End)
-        return "bad alpha in '" + Head + "'";
-    }
-    while (Words >> Arg) {
-      char *End = nullptr;
-      unsigned long I = std::strtoul(Arg.c_str() + 1, &End, 10);
-      bool In = Arg[0] == 'i';
-      if ((Arg[0] != 'i' && Arg[0] != 't') || Arg.size() < 2 || *End ||
-          (In ? I >= O.Operands.size() : I >= Ms.size()))
-        return "bad operand '" + Arg + "' in a fused body";
-      M.Args.push_back({In, unsigned(I)});
-    }
-    size_t Want = hasProp(M.Kind, props::Unary) ? 1 : 2;
-    if (M.Args.size() != Want)
-      return "'" + Name + "' in a fused body needs " + std::to_string(Want) +
-             " operands";
-    Ms.push_back(std::move(M));
+llvm::Value *emitBody(Kernel &K, ArrayRef<BodyMember> Members,
+                      function_ref<llvm::Value *(unsigned)> Input) {
+  std::vector<llvm::Value *> Ins, Vals;
+  auto Get = [&](BodyRef A) {
+    if (!A.Input)
+      return Vals[A.Index];
+    if (Ins.size() <= A.Index)
+      Ins.resize(A.Index + 1);
+    if (!Ins[A.Index])
+      Ins[A.Index] = Input(A.Index);
+    return Ins[A.Index];
+  };
+  for (const BodyMember &M : Members) {
+    llvm::Value *R;
+    if (hasProp(M.Kind, props::Unary))
+      R = unaryValue(K, M.Kind, M.Alpha, Get(M.Args[0]));
+    else if (auto Fwd = unaryForwardOf(M.Kind))
+      R = K.B.CreateFMul(Get(M.Args[0]),
+                         unaryDeriv(K, *Fwd, M.Alpha, Get(M.Args[1])));
+    else
+      R = binaryValue(K, M.Kind, Get(M.Args[0]), Get(M.Args[1]));
+    Vals.push_back(R);
   }
-  if (Ms.empty())
-    return "empty fused body";
-  return "";
-}
-
-std::string checkFusedBody(const Op &O) {
-  std::vector<Member> Ms;
-  return parseBody(O, Ms);
+  return Vals.back();
 }
 
 /// The members computing a loop op: its fused body, or the op itself.
-static void membersOf(const Op &O, std::vector<Member> &Ms) {
+static void membersOf(const Op &O, std::vector<BodyMember> &Ms) {
   if (O.Kind == OpKind::Fused) {
-    [[maybe_unused]] std::string Err = parseBody(O, Ms);
+    unsigned NumInputs = 0;
+    const std::string *Body = bodyOf(O, NumInputs);
+    [[maybe_unused]] std::string Err = parseBody(*Body, NumInputs, Ms);
     assert(Err.empty() && "fused body checked by Lower");
     return;
   }
-  Member M{O.Kind, unaryForwardOf(O.Kind), alphaOf(O), {{true, 0}}};
+  BodyMember M{O.Kind, alphaOf(O), {{true, 0}}};
   if (!hasProp(O.Kind, props::Unary))
     M.Args.push_back({true, 1});
   Ms.push_back(std::move(M));
-}
-
-/// The value of member \p M with operands from \p Get.
-static llvm::Value *
-memberValue(Kernel &K, const Member &M,
-            function_ref<llvm::Value *(std::pair<bool, unsigned>)> Get) {
-  if (hasProp(M.Kind, props::Unary))
-    return unaryValue(K, M.Kind, M.Alpha, Get(M.Args[0]));
-  if (M.Forward)
-    return K.B.CreateFMul(Get(M.Args[0]),
-                          unaryDeriv(K, *M.Forward, M.Alpha, Get(M.Args[1])));
-  return binaryValue(K, M.Kind, Get(M.Args[0]), Get(M.Args[1]));
 }
 
 void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
@@ -371,7 +324,7 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
   Type *T = eltType(K.Ctx, Last.type().Elt);
   const std::vector<int64_t> &Dims = Last.type().Dims;
   Shape S = shapeOf(Dims);
-  std::vector<std::vector<Member>> Bodies(U.Ops.size());
+  std::vector<std::vector<BodyMember>> Bodies(U.Ops.size());
   for (size_t M = 0; M < U.Ops.size(); ++M)
     membersOf(*F.Ops[U.Ops[M]], Bodies[M]);
   size_t NumOuts = std::count(U.Stored.begin(), U.Stored.end(), true);
@@ -394,12 +347,9 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
     };
     for (size_t M = 0; M < U.Ops.size(); ++M) {
       const Op &O = *F.Ops[U.Ops[M]];
-      std::vector<llvm::Value *> Vals;
-      for (const Member &Mem : Bodies[M])
-        Vals.push_back(memberValue(K, Mem, [&](std::pair<bool, unsigned> A) {
-          return A.first ? Operand(O.Operands[A.second]) : Vals[A.second];
-        }));
-      Computed[&O.Result] = Vals.back();
+      Computed[&O.Result] = emitBody(K, Bodies[M], [&](unsigned I) {
+        return Operand(O.Operands[I]);
+      });
     }
     for (size_t M = 0, Out = 0; M < U.Ops.size(); ++M)
       if (U.Stored[M]) {

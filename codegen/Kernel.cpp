@@ -222,6 +222,23 @@ void Kernel::loop(Value *Begin, Value *End, Value *Step, BodyFn Body) {
   B.SetInsertPoint(Exit);
 }
 
+void Kernel::ifElse(Value *Cond, function_ref<void()> Then,
+                    function_ref<void()> Else) {
+  if (auto *C = dyn_cast<ConstantInt>(Cond))
+    return C->isOne() ? Then() : Else();
+  BasicBlock *ThenBB = BasicBlock::Create(Ctx, "then", Fn);
+  BasicBlock *ElseBB = BasicBlock::Create(Ctx, "else", Fn);
+  BasicBlock *Join = BasicBlock::Create(Ctx, "endif", Fn);
+  B.CreateCondBr(Cond, ThenBB, ElseBB);
+  B.SetInsertPoint(ThenBB);
+  Then();
+  B.CreateBr(Join);
+  B.SetInsertPoint(ElseBB);
+  Else();
+  B.CreateBr(Join);
+  B.SetInsertPoint(Join);
+}
+
 Value *Kernel::fold(Value *End, Value *Init,
                     function_ref<Value *(Value *, Value *)> F) {
   Value *Acc = var(Init);
@@ -592,6 +609,12 @@ Value *Kernel::sigmoid(Value *X) {
 }
 
 Value *Kernel::libm(const char *Name, Value *X) {
+  if (auto *VT = dyn_cast<FixedVectorType>(X->getType())) { // Lane by lane.
+    Value *R = PoisonValue::get(VT);
+    for (unsigned I = 0; I < VT->getNumElements(); ++I)
+      R = B.CreateInsertElement(R, libm(Name, B.CreateExtractElement(X, I)), I);
+    return R;
+  }
   std::string Sym = Name;
   if (X->getType()->isFloatTy())
     Sym += "f";

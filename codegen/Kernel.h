@@ -20,6 +20,7 @@
 #define ADJ_CODEGEN_KERNEL_H
 
 #include "codegen/StepPlan.h"
+#include "ir/Body.h"
 #include "ir/IR.h"
 
 #include "llvm/ADT/STLFunctionalExtras.h"
@@ -113,6 +114,10 @@ public:
   void loop(llvm::Value *Begin, llvm::Value *End, llvm::Value *Step,
             BodyFn Body);
   void loop(llvm::Value *End, BodyFn Body) { loop(i64(0), End, i64(1), Body); }
+  /// if (Cond) Then(); else Else(); then continues after both. A constant
+  /// \p Cond emits one of them.
+  void ifElse(llvm::Value *Cond, llvm::function_ref<void()> Then,
+              llvm::function_ref<void()> Else);
   /// Acc = F(Acc, i) for i in [0, End), starting from \p Init; returns Acc.
   llvm::Value *
   fold(llvm::Value *End, llvm::Value *Init,
@@ -174,7 +179,8 @@ public:
   llvm::Value *log(llvm::Value *X);
   llvm::Value *tanh(llvm::Value *X);
   llvm::Value *sigmoid(llvm::Value *X);
-  /// Calls libm's \p Name (`tanh`) or its float variant (`tanhf`).
+  /// Calls libm's \p Name (`tanh`) or its float variant (`tanhf`); on a
+  /// vector, once per lane.
   llvm::Value *libm(const char *Name, llvm::Value *X);
 
 private:
@@ -196,12 +202,15 @@ void emitSlice(Kernel &K, const Op &O);
 void emitPad(Kernel &K, const Op &O);
 void emitConcat(Kernel &K, const Op &O);
 void emitReduce(Kernel &K, const Op &O);
-/// Checks a `fused` op's body (see Ops.def); an error message or "".
-std::string checkFusedBody(const Op &O);
 /// A loop unit (StepPlan.h): one loop nest over the ops' shape computing
 /// every member per element and storing the stored ones, in order, to
 /// Outs; the kernel's inputs are U.Inputs.
 void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U);
+/// The value of the last of \p Members (a parsed body, ir/Body.h) for one
+/// element, or one vector of elements: \p Input(I) emits input I, once, on
+/// its first use.
+llvm::Value *emitBody(Kernel &K, llvm::ArrayRef<BodyMember> Members,
+                      llvm::function_ref<llvm::Value *(unsigned)> Input);
 void emitMatMul(Kernel &K, const Op &O);
 void emitSoftmaxFamily(Kernel &K, const Op &O);
 void emitCrossEntropy(Kernel &K, const Op &O);

@@ -57,6 +57,19 @@ static bool mayFail(OpKind K) {
          K == OpKind::Accuracy;
 }
 
+/// Checks the body of a fused op or a matmul's epilogue.
+static Error checkBody(const Function &F, const Op &O) {
+  unsigned NumInputs = 0;
+  std::vector<BodyMember> Members;
+  const std::string *Body = bodyOf(O, NumInputs);
+  std::string E =
+      Body ? parseBody(*Body, NumInputs, Members) : "needs a string body";
+  if (E.empty())
+    return Error::success();
+  return lowerError(
+      fmt::format("codegen: @{}: '{}': {}", F.Name, O.info().Mnemonic, E));
+}
+
 /// Checks the dtypes the emitters rely on: float math, i32 labels.
 static Error checkTypes(const Function &F, const Op &O) {
   auto Bad = [&] {
@@ -92,9 +105,19 @@ static Error checkTypes(const Function &F, const Op &O) {
         return Bad();
     if (!isFloat(O.type().Elt))
       return Bad();
-    if (std::string E = cg::checkFusedBody(O); !E.empty())
-      return lowerError(fmt::format("codegen: @{}: {}", F.Name, E));
-    return Error::success();
+    return checkBody(F, O);
+  }
+  case OpKind::MatMul: {
+    bool Epilogue = O.hasAttr("epilogue");
+    if (O.Operands.size() < 2 || (!Epilogue && O.Operands.size() != 2))
+      return Bad();
+    std::vector<TensorType> Types;
+    for (const Value *V : O.Operands)
+      Types.push_back(V->type());
+    if (inferType(O.Kind, Types, O.Attributes).Type != O.type() ||
+        !isFloat(O.type().Elt))
+      return Bad();
+    return Epilogue ? checkBody(F, O) : Error::success();
   }
   case OpKind::ArgMax:
     return isFloat(O.Operands[0]->type().Elt) && O.type().Elt == DType::I32

@@ -20,6 +20,23 @@
 /// N = 10) are thus one or two masked tiles. M, K and N may each be the
 /// run-time batch size.
 ///
+/// An `epilogue` (ir/Body.h) is applied to the accumulators of a tile in
+/// the last K block, after the whole reduction and before the store: each
+/// register vector is the body's input i0, and its other inputs are loaded
+/// as vectors of the tile's columns (a full operand or a bias along the
+/// rows), or as one broadcast scalar per row (an operand constant along
+/// the rows of C), masked like the tile's own loads on the last columns.
+/// Earlier K blocks store the plain partial sums, so the body runs once
+/// per element whatever the blocking; it is emitted once per tile variant
+/// (plain or packed B, masked or not), behind a branch on the last block.
+/// An epilogue's inputs must not alias C, which holds partial sums before
+/// the last block.
+///
+/// Sizes known at compile time trim the variants: a static size below 128
+/// rules out the packed path, a static N leaves out the masked or the
+/// unmasked column tile when it cannot occur, and a static K up to KC is a
+/// single K block (no reloading of C, no branch before the epilogue).
+///
 /// A large 2-D product is a parallel loop over blocks of whole tiles
 /// (parallelGemm); a block computes its elements exactly as the whole
 /// product would, so the split never changes a result.
@@ -31,6 +48,9 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
 #include "codegen/Kernel.h"
+
+#include <map>
+#include <tuple>
 
 namespace adj::cg {
 
@@ -47,15 +67,25 @@ constexpr unsigned kNV = 2;  ///< Vectors per row of a register tile.
 constexpr int64_t kBigMin = 128;
 constexpr int64_t kMC = 1024; ///< Rows per M block (rounded to MR) there.
 
+/// An input of the epilogue after the product, read for C's element (i, j)
+/// at Base[i * RowStride + j] or, when ColBcast, Base[i * RowStride].
+struct EpilogueInput {
+  Value *Base;
+  Value *RowStride; ///< Constant 0 when broadcast along the rows.
+  bool ColBcast;
+};
+
 struct GemmArgs {
   Type *T;
-  Extent NE;        ///< N, to size the tile statically when N is small.
-  Value *M, *K, *N; ///< Sizes.
+  Extent ME, KE, NE; ///< Sizes, to specialise the code when static.
+  Value *M, *K, *N;  ///< Sizes.
   Value *A, *B, *C; ///< Operands and the row-major result C[M,N].
   bool TA, TB;      ///< A stored [K,M]; B stored [N,K].
   /// The block of C to compute: rows [Row0, Row1), columns [Col0, Col1);
   /// Row0 a multiple of MR and Col0 of NR, so tiles are those of the whole.
   Value *Row0 = nullptr, *Row1 = nullptr, *Col0 = nullptr, *Col1 = nullptr;
+  ArrayRef<BodyMember> Epilogue = {};    ///< Empty: none.
+  std::vector<EpilogueInput> EpiIn = {}; ///< Its inputs i1, i2, ...
 };
 
 /// The register tile: MR rows by NV vectors of VL elements.
@@ -143,6 +173,10 @@ static void gemm(Kernel &K, const GemmArgs &G) {
     std::vector<Value *> Acc;
     for (unsigned R = 0; R < MR; ++R)
       for (unsigned V = 0; V < NV; ++V) {
+        if (isa<Constant>(First)) { // The only K block.
+          Acc.push_back(K.var(Zero));
+          continue;
+        }
         Value *Old = LoadV(G.C, K.add(CRows[R], K.i64(V * VL)), V, true);
         Acc.push_back(K.var(B.CreateSelect(First, Zero, Old)));
       }
@@ -164,16 +198,43 @@ static void gemm(Kernel &K, const GemmArgs &G) {
         }
       }
     });
-    for (unsigned R = 0; R < MR; ++R)
-      for (unsigned V = 0; V < NV; ++V) {
-        Value *P = B.CreateInBoundsGEP(G.T, G.C,
-                                       K.add(CRows[R], K.i64(V * VL)));
-        Value *X = K.read(VT, Acc[R * NV + V]);
-        if (Masked)
-          B.CreateMaskedStore(X, P, EltAlign, Masks[V]);
-        else
-          B.CreateAlignedStore(X, P, EltAlign);
-      }
+    // Input I of the epilogue for row R and vector V of the tile; inputs
+    // broadcast along the rows or columns are loaded once per tile.
+    std::map<std::tuple<unsigned, unsigned, unsigned>, Value *> Loaded;
+    auto EpiInput = [&](unsigned I, unsigned R, unsigned V) {
+      const EpilogueInput &In = G.EpiIn[I];
+      auto *RS = dyn_cast<ConstantInt>(In.RowStride);
+      bool RowBcast = RS && RS->isZero();
+      Value *&L = Loaded[{I, RowBcast ? 0 : R, In.ColBcast ? 0 : V}];
+      if (L)
+        return L;
+      Value *Row = K.madd(K.i64(0), Rows[R], In.RowStride);
+      if (In.ColBcast)
+        return L = B.CreateVectorSplat(VL, K.load(G.T, In.Base, Row));
+      return L = LoadV(In.Base, K.add(K.add(Row, J0), K.i64(V * VL)), V, true);
+    };
+    auto Store = [&](bool Epilogue) {
+      for (unsigned R = 0; R < MR; ++R)
+        for (unsigned V = 0; V < NV; ++V) {
+          Value *P =
+              B.CreateInBoundsGEP(G.T, G.C, K.add(CRows[R], K.i64(V * VL)));
+          Value *X = K.read(VT, Acc[R * NV + V]);
+          if (Epilogue)
+            X = emitBody(K, G.Epilogue, [&](unsigned I) {
+              return I ? EpiInput(I - 1, R, V) : X;
+            });
+          if (Masked)
+            B.CreateMaskedStore(X, P, EltAlign, Masks[V]);
+          else
+            B.CreateAlignedStore(X, P, EltAlign);
+        }
+    };
+    if (G.Epilogue.empty())
+      return Store(false);
+    // The epilogue in the last K block only.
+    auto WithEpilogue = [&] { Store(true); };
+    auto Plain = [&] { Store(false); };
+    K.ifElse(B.CreateICmpUGE(K.add(K0, KLen), G.K), WithEpilogue, Plain);
   };
 
   // Packs B(k0 .. k0+KLen, J0 .. J0+NR) of a transposed B, whose element
@@ -216,33 +277,41 @@ static void gemm(Kernel &K, const GemmArgs &G) {
     });
   };
 
-  // At least one K block, so that K = 0 still writes zeros.
-  Value *KEnd = B.CreateIntrinsic(Intrinsic::umax, {K.i64Ty()}, {G.K, One});
-  // Only the code a product can run is emitted (less IR to compile): block
-  // bounds are multiples of NR, so with N a known multiple of NR no column
-  // tile is partial and with N < NR none is full; a known dim below
-  // kBigMin rules out the packed path, three known large ones the other.
-  auto Known = [](Value *V) -> std::optional<uint64_t> {
-    if (auto *C = dyn_cast<ConstantInt>(V))
-      return C->getZExtValue();
-    return std::nullopt;
-  };
-  std::optional<uint64_t> KM = Known(G.M), KK = Known(G.K), KN = Known(G.N);
-  bool FullTiles = !KN || *KN >= NR, PartialTiles = !KN || *KN % NR != 0;
-  auto Below = [](std::optional<uint64_t> D) { return D && *D < kBigMin; };
-  bool MayBeBig = !Below(KM) && !Below(KK) && !Below(KN);
-  bool MayBeSmall = !(KM && KK && KN) || !MayBeBig;
-  auto ColumnTiles = [&](function_ref<void(Value *, bool)> Columns) {
-    if (FullTiles)
-      K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Columns(J0, false); });
-    // The last, partial column tile: a loop of at most one trip.
-    if (PartialTiles)
-      K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Columns(J0, true); });
-  };
-  auto BigPath = [&] {
+  // Static sizes decide at compile time what would be decided at run
+  // time: a size below kBigMin rules out the packed path (all at least
+  // kBigMin: only it), a static N that is a multiple of NR leaves no
+  // partial column tile (below NR: no full one), and a static K up to KC
+  // is one K block.
+  auto Static = [](Extent E) { return E.Pow == 0; };
+  bool MayBig = true, MustBig = true;
+  for (Extent E : {G.ME, G.KE, G.NE}) {
+    MayBig &= !Static(E) || E.Mul >= kBigMin;
+    MustBig &= Static(E) && E.Mul >= kBigMin;
+  }
+  bool FullTiles = !Static(G.NE) || G.NE.Mul >= NR;
+  bool PartialTiles = !Static(G.NE) || G.NE.Mul % NR != 0;
+  // Body(K0, KLen) for each K block; at least one, so that K = 0 still
+  // writes zeros.
+  auto KBlocks = [&](function_ref<void(Value *, Value *)> Body) {
+    if (Static(G.KE) && G.KE.Mul <= kKC)
+      return Body(K.i64(0), G.K);
+    Value *KEnd = B.CreateIntrinsic(Intrinsic::umax, {K.i64Ty()}, {G.K, One});
     K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
-      Value *KLen = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
-                                      {K.i64(kKC), B.CreateSub(G.K, K0)});
+      Body(K0, B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
+                                 {K.i64(kKC), B.CreateSub(G.K, K0)}));
+    });
+  };
+  // Body(J0, Masked) for the full column tiles, then for the last, partial
+  // one (a loop of at most one trip).
+  auto ColumnTiles = [&](function_ref<void(Value *, bool)> Body) {
+    if (FullTiles)
+      K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Body(J0, false); });
+    if (PartialTiles)
+      K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Body(J0, true); });
+  };
+  // The packed path: every panel of B packed, rows blocked by MC.
+  auto Packed = [&] {
+    KBlocks([&](Value *K0, Value *KLen) {
       K.loop(Row0, Row1, K.i64(kMC / MR * MR), [&](Value *IB) {
         Value *IEnd = K.min(K.add(IB, K.i64(kMC / MR * MR)), Row1);
         ColumnTiles([&](Value *J0, bool Masked) {
@@ -253,10 +322,9 @@ static void gemm(Kernel &K, const GemmArgs &G) {
       });
     });
   };
-  auto SmallPath = [&] {
-    K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
-      Value *KLen = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
-                                      {K.i64(kKC), B.CreateSub(G.K, K0)});
+  // The plain path: B read in place unless transposed.
+  auto Plain = [&] {
+    KBlocks([&](Value *K0, Value *KLen) {
       ColumnTiles([&](Value *J0, bool Masked) {
         if (G.TB)
           PackPanel(J0, K0, KLen, Masked);
@@ -266,17 +334,17 @@ static void gemm(Kernel &K, const GemmArgs &G) {
       });
     });
   };
-  if (!MayBeSmall)
-    return BigPath();
-  if (!MayBeBig)
-    return SmallPath();
+  if (MustBig)
+    return Packed();
+  if (!MayBig)
+    return Plain();
   Value *Big = B.CreateZExt(
       B.CreateAnd(B.CreateAnd(B.CreateICmpUGE(G.M, K.i64(kBigMin)),
                               B.CreateICmpUGE(G.N, K.i64(kBigMin))),
                   B.CreateICmpUGE(G.K, K.i64(kBigMin))),
       K.i64Ty());
-  K.loop(K.i64(0), Big, One, [&](Value *) { BigPath(); });
-  K.loop(Big, One, One, [&](Value *) { SmallPath(); });
+  K.loop(K.i64(0), Big, One, [&](Value *) { Packed(); });
+  K.loop(Big, One, One, [&](Value *) { Plain(); });
 }
 
 /// Strides of \p T's matrices over the result's batch dims \p Batch, in
@@ -337,20 +405,38 @@ void emitMatMul(Kernel &K, const Op &O) {
   const TensorType &CT = O.type();
   unsigned RA = AT.rank(), RC = CT.rank();
   bool TA = O.boolAttr("transpose_a"), TB = O.boolAttr("transpose_b");
-  Extent NE = Extent::dim(CT.Dims[RC - 1]);
+  Extent ME = Extent::dim(CT.Dims[RC - 2]), NE = Extent::dim(CT.Dims[RC - 1]);
+  Extent KE = Extent::dim(AT.Dims[RA - (TA ? 2 : 1)]);
+  unsigned NumInputs = 0;
+  std::vector<BodyMember> Epilogue;
+  if (const std::string *Body = bodyOf(O, NumInputs)) {
+    [[maybe_unused]] std::string Err = parseBody(*Body, NumInputs, Epilogue);
+    assert(Err.empty() && "epilogue checked by Lower");
+  }
+  // The strides of the epilogue's inputs along C's dims.
+  std::vector<Shape> EpiSt;
+  for (size_t I = 2; I < O.Operands.size(); ++I)
+    EpiSt.push_back(broadcastStrides(O.Operands[I]->type(), CT.Dims));
   // The arguments in terms of the kernel's current N, In and Out (those of
   // a parallel body inside parallelGemm).
   auto Args = [&] {
-    return GemmArgs{eltType(K.Ctx, CT.Elt),
-                    NE,
-                    K.get(Extent::dim(CT.Dims[RC - 2])),
-                    K.get(Extent::dim(AT.Dims[RA - (TA ? 2 : 1)])),
-                    K.get(NE),
-                    K.In[0],
-                    K.In[1],
-                    K.Out,
-                    TA,
-                    TB};
+    GemmArgs G{eltType(K.Ctx, CT.Elt),
+               ME,
+               KE,
+               NE,
+               K.get(ME),
+               K.get(KE),
+               K.get(NE),
+               K.In[0],
+               K.In[1],
+               K.Out,
+               TA,
+               TB};
+    G.Epilogue = Epilogue;
+    for (size_t I = 0; I < EpiSt.size(); ++I)
+      G.EpiIn.push_back({K.In[I + 2], K.get(EpiSt[I][RC - 2]),
+                         EpiSt[I][RC - 1] == Extent{0, 0}});
+    return G;
   };
   if (RC == 2)
     return parallelGemm(K, Args);
@@ -358,16 +444,19 @@ void emitMatMul(Kernel &K, const Op &O) {
   GemmArgs G = Args();
   const TensorType &BT = O.Operands[1]->type();
   std::vector<int64_t> Batch(CT.Dims.begin(), CT.Dims.end() - 2);
-  Shape CSt = matrixStrides(CT, Batch);
-  K.forEach(shapeOf(Batch),
-            {CSt, matrixStrides(AT, Batch), matrixStrides(BT, Batch)},
-            [&](ArrayRef<Value *> Off) {
-              GemmArgs One = G;
-              One.C = K.B.CreateInBoundsGEP(G.T, K.Out, Off[0]);
-              One.A = K.B.CreateInBoundsGEP(G.T, K.In[0], Off[1]);
-              One.B = K.B.CreateInBoundsGEP(G.T, K.In[1], Off[2]);
-              gemm(K, One);
-            });
+  std::vector<Shape> St = {matrixStrides(CT, Batch), matrixStrides(AT, Batch),
+                           matrixStrides(BT, Batch)};
+  for (const Shape &E : EpiSt)
+    St.push_back(Shape(E.begin(), E.end() - 2));
+  K.forEach(shapeOf(Batch), St, [&](ArrayRef<Value *> Off) {
+    GemmArgs One = G;
+    One.C = K.B.CreateInBoundsGEP(G.T, K.Out, Off[0]);
+    One.A = K.B.CreateInBoundsGEP(G.T, K.In[0], Off[1]);
+    One.B = K.B.CreateInBoundsGEP(G.T, K.In[1], Off[2]);
+    for (size_t I = 0; I < One.EpiIn.size(); ++I)
+      One.EpiIn[I].Base = K.B.CreateInBoundsGEP(G.T, K.In[I + 2], Off[I + 3]);
+    gemm(K, One);
+  });
 }
 
 } // namespace adj::cg

@@ -331,6 +331,11 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
   case ShapeRule::MatMul: {
     // transpose_a / transpose_b: the operand's last two axes are swapped
     // before the product (the backward pass's X^T @ dY and dY @ W^T).
+    bool Epilogue = A.count("epilogue");
+    if (Ops.size() < 2 || (!Epilogue && Ops.size() != 2))
+      return fail(fmt::format("'matmul' expects 2 operands{}, got {}",
+                              Epilogue ? " or more" : " without an 'epilogue'",
+                              Ops.size()));
     const TensorType &L = Ops[0], &R = Ops[1];
     if (L.rank() < 2 || R.rank() < 2)
       return fail(fmt::format("matmul expects operands of rank >= 2, got {} "
@@ -357,6 +362,13 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
     if (std::count(Out->begin(), Out->end(), kBatch) > 1)
       return fail(fmt::format("matmul {} @ {} would have the batch dim twice",
                               L.str(B), R.str(B)));
+    // The epilogue's inputs broadcast to the product without changing it.
+    for (size_t I = 2; I < Ops.size(); ++I)
+      if (Ops[I].rank() > Out->size() ||
+          broadcastShapes(Ops[I].Dims, *Out) != *Out)
+        return fail(fmt::format("matmul epilogue operand {} does not "
+                                "broadcast to the product {}",
+                                Ops[I].str(B), TensorType(Elt, *Out).str(B)));
     return ok(TensorType(Elt, *Out));
   }
   case ShapeRule::ArgMax: {

@@ -13,7 +13,9 @@
 ///                  this is SSA dominance)
 ///   operand-count  as many operands as the op table's arity
 ///   attributes     names the op takes, of the right kind (int, float, bool,
-///                  int list), required ones present, values in range
+///                  int list, string), required ones present, values in
+///                  range; a fused op's `body` and a matmul's `epilogue`
+///                  parse (ir/Body.h) over the op's inputs
 ///   result-type    the op table's shape rule applied to the operand types
 ///                  and attributes gives the result type
 ///   results        results are values of the function; a result named like
@@ -27,6 +29,8 @@
 //===----------------------------------------------------------------------===//
 #include "ir/Verifier.h"
 
+#include "ir/Body.h"
+
 #include <cmath>
 #include <fmt/format.h>
 #include <map>
@@ -38,7 +42,7 @@ namespace adj {
 
 namespace {
 
-enum class AttrKind { Int, Float, Bool, IntList };
+enum class AttrKind { Int, Float, Bool, IntList, String };
 
 struct AttrSpec {
   const char *Name;
@@ -72,7 +76,9 @@ const std::map<std::string, std::vector<AttrSpec>> &attrSchema() {
           "ge_mask", "eq_mask", "ne_mask", "accuracy"})
       S[Op] = {};
     S["matmul"] = {{"transpose_a", AttrKind::Bool, false},
-                   {"transpose_b", AttrKind::Bool, false}};
+                   {"transpose_b", AttrKind::Bool, false},
+                   {"epilogue", AttrKind::String, false}};
+    S["fused"] = {{"body", AttrKind::String, true}};
     for (const char *Op :
          {"reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
       S[Op] = {Axes, Keep};
@@ -105,6 +111,8 @@ const char *kindName(AttrKind K) {
     return "a boolean";
   case AttrKind::IntList:
     return "a list of integers";
+  case AttrKind::String:
+    return "a string";
   }
   return "?";
 }
@@ -119,6 +127,8 @@ bool hasKind(const Attr &A, AttrKind K) {
     return std::holds_alternative<bool>(A);
   case AttrKind::IntList:
     return std::holds_alternative<std::vector<int64_t>>(A);
+  case AttrKind::String:
+    return std::holds_alternative<std::string>(A);
   }
   return false;
 }
@@ -384,6 +394,13 @@ private:
           return fmt::format("attribute 'shape' has the bad dimension {}; "
                              "dimensions are >= 0, or {} for the batch dim",
                              D, kBatch);
+    if (Name == "body" || Name == "epilogue") {
+      unsigned NumInputs = 0;
+      std::vector<BodyMember> Members;
+      if (const std::string *Body = bodyOf(O, NumInputs))
+        if (std::string E = parseBody(*Body, NumInputs, Members); !E.empty())
+          return fmt::format("attribute '{}': {}", Name, E);
+    }
     if (Name == "axes" && !O.Operands.empty()) {
       unsigned Rank = O.Operands[0]->Type.rank();
       std::set<int64_t> Seen;

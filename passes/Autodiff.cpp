@@ -7,8 +7,9 @@
 /// visits ops last to first; each op with an adjoint asks the gradient-rule
 /// table for its operands' adjoints, which are summed where a value has
 /// several uses (fan-out). Ops without a rule (masks, argmax, accuracy) stop
-/// the gradient: their derivative is zero almost everywhere. Adjoint ops
-/// carry their forward op's location marked `grad`.
+/// the gradient: their derivative is zero almost everywhere. What the fuse
+/// pass made (`fused` ops, matmul epilogues) is an error: fuse runs after
+/// autodiff. Adjoint ops carry their forward op's location marked `grad`.
 ///
 /// @train_step returns the loss and `grad.<param>` for every trainable
 /// parameter; metrics are dropped (they are evaluated by @forward). A
@@ -78,6 +79,13 @@ static bool differentiate(Function &F, PassContext &Ctx) {
     auto It = Adjoint.find(&O.Result);
     if (It == Adjoint.end())
       continue;
+    if (O.Kind == OpKind::Fused || O.hasAttr("epilogue")) {
+      Ctx.error(O.Location,
+                fmt::format("cannot differentiate the fuse pass's '{}'; run "
+                            "autodiff before fuse",
+                            O.info().Mnemonic));
+      return false;
+    }
     GradRule Rule = gradRule(O.Kind);
     if (!Rule)
       continue; // zero derivative almost everywhere

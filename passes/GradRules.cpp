@@ -60,11 +60,19 @@ static Value *expandReduced(GradContext &C, Value *V) {
                     {{"shape", C.O.Operands[0]->Type.Dims}});
 }
 
+/// dx = f_grad(dy, x). relu and leaky_relu with alpha >= 0 read their
+/// output instead of x: its sign is x's, so the derivative is the same, and
+/// the pre-activation x need not be kept for the backward pass (fuse can
+/// then fold bias and activation into the matmul computing x).
 static void unaryRule(GradContext &C) {
   Attrs A;
   if (auto It = C.O.Attributes.find("alpha"); It != C.O.Attributes.end())
     A["alpha"] = It->second;
-  C.Grads[0] = C.B.create(*unaryGradOf(C.O.Kind), {C.DY, C.O.Operands[0]}, A);
+  bool SignOfOutput =
+      C.O.Kind == K::Relu ||
+      (C.O.Kind == K::LeakyRelu && C.O.floatAttr("alpha", 0.01) >= 0);
+  Value *X = SignOfOutput ? const_cast<Value *>(&C.O.Result) : C.O.Operands[0];
+  C.Grads[0] = C.B.create(*unaryGradOf(C.O.Kind), {C.DY, X}, A);
 }
 
 static void addRule(GradContext &C) {

@@ -2,9 +2,10 @@
 ///
 /// Functions mixing elementwise chains (unary ops with attributes, adjoint
 /// ops, broadcasts, values used twice, results), matmuls of explicit
-/// transposes and non-elementwise ops are compiled twice, as built and after
-/// the fuse pass, and must compute the same results; the pass must actually
-/// have fused. A malformed `fused` body is a codegen error, not a crash.
+/// transposes, matmuls followed by elementwise ops (epilogues) and
+/// non-elementwise ops are compiled twice, as built and after the fuse
+/// pass, and must compute the same results; the pass must actually have
+/// fused. A malformed `fused` body is a codegen error, not a crash.
 ///
 //===----------------------------------------------------------------------===//
 #include "CodegenTestUtil.h"
@@ -36,7 +37,13 @@ void build(Module &M, DType T) {
   Value *Z = B.create(OpKind::MatMul,
                       {B.create(OpKind::Transpose, {Y}, {{"perm", Attr(Dims{1, 0})}}),
                        X});
-  F.Results = {{"a", A}, {"y", Y}, {"z", Z}};
+  // A product whose bias and activation fold into its epilogue, and one
+  // summed with another, which does not fold (a full-size input).
+  Value *P = B.create(OpKind::MatMul, {X, Wt});
+  Value *P2 = B.create(OpKind::MatMul, {X, Wt});
+  Value *RQ = B.create(OpKind::Relu, {B.create(OpKind::Add, {P2, Bv})});
+  Value *PQ = B.create(OpKind::Tanh, {B.create(OpKind::Add, {RQ, P})});
+  F.Results = {{"a", A}, {"y", Y}, {"z", Z}, {"pq", PQ}};
 }
 
 TEST(Fuse, SameResultsAsUnfused) {
@@ -51,12 +58,14 @@ TEST(Fuse, SameResultsAsUnfused) {
     std::ostringstream Log;
     ASSERT_TRUE(PM.run(Fused.M, Ctx, Log)) << Log.str();
     const Function &F = *Fused.M.function("f");
-    unsigned NumFused = 0, NumTransposes = 0;
+    unsigned NumFused = 0, NumTransposes = 0, NumEpilogues = 0;
     for (auto &O : F.Ops) {
       NumFused += O->Kind == OpKind::Fused;
       NumTransposes += O->Kind == OpKind::Transpose;
+      NumEpilogues += O->hasAttr("epilogue");
     }
     EXPECT_GE(NumFused, 2u);
+    EXPECT_GE(NumEpilogues, 2u);
     EXPECT_EQ(NumTransposes, 0u);
     EXPECT_LT(F.Ops.size(), Plain.M.function("f")->Ops.size());
     Plain.compile();

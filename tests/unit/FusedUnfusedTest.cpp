@@ -1,12 +1,14 @@
 //===- FusedUnfusedTest.cpp - Fusion changes speed, not what is learned ---===//
 ///
 /// \file
-/// Trains examples/mnist_mlp.adj (Adam: fused bias+relu, relu adjoints and
-/// optimizer updates) for a few steps with the full pipeline and with the
-/// `fuse` pass left out (EngineOptions::Fuse, adjc -disable-fuse), through
-/// the engine and the runtime's training loop, and compares every saved
-/// tensor (parameters and optimizer state) within float tolerance: a fused
-/// loop evaluates the same expressions, so only rounding (contracted
+/// Trains examples/mnist_mlp.adj with Adam and with SGD (bias + relu as
+/// matmul epilogues, fused relu adjoints and optimizer updates; SGD's
+/// lr * dW in the epilogue of the weight gradient's matmul) for a few steps
+/// with the full pipeline and with the `fuse` pass left out
+/// (EngineOptions::Fuse, adjc -disable-fuse), through the engine and the
+/// runtime's training loop, and compares every saved tensor (parameters
+/// and optimizer state) within float tolerance: a fused loop or epilogue
+/// evaluates the same expressions, so only rounding (contracted
 /// multiply-adds, vector math) may differ.
 ///
 //===----------------------------------------------------------------------===//
@@ -60,18 +62,21 @@ Tensors readSafetensors(const std::string &Path) {
   return Out;
 }
 
-size_t countFused(const adj::Module &M) {
-  size_t N = 0;
+/// The number of `fused` ops and of matmuls with an epilogue in \p M.
+std::pair<size_t, size_t> countFused(const adj::Module &M) {
+  std::pair<size_t, size_t> N;
   for (const auto &F : M.Functions)
-    for (const auto &O : F->Ops)
-      N += O->Kind == adj::OpKind::Fused;
+    for (const auto &O : F->Ops) {
+      N.first += O->Kind == adj::OpKind::Fused;
+      N.second += O->hasAttr("epilogue");
+    }
   return N;
 }
 
-/// Compiles the MNIST MLP with or without fusion, trains \p Steps steps on
-/// one thread and returns what --save wrote.
-Tensors train(bool Fuse, int Steps, const std::string &Save,
-              size_t &FusedOps) {
+/// Compiles the MNIST MLP for \p Optimizer with or without fusion, trains
+/// \p Steps steps on one thread and returns what --save wrote.
+Tensors train(bool Fuse, const char *Optimizer, int Steps,
+              const std::string &Save, std::pair<size_t, size_t> &FusedOps) {
   std::string Path = std::string(ADJ_SOURCE_DIR) + "/examples/mnist_mlp.adj";
   std::ostringstream Err;
   adj::DiagEngine Diags(Err);
@@ -81,6 +86,7 @@ Tensors train(bool Fuse, int Steps, const std::string &Save,
     return {};
   adj::EngineOptions EO;
   EO.Fuse = Fuse;
+  EO.Optimizer = Optimizer;
   EO.ObjectCache = false;
   adj::Engine E(EO, Diags, Err, "test");
   auto CM = E.compile(std::move(Spec));
@@ -100,16 +106,23 @@ Tensors train(bool Fuse, int Steps, const std::string &Save,
   return readSafetensors(Save);
 }
 
-TEST(FusedUnfused, SameParametersAfterTraining) {
+class FusedUnfused : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(FusedUnfused, SameParametersAfterTraining) {
   std::string Tmpl =
       (fs::temp_directory_path() / "adj-fuse-XXXXXX").string();
   std::string Dir = mkdtemp(&Tmpl[0]);
-  size_t FusedOn = 0, FusedOff = 0;
-  Tensors Fused = train(true, 30, Dir + "/fused.safetensors", FusedOn);
-  Tensors Unfused = train(false, 30, Dir + "/unfused.safetensors", FusedOff);
+  std::pair<size_t, size_t> FusedOn, FusedOff;
+  Tensors Fused =
+      train(true, GetParam(), 30, Dir + "/fused.safetensors", FusedOn);
+  Tensors Unfused =
+      train(false, GetParam(), 30, Dir + "/unfused.safetensors", FusedOff);
   fs::remove_all(Dir);
-  EXPECT_GT(FusedOn, 0u) << "the full pipeline fuses nothing";
-  EXPECT_EQ(FusedOff, 0u) << "Fuse = false still fuses";
+  EXPECT_GT(FusedOn.first, 0u) << "the full pipeline fuses no loops";
+  // In @forward and in @train_step: bias + relu twice, the logits' bias.
+  EXPECT_GE(FusedOn.second, 6u) << "fewer epilogues than expected";
+  EXPECT_EQ(FusedOff, std::make_pair(size_t(0), size_t(0)))
+      << "Fuse = false still fuses";
   ASSERT_FALSE(Fused.empty());
   ASSERT_EQ(Fused.size(), Unfused.size());
   for (auto &[Name, A] : Fused) {
@@ -128,5 +141,8 @@ TEST(FusedUnfused, SameParametersAfterTraining) {
         << ", max |fused| = " << MaxAbs;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Optimizers, FusedUnfused,
+                         ::testing::Values("adam", "sgd"));
 
 } // namespace

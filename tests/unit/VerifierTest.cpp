@@ -47,7 +47,8 @@ std::vector<std::string> messages(const Module &M) {
 TEST(Verifier, AcceptsEveryStageOfThePipeline) {
   for (const char *Pipeline :
        {"", "autodiff", "autodiff,optimizer",
-        "autodiff,optimizer,canonicalize,constant-fold,cse,dce"}) {
+        "autodiff,optimizer,canonicalize,constant-fold,cse,dce",
+        "autodiff,optimizer,canonicalize,constant-fold,cse,dce,fuse"}) {
     std::unique_ptr<Module> M = sample();
     PassManager PM;
     std::string Err;
@@ -92,9 +93,14 @@ TEST(Verifier, OperandsOfAnotherFunctionAreRejected) {
 TEST(Verifier, OperandCountComesFromTheOpTable) {
   std::unique_ptr<Module> M = sample();
   Function &F = *M->Functions[0];
-  F.Ops[0]->Operands.pop_back();
-  EXPECT_EQ(messages(*M)[0], "%0 = matmul: expects 2 operands, got 1");
+  F.Ops[1]->Operands.pop_back();
+  EXPECT_EQ(messages(*M)[0], "%1 = cross_entropy: expects 2 operands, got 1");
+  F.Ops[1]->Operands.push_back(F.Args[1].get());
+  // matmul is variadic in the table; its shape rule counts its operands.
   F.Ops[0]->Operands.push_back(F.Args[2].get());
+  EXPECT_EQ(messages(*M)[0], "%0 = matmul: 'matmul' expects 2 operands "
+                             "without an 'epilogue', got 3");
+  F.Ops[0]->Operands.pop_back();
   Builder B(F);
   B.constant(1.0)->Def->Operands.push_back(F.Args[0].get());
   EXPECT_EQ(messages(*M).back(), "@forward: %2 = constant: expects 0 "

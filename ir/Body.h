@@ -1,0 +1,47 @@
+//===- Body.h - Elementwise bodies of fused ops and epilogues ---*- C++ -*-===//
+///
+/// The small language of a `fused` op's `body` and a matmul's `epilogue`
+/// (see Ops.def): members separated by ';', each `mnemonic[:alpha]
+/// operand...` naming an elementwise op of the op table with its operands,
+/// an operand being `iK` (input K) or `tK` (the value of an earlier member
+/// K). The last member is the body's value. The verifier checks bodies with
+/// parseBody and codegen evaluates the members it returns.
+///
+//===----------------------------------------------------------------------===//
+#ifndef ADJ_IR_BODY_H
+#define ADJ_IR_BODY_H
+
+#include "ir/IR.h"
+
+#include <string>
+#include <vector>
+
+namespace adj {
+
+/// An operand of a member: input Index, or member Index's value.
+struct BodyRef {
+  bool Input;
+  unsigned Index;
+};
+
+/// One member of a body: an elementwise op applied to inputs and members.
+struct BodyMember {
+  OpKind Kind;
+  double Alpha; ///< `:alpha`, else the op's default (0.01 leaky, 1 elu).
+  std::vector<BodyRef> Args;
+};
+
+/// Parses \p Text, a body over \p NumInputs inputs, into \p Members.
+/// Returns "" or what is wrong, e.g. "'i3' is not an input (i0..i1)".
+std::string parseBody(const std::string &Text, unsigned NumInputs,
+                      std::vector<BodyMember> &Members);
+
+/// The body attribute of \p O (`body` of a fused op, `epilogue` of a
+/// matmul) and its number of inputs (a matmul's product is input 0, its
+/// operands after the first two are inputs 1, 2, ...); null when \p O has
+/// none.
+const std::string *bodyOf(const Op &O, unsigned &NumInputs);
+
+} // namespace adj
+
+#endif
