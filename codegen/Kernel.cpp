@@ -350,20 +350,29 @@ std::pair<Value *, Value *> Kernel::taskRange(Value *Task, Value *NTasks,
   return {Bound(Task), Bound(add(Task, i64(1)))};
 }
 
-void Kernel::parallel(Value *NTasks, TaskFn Body) {
+void Kernel::parallel(Value *NTasks, TaskFn Body, ArrayRef<Value *> Sizes) {
   assert(!MayFail && "parallel loop in a kernel that can fail");
-  if (auto *C = dyn_cast<ConstantInt>(NTasks); C && C->isOne())
-    return Body(i64(0), NTasks);
+  std::vector<Value *> OuterSizes = std::move(this->Sizes);
+  if (auto *C = dyn_cast<ConstantInt>(NTasks); C && C->isOne()) {
+    this->Sizes.assign(Sizes.begin(), Sizes.end());
+    Body(i64(0), NTasks);
+    this->Sizes = std::move(OuterSizes);
+    return;
+  }
   unsigned NumOuts = Outs.size(), NumPtrs = NumOuts + In.size();
+  unsigned NumSizes = Sizes.size();
   Type *Ptr = B.getPtrTy(), *I64 = i64Ty();
   SmallVector<Type *, 8> Fields(NumPtrs, Ptr);
   Fields.append({I64, I64}); // n, ntasks
+  Fields.append(NumSizes, I64);
   auto *CtxTy = StructType::get(Ctx, Fields);
   std::string Name = Fn->getName().str();
 
-  // The body: this kernel's parameters, then the task and the task count.
+  // The body: this kernel's parameters, then the task, the task count and
+  // the sizes.
   SmallVector<Type *, 8> Params(NumPtrs, Ptr);
   Params.append({I64, I64, I64}); // n, task, ntasks
+  Params.append(NumSizes, I64);
   auto *BodyF =
       Function::Create(FunctionType::get(B.getVoidTy(), Params, false),
                        GlobalValue::InternalLinkage, Name + ".body", M);
@@ -375,6 +384,10 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
       Function::Create(FunctionType::get(B.getVoidTy(), {Ptr, I64}, false),
                        GlobalValue::InternalLinkage, Name + ".task", M);
   TaskF->addFnAttr(Attribute::NoUnwind);
+  // Nothing compares their addresses: identical ones merge into one
+  // function rather than a thunk.
+  TaskF->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
+  BodyF->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
   {
     IRBuilder<> TB(BasicBlock::Create(Ctx, "entry", TaskF));
     Value *CtxArg = TaskF->getArg(0);
@@ -386,6 +399,8 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
     for (unsigned I = 0; I < NumPtrs; ++I)
       Args.push_back(Field(I));
     Args.append({Field(NumPtrs), TaskF->getArg(1), Field(NumPtrs + 1)});
+    for (unsigned I = 0; I < NumSizes; ++I)
+      Args.push_back(Field(NumPtrs + 2 + I));
     TB.CreateCall(BodyF, Args);
     TB.CreateRetVoid();
   }
@@ -397,6 +412,7 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
   SmallVector<Value *, 8> Vals(Outs.begin(), Outs.end());
   Vals.append(In.begin(), In.end());
   Vals.append({N, NTasks});
+  Vals.append(Sizes.begin(), Sizes.end());
   for (unsigned I = 0; I < Vals.size(); ++I)
     B.CreateStore(Vals[I], B.CreateStructGEP(CtxTy, CtxPtr, I));
   FunctionCallee ParallelFor = M.getOrInsertFunction(
@@ -424,6 +440,9 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
   Value *Task = BodyF->getArg(NumPtrs + 1), *Count = BodyF->getArg(NumPtrs + 2);
   Task->setName("task");
   Count->setName("ntasks");
+  this->Sizes.clear();
+  for (unsigned I = 0; I < NumSizes; ++I)
+    this->Sizes.push_back(BodyF->getArg(NumPtrs + 3 + I));
   B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", BodyF));
   Body(Task, Count);
   B.CreateRetVoid();
@@ -432,6 +451,7 @@ void Kernel::parallel(Value *NTasks, TaskFn Body) {
   Out = Outs[0];
   N = OuterN;
   In = std::move(OuterIn);
+  this->Sizes = std::move(OuterSizes);
   B.restoreIP(IP);
 }
 

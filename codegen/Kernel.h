@@ -93,6 +93,9 @@ public:
   std::vector<llvm::Value *> Outs; ///< The result buffers.
   llvm::Value *Out;                ///< Outs[0].
   std::vector<llvm::Value *> In;
+  /// In a parallel body, the sizes handed to parallel(), as the body's own
+  /// run-time values (the given values themselves when Body runs inline).
+  std::vector<llvm::Value *> Sizes;
 
   llvm::Type *i64Ty() { return B.getInt64Ty(); }
   llvm::Value *i64(int64_t V) { return B.getInt64(V); }
@@ -149,7 +152,12 @@ public:
   /// use them and constants, not values computed before the call. A
   /// constant NTasks of 1 emits Body inline. NTasks must depend on the
   /// problem size only, so that results do not depend on the thread count.
-  void parallel(llvm::Value *NTasks, TaskFn Body);
+  /// \p Sizes (i64) travel in the struct too and are Body's Sizes: a body
+  /// that reads its sizes from there rather than from constants is the same
+  /// code for every shape, and identical bodies are merged before LLVM
+  /// compiles them.
+  void parallel(llvm::Value *NTasks, TaskFn Body,
+                llvm::ArrayRef<llvm::Value *> Sizes = {});
   /// The task count for \p Work units of work in \p Grain-sized pieces,
   /// between 1 and min(kMaxTasks, MaxTasks); folds to a constant for
   /// constant operands.

@@ -384,8 +384,14 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs()> Args) {
   GemmArgs G = Args();
   Value *Work = B.CreateMul(B.CreateMul(G.M, G.N), G.K);
   Value *NTasks = K.taskCount(Work, kGrain, Split(G).second);
-  K.parallel(NTasks, [&](Value *Task, Value *Count) {
+  // The body reads M, K and N as run-time values (K.Sizes): products that
+  // differ only in their sizes share one body after merging. Static sizes
+  // still choose which code is emitted (the extents in G).
+  auto Body = [&](Value *Task, Value *Count) {
     GemmArgs G = Args();
+    G.M = K.Sizes[0];
+    G.K = K.Sizes[1];
+    G.N = K.Sizes[2];
     if (isa<ConstantInt>(Count)) // One task: the whole product.
       return gemm(K, G);
     TileShape TS = tileShape(G);
@@ -397,7 +403,8 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs()> Args) {
     G.Col0 = B.CreateSelect(AlongN, Col0, K.i64(0));
     G.Col1 = B.CreateSelect(AlongN, Col1, G.N);
     gemm(K, G);
-  });
+  };
+  K.parallel(NTasks, Body, {G.M, G.K, G.N});
 }
 
 void emitMatMul(Kernel &K, const Op &O) {

@@ -14,6 +14,7 @@
 #include "codegen/Codegen.h"
 #include "codegen/JIT.h"
 #include "frontend/Frontend.h"
+#include "ir/Parser.h"
 #include "tools/engine/Engine.h"
 
 #include "TestUtil.h"
@@ -133,6 +134,38 @@ TEST(Partition, OnePartIsTheWholeModule) {
   for (const llvm::Function &F : *Parts[0].M)
     EXPECT_EQ(F.getName().str().rfind("__test.", 0), std::string::npos)
         << F.getName().str() << " renamed without a second part";
+}
+
+/// The task functions of \p LM whose names contain \p Part.
+unsigned countTasks(const llvm::Module &LM, llvm::StringRef Part) {
+  unsigned N = 0;
+  for (const llvm::Function &F : LM)
+    N += !F.isDeclaration() && F.getName().endswith(".task") &&
+         F.getName().contains(Part);
+  return N;
+}
+
+// A GEMM body reads its sizes at run time, so products of one variant
+// (transposes, tile shape, static choices) share one body after merging
+// whatever their sizes; another variant keeps its own.
+TEST(Partition, ProductsOfOneVariantShareTheirCode) {
+  const char *Text = R"(func @f(%a: f32[N,512] {input}, %w: f32[512,256] {param}, %c: f32[N,384] {input}, %v: f32[384,128] {param}, %t: f32[N,256] {input}) -> (f32[N,256], f32[N,128], f32[512,N]) {
+  %0 = matmul %a, %w : f32[N,256]
+  %1 = matmul %c, %v : f32[N,128]
+  %2 = matmul %w, %t {transpose_b = true} : f32[512,N]
+  return x = %0, y = %1, z = %2
+}
+)";
+  ParseError PE;
+  auto IR = parseModule("test.air", Text, PE);
+  ASSERT_TRUE(IR) << PE.Message;
+  llvm::LLVMContext Ctx;
+  auto LM = lowerToLLVM(*IR, Ctx);
+  ASSERT_TRUE(bool(LM)) << llvm::toString(LM.takeError());
+  EXPECT_EQ(countTasks(**LM, "matmul"), 3u);
+  mergeIdenticalFunctions(**LM);
+  EXPECT_EQ(countTasks(**LM, "matmul"), 2u)
+      << "the two plain products of other sizes did not merge";
 }
 
 /// Runs @forward of the MNIST module compiled in \p Threads parts.
