@@ -65,6 +65,11 @@ struct JITStats {
   /// on a hit): wall time when Parts is 1.
   double OptimizeSeconds = 0;
   double CodegenSeconds = 0;
+  /// Cache in words: "off", "miss", "hit" or "corrupt".
+  const char *cacheName() const {
+    static const char *const Names[] = {"off", "miss", "hit", "corrupt"};
+    return Names[Cache];
+  }
   unsigned Parts = 1;                   ///< modules compiled concurrently
   std::vector<size_t> PartInstructions; ///< their unoptimised sizes
 };

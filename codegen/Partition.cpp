@@ -38,7 +38,7 @@ namespace adj {
 
 using namespace llvm;
 
-/// The function that holds user \p U of a global (through constants).
+/// Appends the functions that use \p V (directly or through constants).
 static void usersOf(const llvm::Value *V,
                     SmallVectorImpl<const llvm::Function *> &Out) {
   for (const User *U : V->users()) {
@@ -49,7 +49,7 @@ static void usersOf(const llvm::Value *V,
   }
 }
 
-/// True when \p F is called directly (not only address-taken) by \p Caller.
+/// True when \p U is a call of \p F (not a use of its address).
 static bool callsDirectly(const llvm::Function &F, const User *U) {
   const auto *CB = dyn_cast<CallBase>(U);
   return CB && CB->getCalledOperand() == &F;
@@ -173,33 +173,43 @@ partitionModule(llvm::Module &M, unsigned Parts, StringRef Prefix) {
 
 unsigned partsFor(const llvm::Module &LM, unsigned Threads) {
   constexpr size_t kMinPartInstructions = 1500;
-  size_t Size = 0;
-  for (const llvm::Function &F : LM)
-    Size += F.getInstructionCount();
+  size_t Size = LM.getInstructionCount();
   return unsigned(std::min<size_t>(
       std::max(1u, Threads), std::max<size_t>(1, Size / kMinPartInstructions)));
+}
+
+/// Optimises \p LM for the host and writes it as an object file to \p Path.
+static Error compileToObject(llvm::Module &LM, int OptLevel,
+                             const std::string &Path) {
+  auto TM = createHostTargetMachine(OptLevel);
+  if (!TM)
+    return createStringError(inconvertibleErrorCode(),
+                             "no LLVM backend for the host CPU");
+  optimizeLLVM(LM, *TM, OptLevel);
+  return emitObjectFile(LM, *TM, Path);
 }
 
 Expected<std::vector<std::string>>
 compileObjectFiles(llvm::Module &LM, int OptLevel, unsigned Threads,
                    const std::string &PathStem) {
-  auto Split = partitionModule(LM, partsFor(LM, Threads), "__adj.");
+  auto PathOf = [&](size_t P) {
+    return PathStem + "." + std::to_string(P + 1) + ".o";
+  };
+  unsigned Parts = partsFor(LM, Threads);
+  if (Parts == 1) { // No split: no copy through bitcode.
+    if (Error E = compileToObject(LM, OptLevel, PathOf(0)))
+      return E;
+    return std::vector<std::string>{PathOf(0)};
+  }
+  auto Split = partitionModule(LM, Parts, "__adj.");
   if (!Split)
     return Split.takeError();
-  std::vector<std::string> Paths(Split->size());
-  std::vector<Error> Errors;
+  std::vector<std::string> Paths, Failures(Split->size());
   for (size_t P = 0; P < Split->size(); ++P)
-    Errors.push_back(Error::success());
+    Paths.push_back(PathOf(P));
   auto Compile = [&](size_t P) {
-    Paths[P] = PathStem + "." + std::to_string(P + 1) + ".o";
-    auto TM = createHostTargetMachine(OptLevel);
-    if (!TM) {
-      Errors[P] = createStringError(inconvertibleErrorCode(),
-                                    "no LLVM backend for the host CPU");
-      return;
-    }
-    optimizeLLVM(*(*Split)[P].M, *TM, OptLevel);
-    Errors[P] = emitObjectFile(*(*Split)[P].M, *TM, Paths[P]);
+    if (Error E = compileToObject(*(*Split)[P].M, OptLevel, Paths[P]))
+      Failures[P] = toString(std::move(E));
   };
   std::vector<std::thread> Workers;
   for (size_t P = 1; P < Split->size(); ++P)
@@ -207,11 +217,9 @@ compileObjectFiles(llvm::Module &LM, int OptLevel, unsigned Threads,
   Compile(0);
   for (std::thread &T : Workers)
     T.join();
-  Error All = Error::success();
-  for (Error &E : Errors)
-    All = joinErrors(std::move(All), std::move(E));
-  if (All)
-    return All;
+  for (const std::string &F : Failures)
+    if (!F.empty())
+      return createStringError(inconvertibleErrorCode(), F);
   return Paths;
 }
 

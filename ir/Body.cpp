@@ -82,6 +82,15 @@ std::string parseBody(const std::string &Text, unsigned NumInputs,
   return "";
 }
 
+std::string formatMember(const Op &O, const std::vector<std::string> &Args) {
+  std::string M = O.info().Mnemonic;
+  if (O.hasAttr("alpha"))
+    M += fmt::format(":{}", O.floatAttr("alpha"));
+  for (const std::string &A : Args)
+    M += " " + A;
+  return M;
+}
+
 const std::string *bodyOf(const Op &O, unsigned &NumInputs) {
   const char *Name = O.Kind == OpKind::Fused    ? "body"
                      : O.Kind == OpKind::MatMul ? "epilogue"

@@ -36,6 +36,10 @@ struct BodyMember {
 std::string parseBody(const std::string &Text, unsigned NumInputs,
                       std::vector<BodyMember> &Members);
 
+/// The text of one member computing \p O from the operand references
+/// \p Args (`iK` or `tK`): `mnemonic[:alpha] arg...`, what parseBody reads.
+std::string formatMember(const Op &O, const std::vector<std::string> &Args);
+
 /// The body attribute of \p O (`body` of a fused op, `epilogue` of a
 /// matmul) and its number of inputs (a matmul's product is input 0, its
 /// operands after the first two are inputs 1, 2, ...); null when \p O has

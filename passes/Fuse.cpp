@@ -50,9 +50,11 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/Fuse.h"
+#include "ir/Body.h"
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -62,6 +64,15 @@ namespace {
 
 constexpr unsigned kMaxMembers = 48; ///< Ops in one inlined expression.
 constexpr unsigned kMaxShared = 4;   ///< ... of a value with several uses.
+/// Removes the ops of \p F that \p Gone selects, keeping the others' order.
+void eraseOps(Function &F, const std::function<bool(const Op &)> &Gone) {
+  std::vector<std::unique_ptr<Op>> Kept;
+  for (auto &O : F.Ops)
+    if (!Gone(*O))
+      Kept.push_back(std::move(O));
+  F.Ops = std::move(Kept);
+}
+
 constexpr unsigned kMaxEpilogue = 8; ///< Ops folded into one matmul.
 
 class FusePass : public Pass {
@@ -211,18 +222,16 @@ void foldEpilogues(Function &F) {
             return Ref.count(W) || cheapInput(W, MM->type().Dims);
           }))
         break;
-      std::string M = U.info().Mnemonic;
-      if (U.hasAttr("alpha"))
-        M += fmt::format(":{}", U.floatAttr("alpha"));
+      std::vector<std::string> Args;
       for (Value *W : U.Operands) {
         if (!Ref.count(W)) {
           Operands.push_back(W);
           Ref[W] = fmt::format("i{}", Operands.size() - 2);
         }
-        M += " " + Ref[W];
+        Args.push_back(Ref[W]);
       }
       Ref[&U.Result] = fmt::format("t{}", Members.size());
-      Members.push_back(std::move(M));
+      Members.push_back(formatMember(U, Args));
       Chain.push_back(&U);
       Cur = &U.Result;
     }
@@ -236,11 +245,7 @@ void foldEpilogues(Function &F) {
     Folded.insert(MM.get());
     Folded.insert(Chain.begin(), Chain.end() - 1);
   }
-  std::vector<std::unique_ptr<Op>> Kept;
-  for (auto &O : F.Ops)
-    if (!Folded.count(O.get()))
-      Kept.push_back(std::move(O));
-  F.Ops = std::move(Kept);
+  eraseOps(F, [&](const Op &O) { return Folded.count(&O) > 0; });
 }
 
 void fuseElementwise(Function &F) {
@@ -296,12 +301,10 @@ void fuseElementwise(Function &F) {
         return Ref[V] = fmt::format("i{}", Inputs.size() - 1);
       }
       const Op &O = *V->Def;
-      std::string M = O.info().Mnemonic;
-      if (O.hasAttr("alpha"))
-        M += fmt::format(":{}", O.floatAttr("alpha"));
+      std::vector<std::string> Args;
       for (Value *W : O.Operands)
-        M += " " + Visit(W);
-      Members.push_back(std::move(M));
+        Args.push_back(Visit(W));
+      Members.push_back(formatMember(O, Args));
       return Ref[V] = fmt::format("t{}", Members.size() - 1);
     };
     Visit(&Root->Result);
@@ -309,11 +312,7 @@ void fuseElementwise(Function &F) {
     Root->Operands = Inputs;
     Root->Attributes = {{"body", fmt::format("{}", fmt::join(Members, "; "))}};
   }
-  std::vector<std::unique_ptr<Op>> Kept;
-  for (auto &O : F.Ops)
-    if (!Inline.count(&O->Result))
-      Kept.push_back(std::move(O));
-  F.Ops = std::move(Kept);
+  eraseOps(F, [&](const Op &O) { return Inline.count(&O.Result) > 0; });
 }
 
 bool FusePass::run(Module &M, PassContext &) {

@@ -101,12 +101,14 @@ struct Compiled {
 
   Function *add(const std::string &Name) { return M.addFunction(Name); }
 
-  void compile(int Opt = 2, const LowerOptions &L = {}) {
+  /// Lowers and JIT-compiles M (on \p Threads compile threads; 0: the
+  /// default).
+  void compile(int Opt = 2, const LowerOptions &L = {}, unsigned Threads = 0) {
     auto Ctx = std::make_unique<llvm::LLVMContext>();
     auto LM = lowerToLLVM(M, *Ctx, L);
     if (!LM)
       throw std::runtime_error(toString(LM.takeError()));
-    auto JE = JIT::create(Opt);
+    auto JE = JIT::create(Opt, "", Threads);
     if (!JE)
       throw std::runtime_error(toString(JE.takeError()));
     J = std::move(*JE);

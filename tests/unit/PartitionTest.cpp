@@ -17,6 +17,7 @@
 #include "ir/Parser.h"
 #include "tools/engine/Engine.h"
 
+#include "CodegenTestUtil.h"
 #include "TestUtil.h"
 
 #include "llvm/IR/LLVMContext.h"
@@ -27,7 +28,6 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <random>
 #include <set>
 #include <sstream>
 
@@ -149,7 +149,8 @@ unsigned countTasks(const llvm::Module &LM, llvm::StringRef Part) {
 // (transposes, tile shape, static choices) share one body after merging
 // whatever their sizes; another variant keeps its own.
 TEST(Partition, ProductsOfOneVariantShareTheirCode) {
-  const char *Text = R"(func @f(%a: f32[N,512] {input}, %w: f32[512,256] {param}, %c: f32[N,384] {input}, %v: f32[384,128] {param}, %t: f32[N,256] {input}) -> (f32[N,256], f32[N,128], f32[512,N]) {
+  const char *Text =
+      R"(func @f(%a: f32[N,512] {input}, %w: f32[512,256] {param}, %c: f32[N,384] {input}, %v: f32[384,128] {param}, %t: f32[N,256] {input}) -> (f32[N,256], f32[N,128], f32[512,N]) {
   %0 = matmul %a, %w : f32[N,256]
   %1 = matmul %c, %v : f32[N,128]
   %2 = matmul %w, %t {transpose_b = true} : f32[512,N]
@@ -168,68 +169,40 @@ TEST(Partition, ProductsOfOneVariantShareTheirCode) {
       << "the two plain products of other sizes did not merge";
 }
 
-/// Runs @forward of the MNIST module compiled in \p Threads parts.
-std::vector<float> runForward(const adj::Module &IR, unsigned Threads,
-                              unsigned &Parts) {
-  auto Ctx = std::make_unique<llvm::LLVMContext>();
-  auto LM = lowerToLLVM(IR, *Ctx);
-  EXPECT_TRUE(bool(LM));
-  auto J = JIT::create(2, "", Threads);
-  EXPECT_TRUE(bool(J));
-  EXPECT_FALSE(bool((*J)->addModule(std::move(*LM), std::move(Ctx))));
-  Parts = (*J)->stats().Parts;
-  auto Addr = (*J)->lookup("forward");
-  EXPECT_TRUE(bool(Addr));
-  using StepFn = int32_t (*)(int64_t, void *const *, void *const *);
-  auto Fn = reinterpret_cast<StepFn>(*Addr);
-  const Function &F = *IR.function("forward");
+/// Runs @forward of the MNIST module compiled on \p Threads threads on
+/// fixed inputs; \p Parts is how many parts the JIT compiled.
+std::vector<cgtest::Vec> runForward(const adj::Module &IR, unsigned Threads,
+                                    unsigned &Parts) {
+  cgtest::Compiled C;
+  C.M = std::move(*IR.clone());
+  C.compile(2, {}, Threads);
+  Parts = C.J->stats().Parts;
+  const Function &F = *C.M.function("forward");
   const int64_t N = 5;
-  std::mt19937 R(7);
-  std::normal_distribution<float> D(0, 0.1f);
-  std::vector<std::vector<char>> Args;
-  std::vector<void *> ArgPtrs;
-  for (const auto &A : F.Args) {
-    const TensorType &T = A->type();
-    int64_t E = 1;
-    for (int64_t X : T.Dims)
-      E *= X == kBatch ? N : X;
-    Args.emplace_back(E * 4);
-    if (T.Elt == DType::I32)
-      for (int64_t K = 0; K < E; ++K)
-        reinterpret_cast<int32_t *>(Args.back().data())[K] = int32_t(K % 10);
-    else
-      for (int64_t K = 0; K < E; ++K)
-        reinterpret_cast<float *>(Args.back().data())[K] = D(R);
-    ArgPtrs.push_back(Args.back().data());
+  std::vector<cgtest::Vec> Args, Results;
+  for (size_t I = 0; I < F.Args.size(); ++I) {
+    const TensorType &T = F.Args[I]->type();
+    int64_t E = cgtest::numel(cgtest::concrete(T, N));
+    Args.push_back(T.Elt == DType::I32
+                       ? cgtest::randLabels(E, 10, 7 + I)
+                       : cgtest::randVec(E, -0.3, 0.3, T.Elt, 7 + I));
   }
-  std::vector<float> Out;
-  std::vector<std::vector<float>> Res;
-  std::vector<void *> ResPtrs;
-  for (const Result &Rs : F.Results) {
-    int64_t E = 1;
-    for (int64_t X : Rs.V->type().Dims)
-      E *= X == kBatch ? N : X;
-    Res.emplace_back(E);
-    ResPtrs.push_back(Res.back().data());
-  }
-  EXPECT_EQ(Fn(N, ArgPtrs.data(), ResPtrs.data()), 0);
-  for (auto &V : Res)
-    Out.insert(Out.end(), V.begin(), V.end());
-  return Out;
+  EXPECT_EQ(C.run("forward", N, Args, Results), 0);
+  return Results;
 }
 
 TEST(Partition, SplitAndWholeCompileToTheSameResults) {
   auto IR = mnistIR();
   ASSERT_TRUE(IR);
   unsigned PartsOne = 0, PartsThree = 0;
-  std::vector<float> One = runForward(*IR, 1, PartsOne);
-  std::vector<float> Three = runForward(*IR, 3, PartsThree);
+  std::vector<cgtest::Vec> One = runForward(*IR, 1, PartsOne);
+  std::vector<cgtest::Vec> Three = runForward(*IR, 3, PartsThree);
   EXPECT_EQ(PartsOne, 1u);
   EXPECT_EQ(PartsThree, 3u);
   ASSERT_FALSE(One.empty());
   ASSERT_EQ(One.size(), Three.size());
   for (size_t I = 0; I < One.size(); ++I)
-    EXPECT_EQ(One[I], Three[I]) << "result element " << I;
+    EXPECT_EQ(One[I], Three[I]) << "result " << I;
 }
 
 } // namespace

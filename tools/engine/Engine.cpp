@@ -247,18 +247,15 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
     return nullptr;
   }
   const JITStats &JS = CM->Jit->stats();
-  CM->CacheHit = JS.Cache == JITStats::Hit;
-  CM->CacheState = JS.Cache == JITStats::Hit       ? "hit"
-                   : JS.Cache == JITStats::Miss    ? "miss"
-                   : JS.Cache == JITStats::Corrupt ? "corrupt"
-                                                   : "off";
+  CM->CacheState = JS.cacheName();
+  bool CacheHit = JS.Cache == JITStats::Hit;
   double Add = Since(Last);
   if (JS.Cache != JITStats::Off)
     Table.push_back({"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
   if (JS.Parts > 1)
     Table.push_back({fmt::format("llvm merge + split into {} parts", JS.Parts),
                      JS.PartitionSeconds});
-  if (CM->CacheHit) {
+  if (CacheHit) {
     Table.push_back({"jit load cached object + link", JS.CompileSeconds});
   } else if (JS.Parts > 1) {
     // The stages overlap on the compile threads: their wall time together,
@@ -300,22 +297,13 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
       std::chrono::duration<double>(Clock::now() - Start).count();
   if (Time) {
     std::vector<std::string> Notes;
-    switch (JS.Cache) {
-    case JITStats::Off:
-      Notes.push_back("object cache: off");
-      break;
-    case JITStats::Hit:
-      Notes.push_back("object cache: hit " + JS.CacheFile);
-      break;
-    case JITStats::Miss:
-      Notes.push_back("object cache: miss " + JS.CacheFile);
-      break;
-    case JITStats::Corrupt:
-      Notes.push_back("object cache: corrupt entry ignored, recompiled " +
-                      JS.CacheFile);
-      break;
-    }
-    if (JS.Parts > 1 && !CM->CacheHit) {
+    std::string Cache = std::string("object cache: ") + JS.cacheName();
+    if (JS.Cache == JITStats::Corrupt)
+      Cache += " entry ignored, recompiled";
+    if (JS.Cache != JITStats::Off)
+      Cache += " " + JS.CacheFile;
+    Notes.push_back(Cache);
+    if (JS.Parts > 1 && !CacheHit) {
       std::string Sizes;
       for (size_t I : JS.PartInstructions)
         Sizes += (Sizes.empty() ? "" : ", ") + std::to_string(I);

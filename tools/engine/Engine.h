@@ -71,9 +71,8 @@ public:
   /// Bytes of @train_step's scratch arena at the model's batch size (-1:
   /// unknown).
   int64_t ArenaBytes = -1;
-  /// Whether the JIT loaded @train_step's object from the on-disk cache,
-  /// and the cache's state in words: "hit", "miss", "corrupt" or "off".
-  bool CacheHit = false;
+  /// Whether the JIT loaded @train_step's object from the on-disk cache:
+  /// "hit", "miss", "corrupt" (an entry rejected and rewritten) or "off".
   std::string CacheState = "off";
   /// The description handed to adj_rt_train (points into this object).
   const adj_rt_model &runtimeModel() const;
