@@ -251,7 +251,8 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
   bool CacheHit = JS.Cache == JITStats::Hit;
   double Add = Since(Last);
   if (JS.Cache != JITStats::Off)
-    Table.push_back({"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
+    Table.push_back(
+        {"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
   if (JS.Parts > 1)
     Table.push_back({fmt::format("llvm merge + split into {} parts", JS.Parts),
                      JS.PartitionSeconds});
@@ -268,13 +269,13 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
     Table.push_back({fmt::format("llvm optimisation (O{})", Opts.OptLevel),
                      JS.OptimizeSeconds});
     Table.push_back({"llvm codegen (object code)", JS.CodegenSeconds});
-    Table.push_back({"jit link", std::max(0.0, JS.CompileSeconds -
-                                                   JS.OptimizeSeconds -
-                                                   JS.CodegenSeconds)});
+    Table.push_back(
+        {"jit link", std::max(0.0, JS.CompileSeconds - JS.OptimizeSeconds -
+                                       JS.CodegenSeconds)});
   }
-  Table.push_back({"jit setup", std::max(0.0, Add - JS.CacheKeySeconds -
-                                                  JS.PartitionSeconds -
-                                                  JS.CompileSeconds)});
+  Table.push_back({"jit setup",
+                   std::max(0.0, Add - JS.CacheKeySeconds -
+                                     JS.PartitionSeconds - JS.CompileSeconds)});
   std::string LookupErr;
   auto Resolve = [&](const std::string &Name) -> void * {
     auto Sym = CM->Jit->lookup(Name);
@@ -313,8 +314,9 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
           JS.Parts, Sizes, JS.OptimizeSeconds, JS.CodegenSeconds));
     }
     if (CM->ArenaBytes >= 0)
-      Notes.push_back(fmt::format("scratch arena @train_step: {} bytes at batch {}",
-                                  CM->ArenaBytes, Spec->Train.Batch));
+      Notes.push_back(
+          fmt::format("scratch arena @train_step: {} bytes at batch {}",
+                      CM->ArenaBytes, Spec->Train.Batch));
     if (const Function *F = CM->IR->function("train_step")) {
       StepPlan P = planStep(*F, Opts.Lower);
       Notes.push_back(fmt::format(
