@@ -13,14 +13,15 @@
 /// into its block of the output with the output's strides (pad after
 /// zero-filling).
 ///
-/// Unary math uses Kernel::exp, log, tanh and sigmoid (inline polynomials
-/// that vectorise), LLVM intrinsics (sqrt, fabs, sin, cos) and libm (erf,
-/// expm1, log1p). Derivatives use the subgradients relu'(0) = abs'(0) = 0 and
-/// leaky_relu'(0) = alpha. The sigmoid 1 / (1 + e^-x) is exact at both tails
-/// (0 or 1, never NaN), and softplus is max(x, 0) + log1p(e^-|x|).
+/// The math of each elementwise op is ir/ElementwiseMath.h's, shared with
+/// the constant folder; IRMath below is its LLVM backend: Kernel::exp, log,
+/// tanh and sigmoid (inline polynomials that vectorise), LLVM intrinsics
+/// (sqrt, fabs, sin, cos, pow) and libm (erf, expm1, log1p). The sigmoid
+/// 1 / (1 + e^-x) is exact at both tails (0 or 1, never NaN).
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernel.h"
+#include "ir/ElementwiseMath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -31,124 +32,41 @@ namespace adj::cg {
 using namespace llvm;
 using llvm::Value;
 
-static Value *sigmoid(Kernel &K, Value *X) { return K.sigmoid(X); }
-
-/// select(x > 0, A, B).
-static Value *ifPositive(Kernel &K, Value *X, Value *A, Value *B) {
-  Value *Pos = K.B.CreateFCmpOGT(X, K.fp(X->getType(), 0));
-  return K.B.CreateSelect(Pos, A, B);
-}
-
-static double alphaOf(const Op &O) {
-  return O.floatAttr("alpha", O.Kind == OpKind::LeakyRelu ||
-                                      O.Kind == OpKind::LeakyReluGrad
-                                  ? 0.01
-                                  : 1.0);
-}
-
-/// f(x) for the unary op \p Kind.
-static Value *unaryValue(Kernel &K, OpKind Kind, double Alpha, Value *X) {
-  IRBuilder<> &B = K.B;
-  auto C = [&](double V) { return K.fp(X->getType(), V); };
-  switch (Kind) {
-  case OpKind::Neg:
-    return B.CreateFNeg(X);
-  case OpKind::Exp:
-    return K.exp(X);
-  case OpKind::Log:
-    return K.log(X);
-  case OpKind::Sqrt:
-    return K.intrinsic(Intrinsic::sqrt, {X});
-  case OpKind::Rsqrt:
-    return B.CreateFDiv(C(1), K.intrinsic(Intrinsic::sqrt, {X}));
-  case OpKind::Abs:
-    return K.intrinsic(Intrinsic::fabs, {X});
-  case OpKind::Sin:
-    return K.intrinsic(Intrinsic::sin, {X});
-  case OpKind::Cos:
-    return K.intrinsic(Intrinsic::cos, {X});
-  case OpKind::Tanh:
-    return K.tanh(X);
-  case OpKind::Sigmoid:
-    return sigmoid(K, X);
-  case OpKind::Relu: // x <= 0 ? 0 : x, so that NaN propagates.
-    return B.CreateSelect(B.CreateFCmpOLE(X, C(0)), C(0), X);
-  case OpKind::LeakyRelu:
-    return ifPositive(K, X, X, B.CreateFMul(C(Alpha), X));
-  case OpKind::Elu:
-    return ifPositive(K, X, X, B.CreateFMul(C(Alpha), K.libm("expm1", X)));
-  case OpKind::Gelu: {
-    Value *Erf = K.libm("erf", B.CreateFMul(X, C(M_SQRT1_2)));
-    return B.CreateFMul(B.CreateFMul(C(0.5), X), B.CreateFAdd(C(1), Erf));
-  }
-  case OpKind::Softplus: {
-    Value *NegAbs = B.CreateFNeg(K.intrinsic(Intrinsic::fabs, {X}));
-    Value *L = K.libm("log1p", K.exp(NegAbs));
-    return B.CreateFAdd(ifPositive(K, X, X, C(0)), L);
-  }
-  case OpKind::Swish:
-    return B.CreateFMul(X, sigmoid(K, X));
-  default:
-    llvm_unreachable("not a unary op");
-  }
-}
-
-/// f'(x) for the unary op \p Kind.
-static Value *unaryDeriv(Kernel &K, OpKind Kind, double Alpha, Value *X) {
-  IRBuilder<> &B = K.B;
-  auto C = [&](double V) { return K.fp(X->getType(), V); };
-  switch (Kind) {
-  case OpKind::Neg:
-    return C(-1);
-  case OpKind::Exp:
-    return K.exp(X);
-  case OpKind::Log:
-    return B.CreateFDiv(C(1), X);
-  case OpKind::Sqrt:
-    return B.CreateFDiv(C(0.5), K.intrinsic(Intrinsic::sqrt, {X}));
-  case OpKind::Rsqrt: // -1/2 x^-3/2
-    return B.CreateFDiv(C(-0.5),
-                        B.CreateFMul(X, K.intrinsic(Intrinsic::sqrt, {X})));
-  case OpKind::Abs: {
-    Value *Neg = B.CreateSelect(B.CreateFCmpOLT(X, C(0)), C(-1), C(0));
-    return ifPositive(K, X, C(1), Neg);
-  }
-  case OpKind::Sin:
-    return K.intrinsic(Intrinsic::cos, {X});
-  case OpKind::Cos:
-    return B.CreateFNeg(K.intrinsic(Intrinsic::sin, {X}));
-  case OpKind::Tanh: {
-    Value *T = K.tanh(X);
-    return B.CreateFSub(C(1), B.CreateFMul(T, T));
-  }
-  case OpKind::Sigmoid: {
-    Value *S = sigmoid(K, X);
-    return B.CreateFMul(S, B.CreateFSub(C(1), S));
-  }
-  case OpKind::Relu:
-    return ifPositive(K, X, C(1), C(0));
-  case OpKind::LeakyRelu:
-    return ifPositive(K, X, C(1), C(Alpha));
-  case OpKind::Elu:
-    return ifPositive(K, X, C(1), B.CreateFMul(C(Alpha), K.exp(X)));
-  case OpKind::Gelu: { // Phi(x) + x phi(x)
-    Value *Erf = K.libm("erf", B.CreateFMul(X, C(M_SQRT1_2)));
-    Value *Phi = B.CreateFMul(C(0.5), B.CreateFAdd(C(1), Erf));
-    Value *E = K.exp(B.CreateFMul(C(-0.5), B.CreateFMul(X, X)));
-    Value *Pdf = B.CreateFMul(E, C(0.5 * M_2_SQRTPI * M_SQRT1_2));
-    return B.CreateFAdd(Phi, B.CreateFMul(X, Pdf));
-  }
-  case OpKind::Softplus:
-    return sigmoid(K, X);
-  case OpKind::Swish: { // s + x s (1 - s)
-    Value *S = sigmoid(K, X);
-    Value *XS = B.CreateFMul(X, S);
-    return B.CreateFAdd(S, B.CreateFMul(XS, B.CreateFSub(C(1), S)));
-  }
-  default:
-    llvm_unreachable("not a unary op");
-  }
-}
+/// The LLVM backend of ir/ElementwiseMath.h: instructions on scalars or
+/// vectors, vector math from Kernel (exp, log, tanh, sigmoid inline; erf,
+/// expm1, log1p from libm).
+struct IRMath {
+  using V = Value *;
+  Kernel &K;
+  IRBuilder<> &B;
+  explicit IRMath(Kernel &K) : K(K), B(K.B) {}
+  V c(V X, double Value) { return K.fp(X->getType(), Value); }
+  V neg(V X) { return B.CreateFNeg(X); }
+  V add(V A, V C) { return B.CreateFAdd(A, C); }
+  V sub(V A, V C) { return B.CreateFSub(A, C); }
+  V mul(V A, V C) { return B.CreateFMul(A, C); }
+  V div(V A, V C) { return B.CreateFDiv(A, C); }
+  V pow(V A, V C) { return K.intrinsic(Intrinsic::pow, {A, C}); }
+  V exp(V X) { return K.exp(X); }
+  V log(V X) { return K.log(X); }
+  V sqrt(V X) { return K.intrinsic(Intrinsic::sqrt, {X}); }
+  V abs(V X) { return K.intrinsic(Intrinsic::fabs, {X}); }
+  V sin(V X) { return K.intrinsic(Intrinsic::sin, {X}); }
+  V cos(V X) { return K.intrinsic(Intrinsic::cos, {X}); }
+  V tanh(V X) { return K.tanh(X); }
+  V sigmoid(V X) { return K.sigmoid(X); }
+  V erf(V X) { return K.libm("erf", X); }
+  V expm1(V X) { return K.libm("expm1", X); }
+  V log1p(V X) { return K.libm("log1p", X); }
+  V gt(V A, V C) { return B.CreateFCmpOGT(A, C); }
+  V ge(V A, V C) { return B.CreateFCmpOGE(A, C); }
+  V lt(V A, V C) { return B.CreateFCmpOLT(A, C); }
+  V le(V A, V C) { return B.CreateFCmpOLE(A, C); }
+  V eq(V A, V C) { return B.CreateFCmpOEQ(A, C); }
+  V ne(V A, V C) { return B.CreateFCmpUNE(A, C); }
+  V select(V Cond, V A, V C) { return B.CreateSelect(Cond, A, C); }
+  V mask(V Cond, V Like) { return B.CreateUIToFP(Cond, Like->getType()); }
+};
 
 void emitConstant(Kernel &K, const Op &O) {
   Type *T = eltType(K.Ctx, O.type().Elt);
@@ -167,37 +85,6 @@ void emitCount(Kernel &K, const Op &O) {
     C = C * Extent::dim(X.Dims[A]);
   Type *T = eltType(K.Ctx, O.type().Elt);
   K.store(K.B.CreateSIToFP(K.get(C), T), K.Out, K.i64(0));
-}
-
-static Value *binaryValue(Kernel &K, OpKind Kind, Value *A, Value *B) {
-  IRBuilder<> &IRB = K.B;
-  auto Mask = [&](Value *Cond) { return IRB.CreateUIToFP(Cond, A->getType()); };
-  switch (Kind) {
-  case OpKind::Add:
-    return IRB.CreateFAdd(A, B);
-  case OpKind::Sub:
-    return IRB.CreateFSub(A, B);
-  case OpKind::Mul:
-    return IRB.CreateFMul(A, B);
-  case OpKind::Div:
-    return IRB.CreateFDiv(A, B);
-  case OpKind::Pow:
-    return K.intrinsic(Intrinsic::pow, {A, B});
-  case OpKind::Maximum: // Ties and NaN in a give a.
-    return IRB.CreateSelect(IRB.CreateFCmpOGT(B, A), B, A);
-  case OpKind::Minimum:
-    return IRB.CreateSelect(IRB.CreateFCmpOLT(B, A), B, A);
-  case OpKind::GreaterMask:
-    return Mask(IRB.CreateFCmpOGT(A, B));
-  case OpKind::GreaterEqualMask:
-    return Mask(IRB.CreateFCmpOGE(A, B));
-  case OpKind::EqualMask:
-    return Mask(IRB.CreateFCmpOEQ(A, B));
-  case OpKind::NotEqualMask:
-    return Mask(IRB.CreateFCmpUNE(A, B));
-  default:
-    llvm_unreachable("not a binary op");
-  }
 }
 
 /// out[i] = in[Base + offset(i)] over the result's shape with input strides
@@ -290,16 +177,15 @@ llvm::Value *emitBody(Kernel &K, ArrayRef<BodyMember> Members,
       Ins[A.Index] = Input(A.Index);
     return Ins[A.Index];
   };
+  IRMath Math(K);
   for (const BodyMember &M : Members) {
-    llvm::Value *R;
-    if (hasProp(M.Kind, props::Unary))
-      R = unaryValue(K, M.Kind, M.Alpha, Get(M.Args[0]));
-    else if (auto Fwd = unaryForwardOf(M.Kind))
-      R = K.B.CreateFMul(Get(M.Args[0]),
-                         unaryDeriv(K, *Fwd, M.Alpha, Get(M.Args[1])));
-    else
-      R = binaryValue(K, M.Kind, Get(M.Args[0]), Get(M.Args[1]));
-    Vals.push_back(R);
+    std::vector<llvm::Value *> Args;
+    for (BodyRef A : M.Args)
+      Args.push_back(Get(A));
+    std::optional<llvm::Value *> R =
+        math::elementwiseValue(Math, M.Kind, M.Attributes, Args);
+    assert(R && "a body member without math in ElementwiseMath.h");
+    Vals.push_back(*R);
   }
   return Vals.back();
 }
@@ -313,7 +199,7 @@ static void membersOf(const Op &O, std::vector<BodyMember> &Ms) {
     assert(Err.empty() && "fused body checked by Lower");
     return;
   }
-  BodyMember M{O.Kind, alphaOf(O), {{true, 0}}};
+  BodyMember M{O.Kind, O.Attributes, {{true, 0}}};
   if (!hasProp(O.Kind, props::Unary))
     M.Args.push_back({true, 1});
   Ms.push_back(std::move(M));
@@ -347,9 +233,8 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
     };
     for (size_t M = 0; M < U.Ops.size(); ++M) {
       const Op &O = *F.Ops[U.Ops[M]];
-      Computed[&O.Result] = emitBody(K, Bodies[M], [&](unsigned I) {
-        return Operand(O.Operands[I]);
-      });
+      Computed[&O.Result] = emitBody(
+          K, Bodies[M], [&](unsigned I) { return Operand(O.Operands[I]); });
     }
     for (size_t M = 0, Out = 0; M < U.Ops.size(); ++M)
       if (U.Stored[M]) {

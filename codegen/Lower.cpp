@@ -52,10 +52,7 @@ static Error lowerError(const std::string &Msg) {
   return createStringError(inconvertibleErrorCode(), Msg);
 }
 
-static bool mayFail(OpKind K) {
-  return K == OpKind::CrossEntropy || K == OpKind::CrossEntropyGrad ||
-         K == OpKind::Accuracy;
-}
+static bool mayFail(OpKind K) { return hasProp(K, props::MayFail); }
 
 /// Checks the body of a fused op or a matmul's epilogue.
 static Error checkBody(const Function &F, const Op &O) {

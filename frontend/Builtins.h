@@ -20,9 +20,8 @@
 namespace adj {
 
 enum class BuiltinKind {
-  Unary,      ///< Op(x)
-  UnaryAlpha, ///< Op(x) with float attr `alpha`
-  Binary,     ///< Op(a, b), numbers allowed on either side
+  Unary,  ///< Op(x, float attributes of Ops.def...)
+  Binary, ///< Op(a, b), numbers allowed on either side
   Where,
   Clamp,
   Reduce, ///< Op(x) with `axes`, `keepdims`
@@ -31,8 +30,8 @@ enum class BuiltinKind {
   Transpose,
   BroadcastTo,
   Slice,
-  Concat, ///< concat([a, b, ...], axis)
-  Stack,  ///< concat of the operands with a new axis
+  Concat,  ///< concat([a, b, ...], axis)
+  Stack,   ///< concat of the operands with a new axis
   Softmax, ///< Op(x) with `axis`
   CrossEntropy,
   Nll,
@@ -54,6 +53,8 @@ struct Builtin {
 };
 
 const Builtin *findBuiltin(const std::string &Name);
+/// Every builtin's name (for completion and documentation checks).
+std::vector<std::string> builtinNames();
 
 /// Matches the arguments of \p Call to \p Params, the first \p Required of
 /// them required. Returns one expression per parameter (null when not

@@ -320,14 +320,19 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   const std::vector<const Expr *> &A = *Bound;
   Value *R = nullptr;
   switch (Bi.Kind) {
-  case K::Unary:
-    R = emit(Bi.Op, {tensorArg(*A[0])}, {}, L);
-    break;
-  case K::UnaryAlpha: {
+  case K::Unary: {
+    // Parameters after x are the op's float attributes (Builtins.cpp).
     Value *X = tensorArg(*A[0]);
-    auto Alpha = numberArg(A[1], Bi.Default);
-    if (X && Alpha)
-      R = emit(Bi.Op, {X}, {{"alpha", *Alpha}}, L);
+    Attrs At;
+    bool Ok = X;
+    for (size_t I = 1; I < Bi.Params.size(); ++I) {
+      auto V = numberArg(A[I], opInfo(Bi.Op).attr(Bi.Params[I])->Default);
+      Ok = Ok && V;
+      if (V)
+        At[Bi.Params[I]] = *V;
+    }
+    if (Ok)
+      R = emit(Bi.Op, {X}, At, L);
     break;
   }
   case K::Binary: {

@@ -1,7 +1,8 @@
 //===- Body.cpp - Parsing the bodies of fused ops and epilogues -----------===//
 ///
 /// Splits a body at ';', each member at blanks: the head names an
-/// elementwise op of Ops.def, optionally with `:alpha` (a finite number),
+/// elementwise op of Ops.def, optionally with `:name=value,...` giving
+/// attributes of its Ops.def schema (finite floats, integers, booleans),
 /// and the operands follow, as many as the op takes (1 for unary ops, 2 for
 /// binary ops and unary adjoints). Operands are `i` or `t` and decimal
 /// digits; `tK` must name a member before this one, so a body is evaluated
@@ -38,6 +39,55 @@ static std::string parseRef(const std::string &Arg, unsigned NumInputs,
   return "";
 }
 
+/// Parses one `name=value` of a member's head into \p M.Attributes.
+static std::string parseMemberAttr(const std::string &Head,
+                                   const std::string &Item, BodyMember &M) {
+  size_t Eq = Item.find('=');
+  std::string Name = Item.substr(0, Eq), Text;
+  const AttrSpec *S = opInfo(M.Kind).attr(Name);
+  if (Eq == std::string::npos || !S)
+    return fmt::format("bad attribute '{}' in '{}'", Item, Head);
+  Text = Item.substr(Eq + 1);
+  char *End = nullptr;
+  switch (S->Kind) {
+  case AttrKind::Float: {
+    double V = std::strtod(Text.c_str(), &End);
+    if (Text.empty() || *End || !std::isfinite(V))
+      return fmt::format("bad {} in '{}'", Name, Head);
+    M.Attributes[Name] = V;
+    return "";
+  }
+  case AttrKind::Int: {
+    long long V = std::strtoll(Text.c_str(), &End, 10);
+    if (Text.empty() || *End)
+      return fmt::format("bad {} in '{}'", Name, Head);
+    M.Attributes[Name] = int64_t(V);
+    return "";
+  }
+  case AttrKind::Bool:
+    if (Text != "true" && Text != "false")
+      return fmt::format("bad {} in '{}'", Name, Head);
+    M.Attributes[Name] = Text == "true";
+    return "";
+  default:
+    return fmt::format("attribute '{}' cannot appear in a body", Name);
+  }
+}
+
+/// Parses the `:name=value,...` of a member's head after \p Colon.
+static std::string parseMemberAttrs(const std::string &Head, size_t Colon,
+                                    BodyMember &M) {
+  std::stringstream Items(Head.substr(Colon + 1));
+  std::string Item;
+  bool Any = false;
+  while (std::getline(Items, Item, ',')) {
+    if (std::string E = parseMemberAttr(Head, Item, M); !E.empty())
+      return E;
+    Any = true;
+  }
+  return Any ? "" : fmt::format("bad attribute list in '{}'", Head);
+}
+
 std::string parseBody(const std::string &Text, unsigned NumInputs,
                       std::vector<BodyMember> &Members) {
   Members.clear();
@@ -53,17 +103,10 @@ std::string parseBody(const std::string &Text, unsigned NumInputs,
     auto K = opKindByName(Name);
     if (!K || !hasProp(*K, props::Elementwise))
       return fmt::format("'{}' is not an elementwise op", Name);
-    BodyMember M{*K,
-                 *K == OpKind::LeakyRelu || *K == OpKind::LeakyReluGrad ? 0.01
-                                                                        : 1.0,
-                 {}};
-    if (Colon != std::string::npos) {
-      std::string A = Head.substr(Colon + 1);
-      char *End = nullptr;
-      M.Alpha = std::strtod(A.c_str(), &End);
-      if (A.empty() || *End || !std::isfinite(M.Alpha))
-        return fmt::format("bad alpha in '{}'", Head);
-    }
+    BodyMember M{*K, {}, {}};
+    if (Colon != std::string::npos)
+      if (std::string E = parseMemberAttrs(Head, Colon, M); !E.empty())
+        return E;
     while (Words >> Arg) {
       BodyRef Ref;
       if (std::string E = parseRef(Arg, NumInputs, Members.size(), Ref);
@@ -84,8 +127,11 @@ std::string parseBody(const std::string &Text, unsigned NumInputs,
 
 std::string formatMember(const Op &O, const std::vector<std::string> &Args) {
   std::string M = O.info().Mnemonic;
-  if (O.hasAttr("alpha"))
-    M += fmt::format(":{}", O.floatAttr("alpha"));
+  const char *Sep = ":";
+  for (const auto &[Name, Value] : O.Attributes) {
+    M += fmt::format("{}{}={}", Sep, Name, attrStr(Value));
+    Sep = ",";
+  }
   for (const std::string &A : Args)
     M += " " + A;
   return M;

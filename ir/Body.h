@@ -1,11 +1,11 @@
 //===- Body.h - Elementwise bodies of fused ops and epilogues ---*- C++ -*-===//
 ///
 /// The small language of a `fused` op's `body` and a matmul's `epilogue`
-/// (see Ops.def): members separated by ';', each `mnemonic[:alpha]
-/// operand...` naming an elementwise op of the op table with its operands,
-/// an operand being `iK` (input K) or `tK` (the value of an earlier member
-/// K). The last member is the body's value. The verifier checks bodies with
-/// parseBody and codegen evaluates the members it returns.
+/// (see Ops.def): members separated by ';', each
+/// `mnemonic[:name=value,...] operand...` naming an elementwise op of the op
+/// table with its operands, an operand being `iK` (input K) or `tK` (the value
+/// of an earlier member K). The last member is the body's value. The verifier
+/// checks bodies with parseBody and codegen evaluates the members it returns.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_IR_BODY_H
@@ -27,7 +27,7 @@ struct BodyRef {
 /// One member of a body: an elementwise op applied to inputs and members.
 struct BodyMember {
   OpKind Kind;
-  double Alpha; ///< `:alpha`, else the op's default (0.01 leaky, 1 elu).
+  Attrs Attributes; ///< `:name=value,...`; absent ones take Ops.def's default.
   std::vector<BodyRef> Args;
 };
 
@@ -37,7 +37,8 @@ std::string parseBody(const std::string &Text, unsigned NumInputs,
                       std::vector<BodyMember> &Members);
 
 /// The text of one member computing \p O from the operand references
-/// \p Args (`iK` or `tK`): `mnemonic[:alpha] arg...`, what parseBody reads.
+/// \p Args (`iK` or `tK`): `mnemonic[:name=value,...] arg...`, what
+/// parseBody reads.
 std::string formatMember(const Op &O, const std::vector<std::string> &Args);
 
 /// The body attribute of \p O (`body` of a fused op, `epilogue` of a

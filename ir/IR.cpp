@@ -8,6 +8,7 @@
 #include "ir/IR.h"
 
 #include <cassert>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <unordered_map>
 
@@ -53,8 +54,9 @@ std::string TensorType::str(const std::string &Batch) const {
 }
 
 static const OpInfo OpTable[] = {
-#define OP(Name, Mnemonic, Arity, Rule, Props, Doc)                            \
-  {Mnemonic, Arity, ShapeRule::Rule, (Props), Doc},
+#define OP(Name, Mnemonic, Arity, Rule, Props, DTypes, Fusion, Attrs, Doc)     \
+  {Mnemonic, Arity, #Rule, (Props), DTypeRule::DTypes, FusionClass::Fusion,    \
+   Attrs,    Doc},
 #define Pure props::Pure
 #define Elementwise props::Elementwise
 #define Unary props::Unary
@@ -64,6 +66,8 @@ static const OpInfo OpTable[] = {
 #define Reduction props::Reduction
 #define Loss props::Loss
 #define Grad props::Grad
+#define MayFail props::MayFail
+#define Syntax props::Syntax
 #include "ir/Ops.def"
 #undef Pure
 #undef Elementwise
@@ -74,12 +78,105 @@ static const OpInfo OpTable[] = {
 #undef Reduction
 #undef Loss
 #undef Grad
+#undef MayFail
+#undef Syntax
 };
 
 const OpInfo &opInfo(OpKind K) {
   assert(K < OpKind::NumOps && "bad op kind");
   return OpTable[static_cast<unsigned>(K)];
 }
+
+std::vector<OpKind> allOps() {
+  std::vector<OpKind> All;
+  for (unsigned I = 0; I < unsigned(OpKind::NumOps); ++I)
+    All.push_back(OpKind(I));
+  return All;
+}
+
+const char *attrKindName(AttrKind K) {
+  switch (K) {
+  case AttrKind::Int:
+    return "an integer";
+  case AttrKind::Float:
+    return "a float";
+  case AttrKind::Bool:
+    return "a boolean";
+  case AttrKind::IntList:
+    return "a list of integers";
+  case AttrKind::String:
+    return "a string";
+  }
+  return "?";
+}
+
+static std::string trim(const std::string &S) {
+  size_t B = S.find_first_not_of(' '), E = S.find_last_not_of(' ');
+  return B == std::string::npos ? "" : S.substr(B, E - B + 1);
+}
+
+/// Parses one `name: kind [= default]` or `name: kind?` of an Attrs column;
+/// a malformed entry is a bug in Ops.def, caught by the first lookup.
+static AttrSpec parseAttrSpec(const std::string &Text, const char *Op) {
+  static const std::unordered_map<std::string, AttrKind> Kinds = {
+      {"int", AttrKind::Int},
+      {"float", AttrKind::Float},
+      {"bool", AttrKind::Bool},
+      {"ints", AttrKind::IntList},
+      {"string", AttrKind::String}};
+  size_t Colon = Text.find(':'), Eq = Text.find('=');
+  AttrSpec S;
+  S.Name = trim(Text.substr(0, Colon));
+  std::string Kind = trim(Text.substr(
+      Colon + 1, Eq == std::string::npos ? std::string::npos : Eq - Colon - 1));
+  bool Optional = !Kind.empty() && Kind.back() == '?';
+  if (Optional)
+    Kind.pop_back();
+  auto It = Kinds.find(Kind);
+  if (Colon == std::string::npos || S.Name.empty() || It == Kinds.end()) {
+    fmt::print(stderr, "internal error: Ops.def: bad attribute '{}' of '{}'\n",
+               Text, Op);
+    std::abort();
+  }
+  S.Kind = It->second;
+  S.HasDefault = Eq != std::string::npos;
+  S.Required = !Optional && !S.HasDefault;
+  if (S.HasDefault) {
+    std::string V = trim(Text.substr(Eq + 1));
+    S.Default = V == "true" ? 1 : V == "false" ? 0 : std::stod(V);
+  }
+  return S;
+}
+
+const std::vector<AttrSpec> &OpInfo::attrs() const {
+  static const std::vector<std::vector<AttrSpec>> Schemas = [] {
+    std::vector<std::vector<AttrSpec>> All;
+    for (const OpInfo &I : OpTable) {
+      std::vector<AttrSpec> Specs;
+      std::string Text = I.AttrText;
+      for (size_t Pos = 0; Pos < Text.size();) {
+        size_t Comma = Text.find(',', Pos);
+        if (Comma == std::string::npos)
+          Comma = Text.size();
+        Specs.push_back(
+            parseAttrSpec(Text.substr(Pos, Comma - Pos), I.Mnemonic));
+        Pos = Comma + 1;
+      }
+      All.push_back(std::move(Specs));
+    }
+    return All;
+  }();
+  return Schemas[this - OpTable];
+}
+
+const AttrSpec *OpInfo::attr(const std::string &Name) const {
+  for (const AttrSpec &S : attrs())
+    if (S.Name == Name)
+      return &S;
+  return nullptr;
+}
+
+bool OpInfo::explicitType() const { return std::string(Rule) == "Explicit"; }
 
 std::optional<OpKind> opKindByName(const std::string &Mnemonic) {
   static const std::unordered_map<std::string, OpKind> ByName = [] {
@@ -146,6 +243,12 @@ double Op::floatAttr(const std::string &N, double Default) const {
   if (auto *I = std::get_if<int64_t>(&It->second))
     return double(*I);
   return Default;
+}
+
+double Op::attrOr(const std::string &N) const {
+  const AttrSpec *S = info().attr(N);
+  assert(S && S->HasDefault && "attrOr: no default in Ops.def");
+  return floatAttr(N, S ? S->Default : 0);
 }
 
 bool Op::boolAttr(const std::string &N, bool Default) const {
@@ -274,8 +377,8 @@ std::unique_ptr<Module> Module::clone() const {
   return M;
 }
 
-TypeOrError Builder::tryCreate(OpKind K, std::vector<Value *> Operands,
-                               Attrs A, Value *&Out) {
+TypeOrError Builder::tryCreate(OpKind K, std::vector<Value *> Operands, Attrs A,
+                               Value *&Out) {
   std::vector<TensorType> Types;
   for (Value *V : Operands)
     Types.push_back(V->Type);
@@ -294,8 +397,8 @@ TypeOrError Builder::tryCreate(OpKind K, std::vector<Value *> Operands,
   return T;
 }
 
-Value *Builder::createExplicit(OpKind K, std::vector<Value *> Operands,
-                               Attrs A, TensorType T) {
+Value *Builder::createExplicit(OpKind K, std::vector<Value *> Operands, Attrs A,
+                               TensorType T) {
   auto O = std::make_unique<Op>();
   O->Kind = K;
   O->Operands = std::move(Operands);

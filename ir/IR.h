@@ -69,7 +69,7 @@ struct Loc {
 };
 
 enum class OpKind : unsigned {
-#define OP(Name, Mnemonic, Arity, Rule, Props, Doc) Name,
+#define OP(Name, Mnemonic, Arity, Rule, Props, DTypes, Fusion, Attrs, Doc) Name,
 #include "ir/Ops.def"
   NumOps
 };
@@ -85,32 +85,55 @@ enum : unsigned {
   Reduction = 1u << 5,
   Loss = 1u << 6,
   Grad = 1u << 7,
+  MayFail = 1u << 8, ///< The kernel may report bad data at run time.
+  Syntax = 1u << 9,  ///< A unary op written as an operator, not a builtin.
 };
 }
 
-enum class ShapeRule {
-  Explicit,
-  ScalarFloat,
-  SameAsFirst,
-  GradOfSecond,
-  Broadcast,
-  Transpose,
-  Reshape,
-  BroadcastTo,
-  Slice,
-  Pad,
-  Concat,
-  Reduce,
-  MatMul,
-  ArgMax,
+/// The element-type rule of an op (Ops.def's DTypes column).
+enum class DTypeRule {
+  Any,    ///< Operands share one dtype, float or not.
+  Float,  ///< Float operands of one dtype.
+  Labels, ///< The last operand holds i32 labels, the others one float dtype.
+};
+
+/// How the fuse pass treats an op (Ops.def's Fusion column).
+enum class FusionClass {
+  None,     ///< Not elementwise.
+  Loop,     ///< Joins a fused elementwise loop.
+  Epilogue, ///< Also a member of a matmul's epilogue.
+  Cheap,    ///< Also recomputed in every user instead of stored.
+};
+
+/// The kind of an attribute value.
+enum class AttrKind { Int, Float, Bool, IntList, String };
+const char *attrKindName(AttrKind K); ///< "an integer", "a float", ...
+
+struct OpInfo;
+/// One attribute of an op's schema (Ops.def's Attrs column).
+struct AttrSpec {
+  std::string Name;
+  AttrKind Kind;
+  bool Required;      ///< No default and not optional.
+  bool HasDefault;    ///< Default holds the value used when absent.
+  double Default = 0; ///< Numeric and boolean defaults.
 };
 
 struct OpInfo {
   const char *Mnemonic;
-  int Arity; ///< -1: variadic.
-  ShapeRule Rule;
+  int Arity;        ///< -1: variadic.
+  const char *Rule; ///< The shape rule's name (ir/ShapeRules.cpp).
   unsigned Props;
+  DTypeRule DTypes;
+  FusionClass Fusion;
+  const char *AttrText; ///< The attribute schema as written in Ops.def.
   const char *Doc;
+  /// The parsed attribute schema.
+  const std::vector<AttrSpec> &attrs() const;
+  /// The schema's entry for \p Name, or null.
+  const AttrSpec *attr(const std::string &Name) const;
+  /// Whether the result type is given explicitly (no shape rule).
+  bool explicitType() const;
 };
 const OpInfo &opInfo(OpKind K);
 std::optional<OpKind> opKindByName(const std::string &Mnemonic);
@@ -119,6 +142,8 @@ inline bool hasProp(OpKind K, unsigned P) { return (opInfo(K).Props & P) == P; }
 std::optional<OpKind> unaryGradOf(OpKind K);
 /// For a unary op's `_grad` op, the unary op; for others, nullopt.
 std::optional<OpKind> unaryForwardOf(OpKind K);
+/// Every op kind, in table order.
+std::vector<OpKind> allOps();
 
 /// Attribute values: integers, floats, integer lists, booleans, strings.
 using Attr =
@@ -154,6 +179,8 @@ public:
   int64_t intAttr(const std::string &N, int64_t Default = 0) const;
   double floatAttr(const std::string &N, double Default = 0) const;
   bool boolAttr(const std::string &N, bool Default = false) const;
+  /// A float attribute, or the op's schema default when absent.
+  double attrOr(const std::string &N) const;
   const std::vector<int64_t> *listAttr(const std::string &N) const;
 };
 
@@ -206,8 +233,8 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Operands,
                       const Attrs &A, const std::string &Batch = "N");
 
 /// NumPy broadcasting of two shapes; nullopt when incompatible.
-std::optional<std::vector<int64_t>> broadcastShapes(
-    const std::vector<int64_t> &A, const std::vector<int64_t> &B);
+std::optional<std::vector<int64_t>>
+broadcastShapes(const std::vector<int64_t> &A, const std::vector<int64_t> &B);
 /// Normalises a possibly negative axis; nullopt when out of range.
 std::optional<int64_t> normAxis(int64_t Axis, unsigned Rank);
 /// Sorted, normalised reduction axes of an op (`axes` attr, default all).

@@ -1,8 +1,11 @@
 //===- ShapeRules.cpp - Result types from the op table's shape rules ------===//
 ///
-/// One function per shape rule of Ops.def. Each checks operand dtypes, ranks
-/// and attributes and returns the result type, or a user-readable message
-/// saying why the operands do not fit. The symbolic batch dim (kBatch) only
+/// One function per shape rule of Ops.def, `rule<Rule>` for the entry's Rule
+/// column (declared from the table, so a rule named there and not written
+/// here fails to link). inferType first applies the entry's arity and DTypes
+/// rule, then the shape rule, which checks ranks and attributes and returns
+/// the result type, or a user-readable message saying why the operands do
+/// not fit. The symbolic batch dim (kBatch) only
 /// matches itself or a broadcastable 1; mixing it with a static size is an
 /// error, since the batch size is unknown until run time.
 ///
@@ -104,6 +107,320 @@ static std::string dimsStr(const std::vector<int64_t> &D,
   return TensorType(DType::F32, D).str(B).substr(3);
 }
 
+namespace {
+
+/// What a shape rule sees: the op, its operand types and attributes, the
+/// batch dim's name (for messages) and the operands' common dtype.
+struct ShapeQuery {
+  OpKind K;
+  const OpInfo &Info;
+  const std::vector<TensorType> &Ops;
+  const Attrs &A;
+  const std::string &B;
+  DType Elt;
+};
+
+#define OP(Name, Mnemonic, Arity, Rule, Props, DTypes, Fusion, Attrs, Doc)     \
+  TypeOrError rule##Rule(const ShapeQuery &Q);
+#include "ir/Ops.def"
+
+/// The DTypes column: float operands, i32 labels, one float dtype.
+std::string checkDTypes(const ShapeQuery &Q) {
+  const std::vector<TensorType> &Ops = Q.Ops;
+  for (size_t I = 0; I < Ops.size() && Q.Info.DTypes != DTypeRule::Any; ++I) {
+    if (Q.Info.DTypes == DTypeRule::Labels && I + 1 == Ops.size()) {
+      if (Ops[I].Elt != DType::I32)
+        return fmt::format("'{}' expects i32 labels, got {}", Q.Info.Mnemonic,
+                           Ops[I].str(Q.B));
+      continue;
+    }
+    if (!isFloat(Ops[I].Elt))
+      return fmt::format("'{}' expects a float tensor, got {}", Q.Info.Mnemonic,
+                         Ops[I].str(Q.B));
+  }
+  for (size_t I = 1; I < Ops.size(); ++I)
+    if (isFloat(Ops[I].Elt) && isFloat(Q.Elt) && Ops[I].Elt != Q.Elt)
+      return fmt::format("'{}' mixes {} and {}", Q.Info.Mnemonic,
+                         dtypeName(Q.Elt), dtypeName(Ops[I].Elt));
+  return "";
+}
+
+TypeOrError ruleExplicit(const ShapeQuery &Q) {
+  return fail(
+      fmt::format("'{}' needs an explicit result type", Q.Info.Mnemonic));
+}
+
+/// A float scalar of the operands' float dtype (f32 for integer operands).
+TypeOrError scalarResult(const ShapeQuery &Q) {
+  return ok(TensorType::scalar(isFloat(Q.Elt) ? Q.Elt : DType::F32));
+}
+
+TypeOrError ruleCount(const ShapeQuery &Q) {
+  if (std::string E = checkAxes(Q.A, Q.Ops[0].rank()); !E.empty())
+    return fail(E);
+  return scalarResult(Q);
+}
+
+/// Logits [..., C] and labels of the leading dims to a scalar.
+TypeOrError ruleClassify(const ShapeQuery &Q) {
+  const TensorType &L = Q.Ops[0], &Y = Q.Ops[1];
+  if (L.rank() < 1)
+    return fail(fmt::format("'{}' expects logits of rank >= 1, got {}",
+                            Q.Info.Mnemonic, L.str(Q.B)));
+  std::vector<int64_t> Want(L.Dims.begin(), L.Dims.end() - 1);
+  if (Y.Dims != Want)
+    return fail(fmt::format(
+        "'{}' expects labels of shape {} for logits {}, got {}",
+        Q.Info.Mnemonic, dimsStr(Want, Q.B), L.str(Q.B), Y.str(Q.B)));
+  return scalarResult(Q);
+}
+
+TypeOrError ruleSameAsFirst(const ShapeQuery &Q) { return ok(Q.Ops[0]); }
+
+/// (dy, x) of one type, the result of that type.
+TypeOrError ruleUnaryGrad(const ShapeQuery &Q) {
+  if (Q.Ops[0] != Q.Ops[1])
+    return fail(fmt::format("'{}' expects operands of one type, got {} and {}",
+                            Q.Info.Mnemonic, Q.Ops[0].str(Q.B),
+                            Q.Ops[1].str(Q.B)));
+  return ok(Q.Ops[0]);
+}
+
+/// The first operand's type, with an integer `axis` within its rank.
+TypeOrError ruleAlongAxis(const ShapeQuery &Q) {
+  auto Axis = getInt(Q.A, "axis");
+  if (!Axis || !normAxis(*Axis, Q.Ops[0].rank()))
+    return fail(fmt::format("'{}' needs an integer 'axis' within rank {}",
+                            Q.Info.Mnemonic, Q.Ops[0].rank()));
+  return Q.Ops.size() == 2 ? ruleUnaryGrad(Q) : ok(Q.Ops[0]);
+}
+
+TypeOrError ruleCrossEntropyGrad(const ShapeQuery &Q) {
+  const std::vector<TensorType> &Ops = Q.Ops;
+  std::vector<int64_t> Want(Ops[1].Dims.begin(),
+                            Ops[1].Dims.end() - (Ops[1].rank() ? 1 : 0));
+  if (!Ops[0].isScalar() || Ops[1].rank() < 1 || Ops[2].Dims != Want)
+    return fail("'cross_entropy_grad' expects (f32[], logits, labels)");
+  return ok(Ops[1]);
+}
+
+TypeOrError ruleBroadcast(const ShapeQuery &Q) {
+  const std::vector<TensorType> &Ops = Q.Ops;
+  auto D = broadcastShapes(Ops[0].Dims, Ops[1].Dims);
+  if (!D)
+    return fail(fmt::format("shapes {} and {} do not broadcast",
+                            Ops[0].str(Q.B), Ops[1].str(Q.B)));
+  if (std::count(D->begin(), D->end(), kBatch) > 1)
+    return fail(fmt::format("shapes {} and {} broadcast to {}, which has "
+                            "the batch dim twice",
+                            Ops[0].str(Q.B), Ops[1].str(Q.B),
+                            TensorType(Q.Elt, *D).str(Q.B)));
+  return ok(TensorType(Q.Elt, *D));
+}
+
+TypeOrError ruleTranspose(const ShapeQuery &Q) {
+  const TensorType &X = Q.Ops[0];
+  const std::vector<int64_t> *Perm = getList(Q.A, "perm");
+  if (!Perm)
+    return fail("'transpose' needs a 'perm' list");
+  if (Perm->size() != X.rank())
+    return fail(
+        fmt::format("permutation of {} axes for {}", Perm->size(), X.str(Q.B)));
+  std::vector<bool> Seen(X.rank());
+  std::vector<int64_t> Out;
+  for (int64_t P : *Perm) {
+    if (P < 0 || P >= int64_t(X.rank()) || Seen[P])
+      return fail(fmt::format("[{}] is not a permutation of {} axes",
+                              fmt::join(*Perm, ", "), X.rank()));
+    Seen[P] = true;
+    Out.push_back(X.Dims[P]);
+  }
+  return ok(TensorType(X.Elt, Out));
+}
+
+TypeOrError ruleReshape(const ShapeQuery &Q) {
+  const TensorType &X = Q.Ops[0];
+  auto *S = getList(Q.A, "shape");
+  if (!S)
+    return fail("'reshape' needs a 'shape' list");
+  int64_t InStatic = 1, OutStatic = 1;
+  unsigned InBatch = 0, OutBatch = 0;
+  for (int64_t D : X.Dims)
+    D == kBatch ? ++InBatch : InStatic *= D;
+  for (int64_t D : *S) {
+    if (D < kBatch)
+      return fail(fmt::format("bad dimension {} in reshape", D));
+    D == kBatch ? ++OutBatch : OutStatic *= D;
+  }
+  if (InBatch != OutBatch || InStatic != OutStatic)
+    return fail(
+        fmt::format("cannot reshape {} to {}", X.str(Q.B), dimsStr(*S, Q.B)));
+  return ok(TensorType(X.Elt, *S));
+}
+
+TypeOrError ruleBroadcastTo(const ShapeQuery &Q) {
+  auto *S = getList(Q.A, "shape");
+  if (!S)
+    return fail("'broadcast_to' needs a 'shape' list");
+  auto D = broadcastShapes(Q.Ops[0].Dims, *S);
+  if (!D || *D != *S)
+    return fail(fmt::format("cannot broadcast {} to {}", Q.Ops[0].str(Q.B),
+                            dimsStr(*S, Q.B)));
+  return ok(TensorType(Q.Ops[0].Elt, *S));
+}
+
+/// slice and pad: `axis` with (`start`, `end`) or (`before`, `after`).
+TypeOrError sliceOrPad(const ShapeQuery &Q, bool IsSlice) {
+  const TensorType &X = Q.Ops[0];
+  const char *Lo = IsSlice ? "start" : "before";
+  const char *Hi = IsSlice ? "end" : "after";
+  auto Axis = getInt(Q.A, "axis");
+  auto L = getInt(Q.A, Lo), H = getInt(Q.A, Hi);
+  if (!Axis || !L || !H)
+    return fail(fmt::format("'{}' needs integer 'axis', '{}' and '{}'",
+                            Q.Info.Mnemonic, Lo, Hi));
+  if (*Axis < 0 || *Axis >= int64_t(X.rank()))
+    return fail(
+        fmt::format("axis {} is out of range for {}", *Axis, X.str(Q.B)));
+  int64_t D = X.Dims[*Axis];
+  if (D == kBatch)
+    return fail(fmt::format("'{}' cannot change the batch dim {} of {}",
+                            Q.Info.Mnemonic, Q.B, X.str(Q.B)));
+  std::vector<int64_t> Out = X.Dims;
+  if (IsSlice) {
+    if (!(0 <= *L && *L < *H && *H <= D))
+      return fail(fmt::format("slice [{}:{}] is empty or out of range for "
+                              "axis {} of {}",
+                              *L, *H, *Axis, X.str(Q.B)));
+    Out[*Axis] = *H - *L;
+  } else {
+    if (*L < 0 || *H < 0)
+      return fail(fmt::format("'pad' needs non-negative 'before' and "
+                              "'after', got {} and {}",
+                              *L, *H));
+    Out[*Axis] = D + *L + *H;
+  }
+  return ok(TensorType(X.Elt, Out));
+}
+
+TypeOrError ruleSlice(const ShapeQuery &Q) { return sliceOrPad(Q, true); }
+TypeOrError rulePad(const ShapeQuery &Q) { return sliceOrPad(Q, false); }
+
+TypeOrError ruleConcat(const ShapeQuery &Q) {
+  const std::vector<TensorType> &Ops = Q.Ops;
+  if (Ops.empty())
+    return fail("'concat' needs at least one operand");
+  const TensorType &X = Ops[0];
+  auto Axis = getInt(Q.A, "axis");
+  if (!Axis || *Axis < 0 || *Axis >= int64_t(X.rank()))
+    return fail(fmt::format("'concat' needs an integer 'axis' within rank "
+                            "{}",
+                            X.rank()));
+  std::vector<int64_t> Out = X.Dims;
+  Out[*Axis] = 0;
+  for (const TensorType &T : Ops) {
+    std::vector<int64_t> Rest = T.Dims;
+    if (T.rank() == X.rank())
+      Rest[*Axis] = 0;
+    if (T.Elt != X.Elt || Rest != Out)
+      return fail(fmt::format("'concat' along axis {} expects tensors that "
+                              "differ only in that axis, got {} and {}",
+                              *Axis, X.str(Q.B), T.str(Q.B)));
+    if (T.Dims[*Axis] == kBatch)
+      return fail(fmt::format("'concat' cannot join along the batch dim {} "
+                              "of {}",
+                              Q.B, T.str(Q.B)));
+  }
+  for (const TensorType &T : Ops)
+    Out[*Axis] += T.Dims[*Axis];
+  return ok(TensorType(X.Elt, Out));
+}
+
+TypeOrError ruleReduce(const ShapeQuery &Q) {
+  const TensorType &X = Q.Ops[0];
+  if (std::string E = checkAxes(Q.A, X.rank()); !E.empty())
+    return fail(E);
+  std::vector<int64_t> Axes = reduceAxes(Q.A, X.rank());
+  bool Keep = getBool(Q.A, "keepdims");
+  std::vector<int64_t> Out;
+  for (unsigned I = 0; I < X.rank(); ++I) {
+    bool Reduced = std::binary_search(Axes.begin(), Axes.end(), I);
+    if (!Reduced)
+      Out.push_back(X.Dims[I]);
+    else if (Keep)
+      Out.push_back(1);
+  }
+  return ok(TensorType(X.Elt, Out));
+}
+
+/// transpose_a / transpose_b: the operand's last two axes are swapped
+/// before the product (the backward pass's X^T @ dY and dY @ W^T).
+TypeOrError ruleMatMul(const ShapeQuery &Q) {
+  const std::vector<TensorType> &Ops = Q.Ops;
+  const std::string &B = Q.B;
+  bool Epilogue = Q.A.count("epilogue");
+  if (Ops.size() < 2 || (!Epilogue && Ops.size() != 2))
+    return fail(fmt::format("'matmul' expects 2 operands{}, got {}",
+                            Epilogue ? " or more" : " without an 'epilogue'",
+                            Ops.size()));
+  const TensorType &L = Ops[0], &R = Ops[1];
+  if (L.rank() < 2 || R.rank() < 2)
+    return fail(fmt::format("matmul expects operands of rank >= 2, got {} "
+                            "@ {}",
+                            L.str(B), R.str(B)));
+  bool TA = getBool(Q.A, "transpose_a"), TB = getBool(Q.A, "transpose_b");
+  int64_t LM = L.Dims[L.rank() - (TA ? 1 : 2)];
+  int64_t LK = L.Dims[L.rank() - (TA ? 2 : 1)];
+  int64_t RK = R.Dims[R.rank() - (TB ? 1 : 2)];
+  int64_t RN = R.Dims[R.rank() - (TB ? 2 : 1)];
+  if (LK != RK)
+    return fail(fmt::format("matmul inner dimensions differ: {}{} @ {}{}",
+                            L.str(B), TA ? "^T" : "", R.str(B),
+                            TB ? "^T" : ""));
+  std::vector<int64_t> LB(L.Dims.begin(), L.Dims.end() - 2);
+  std::vector<int64_t> RB(R.Dims.begin(), R.Dims.end() - 2);
+  auto Out = broadcastShapes(LB, RB);
+  if (!Out)
+    return fail(fmt::format("matmul batch dimensions do not broadcast: {} "
+                            "@ {}",
+                            L.str(B), R.str(B)));
+  Out->push_back(LM);
+  Out->push_back(RN);
+  if (std::count(Out->begin(), Out->end(), kBatch) > 1)
+    return fail(fmt::format("matmul {} @ {} would have the batch dim twice",
+                            L.str(B), R.str(B)));
+  // The epilogue's inputs broadcast to the product without changing it.
+  for (size_t I = 2; I < Ops.size(); ++I)
+    if (Ops[I].rank() > Out->size() ||
+        broadcastShapes(Ops[I].Dims, *Out) != *Out)
+      return fail(fmt::format("matmul epilogue operand {} does not "
+                              "broadcast to the product {}",
+                              Ops[I].str(B), TensorType(Q.Elt, *Out).str(B)));
+  return ok(TensorType(Q.Elt, *Out));
+}
+
+TypeOrError ruleArgMax(const ShapeQuery &Q) {
+  const TensorType &X = Q.Ops[0];
+  auto Axis = getInt(Q.A, "axis");
+  if (!Axis || !normAxis(*Axis, X.rank()))
+    return fail(fmt::format("'argmax' needs an integer 'axis' within rank {}",
+                            X.rank()));
+  std::vector<int64_t> Out;
+  for (unsigned I = 0; I < X.rank(); ++I)
+    if (int64_t(I) != *normAxis(*Axis, X.rank()))
+      Out.push_back(X.Dims[I]);
+  return ok(TensorType(DType::I32, Out));
+}
+
+using RuleFn = TypeOrError (*)(const ShapeQuery &);
+const RuleFn Rules[] = {
+#define OP(Name, Mnemonic, Arity, Rule, Props, DTypes, Fusion, Attrs, Doc)     \
+  &rule##Rule,
+#include "ir/Ops.def"
+};
+
+} // namespace
+
 TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
                       const Attrs &A, const std::string &B) {
   const OpInfo &Info = opInfo(K);
@@ -111,280 +428,10 @@ TypeOrError inferType(OpKind K, const std::vector<TensorType> &Ops,
     return fail(fmt::format("'{}' expects {} operand{}, got {}", Info.Mnemonic,
                             Info.Arity, Info.Arity == 1 ? "" : "s",
                             Ops.size()));
-  auto needFloat = [&](size_t I) -> std::string {
-    if (isFloat(Ops[I].Elt))
-      return "";
-    return fmt::format("'{}' expects a float tensor, got {}", Info.Mnemonic,
-                       Ops[I].str(B));
-  };
-  // Every operand of a float op except integer labels must be a float.
-  for (size_t I = 0; I < Ops.size(); ++I) {
-    bool IsLabels =
-        (K == OpKind::CrossEntropy || K == OpKind::Accuracy) && I == 1;
-    IsLabels |= K == OpKind::CrossEntropyGrad && I == 2;
-    if (K == OpKind::ArgMax || K == OpKind::Count || K == OpKind::Reshape ||
-        K == OpKind::Transpose || K == OpKind::BroadcastTo ||
-        K == OpKind::Slice || K == OpKind::Pad || K == OpKind::Concat)
-      continue;
-    if (IsLabels) {
-      if (Ops[I].Elt != DType::I32)
-        return fail(fmt::format("'{}' expects i32 labels, got {}",
-                                Info.Mnemonic, Ops[I].str(B)));
-      continue;
-    }
-    if (std::string E = needFloat(I); !E.empty())
-      return fail(E);
-  }
-  // Operands of one op share one float dtype.
-  DType Elt = Ops.empty() ? DType::F32 : Ops[0].Elt;
-  for (size_t I = 1; I < Ops.size(); ++I)
-    if (isFloat(Ops[I].Elt) && isFloat(Elt) && Ops[I].Elt != Elt)
-      return fail(fmt::format("'{}' mixes {} and {}", Info.Mnemonic,
-                              dtypeName(Elt), dtypeName(Ops[I].Elt)));
-
-  switch (Info.Rule) {
-  case ShapeRule::Explicit:
-    return fail(
-        fmt::format("'{}' needs an explicit result type", Info.Mnemonic));
-  case ShapeRule::ScalarFloat: {
-    if (K == OpKind::Count)
-      if (std::string E = checkAxes(A, Ops[0].rank()); !E.empty())
-        return fail(E);
-    if (K == OpKind::CrossEntropy || K == OpKind::Accuracy) {
-      const TensorType &L = Ops[0], &Y = Ops[1];
-      if (L.rank() < 1)
-        return fail(fmt::format("'{}' expects logits of rank >= 1, got {}",
-                                Info.Mnemonic, L.str(B)));
-      std::vector<int64_t> Want(L.Dims.begin(), L.Dims.end() - 1);
-      if (Y.Dims != Want)
-        return fail(
-            fmt::format("'{}' expects labels of shape {} for logits {}, got {}",
-                        Info.Mnemonic, dimsStr(Want, B), L.str(B), Y.str(B)));
-    }
-    DType Out = isFloat(Elt) ? Elt : DType::F32;
-    return ok(TensorType::scalar(Out));
-  }
-  case ShapeRule::SameAsFirst:
-  case ShapeRule::GradOfSecond: {
-    size_t Src = Info.Rule == ShapeRule::SameAsFirst ? 0 : 1;
-    if (K == OpKind::Softmax || K == OpKind::LogSoftmax ||
-        K == OpKind::SoftmaxGrad || K == OpKind::LogSoftmaxGrad) {
-      auto Axis = getInt(A, "axis");
-      if (!Axis || !normAxis(*Axis, Ops[0].rank()))
-        return fail(fmt::format("'{}' needs an integer 'axis' within rank {}",
-                                Info.Mnemonic, Ops[0].rank()));
-    }
-    if (K == OpKind::CrossEntropyGrad) {
-      std::vector<int64_t> Want(Ops[1].Dims.begin(),
-                                Ops[1].Dims.end() - (Ops[1].rank() ? 1 : 0));
-      if (!Ops[0].isScalar() || Ops[1].rank() < 1 || Ops[2].Dims != Want)
-        return fail("'cross_entropy_grad' expects (f32[], logits, labels)");
-    }
-    // Grad ops: dy and x have one type.
-    if (hasProp(K, props::Grad) && K != OpKind::CrossEntropyGrad &&
-        Ops[0] != Ops[1])
-      return fail(
-          fmt::format("'{}' expects operands of one type, got {} and {}",
-                      Info.Mnemonic, Ops[0].str(B), Ops[1].str(B)));
-    return ok(Ops[Src]);
-  }
-  case ShapeRule::Broadcast: {
-    auto D = broadcastShapes(Ops[0].Dims, Ops[1].Dims);
-    if (!D)
-      return fail(fmt::format("shapes {} and {} do not broadcast",
-                              Ops[0].str(B), Ops[1].str(B)));
-    if (std::count(D->begin(), D->end(), kBatch) > 1)
-      return fail(fmt::format("shapes {} and {} broadcast to {}, which has "
-                              "the batch dim twice",
-                              Ops[0].str(B), Ops[1].str(B),
-                              TensorType(Elt, *D).str(B)));
-    return ok(TensorType(Elt, *D));
-  }
-  case ShapeRule::Transpose: {
-    const TensorType &X = Ops[0];
-    std::vector<int64_t> Perm;
-    if (auto *P = getList(A, "perm"))
-      Perm = *P;
-    else
-      return fail("'transpose' needs a 'perm' list");
-    if (Perm.size() != X.rank())
-      return fail(
-          fmt::format("permutation of {} axes for {}", Perm.size(), X.str(B)));
-    std::vector<bool> Seen(X.rank());
-    std::vector<int64_t> Out;
-    for (int64_t P : Perm) {
-      if (P < 0 || P >= int64_t(X.rank()) || Seen[P])
-        return fail(fmt::format("[{}] is not a permutation of {} axes",
-                                fmt::join(Perm, ", "), X.rank()));
-      Seen[P] = true;
-      Out.push_back(X.Dims[P]);
-    }
-    return ok(TensorType(X.Elt, Out));
-  }
-  case ShapeRule::Reshape: {
-    const TensorType &X = Ops[0];
-    auto *S = getList(A, "shape");
-    if (!S)
-      return fail("'reshape' needs a 'shape' list");
-    int64_t InStatic = 1, OutStatic = 1;
-    unsigned InBatch = 0, OutBatch = 0;
-    for (int64_t D : X.Dims)
-      D == kBatch ? ++InBatch : InStatic *= D;
-    for (int64_t D : *S) {
-      if (D < kBatch)
-        return fail(fmt::format("bad dimension {} in reshape", D));
-      D == kBatch ? ++OutBatch : OutStatic *= D;
-    }
-    if (InBatch != OutBatch || InStatic != OutStatic)
-      return fail(
-          fmt::format("cannot reshape {} to {}", X.str(B), dimsStr(*S, B)));
-    return ok(TensorType(X.Elt, *S));
-  }
-  case ShapeRule::BroadcastTo: {
-    auto *S = getList(A, "shape");
-    if (!S)
-      return fail("'broadcast_to' needs a 'shape' list");
-    auto D = broadcastShapes(Ops[0].Dims, *S);
-    if (!D || *D != *S)
-      return fail(fmt::format("cannot broadcast {} to {}", Ops[0].str(B),
-                              dimsStr(*S, B)));
-    return ok(TensorType(Ops[0].Elt, *S));
-  }
-  case ShapeRule::Slice:
-  case ShapeRule::Pad: {
-    const TensorType &X = Ops[0];
-    bool IsSlice = Info.Rule == ShapeRule::Slice;
-    const char *Lo = IsSlice ? "start" : "before";
-    const char *Hi = IsSlice ? "end" : "after";
-    auto Axis = getInt(A, "axis");
-    auto L = getInt(A, Lo), H = getInt(A, Hi);
-    if (!Axis || !L || !H)
-      return fail(fmt::format("'{}' needs integer 'axis', '{}' and '{}'",
-                              Info.Mnemonic, Lo, Hi));
-    if (*Axis < 0 || *Axis >= int64_t(X.rank()))
-      return fail(
-          fmt::format("axis {} is out of range for {}", *Axis, X.str(B)));
-    int64_t D = X.Dims[*Axis];
-    if (D == kBatch)
-      return fail(fmt::format("'{}' cannot change the batch dim {} of {}",
-                              Info.Mnemonic, B, X.str(B)));
-    std::vector<int64_t> Out = X.Dims;
-    if (IsSlice) {
-      if (!(0 <= *L && *L < *H && *H <= D))
-        return fail(fmt::format("slice [{}:{}] is empty or out of range for "
-                                "axis {} of {}",
-                                *L, *H, *Axis, X.str(B)));
-      Out[*Axis] = *H - *L;
-    } else {
-      if (*L < 0 || *H < 0)
-        return fail(fmt::format("'pad' needs non-negative 'before' and "
-                                "'after', got {} and {}",
-                                *L, *H));
-      Out[*Axis] = D + *L + *H;
-    }
-    return ok(TensorType(X.Elt, Out));
-  }
-  case ShapeRule::Concat: {
-    if (Ops.empty())
-      return fail("'concat' needs at least one operand");
-    const TensorType &X = Ops[0];
-    auto Axis = getInt(A, "axis");
-    if (!Axis || *Axis < 0 || *Axis >= int64_t(X.rank()))
-      return fail(fmt::format("'concat' needs an integer 'axis' within rank "
-                              "{}",
-                              X.rank()));
-    std::vector<int64_t> Out = X.Dims;
-    Out[*Axis] = 0;
-    for (const TensorType &T : Ops) {
-      std::vector<int64_t> Rest = T.Dims;
-      if (T.rank() == X.rank())
-        Rest[*Axis] = 0;
-      if (T.Elt != X.Elt || Rest != Out)
-        return fail(fmt::format("'concat' along axis {} expects tensors that "
-                                "differ only in that axis, got {} and {}",
-                                *Axis, X.str(B), T.str(B)));
-      if (T.Dims[*Axis] == kBatch)
-        return fail(fmt::format("'concat' cannot join along the batch dim {} "
-                                "of {}",
-                                B, T.str(B)));
-    }
-    for (const TensorType &T : Ops)
-      Out[*Axis] += T.Dims[*Axis];
-    return ok(TensorType(X.Elt, Out));
-  }
-  case ShapeRule::Reduce: {
-    const TensorType &X = Ops[0];
-    if (std::string E = checkAxes(A, X.rank()); !E.empty())
-      return fail(E);
-    std::vector<int64_t> Axes = reduceAxes(A, X.rank());
-    bool Keep = getBool(A, "keepdims");
-    std::vector<int64_t> Out;
-    for (unsigned I = 0; I < X.rank(); ++I) {
-      bool Reduced = std::binary_search(Axes.begin(), Axes.end(), I);
-      if (!Reduced)
-        Out.push_back(X.Dims[I]);
-      else if (Keep)
-        Out.push_back(1);
-    }
-    return ok(TensorType(X.Elt, Out));
-  }
-  case ShapeRule::MatMul: {
-    // transpose_a / transpose_b: the operand's last two axes are swapped
-    // before the product (the backward pass's X^T @ dY and dY @ W^T).
-    bool Epilogue = A.count("epilogue");
-    if (Ops.size() < 2 || (!Epilogue && Ops.size() != 2))
-      return fail(fmt::format("'matmul' expects 2 operands{}, got {}",
-                              Epilogue ? " or more" : " without an 'epilogue'",
-                              Ops.size()));
-    const TensorType &L = Ops[0], &R = Ops[1];
-    if (L.rank() < 2 || R.rank() < 2)
-      return fail(fmt::format("matmul expects operands of rank >= 2, got {} "
-                              "@ {}",
-                              L.str(B), R.str(B)));
-    bool TA = getBool(A, "transpose_a"), TB = getBool(A, "transpose_b");
-    int64_t LM = L.Dims[L.rank() - (TA ? 1 : 2)];
-    int64_t LK = L.Dims[L.rank() - (TA ? 2 : 1)];
-    int64_t RK = R.Dims[R.rank() - (TB ? 1 : 2)];
-    int64_t RN = R.Dims[R.rank() - (TB ? 2 : 1)];
-    if (LK != RK)
-      return fail(fmt::format("matmul inner dimensions differ: {}{} @ {}{}",
-                              L.str(B), TA ? "^T" : "", R.str(B),
-                              TB ? "^T" : ""));
-    std::vector<int64_t> LB(L.Dims.begin(), L.Dims.end() - 2);
-    std::vector<int64_t> RB(R.Dims.begin(), R.Dims.end() - 2);
-    auto Out = broadcastShapes(LB, RB);
-    if (!Out)
-      return fail(fmt::format("matmul batch dimensions do not broadcast: {} "
-                              "@ {}",
-                              L.str(B), R.str(B)));
-    Out->push_back(LM);
-    Out->push_back(RN);
-    if (std::count(Out->begin(), Out->end(), kBatch) > 1)
-      return fail(fmt::format("matmul {} @ {} would have the batch dim twice",
-                              L.str(B), R.str(B)));
-    // The epilogue's inputs broadcast to the product without changing it.
-    for (size_t I = 2; I < Ops.size(); ++I)
-      if (Ops[I].rank() > Out->size() ||
-          broadcastShapes(Ops[I].Dims, *Out) != *Out)
-        return fail(fmt::format("matmul epilogue operand {} does not "
-                                "broadcast to the product {}",
-                                Ops[I].str(B), TensorType(Elt, *Out).str(B)));
-    return ok(TensorType(Elt, *Out));
-  }
-  case ShapeRule::ArgMax: {
-    const TensorType &X = Ops[0];
-    auto Axis = getInt(A, "axis");
-    if (!Axis || !normAxis(*Axis, X.rank()))
-      return fail(fmt::format("'argmax' needs an integer 'axis' within rank {}",
-                              X.rank()));
-    std::vector<int64_t> Out;
-    for (unsigned I = 0; I < X.rank(); ++I)
-      if (int64_t(I) != *normAxis(*Axis, X.rank()))
-        Out.push_back(X.Dims[I]);
-    return ok(TensorType(DType::I32, Out));
-  }
-  }
-  return fail("unknown shape rule");
+  ShapeQuery Q{K, Info, Ops, A, B, Ops.empty() ? DType::F32 : Ops[0].Elt};
+  if (std::string E = checkDTypes(Q); !E.empty())
+    return fail(E);
+  return Rules[unsigned(K)](Q);
 }
 
 } // namespace adj

@@ -22,9 +22,8 @@
 ///                  an argument updates a trainable parameter or optimizer
 ///                  state of the same type; the loss is a float scalar
 ///
-/// Ops missing from the attribute schema (added to Ops.def later) are only
-/// checked by their shape rule. A violation is located in the .air text when
-/// a SourceMap is given, else at the op's own location.
+/// The attribute schema is Ops.def's Attrs column. A violation is located in
+/// the .air text when a SourceMap is given, else at the op's own location.
 ///
 //===----------------------------------------------------------------------===//
 #include "ir/Verifier.h"
@@ -41,81 +40,6 @@
 namespace adj {
 
 namespace {
-
-enum class AttrKind { Int, Float, Bool, IntList, String };
-
-struct AttrSpec {
-  const char *Name;
-  AttrKind Kind;
-  bool Required;
-};
-
-/// The attributes of every op of Ops.def; an op not listed is unknown here
-/// and its attributes are left to its shape rule.
-const std::map<std::string, std::vector<AttrSpec>> &attrSchema() {
-  static const std::map<std::string, std::vector<AttrSpec>> Schema = [] {
-    const AttrSpec Axes{"axes", AttrKind::IntList, false};
-    const AttrSpec Keep{"keepdims", AttrKind::Bool, false};
-    const AttrSpec Axis{"axis", AttrKind::Int, true};
-    const AttrSpec Alpha{"alpha", AttrKind::Float, false};
-    const AttrSpec Smoothing{"label_smoothing", AttrKind::Float, false};
-    const AttrSpec Shape{"shape", AttrKind::IntList, true};
-    std::map<std::string, std::vector<AttrSpec>> S;
-    for (const char *Op :
-         {"neg", "exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos", "tanh",
-          "sigmoid", "relu", "gelu", "softplus", "swish"}) {
-      S[Op] = {};
-      S[std::string(Op) + "_grad"] = {};
-    }
-    for (const char *Op : {"leaky_relu", "elu"}) {
-      S[Op] = {Alpha};
-      S[std::string(Op) + "_grad"] = {Alpha};
-    }
-    for (const char *Op :
-         {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "gt_mask",
-          "ge_mask", "eq_mask", "ne_mask", "accuracy"})
-      S[Op] = {};
-    S["matmul"] = {{"transpose_a", AttrKind::Bool, false},
-                   {"transpose_b", AttrKind::Bool, false},
-                   {"epilogue", AttrKind::String, false}};
-    S["fused"] = {{"body", AttrKind::String, true}};
-    for (const char *Op :
-         {"reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
-      S[Op] = {Axes, Keep};
-    for (const char *Op : {"softmax", "log_softmax", "softmax_grad",
-                           "log_softmax_grad", "argmax"})
-      S[Op] = {Axis};
-    S["constant"] = {{"value", AttrKind::Float, true}};
-    S["count"] = {Axes};
-    S["transpose"] = {{"perm", AttrKind::IntList, true}};
-    S["reshape"] = {Shape};
-    S["broadcast_to"] = {Shape};
-    auto Int = [](const char *N) { return AttrSpec{N, AttrKind::Int, true}; };
-    S["slice"] = {Int("axis"), Int("start"), Int("end")};
-    S["pad"] = {Int("axis"), Int("before"), Int("after")};
-    S["concat"] = {Axis};
-    S["cross_entropy"] = {Smoothing};
-    S["cross_entropy_grad"] = {Smoothing};
-    return S;
-  }();
-  return Schema;
-}
-
-const char *kindName(AttrKind K) {
-  switch (K) {
-  case AttrKind::Int:
-    return "an integer";
-  case AttrKind::Float:
-    return "a float";
-  case AttrKind::Bool:
-    return "a boolean";
-  case AttrKind::IntList:
-    return "a list of integers";
-  case AttrKind::String:
-    return "a string";
-  }
-  return "?";
-}
 
 bool hasKind(const Attr &A, AttrKind K) {
   switch (K) {
@@ -336,36 +260,30 @@ private:
 
   // Rule attributes.
   bool checkAttributes(const Function &F, const Op &O) {
-    auto It = attrSchema().find(O.info().Mnemonic);
-    if (It == attrSchema().end())
-      return true;
-    const std::vector<AttrSpec> &Specs = It->second;
+    const OpInfo &Info = O.info();
     bool Ok = true;
     auto Fail = [&](const std::string &Msg) {
       reportOp(F, O, Msg);
       Ok = false;
     };
     for (auto &[Name, A] : O.Attributes) {
-      const AttrSpec *S = nullptr;
-      for (const AttrSpec &Sp : Specs)
-        if (Name == Sp.Name)
-          S = &Sp;
+      const AttrSpec *S = Info.attr(Name);
       if (!S) {
         Fail(fmt::format("unknown attribute '{}'", Name));
         continue;
       }
       if (!hasKind(A, S->Kind)) {
         Fail(fmt::format("attribute '{}' must be {}, got {}", Name,
-                         kindName(S->Kind), attrStr(A)));
+                         attrKindName(S->Kind), attrStr(A)));
         continue;
       }
       if (std::string E = checkValue(O, Name, A); !E.empty())
         Fail(E);
     }
-    for (const AttrSpec &S : Specs)
+    for (const AttrSpec &S : Info.attrs())
       if (S.Required && !O.hasAttr(S.Name))
         Fail(fmt::format("needs the attribute '{}' ({})", S.Name,
-                         kindName(S.Kind)));
+                         attrKindName(S.Kind)));
     return Ok;
   }
 
@@ -413,7 +331,7 @@ private:
 
   // Rule result-type.
   void checkResultType(const Function &F, const Op &O) {
-    if (O.info().Rule == ShapeRule::Explicit)
+    if (O.info().explicitType())
       return;
     std::vector<TensorType> Types;
     for (const Value *V : O.Operands)

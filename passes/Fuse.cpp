@@ -82,30 +82,11 @@ public:
 };
 
 bool fusible(const Op &O) {
-  return hasProp(O.Kind, props::Elementwise) && isFloat(O.type().Elt);
+  return O.info().Fusion != FusionClass::None && isFloat(O.type().Elt);
 }
 
-/// Ops cheap enough to recompute in every user.
-bool cheap(OpKind K) {
-  switch (K) {
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Neg:
-  case OpKind::Abs:
-  case OpKind::Relu:
-  case OpKind::ReluGrad:
-  case OpKind::Maximum:
-  case OpKind::Minimum:
-  case OpKind::GreaterMask:
-  case OpKind::GreaterEqualMask:
-  case OpKind::EqualMask:
-  case OpKind::NotEqualMask:
-    return true;
-  default:
-    return false;
-  }
-}
+/// Ops cheap enough to recompute in every user (Ops.def's Fusion column).
+bool cheap(OpKind K) { return opInfo(K).Fusion == FusionClass::Cheap; }
 
 /// Whether \p V is `transpose %x {perm = [0, .., r-1, r-2]}` of rank >= 2.
 Value *swappedLast2(Value *V) {
@@ -155,15 +136,14 @@ void foldTransposes(Function &F) {
   }
 }
 
-/// Ops an epilogue takes: those of a few vector instructions (the cheap
-/// ops, leaky_relu and div). Vector math (exp, tanh, sigmoid, ...) measured
-/// no faster in the register tile than in a separate loop over the stored
-/// product (tanh 1-3% slower), and libm called lane by lane (erf, sin, ...)
-/// would be slower still.
+/// Ops an epilogue takes: those of a few vector instructions (Fusion
+/// Epilogue or Cheap in Ops.def: the cheap ops, leaky_relu and div). Vector
+/// math (exp, tanh, sigmoid, ...) measured no faster in the register tile than
+/// in a separate loop over the stored product (tanh 1-3% slower), and libm
+/// called lane by lane (erf, sin, ...) would be slower still.
 bool epilogueOp(const Op &O) {
-  return fusible(O) &&
-         (cheap(O.Kind) || O.Kind == OpKind::LeakyRelu ||
-          O.Kind == OpKind::LeakyReluGrad || O.Kind == OpKind::Div);
+  FusionClass F = O.info().Fusion;
+  return fusible(O) && (F == FusionClass::Cheap || F == FusionClass::Epilogue);
 }
 
 /// Whether the tile reads \p V, an input of an epilogue of a product of

@@ -65,14 +65,11 @@ static Value *expandReduced(GradContext &C, Value *V) {
 /// the pre-activation x need not be kept for the backward pass (fuse can
 /// then fold bias and activation into the matmul computing x).
 static void unaryRule(GradContext &C) {
-  Attrs A;
-  if (auto It = C.O.Attributes.find("alpha"); It != C.O.Attributes.end())
-    A["alpha"] = It->second;
-  bool SignOfOutput =
-      C.O.Kind == K::Relu ||
-      (C.O.Kind == K::LeakyRelu && C.O.floatAttr("alpha", 0.01) >= 0);
+  bool SignOfOutput = C.O.Kind == K::Relu ||
+                      (C.O.Kind == K::LeakyRelu && C.O.attrOr("alpha") >= 0);
   Value *X = SignOfOutput ? const_cast<Value *>(&C.O.Result) : C.O.Operands[0];
-  C.Grads[0] = C.B.create(*unaryGradOf(C.O.Kind), {C.DY, X}, A);
+  // The _grad op takes the op's attributes (Ops.def's UNARY).
+  C.Grads[0] = C.B.create(*unaryGradOf(C.O.Kind), {C.DY, X}, C.O.Attributes);
 }
 
 static void addRule(GradContext &C) {

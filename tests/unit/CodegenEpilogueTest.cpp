@@ -63,7 +63,7 @@ const std::vector<Epilogue> &epilogues() {
          return 1 / (1 + std::exp(-(I[1] - I[0] * P)));
        }},
       {"libm",
-       "leaky_relu:0.2 i0; gelu t0",
+       "leaky_relu:alpha=0.2 i0; gelu t0",
        {},
        [](double P, const double *) { return gelu(P > 0 ? P : 0.2 * P); }},
   };

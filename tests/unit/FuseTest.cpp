@@ -32,11 +32,12 @@ void build(Module &M, DType T) {
   Value *G = B.create(OpKind::SigmoidGrad, {E, H});
   Value *R = B.create(OpKind::ReduceSum, {G}, axesAttr({1}));
   Value *Q = B.create(OpKind::Div, {G, B.create(OpKind::Exp, {Bv})});
-  Value *Y = B.create(OpKind::Sub, {Q, B.create(OpKind::Reshape, {R},
-                                                {{"shape", Attr(Dims{kBatch, 1})}})});
-  Value *Z = B.create(OpKind::MatMul,
-                      {B.create(OpKind::Transpose, {Y}, {{"perm", Attr(Dims{1, 0})}}),
-                       X});
+  Value *Y = B.create(
+      OpKind::Sub,
+      {Q, B.create(OpKind::Reshape, {R}, {{"shape", Attr(Dims{kBatch, 1})}})});
+  Value *Z = B.create(
+      OpKind::MatMul,
+      {B.create(OpKind::Transpose, {Y}, {{"perm", Attr(Dims{1, 0})}}), X});
   // A product whose bias and activation fold into its epilogue, and one
   // summed with another, which does not fold (a full-size input).
   Value *P = B.create(OpKind::MatMul, {X, Wt});
@@ -73,7 +74,8 @@ TEST(Fuse, SameResultsAsUnfused) {
     for (int64_t N : BatchSizes) {
       std::vector<Vec> Args = {randVec(N * 5, -2, 2, T, 1),
                                randVec(35, -1, 1, T, 2),
-                               randVec(7, -1, 1, T, 3), {0.7}};
+                               randVec(7, -1, 1, T, 3),
+                               {0.7}};
       std::vector<Vec> Want, Got;
       ASSERT_EQ(Plain.run("f", N, Args, Want), 0);
       ASSERT_EQ(Fused.run("f", N, Args, Got), 0);
@@ -85,14 +87,16 @@ TEST(Fuse, SameResultsAsUnfused) {
 }
 
 TEST(Fuse, BadBodyIsACodegenError) {
-  for (const char *Body : {"", "matmul i0 i1", "add i0 i9", "add i0 t0",
-                           "relu i0 i0", "leaky_relu:x i0", "neg q0"}) {
+  for (const char *Body :
+       {"", "matmul i0 i1", "add i0 i9", "add i0 t0", "relu i0 i0",
+        "leaky_relu:x i0", "leaky_relu:beta=1 i0", "leaky_relu:alpha= i0",
+        "exp:alpha=1 i0", "neg q0"}) {
     Module M;
     Function &F = *M.addFunction("f");
     Builder B(F);
     Value *X = F.addArg("x", ty(DType::F32, {3}), ArgRole::Input);
-    Value *V = B.createExplicit(OpKind::Fused, {X}, {{"body", std::string(Body)}},
-                                ty(DType::F32, {3}));
+    Value *V = B.createExplicit(
+        OpKind::Fused, {X}, {{"body", std::string(Body)}}, ty(DType::F32, {3}));
     F.Results = {{"y", V}};
     llvm::LLVMContext Ctx;
     auto LM = lowerToLLVM(M, Ctx);

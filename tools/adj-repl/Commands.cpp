@@ -654,16 +654,8 @@ std::vector<std::string> Repl::complete(const std::string &Before) const {
       for (const char *K : {"input", "param", "def", "loss", "metric", "train",
                             "data", "model", "frozen"})
         Pool.push_back(K);
-      for (const char *B :
-           {"exp", "log", "sqrt", "rsqrt", "abs", "sin", "cos", "tanh",
-            "sigmoid", "relu", "leaky_relu", "elu", "gelu", "softplus",
-            "swish", "maximum", "minimum", "pow", "where", "clamp", "sum",
-            "mean", "max", "min", "logsumexp", "reshape", "transpose",
-            "broadcast_to", "slice", "concat", "stack", "matmul", "softmax",
-            "log_softmax", "cross_entropy", "nll", "mse", "l1", "huber",
-            "bce_with_logits", "accuracy", "argmax"})
-        if (findBuiltin(B))
-          Pool.push_back(B);
+      for (const std::string &B : builtinNames())
+        Pool.push_back(B);
       for (const char *I : {"zeros", "ones", "constant", "normal", "uniform",
                             "glorot_uniform", "glorot_normal", "he_normal",
                             "he_uniform"})

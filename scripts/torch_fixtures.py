@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Writes the PyTorch reference values that Adjoint's op tests compare with.
+
+PyTorch is the reference, not a test dependency: this script is run by hand
+(with Debian's python3-torch, `/usr/bin/python3 scripts/torch_fixtures.py`)
+whenever an op is added or changed, and its output, tests/fixtures/*.json,
+is committed. CI and the tests only read the JSON.
+
+elementwise.json: for every UNARY entry of ir/Ops.def, its Torch column
+evaluated in float64 at fixed points (attributes at their Ops.def defaults),
+with the derivative from autograd; for the binary ops below, their values on
+a grid of pairs.
+"""
+import json
+import math
+import os
+import re
+import sys
+
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPS_DEF = os.path.join(ROOT, "ir", "Ops.def")
+OUT = os.path.join(ROOT, "tests", "fixtures", "elementwise.json")
+
+# Points where every unary op is compared: a grid, values near 0 and the
+# tails. Points outside an op's domain (log of a negative) give NaN in
+# PyTorch and are skipped by the tests.
+POINTS = sorted(set([round(-4 + 0.25 * i, 4) for i in range(33)] +
+                    [1e-3, -1e-3, 0.1, -0.1, 12.0, -12.0, 30.0, -30.0]))
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: torch.pow(a, b),
+    "maximum": torch.maximum,
+    "minimum": torch.minimum,
+    "gt_mask": lambda a, b: (a > b).double(),
+    "ge_mask": lambda a, b: (a >= b).double(),
+    "eq_mask": lambda a, b: (a == b).double(),
+    "ne_mask": lambda a, b: (a != b).double(),
+}
+PAIRS = [(a, b) for a in (-2.0, -0.5, 0.0, 0.5, 1.5, 3.0)
+         for b in (-1.5, 0.0, 0.5, 1.5, 2.0)]
+
+
+def split_args(text):
+    """Top-level arguments of a macro call's text between its parens."""
+    args, depth, cur, in_str = [], 0, "", False
+    for c in text:
+        if c == '"':
+            in_str = not in_str
+        if not in_str and c in "(":
+            depth += 1
+        if not in_str and c in ")":
+            depth -= 1
+        if not in_str and c == "," and depth == 0:
+            args.append(cur.strip())
+            cur = ""
+        else:
+            cur += c
+    args.append(cur.strip())
+    return args
+
+
+def strings(arg):
+    """The value of one or more adjacent C string literals."""
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', arg))
+
+
+def unary_entries():
+    text = open(OPS_DEF).read()
+    for m in re.finditer(r"^UNARY\(", text, re.M):
+        depth, i = 0, m.end() - 1
+        while True:
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        args = split_args(text[m.end():i])
+        attrs = {}
+        for spec in filter(None, strings(args[5]).split(",")):
+            name, rest = spec.split(":")
+            if "=" in rest:
+                attrs[name.strip()] = float(rest.split("=")[1])
+        yield strings(args[1]), attrs, strings(args[6])
+
+
+def finite(values):
+    """JSON has no NaN or infinity: non-finite values become null."""
+    return [v if math.isfinite(v) else None for v in values]
+
+
+def main():
+    out = {"unary": {}, "binary": {}}
+    for name, attrs, expr in unary_entries():
+        x = torch.tensor(POINTS, dtype=torch.float64, requires_grad=True)
+        env = {"torch": torch, "F": F, "x": x, **attrs}
+        y = eval(expr, env)
+        (dy,) = torch.autograd.grad(y.sum(), x)
+        out["unary"][name] = {
+            "torch": expr, "attrs": attrs, "x": POINTS,
+            "f": finite(y.tolist()), "df": finite(dy.tolist()),
+        }
+    a = torch.tensor([p[0] for p in PAIRS], dtype=torch.float64)
+    b = torch.tensor([p[1] for p in PAIRS], dtype=torch.float64)
+    for name, f in BINARY.items():
+        v = f(a, b)
+        out["binary"][name] = {
+            "a": a.tolist(), "b": b.tolist(),
+            "f": finite(v.tolist())}
+    with open(OUT, "w") as fh:
+        json.dump(out, fh, indent=1, sort_keys=True, allow_nan=False)
+        fh.write("\n")
+    print(f"wrote {os.path.relpath(OUT, ROOT)}: {len(out['unary'])} unary, "
+          f"{len(out['binary'])} binary ops (torch {torch.__version__})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
