@@ -5,6 +5,14 @@
  * of its arguments and results (adj_rt_value_desc, adj_rt_function) and the
  * one runtime function generated code calls, adj_rt_parallel_for.
  *
+ * ADJ_RT_ABI_VERSION numbers this interface together with the model
+ * description a compiler fills in (adj_rt_model and the structs it points
+ * to, in adjoint_rt_train.h). A compiled model records the version it was
+ * compiled against in adj_rt_model.abi_version, and the runtime refuses a
+ * model of another version. Increment it with any change to these
+ * declarations or to the model description that code compiled before would
+ * not survive.
+ *
 \*===----------------------------------------------------------------------===*/
 #ifndef ADJOINT_RT_ABI_H
 #define ADJOINT_RT_ABI_H
@@ -14,6 +22,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** The version of the interface between compiled models and the runtime;
+ *  see above. */
+#define ADJ_RT_ABI_VERSION 1
 
 /** Element types; the values match adj::DType. */
 typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;

@@ -96,6 +96,12 @@ typedef struct {
 } adj_rt_schedule;
 
 typedef struct {
+  /** ADJ_RT_ABI_VERSION of the headers the model was compiled against.
+   *  adj_rt_trainer_main, adj_rt_train, adj_rt_session_create and
+   *  adj_rt_session_rebind refuse a model of another version before doing
+   *  anything else. First, so that it reads the same whatever the rest of
+   *  the layout. */
+  int abi_version;
   const char *name;           /**< model name */
   adj_rt_function train_step; /**< args: inputs, params, states, lr, step */
   /** args: inputs, params; results: loss, metrics */
