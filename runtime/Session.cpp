@@ -155,6 +155,8 @@ adj_rt_session *adj::rt::createSession(const adj_rt_model *m,
     fail("adj_rt_session_create: no model");
     return nullptr;
   }
+  if (checkAbiVersion(*m))
+    return nullptr;
   adj_rt_options defaults;
   adj_rt_options_init(&defaults);
   auto s = std::make_unique<adj_rt_session>();
@@ -256,6 +258,8 @@ extern "C" int adj_rt_session_set_option(adj_rt_session *s, const char *flag,
 extern "C" int adj_rt_session_rebind(adj_rt_session *s, const adj_rt_model *m) {
   if (!s || !m)
     return fail("adj_rt_session_rebind: null argument");
+  if (checkAbiVersion(*m))
+    return 1;
   return s->rebuild(*m,
                     std::make_unique<adj_rt_session::OwnedOptions>(s->Opts->O));
 }

@@ -5,7 +5,9 @@
 /// defaults; --optimizer NAME swaps the model's train_step for the step
 /// compiled for that optimizer; --data overrides rewrite the data sources;
 /// --freeze names must be parameters. Everything a user can get wrong is
-/// reported here, before any data is loaded.
+/// reported here, before any data is loaded. Before all of it, a model
+/// compiled against another runtime ABI version is refused
+/// (checkAbiVersion).
 ///
 //===----------------------------------------------------------------------===//
 
@@ -74,6 +76,14 @@ static int checkSchedule(const adj_rt_schedule &c) {
   }
 }
 
+int checkAbiVersion(const adj_rt_model &m) {
+  if (m.abi_version == ADJ_RT_ABI_VERSION)
+    return 0;
+  return fail(format("the compiled model uses runtime ABI version %d, this "
+                     "runtime has %d; recompile the model with this adjc",
+                     m.abi_version, ADJ_RT_ABI_VERSION));
+}
+
 int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
                     Settings &s) {
   if (o.epochs < 0)
@@ -103,8 +113,8 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
   s.Batch = o.batch > 0 ? o.batch : m.batch;
   s.Lr = o.lr > 0 ? o.lr : m.lr;
   s.Seed = o.seed >= 0 ? uint64_t(o.seed) : m.seed;
-  s.Schedule = o.schedule.kind != ADJ_RT_SCHEDULE_DEFAULT ? o.schedule
-                                                          : m.schedule;
+  s.Schedule =
+      o.schedule.kind != ADJ_RT_SCHEDULE_DEFAULT ? o.schedule : m.schedule;
   if (s.Schedule.kind == ADJ_RT_SCHEDULE_DEFAULT)
     s.Schedule.kind = ADJ_RT_SCHEDULE_CONSTANT;
   s.Warmup = o.warmup >= 0 ? o.warmup : m.warmup;

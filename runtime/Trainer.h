@@ -2,11 +2,11 @@
 ///
 /// \file
 /// The parts adj_rt_train() is assembled from, shared between Settings.cpp
-/// (the options resolved against the model), Data.cpp (loading and
-/// validating a model's data), Step.cpp (binding step functions to buffers),
-/// Resume.cpp (checkpoints of the training state), Report.cpp (console lines
-/// and the JSON report), History.cpp (the CSV log and the SVG plot),
-/// Train.cpp (the training loop and evaluation) and Session.cpp (the
+/// (the model's ABI version checked, the options resolved against it), Data.cpp
+/// (loading and validating a model's data), Step.cpp (binding step functions to
+/// buffers), Resume.cpp (checkpoints of the training state), Report.cpp
+/// (console lines and the JSON report), History.cpp (the CSV log and the SVG
+/// plot), Train.cpp (the training loop and evaluation) and Session.cpp (the
 /// session API: building, reconfiguring and rebinding a session).
 ///
 //===----------------------------------------------------------------------===//
@@ -51,6 +51,11 @@ struct Settings {
   const char *LoadPath = nullptr, *SavePath = nullptr;
   const char *LogPath = nullptr, *PlotPath = nullptr;
 };
+
+/// Fails with "the compiled model uses runtime ABI version X, this runtime
+/// has Y; ..." unless `m` was compiled against this runtime's
+/// ADJ_RT_ABI_VERSION. Every entry point taking a model calls it first.
+int checkAbiVersion(const adj_rt_model &m);
 
 struct State;
 
@@ -286,8 +291,8 @@ struct Report {
   double CompileSeconds = 0;
   double WallSeconds = 0;
   int64_t PeakRssBytes = 0;
-  int64_t ArenaBytes = -1;  ///< written when known (>= 0)
-  std::string ObjectCache;  ///< written when not empty
+  int64_t ArenaBytes = -1; ///< written when known (>= 0)
+  std::string ObjectCache; ///< written when not empty
 };
 
 /// Writes `r` as one JSON object, atomically (temporary file + rename).
@@ -382,8 +387,8 @@ struct adj_rt_session {
 private:
   int trainEpoch(int64_t epoch, int64_t lastEpoch, int64_t maxSteps,
                  int64_t &runSteps, double &loss, int64_t &samples);
-  void showProgress(int64_t epoch, int64_t lastEpoch, int64_t end,
-                    double loss, int64_t samples, double secs);
+  void showProgress(int64_t epoch, int64_t lastEpoch, int64_t end, double loss,
+                    int64_t samples, double secs);
   int evaluateInto(std::string &line, adj::rt::History::Row *row);
   int bindSteps(const adj::rt::Settings &s, const adj::rt::DataSet &data,
                 adj::rt::State &state, adj::rt::Step &train,

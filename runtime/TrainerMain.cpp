@@ -6,12 +6,14 @@
 /// syntax (--batch 8, --batch=8, repeated options, --help); each value is
 /// then stored with adj_rt_options_set(), which checks it with the same
 /// messages `adjc --run` gives. --help adds the model's defaults, its
-/// optimizers and its data sources to the options' own help. Every error
-/// is printed as "PROGRAM: error: MESSAGE" with exit status 1.
+/// optimizers and its data sources to the options' own help. A model
+/// compiled against another runtime ABI version is refused first, --help
+/// included. Every error is printed as "PROGRAM: error: MESSAGE" with exit
+/// status 1.
 ///
 //===----------------------------------------------------------------------===//
 
-#include "runtime/Internal.h"
+#include "runtime/Trainer.h"
 
 #include <CLI/CLI.hpp>
 
@@ -93,6 +95,8 @@ extern "C" int adj_rt_trainer_main(const adj_rt_model *m, int argc,
   };
   if (!m)
     return error("no model");
+  if (checkAbiVersion(*m)) // before --help reads the model
+    return error(adj_rt_last_error());
   adj_rt_options o;
   adj_rt_options_init(&o);
   int status = 0;

@@ -436,7 +436,7 @@ struct ModelBuilder {
   std::vector<adj_rt_data_desc> Data;
   std::vector<adj_rt_label_desc> Labels;
   std::deque<std::string> Strings;
-  adj_rt_model M{};
+  adj_rt_model M{ADJ_RT_ABI_VERSION};
 
   void addData(const char *split, const char *input, const std::string &path) {
     Strings.push_back(path);

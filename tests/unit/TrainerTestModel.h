@@ -210,7 +210,7 @@ struct Model {
   std::vector<adj_rt_param_desc> Params;
   std::vector<adj_rt_data_desc> Data;
   std::deque<std::string> Strings;
-  adj_rt_model M{};
+  adj_rt_model M{ADJ_RT_ABI_VERSION};
 
   const char *str(const std::string &s) {
     Strings.push_back(s);

@@ -5,7 +5,8 @@
 /// be updated in place comes from the step plan the code was lowered with
 /// (planStep), so the description and the compiled code agree. emitC() walks
 /// the finished adj_rt_model and prints it as C initialisers, so the JIT and a
-/// native trainer are described by one piece of code.
+/// native trainer are described by one piece of code. Both record the
+/// runtime ABI version adjc was built with, which the runtime checks.
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/Describe.h"
@@ -33,9 +34,9 @@ const char *ModelDescription::str(const std::string &S) {
   return StrStore.back().c_str();
 }
 
-adj_rt_function
-ModelDescription::describe(const Function &F, const char *Name,
-                           const std::function<void *(const std::string &)> &R) {
+adj_rt_function ModelDescription::describe(
+    const Function &F, const char *Name,
+    const std::function<void *(const std::string &)> &R) {
   auto Dims = [&](const std::vector<int64_t> &D) {
     DimStore.push_back(D);
     return DimStore.back().data();
@@ -57,8 +58,8 @@ ModelDescription::describe(const Function &F, const char *Name,
                        Dims(V.Type.Dims), InPlace[I] ? 1 : 0});
   }
   Symbols.push_back(F.Name);
-  return {Name, adj_rt_step_fn(R(F.Name)), int(Args.size()), Args.data(),
-          int(Results.size()), Results.data()};
+  return {Name,        adj_rt_step_fn(R(F.Name)), int(Args.size()),
+          Args.data(), int(Results.size()),       Results.data()};
 }
 
 ModelDescription::ModelDescription(
@@ -75,6 +76,7 @@ ModelDescription::ModelDescription(
   ValueStore.reserve(2 * M.Functions.size());
   OptimizerSteps.reserve(M.Functions.size());
 
+  Desc.abi_version = ADJ_RT_ABI_VERSION;
   Desc.name = str(Spec.Name);
   Desc.eval_step = describe(*M.function("forward"), "eval_step", Resolve);
   Desc.train_step = describe(*M.function("train_step"), "train_step", Resolve);
@@ -92,16 +94,15 @@ ModelDescription::ModelDescription(
                       P.Init, P.A, P.B, P.Frozen ? 1 : 0});
   }
   for (const DataSpec &D : Spec.Data)
-    Data.push_back({str(D.Split), str(D.Input), D.Format, str(D.Path),
-                    D.Scale,
+    Data.push_back({str(D.Split), str(D.Input), D.Format, str(D.Path), D.Scale,
                     D.Columns.empty()
                         ? nullptr
                         : str(fmt::format("{}", fmt::join(D.Columns, ","))),
                     D.Header ? 1 : 0});
   for (const LabelSpec &L : Spec.Labels)
-    Labels.push_back({str(L.Input), L.Classes,
-                      str(fmt::format("{}:{}:{}", L.L.File, L.L.Line,
-                                      L.L.Col))});
+    Labels.push_back(
+        {str(L.Input), L.Classes,
+         str(fmt::format("{}:{}:{}", L.L.File, L.L.Line, L.L.Col))});
   Desc.num_params = Params.size();
   Desc.params = Params.data();
   Desc.num_data = Data.size();
@@ -200,8 +201,8 @@ std::string ModelDescription::emitC() const {
     for (int I = 0; I < Desc.num_params; ++I) {
       const adj_rt_param_desc &P = Desc.params[I];
       S += fmt::format("  {{{}, {}, {}, (adj_rt_init){}, {}, {}, {}}},\n",
-                       lit(P.name), P.rank, DimNames[I], int(P.init),
-                       num(P.a), num(P.b), P.frozen);
+                       lit(P.name), P.rank, DimNames[I], int(P.init), num(P.a),
+                       num(P.b), P.frozen);
     }
     S += "};\n";
   }
@@ -211,9 +212,10 @@ std::string ModelDescription::emitC() const {
     S += "static const adj_rt_data_desc data[] = {\n";
     for (int I = 0; I < Desc.num_data; ++I) {
       const adj_rt_data_desc &D = Desc.data[I];
-      S += fmt::format("  {{{}, {}, (adj_rt_data_format){}, {}, {}, {}, {}}},\n",
-                       lit(D.split), lit(D.input), int(D.format), lit(D.path),
-                       num(D.scale), lit(D.columns), D.header);
+      S +=
+          fmt::format("  {{{}, {}, (adj_rt_data_format){}, {}, {}, {}, {}}},\n",
+                      lit(D.split), lit(D.input), int(D.format), lit(D.path),
+                      num(D.scale), lit(D.columns), D.header);
     }
     S += "};\n";
   }
@@ -227,17 +229,17 @@ std::string ModelDescription::emitC() const {
     S += "};\n";
   }
   S += fmt::format(
-      "\nstatic const adj_rt_model model = {{\n  {}, {}, {}, {}, {}, {}, {}, "
-      "{}, {},\n  {}, {}, {}, {}, {}u, {}, {},\n"
+      "\nstatic const adj_rt_model model = {{\n  {}, /* abi_version */\n"
+      "  {}, {}, {}, {}, {}, {}, {}, {}, {},\n  {}, {}, {}, {}, {}u, {}, {},\n"
       "  {{(adj_rt_schedule_kind){}, {}, {}, {}, {}}}, {}}};\n\n"
       "int main(int argc, char **argv) {{\n"
       "  return adj_rt_trainer_main(&model, argc, argv);\n}}\n",
-      lit(Desc.name), Train, Eval, Desc.num_params, ParamsName, Desc.num_data,
-      DataName, Desc.num_labels, LabelsName, lit(Desc.optimizer),
-      num(Desc.lr), Desc.batch, Desc.epochs, Desc.seed,
+      Desc.abi_version, lit(Desc.name), Train, Eval, Desc.num_params,
+      ParamsName, Desc.num_data, DataName, Desc.num_labels, LabelsName,
+      lit(Desc.optimizer), num(Desc.lr), Desc.batch, Desc.epochs, Desc.seed,
       Desc.num_optimizer_steps, OptName, int(Desc.schedule.kind),
-      Desc.schedule.step_size, num(Desc.schedule.gamma),
-      Desc.schedule.t_max, num(Desc.schedule.eta_min), Desc.warmup);
+      Desc.schedule.step_size, num(Desc.schedule.gamma), Desc.schedule.t_max,
+      num(Desc.schedule.eta_min), Desc.warmup);
   return S;
 }
 

@@ -1,0 +1,98 @@
+/*===- adjoint_rt_abi.h - Compiled code's interface ---------------*- C -*-===*\
+ *
+ * The binary interface between the code a compiler generates and the runtime:
+ * the signature of a compiled step function (adj_rt_step_fn), the descriptors
+ * of its arguments and results (adj_rt_value_desc, adj_rt_function) and the
+ * one runtime function generated code calls, adj_rt_parallel_for.
+ *
+ * ADJ_RT_ABI_VERSION numbers this interface together with the model
+ * description a compiler fills in (adj_rt_model and the structs it points
+ * to, in adjoint_rt_train.h). A compiled model records the version it was
+ * compiled against in adj_rt_model.abi_version, and the runtime refuses a
+ * model of another version. Increment it with any change to these
+ * declarations or to the model description that code compiled before would
+ * not survive.
+ *
+\*===----------------------------------------------------------------------===*/
+#ifndef ADJOINT_RT_ABI_H
+#define ADJOINT_RT_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The version of the interface between compiled models and the runtime;
+ *  see above. */
+#define ADJ_RT_ABI_VERSION 1
+
+/** Element types; the values match adj::DType. */
+typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;
+
+/** A dimension of this value is the symbolic batch dim. */
+#define ADJ_RT_BATCH (-1)
+
+/** Roles of a step function's arguments. */
+typedef enum {
+  ADJ_RT_ARG_INPUT = 0, /**< a data input, batched (e.g. x, y) */
+  ADJ_RT_ARG_PARAM = 1, /**< a model parameter */
+  ADJ_RT_ARG_STATE = 2, /**< optimizer state, e.g. opt.m.w1 */
+  ADJ_RT_ARG_HYPER = 3  /**< a scalar hyperparameter: "lr" or "step" */
+} adj_rt_role;
+
+/** One argument or result of a compiled step function. */
+typedef struct {
+  const char *name; /**< x, w1, opt.m.w1, lr, step; results: loss, ... */
+  adj_rt_role role; /**< for results: ignored */
+  adj_rt_dtype dtype;
+  int rank;
+  const int64_t *dims; /**< ADJ_RT_BATCH for the batch dim */
+  /** Results only (0 for arguments): nonzero when this result's buffer may
+   *  be the buffer of the argument of the same name, so that the update is
+   *  written in place (the function reads that argument only where it
+   *  writes, after its other readers). */
+  int inplace;
+} adj_rt_value_desc;
+
+/**
+ * A compiled step function. `n` is the runtime batch size; `args` points to
+ * one buffer per argument and `results` to one caller-allocated buffer per
+ * result (row-major, contiguous). A result buffer aliases no argument,
+ * except that a result whose descriptor has `inplace` set may be passed its
+ * argument's buffer (the function computes the same either way). Returns
+ * 0, or non-zero when the data was invalid (e.g. a label out of range), in
+ * which case the results (and the arguments updated in place) are
+ * unspecified.
+ */
+typedef int32_t (*adj_rt_step_fn)(int64_t n, void *const *args,
+                                  void *const *results);
+
+typedef struct {
+  const char *name; /**< "train_step" or "eval_step" */
+  adj_rt_step_fn fn;
+  int num_args;
+  const adj_rt_value_desc *args;
+  int num_results;
+  /** Result names: "loss", metric names, or the name of an argument whose
+   *  next value it is (updated parameters and optimizer state). */
+  const adj_rt_value_desc *results;
+} adj_rt_function;
+
+/* ---- Thread pool: what generated code calls for its parallel loops. ---- */
+
+/** Runs fn(ctx, task) once for every task in [0, n_tasks) on the pool's
+ *  threads, the calling thread included, and returns when all have run
+ *  (n_tasks <= 0: nothing). Tasks must be independent; which thread runs
+ *  which task varies, so generated code derives its partition of the work
+ *  from the problem size alone and results do not depend on the number of
+ *  threads. A call from inside a task, or from another thread while the
+ *  pool is busy, runs its tasks inline, in order. */
+void adj_rt_parallel_for(int64_t n_tasks, void (*fn)(void *ctx, int64_t task),
+                         void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ADJOINT_RT_ABI_H */
