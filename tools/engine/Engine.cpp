@@ -74,6 +74,17 @@ void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
   }
 }
 
+llvm::Expected<PassManager> passPipeline(const std::string &Pipeline,
+                                         PassManagerOptions Opts) {
+  PassManager PM(std::move(Opts));
+  std::string Err;
+  if (!PM.parsePipeline(Pipeline, Err))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        fmt::format("cannot build the pass pipeline '{}': {}", Pipeline, Err));
+  return PM;
+}
+
 bool Engine::fail(llvm::Error E) {
   Err << Prog << ": error: " << llvm::toString(std::move(E)) << "\n";
   return false;
@@ -81,15 +92,14 @@ bool Engine::fail(llvm::Error E) {
 
 bool Engine::runPipeline(Module &M, const TrainSpec &Train, Stage Last,
                          std::ostream &Log) {
-  PassManager PM(Opts.Passes);
-  std::string PipelineErr;
-  bool Parsed = PM.parsePipeline(pipelineFor(Last, Opts.Fuse), PipelineErr);
-  (void)Parsed;
+  auto PM = passPipeline(pipelineFor(Last, Opts.Fuse), Opts.Passes);
+  if (!PM)
+    return fail(PM.takeError());
   PassContext Ctx;
   Ctx.Optimizer = optimizerConfig(Train.Optimizer, Opts.Optimizer);
   Ctx.Optimizer.ClipNorm = Train.ClipNorm;
-  bool Ok = PM.run(M, Ctx, Log);
-  PassTimes = PM.timings();
+  bool Ok = PM->run(M, Ctx, Log);
+  PassTimes = PM->timings();
   reportPassErrors(Ctx, Diags, Prog, Err);
   return Ok;
 }

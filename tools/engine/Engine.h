@@ -57,6 +57,11 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
 /// The passes producing @train_step up to \p Last (Grad or Opt).
 std::string pipelineFor(Stage Last, bool Fuse = true);
 
+/// A pass manager with the passes of \p Pipeline (comma-separated names);
+/// an error names the pipeline and the unknown pass.
+llvm::Expected<PassManager> passPipeline(const std::string &Pipeline,
+                                         PassManagerOptions Opts = {});
+
 /// Prints user-facing errors of a pass run; \p Prog prefixes errors that
 /// have no location.
 void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
@@ -93,7 +98,8 @@ public:
       : Opts(std::move(Opts)), Diags(Diags), Err(Err), Prog(std::move(Prog)) {}
 
   /// Runs the passes of \p Last's pipeline on a module holding @forward.
-  /// Returns false after printing errors.
+  /// Returns false after printing errors (also when the pipeline cannot be
+  /// built).
   bool runPipeline(Module &M, const TrainSpec &Train, Stage Last,
                    std::ostream &Log);
   /// Prints \p S (>= Grad) for a compiled spec into \p Out.
