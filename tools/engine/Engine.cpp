@@ -229,7 +229,8 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
   CompileTimer Timer;
   auto CM = std::make_unique<CompiledModel>();
   LLVMCode Code;
-  // autodiff, optimizer, canonicalize, constant-fold, cse, dce, fuse
+  // autodiff, optimizer, canonicalize, constant-fold, cse, dce, fuse (unless
+  // -disable-fuse)
   if (!runPasses(*Spec, *CM, Timer))
     return nullptr;
   // codegen: @forward and @train_step as LLVM IR, and the arena's size
