@@ -2,9 +2,12 @@
 ///
 /// Compilation is a list of stages: frontend (done by the caller), the pass
 /// pipeline on a module holding @forward (autodiff, optimizer, canonicalize,
-/// constant-fold, cse, dce), optional f64 conversion, LLVM lowering, and the
-/// JIT. The compiled functions are described to the runtime by name and
-/// role, which is all the runtime's training loop needs.
+/// constant-fold, cse, dce, fuse), optional f64 conversion, LLVM lowering,
+/// and the JIT. compile() calls them in order; each stage prints its errors
+/// (an llvm::Error from codegen becomes `prog: error: message`) and reports
+/// its time into a CompileTimer (Timing.h). The compiled functions are
+/// described to the runtime by name and role, which is all the runtime's
+/// training loop needs.
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/Engine.h"
@@ -13,9 +16,8 @@
 #include "codegen/JIT.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
+#include "tools/engine/Timing.h"
 
-#include <algorithm>
-#include <chrono>
 #include <fmt/format.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -23,6 +25,12 @@
 #include <sstream>
 
 namespace adj {
+
+/// An LLVM module with its context, from lowering to the JIT.
+struct LLVMCode {
+  std::unique_ptr<llvm::LLVMContext> Ctx;
+  std::unique_ptr<llvm::Module> M;
+};
 
 CompiledModel::~CompiledModel() = default;
 
@@ -66,17 +74,32 @@ void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
   }
 }
 
+llvm::Expected<PassManager> passPipeline(const std::string &Pipeline,
+                                         PassManagerOptions Opts) {
+  PassManager PM(std::move(Opts));
+  std::string Err;
+  if (!PM.parsePipeline(Pipeline, Err))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        fmt::format("cannot build the pass pipeline '{}': {}", Pipeline, Err));
+  return PM;
+}
+
+bool Engine::fail(llvm::Error E) {
+  Err << Prog << ": error: " << llvm::toString(std::move(E)) << "\n";
+  return false;
+}
+
 bool Engine::runPipeline(Module &M, const TrainSpec &Train, Stage Last,
                          std::ostream &Log) {
-  PassManager PM(Opts.Passes);
-  std::string PipelineErr;
-  bool Parsed = PM.parsePipeline(pipelineFor(Last, Opts.Fuse), PipelineErr);
-  (void)Parsed;
+  auto PM = passPipeline(pipelineFor(Last, Opts.Fuse), Opts.Passes);
+  if (!PM)
+    return fail(PM.takeError());
   PassContext Ctx;
   Ctx.Optimizer = optimizerConfig(Train.Optimizer, Opts.Optimizer);
   Ctx.Optimizer.ClipNorm = Train.ClipNorm;
-  bool Ok = PM.run(M, Ctx, Log);
-  PassTimes = PM.timings();
+  bool Ok = PM->run(M, Ctx, Log);
+  PassTimes = PM->timings();
   reportPassErrors(Ctx, Diags, Prog, Err);
   return Ok;
 }
@@ -95,10 +118,8 @@ void convertToF64(Module &M) {
 bool Engine::lowerModule(const Module &M, llvm::LLVMContext &Ctx,
                          std::unique_ptr<llvm::Module> &Out) {
   auto LM = lowerToLLVM(M, Ctx, Opts.Lower);
-  if (!LM) {
-    Err << Prog << ": error: " << llvm::toString(LM.takeError()) << "\n";
-    return false;
-  }
+  if (!LM)
+    return fail(LM.takeError());
   Out = std::move(*LM);
   return true;
 }
@@ -150,10 +171,8 @@ bool Engine::emit(ModelSpec &Spec, Stage S, std::string &Out) {
   }
   if (S == Stage::Asm) {
     auto Asm = emitAssembly(*LM, *TM);
-    if (!Asm) {
-      Err << Prog << ": error: " << llvm::toString(Asm.takeError()) << "\n";
-      return false;
-    }
+    if (!Asm)
+      return fail(Asm.takeError());
     Out = std::move(*Asm);
     return true;
   }
@@ -204,133 +223,96 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
 
 std::unique_ptr<CompiledModel>
 Engine::compile(std::unique_ptr<ModelSpec> Spec) {
-  using Clock = std::chrono::steady_clock;
-  auto Start = Clock::now();
+  // The frontend (parse, sema, lowering to @forward) ran in the caller. The
+  // verifier checks the IR on entry to the pass pipeline and after each
+  // pass; each stage reports its time into Timer.
+  CompileTimer Timer;
   auto CM = std::make_unique<CompiledModel>();
-  auto Last = Start;
-  auto Lap = [&](const char *Stage) {
-    auto Now = Clock::now();
-    double S = std::chrono::duration<double>(Now - Last).count();
-    CM->StageSeconds.push_back({Stage, S});
-    Last = Now;
-    return S;
-  };
-  auto Since = [](Clock::time_point T) {
-    return std::chrono::duration<double>(Clock::now() - T).count();
-  };
-  // -time-passes: one table of the adj passes and the LLVM stages.
-  bool Time = Opts.Passes.TimePasses;
+  LLVMCode Code;
+  // autodiff, optimizer, canonicalize, constant-fold, cse, dce, fuse (unless
+  // -disable-fuse)
+  if (!runPasses(*Spec, *CM, Timer))
+    return nullptr;
+  // codegen: @forward and @train_step as LLVM IR, and the arena's size
+  if (!lowerToLLVMIR(*Spec, *CM, Code, Timer))
+    return nullptr;
+  // LLVM optimisation, object code and link (or the cached object)
+  if (!jitCompile(*CM, Code, Timer))
+    return nullptr;
+  // the compiled functions by name and role, for the runtime
+  if (!describeForRuntime(*Spec, *CM, Timer))
+    return nullptr;
+  reportTimes(*Spec, *CM, Timer);
+  CM->Spec = std::move(Spec);
+  return CM;
+}
+
+bool Engine::runPasses(const ModelSpec &Spec, CompiledModel &CM,
+                       CompileTimer &T) {
+  // The pass manager keeps its times: -time-passes prints them in one table
+  // with the LLVM stages.
   bool Deferred = Opts.Passes.DeferTimingReport;
   Opts.Passes.DeferTimingReport = true;
-  CM->IR = buildIR(*Spec, /*AllOptimizers=*/false);
+  CM.IR = buildIR(Spec, /*AllOptimizers=*/false);
   Opts.Passes.DeferTimingReport = Deferred;
-  if (!CM->IR)
-    return nullptr;
-  StageTimes Table = PassTimes;
-  Lap("passes");
-  auto Ctx = std::make_unique<llvm::LLVMContext>();
-  std::unique_ptr<llvm::Module> LM;
-  if (!lowerModule(*CM->IR, *Ctx, LM))
-    return nullptr;
-  if (auto A = arenaBytes(*LM, "train_step", Spec->Train.Batch))
-    CM->ArenaBytes = *A;
-  Table.push_back({"llvm lowering", Lap("lower")});
+  if (!CM.IR)
+    return false;
+  T.passesEnded(PassTimes);
+  return true;
+}
+
+bool Engine::lowerToLLVMIR(const ModelSpec &Spec, CompiledModel &CM,
+                           LLVMCode &Code, CompileTimer &T) {
+  Code.Ctx = std::make_unique<llvm::LLVMContext>();
+  if (!lowerModule(*CM.IR, *Code.Ctx, Code.M))
+    return false;
+  if (auto A = arenaBytes(*Code.M, "train_step", Spec.Train.Batch))
+    CM.ArenaBytes = *A;
+  T.loweringEnded();
+  return true;
+}
+
+bool Engine::jitCompile(CompiledModel &CM, LLVMCode &Code, CompileTimer &T) {
   auto J = JIT::create(Opts.OptLevel,
                        Opts.ObjectCache ? defaultObjectCacheDir() : "");
-  if (!J) {
-    Err << Prog << ": error: " << llvm::toString(J.takeError()) << "\n";
-    return nullptr;
-  }
-  CM->Jit = std::move(*J);
-  if (auto E = CM->Jit->addModule(std::move(LM), std::move(Ctx))) {
-    Err << Prog << ": error: " << llvm::toString(std::move(E)) << "\n";
-    return nullptr;
-  }
-  const JITStats &JS = CM->Jit->stats();
-  CM->CacheState = JS.cacheName();
-  bool CacheHit = JS.Cache == JITStats::Hit;
-  double Add = Since(Last);
-  if (JS.Cache != JITStats::Off)
-    Table.push_back(
-        {"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
-  if (JS.Parts > 1)
-    Table.push_back({fmt::format("llvm merge + split into {} parts", JS.Parts),
-                     JS.PartitionSeconds});
-  if (CacheHit) {
-    Table.push_back({"jit load cached object + link", JS.CompileSeconds});
-  } else if (JS.Parts > 1) {
-    // The stages overlap on the compile threads: their wall time together,
-    // and each stage's thread time in a note.
-    Table.push_back(
-        {fmt::format("llvm optimisation (O{}) + codegen + jit link, {} threads",
-                     Opts.OptLevel, JS.Parts),
-         JS.CompileSeconds});
-  } else {
-    Table.push_back({fmt::format("llvm optimisation (O{})", Opts.OptLevel),
-                     JS.OptimizeSeconds});
-    Table.push_back({"llvm codegen (object code)", JS.CodegenSeconds});
-    Table.push_back(
-        {"jit link", std::max(0.0, JS.CompileSeconds - JS.OptimizeSeconds -
-                                       JS.CodegenSeconds)});
-  }
-  Table.push_back({"jit setup",
-                   std::max(0.0, Add - JS.CacheKeySeconds -
-                                     JS.PartitionSeconds - JS.CompileSeconds)});
+  if (!J)
+    return fail(J.takeError());
+  CM.Jit = std::move(*J);
+  if (auto E = CM.Jit->addModule(std::move(Code.M), std::move(Code.Ctx)))
+    return fail(std::move(E));
+  CM.CacheState = CM.Jit->stats().cacheName();
+  T.jitEnded(CM.Jit->stats(), Opts.OptLevel);
+  return true;
+}
+
+bool Engine::describeForRuntime(const ModelSpec &Spec, CompiledModel &CM,
+                                CompileTimer &T) {
   std::string LookupErr;
   auto Resolve = [&](const std::string &Name) -> void * {
-    auto Sym = CM->Jit->lookup(Name);
+    auto Sym = CM.Jit->lookup(Name);
     if (!Sym) {
       LookupErr = llvm::toString(Sym.takeError());
       return nullptr;
     }
     return *Sym;
   };
-  CM->Description = std::make_unique<ModelDescription>(
-      *CM->IR, *Spec, optimizerName(*Spec), Resolve, Opts.Lower);
+  CM.Description = std::make_unique<ModelDescription>(
+      *CM.IR, Spec, optimizerName(Spec), Resolve, Opts.Lower);
   if (!LookupErr.empty()) {
     Err << Prog << ": error: " << LookupErr << "\n";
-    return nullptr;
+    return false;
   }
-  double Lookup = Since(Last) - Add;
-  Lap("jit");
-  Table.push_back({"jit symbol lookup", Lookup});
-  CM->CompileSeconds =
-      std::chrono::duration<double>(Clock::now() - Start).count();
-  if (Time) {
-    std::vector<std::string> Notes;
-    std::string Cache = std::string("object cache: ") + JS.cacheName();
-    if (JS.Cache == JITStats::Corrupt)
-      Cache += " entry ignored, recompiled";
-    if (JS.Cache != JITStats::Off)
-      Cache += " " + JS.CacheFile;
-    Notes.push_back(Cache);
-    if (JS.Parts > 1 && !CacheHit) {
-      std::string Sizes;
-      for (size_t I : JS.PartInstructions)
-        Sizes += (Sizes.empty() ? "" : ", ") + std::to_string(I);
-      Notes.push_back(fmt::format(
-          "llvm parts: {} ({} instructions); thread seconds: optimisation "
-          "{:.4f}, codegen {:.4f}",
-          JS.Parts, Sizes, JS.OptimizeSeconds, JS.CodegenSeconds));
-    }
-    if (CM->ArenaBytes >= 0)
-      Notes.push_back(
-          fmt::format("scratch arena @train_step: {} bytes at batch {}",
-                      CM->ArenaBytes, Spec->Train.Batch));
-    if (const Function *F = CM->IR->function("train_step")) {
-      StepPlan P = planStep(*F, Opts.Lower);
-      Notes.push_back(fmt::format(
-          "@train_step: {} kernels, {} loop groups of {} ops, {} of {} "
-          "results in place",
-          P.Units.size(), P.numGroups(), P.numGroupedOps(),
-          std::count(P.InPlace.begin(), P.InPlace.end(), true),
-          P.InPlace.size()));
-    }
-    Notes.push_back(fmt::format("compile seconds: {:.4f}", CM->CompileSeconds));
-    Err << formatTimingReport(Table, Notes);
-  }
-  CM->Spec = std::move(Spec);
-  return CM;
+  T.lookupEnded();
+  return true;
+}
+
+void Engine::reportTimes(const ModelSpec &Spec, CompiledModel &CM,
+                         const CompileTimer &T) {
+  CM.StageSeconds = T.stages();
+  CM.CompileSeconds = T.totalSeconds();
+  if (Opts.Passes.TimePasses)
+    Err << T.report(CM.Jit->stats(), CM.IR->function("train_step"), Opts.Lower,
+                    CM.ArenaBytes, Spec.Train.Batch);
 }
 
 const adj_rt_model &CompiledModel::runtimeModel() const {

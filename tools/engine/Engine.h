@@ -16,6 +16,7 @@
 #include "runtime/adjoint_rt.h"
 #include "tools/engine/Describe.h"
 
+#include <llvm/Support/Error.h>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -29,7 +30,9 @@ class TargetMachine;
 
 namespace adj {
 
+class CompileTimer;
 class JIT;
+struct LLVMCode;
 
 /// How far to lower: an ordered enum, so depth is a comparison.
 enum class Stage { AST, IR, Grad, Opt, LLVM, Asm, Dot };
@@ -39,7 +42,7 @@ struct EngineOptions {
   DType Elt = DType::F32; ///< f64 for gradient checks
   std::string Optimizer;  ///< overrides the model's optimizer when set
   PassManagerOptions Passes;
-  bool Fuse = true;        ///< false: the pipeline without `fuse` (-disable-fuse)
+  bool Fuse = true; ///< false: the pipeline without `fuse` (-disable-fuse)
   /// Loop groups and in-place updates (-disable-loop-groups,
   /// -disable-inplace).
   LowerOptions Lower;
@@ -53,6 +56,11 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
 
 /// The passes producing @train_step up to \p Last (Grad or Opt).
 std::string pipelineFor(Stage Last, bool Fuse = true);
+
+/// A pass manager with the passes of \p Pipeline (comma-separated names);
+/// an error names the pipeline and the unknown pass.
+llvm::Expected<PassManager> passPipeline(const std::string &Pipeline,
+                                         PassManagerOptions Opts = {});
 
 /// Prints user-facing errors of a pass run; \p Prog prefixes errors that
 /// have no location.
@@ -90,7 +98,8 @@ public:
       : Opts(std::move(Opts)), Diags(Diags), Err(Err), Prog(std::move(Prog)) {}
 
   /// Runs the passes of \p Last's pipeline on a module holding @forward.
-  /// Returns false after printing errors.
+  /// Returns false after printing errors (also when the pipeline cannot be
+  /// built).
   bool runPipeline(Module &M, const TrainSpec &Train, Stage Last,
                    std::ostream &Log);
   /// Prints \p S (>= Grad) for a compiled spec into \p Out.
@@ -112,6 +121,21 @@ private:
   std::ostream &Err;
   std::string Prog;
   StageTimes PassTimes; ///< of the last runPipeline
+
+  /// compile()'s stages, in order; each returns false after printing errors
+  /// and reports its time into the timer.
+  bool runPasses(const ModelSpec &Spec, CompiledModel &CM, CompileTimer &T);
+  bool lowerToLLVMIR(const ModelSpec &Spec, CompiledModel &CM, LLVMCode &Code,
+                     CompileTimer &T);
+  bool jitCompile(CompiledModel &CM, LLVMCode &Code, CompileTimer &T);
+  bool describeForRuntime(const ModelSpec &Spec, CompiledModel &CM,
+                          CompileTimer &T);
+  /// Stores the stage times in \p CM; prints the -time-passes table.
+  void reportTimes(const ModelSpec &Spec, CompiledModel &CM,
+                   const CompileTimer &T);
+
+  /// Prints \p E as `Prog: error: message`; returns false.
+  bool fail(llvm::Error E);
   bool lowerModule(const Module &M, llvm::LLVMContext &Ctx,
                    std::unique_ptr<llvm::Module> &Out);
   /// Lowers \p M and runs LLVM's pipeline for the host; returns the target

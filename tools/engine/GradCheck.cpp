@@ -5,7 +5,9 @@
 /// functions are JIT-compiled together. For each checked element p_i of a
 /// parameter the loss is evaluated at p_i + eps and p_i - eps with
 /// @forward, and (L+ - L-) / 2 eps is compared with the analytic gradient
-/// with |a - n| <= atol + rtol |n|.
+/// with |a - n| <= atol + rtol |n|. Every failure (pipeline, passes,
+/// codegen, JIT, a step function's non-zero status) ends the check with
+/// GradCheckResult::Error set.
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/GradCheck.h"
@@ -35,12 +37,14 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   GradCheckResult R;
   std::unique_ptr<Module> M = Src.clone();
   convertToF64(*M);
-  PassManager PM;
-  std::string Err;
-  PM.parsePipeline("autodiff,canonicalize,constant-fold,cse,dce", Err);
+  auto PM = passPipeline(kGradCheckPipeline);
+  if (!PM) {
+    R.Error = llvm::toString(PM.takeError());
+    return R;
+  }
   PassContext Ctx;
   std::ostringstream Log;
-  bool Ran = PM.run(*M, Ctx, Log);
+  bool Ran = PM->run(*M, Ctx, Log);
   for (auto &W : Ctx.Warnings)
     R.Warnings.push_back(W.second);
   if (!Ran) {
@@ -132,9 +136,12 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   for (size_t I = 0; I < Fwd.Results.size(); ++I)
     if (Fwd.Results[I].Name == "loss")
       LossIdx = I;
-  auto Loss = [&]() {
-    FwdFn(N, Args.data(), FOutPtrs.data());
-    return FOuts[LossIdx][0];
+  // The loss at the current arguments; false when @forward rejects them.
+  auto Loss = [&](double &L) {
+    if (FwdFn(N, Args.data(), FOutPtrs.data()) != 0)
+      return false;
+    L = FOuts[LossIdx][0];
+    return true;
   };
 
   R.Ok = true;
@@ -159,12 +166,17 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
     }
     PC.Pass = true;
     for (int64_t E : Idx) {
-      double Saved = P[E];
+      double Saved = P[E], Plus = 0, Minus = 0;
       P[E] = Saved + O.Eps;
-      double Plus = Loss();
+      bool Ran = Loss(Plus);
       P[E] = Saved - O.Eps;
-      double Minus = Loss();
+      Ran = Ran && Loss(Minus);
       P[E] = Saved;
+      if (!Ran) {
+        R.Ok = false;
+        R.Error = "@forward rejected its inputs";
+        return R;
+      }
       double Num = (Plus - Minus) / (2 * O.Eps);
       double Ana = G[E];
       double Abs = std::fabs(Ana - Num);

@@ -55,7 +55,13 @@ struct GradCheckResult {
   size_t ForwardOps = 0, TrainOps = 0;
 };
 
-/// Checks the gradients of \p M's @forward (which it copies).
+/// The passes building the checked @train_step: autodiff and cleanups.
+inline constexpr const char *kGradCheckPipeline =
+    "autodiff,canonicalize,constant-fold,cse,dce";
+
+/// Checks the gradients of \p M's @forward (which it copies). When the
+/// pipeline cannot be built, a pass or the compile fails, or @train_step or
+/// @forward rejects the random arguments, Error says so and Ok is false.
 GradCheckResult gradCheck(const Module &M, const GradCheckOptions &O);
 
 /// The table `adjc --gradcheck` prints.

@@ -1,0 +1,113 @@
+//===- Timing.cpp - compile()'s stage times and -time-passes table --------===//
+///
+/// Each report ends a stage at the time it is made (a lap of one clock), so
+/// the stages add up to the compile's total. The JIT's own statistics split
+/// its stage into rows: cache key, merge and split, optimisation, codegen and
+/// link (or the cached object's load), and the rest as "jit setup".
+///
+//===----------------------------------------------------------------------===//
+#include "tools/engine/Timing.h"
+
+#include "codegen/JIT.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace adj {
+
+CompileTimer::CompileTimer() : Start(Clock::now()), Last(Start) {}
+
+double CompileTimer::lap(const char *Name) {
+  auto Now = Clock::now();
+  double S = std::chrono::duration<double>(Now - Last).count();
+  Stages.push_back({Name, S});
+  Last = Now;
+  return S;
+}
+
+double CompileTimer::sinceLap() const {
+  return std::chrono::duration<double>(Clock::now() - Last).count();
+}
+
+void CompileTimer::passesEnded(const StageTimes &PassTimes) {
+  Table = PassTimes;
+  lap("passes");
+}
+
+void CompileTimer::loweringEnded() {
+  Table.push_back({"llvm lowering", lap("lower")});
+}
+
+void CompileTimer::jitEnded(const JITStats &JS, int OptLevel) {
+  JitSeconds = sinceLap();
+  if (JS.Cache != JITStats::Off)
+    Table.push_back(
+        {"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
+  if (JS.Parts > 1)
+    Table.push_back({fmt::format("llvm merge + split into {} parts", JS.Parts),
+                     JS.PartitionSeconds});
+  if (JS.Cache == JITStats::Hit) {
+    Table.push_back({"jit load cached object + link", JS.CompileSeconds});
+  } else if (JS.Parts > 1) {
+    // The stages overlap on the compile threads: their wall time together,
+    // and each stage's thread time in a note.
+    Table.push_back(
+        {fmt::format("llvm optimisation (O{}) + codegen + jit link, {} threads",
+                     OptLevel, JS.Parts),
+         JS.CompileSeconds});
+  } else {
+    Table.push_back(
+        {fmt::format("llvm optimisation (O{})", OptLevel), JS.OptimizeSeconds});
+    Table.push_back({"llvm codegen (object code)", JS.CodegenSeconds});
+    Table.push_back(
+        {"jit link", std::max(0.0, JS.CompileSeconds - JS.OptimizeSeconds -
+                                       JS.CodegenSeconds)});
+  }
+  Table.push_back({"jit setup",
+                   std::max(0.0, JitSeconds - JS.CacheKeySeconds -
+                                     JS.PartitionSeconds - JS.CompileSeconds)});
+}
+
+void CompileTimer::lookupEnded() {
+  double Lookup = sinceLap() - JitSeconds;
+  lap("jit");
+  Table.push_back({"jit symbol lookup", Lookup});
+  Total = std::chrono::duration<double>(Clock::now() - Start).count();
+}
+
+std::string CompileTimer::report(const JITStats &JS, const Function *TrainStep,
+                                 const LowerOptions &Lower, int64_t ArenaBytes,
+                                 int64_t Batch) const {
+  std::vector<std::string> Notes;
+  std::string Cache = std::string("object cache: ") + JS.cacheName();
+  if (JS.Cache == JITStats::Corrupt)
+    Cache += " entry ignored, recompiled";
+  if (JS.Cache != JITStats::Off)
+    Cache += " " + JS.CacheFile;
+  Notes.push_back(Cache);
+  if (JS.Parts > 1 && JS.Cache != JITStats::Hit) {
+    std::string Sizes;
+    for (size_t I : JS.PartInstructions)
+      Sizes += (Sizes.empty() ? "" : ", ") + std::to_string(I);
+    Notes.push_back(fmt::format(
+        "llvm parts: {} ({} instructions); thread seconds: optimisation "
+        "{:.4f}, codegen {:.4f}",
+        JS.Parts, Sizes, JS.OptimizeSeconds, JS.CodegenSeconds));
+  }
+  if (ArenaBytes >= 0)
+    Notes.push_back(fmt::format(
+        "scratch arena @train_step: {} bytes at batch {}", ArenaBytes, Batch));
+  if (TrainStep) {
+    StepPlan P = planStep(*TrainStep, Lower);
+    Notes.push_back(fmt::format(
+        "@train_step: {} kernels, {} loop groups of {} ops, {} of {} "
+        "results in place",
+        P.Units.size(), P.numGroups(), P.numGroupedOps(),
+        std::count(P.InPlace.begin(), P.InPlace.end(), true),
+        P.InPlace.size()));
+  }
+  Notes.push_back(fmt::format("compile seconds: {:.4f}", Total));
+  return formatTimingReport(Table, Notes);
+}
+
+} // namespace adj
