@@ -11,6 +11,7 @@
 /// worst relative error of the passing checks is printed at the end.
 ///
 //===----------------------------------------------------------------------===//
+#include "ir/ElementwiseMath.h"
 #include "passes/GradRules.h"
 #include "tools/engine/GradCheck.h"
 
@@ -78,17 +79,20 @@ std::vector<Case> casesFor(OpKind K) {
   using V = std::vector<int64_t>;
   const std::vector<int64_t> P10{1, 0};
   if (hasProp(K, props::Unary)) {
-    double Lo = -2, Hi = 2;
-    if (K == OpKind::Log || K == OpKind::Sqrt || K == OpKind::Rsqrt)
-      Lo = 0.5;
+    // Ops undefined at -1 (log, sqrt, ...) are checked on x > 0, from the
+    // one formula of ir/ElementwiseMath.h.
+    ScalarMath Math;
+    double Lo =
+        std::isnan(*math::unaryValue(Math, K, Attrs(), -1.0)) ? 0.5 : -2;
+    double Hi = 2;
     // Mostly on the non-zero side of the kink, so the check sees a gradient.
     if (K == OpKind::Relu)
       Lo = -0.5;
+    // Float attributes away from their defaults (leaky_relu 0.11, elu 1.1).
     Attrs A;
-    if (K == OpKind::LeakyRelu)
-      A["alpha"] = 0.1;
-    if (K == OpKind::Elu)
-      A["alpha"] = 1.3;
+    for (const AttrSpec &S : opInfo(K).attrs())
+      if (S.Kind == AttrKind::Float)
+        A[S.Name] = S.Default + 0.1;
     // A lone scalar must land where relu has a gradient.
     double ScalarLo = K == OpKind::Relu ? 0.1 : Lo;
     return {{{f({4})}, A, Lo, Hi},
