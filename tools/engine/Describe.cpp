@@ -5,7 +5,9 @@
 /// be updated in place comes from the step plan the code was lowered with
 /// (planStep), so the description and the compiled code agree. emitC() walks
 /// the finished adj_rt_model and prints it as C initialisers, so the JIT and a
-/// native trainer are described by one piece of code.
+/// native trainer are described by one piece of code. The frontend's enums
+/// for initialisers, data formats and schedules are mapped to the runtime's
+/// here (the frontend does not include the runtime).
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/Describe.h"
@@ -28,14 +30,66 @@ static adj_rt_role roleOf(ArgRole R) {
   return ADJ_RT_ARG_INPUT;
 }
 
+static adj_rt_init initOf(InitKind K) {
+  switch (K) {
+  case InitKind::Zeros:
+    return ADJ_RT_INIT_ZEROS;
+  case InitKind::Ones:
+    return ADJ_RT_INIT_ONES;
+  case InitKind::Constant:
+    return ADJ_RT_INIT_CONSTANT;
+  case InitKind::Normal:
+    return ADJ_RT_INIT_NORMAL;
+  case InitKind::Uniform:
+    return ADJ_RT_INIT_UNIFORM;
+  case InitKind::GlorotUniform:
+    return ADJ_RT_INIT_GLOROT_UNIFORM;
+  case InitKind::GlorotNormal:
+    return ADJ_RT_INIT_GLOROT_NORMAL;
+  case InitKind::HeNormal:
+    return ADJ_RT_INIT_HE_NORMAL;
+  case InitKind::HeUniform:
+    return ADJ_RT_INIT_HE_UNIFORM;
+  }
+  return ADJ_RT_INIT_ZEROS;
+}
+
+static adj_rt_data_format formatOf(DataFormat F) {
+  switch (F) {
+  case DataFormat::Idx:
+    return ADJ_RT_DATA_IDX;
+  case DataFormat::Npy:
+    return ADJ_RT_DATA_NPY;
+  case DataFormat::Csv:
+    return ADJ_RT_DATA_CSV;
+  }
+  return ADJ_RT_DATA_IDX;
+}
+
+static adj_rt_schedule scheduleOf(const ScheduleSpec &S) {
+  adj_rt_schedule_kind K = ADJ_RT_SCHEDULE_CONSTANT;
+  switch (S.Kind) {
+  case ScheduleKind::Constant:
+    K = ADJ_RT_SCHEDULE_CONSTANT;
+    break;
+  case ScheduleKind::Step:
+    K = ADJ_RT_SCHEDULE_STEP;
+    break;
+  case ScheduleKind::Cosine:
+    K = ADJ_RT_SCHEDULE_COSINE;
+    break;
+  }
+  return {K, S.StepSize, S.Gamma, S.TMax, S.EtaMin};
+}
+
 const char *ModelDescription::str(const std::string &S) {
   StrStore.push_back(S);
   return StrStore.back().c_str();
 }
 
-adj_rt_function
-ModelDescription::describe(const Function &F, const char *Name,
-                           const std::function<void *(const std::string &)> &R) {
+adj_rt_function ModelDescription::describe(
+    const Function &F, const char *Name,
+    const std::function<void *(const std::string &)> &R) {
   auto Dims = [&](const std::vector<int64_t> &D) {
     DimStore.push_back(D);
     return DimStore.back().data();
@@ -57,8 +111,8 @@ ModelDescription::describe(const Function &F, const char *Name,
                        Dims(V.Type.Dims), InPlace[I] ? 1 : 0});
   }
   Symbols.push_back(F.Name);
-  return {Name, adj_rt_step_fn(R(F.Name)), int(Args.size()), Args.data(),
-          int(Results.size()), Results.data()};
+  return {Name,        adj_rt_step_fn(R(F.Name)), int(Args.size()),
+          Args.data(), int(Results.size()),       Results.data()};
 }
 
 ModelDescription::ModelDescription(
@@ -89,19 +143,18 @@ ModelDescription::ModelDescription(
   for (const ParamSpec &P : Spec.Params) {
     DimStore.push_back(P.Type.Dims);
     Params.push_back({str(P.Name), int(P.Type.rank()), DimStore.back().data(),
-                      P.Init, P.A, P.B, P.Frozen ? 1 : 0});
+                      initOf(P.Init), P.A, P.B, P.Frozen ? 1 : 0});
   }
   for (const DataSpec &D : Spec.Data)
-    Data.push_back({str(D.Split), str(D.Input), D.Format, str(D.Path),
-                    D.Scale,
-                    D.Columns.empty()
-                        ? nullptr
-                        : str(fmt::format("{}", fmt::join(D.Columns, ","))),
-                    D.Header ? 1 : 0});
+    Data.push_back(
+        {str(D.Split), str(D.Input), formatOf(D.Format), str(D.Path), D.Scale,
+         D.Columns.empty() ? nullptr
+                           : str(fmt::format("{}", fmt::join(D.Columns, ","))),
+         D.Header ? 1 : 0});
   for (const LabelSpec &L : Spec.Labels)
-    Labels.push_back({str(L.Input), L.Classes,
-                      str(fmt::format("{}:{}:{}", L.L.File, L.L.Line,
-                                      L.L.Col))});
+    Labels.push_back(
+        {str(L.Input), L.Classes,
+         str(fmt::format("{}:{}:{}", L.L.File, L.L.Line, L.L.Col))});
   Desc.num_params = Params.size();
   Desc.params = Params.data();
   Desc.num_data = Data.size();
@@ -113,7 +166,7 @@ ModelDescription::ModelDescription(
   Desc.batch = Spec.Train.Batch;
   Desc.epochs = Spec.Train.Epochs;
   Desc.seed = Spec.Train.Seed;
-  Desc.schedule = Spec.Train.Schedule;
+  Desc.schedule = scheduleOf(Spec.Train.Schedule);
   Desc.warmup = Spec.Train.Warmup;
 }
 
@@ -200,8 +253,8 @@ std::string ModelDescription::emitC() const {
     for (int I = 0; I < Desc.num_params; ++I) {
       const adj_rt_param_desc &P = Desc.params[I];
       S += fmt::format("  {{{}, {}, {}, (adj_rt_init){}, {}, {}, {}}},\n",
-                       lit(P.name), P.rank, DimNames[I], int(P.init),
-                       num(P.a), num(P.b), P.frozen);
+                       lit(P.name), P.rank, DimNames[I], int(P.init), num(P.a),
+                       num(P.b), P.frozen);
     }
     S += "};\n";
   }
@@ -211,9 +264,10 @@ std::string ModelDescription::emitC() const {
     S += "static const adj_rt_data_desc data[] = {\n";
     for (int I = 0; I < Desc.num_data; ++I) {
       const adj_rt_data_desc &D = Desc.data[I];
-      S += fmt::format("  {{{}, {}, (adj_rt_data_format){}, {}, {}, {}, {}}},\n",
-                       lit(D.split), lit(D.input), int(D.format), lit(D.path),
-                       num(D.scale), lit(D.columns), D.header);
+      S +=
+          fmt::format("  {{{}, {}, (adj_rt_data_format){}, {}, {}, {}, {}}},\n",
+                      lit(D.split), lit(D.input), int(D.format), lit(D.path),
+                      num(D.scale), lit(D.columns), D.header);
     }
     S += "};\n";
   }
@@ -233,11 +287,11 @@ std::string ModelDescription::emitC() const {
       "int main(int argc, char **argv) {{\n"
       "  return adj_rt_trainer_main(&model, argc, argv);\n}}\n",
       lit(Desc.name), Train, Eval, Desc.num_params, ParamsName, Desc.num_data,
-      DataName, Desc.num_labels, LabelsName, lit(Desc.optimizer),
-      num(Desc.lr), Desc.batch, Desc.epochs, Desc.seed,
-      Desc.num_optimizer_steps, OptName, int(Desc.schedule.kind),
-      Desc.schedule.step_size, num(Desc.schedule.gamma),
-      Desc.schedule.t_max, num(Desc.schedule.eta_min), Desc.warmup);
+      DataName, Desc.num_labels, LabelsName, lit(Desc.optimizer), num(Desc.lr),
+      Desc.batch, Desc.epochs, Desc.seed, Desc.num_optimizer_steps, OptName,
+      int(Desc.schedule.kind), Desc.schedule.step_size,
+      num(Desc.schedule.gamma), Desc.schedule.t_max, num(Desc.schedule.eta_min),
+      Desc.warmup);
   return S;
 }
 
