@@ -522,66 +522,42 @@ private:
   }
 
   void optimizer(const Expr &E) {
-    static const std::map<std::string, std::vector<std::string>> Params = {
-        {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}},
-        {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}},
-        {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}}};
     if (E.Kind != ExprKind::Name && E.Kind != ExprKind::Call) {
       Diags.error(E.L, "expected an optimizer such as adam(lr = 0.001)");
       return;
     }
-    auto It = Params.find(E.Text);
-    if (It == Params.end()) {
-      Diags.error(E.L, fmt::format("unknown optimizer '{}'; expected sgd, adam "
-                                   "or adamw",
-                                   E.Text));
+    const OptimizerInfo *Info = lookupOptimizer(E.Text);
+    if (!Info) {
+      Diags.error(E.L, fmt::format("unknown optimizer '{}'; expected {}",
+                                   E.Text, optimizerNames()));
       return;
     }
-    auto Args = bindNameOrCall(E, It->second, 0);
+    std::vector<std::string> Keys;
+    for (const OptimizerParam &P : Info->Params)
+      Keys.push_back(P.Key);
+    auto Args = bindNameOrCall(E, Keys, 0);
     if (!Args)
       return;
-    OptimizerSpec O;
-    O.Name = E.Text;
-    if (O.Name == "sgd")
-      O.Lr = 0.01;
-    if (O.Name == "adamw")
-      O.WeightDecay = 0.01;
+    OptimizerSpec O(E.Text);
     for (size_t I = 0; I < Args->size(); ++I) {
       const Expr *A = (*Args)[I];
-      const std::string &Key = It->second[I];
+      const OptimizerParam &P = Info->Params[I];
       if (!A)
         continue;
-      if (Key == "nesterov") {
+      if (P.Range == HyperRange::Flag) {
         if (auto B = boolean(*A))
-          O.Nesterov = *B;
+          P.Set(O, *B);
         continue;
       }
       auto V = number(*A);
       if (!V)
         continue;
-      bool Bad = false;
-      if (Key == "lr" || Key == "eps")
-        Bad = !(*V > 0);
-      else if (Key == "momentum" || Key == "weight_decay")
-        Bad = !(*V >= 0);
-      else
-        Bad = !(*V >= 0 && *V < 1);
-      if (Bad) {
-        const char *Want = Key == "lr" || Key == "eps" ? "positive"
-                           : Key == "momentum" || Key == "weight_decay"
-                               ? "non-negative"
-                               : "in [0, 1)";
-        Diags.error(A->L,
-                    fmt::format("'{}' must be {}, got {}", Key, Want, *V));
+      if (!inRange(P.Range, *V)) {
+        Diags.error(A->L, fmt::format("'{}' must be {}, got {}", P.Key,
+                                      describeRange(P.Range), *V));
         continue;
       }
-      double *Field = Key == "lr"         ? &O.Lr
-                      : Key == "momentum" ? &O.Momentum
-                      : Key == "beta1"    ? &O.Beta1
-                      : Key == "beta2"    ? &O.Beta2
-                      : Key == "eps"      ? &O.Eps
-                                          : &O.WeightDecay;
-      *Field = *V;
+      P.Set(O, *V);
     }
     Spec.Train.Optimizer = O;
   }

@@ -32,11 +32,7 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
   static_cast<OptimizerSpec &>(C) = S;
   if (!Override.empty() && Override != S.Name) {
     // A different optimizer from the command line takes its own defaults.
-    OptimizerConfig D;
-    D.Name = Override;
-    if (Override == "adamw")
-      D.WeightDecay = 0.01;
-    return D;
+    return OptimizerConfig(Override);
   }
   return C;
 }
@@ -178,7 +174,8 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
   if (!AllOptimizers)
     return M;
   std::string Chosen = optimizerName(Spec);
-  for (const char *Name : {"sgd", "adam", "adamw"}) {
+  for (const OptimizerInfo &Info : optimizerTable()) {
+    const char *Name = Info.Name;
     if (Chosen == Name)
       continue;
     EngineOptions VO = Opts;
