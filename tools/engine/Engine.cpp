@@ -77,17 +77,6 @@ bool Engine::runPipeline(Module &M, const TrainSpec &Train, Stage Last,
   return Ok;
 }
 
-void convertToF64(Module &M) {
-  for (auto &F : M.Functions) {
-    for (auto &A : F->Args)
-      if (A->Type.Elt == DType::F32)
-        A->Type.Elt = DType::F64;
-    for (auto &O : F->Ops)
-      if (O->Result.Type.Elt == DType::F32)
-        O->Result.Type.Elt = DType::F64;
-  }
-}
-
 bool Engine::lowerModule(const Module &M, llvm::LLVMContext &Ctx,
                          std::unique_ptr<llvm::Module> &Out) {
   auto LM = lowerToLLVM(M, Ctx, Opts.Lower);

@@ -12,6 +12,7 @@
 
 #include "codegen/StepPlan.h"
 #include "frontend/Frontend.h"
+#include "passes/ConvertToF64.h"
 #include "passes/Pass.h"
 #include "runtime/adjoint_rt.h"
 #include "tools/engine/Describe.h"
@@ -39,7 +40,7 @@ struct EngineOptions {
   DType Elt = DType::F32; ///< f64 for gradient checks
   std::string Optimizer;  ///< overrides the model's optimizer when set
   PassManagerOptions Passes;
-  bool Fuse = true;        ///< false: the pipeline without `fuse` (-disable-fuse)
+  bool Fuse = true; ///< false: the pipeline without `fuse` (-disable-fuse)
   /// Loop groups and in-place updates (-disable-loop-groups,
   /// -disable-inplace).
   LowerOptions Lower;
@@ -120,9 +121,6 @@ private:
   lowerAndOptimize(const Module &M, llvm::LLVMContext &Ctx,
                    std::unique_ptr<llvm::Module> &LM);
 };
-
-/// Converts every f32 value of \p M to f64 (for gradient checks).
-void convertToF64(Module &M);
 
 } // namespace adj
 
