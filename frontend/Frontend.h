@@ -1,4 +1,4 @@
-//===- Frontend.h - Model files in, forward IR and a model spec out -*- C++ -*-===//
+//===- Frontend.h - Model files in, forward IR and a spec out ---*- C++ -*-===//
 ///
 /// The frontend's one entry point: lex, parse and check a model file (model
 /// language v1, see docs/language.md), inline its functions and lower it to a
@@ -6,7 +6,10 @@
 /// inputs (role Input) then its parameters (role Param, frozen ones marked)
 /// and whose results are `loss` followed by each metric by name. Everything
 /// the IR does not hold — initialisers, the train { } and data { } blocks,
-/// label ranges — is returned in a ModelSpec.
+/// label ranges — is returned in a ModelSpec. The spec's initialisers, data
+/// formats and schedules are the frontend's own enums (the frontend does not
+/// depend on the runtime); tools/engine/Describe.cpp maps them to the
+/// runtime's adj_rt_* values.
 ///
 /// Errors are reported through the DiagEngine as
 /// `file:line:col: error: message`, the source line and a caret; several
@@ -19,7 +22,6 @@
 #include "frontend/Diagnostics.h"
 #include "ir/IR.h"
 #include "ir/OptimizerSpec.h"
-#include "runtime/adjoint_rt.h"
 
 #include <memory>
 #include <string>
@@ -27,10 +29,41 @@
 
 namespace adj {
 
+/// A parameter's initialiser (`w = param [784, 256] = he_normal`).
+enum class InitKind {
+  Zeros,
+  Ones,
+  Constant, ///< A = value
+  Normal,   ///< A = mean, B = std
+  Uniform,  ///< A = lo, B = hi
+  GlorotUniform,
+  GlorotNormal,
+  HeNormal,
+  HeUniform
+};
+
+/// A data source's file format (`data { train x = idx("...") }`).
+enum class DataFormat { Idx, Npy, Csv };
+
+/// A learning-rate schedule (`schedule = cosine(t_max = 1000)`).
+enum class ScheduleKind {
+  Constant, ///< lr
+  Step,     ///< lr * gamma^floor(t / step_size) (StepLR)
+  Cosine    ///< cosine annealing to eta_min over t_max steps
+};
+
+struct ScheduleSpec {
+  ScheduleKind Kind = ScheduleKind::Constant;
+  int64_t StepSize = 0; ///< step: positive
+  double Gamma = 0;     ///< step: positive
+  int64_t TMax = 0;     ///< cosine: positive, or 0 for the run's last step
+  double EtaMin = 0;    ///< cosine: non-negative
+};
+
 struct ParamSpec {
   std::string Name;
   TensorType Type;
-  adj_rt_init Init = ADJ_RT_INIT_ZEROS;
+  InitKind Init = InitKind::Zeros;
   double A = 0, B = 0; ///< constant(v): A; normal(mean, std); uniform(lo, hi)
   bool Frozen = false;
   Loc L;
@@ -39,8 +72,8 @@ struct ParamSpec {
 struct DataSpec {
   std::string Split; ///< "train" or "test"
   std::string Input; ///< an input's name
-  adj_rt_data_format Format = ADJ_RT_DATA_IDX;
-  std::string Path;  ///< resolved against the model file's directory
+  DataFormat Format = DataFormat::Idx;
+  std::string Path; ///< resolved against the model file's directory
   double Scale = 1;
   std::vector<int64_t> Columns; ///< csv: the columns to read (all when empty)
   bool Header = false;          ///< csv: the first line is a header
@@ -55,7 +88,7 @@ struct TrainSpec {
   uint64_t Seed = 0;
   /// Learning-rate schedule (`schedule = cosine(t_max = 1000)`); t_max 0:
   /// the run's number of steps.
-  adj_rt_schedule Schedule{ADJ_RT_SCHEDULE_CONSTANT, 0, 0, 0, 0};
+  ScheduleSpec Schedule;
   int64_t Warmup = 0; ///< steps of linear warm-up; 0: none
 };
 
@@ -67,8 +100,8 @@ struct LabelSpec {
 };
 
 struct ModelSpec {
-  std::string Name;     ///< `model NAME`, else the file's stem
-  std::string Path;     ///< the model file
+  std::string Name;          ///< `model NAME`, else the file's stem
+  std::string Path;          ///< the model file
   std::unique_ptr<Module> M; ///< holds `forward`
   std::vector<ParamSpec> Params;
   std::vector<DataSpec> Data;

@@ -206,19 +206,19 @@ private:
 
   bool initialiser(const Expr &E, ParamSpec &P) {
     struct InitInfo {
-      adj_rt_init Init;
+      InitKind Init;
       std::vector<std::string> Params;
     };
     static const std::map<std::string, InitInfo> Inits = {
-        {"zeros", {ADJ_RT_INIT_ZEROS, {}}},
-        {"ones", {ADJ_RT_INIT_ONES, {}}},
-        {"constant", {ADJ_RT_INIT_CONSTANT, {"value"}}},
-        {"normal", {ADJ_RT_INIT_NORMAL, {"mean", "std"}}},
-        {"uniform", {ADJ_RT_INIT_UNIFORM, {"lo", "hi"}}},
-        {"glorot_uniform", {ADJ_RT_INIT_GLOROT_UNIFORM, {}}},
-        {"glorot_normal", {ADJ_RT_INIT_GLOROT_NORMAL, {}}},
-        {"he_normal", {ADJ_RT_INIT_HE_NORMAL, {}}},
-        {"he_uniform", {ADJ_RT_INIT_HE_UNIFORM, {}}}};
+        {"zeros", {InitKind::Zeros, {}}},
+        {"ones", {InitKind::Ones, {}}},
+        {"constant", {InitKind::Constant, {"value"}}},
+        {"normal", {InitKind::Normal, {"mean", "std"}}},
+        {"uniform", {InitKind::Uniform, {"lo", "hi"}}},
+        {"glorot_uniform", {InitKind::GlorotUniform, {}}},
+        {"glorot_normal", {InitKind::GlorotNormal, {}}},
+        {"he_normal", {InitKind::HeNormal, {}}},
+        {"he_uniform", {InitKind::HeUniform, {}}}};
     if (E.Kind != ExprKind::Name && E.Kind != ExprKind::Call) {
       Diags.error(E.L, "expected an initialiser such as zeros or "
                        "normal(0, 0.01)");
@@ -243,13 +243,13 @@ private:
     P.Init = I.Init;
     P.A = V[0];
     P.B = V[1];
-    if (P.Init == ADJ_RT_INIT_NORMAL && P.B < 0) {
+    if (P.Init == InitKind::Normal && P.B < 0) {
       Diags.error(E.L, fmt::format("'normal' expects a non-negative std, "
                                    "got {}",
                                    P.B));
       return false;
     }
-    if (P.Init == ADJ_RT_INIT_UNIFORM && P.A > P.B) {
+    if (P.Init == InitKind::Uniform && P.A > P.B) {
       Diags.error(E.L, fmt::format("'uniform' expects lo <= hi, got {} and {}",
                                    P.A, P.B));
       return false;
@@ -478,12 +478,12 @@ private:
     auto Args = bindNameOrCall(E, It->second, E.Text == "step" ? 1 : 0);
     if (!Args)
       return;
-    adj_rt_schedule R{ADJ_RT_SCHEDULE_CONSTANT, 0, 0, 0, 0};
+    ScheduleSpec R;
     if (E.Text == "step") {
-      R.kind = ADJ_RT_SCHEDULE_STEP;
-      R.gamma = 0.1;
+      R.Kind = ScheduleKind::Step;
+      R.Gamma = 0.1;
     } else if (E.Text == "cosine") {
-      R.kind = ADJ_RT_SCHEDULE_COSINE;
+      R.Kind = ScheduleKind::Cosine;
     }
     bool Ok = true;
     for (size_t I = 0; I < Args->size(); ++I) {
@@ -494,11 +494,12 @@ private:
       if (Key == "step_size" || Key == "t_max") {
         auto V = asInt(evalConst(*A));
         if (!V || *V < 1) {
-          Diags.error(A->L, fmt::format("'{}' must be a positive integer", Key));
+          Diags.error(A->L,
+                      fmt::format("'{}' must be a positive integer", Key));
           Ok = false;
           continue;
         }
-        (Key == "step_size" ? R.step_size : R.t_max) = *V;
+        (Key == "step_size" ? R.StepSize : R.TMax) = *V;
         continue;
       }
       auto V = number(*A);
@@ -508,79 +509,55 @@ private:
       }
       bool IsGamma = Key == "gamma";
       if (IsGamma ? !(*V > 0) : !(*V >= 0)) {
-        Diags.error(A->L, fmt::format("'{}' must be {}, got {}", Key,
-                                      IsGamma ? "positive" : "non-negative",
-                                      *V));
+        Diags.error(A->L,
+                    fmt::format("'{}' must be {}, got {}", Key,
+                                IsGamma ? "positive" : "non-negative", *V));
         Ok = false;
         continue;
       }
-      (IsGamma ? R.gamma : R.eta_min) = *V;
+      (IsGamma ? R.Gamma : R.EtaMin) = *V;
     }
     if (Ok)
       Spec.Train.Schedule = R;
   }
 
   void optimizer(const Expr &E) {
-    static const std::map<std::string, std::vector<std::string>> Params = {
-        {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}},
-        {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}},
-        {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}}};
     if (E.Kind != ExprKind::Name && E.Kind != ExprKind::Call) {
       Diags.error(E.L, "expected an optimizer such as adam(lr = 0.001)");
       return;
     }
-    auto It = Params.find(E.Text);
-    if (It == Params.end()) {
-      Diags.error(E.L, fmt::format("unknown optimizer '{}'; expected sgd, adam "
-                                   "or adamw",
-                                   E.Text));
+    const OptimizerInfo *Info = lookupOptimizer(E.Text);
+    if (!Info) {
+      Diags.error(E.L, fmt::format("unknown optimizer '{}'; expected {}",
+                                   E.Text, optimizerNames()));
       return;
     }
-    auto Args = bindNameOrCall(E, It->second, 0);
+    std::vector<std::string> Keys;
+    for (const OptimizerParam &P : Info->Params)
+      Keys.push_back(P.Key);
+    auto Args = bindNameOrCall(E, Keys, 0);
     if (!Args)
       return;
-    OptimizerSpec O;
-    O.Name = E.Text;
-    if (O.Name == "sgd")
-      O.Lr = 0.01;
-    if (O.Name == "adamw")
-      O.WeightDecay = 0.01;
+    OptimizerSpec O(E.Text);
     for (size_t I = 0; I < Args->size(); ++I) {
       const Expr *A = (*Args)[I];
-      const std::string &Key = It->second[I];
+      const OptimizerParam &P = Info->Params[I];
       if (!A)
         continue;
-      if (Key == "nesterov") {
+      if (P.Range == HyperRange::Flag) {
         if (auto B = boolean(*A))
-          O.Nesterov = *B;
+          P.Set(O, *B);
         continue;
       }
       auto V = number(*A);
       if (!V)
         continue;
-      bool Bad = false;
-      if (Key == "lr" || Key == "eps")
-        Bad = !(*V > 0);
-      else if (Key == "momentum" || Key == "weight_decay")
-        Bad = !(*V >= 0);
-      else
-        Bad = !(*V >= 0 && *V < 1);
-      if (Bad) {
-        const char *Want = Key == "lr" || Key == "eps" ? "positive"
-                           : Key == "momentum" || Key == "weight_decay"
-                               ? "non-negative"
-                               : "in [0, 1)";
-        Diags.error(A->L,
-                    fmt::format("'{}' must be {}, got {}", Key, Want, *V));
+      if (!inRange(P.Range, *V)) {
+        Diags.error(A->L, fmt::format("'{}' must be {}, got {}", P.Key,
+                                      describeRange(P.Range), *V));
         continue;
       }
-      double *Field = Key == "lr"         ? &O.Lr
-                      : Key == "momentum" ? &O.Momentum
-                      : Key == "beta1"    ? &O.Beta1
-                      : Key == "beta2"    ? &O.Beta2
-                      : Key == "eps"      ? &O.Eps
-                                          : &O.WeightDecay;
-      *Field = *V;
+      P.Set(O, *V);
     }
     Spec.Train.Optimizer = O;
   }
@@ -619,12 +596,12 @@ private:
   }
 
   bool source(const Expr &E, DataSpec &D) {
-    static const std::map<
-        std::string, std::pair<adj_rt_data_format, std::vector<std::string>>>
+    static const std::map<std::string,
+                          std::pair<DataFormat, std::vector<std::string>>>
         Formats = {
-            {"idx", {ADJ_RT_DATA_IDX, {"path", "scale"}}},
-            {"npy", {ADJ_RT_DATA_NPY, {"path", "scale"}}},
-            {"csv", {ADJ_RT_DATA_CSV, {"path", "columns", "header", "scale"}}}};
+            {"idx", {DataFormat::Idx, {"path", "scale"}}},
+            {"npy", {DataFormat::Npy, {"path", "scale"}}},
+            {"csv", {DataFormat::Csv, {"path", "columns", "header", "scale"}}}};
     if (E.Kind != ExprKind::Call && E.Kind != ExprKind::Name) {
       Diags.error(E.L, "expected a data source such as idx(\"file\")");
       return false;

@@ -37,7 +37,8 @@ public:
 } // namespace
 
 std::vector<std::string> optimizerSlots(const OptimizerConfig &C) {
-  if (C.Name == "sgd")
+  const OptimizerInfo *Info = lookupOptimizer(C.Name);
+  if (Info && Info->Kind == OptimizerKind::Sgd)
     return C.Momentum != 0 ? std::vector<std::string>{"momentum"}
                            : std::vector<std::string>{};
   return {"m", "v"};
@@ -45,10 +46,12 @@ std::vector<std::string> optimizerSlots(const OptimizerConfig &C) {
 
 bool OptimizerPass::run(Module &M, PassContext &Ctx) {
   const OptimizerConfig &C = Ctx.Optimizer;
-  if (C.Name != "sgd" && C.Name != "adam" && C.Name != "adamw") {
+  const OptimizerInfo *Info = lookupOptimizer(C.Name);
+  if (!Info) {
     Ctx.error(Loc(), fmt::format("unknown optimizer '{}'", C.Name));
     return false;
   }
+  const OptimizerKind Kind = Info->Kind;
   Function *F = M.function("train_step");
   if (!F) {
     Ctx.error(Loc(), "the optimizer pass needs @train_step (run autodiff)");
@@ -86,9 +89,9 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
     }
     if (SumSq) {
       Value *Norm = B.create(OpKind::Sqrt, {SumSq});
-      Value *Scale = Op2(OpKind::Minimum, Cst(1),
-                         Op2(OpKind::Div, Cst(C.ClipNorm),
-                             Op2(OpKind::Add, Norm, Cst(1e-6))));
+      Value *Scale = Op2(
+          OpKind::Minimum, Cst(1),
+          Op2(OpKind::Div, Cst(C.ClipNorm), Op2(OpKind::Add, Norm, Cst(1e-6))));
       for (Result &R : F->Results)
         if (R.Name.rfind("grad.", 0) == 0)
           R.V = Op2(OpKind::Mul, R.V, Scale);
@@ -116,10 +119,10 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
       return F->addArg(fmt::format("opt.{}.{}", Slot, PName), P->Type,
                        ArgRole::State);
     };
-    if (C.WeightDecay != 0 && C.Name != "adamw")
+    if (C.WeightDecay != 0 && Kind != OptimizerKind::AdamW)
       G = Op2(OpKind::Add, G, Op2(OpKind::Mul, Cst(C.WeightDecay), P));
     Value *NewP = nullptr;
-    if (C.Name == "sgd") {
+    if (Kind == OptimizerKind::Sgd) {
       Value *Dir = G;
       if (C.Momentum != 0) {
         Value *Buf = State("momentum");
@@ -134,10 +137,8 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
     } else {
       if (!BiasC1) {
         // 1 - beta^t, once for all parameters.
-        BiasC1 = Op2(OpKind::Sub, Cst(1),
-                     Op2(OpKind::Pow, Cst(C.Beta1), Step));
-        BiasC2 = Op2(OpKind::Sub, Cst(1),
-                     Op2(OpKind::Pow, Cst(C.Beta2), Step));
+        BiasC1 = Op2(OpKind::Sub, Cst(1), Op2(OpKind::Pow, Cst(C.Beta1), Step));
+        BiasC2 = Op2(OpKind::Sub, Cst(1), Op2(OpKind::Pow, Cst(C.Beta2), Step));
       }
       Value *Mv = State("m"), *Vv = State("v");
       Value *NewM = Op2(OpKind::Add, Op2(OpKind::Mul, Cst(C.Beta1), Mv),
@@ -149,13 +150,12 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
       Updates.push_back({Vv->Name, NewV});
       Value *MHat = Op2(OpKind::Div, NewM, BiasC1);
       Value *VHat = Op2(OpKind::Div, NewV, BiasC2);
-      Value *Den =
-          Op2(OpKind::Add, B.create(OpKind::Sqrt, {VHat}), Cst(C.Eps));
+      Value *Den = Op2(OpKind::Add, B.create(OpKind::Sqrt, {VHat}), Cst(C.Eps));
       Value *Base = P;
-      if (C.Name == "adamw" && C.WeightDecay != 0)
-        Base = Op2(OpKind::Mul, P,
-                   Op2(OpKind::Sub, Cst(1),
-                       Op2(OpKind::Mul, Lr, Cst(C.WeightDecay))));
+      if (Kind == OptimizerKind::AdamW && C.WeightDecay != 0)
+        Base = Op2(
+            OpKind::Mul, P,
+            Op2(OpKind::Sub, Cst(1), Op2(OpKind::Mul, Lr, Cst(C.WeightDecay))));
       NewP = Op2(OpKind::Sub, Base,
                  Op2(OpKind::Mul, Lr, Op2(OpKind::Div, MHat, Den)));
     }

@@ -26,6 +26,7 @@ namespace adj {
 /// options the optimizer pass also compiles. The learning rate and the step
 /// count are arguments (%lr, %step), so they change without recompiling.
 struct OptimizerConfig : OptimizerSpec {
+  using OptimizerSpec::OptimizerSpec;
   /// Scale all gradients by min(1, ClipNorm / (||g|| + 1e-6)) first, as
   /// torch.nn.utils.clip_grad_norm_ does; 0: off.
   double ClipNorm = 0;

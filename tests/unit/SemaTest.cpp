@@ -1,4 +1,10 @@
 //===- SemaTest.cpp - Checking and lowering model files -------------------===//
+///
+/// Model files through the frontend: what the checks accept and reject
+/// (with their messages), and what ends up in the ModelSpec (initialisers,
+/// data sources, the train { } block's optimizer and schedule).
+///
+//===----------------------------------------------------------------------===//
 #include "frontend/Frontend.h"
 #include "ir/Verifier.h"
 
@@ -150,10 +156,10 @@ TEST(Sema, LowersTheExampleModel) {
 
   ASSERT_EQ(S.Params.size(), 4u);
   EXPECT_EQ(S.Params[0].Name, "w1");
-  EXPECT_EQ(S.Params[0].Init, ADJ_RT_INIT_HE_NORMAL);
+  EXPECT_EQ(S.Params[0].Init, InitKind::HeNormal);
   EXPECT_EQ(S.Params[0].Type, TensorType(DType::F32, {784, 256}));
-  EXPECT_EQ(S.Params[1].Init, ADJ_RT_INIT_ZEROS);
-  EXPECT_EQ(S.Params[2].Init, ADJ_RT_INIT_GLOROT_UNIFORM);
+  EXPECT_EQ(S.Params[1].Init, InitKind::Zeros);
+  EXPECT_EQ(S.Params[2].Init, InitKind::GlorotUniform);
   EXPECT_EQ(S.Params[0].L.Line, 7u);
 
   // y labels the 10 classes of the logits, once for both uses.
@@ -172,7 +178,7 @@ TEST(Sema, LowersTheExampleModel) {
   ASSERT_EQ(S.Data.size(), 4u);
   EXPECT_EQ(S.Data[0].Split, "train");
   EXPECT_EQ(S.Data[0].Input, "x");
-  EXPECT_EQ(S.Data[0].Format, ADJ_RT_DATA_IDX);
+  EXPECT_EQ(S.Data[0].Format, DataFormat::Idx);
   EXPECT_EQ(S.Data[0].Path,
             "examples/../data/mnist-10k/train-images-idx3-ubyte.gz");
   EXPECT_DOUBLE_EQ(S.Data[0].Scale, 1.0 / 255);
@@ -393,18 +399,18 @@ TEST(Sema, FrozenParamsInitialisersAndNames) {
   EXPECT_EQ(S.Name, "my_model");
   EXPECT_EQ(S.M->BatchDim, "B");
   ASSERT_EQ(S.Params.size(), 4u);
-  EXPECT_EQ(S.Params[0].Init, ADJ_RT_INIT_NORMAL);
+  EXPECT_EQ(S.Params[0].Init, InitKind::Normal);
   EXPECT_EQ(S.Params[0].A, 0);
   EXPECT_EQ(S.Params[0].B, 0.01);
   EXPECT_TRUE(S.Params[0].Frozen);
   EXPECT_TRUE(C.F->Frozen[1]);
   EXPECT_FALSE(C.F->Frozen[2]);
-  EXPECT_EQ(S.Params[1].Init, ADJ_RT_INIT_UNIFORM);
+  EXPECT_EQ(S.Params[1].Init, InitKind::Uniform);
   EXPECT_EQ(S.Params[1].A, -1);
   EXPECT_EQ(S.Params[1].B, 1);
-  EXPECT_EQ(S.Params[2].Init, ADJ_RT_INIT_CONSTANT);
+  EXPECT_EQ(S.Params[2].Init, InitKind::Constant);
   EXPECT_EQ(S.Params[2].A, 0.1);
-  EXPECT_EQ(S.Params[3].Init, ADJ_RT_INIT_ONES);
+  EXPECT_EQ(S.Params[3].Init, InitKind::Ones);
   EXPECT_TRUE(S.Metrics.empty());
   ASSERT_EQ(C.F->Results.size(), 1u);
 }
@@ -417,25 +423,25 @@ TEST(Sema, TrainSchedules) {
     return C.Spec ? C.Spec->Train : TrainSpec();
   };
   TrainSpec T = schedule("");
-  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_CONSTANT);
+  EXPECT_EQ(T.Schedule.Kind, ScheduleKind::Constant);
   EXPECT_EQ(T.Warmup, 0);
   T = schedule("  schedule = constant\n  warmup = 100\n");
-  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_CONSTANT);
+  EXPECT_EQ(T.Schedule.Kind, ScheduleKind::Constant);
   EXPECT_EQ(T.Warmup, 100);
   T = schedule("  schedule = step(step_size = 100, gamma = 0.5)\n");
-  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_STEP);
-  EXPECT_EQ(T.Schedule.step_size, 100);
-  EXPECT_EQ(T.Schedule.gamma, 0.5);
+  EXPECT_EQ(T.Schedule.Kind, ScheduleKind::Step);
+  EXPECT_EQ(T.Schedule.StepSize, 100);
+  EXPECT_EQ(T.Schedule.Gamma, 0.5);
   T = schedule("  schedule = step(30)\n");
-  EXPECT_EQ(T.Schedule.step_size, 30);
-  EXPECT_EQ(T.Schedule.gamma, 0.1);
+  EXPECT_EQ(T.Schedule.StepSize, 30);
+  EXPECT_EQ(T.Schedule.Gamma, 0.1);
   T = schedule("  schedule = cosine(t_max = 1000, eta_min = 1e-5)\n");
-  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_COSINE);
-  EXPECT_EQ(T.Schedule.t_max, 1000);
-  EXPECT_EQ(T.Schedule.eta_min, 1e-5);
+  EXPECT_EQ(T.Schedule.Kind, ScheduleKind::Cosine);
+  EXPECT_EQ(T.Schedule.TMax, 1000);
+  EXPECT_EQ(T.Schedule.EtaMin, 1e-5);
   T = schedule("  schedule = cosine\n");
-  EXPECT_EQ(T.Schedule.kind, ADJ_RT_SCHEDULE_COSINE);
-  EXPECT_EQ(T.Schedule.t_max, 0); // the run's number of steps
+  EXPECT_EQ(T.Schedule.Kind, ScheduleKind::Cosine);
+  EXPECT_EQ(T.Schedule.TMax, 0); // the run's number of steps
 }
 
 TEST(Sema, TrainAndDataBlocks) {
@@ -462,9 +468,9 @@ TEST(Sema, TrainAndDataBlocks) {
   EXPECT_EQ(S.Train.Epochs, 2);
   EXPECT_EQ(S.Train.Seed, 7u);
   ASSERT_EQ(S.Data.size(), 2u);
-  EXPECT_EQ(S.Data[0].Format, ADJ_RT_DATA_NPY);
+  EXPECT_EQ(S.Data[0].Format, DataFormat::Npy);
   EXPECT_EQ(S.Data[0].Path, "x.npy"); // the model file has no directory
-  EXPECT_EQ(S.Data[1].Format, ADJ_RT_DATA_CSV);
+  EXPECT_EQ(S.Data[1].Format, DataFormat::Csv);
   EXPECT_EQ(S.Data[1].Path, "/abs/y.csv");
   EXPECT_EQ(S.Data[1].Columns, (std::vector<int64_t>{0, 2}));
   EXPECT_TRUE(S.Data[1].Header);

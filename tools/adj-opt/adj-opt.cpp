@@ -33,11 +33,11 @@ static cl::opt<std::string> OutputFile("o", cl::desc("output file"),
                                        cl::cat(Cat));
 static cl::opt<std::string>
     Passes("passes", cl::desc("comma-separated pass pipeline"), cl::cat(Cat));
-static cl::opt<std::string>
-    OptimizerName("optimizer",
-                  cl::desc("optimizer for the 'optimizer' pass: sgd, adam, "
-                           "adamw"),
-                  cl::init("adam"), cl::cat(Cat));
+static const std::string OptimizerDesc =
+    "optimizer for the 'optimizer' pass: " + adj::optimizerNames(", ");
+static cl::opt<std::string> OptimizerName("optimizer", cl::desc(OptimizerDesc),
+                                          cl::init(adj::kDefaultOptimizer),
+                                          cl::cat(Cat));
 static cl::opt<double> Momentum("momentum", cl::desc("sgd momentum"),
                                 cl::init(0), cl::cat(Cat));
 static cl::opt<bool>
@@ -112,11 +112,9 @@ int main(int argc, char **argv) {
     return 1;
 
   adj::PassContext Ctx;
-  Ctx.Optimizer.Name = OptimizerName;
+  Ctx.Optimizer = adj::OptimizerConfig(OptimizerName);
   Ctx.Optimizer.Momentum = Momentum;
   Ctx.Optimizer.Nesterov = Nesterov;
-  if (OptimizerName == "adamw")
-    Ctx.Optimizer.WeightDecay = 0.01;
   std::ostringstream Log;
   bool Ok = PM.run(*M, Ctx, Log);
   std::cerr << Log.str();

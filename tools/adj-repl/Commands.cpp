@@ -137,10 +137,10 @@ bool Repl::cmdSet(const std::string &Args) {
   }
   const char *V = Value.empty() ? nullptr : Value.c_str();
   if (Flag == "optimizer") { // a train step for it: recompile
-    if (Value != "sgd" && Value != "adam" && Value != "adamw")
+    if (!lookupOptimizer(Value))
       return replError(fmt::format("--optimizer: unknown optimizer '{}' "
-                                   "(expected sgd, adam or adamw)",
-                                   Value));
+                                   "(expected {})",
+                                   Value, optimizerNames()));
     std::string Old = Optimizer;
     Optimizer = Value;
     if (CM && !switchModel(Text, 0, "")) {

@@ -96,7 +96,7 @@ static std::vector<TrainerFlag> registerTrainerFlags() {
           cl::cat(TrainCat));
     Flags.push_back(std::move(F));
   };
-#define OPTION(Name, Flag, Kind, Field, Value, Help)                          \
+#define OPTION(Name, Flag, Kind, Field, Value, Help)                           \
   Add(Flag, std::string(#Kind) == "Flag" || std::string(#Kind) == "NoFlag",    \
       Value, Help);
 #include "runtime/TrainerOptions.def"
@@ -158,13 +158,11 @@ int main(int argc, char **argv) {
   if (!setTrainerOptions(TrainerFlags, O))
     return 1;
   std::string Optimizer = O.optimizer ? O.optimizer : "";
-  if (!Optimizer.empty() && Optimizer != "sgd" && Optimizer != "adam" &&
-      Optimizer != "adamw")
-    return fail(fmt::format("unknown optimizer '{}' (expected sgd, adam or "
-                            "adamw)",
-                            Optimizer));
-  bool Trainer = OutputFile != "-" && !Emit.getNumOccurrences() && !Run &&
-                 !GradCheck;
+  if (!Optimizer.empty() && !adj::lookupOptimizer(Optimizer))
+    return fail(fmt::format("unknown optimizer '{}' (expected {})", Optimizer,
+                            adj::optimizerNames()));
+  bool Trainer =
+      OutputFile != "-" && !Emit.getNumOccurrences() && !Run && !GradCheck;
   adj::PassManagerOptions PassOpts;
   if (std::string Err; !adj::passFlagOptions(PassOpts, Err))
     return fail(Err);

@@ -6,7 +6,9 @@
 /// (planStep), so the description and the compiled code agree. emitC() walks
 /// the finished adj_rt_model and prints it as C initialisers, so the JIT and a
 /// native trainer are described by one piece of code. Both record the
-/// runtime ABI version adjc was built with, which the runtime checks.
+/// runtime ABI version adjc was built with, which the runtime checks. The
+/// frontend's enums for initialisers, data formats and schedules are mapped
+/// to the runtime's here (the frontend does not include the runtime).
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/Describe.h"
@@ -27,6 +29,58 @@ static adj_rt_role roleOf(ArgRole R) {
     return ADJ_RT_ARG_HYPER;
   }
   return ADJ_RT_ARG_INPUT;
+}
+
+static adj_rt_init initOf(InitKind K) {
+  switch (K) {
+  case InitKind::Zeros:
+    return ADJ_RT_INIT_ZEROS;
+  case InitKind::Ones:
+    return ADJ_RT_INIT_ONES;
+  case InitKind::Constant:
+    return ADJ_RT_INIT_CONSTANT;
+  case InitKind::Normal:
+    return ADJ_RT_INIT_NORMAL;
+  case InitKind::Uniform:
+    return ADJ_RT_INIT_UNIFORM;
+  case InitKind::GlorotUniform:
+    return ADJ_RT_INIT_GLOROT_UNIFORM;
+  case InitKind::GlorotNormal:
+    return ADJ_RT_INIT_GLOROT_NORMAL;
+  case InitKind::HeNormal:
+    return ADJ_RT_INIT_HE_NORMAL;
+  case InitKind::HeUniform:
+    return ADJ_RT_INIT_HE_UNIFORM;
+  }
+  return ADJ_RT_INIT_ZEROS;
+}
+
+static adj_rt_data_format formatOf(DataFormat F) {
+  switch (F) {
+  case DataFormat::Idx:
+    return ADJ_RT_DATA_IDX;
+  case DataFormat::Npy:
+    return ADJ_RT_DATA_NPY;
+  case DataFormat::Csv:
+    return ADJ_RT_DATA_CSV;
+  }
+  return ADJ_RT_DATA_IDX;
+}
+
+static adj_rt_schedule scheduleOf(const ScheduleSpec &S) {
+  adj_rt_schedule_kind K = ADJ_RT_SCHEDULE_CONSTANT;
+  switch (S.Kind) {
+  case ScheduleKind::Constant:
+    K = ADJ_RT_SCHEDULE_CONSTANT;
+    break;
+  case ScheduleKind::Step:
+    K = ADJ_RT_SCHEDULE_STEP;
+    break;
+  case ScheduleKind::Cosine:
+    K = ADJ_RT_SCHEDULE_COSINE;
+    break;
+  }
+  return {K, S.StepSize, S.Gamma, S.TMax, S.EtaMin};
 }
 
 const char *ModelDescription::str(const std::string &S) {
@@ -91,14 +145,14 @@ ModelDescription::ModelDescription(
   for (const ParamSpec &P : Spec.Params) {
     DimStore.push_back(P.Type.Dims);
     Params.push_back({str(P.Name), int(P.Type.rank()), DimStore.back().data(),
-                      P.Init, P.A, P.B, P.Frozen ? 1 : 0});
+                      initOf(P.Init), P.A, P.B, P.Frozen ? 1 : 0});
   }
   for (const DataSpec &D : Spec.Data)
-    Data.push_back({str(D.Split), str(D.Input), D.Format, str(D.Path), D.Scale,
-                    D.Columns.empty()
-                        ? nullptr
-                        : str(fmt::format("{}", fmt::join(D.Columns, ","))),
-                    D.Header ? 1 : 0});
+    Data.push_back(
+        {str(D.Split), str(D.Input), formatOf(D.Format), str(D.Path), D.Scale,
+         D.Columns.empty() ? nullptr
+                           : str(fmt::format("{}", fmt::join(D.Columns, ","))),
+         D.Header ? 1 : 0});
   for (const LabelSpec &L : Spec.Labels)
     Labels.push_back(
         {str(L.Input), L.Classes,
@@ -114,7 +168,7 @@ ModelDescription::ModelDescription(
   Desc.batch = Spec.Train.Batch;
   Desc.epochs = Spec.Train.Epochs;
   Desc.seed = Spec.Train.Seed;
-  Desc.schedule = Spec.Train.Schedule;
+  Desc.schedule = scheduleOf(Spec.Train.Schedule);
   Desc.warmup = Spec.Train.Warmup;
 }
 

@@ -40,11 +40,7 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
   static_cast<OptimizerSpec &>(C) = S;
   if (!Override.empty() && Override != S.Name) {
     // A different optimizer from the command line takes its own defaults.
-    OptimizerConfig D;
-    D.Name = Override;
-    if (Override == "adamw")
-      D.WeightDecay = 0.01;
-    return D;
+    return OptimizerConfig(Override);
   }
   return C;
 }
@@ -102,17 +98,6 @@ bool Engine::runPipeline(Module &M, const TrainSpec &Train, Stage Last,
   PassTimes = PM->timings();
   reportPassErrors(Ctx, Diags, Prog, Err);
   return Ok;
-}
-
-void convertToF64(Module &M) {
-  for (auto &F : M.Functions) {
-    for (auto &A : F->Args)
-      if (A->Type.Elt == DType::F32)
-        A->Type.Elt = DType::F64;
-    for (auto &O : F->Ops)
-      if (O->Result.Type.Elt == DType::F32)
-        O->Result.Type.Elt = DType::F64;
-  }
 }
 
 bool Engine::lowerModule(const Module &M, llvm::LLVMContext &Ctx,
@@ -197,7 +182,8 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
   if (!AllOptimizers)
     return M;
   std::string Chosen = optimizerName(Spec);
-  for (const char *Name : {"sgd", "adam", "adamw"}) {
+  for (const OptimizerInfo &Info : optimizerTable()) {
+    const char *Name = Info.Name;
     if (Chosen == Name)
       continue;
     EngineOptions VO = Opts;

@@ -12,6 +12,7 @@
 
 #include "codegen/StepPlan.h"
 #include "frontend/Frontend.h"
+#include "passes/ConvertToF64.h"
 #include "passes/Pass.h"
 #include "runtime/adjoint_rt.h"
 #include "tools/engine/Describe.h"
@@ -144,9 +145,6 @@ private:
   lowerAndOptimize(const Module &M, llvm::LLVMContext &Ctx,
                    std::unique_ptr<llvm::Module> &LM);
 };
-
-/// Converts every f32 value of \p M to f64 (for gradient checks).
-void convertToF64(Module &M);
 
 } // namespace adj
 
