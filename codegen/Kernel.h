@@ -11,15 +11,16 @@
 /// needs: an IRBuilder with the fast-math flags `reassoc contract`, the
 /// arguments, counted loops with i64 induction variables, accumulator
 /// variables (allocas that mem2reg promotes), strided loop nests with
-/// dimension coalescing, and calls to LLVM intrinsics and libm. Shapes are
-/// lists of Extents: a static size times a power of the run-time batch size
-/// n.
+/// dimension coalescing, parallel loops, and math (exp, log, tanh, sigmoid,
+/// intrinsics and libm; implemented in VectorMath.cpp). Shapes are lists of
+/// Extents: a static size times a power of the run-time batch size n.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_KERNEL_H
 #define ADJ_CODEGEN_KERNEL_H
 
 #include "codegen/StepPlan.h"
+#include "codegen/VectorMath.h"
 #include "ir/Body.h"
 #include "ir/IR.h"
 
@@ -178,18 +179,21 @@ public:
   /// Terminates the kernel (returns void or i32 0).
   void finish();
 
+  /// Math on a scalar or vector (VectorMath.h): an overloaded intrinsic
+  /// (sqrt, fabs, fmuladd, ...); e^x, log x, tanh x and 1 / (1 + e^-x) as
+  /// branch-free polynomials that vectorise (no libm); and libm's \p Name
+  /// (`erf`) or its float variant (`erff`), once per lane on a vector.
   llvm::Value *intrinsic(llvm::Intrinsic::ID ID,
-                         llvm::ArrayRef<llvm::Value *> Args);
-  /// e^x without libm: a branch-free polynomial that vectorises (see .cpp).
-  llvm::Value *exp(llvm::Value *X);
-  /// log(x), tanh(x) and 1 / (1 + e^-x) without libm: branch-free, they
-  /// vectorise (<= 2 ulp; see .cpp).
-  llvm::Value *log(llvm::Value *X);
-  llvm::Value *tanh(llvm::Value *X);
-  llvm::Value *sigmoid(llvm::Value *X);
-  /// Calls libm's \p Name (`tanh`) or its float variant (`tanhf`); on a
-  /// vector, once per lane.
-  llvm::Value *libm(const char *Name, llvm::Value *X);
+                         llvm::ArrayRef<llvm::Value *> Args) {
+    return vmath::intrinsic(B, ID, Args);
+  }
+  llvm::Value *exp(llvm::Value *X) { return vmath::exp(B, X); }
+  llvm::Value *log(llvm::Value *X) { return vmath::log(B, X); }
+  llvm::Value *tanh(llvm::Value *X) { return vmath::tanh(B, X); }
+  llvm::Value *sigmoid(llvm::Value *X) { return vmath::sigmoid(B, X); }
+  llvm::Value *libm(const char *Name, llvm::Value *X) {
+    return vmath::libm(B, Name, X);
+  }
 
 private:
   bool MayFail;
