@@ -79,8 +79,8 @@ struct GemmArgs {
   Type *T;
   Extent ME, KE, NE; ///< Sizes, to specialise the code when static.
   Value *M, *K, *N;  ///< Sizes.
-  Value *A, *B, *C; ///< Operands and the row-major result C[M,N].
-  bool TA, TB;      ///< A stored [K,M]; B stored [N,K].
+  Value *A, *B, *C;  ///< Operands and the row-major result C[M,N].
+  bool TA, TB;       ///< A stored [K,M]; B stored [N,K].
   /// The block of C to compute: rows [Row0, Row1), columns [Col0, Col1);
   /// Row0 a multiple of MR and Col0 of NR, so tiles are those of the whole.
   Value *Row0 = nullptr, *Row1 = nullptr, *Col0 = nullptr, *Col1 = nullptr;
@@ -150,8 +150,8 @@ static void gemm(Kernel &K, const GemmArgs &G) {
     std::vector<Value *> Masks(NV);
     if (Masked)
       for (unsigned V = 0; V < NV; ++V) {
-        Value *Col = B.CreateAdd(B.CreateVectorSplat(VL, K.add(J0, K.i64(V * VL))),
-                                 Lanes);
+        Value *Col = B.CreateAdd(
+            B.CreateVectorSplat(VL, K.add(J0, K.i64(V * VL))), Lanes);
         Masks[V] = B.CreateICmpULT(Col, B.CreateVectorSplat(VL, Col1));
       }
     auto LoadV = [&](Value *Base, Value *Idx, unsigned V, bool UseMask) {
@@ -184,10 +184,10 @@ static void gemm(Kernel &K, const GemmArgs &G) {
       Value *KAbs = K.add(K0, Kk);
       Value *BV[kNV];
       for (unsigned V = 0; V < NV; ++V)
-        BV[V] = BPanel ? LoadV(BPanel, K.madd(K.i64(V * VL), Kk, K.i64(NR)),
-                               V, false)
-                     : LoadV(G.B, K.add(K.madd(J0, KAbs, G.N), K.i64(V * VL)),
-                             V, true);
+        BV[V] = BPanel ? LoadV(BPanel, K.madd(K.i64(V * VL), Kk, K.i64(NR)), V,
+                               false)
+                       : LoadV(G.B, K.add(K.madd(J0, KAbs, G.N), K.i64(V * VL)),
+                               V, true);
       for (unsigned R = 0; R < MR; ++R) {
         Value *AV = K.load(G.T, G.A, K.madd(ARows[R], KAbs, SAk));
         Value *Splat = B.CreateVectorSplat(VL, AV);
@@ -366,10 +366,10 @@ static Shape matrixStrides(const TensorType &T,
 /// tile. The tasks' count follows from the sizes alone, and every element
 /// of C is computed by one task exactly as without the split, so results
 /// do not depend on the number of threads.
-static void parallelGemm(Kernel &K, function_ref<GemmArgs()> Args) {
+static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
   constexpr int64_t kGrain = 1 << 18; ///< Multiply-adds per task, at least.
-  IRBuilder<> &B = K.B;
-  auto Split = [&](const GemmArgs &G) {
+  auto Split = [](Kernel &K, const GemmArgs &G) {
+    IRBuilder<> &B = K.B;
     TileShape TS = tileShape(G);
     auto Tiles = [&](Value *Size, unsigned Tile) {
       return B.CreateUDiv(K.add(Size, K.i64(Tile - 1)), K.i64(Tile));
@@ -381,28 +381,30 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs()> Args) {
                        B.CreateICmpULE(TM, One));
     return std::make_pair(AlongN, B.CreateSelect(AlongN, TN, TM));
   };
-  GemmArgs G = Args();
-  Value *Work = B.CreateMul(B.CreateMul(G.M, G.N), G.K);
-  Value *NTasks = K.taskCount(Work, kGrain, Split(G).second);
-  // The body reads M, K and N as run-time values (K.Sizes): products that
+  GemmArgs G = Args(K);
+  Value *Work = K.B.CreateMul(K.B.CreateMul(G.M, G.N), G.K);
+  Value *NTasks = K.taskCount(Work, kGrain, Split(K, G).second);
+  // The body reads M, K and N as run-time values (Sizes): products that
   // differ only in their sizes share one body after merging. Static sizes
   // still choose which code is emitted (the extents in G).
-  auto Body = [&](Value *Task, Value *Count) {
-    GemmArgs G = Args();
-    G.M = K.Sizes[0];
-    G.K = K.Sizes[1];
-    G.N = K.Sizes[2];
+  auto Body = [&](Kernel &Task, Value *Index, Value *Count,
+                  ArrayRef<Value *> Sizes) {
+    GemmArgs G = Args(Task);
+    G.M = Sizes[0];
+    G.K = Sizes[1];
+    G.N = Sizes[2];
     if (isa<ConstantInt>(Count)) // One task: the whole product.
-      return gemm(K, G);
+      return gemm(Task, G);
+    IRBuilder<> &B = Task.B;
     TileShape TS = tileShape(G);
-    Value *AlongN = Split(G).first;
-    auto [Row0, Row1] = K.taskRange(Task, Count, G.M, TS.MR);
-    auto [Col0, Col1] = K.taskRange(Task, Count, G.N, TS.NR());
-    G.Row0 = B.CreateSelect(AlongN, K.i64(0), Row0);
+    Value *AlongN = Split(Task, G).first;
+    auto [Row0, Row1] = Task.taskRange(Index, Count, G.M, TS.MR);
+    auto [Col0, Col1] = Task.taskRange(Index, Count, G.N, TS.NR());
+    G.Row0 = B.CreateSelect(AlongN, Task.i64(0), Row0);
     G.Row1 = B.CreateSelect(AlongN, G.M, Row1);
-    G.Col0 = B.CreateSelect(AlongN, Col0, K.i64(0));
+    G.Col0 = B.CreateSelect(AlongN, Col0, Task.i64(0));
     G.Col1 = B.CreateSelect(AlongN, Col1, G.N);
-    gemm(K, G);
+    gemm(Task, G);
   };
   K.parallel(NTasks, Body, {G.M, G.K, G.N});
 }
@@ -424,31 +426,31 @@ void emitMatMul(Kernel &K, const Op &O) {
   std::vector<Shape> EpiSt;
   for (size_t I = 2; I < O.Operands.size(); ++I)
     EpiSt.push_back(broadcastStrides(O.Operands[I]->type(), CT.Dims));
-  // The arguments in terms of the kernel's current N, In and Out (those of
-  // a parallel body inside parallelGemm).
-  auto Args = [&] {
-    GemmArgs G{eltType(K.Ctx, CT.Elt),
+  // The arguments in terms of the N, In and Out of \p Into: this kernel, or
+  // a parallel body inside parallelGemm.
+  auto Args = [&](Kernel &Into) {
+    GemmArgs G{eltType(Into.Ctx, CT.Elt),
                ME,
                KE,
                NE,
-               K.get(ME),
-               K.get(KE),
-               K.get(NE),
-               K.In[0],
-               K.In[1],
-               K.Out,
+               Into.get(ME),
+               Into.get(KE),
+               Into.get(NE),
+               Into.In[0],
+               Into.In[1],
+               Into.Out,
                TA,
                TB};
     G.Epilogue = Epilogue;
     for (size_t I = 0; I < EpiSt.size(); ++I)
-      G.EpiIn.push_back({K.In[I + 2], K.get(EpiSt[I][RC - 2]),
+      G.EpiIn.push_back({Into.In[I + 2], Into.get(EpiSt[I][RC - 2]),
                          EpiSt[I][RC - 1] == Extent{0, 0}});
     return G;
   };
   if (RC == 2)
     return parallelGemm(K, Args);
   // Batched: one 2-D product per index of the (broadcast) batch dims.
-  GemmArgs G = Args();
+  GemmArgs G = Args(K);
   const TensorType &BT = O.Operands[1]->type();
   std::vector<int64_t> Batch(CT.Dims.begin(), CT.Dims.end() - 2);
   std::vector<Shape> St = {matrixStrides(CT, Batch), matrixStrides(AT, Batch),
