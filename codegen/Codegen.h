@@ -115,7 +115,7 @@ unsigned partsFor(const llvm::Module &LM, unsigned Threads);
 
 /// Splits \p LM (unoptimised) into at most \p Threads parts, optimises each
 /// at \p OptLevel and writes it as an object file \p PathStem.<i>.o, the
-/// parts on threads of their own; returns the files' paths.
+/// parts on threads of their own; returns the files' paths (ObjectEmit.cpp).
 llvm::Expected<std::vector<std::string>>
 compileObjectFiles(llvm::Module &LM, int OptLevel, unsigned Threads,
                    const std::string &PathStem);
