@@ -17,7 +17,8 @@
 /// i64 n)` with `noalias` pointers that the step function calls in order,
 /// except that elementwise chains of one shape share one loop nest (loop
 /// groups, `@<F.Name>.<i>-<j>-....group`; see StepPlan.h); intermediates
-/// live in one malloc'ed scratch buffer per call. A result that the plan
+/// live in the slices of one malloc'ed scratch buffer that the plan lays
+/// out (ArenaPlan) and the step keeps between calls. A result that the plan
 /// marks in place (StepPlan::InPlace) may be passed the buffer of the
 /// argument of the same name: the function computes the same either way.
 /// Large matmuls and elementwise, fused and reduction kernels hand their

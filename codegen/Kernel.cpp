@@ -28,8 +28,6 @@
 #include "llvm/IR/Module.h"
 
 #include <algorithm>
-#include <functional>
-#include <tuple>
 
 namespace adj::cg {
 

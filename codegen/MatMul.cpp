@@ -45,6 +45,10 @@
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
 /// operand is broadcast) and run the 2-D code on each matrix.
 ///
+/// The 2-D code is the class Gemm, one method per step above: tile (the
+/// register tile, with its accumulators, K loop and store), packPanel,
+/// kBlocks, columnTiles, and packedPath / plainPath, which nest them.
+///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
 #include "codegen/Kernel.h"
