@@ -17,7 +17,8 @@
 /// i64 n)` with `noalias` pointers that the step function calls in order,
 /// except that elementwise chains of one shape share one loop nest (loop
 /// groups, `@<F.Name>.<i>-<j>-....group`; see StepPlan.h); intermediates
-/// live in one malloc'ed scratch buffer per call. A result that the plan
+/// live in the slices of one malloc'ed scratch buffer that the plan lays
+/// out (ArenaPlan) and the step keeps between calls. A result that the plan
 /// marks in place (StepPlan::InPlace) may be passed the buffer of the
 /// argument of the same name: the function computes the same either way.
 /// Large matmuls and elementwise, fused and reduction kernels hand their
@@ -115,7 +116,7 @@ unsigned partsFor(const llvm::Module &LM, unsigned Threads);
 
 /// Splits \p LM (unoptimised) into at most \p Threads parts, optimises each
 /// at \p OptLevel and writes it as an object file \p PathStem.<i>.o, the
-/// parts on threads of their own; returns the files' paths.
+/// parts on threads of their own; returns the files' paths (ObjectEmit.cpp).
 llvm::Expected<std::vector<std::string>>
 compileObjectFiles(llvm::Module &LM, int OptLevel, unsigned Threads,
                    const std::string &PathStem);

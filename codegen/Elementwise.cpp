@@ -72,10 +72,10 @@ void emitConstant(Kernel &K, const Op &O) {
   Type *T = eltType(K.Ctx, O.type().Elt);
   double V = O.floatAttr("value");
   Value *C = T->isIntegerTy() ? ConstantInt::get(T, int64_t(V)) : K.fp(T, V);
-  K.forEach(
-      {product(shapeOf(O.type()))}, {{Extent()}},
-      [&](ArrayRef<Value *> Off) { K.store(C, K.Out, Off[0]); },
-      /*Parallel=*/true);
+  K.parallelForEach({product(shapeOf(O.type()))}, {{Extent()}},
+                    [&](Kernel &Body, ArrayRef<Value *> Off) {
+                      Body.store(C, Body.Out, Off[0]);
+                    });
 }
 
 void emitCount(Kernel &K, const Op &O) {
@@ -219,7 +219,7 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
     St.push_back(broadcastStrides(V->type(), Dims));
   // Per element: every member in order, inputs loaded on first use, then
   // the stored members' values (all loads come before any store).
-  auto Element = [&](ArrayRef<llvm::Value *> Off) {
+  auto Element = [&](Kernel &Body, ArrayRef<llvm::Value *> Off) {
     std::vector<llvm::Value *> Ins(U.Inputs.size());
     std::map<const adj::Value *, llvm::Value *> Computed;
     auto Operand = [&](const adj::Value *V) -> llvm::Value * {
@@ -228,21 +228,22 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
       size_t J =
           std::find(U.Inputs.begin(), U.Inputs.end(), V) - U.Inputs.begin();
       if (!Ins[J])
-        Ins[J] = K.load(T, K.In[J], Off[NumOuts + J]);
+        Ins[J] = Body.load(T, Body.In[J], Off[NumOuts + J]);
       return Ins[J];
     };
     for (size_t M = 0; M < U.Ops.size(); ++M) {
       const Op &O = *F.Ops[U.Ops[M]];
       Computed[&O.Result] = emitBody(
-          K, Bodies[M], [&](unsigned I) { return Operand(O.Operands[I]); });
+          Body, Bodies[M], [&](unsigned I) { return Operand(O.Operands[I]); });
     }
     for (size_t M = 0, Out = 0; M < U.Ops.size(); ++M)
       if (U.Stored[M]) {
-        K.store(Computed.at(&F.Ops[U.Ops[M]]->Result), K.Outs[Out], Off[Out]);
+        Body.store(Computed.at(&F.Ops[U.Ops[M]]->Result), Body.Outs[Out],
+                   Off[Out]);
         ++Out;
       }
   };
-  K.forEach(S, St, Element, /*Parallel=*/true);
+  K.parallelForEach(S, St, Element);
 }
 
 } // namespace adj::cg

@@ -13,6 +13,8 @@
 /// and calls adj_rt_parallel_for(ntasks, @<kernel>.task, &ctx); the task
 /// function loads them and calls `@<kernel>.body`, which has the kernel's
 /// noalias parameters plus the task index (and is inlined into the task).
+/// The body is a child Kernel of its own, with the parent's pointers and
+/// access group, and the caller's callback emits into it.
 ///
 /// Kernels whose outputs may share a buffer with an input (in-place
 /// updates) drop noalias on both and tag every load and store with one
@@ -26,9 +28,6 @@
 #include "llvm/IR/Module.h"
 
 #include <algorithm>
-#include <cmath>
-#include <functional>
-#include <tuple>
 
 namespace adj::cg {
 
@@ -135,6 +134,30 @@ Kernel::Kernel(Module &M, const std::string &Name, unsigned NumOperands,
   Fn = Function::Create(FunctionType::get(Ret, Params, false),
                         GlobalValue::InternalLinkage, Name, M);
   setKernelAttrs(Fn, NumOutputs, MayAlias);
+  bindParams(NumOutputs, NumOperands);
+}
+
+Kernel::Kernel(const Kernel &Parent, unsigned NumSizes)
+    : M(Parent.M), Ctx(Parent.Ctx), B(Ctx), MayFail(false),
+      MayAlias(Parent.MayAlias), AccessGroup(Parent.AccessGroup) {
+  unsigned NumOuts = Parent.Outs.size(), NumPtrs = MayAlias.size();
+  SmallVector<Type *, 8> Params(NumPtrs, B.getPtrTy());
+  Params.append({B.getInt64Ty(), B.getInt64Ty(), B.getInt64Ty()});
+  Params.append(NumSizes, B.getInt64Ty()); // n, task, ntasks, sizes...
+  Fn = Function::Create(FunctionType::get(B.getVoidTy(), Params, false),
+                        GlobalValue::InternalLinkage,
+                        Parent.Fn->getName() + ".body", M);
+  setKernelAttrs(Fn, NumOuts, MayAlias);
+  Fn->addFnAttr(Attribute::AlwaysInline);
+  // Nothing compares its address: identical bodies merge into one
+  // function rather than a thunk.
+  Fn->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
+  bindParams(NumOuts, NumPtrs - NumOuts);
+  Fn->getArg(NumPtrs + 1)->setName("task");
+  Fn->getArg(NumPtrs + 2)->setName("ntasks");
+}
+
+void Kernel::bindParams(unsigned NumOutputs, unsigned NumOperands) {
   SmallVector<Value *, 8> Ptrs;
   for (unsigned I = 0; I < NumOutputs + NumOperands; ++I) {
     Ptrs.push_back(Fn->getArg(I));
@@ -262,12 +285,44 @@ Value *Kernel::madd(Value *Base, Value *I, Value *Stride) {
              C && C->isOne() ? I : B.CreateMul(I, Stride, "", true, true));
 }
 
-void Kernel::forEach(Shape S, std::vector<Shape> Strides,
-                     function_ref<void(ArrayRef<Value *>)> Body,
-                     bool Parallel) {
-  // Drop static 1 dims, then merge mergeable neighbours.
+namespace {
+/// A strided loop nest, simplified: static 1 dims dropped and mergeable
+/// neighbours merged (see the file comment).
+class LoopNest {
+public:
+  LoopNest(const Shape &S, const std::vector<Shape> &Strides, bool Parallel);
+
   Shape Dims;
-  std::vector<Shape> St(Strides.size());
+  std::vector<Shape> St; ///< Per operand, its strides along Dims.
+  /// The dim a parallel nest is split along: the outermost one that
+  /// indexes the output (Dims.size(): none, the nest stays serial).
+  size_t Split;
+
+  /// Emits the nest into \p K, calling \p Body with each operand's offset;
+  /// with \p Lo, dim Split runs over [Lo, Hi) only (one task's range).
+  void emit(Kernel &K, Kernel::NestFn Body, Value *Lo = nullptr,
+            Value *Hi = nullptr);
+
+private:
+  /// Per operand, the first one with the same strides (they share an
+  /// offset).
+  std::vector<size_t> Same;
+  // The state of emit(): the kernel, the body, the split range, and the
+  // operands' offsets at the current level.
+  Kernel *K = nullptr;
+  Kernel::NestFn Body;
+  Value *Lo = nullptr, *Hi = nullptr;
+  std::vector<Value *> Offs;
+
+  /// The loops of dims D, D + 1, ... with the body innermost.
+  void level(size_t D);
+};
+} // namespace
+
+LoopNest::LoopNest(const Shape &S, const std::vector<Shape> &Strides,
+                   bool Parallel)
+    : St(Strides.size()) {
+  // Drop static 1 dims, then merge mergeable neighbours.
   for (size_t D = 0; D < S.size(); ++D) {
     if (S[D].isOne())
       continue;
@@ -284,46 +339,64 @@ void Kernel::forEach(Shape S, std::vector<Shape> Strides,
     for (size_t K = 0; K < Strides.size(); ++K)
       St[K].push_back(Strides[K][D]);
   }
-  // Operands with the same strides share one offset.
-  std::vector<size_t> Same(St.size());
+  Same.resize(St.size());
   for (size_t K = 0; K < St.size(); ++K)
     Same[K] = std::find(St.begin(), St.end(), St[K]) - St.begin();
-  // The dim a parallel nest is split along: the outermost one that
-  // indexes the output (Dims.size(): none).
-  size_t Split = Dims.size();
+  Split = Dims.size();
   for (size_t D = 0; Parallel && D < Dims.size() && Split == Dims.size(); ++D)
     if (!(St[0][D] == Extent{0, 0}))
       Split = D;
-  std::vector<Value *> Offs(Strides.size(), i64(0));
-  Value *Lo = nullptr, *Hi = nullptr; // The task's range of dim Split.
-  std::function<void(size_t)> Level = [&](size_t D) {
-    if (D == Dims.size())
-      return Body(Offs);
-    std::vector<Value *> StV;
-    for (size_t K = 0; K < St.size(); ++K)
-      StV.push_back(get(St[K][D]));
-    std::vector<Value *> Outer = Offs;
-    auto Inner = [&](Value *I) {
-      for (size_t K = 0; K < St.size(); ++K)
-        Offs[K] = Same[K] < K ? Offs[Same[K]] : madd(Outer[K], I, StV[K]);
-      Level(D + 1);
-    };
-    if (D == Split && Lo)
-      loop(Lo, Hi, i64(1), Inner);
-    else
-      loop(get(Dims[D]), Inner);
-    Offs = Outer;
+}
+
+void LoopNest::emit(Kernel &Into, Kernel::NestFn Fn, Value *From, Value *To) {
+  K = &Into;
+  Body = Fn;
+  Lo = From;
+  Hi = To;
+  Offs.assign(St.size(), K->i64(0));
+  level(0);
+}
+
+void LoopNest::level(size_t D) {
+  if (D == Dims.size())
+    return Body(*K, Offs);
+  std::vector<Value *> StV;
+  for (size_t Op = 0; Op < St.size(); ++Op)
+    StV.push_back(K->get(St[Op][D]));
+  std::vector<Value *> Outer = Offs;
+  auto Inner = [&](Value *I) {
+    for (size_t Op = 0; Op < St.size(); ++Op)
+      Offs[Op] =
+          Same[Op] < Op ? Offs[Same[Op]] : K->madd(Outer[Op], I, StV[Op]);
+    level(D + 1);
   };
-  if (Split == Dims.size())
-    return Level(0);
+  if (D == Split && Lo)
+    K->loop(Lo, Hi, K->i64(1), Inner);
+  else
+    K->loop(K->get(Dims[D]), Inner);
+  Offs = Outer;
+}
+
+void Kernel::forEach(Shape S, std::vector<Shape> Strides,
+                     function_ref<void(ArrayRef<Value *>)> Body) {
+  LoopNest(S, Strides, /*Parallel=*/false)
+      .emit(*this, [&](Kernel &, ArrayRef<Value *> Offs) { Body(Offs); });
+}
+
+void Kernel::parallelForEach(Shape S, std::vector<Shape> Strides, NestFn Body) {
+  LoopNest Nest(S, Strides, /*Parallel=*/true);
+  if (Nest.Split == Nest.Dims.size())
+    return Nest.emit(*this, Body);
   // Split the innermost dim in multiples of 64 elements, for whole vectors.
-  int64_t Unit = Split + 1 == Dims.size() ? 64 : 1;
-  Value *Size = get(Dims[Split]);
+  Extent SplitDim = Nest.Dims[Nest.Split];
+  int64_t Unit = Nest.Split + 1 == Nest.Dims.size() ? 64 : 1;
+  Value *Size = get(SplitDim);
   Value *Units = B.CreateUDiv(add(Size, i64(Unit - 1)), i64(Unit));
-  parallel(taskCount(get(product(Dims)), kParallelGrain, Units),
-           [&](Value *Task, Value *NTasks) {
-             std::tie(Lo, Hi) = taskRange(Task, NTasks, get(Dims[Split]), Unit);
-             Level(0);
+  parallel(taskCount(get(product(Nest.Dims)), kParallelGrain, Units),
+           [&](Kernel &Task, Value *Index, Value *NTasks, ArrayRef<Value *>) {
+             auto [Lo, Hi] =
+                 Task.taskRange(Index, NTasks, Task.get(SplitDim), Unit);
+             Nest.emit(Task, Body, Lo, Hi);
            });
 }
 
@@ -350,60 +423,45 @@ std::pair<Value *, Value *> Kernel::taskRange(Value *Task, Value *NTasks,
   return {Bound(Task), Bound(add(Task, i64(1)))};
 }
 
+Function *Kernel::emitTaskFunction(Function *Body, StructType *CtxTy) {
+  auto *TaskF = Function::Create(
+      FunctionType::get(B.getVoidTy(), {B.getPtrTy(), i64Ty()}, false),
+      GlobalValue::InternalLinkage, Fn->getName() + ".task", M);
+  TaskF->addFnAttr(Attribute::NoUnwind);
+  // Nothing compares its address: identical ones merge into one function
+  // rather than a thunk.
+  TaskF->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
+  IRBuilder<> TB(BasicBlock::Create(Ctx, "entry", TaskF));
+  Value *CtxArg = TaskF->getArg(0);
+  auto Field = [&](unsigned I) {
+    return TB.CreateLoad(CtxTy->getElementType(I),
+                         TB.CreateStructGEP(CtxTy, CtxArg, I));
+  };
+  // The context holds the body's arguments but the task: pointers, n,
+  // ntasks, sizes.
+  unsigned NumPtrs = Outs.size() + In.size();
+  SmallVector<Value *, 8> Args;
+  for (unsigned I = 0; I < NumPtrs; ++I)
+    Args.push_back(Field(I));
+  Args.append({Field(NumPtrs), TaskF->getArg(1), Field(NumPtrs + 1)});
+  for (unsigned I = NumPtrs + 2; I < CtxTy->getNumElements(); ++I)
+    Args.push_back(Field(I));
+  TB.CreateCall(Body, Args);
+  TB.CreateRetVoid();
+  return TaskF;
+}
+
 void Kernel::parallel(Value *NTasks, TaskFn Body, ArrayRef<Value *> Sizes) {
   assert(!MayFail && "parallel loop in a kernel that can fail");
-  std::vector<Value *> OuterSizes = std::move(this->Sizes);
-  if (auto *C = dyn_cast<ConstantInt>(NTasks); C && C->isOne()) {
-    this->Sizes.assign(Sizes.begin(), Sizes.end());
-    Body(i64(0), NTasks);
-    this->Sizes = std::move(OuterSizes);
-    return;
-  }
-  unsigned NumOuts = Outs.size(), NumPtrs = NumOuts + In.size();
-  unsigned NumSizes = Sizes.size();
-  Type *Ptr = B.getPtrTy(), *I64 = i64Ty();
-  SmallVector<Type *, 8> Fields(NumPtrs, Ptr);
-  Fields.append({I64, I64}); // n, ntasks
-  Fields.append(NumSizes, I64);
+  if (auto *C = dyn_cast<ConstantInt>(NTasks); C && C->isOne())
+    return Body(*this, i64(0), NTasks, Sizes);
+  Kernel Task(*this, Sizes.size());
+  unsigned NumPtrs = Outs.size() + In.size();
+  SmallVector<Type *, 8> Fields(NumPtrs, B.getPtrTy());
+  Fields.append({i64Ty(), i64Ty()}); // n, ntasks
+  Fields.append(Sizes.size(), i64Ty());
   auto *CtxTy = StructType::get(Ctx, Fields);
-  std::string Name = Fn->getName().str();
-
-  // The body: this kernel's parameters, then the task, the task count and
-  // the sizes.
-  SmallVector<Type *, 8> Params(NumPtrs, Ptr);
-  Params.append({I64, I64, I64}); // n, task, ntasks
-  Params.append(NumSizes, I64);
-  auto *BodyF =
-      Function::Create(FunctionType::get(B.getVoidTy(), Params, false),
-                       GlobalValue::InternalLinkage, Name + ".body", M);
-  setKernelAttrs(BodyF, NumOuts, MayAlias);
-  BodyF->addFnAttr(Attribute::AlwaysInline);
-
-  // The task: void(ptr ctx, i64 task), what the runtime calls.
-  auto *TaskF =
-      Function::Create(FunctionType::get(B.getVoidTy(), {Ptr, I64}, false),
-                       GlobalValue::InternalLinkage, Name + ".task", M);
-  TaskF->addFnAttr(Attribute::NoUnwind);
-  // Nothing compares their addresses: identical ones merge into one
-  // function rather than a thunk.
-  TaskF->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
-  BodyF->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
-  {
-    IRBuilder<> TB(BasicBlock::Create(Ctx, "entry", TaskF));
-    Value *CtxArg = TaskF->getArg(0);
-    auto Field = [&](unsigned I) {
-      return TB.CreateLoad(CtxTy->getElementType(I),
-                           TB.CreateStructGEP(CtxTy, CtxArg, I));
-    };
-    SmallVector<Value *, 8> Args;
-    for (unsigned I = 0; I < NumPtrs; ++I)
-      Args.push_back(Field(I));
-    Args.append({Field(NumPtrs), TaskF->getArg(1), Field(NumPtrs + 1)});
-    for (unsigned I = 0; I < NumSizes; ++I)
-      Args.push_back(Field(NumPtrs + 2 + I));
-    TB.CreateCall(BodyF, Args);
-    TB.CreateRetVoid();
-  }
+  Function *TaskF = emitTaskFunction(Task.Fn, CtxTy);
 
   // Here: fill the context and hand the tasks to the runtime.
   BasicBlock &Entry = Fn->getEntryBlock();
@@ -415,44 +473,21 @@ void Kernel::parallel(Value *NTasks, TaskFn Body, ArrayRef<Value *> Sizes) {
   Vals.append(Sizes.begin(), Sizes.end());
   for (unsigned I = 0; I < Vals.size(); ++I)
     B.CreateStore(Vals[I], B.CreateStructGEP(CtxTy, CtxPtr, I));
-  FunctionCallee ParallelFor = M.getOrInsertFunction(
-      "adj_rt_parallel_for", B.getVoidTy(), I64, Ptr, Ptr);
+  FunctionCallee ParallelFor =
+      M.getOrInsertFunction("adj_rt_parallel_for", B.getVoidTy(), i64Ty(),
+                            B.getPtrTy(), B.getPtrTy());
   if (auto *Decl = dyn_cast<Function>(ParallelFor.getCallee()))
     Decl->setDoesNotThrow();
   B.CreateCall(ParallelFor, {NTasks, TaskF, CtxPtr});
   Fn->removeFnAttr(Attribute::NoSync);
 
-  // Emit the body with this kernel's state switched to the body function.
-  Function *OuterFn = Fn;
-  Value *OuterN = N;
-  std::vector<Value *> OuterOuts = Outs, OuterIn = In;
-  IRBuilderBase::InsertPoint IP = B.saveIP();
-  Fn = BodyF;
-  SmallVector<Value *, 8> Ptrs;
-  for (unsigned I = 0; I < NumPtrs; ++I) {
-    Ptrs.push_back(BodyF->getArg(I));
-    (I < NumOuts ? Outs[I] : In[I - NumOuts]) = Ptrs.back();
-  }
-  namePointers(Ptrs, NumOuts);
-  Out = Outs[0];
-  N = BodyF->getArg(NumPtrs);
-  N->setName("n");
-  Value *Task = BodyF->getArg(NumPtrs + 1), *Count = BodyF->getArg(NumPtrs + 2);
-  Task->setName("task");
-  Count->setName("ntasks");
-  this->Sizes.clear();
-  for (unsigned I = 0; I < NumSizes; ++I)
-    this->Sizes.push_back(BodyF->getArg(NumPtrs + 3 + I));
-  B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", BodyF));
-  Body(Task, Count);
-  B.CreateRetVoid();
-  Fn = OuterFn;
-  Outs = std::move(OuterOuts);
-  Out = Outs[0];
-  N = OuterN;
-  In = std::move(OuterIn);
-  this->Sizes = std::move(OuterSizes);
-  B.restoreIP(IP);
+  // The body, in the task's own kernel.
+  Function *BodyF = Task.Fn;
+  SmallVector<Value *, 4> TaskSizes;
+  for (unsigned I = 0; I < Sizes.size(); ++I)
+    TaskSizes.push_back(BodyF->getArg(NumPtrs + 3 + I));
+  Body(Task, BodyF->getArg(NumPtrs + 1), BodyF->getArg(NumPtrs + 2), TaskSizes);
+  Task.finish();
 }
 
 void Kernel::failIf(Value *Cond) {
@@ -474,179 +509,6 @@ void Kernel::finish() {
     B.CreateRetVoid();
   if (FailBB) // Keep the failure block last, for readability.
     FailBB->moveAfter(&Fn->back());
-}
-
-Value *Kernel::intrinsic(Intrinsic::ID ID, ArrayRef<Value *> Args) {
-  return B.CreateIntrinsic(ID, {Args[0]->getType()}, Args);
-}
-
-/// e^x = 2^k e^r with k = rint(x / ln 2) and r = x - k ln 2 in
-/// [-ln2/2, ln2/2] (Cody-Waite: ln 2 split in a high part with trailing zero
-/// bits, so k * hi is exact, and a low part). e^r is its Taylor polynomial
-/// of degree 7 (f32) or 13 (f64), whose truncation error is below one ulp.
-/// 2^k is applied as two exact power-of-two factors 2^(k/2) 2^(k - k/2),
-/// so overflow gives inf and underflow 0 (or a subnormal) by IEEE rules;
-/// x is first clamped so k stays in range, and NaN is passed through.
-/// Built without `reassoc` so the reduction is not reassociated away.
-Value *Kernel::exp(Value *X) {
-  IRBuilder<>::FastMathFlagGuard Guard(B);
-  FastMathFlags FMF;
-  FMF.setAllowContract();
-  B.setFastMathFlags(FMF);
-  Type *T = X->getType();
-  bool F32 = T->getScalarType()->isFloatTy();
-  auto C = [&](double V) { return fp(T, V); };
-  Type *IT = F32 ? B.getInt32Ty() : B.getInt64Ty();
-  unsigned MantBits = F32 ? 23 : 52, Bias = F32 ? 127 : 1023;
-  double Lo = F32 ? -104.0 : -746.0, Hi = F32 ? 89.0 : 710.0;
-  double Ln2Hi = F32 ? 0.693359375 : 6.93147180369123816490e-01;
-  double Ln2Lo = F32 ? -2.12194440e-4 : 1.90821492927058770002e-10;
-  unsigned Degree = F32 ? 7 : 13;
-
-  Value *Cl = B.CreateSelect(B.CreateFCmpOLT(X, C(Lo)), C(Lo), X);
-  Cl = B.CreateSelect(B.CreateFCmpOGT(Cl, C(Hi)), C(Hi), Cl);
-  Value *Kf = intrinsic(Intrinsic::rint, {B.CreateFMul(Cl, C(M_LOG2E))});
-  Value *R = intrinsic(Intrinsic::fmuladd, {B.CreateFNeg(Kf), C(Ln2Hi), Cl});
-  R = intrinsic(Intrinsic::fmuladd, {B.CreateFNeg(Kf), C(Ln2Lo), R});
-  double Coef = 1;
-  for (unsigned I = 2; I <= Degree; ++I)
-    Coef /= I;
-  Value *P = C(Coef);
-  for (unsigned I = Degree; I-- > 0;) {
-    Coef *= I + 1;
-    P = intrinsic(Intrinsic::fmuladd, {P, R, C(Coef)});
-  }
-  Value *K = B.CreateFPToSI(Kf, X->getType()->getWithNewType(IT));
-  Value *K1 = B.CreateAShr(K, 1);
-  auto Pow2 = [&](Value *E) {
-    Value *Bits = B.CreateShl(
-        B.CreateAdd(E, ConstantInt::get(E->getType(), Bias)), MantBits);
-    return B.CreateBitCast(Bits, T);
-  };
-  Value *Y = B.CreateFMul(B.CreateFMul(P, Pow2(K1)), Pow2(B.CreateSub(K, K1)));
-  return B.CreateSelect(B.CreateFCmpUNO(X, X), X, Y);
-}
-
-/// log x = e ln 2 + log m for x = m 2^e with m in [sqrt(1/2), sqrt(2))
-/// (subnormals are first scaled by 2^24 or 2^54), and log m = 2 atanh(s)
-/// = 2 (s + s^3/3 + s^5/5 + ...) with s = (m - 1) / (m + 1), |s| < 0.172,
-/// the series cut where its tail is below half an ulp (s^11 in f32, s^23 in
-/// f64). ln 2 is split as in exp so that e ln2_hi is exact. Negative x and
-/// NaN give NaN, 0 gives -inf and +inf gives +inf.
-Value *Kernel::log(Value *X) {
-  IRBuilder<>::FastMathFlagGuard Guard(B);
-  FastMathFlags FMF;
-  FMF.setAllowContract();
-  B.setFastMathFlags(FMF);
-  Type *T = X->getType();
-  bool F32 = T->getScalarType()->isFloatTy();
-  auto C = [&](double V) { return fp(T, V); };
-  Type *IT = X->getType()->getWithNewType(F32 ? B.getInt32Ty() : B.getInt64Ty());
-  auto I = [&](int64_t V) { return ConstantInt::get(IT, V); };
-  unsigned MantBits = F32 ? 23 : 52, Scale = F32 ? 24 : 54;
-  int64_t Bias = F32 ? 127 : 1023;
-  double Min = F32 ? 0x1p-126 : 0x1p-1022;
-  double Ln2Hi = F32 ? 0.693359375 : 6.93147180369123816490e-01;
-  double Ln2Lo = F32 ? -2.12194440e-4 : 1.90821492927058770002e-10;
-  unsigned Terms = F32 ? 6 : 12;
-
-  Value *Sub = B.CreateFCmpOLT(X, C(Min));
-  Value *Xs = B.CreateSelect(Sub, B.CreateFMul(X, C(std::ldexp(1.0, Scale))), X);
-  Value *Bits = B.CreateBitCast(Xs, IT);
-  Value *E = B.CreateSub(B.CreateLShr(Bits, MantBits), I(Bias));
-  E = B.CreateSub(E, B.CreateSelect(Sub, I(Scale), I(0)));
-  int64_t MantMask = (int64_t(1) << MantBits) - 1;
-  Value *M = B.CreateBitCast(
-      B.CreateOr(B.CreateAnd(Bits, I(MantMask)), I(Bias << MantBits)), T);
-  Value *Big = B.CreateFCmpOGT(M, C(M_SQRT2));
-  M = B.CreateSelect(Big, B.CreateFMul(M, C(0.5)), M);
-  E = B.CreateAdd(E, B.CreateZExt(Big, IT));
-  Value *S = B.CreateFDiv(B.CreateFSub(M, C(1)), B.CreateFAdd(M, C(1)));
-  Value *S2 = B.CreateFMul(S, S);
-  // Q = 1/3 + s^2/5 + ...; log m = 2s + 2s s^2 Q, the leading term last.
-  Value *Q = C(1.0 / (2 * Terms - 1));
-  for (unsigned K = Terms - 1; K-- > 1;)
-    Q = intrinsic(Intrinsic::fmuladd, {Q, S2, C(1.0 / (2 * K + 1))});
-  Value *S2x = B.CreateFAdd(S, S);
-  Value *Tail = B.CreateFMul(S2x, B.CreateFMul(S2, Q));
-  Value *Ef = B.CreateSIToFP(E, T);
-  Value *Lo = intrinsic(Intrinsic::fmuladd, {Ef, C(Ln2Lo), Tail});
-  Value *Y = intrinsic(Intrinsic::fmuladd,
-                       {Ef, C(Ln2Hi), B.CreateFAdd(S2x, Lo)});
-  double Inf = HUGE_VAL;
-  Y = B.CreateSelect(B.CreateFCmpOEQ(X, C(Inf)), C(Inf), Y);
-  Y = B.CreateSelect(B.CreateFCmpOEQ(X, C(0)), C(-Inf), Y);
-  // x < 0 or NaN.
-  return B.CreateSelect(B.CreateFCmpULT(X, C(0)), C(std::nan("")), Y);
-}
-
-/// tanh x = sign(x) (1 - 2 / (e^(2|x|) + 1)) for |x| >= 0.625, and an odd
-/// polynomial (f32, Cephes tanhf) or rational function (f64, Cephes tanh)
-/// below, where the first form would cancel. Saturates to +-1; NaN passes.
-Value *Kernel::tanh(Value *X) {
-  IRBuilder<>::FastMathFlagGuard Guard(B);
-  FastMathFlags FMF;
-  FMF.setAllowContract();
-  B.setFastMathFlags(FMF);
-  Type *T = X->getType();
-  bool F32 = T->getScalarType()->isFloatTy();
-  auto C = [&](double V) { return fp(T, V); };
-  Value *A = intrinsic(Intrinsic::fabs, {X});
-  Value *Z = B.CreateFMul(X, X);
-  Value *Small;
-  if (F32) {
-    Value *P = C(-5.70498872745e-3);
-    for (double Co : {2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
-                      -3.33332819422e-1})
-      P = intrinsic(Intrinsic::fmuladd, {P, Z, C(Co)});
-    Small = intrinsic(Intrinsic::fmuladd, {B.CreateFMul(P, Z), X, X});
-  } else {
-    Value *P = C(-9.64399179425052238628e-1);
-    P = intrinsic(Intrinsic::fmuladd, {P, Z, C(-9.92877231001918586564e1)});
-    P = intrinsic(Intrinsic::fmuladd, {P, Z, C(-1.61468768441708447952e3)});
-    Value *Q = B.CreateFAdd(Z, C(1.12811678491632931402e2));
-    Q = intrinsic(Intrinsic::fmuladd, {Q, Z, C(2.23548839060100448583e3)});
-    Q = intrinsic(Intrinsic::fmuladd, {Q, Z, C(4.84406305325125486048e3)});
-    Value *R = B.CreateFDiv(B.CreateFMul(Z, P), Q);
-    Small = intrinsic(Intrinsic::fmuladd, {X, R, X});
-  }
-  // e^(2|x|) overflows to inf for large |x|, giving exactly 1.
-  Value *E = exp(B.CreateFAdd(A, A));
-  Value *Large = B.CreateFSub(C(1), B.CreateFDiv(C(2), B.CreateFAdd(E, C(1))));
-  Large = intrinsic(Intrinsic::copysign, {Large, X});
-  Value *Y = B.CreateSelect(B.CreateFCmpOLT(A, C(0.625)), Small, Large);
-  return B.CreateSelect(B.CreateFCmpUNO(X, X), X, Y);
-}
-
-/// With e = e^-|x|: 1 / (1 + e) for x >= 0 and e / (1 + e) below, so that
-/// no exponential overflows and the left tail keeps its (subnormal)
-/// precision; never NaN for non-NaN x.
-Value *Kernel::sigmoid(Value *X) {
-  Value *One = fp(X->getType(), 1);
-  Value *E = exp(B.CreateFNeg(intrinsic(Intrinsic::fabs, {X})));
-  Value *Num = B.CreateSelect(B.CreateFCmpOLT(X, fp(X->getType(), 0)), E, One);
-  return B.CreateFDiv(Num, B.CreateFAdd(One, E));
-}
-
-Value *Kernel::libm(const char *Name, Value *X) {
-  if (auto *VT = dyn_cast<FixedVectorType>(X->getType())) { // Lane by lane.
-    Value *R = PoisonValue::get(VT);
-    for (unsigned I = 0; I < VT->getNumElements(); ++I)
-      R = B.CreateInsertElement(R, libm(Name, B.CreateExtractElement(X, I)), I);
-    return R;
-  }
-  std::string Sym = Name;
-  if (X->getType()->isFloatTy())
-    Sym += "f";
-  FunctionCallee F = M.getOrInsertFunction(
-      Sym, FunctionType::get(X->getType(), {X->getType()}, false));
-  if (auto *Decl = dyn_cast<Function>(F.getCallee())) {
-    // Pure for our purposes: errno is never read.
-    Decl->setDoesNotAccessMemory();
-    Decl->setDoesNotThrow();
-    Decl->addFnAttr(Attribute::WillReturn);
-  }
-  return B.CreateCall(F, {X});
 }
 
 } // namespace adj::cg

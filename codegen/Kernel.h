@@ -11,15 +11,16 @@
 /// needs: an IRBuilder with the fast-math flags `reassoc contract`, the
 /// arguments, counted loops with i64 induction variables, accumulator
 /// variables (allocas that mem2reg promotes), strided loop nests with
-/// dimension coalescing, and calls to LLVM intrinsics and libm. Shapes are
-/// lists of Extents: a static size times a power of the run-time batch size
-/// n.
+/// dimension coalescing, parallel loops, and math (exp, log, tanh, sigmoid,
+/// intrinsics and libm; implemented in VectorMath.cpp). Shapes are lists of
+/// Extents: a static size times a power of the run-time batch size n.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_KERNEL_H
 #define ADJ_CODEGEN_KERNEL_H
 
 #include "codegen/StepPlan.h"
+#include "codegen/VectorMath.h"
 #include "ir/Body.h"
 #include "ir/IR.h"
 
@@ -93,9 +94,6 @@ public:
   std::vector<llvm::Value *> Outs; ///< The result buffers.
   llvm::Value *Out;                ///< Outs[0].
   std::vector<llvm::Value *> In;
-  /// In a parallel body, the sizes handed to parallel(), as the body's own
-  /// run-time values (the given values themselves when Body runs inline).
-  std::vector<llvm::Value *> Sizes;
 
   llvm::Type *i64Ty() { return B.getInt64Ty(); }
   llvm::Value *i64(int64_t V) { return B.getInt64(V); }
@@ -135,27 +133,36 @@ public:
   /// dims are dropped and adjacent dims merged where every operand allows,
   /// so same-shape operands get one flat loop; the innermost loop is the
   /// last dim, contiguous for contiguous operands.
-  /// With \p Parallel, a nest of at least kParallelGrain elements is split
-  /// along its outermost dim in which operand 0 (the output) has a non-zero
-  /// stride, so tasks write disjoint outputs and each output sees the same
-  /// loop order as without the split (see parallel()).
   void forEach(Shape S, std::vector<Shape> Strides,
-               llvm::function_ref<void(llvm::ArrayRef<llvm::Value *>)> Body,
-               bool Parallel = false);
+               llvm::function_ref<void(llvm::ArrayRef<llvm::Value *>)> Body);
+  /// A loop nest body emitted into the kernel \p Body (this one, or the
+  /// body of a parallel loop), given each operand's element offset.
+  using NestFn =
+      llvm::function_ref<void(Kernel &Body, llvm::ArrayRef<llvm::Value *>)>;
+  /// forEach, except that a nest of at least kParallelGrain elements is
+  /// split along its outermost dim in which operand 0 (the output) has a
+  /// non-zero stride, so tasks write disjoint outputs and each output sees
+  /// the same loop order as without the split (see parallel()). \p Body
+  /// must emit into the kernel it is given.
+  void parallelForEach(Shape S, std::vector<Shape> Strides, NestFn Body);
 
-  using TaskFn = llvm::function_ref<void(llvm::Value *, llvm::Value *)>;
+  /// A task's body emitted into the kernel \p Body, for task \p Task of
+  /// \p NTasks, with the sizes handed to parallel() as \p Body's values.
+  using TaskFn = llvm::function_ref<void(Kernel &Body, llvm::Value *Task,
+                                         llvm::Value *NTasks,
+                                         llvm::ArrayRef<llvm::Value *> Sizes)>;
   /// Runs Body(task, NTasks) for task in [0, NTasks) through the runtime's
-  /// adj_rt_parallel_for. Body is emitted into an outlined function
-  /// `<kernel>.body(out, in..., n, task, ntasks)` (noalias pointers, called
-  /// by `<kernel>.task(ctx, task)` with the kernel's arguments from a
-  /// struct), during which Fn, Out, In and N are the body's own: Body may
-  /// use them and constants, not values computed before the call. A
-  /// constant NTasks of 1 emits Body inline. NTasks must depend on the
-  /// problem size only, so that results do not depend on the thread count.
-  /// \p Sizes (i64) travel in the struct too and are Body's Sizes: a body
-  /// that reads its sizes from there rather than from constants is the same
-  /// code for every shape, and identical bodies are merged before LLVM
-  /// compiles them.
+  /// adj_rt_parallel_for. Body is emitted into a child kernel of its own,
+  /// the outlined function `<kernel>.body(out, in..., n, task, ntasks,
+  /// sizes...)` (noalias pointers, called by `<kernel>.task(ctx, task)`
+  /// with this kernel's arguments from a struct): Body may use that
+  /// kernel's Out, In, N and builder, and constants, not values computed
+  /// in this kernel before the call. A constant NTasks of 1 emits Body
+  /// inline, given this kernel. NTasks must depend on the problem size
+  /// only, so that results do not depend on the thread count. \p Sizes
+  /// (i64) travel in the struct too: a body that reads its sizes from
+  /// there rather than from constants is the same code for every shape,
+  /// and identical bodies are merged before LLVM compiles them.
   void parallel(llvm::Value *NTasks, TaskFn Body,
                 llvm::ArrayRef<llvm::Value *> Sizes = {});
   /// The task count for \p Work units of work in \p Grain-sized pieces,
@@ -178,20 +185,35 @@ public:
   /// Terminates the kernel (returns void or i32 0).
   void finish();
 
+  /// Math on a scalar or vector (VectorMath.h): an overloaded intrinsic
+  /// (sqrt, fabs, fmuladd, ...); e^x, log x, tanh x and 1 / (1 + e^-x) as
+  /// branch-free polynomials that vectorise (no libm); and libm's \p Name
+  /// (`erf`) or its float variant (`erff`), once per lane on a vector.
   llvm::Value *intrinsic(llvm::Intrinsic::ID ID,
-                         llvm::ArrayRef<llvm::Value *> Args);
-  /// e^x without libm: a branch-free polynomial that vectorises (see .cpp).
-  llvm::Value *exp(llvm::Value *X);
-  /// log(x), tanh(x) and 1 / (1 + e^-x) without libm: branch-free, they
-  /// vectorise (<= 2 ulp; see .cpp).
-  llvm::Value *log(llvm::Value *X);
-  llvm::Value *tanh(llvm::Value *X);
-  llvm::Value *sigmoid(llvm::Value *X);
-  /// Calls libm's \p Name (`tanh`) or its float variant (`tanhf`); on a
-  /// vector, once per lane.
-  llvm::Value *libm(const char *Name, llvm::Value *X);
+                         llvm::ArrayRef<llvm::Value *> Args) {
+    return vmath::intrinsic(B, ID, Args);
+  }
+  llvm::Value *exp(llvm::Value *X) { return vmath::exp(B, X); }
+  llvm::Value *log(llvm::Value *X) { return vmath::log(B, X); }
+  llvm::Value *tanh(llvm::Value *X) { return vmath::tanh(B, X); }
+  llvm::Value *sigmoid(llvm::Value *X) { return vmath::sigmoid(B, X); }
+  llvm::Value *libm(const char *Name, llvm::Value *X) {
+    return vmath::libm(B, Name, X);
+  }
 
 private:
+  /// The body of a parallel loop of \p Parent (see parallel()): a function
+  /// `<parent>.body` with the parent's pointers, n, the task, the task
+  /// count and \p NumSizes sizes.
+  Kernel(const Kernel &Parent, unsigned NumSizes);
+  /// Points Outs, Out, In and N at Fn's first parameters and starts the
+  /// entry block.
+  void bindParams(unsigned NumOutputs, unsigned NumOperands);
+  /// `<kernel>.task(ptr ctx, i64 task)`, what the runtime calls: loads
+  /// \p Body's arguments from the \p CtxTy at ctx and calls it.
+  llvm::Function *emitTaskFunction(llvm::Function *Body,
+                                   llvm::StructType *CtxTy);
+
   bool MayFail;
   llvm::BasicBlock *FailBB = nullptr;
   /// Per pointer parameter: not noalias (one of an in-place pair).

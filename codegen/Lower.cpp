@@ -2,24 +2,24 @@
 ///
 /// Lowers each function of a module to the step-function ABI of Codegen.h,
 /// following its plan (StepPlan.h: one kernel call per op, or per loop
-/// group of elementwise ops). The step function
+/// group of elementwise ops, and a buffer for every value they store). The
+/// step function, built by StepLowering::run in these phases,
 ///
-///   1. loads the argument and result buffer pointers from its arrays;
-///   2. gives every value a unit stores a buffer: the caller's result
-///      buffer when the value is a result (the first one naming it), the
-///      operand's buffer for a reshape that is not a result (reshapes copy
-///      nothing), and otherwise a 64-byte aligned slice of one scratch
-///      buffer whose size is computed from n at run time; the buffer is
-///      kept between calls in internal globals and grown with malloc only
-///      when a larger batch needs more (no allocation per step). Slices are
-///      planned by a linear scan over the units: once the last unit reading
-///      a value (through reshape aliases) has run, its slice goes to a free
-///      list for later values of the same size (a * n^p bytes). Members of
-///      a loop group that nothing outside it reads get no buffer at all;
+///   1. loads the argument and result buffer pointers from its arrays
+///      (loadPointers);
+///   2. gives every value a unit stores its planned buffer (placeBuffers):
+///      the caller's result buffer, the operand's buffer for a reshape
+///      (reshapes copy nothing), or a 64-byte aligned slice of one scratch
+///      arena whose size is computed from n at run time; the arena is kept
+///      between calls in internal globals and grown with malloc only when
+///      a larger batch needs more (no allocation per step). Which values
+///      share a slice is decided by the plan (ArenaPlan), before any IR;
 ///   3. calls each unit's kernel in order, checking the status of the
-///      kernels that validate labels;
-///   4. copies results that are arguments, or repeat an earlier result;
-///   5. returns 0 (1 for invalid data, 2 when malloc fails).
+///      kernels that validate labels (callUnit);
+///   4. copies results that are arguments, or repeat an earlier result
+///      (copyResults);
+///   5. returns 0 (1 for invalid data, 2 when malloc fails), and records the
+///      arena's slices as the metadata arenaBytes reads (recordArena).
 ///
 /// A result the plan marks in place may be given the buffer of the argument
 /// it updates: its kernel then reads and writes that buffer (see
@@ -186,7 +186,7 @@ static void emitKernel(Kernel &K, const Op &O) {
 }
 
 namespace {
-/// Builds one step function.
+/// Builds one step function, in the phases of the file comment.
 class StepLowering {
 public:
   StepLowering(const Function &F, llvm::Module &LM, const LowerOptions &Opts)
@@ -198,15 +198,41 @@ private:
   llvm::Module &LM;
   IRBuilder<> B;
   const LowerOptions &Opts;
+  StepPlan Plan; ///< Planned once the ops have been checked.
   llvm::Function *Step = nullptr;
   llvm::Value *N = nullptr;
+  /// The caller's result buffers, in result order.
+  std::vector<llvm::Value *> ResultPtrs;
+  /// The buffer of every argument and stored value.
   std::map<const adj::Value *, llvm::Value *> Buf;
-  /// The scratch arena's slices (sizes a * n^p), recorded for arenaBytes.
-  std::vector<Extent> Arena;
+  /// The block returning 1 for invalid data (null until a kernel can fail).
+  BasicBlock *Invalid = nullptr;
 
-  llvm::Value *bytesOf(const TensorType &T) {
-    Extent E = cg::product(cg::shapeOf(T)) * Extent{dtypeBytes(T.Elt), 0};
-    return cg::emitExtent(B, N, E);
+  /// Checks that every op is one the emitters support, and the name.
+  Error checkFunction();
+  /// Creates the step function and its entry block.
+  void createStep();
+  /// Loads the argument and result buffer pointers from their arrays.
+  void loadPointers();
+  /// Gives every value a unit stores its buffer (Plan.Arena).
+  void placeBuffers();
+  /// The arena's slices' offsets from its base, in bytes, computed from n;
+  /// returns their total.
+  llvm::Value *sliceOffsets(std::vector<llvm::Value *> &Offsets);
+  /// The 64-byte aligned base of the scratch arena of \p Total bytes, grown
+  /// when it is too small; returns 2 when malloc fails.
+  llvm::Value *scratchBase(llvm::Value *Total);
+  /// Emits unit \p U's kernel and calls it.
+  void callUnit(size_t U);
+  /// Returns 1 from the step when \p Status is not 0.
+  void checkStatus(llvm::Value *Status);
+  /// Copies the results that are arguments or repeat an earlier result.
+  void copyResults();
+  /// Records the arena's slices as metadata, for arenaBytes.
+  void recordArena();
+
+  llvm::Value *bytes(ByteSize S) {
+    return cg::emitExtent(B, N, Extent{S.Mul, S.Pow});
   }
   llvm::Value *ptrAt(llvm::Value *Array, unsigned I, const std::string &Name) {
     llvm::Value *Slot = B.CreateConstInBoundsGEP1_64(B.getPtrTy(), Array, I);
@@ -215,222 +241,186 @@ private:
 };
 } // namespace
 
-Error StepLowering::run() {
+Error StepLowering::checkFunction() {
   for (const auto &O : F.Ops)
     if (Error E = checkTypes(F, *O))
       return E;
   if (LM.getFunction(F.Name))
     return lowerError(fmt::format("codegen: duplicate function @{}", F.Name));
-  LLVMContext &Ctx = LM.getContext();
+  return Error::success();
+}
+
+void StepLowering::createStep() {
   auto *FT = FunctionType::get(
       B.getInt32Ty(), {B.getInt64Ty(), B.getPtrTy(), B.getPtrTy()}, false);
   Step = llvm::Function::Create(FT, GlobalValue::ExternalLinkage, F.Name, LM);
   Step->addFnAttr(Attribute::NoUnwind);
   N = Step->getArg(0);
   N->setName("n");
-  llvm::Value *Args = Step->getArg(1), *Results = Step->getArg(2);
-  Args->setName("args");
-  Results->setName("results");
-  B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", Step));
+  Step->getArg(1)->setName("args");
+  Step->getArg(2)->setName("results");
+  B.SetInsertPoint(BasicBlock::Create(LM.getContext(), "entry", Step));
+}
 
+void StepLowering::loadPointers() {
   for (const auto &A : F.Args)
-    Buf[A.get()] = ptrAt(Args, A->ArgNo, A->Name);
-  std::vector<llvm::Value *> ResultPtrs;
+    Buf[A.get()] = ptrAt(Step->getArg(1), A->ArgNo, A->Name);
   for (size_t I = 0; I < F.Results.size(); ++I)
-    ResultPtrs.push_back(ptrAt(Results, I, "result." + F.Results[I].Name));
+    ResultPtrs.push_back(
+        ptrAt(Step->getArg(2), I, "result." + F.Results[I].Name));
+}
 
-  // Buffers: results first, then aliases and scratch slices in unit order.
-  StepPlan Plan = planStep(F, Opts);
-  std::map<const adj::Value *, size_t> FirstResult;
-  for (size_t I = 0; I < F.Results.size(); ++I)
-    if (!F.Results[I].V->isArg() && !FirstResult.count(F.Results[I].V))
-      FirstResult[F.Results[I].V] = I;
-  auto IsAlias = [&](const Op &O) {
-    return O.Kind == OpKind::Reshape && !FirstResult.count(&O.Result);
-  };
-  // The values each unit writes.
-  std::vector<std::vector<const adj::Value *>> Outputs(Plan.Units.size());
-  for (size_t U = 0; U < Plan.Units.size(); ++U)
-    for (size_t K = 0; K < Plan.Units[U].Ops.size(); ++K)
-      if (Plan.Units[U].Stored[K])
-        Outputs[U].push_back(&F.Ops[Plan.Units[U].Ops[K]]->Result);
-  std::vector<std::pair<const adj::Value *, llvm::Value *>> Slices;
-  // Reshapes share their operand's buffer, known once slices are placed.
-  std::vector<std::pair<const adj::Value *, const adj::Value *>> Aliases;
-  // Buffer reuse: the unit that last reads each buffer (through reshape
-  // aliases); after it, the slice is free for a later value of the same
-  // size (never for that unit's own outputs, which must not alias inputs).
-  std::map<const adj::Value *, const adj::Value *> Root;
-  std::map<const adj::Value *, size_t> LastUse;
-  auto RootOf = [&](const adj::Value *U) {
-    auto It = Root.find(U);
-    return It == Root.end() ? U : It->second; // Arguments are their own.
-  };
-  for (size_t U = 0; U < Plan.Units.size(); ++U) {
-    const Op &Last = *F.Ops[Plan.Units[U].Ops.back()];
-    for (const adj::Value *V : Outputs[U]) {
-      Root[V] = IsAlias(Last) ? RootOf(Last.Operands[0]) : V;
-      LastUse[Root[V]] = U;
-    }
-    for (const adj::Value *V : Plan.Units[U].Inputs)
-      LastUse[RootOf(V)] = U;
+llvm::Value *StepLowering::sliceOffsets(std::vector<llvm::Value *> &Offsets) {
+  llvm::Value *const Zero = B.getInt64(0);
+  llvm::Value *Total = Zero;
+  for (ByteSize S : Plan.Arena.Slices) {
+    Offsets.push_back(Total);
+    llvm::Value *Size = B.CreateAnd(B.CreateAdd(bytes(S), B.getInt64(63)),
+                                    B.getInt64(~int64_t(63)));
+    Total = Total == Zero ? Size : B.CreateAdd(Total, Size, "scratch.size");
   }
-  std::map<std::pair<int64_t, unsigned>, std::vector<llvm::Value *>> FreeSlices;
-  std::map<const adj::Value *, std::pair<int64_t, unsigned>> SliceSize;
-  std::map<const adj::Value *, llvm::Value *> SliceOff;
-  llvm::Value *const Total0 = B.getInt64(0);
-  llvm::Value *Total = Total0;
-  for (size_t U = 0; U < Plan.Units.size(); ++U) {
-    const Op &Last = *F.Ops[Plan.Units[U].Ops.back()];
-    for (const adj::Value *V : Outputs[U]) {
-      if (auto It = FirstResult.find(V); It != FirstResult.end()) {
-        Buf[V] = ResultPtrs[It->second];
-        continue;
-      }
-      if (IsAlias(Last)) {
-        Aliases.push_back({V, Last.Operands[0]});
-        continue;
-      }
-      Extent E = cg::product(cg::shapeOf(V->type())) *
-                 Extent{dtypeBytes(V->type().Elt), 0};
-      std::pair<int64_t, unsigned> Key{E.Mul, E.Pow};
-      std::vector<llvm::Value *> &Free = FreeSlices[Key];
-      llvm::Value *Off;
-      if (!Free.empty()) {
-        Off = Free.back();
-        Free.pop_back();
-      } else {
-        Off = Total;
-        Arena.push_back(E);
-        llvm::Value *Size =
-            B.CreateAnd(B.CreateAdd(bytesOf(V->type()), B.getInt64(63)),
-                        B.getInt64(~int64_t(63)));
-        Total = Total == Total0 ? Size
-                                : B.CreateAdd(Total, Size, "scratch.size");
-      }
-      Slices.push_back({V, Off});
-      SliceSize[V] = Key;
-      SliceOff[V] = Off;
-    }
-    // Release the slices whose last reader is this unit.
-    std::vector<const adj::Value *> Done;
-    for (const adj::Value *V : Outputs[U])
-      Done.push_back(RootOf(V));
-    for (const adj::Value *V : Plan.Units[U].Inputs)
-      Done.push_back(RootOf(V));
-    for (const adj::Value *R : Done)
-      if (LastUse.at(R) == U && SliceOff.count(R)) {
-        FreeSlices[SliceSize.at(R)].push_back(SliceOff.at(R));
-        SliceOff.erase(R);
-      }
-  }
+  return Total;
+}
 
-  BasicBlock *Invalid = nullptr;
-  llvm::Value *Scratch = nullptr;
-  if (!Slices.empty()) {
-    // One scratch buffer per step function, kept between calls in two
-    // internal globals and grown (never shrunk) when a larger batch needs
-    // more: no allocation per step once the largest batch has been seen.
-    // Step functions are called by one thread at a time.
-    auto *PtrTy = B.getPtrTy();
-    auto *I64 = B.getInt64Ty();
-    auto *BufG = new GlobalVariable(LM, PtrTy, false,
-                                    GlobalValue::InternalLinkage,
-                                    ConstantPointerNull::get(PtrTy),
-                                    F.Name + ".scratch");
-    auto *SizeG = new GlobalVariable(LM, I64, false,
-                                     GlobalValue::InternalLinkage,
-                                     B.getInt64(0), F.Name + ".scratch.bytes");
-    llvm::Value *Need = B.CreateAdd(Total, B.getInt64(64), "scratch.need");
-    llvm::Value *Have = B.CreateLoad(I64, SizeG, "scratch.have");
-    llvm::Value *Old = B.CreateLoad(PtrTy, BufG, "scratch.old");
-    BasicBlock *Cur = B.GetInsertBlock();
-    BasicBlock *Grow = BasicBlock::Create(Ctx, "scratch.grow", Step);
-    BasicBlock *NoMem = BasicBlock::Create(Ctx, "out.of.memory", Step);
-    BasicBlock *Ok = BasicBlock::Create(Ctx, "run", Step);
-    B.CreateCondBr(B.CreateICmpUGT(Need, Have), Grow, Ok);
-    B.SetInsertPoint(Grow);
-    B.CreateCall(LM.getOrInsertFunction("free", B.getVoidTy(), PtrTy), {Old});
-    llvm::Value *New = B.CreateCall(
-        LM.getOrInsertFunction("malloc", PtrTy, I64), {Need}, "scratch.new");
-    B.CreateStore(New, BufG);
-    B.CreateStore(B.CreateSelect(B.CreateIsNull(New), B.getInt64(0), Need),
-                  SizeG);
-    B.CreateCondBr(B.CreateIsNull(New), NoMem, Ok);
-    IRBuilder<>(NoMem).CreateRet(B.getInt32(2));
-    B.SetInsertPoint(Ok);
-    PHINode *Phi = B.CreatePHI(PtrTy, 2, "scratch");
-    Phi->addIncoming(Old, Cur);
-    Phi->addIncoming(New, Grow);
-    Scratch = Phi;
-    // Align the base up to 64 bytes.
-    llvm::Value *Addr = B.CreatePtrToInt(Scratch, B.getInt64Ty());
-    llvm::Value *Pad = B.CreateAnd(B.CreateNeg(Addr), B.getInt64(63));
-    llvm::Value *Base =
-        B.CreateInBoundsGEP(B.getInt8Ty(), Scratch, Pad, "base");
-    for (auto &[V, Off] : Slices)
-      Buf[V] =
-          Off == Total0 ? Base : B.CreateInBoundsGEP(B.getInt8Ty(), Base, Off);
-  }
-  for (auto &[V, Src] : Aliases)
-    Buf[V] = Buf.at(Src);
+llvm::Value *StepLowering::scratchBase(llvm::Value *Total) {
+  // One scratch buffer per step function, kept between calls in two
+  // internal globals and grown (never shrunk) when a larger batch needs
+  // more: no allocation per step once the largest batch has been seen.
+  // Step functions are called by one thread at a time.
+  LLVMContext &Ctx = LM.getContext();
+  auto *PtrTy = B.getPtrTy();
+  auto *I64 = B.getInt64Ty();
+  auto *BufG =
+      new GlobalVariable(LM, PtrTy, false, GlobalValue::InternalLinkage,
+                         ConstantPointerNull::get(PtrTy), F.Name + ".scratch");
+  auto *SizeG = new GlobalVariable(LM, I64, false, GlobalValue::InternalLinkage,
+                                   B.getInt64(0), F.Name + ".scratch.bytes");
+  llvm::Value *Need = B.CreateAdd(Total, B.getInt64(64), "scratch.need");
+  llvm::Value *Have = B.CreateLoad(I64, SizeG, "scratch.have");
+  llvm::Value *Old = B.CreateLoad(PtrTy, BufG, "scratch.old");
+  BasicBlock *Cur = B.GetInsertBlock();
+  BasicBlock *Grow = BasicBlock::Create(Ctx, "scratch.grow", Step);
+  BasicBlock *NoMem = BasicBlock::Create(Ctx, "out.of.memory", Step);
+  BasicBlock *Ok = BasicBlock::Create(Ctx, "run", Step);
+  B.CreateCondBr(B.CreateICmpUGT(Need, Have), Grow, Ok);
+  B.SetInsertPoint(Grow);
+  B.CreateCall(LM.getOrInsertFunction("free", B.getVoidTy(), PtrTy), {Old});
+  llvm::Value *New = B.CreateCall(LM.getOrInsertFunction("malloc", PtrTy, I64),
+                                  {Need}, "scratch.new");
+  B.CreateStore(New, BufG);
+  B.CreateStore(B.CreateSelect(B.CreateIsNull(New), B.getInt64(0), Need),
+                SizeG);
+  B.CreateCondBr(B.CreateIsNull(New), NoMem, Ok);
+  IRBuilder<>(NoMem).CreateRet(B.getInt32(2));
+  B.SetInsertPoint(Ok);
+  PHINode *Scratch = B.CreatePHI(PtrTy, 2, "scratch");
+  Scratch->addIncoming(Old, Cur);
+  Scratch->addIncoming(New, Grow);
+  // Align the base up to 64 bytes.
+  llvm::Value *Addr = B.CreatePtrToInt(Scratch, B.getInt64Ty());
+  llvm::Value *Pad = B.CreateAnd(B.CreateNeg(Addr), B.getInt64(63));
+  return B.CreateInBoundsGEP(B.getInt8Ty(), Scratch, Pad, "base");
+}
 
-  for (size_t U = 0; U < Plan.Units.size(); ++U) {
-    const StepUnit &Unit = Plan.Units[U];
-    const Op &O = *F.Ops[Unit.Ops.back()];
-    if (IsAlias(O))
-      continue; // An alias of its operand.
-    std::string Name =
-        fmt::format("{}.{}.{}", F.Name, Unit.Ops.back(), O.info().Mnemonic);
-    if (Unit.Ops.size() > 1)
-      Name = fmt::format("{}.{}.group", F.Name, fmt::join(Unit.Ops, "-"));
-    bool Fails = !Unit.Loop && mayFail(O.Kind);
-    Kernel K(LM, Name, Unit.Inputs.size(), Fails, Outputs[U].size(),
-             Unit.InPlace);
-    if (Unit.Loop)
-      cg::emitLoopGroup(K, F, Unit);
-    else
-      emitKernel(K, O);
-    K.finish();
-    std::vector<llvm::Value *> CallArgs;
-    for (const adj::Value *V : Outputs[U])
-      CallArgs.push_back(Buf.at(V));
-    for (const adj::Value *V : Unit.Inputs)
-      CallArgs.push_back(Buf.at(V));
-    CallArgs.push_back(N);
-    llvm::Value *Status = B.CreateCall(K.Fn, CallArgs);
-    if (!Fails)
+void StepLowering::placeBuffers() {
+  const ArenaPlan &Arena = Plan.Arena;
+  std::vector<llvm::Value *> Offsets;
+  llvm::Value *Total = sliceOffsets(Offsets);
+  llvm::Value *Base = Arena.Slices.empty() ? nullptr : scratchBase(Total);
+  for (const Buffer &A : Arena.Buffers) {
+    if (A.Kind == Buffer::Result)
+      Buf[A.V] = ResultPtrs[A.Index];
+    if (A.Kind != Buffer::Scratch)
       continue;
-    if (!Invalid) {
-      Invalid = BasicBlock::Create(Ctx, "invalid.data", Step);
-      IRBuilder<> IB(Invalid);
-      IB.CreateRet(IB.getInt32(1));
-    }
-    BasicBlock *Next = BasicBlock::Create(Ctx, "valid", Step);
-    B.CreateCondBr(B.CreateIsNotNull(Status), Invalid, Next);
-    B.SetInsertPoint(Next);
+    llvm::Value *Off = Offsets[A.Index];
+    auto *C = dyn_cast<ConstantInt>(Off);
+    Buf[A.V] =
+        C && C->isZero() ? Base : B.CreateInBoundsGEP(B.getInt8Ty(), Base, Off);
   }
+  // Reshapes share their operand's buffer, known once slices are placed.
+  for (const Buffer &A : Arena.Buffers)
+    if (A.Kind == Buffer::Alias)
+      Buf[A.V] = Buf.at(A.Source);
+}
 
-  // Results that are arguments or repeat an earlier result are copies.
+void StepLowering::callUnit(size_t U) {
+  const StepUnit &Unit = Plan.Units[U];
+  const Op &O = *F.Ops[Unit.Ops.back()];
+  std::string Name =
+      fmt::format("{}.{}.{}", F.Name, Unit.Ops.back(), O.info().Mnemonic);
+  if (Unit.Ops.size() > 1)
+    Name = fmt::format("{}.{}.group", F.Name, fmt::join(Unit.Ops, "-"));
+  bool Fails = !Unit.Loop && mayFail(O.Kind);
+  Kernel K(LM, Name, Unit.Inputs.size(), Fails, Unit.Outputs.size(),
+           Unit.InPlace);
+  if (Unit.Loop)
+    cg::emitLoopGroup(K, F, Unit);
+  else
+    emitKernel(K, O);
+  K.finish();
+  std::vector<llvm::Value *> CallArgs;
+  for (const adj::Value *V : Unit.Outputs)
+    CallArgs.push_back(Buf.at(V));
+  for (const adj::Value *V : Unit.Inputs)
+    CallArgs.push_back(Buf.at(V));
+  CallArgs.push_back(N);
+  llvm::Value *Status = B.CreateCall(K.Fn, CallArgs);
+  if (Fails)
+    checkStatus(Status);
+}
+
+void StepLowering::checkStatus(llvm::Value *Status) {
+  if (!Invalid) {
+    Invalid = BasicBlock::Create(LM.getContext(), "invalid.data", Step);
+    IRBuilder<> IB(Invalid);
+    IB.CreateRet(IB.getInt32(1));
+  }
+  BasicBlock *Next = BasicBlock::Create(LM.getContext(), "valid", Step);
+  B.CreateCondBr(B.CreateIsNotNull(Status), Invalid, Next);
+  B.SetInsertPoint(Next);
+}
+
+void StepLowering::copyResults() {
   for (size_t I = 0; I < F.Results.size(); ++I) {
     const adj::Value *V = F.Results[I].V;
-    auto It = FirstResult.find(V);
-    if (It != FirstResult.end() && It->second == I)
+    // Written by its kernel: an op's result, named here first.
+    bool Own = !V->isArg();
+    for (size_t E = 0; E < I && Own; ++E)
+      Own = F.Results[E].V != V;
+    if (Own)
       continue;
     Align A(dtypeBytes(V->type().Elt));
-    B.CreateMemCpy(ResultPtrs[I], A, Buf.at(V), A, bytesOf(V->type()));
+    B.CreateMemCpy(ResultPtrs[I], A, Buf.at(V), A, bytes(bytesOf(V->type())));
   }
-  B.CreateRet(B.getInt32(0));
-  if (Invalid)
-    Invalid->moveAfter(&Step->back());
-  // The arena plan as named metadata: !adj.arena = !{!{"fn", a0, p0, ...}}.
+}
+
+void StepLowering::recordArena() {
+  // !adj.arena = !{!{"fn", a0, p0, ...}}: slice i is a_i * n^p_i bytes.
+  LLVMContext &Ctx = LM.getContext();
   std::vector<Metadata *> Slots = {MDString::get(Ctx, F.Name)};
-  for (const Extent &E : Arena) {
-    Slots.push_back(ConstantAsMetadata::get(B.getInt64(E.Mul)));
-    Slots.push_back(ConstantAsMetadata::get(B.getInt64(E.Pow)));
+  for (ByteSize S : Plan.Arena.Slices) {
+    Slots.push_back(ConstantAsMetadata::get(B.getInt64(S.Mul)));
+    Slots.push_back(ConstantAsMetadata::get(B.getInt64(S.Pow)));
   }
   LM.getOrInsertNamedMetadata("adj.arena")
       ->addOperand(MDTuple::get(Ctx, Slots));
+}
+
+Error StepLowering::run() {
+  if (Error E = checkFunction())
+    return E;
+  Plan = planStep(F, Opts);
+  createStep();
+  loadPointers();
+  placeBuffers();
+  for (size_t U = 0; U < Plan.Units.size(); ++U)
+    if (!Plan.Units[U].Alias) // An alias calls nothing.
+      callUnit(U);
+  copyResults();
+  B.CreateRet(B.getInt32(0));
+  if (Invalid)
+    Invalid->moveAfter(&Step->back());
+  recordArena();
   return Error::success();
 }
 
@@ -453,22 +443,21 @@ std::optional<int64_t> arenaBytes(const llvm::Module &LM, StringRef Fn,
   if (!MD)
     return std::nullopt;
   for (const MDNode *Node : MD->operands()) {
-    auto *Name = Node->getNumOperands() ? dyn_cast<MDString>(Node->getOperand(0))
-                                        : nullptr;
+    auto *Name = Node->getNumOperands()
+                     ? dyn_cast<MDString>(Node->getOperand(0))
+                     : nullptr;
     if (!Name || Name->getString() != Fn)
       continue;
-    int64_t Total = 0;
+    ArenaPlan Arena;
     for (unsigned I = 1; I + 1 < Node->getNumOperands(); I += 2) {
       auto *Mul = mdconst::dyn_extract<ConstantInt>(Node->getOperand(I));
       auto *Pow = mdconst::dyn_extract<ConstantInt>(Node->getOperand(I + 1));
       if (!Mul || !Pow)
         return std::nullopt;
-      int64_t Bytes = Mul->getSExtValue();
-      for (int64_t P = 0; P < Pow->getSExtValue(); ++P)
-        Bytes *= N;
-      Total += (Bytes + 63) & ~int64_t(63);
+      Arena.Slices.push_back(
+          {Mul->getSExtValue(), unsigned(Pow->getSExtValue())});
     }
-    return Total ? Total + 64 : 0; // + the alignment slack malloc'ed
+    return Arena.bytes(N);
   }
   return std::nullopt;
 }

@@ -45,6 +45,10 @@
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
 /// operand is broadcast) and run the 2-D code on each matrix.
 ///
+/// The 2-D code is the class Gemm, one method per step above: tile (the
+/// register tile, with its accumulators, K loop and store), packPanel,
+/// kBlocks, columnTiles, and packedPath / plainPath, which nest them.
+///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
 #include "codegen/Kernel.h"
@@ -79,8 +83,8 @@ struct GemmArgs {
   Type *T;
   Extent ME, KE, NE; ///< Sizes, to specialise the code when static.
   Value *M, *K, *N;  ///< Sizes.
-  Value *A, *B, *C; ///< Operands and the row-major result C[M,N].
-  bool TA, TB;      ///< A stored [K,M]; B stored [N,K].
+  Value *A, *B, *C;  ///< Operands and the row-major result C[M,N].
+  bool TA, TB;       ///< A stored [K,M]; B stored [N,K].
   /// The block of C to compute: rows [Row0, Row1), columns [Col0, Col1);
   /// Row0 a multiple of MR and Col0 of NR, so tiles are those of the whole.
   Value *Row0 = nullptr, *Row1 = nullptr, *Col0 = nullptr, *Col1 = nullptr;
@@ -109,243 +113,333 @@ static TileShape tileShape(const GemmArgs &G) {
   return {VL, MR, Narrow ? 1 : kNV};
 }
 
-/// One 2-D product, or the block of it G names.
-static void gemm(Kernel &K, const GemmArgs &G) {
-  IRBuilder<> &B = K.B;
-  unsigned EltBits = G.T->getPrimitiveSizeInBits();
-  TileShape TS = tileShape(G);
-  unsigned VL = TS.VL, MR = TS.MR, NV = TS.NV, NR = TS.NR();
-  Value *Row0 = G.Row0 ? G.Row0 : K.i64(0), *Row1 = G.Row1 ? G.Row1 : G.M;
-  Value *Col0 = G.Col0 ? G.Col0 : K.i64(0), *Col1 = G.Col1 ? G.Col1 : G.N;
-  auto *VT = FixedVectorType::get(G.T, VL);
-  Align EltAlign(EltBits / 8);
-  Value *Zero = Constant::getNullValue(VT);
-  Value *One = K.i64(1);
-  Value *Lanes;
-  {
-    SmallVector<Constant *, 16> L;
-    for (unsigned I = 0; I < VL; ++I)
-      L.push_back(B.getInt64(I));
-    Lanes = ConstantVector::get(L);
-  }
-  Value *MLast = B.CreateSub(Row1, One, "m.last");
-  Value *NFull = B.CreateSub(
-      Col1, B.CreateURem(B.CreateSub(Col1, Col0), K.i64(NR)), "n.tiles");
-  // Strides of A(i, k) and B(k, j).
-  Value *SAi = G.TA ? One : G.K, *SAk = G.TA ? G.M : One;
-  Value *Pack;
-  {
-    BasicBlock &Entry = K.Fn->getEntryBlock();
-    IRBuilder<> EB(&Entry, Entry.begin());
-    auto *PT = ArrayType::get(G.T, kKC * NR);
-    auto *AI = EB.CreateAlloca(PT, nullptr, "pack");
-    AI->setAlignment(Align(64));
-    Pack = AI;
-  }
+namespace {
+/// Emits one 2-D product, or the block of it GemmArgs names, into a kernel:
+/// register tiles (tile), B panels packed for them (packPanel), looped over
+/// K blocks (kBlocks) and column tiles (columnTiles) on the packed or the
+/// plain path (see the file comment). Built and run once per product.
+class Gemm {
+public:
+  Gemm(Kernel &K, const GemmArgs &G);
+  void emit();
 
-  // The tile at (I0, J0) over k in [K0, K0 + KC'): Masked for the last
-  // columns.
-  auto Tile = [&](Value *I0, Value *J0, Value *K0, Value *KLen, bool Masked,
-                  Value *BPanel) {
-    std::vector<Value *> Masks(NV);
-    if (Masked)
-      for (unsigned V = 0; V < NV; ++V) {
-        Value *Col = B.CreateAdd(B.CreateVectorSplat(VL, K.add(J0, K.i64(V * VL))),
-                                 Lanes);
-        Masks[V] = B.CreateICmpULT(Col, B.CreateVectorSplat(VL, Col1));
-      }
-    auto LoadV = [&](Value *Base, Value *Idx, unsigned V, bool UseMask) {
-      Value *P = B.CreateInBoundsGEP(G.T, Base, Idx);
-      if (UseMask && Masked)
-        return (Value *)B.CreateMaskedLoad(VT, P, EltAlign, Masks[V], Zero);
-      return (Value *)B.CreateAlignedLoad(VT, P, EltAlign);
-    };
-    std::vector<Value *> Rows(MR), CRows(MR), ARows(MR);
-    for (unsigned R = 0; R < MR; ++R) {
-      Rows[R] = R == 0 ? I0
-                       : B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
-                                           {K.add(I0, K.i64(R)), MLast});
-      CRows[R] = K.madd(J0, Rows[R], G.N);
-      ARows[R] = K.madd(K.i64(0), Rows[R], SAi);
-    }
-    // Accumulators start at 0 in the first K block and at C after it.
-    Value *First = B.CreateICmpEQ(K0, K.i64(0));
-    std::vector<Value *> Acc;
-    for (unsigned R = 0; R < MR; ++R)
-      for (unsigned V = 0; V < NV; ++V) {
-        if (isa<Constant>(First)) { // The only K block.
-          Acc.push_back(K.var(Zero));
-          continue;
-        }
-        Value *Old = LoadV(G.C, K.add(CRows[R], K.i64(V * VL)), V, true);
-        Acc.push_back(K.var(B.CreateSelect(First, Zero, Old)));
-      }
-    K.loop(KLen, [&](Value *Kk) {
-      Value *KAbs = K.add(K0, Kk);
-      Value *BV[kNV];
-      for (unsigned V = 0; V < NV; ++V)
-        BV[V] = BPanel ? LoadV(BPanel, K.madd(K.i64(V * VL), Kk, K.i64(NR)),
-                               V, false)
-                     : LoadV(G.B, K.add(K.madd(J0, KAbs, G.N), K.i64(V * VL)),
-                             V, true);
-      for (unsigned R = 0; R < MR; ++R) {
-        Value *AV = K.load(G.T, G.A, K.madd(ARows[R], KAbs, SAk));
-        Value *Splat = B.CreateVectorSplat(VL, AV);
-        for (unsigned V = 0; V < NV; ++V) {
-          Value *Cur = K.read(VT, Acc[R * NV + V]);
-          K.write(Acc[R * NV + V],
-                  K.intrinsic(Intrinsic::fmuladd, {Splat, BV[V], Cur}));
-        }
-      }
-    });
-    // Input I of the epilogue for row R and vector V of the tile; inputs
-    // broadcast along the rows or columns are loaded once per tile.
+private:
+  Kernel &K;
+  IRBuilder<> &B;
+  const GemmArgs &G;
+  unsigned VL, MR, NV, NR;          ///< The register tile (TileShape).
+  Value *Row0, *Row1, *Col0, *Col1; ///< The block of C to compute.
+  FixedVectorType *VT;              ///< One vector of VL elements.
+  Align EltAlign;
+  Value *Zero, *One;
+  Value *Lanes;                 ///< <0, 1, ..., VL - 1>.
+  Value *MLast;                 ///< Row1 - 1, where the last tile's rows clamp.
+  Value *NFull;                 ///< Where the last, partial column tile starts.
+  Value *SAi, *SAk;             ///< Strides of A(i, k).
+  Value *Pack;                  ///< The stack buffer of a packed KC x NR panel.
+  bool MayBig, MustBig;         ///< Whether the packed path may or must run.
+  bool FullTiles, PartialTiles; ///< Which column tiles may occur.
+
+  /// The state of one register tile while it is emitted.
+  struct Tile {
+    Value *I0, *J0, *K0, *KLen;
+    bool Masked;   ///< The last columns: loads and stores masked.
+    Value *BPanel; ///< The packed panel of B, or null to read B in place.
+    std::vector<Value *> Masks; ///< Per vector, its lanes inside C.
+    std::vector<Value *> Rows, CRows, ARows; ///< Per row: i, C(i, J0), A(i, 0).
+    std::vector<Value *> Acc;                ///< MR x NV accumulator variables.
+    /// Epilogue inputs loaded so far, by (input, row, vector).
     std::map<std::tuple<unsigned, unsigned, unsigned>, Value *> Loaded;
-    auto EpiInput = [&](unsigned I, unsigned R, unsigned V) {
-      const EpilogueInput &In = G.EpiIn[I];
-      auto *RS = dyn_cast<ConstantInt>(In.RowStride);
-      bool RowBcast = RS && RS->isZero();
-      Value *&L = Loaded[{I, RowBcast ? 0 : R, In.ColBcast ? 0 : V}];
-      if (L)
-        return L;
-      Value *Row = K.madd(K.i64(0), Rows[R], In.RowStride);
-      if (In.ColBcast)
-        return L = B.CreateVectorSplat(VL, K.load(G.T, In.Base, Row));
-      return L = LoadV(In.Base, K.add(K.add(Row, J0), K.i64(V * VL)), V, true);
-    };
-    auto Store = [&](bool Epilogue) {
-      for (unsigned R = 0; R < MR; ++R)
-        for (unsigned V = 0; V < NV; ++V) {
-          Value *P =
-              B.CreateInBoundsGEP(G.T, G.C, K.add(CRows[R], K.i64(V * VL)));
-          Value *X = K.read(VT, Acc[R * NV + V]);
-          if (Epilogue)
-            X = emitBody(K, G.Epilogue, [&](unsigned I) {
-              return I ? EpiInput(I - 1, R, V) : X;
-            });
-          if (Masked)
-            B.CreateMaskedStore(X, P, EltAlign, Masks[V]);
-          else
-            B.CreateAlignedStore(X, P, EltAlign);
-        }
-    };
-    if (G.Epilogue.empty())
-      return Store(false);
-    // The epilogue in the last K block only.
-    auto WithEpilogue = [&] { Store(true); };
-    auto Plain = [&] { Store(false); };
-    K.ifElse(B.CreateICmpUGE(K.add(K0, KLen), G.K), WithEpilogue, Plain);
   };
 
-  // Packs B(k0 .. k0+KLen, J0 .. J0+NR) of a transposed B, whose element
-  // (k, j) is B[j * K + k], into Pack[k][NR]; columns past N repeat the
-  // last one (their results are masked off).
-  auto PackPanel = [&](Value *J0, Value *K0, Value *KLen, bool Masked) {
-    if (G.TB) {
-      Value *NLast = B.CreateSub(Col1, One);
-      K.loop(K.i64(NR), [&](Value *J) {
-        Value *Col = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
-                                       {K.add(J0, J), NLast});
-        Value *Src = K.madd(K0, Col, G.K);
-        K.loop(KLen, [&](Value *Kk) {
-          K.store(K.load(G.T, G.B, K.add(Src, Kk)), Pack,
-                  K.madd(J, Kk, K.i64(NR)));
-        });
-      });
-      return;
-    }
-    std::vector<Value *> Masks(NV);
-    if (Masked)
-      for (unsigned V = 0; V < NV; ++V) {
-        Value *Col = B.CreateAdd(
-            B.CreateVectorSplat(VL, K.add(J0, K.i64(V * VL))), Lanes);
-        Masks[V] = B.CreateICmpULT(Col, B.CreateVectorSplat(VL, Col1));
-      }
-    K.loop(KLen, [&](Value *Kk) {
-      Value *Src = K.madd(J0, K.add(K0, Kk), G.N);
-      for (unsigned V = 0; V < NV; ++V) {
-        Value *P = B.CreateInBoundsGEP(G.T, G.B, K.add(Src, K.i64(V * VL)));
-        Value *X = Masked ? (Value *)B.CreateMaskedLoad(VT, P, EltAlign,
-                                                        Masks[V], Zero)
-                          : (Value *)B.CreateAlignedLoad(VT, P, EltAlign);
-        B.CreateAlignedStore(
-            X,
-            B.CreateInBoundsGEP(G.T, Pack,
-                                K.madd(K.i64(V * VL), Kk, K.i64(NR))),
-            EltAlign);
-      }
-    });
-  };
+  /// Per vector of a column tile at J0, the lanes inside C (all null when
+  /// not \p Masked).
+  std::vector<Value *> columnMasks(Value *J0, bool Masked);
+  /// A vector at Base[Idx], masked by \p Mask unless it is null.
+  Value *loadVector(Value *Base, Value *Idx, Value *Mask);
+
+  /// The tile of C at (I0, J0) over k in [K0, K0 + KLen): Masked for the
+  /// last columns, reading B from \p BPanel when packed.
+  void tile(Value *I0, Value *J0, Value *K0, Value *KLen, bool Masked,
+            Value *BPanel);
+  /// The tile's rows (the last tile's clamped to MLast) and their offsets.
+  void tileRows(Tile &T);
+  /// Accumulators start at 0 in the first K block and at C after it.
+  void startAccumulators(Tile &T);
+  /// Acc += A(rows, k) * B(k, cols) for k in the tile's K block.
+  void multiplyAccumulate(Tile &T);
+  /// Input \p I of the epilogue for row \p R and vector \p V of the tile;
+  /// inputs broadcast along the rows or columns are loaded once per tile.
+  Value *epilogueInput(Tile &T, unsigned I, unsigned R, unsigned V);
+  /// Stores the accumulators to C, through the epilogue if \p Epilogue.
+  void storeTile(Tile &T, bool Epilogue);
+
+  /// Packs B(K0 .. K0+KLen, J0 .. J0+NR) into Pack[k][NR]; columns past N
+  /// repeat the last one (a transposed B) or are zeros (a plain one), and
+  /// their results are masked off.
+  void packPanel(Value *J0, Value *K0, Value *KLen, bool Masked);
+  /// Body(K0, KLen) for each K block; at least one, so that K = 0 still
+  /// writes zeros.
+  void kBlocks(function_ref<void(Value *, Value *)> Body);
+  /// Body(J0, Masked) for the full column tiles, then for the last, partial
+  /// one (a loop of at most one trip).
+  void columnTiles(function_ref<void(Value *, bool)> Body);
+  /// The packed path: every panel of B packed, rows blocked by MC.
+  void packedPath();
+  /// The plain path: B read in place unless transposed.
+  void plainPath();
+};
+} // namespace
+
+Gemm::Gemm(Kernel &K, const GemmArgs &G) : K(K), B(K.B), G(G) {
+  TileShape TS = tileShape(G);
+  VL = TS.VL;
+  MR = TS.MR;
+  NV = TS.NV;
+  NR = TS.NR();
+  Row0 = G.Row0 ? G.Row0 : K.i64(0);
+  Row1 = G.Row1 ? G.Row1 : G.M;
+  Col0 = G.Col0 ? G.Col0 : K.i64(0);
+  Col1 = G.Col1 ? G.Col1 : G.N;
+  VT = FixedVectorType::get(G.T, VL);
+  EltAlign = Align(G.T->getPrimitiveSizeInBits() / 8);
+  Zero = Constant::getNullValue(VT);
+  One = K.i64(1);
+  SmallVector<Constant *, 16> L;
+  for (unsigned I = 0; I < VL; ++I)
+    L.push_back(B.getInt64(I));
+  Lanes = ConstantVector::get(L);
+  MLast = B.CreateSub(Row1, One, "m.last");
+  NFull = B.CreateSub(Col1, B.CreateURem(B.CreateSub(Col1, Col0), K.i64(NR)),
+                      "n.tiles");
+  SAi = G.TA ? One : G.K;
+  SAk = G.TA ? G.M : One;
+  BasicBlock &Entry = K.Fn->getEntryBlock();
+  IRBuilder<> EB(&Entry, Entry.begin());
+  auto *AI = EB.CreateAlloca(ArrayType::get(G.T, kKC * NR), nullptr, "pack");
+  AI->setAlignment(Align(64));
+  Pack = AI;
 
   // Static sizes decide at compile time what would be decided at run
   // time: a size below kBigMin rules out the packed path (all at least
   // kBigMin: only it), a static N that is a multiple of NR leaves no
   // partial column tile (below NR: no full one), and a static K up to KC
-  // is one K block.
+  // is one K block (kBlocks).
   auto Static = [](Extent E) { return E.Pow == 0; };
-  bool MayBig = true, MustBig = true;
+  MayBig = MustBig = true;
   for (Extent E : {G.ME, G.KE, G.NE}) {
     MayBig &= !Static(E) || E.Mul >= kBigMin;
     MustBig &= Static(E) && E.Mul >= kBigMin;
   }
-  bool FullTiles = !Static(G.NE) || G.NE.Mul >= NR;
-  bool PartialTiles = !Static(G.NE) || G.NE.Mul % NR != 0;
-  // Body(K0, KLen) for each K block; at least one, so that K = 0 still
-  // writes zeros.
-  auto KBlocks = [&](function_ref<void(Value *, Value *)> Body) {
-    if (Static(G.KE) && G.KE.Mul <= kKC)
-      return Body(K.i64(0), G.K);
-    Value *KEnd = B.CreateIntrinsic(Intrinsic::umax, {K.i64Ty()}, {G.K, One});
-    K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
-      Body(K0, B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
-                                 {K.i64(kKC), B.CreateSub(G.K, K0)}));
-    });
-  };
-  // Body(J0, Masked) for the full column tiles, then for the last, partial
-  // one (a loop of at most one trip).
-  auto ColumnTiles = [&](function_ref<void(Value *, bool)> Body) {
-    if (FullTiles)
-      K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Body(J0, false); });
-    if (PartialTiles)
-      K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Body(J0, true); });
-  };
-  // The packed path: every panel of B packed, rows blocked by MC.
-  auto Packed = [&] {
-    KBlocks([&](Value *K0, Value *KLen) {
-      K.loop(Row0, Row1, K.i64(kMC / MR * MR), [&](Value *IB) {
-        Value *IEnd = K.min(K.add(IB, K.i64(kMC / MR * MR)), Row1);
-        ColumnTiles([&](Value *J0, bool Masked) {
-          PackPanel(J0, K0, KLen, Masked);
-          K.loop(IB, IEnd, K.i64(MR),
-                 [&](Value *I0) { Tile(I0, J0, K0, KLen, Masked, Pack); });
+  FullTiles = !Static(G.NE) || G.NE.Mul >= NR;
+  PartialTiles = !Static(G.NE) || G.NE.Mul % NR != 0;
+}
+
+std::vector<Value *> Gemm::columnMasks(Value *J0, bool Masked) {
+  std::vector<Value *> Masks(NV);
+  if (Masked)
+    for (unsigned V = 0; V < NV; ++V) {
+      Value *Col =
+          B.CreateAdd(B.CreateVectorSplat(VL, K.add(J0, K.i64(V * VL))), Lanes);
+      Masks[V] = B.CreateICmpULT(Col, B.CreateVectorSplat(VL, Col1));
+    }
+  return Masks;
+}
+
+Value *Gemm::loadVector(Value *Base, Value *Idx, Value *Mask) {
+  Value *P = B.CreateInBoundsGEP(G.T, Base, Idx);
+  if (Mask)
+    return B.CreateMaskedLoad(VT, P, EltAlign, Mask, Zero);
+  return B.CreateAlignedLoad(VT, P, EltAlign);
+}
+
+void Gemm::tile(Value *I0, Value *J0, Value *K0, Value *KLen, bool Masked,
+                Value *BPanel) {
+  Tile T;
+  T.I0 = I0;
+  T.J0 = J0;
+  T.K0 = K0;
+  T.KLen = KLen;
+  T.Masked = Masked;
+  T.BPanel = BPanel;
+  T.Masks = columnMasks(J0, Masked);
+  tileRows(T);
+  startAccumulators(T);
+  multiplyAccumulate(T);
+  if (G.Epilogue.empty())
+    return storeTile(T, false);
+  // The epilogue in the last K block only.
+  K.ifElse(
+      B.CreateICmpUGE(K.add(K0, KLen), G.K), [&] { storeTile(T, true); },
+      [&] { storeTile(T, false); });
+}
+
+void Gemm::tileRows(Tile &T) {
+  T.Rows.resize(MR);
+  T.CRows.resize(MR);
+  T.ARows.resize(MR);
+  for (unsigned R = 0; R < MR; ++R) {
+    T.Rows[R] = R == 0 ? T.I0
+                       : B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
+                                           {K.add(T.I0, K.i64(R)), MLast});
+    T.CRows[R] = K.madd(T.J0, T.Rows[R], G.N);
+    T.ARows[R] = K.madd(K.i64(0), T.Rows[R], SAi);
+  }
+}
+
+void Gemm::startAccumulators(Tile &T) {
+  Value *First = B.CreateICmpEQ(T.K0, K.i64(0));
+  for (unsigned R = 0; R < MR; ++R)
+    for (unsigned V = 0; V < NV; ++V) {
+      if (isa<Constant>(First)) { // The only K block.
+        T.Acc.push_back(K.var(Zero));
+        continue;
+      }
+      Value *Old =
+          loadVector(G.C, K.add(T.CRows[R], K.i64(V * VL)), T.Masks[V]);
+      T.Acc.push_back(K.var(B.CreateSelect(First, Zero, Old)));
+    }
+}
+
+void Gemm::multiplyAccumulate(Tile &T) {
+  K.loop(T.KLen, [&](Value *Kk) {
+    Value *KAbs = K.add(T.K0, Kk);
+    Value *BV[kNV];
+    for (unsigned V = 0; V < NV; ++V)
+      BV[V] =
+          T.BPanel
+              ? loadVector(T.BPanel, K.madd(K.i64(V * VL), Kk, K.i64(NR)),
+                           nullptr)
+              : loadVector(G.B, K.add(K.madd(T.J0, KAbs, G.N), K.i64(V * VL)),
+                           T.Masks[V]);
+    for (unsigned R = 0; R < MR; ++R) {
+      Value *AV = K.load(G.T, G.A, K.madd(T.ARows[R], KAbs, SAk));
+      Value *Splat = B.CreateVectorSplat(VL, AV);
+      for (unsigned V = 0; V < NV; ++V) {
+        Value *Cur = K.read(VT, T.Acc[R * NV + V]);
+        K.write(T.Acc[R * NV + V],
+                K.intrinsic(Intrinsic::fmuladd, {Splat, BV[V], Cur}));
+      }
+    }
+  });
+}
+
+Value *Gemm::epilogueInput(Tile &T, unsigned I, unsigned R, unsigned V) {
+  const EpilogueInput &In = G.EpiIn[I];
+  auto *RS = dyn_cast<ConstantInt>(In.RowStride);
+  bool RowBcast = RS && RS->isZero();
+  Value *&L = T.Loaded[{I, RowBcast ? 0 : R, In.ColBcast ? 0 : V}];
+  if (L)
+    return L;
+  Value *Row = K.madd(K.i64(0), T.Rows[R], In.RowStride);
+  if (In.ColBcast)
+    return L = B.CreateVectorSplat(VL, K.load(G.T, In.Base, Row));
+  return L = loadVector(In.Base, K.add(K.add(Row, T.J0), K.i64(V * VL)),
+                        T.Masks[V]);
+}
+
+void Gemm::storeTile(Tile &T, bool Epilogue) {
+  for (unsigned R = 0; R < MR; ++R)
+    for (unsigned V = 0; V < NV; ++V) {
+      Value *P =
+          B.CreateInBoundsGEP(G.T, G.C, K.add(T.CRows[R], K.i64(V * VL)));
+      Value *X = K.read(VT, T.Acc[R * NV + V]);
+      if (Epilogue)
+        X = emitBody(K, G.Epilogue, [&](unsigned I) {
+          return I ? epilogueInput(T, I - 1, R, V) : X;
         });
+      if (T.Masked)
+        B.CreateMaskedStore(X, P, EltAlign, T.Masks[V]);
+      else
+        B.CreateAlignedStore(X, P, EltAlign);
+    }
+}
+
+void Gemm::packPanel(Value *J0, Value *K0, Value *KLen, bool Masked) {
+  if (G.TB) { // Element (k, j) is B[j * K + k].
+    Value *NLast = B.CreateSub(Col1, One);
+    K.loop(K.i64(NR), [&](Value *J) {
+      Value *Col = B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
+                                     {K.add(J0, J), NLast});
+      Value *Src = K.madd(K0, Col, G.K);
+      K.loop(KLen, [&](Value *Kk) {
+        K.store(K.load(G.T, G.B, K.add(Src, Kk)), Pack,
+                K.madd(J, Kk, K.i64(NR)));
       });
     });
-  };
-  // The plain path: B read in place unless transposed.
-  auto Plain = [&] {
-    KBlocks([&](Value *K0, Value *KLen) {
-      ColumnTiles([&](Value *J0, bool Masked) {
-        if (G.TB)
-          PackPanel(J0, K0, KLen, Masked);
-        K.loop(Row0, Row1, K.i64(MR), [&](Value *I0) {
-          Tile(I0, J0, K0, KLen, Masked, G.TB ? Pack : nullptr);
-        });
+    return;
+  }
+  std::vector<Value *> Masks = columnMasks(J0, Masked);
+  K.loop(KLen, [&](Value *Kk) {
+    Value *Src = K.madd(J0, K.add(K0, Kk), G.N);
+    for (unsigned V = 0; V < NV; ++V) {
+      Value *X = loadVector(G.B, K.add(Src, K.i64(V * VL)), Masks[V]);
+      B.CreateAlignedStore(
+          X,
+          B.CreateInBoundsGEP(G.T, Pack, K.madd(K.i64(V * VL), Kk, K.i64(NR))),
+          EltAlign);
+    }
+  });
+}
+
+void Gemm::kBlocks(function_ref<void(Value *, Value *)> Body) {
+  if (G.KE.Pow == 0 && G.KE.Mul <= kKC)
+    return Body(K.i64(0), G.K);
+  Value *KEnd = B.CreateIntrinsic(Intrinsic::umax, {K.i64Ty()}, {G.K, One});
+  K.loop(K.i64(0), KEnd, K.i64(kKC), [&](Value *K0) {
+    Body(K0, B.CreateIntrinsic(Intrinsic::umin, {K.i64Ty()},
+                               {K.i64(kKC), B.CreateSub(G.K, K0)}));
+  });
+}
+
+void Gemm::columnTiles(function_ref<void(Value *, bool)> Body) {
+  if (FullTiles)
+    K.loop(Col0, NFull, K.i64(NR), [&](Value *J0) { Body(J0, false); });
+  if (PartialTiles)
+    K.loop(NFull, Col1, K.i64(NR), [&](Value *J0) { Body(J0, true); });
+}
+
+void Gemm::packedPath() {
+  kBlocks([&](Value *K0, Value *KLen) {
+    K.loop(Row0, Row1, K.i64(kMC / MR * MR), [&](Value *IB) {
+      Value *IEnd = K.min(K.add(IB, K.i64(kMC / MR * MR)), Row1);
+      columnTiles([&](Value *J0, bool Masked) {
+        packPanel(J0, K0, KLen, Masked);
+        K.loop(IB, IEnd, K.i64(MR),
+               [&](Value *I0) { tile(I0, J0, K0, KLen, Masked, Pack); });
       });
     });
-  };
+  });
+}
+
+void Gemm::plainPath() {
+  kBlocks([&](Value *K0, Value *KLen) {
+    columnTiles([&](Value *J0, bool Masked) {
+      if (G.TB)
+        packPanel(J0, K0, KLen, Masked);
+      K.loop(Row0, Row1, K.i64(MR), [&](Value *I0) {
+        tile(I0, J0, K0, KLen, Masked, G.TB ? Pack : nullptr);
+      });
+    });
+  });
+}
+
+void Gemm::emit() {
   if (MustBig)
-    return Packed();
+    return packedPath();
   if (!MayBig)
-    return Plain();
+    return plainPath();
   Value *Big = B.CreateZExt(
       B.CreateAnd(B.CreateAnd(B.CreateICmpUGE(G.M, K.i64(kBigMin)),
                               B.CreateICmpUGE(G.N, K.i64(kBigMin))),
                   B.CreateICmpUGE(G.K, K.i64(kBigMin))),
       K.i64Ty());
-  K.loop(K.i64(0), Big, One, [&](Value *) { Packed(); });
-  K.loop(Big, One, One, [&](Value *) { Plain(); });
+  K.loop(K.i64(0), Big, One, [&](Value *) { packedPath(); });
+  K.loop(Big, One, One, [&](Value *) { plainPath(); });
 }
+
+/// One 2-D product, or the block of it G names.
+static void gemm(Kernel &K, const GemmArgs &G) { Gemm(K, G).emit(); }
 
 /// Strides of \p T's matrices over the result's batch dims \p Batch, in
 /// elements (0 along the dims \p T is broadcast on).
@@ -366,10 +460,10 @@ static Shape matrixStrides(const TensorType &T,
 /// tile. The tasks' count follows from the sizes alone, and every element
 /// of C is computed by one task exactly as without the split, so results
 /// do not depend on the number of threads.
-static void parallelGemm(Kernel &K, function_ref<GemmArgs()> Args) {
+static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
   constexpr int64_t kGrain = 1 << 18; ///< Multiply-adds per task, at least.
-  IRBuilder<> &B = K.B;
-  auto Split = [&](const GemmArgs &G) {
+  auto Split = [](Kernel &K, const GemmArgs &G) {
+    IRBuilder<> &B = K.B;
     TileShape TS = tileShape(G);
     auto Tiles = [&](Value *Size, unsigned Tile) {
       return B.CreateUDiv(K.add(Size, K.i64(Tile - 1)), K.i64(Tile));
@@ -381,28 +475,30 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs()> Args) {
                        B.CreateICmpULE(TM, One));
     return std::make_pair(AlongN, B.CreateSelect(AlongN, TN, TM));
   };
-  GemmArgs G = Args();
-  Value *Work = B.CreateMul(B.CreateMul(G.M, G.N), G.K);
-  Value *NTasks = K.taskCount(Work, kGrain, Split(G).second);
-  // The body reads M, K and N as run-time values (K.Sizes): products that
+  GemmArgs G = Args(K);
+  Value *Work = K.B.CreateMul(K.B.CreateMul(G.M, G.N), G.K);
+  Value *NTasks = K.taskCount(Work, kGrain, Split(K, G).second);
+  // The body reads M, K and N as run-time values (Sizes): products that
   // differ only in their sizes share one body after merging. Static sizes
   // still choose which code is emitted (the extents in G).
-  auto Body = [&](Value *Task, Value *Count) {
-    GemmArgs G = Args();
-    G.M = K.Sizes[0];
-    G.K = K.Sizes[1];
-    G.N = K.Sizes[2];
+  auto Body = [&](Kernel &Task, Value *Index, Value *Count,
+                  ArrayRef<Value *> Sizes) {
+    GemmArgs G = Args(Task);
+    G.M = Sizes[0];
+    G.K = Sizes[1];
+    G.N = Sizes[2];
     if (isa<ConstantInt>(Count)) // One task: the whole product.
-      return gemm(K, G);
+      return gemm(Task, G);
+    IRBuilder<> &B = Task.B;
     TileShape TS = tileShape(G);
-    Value *AlongN = Split(G).first;
-    auto [Row0, Row1] = K.taskRange(Task, Count, G.M, TS.MR);
-    auto [Col0, Col1] = K.taskRange(Task, Count, G.N, TS.NR());
-    G.Row0 = B.CreateSelect(AlongN, K.i64(0), Row0);
+    Value *AlongN = Split(Task, G).first;
+    auto [Row0, Row1] = Task.taskRange(Index, Count, G.M, TS.MR);
+    auto [Col0, Col1] = Task.taskRange(Index, Count, G.N, TS.NR());
+    G.Row0 = B.CreateSelect(AlongN, Task.i64(0), Row0);
     G.Row1 = B.CreateSelect(AlongN, G.M, Row1);
-    G.Col0 = B.CreateSelect(AlongN, Col0, K.i64(0));
+    G.Col0 = B.CreateSelect(AlongN, Col0, Task.i64(0));
     G.Col1 = B.CreateSelect(AlongN, Col1, G.N);
-    gemm(K, G);
+    gemm(Task, G);
   };
   K.parallel(NTasks, Body, {G.M, G.K, G.N});
 }
@@ -424,31 +520,31 @@ void emitMatMul(Kernel &K, const Op &O) {
   std::vector<Shape> EpiSt;
   for (size_t I = 2; I < O.Operands.size(); ++I)
     EpiSt.push_back(broadcastStrides(O.Operands[I]->type(), CT.Dims));
-  // The arguments in terms of the kernel's current N, In and Out (those of
-  // a parallel body inside parallelGemm).
-  auto Args = [&] {
-    GemmArgs G{eltType(K.Ctx, CT.Elt),
+  // The arguments in terms of the N, In and Out of \p Into: this kernel, or
+  // a parallel body inside parallelGemm.
+  auto Args = [&](Kernel &Into) {
+    GemmArgs G{eltType(Into.Ctx, CT.Elt),
                ME,
                KE,
                NE,
-               K.get(ME),
-               K.get(KE),
-               K.get(NE),
-               K.In[0],
-               K.In[1],
-               K.Out,
+               Into.get(ME),
+               Into.get(KE),
+               Into.get(NE),
+               Into.In[0],
+               Into.In[1],
+               Into.Out,
                TA,
                TB};
     G.Epilogue = Epilogue;
     for (size_t I = 0; I < EpiSt.size(); ++I)
-      G.EpiIn.push_back({K.In[I + 2], K.get(EpiSt[I][RC - 2]),
+      G.EpiIn.push_back({Into.In[I + 2], Into.get(EpiSt[I][RC - 2]),
                          EpiSt[I][RC - 1] == Extent{0, 0}});
     return G;
   };
   if (RC == 2)
     return parallelGemm(K, Args);
   // Batched: one 2-D product per index of the (broadcast) batch dims.
-  GemmArgs G = Args();
+  GemmArgs G = Args(K);
   const TensorType &BT = O.Operands[1]->type();
   std::vector<int64_t> Batch(CT.Dims.begin(), CT.Dims.end() - 2);
   std::vector<Shape> St = {matrixStrides(CT, Batch), matrixStrides(AT, Batch),

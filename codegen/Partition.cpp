@@ -14,8 +14,9 @@
 /// that carries \p Prefix, which keeps two modules in one JIT apart. Each
 /// part is written as bitcode and read back into a context of its own: an
 /// LLVMContext is not thread-safe, and the parts are compiled concurrently:
-/// by the JIT's compile threads, or by compileObjectFiles for a native
-/// trainer.
+/// by the JIT's compile threads, or by compileObjectFiles (ObjectEmit.cpp)
+/// for a native trainer. partitionModule runs these phases in turn:
+/// groupSymbols, assignParts, exposeShared and extractPart per part.
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
@@ -32,7 +33,6 @@
 
 #include <algorithm>
 #include <map>
-#include <thread>
 
 namespace adj {
 
@@ -55,24 +55,31 @@ static bool callsDirectly(const llvm::Function &F, const User *U) {
   return CB && CB->getCalledOperand() == &F;
 }
 
-Expected<std::vector<ModulePart>>
-partitionModule(llvm::Module &M, unsigned Parts, StringRef Prefix) {
-  mergeIdenticalFunctions(M);
+namespace {
+/// Which part each defined global of a module goes to.
+struct Split {
+  std::vector<const GlobalValue *> Defined; ///< Functions, then variables.
+  std::map<const GlobalValue *, unsigned> PartOf;
+  std::vector<size_t> Load; ///< Per part, its instructions.
+};
+} // namespace
 
-  // Union-find over the module's defined globals.
-  EquivalenceClasses<const GlobalValue *> Groups;
-  std::vector<const GlobalValue *> Defined;
+/// Groups \p S.Defined (filled here) into what must stay in one part: an
+/// internal function with its direct callers, an internal global with the
+/// functions that use it.
+static void groupSymbols(const llvm::Module &M, Split &S,
+                         EquivalenceClasses<const GlobalValue *> &Groups) {
   for (const llvm::Function &F : M)
     if (!F.isDeclaration()) {
       Groups.insert(&F);
-      Defined.push_back(&F);
+      S.Defined.push_back(&F);
     }
   for (const GlobalVariable &G : M.globals())
     if (!G.isDeclaration()) {
       Groups.insert(&G);
-      Defined.push_back(&G);
+      S.Defined.push_back(&G);
     }
-  for (const GlobalValue *GV : Defined) {
+  for (const GlobalValue *GV : S.Defined) {
     if (!GV->hasLocalLinkage())
       continue;
     if (const auto *F = dyn_cast<llvm::Function>(GV)) {
@@ -86,16 +93,22 @@ partitionModule(llvm::Module &M, unsigned Parts, StringRef Prefix) {
         Groups.unionSets(GV, UF);
     }
   }
+}
 
+/// Puts the groups into at most \p Parts parts: largest first, each into
+/// the part with the fewest instructions so far.
+static void assignParts(Split &S,
+                        const EquivalenceClasses<const GlobalValue *> &Groups,
+                        unsigned Parts) {
   // Each group's size in instructions; groups in a fixed order (by the
   // position of their first member in the module) so that the split, and
   // with it the object cache keys, are deterministic.
   std::map<const GlobalValue *, size_t> Cost, FirstIndex;
-  for (size_t I = 0; I < Defined.size(); ++I) {
-    const GlobalValue *Leader = Groups.getLeaderValue(Defined[I]);
+  for (size_t I = 0; I < S.Defined.size(); ++I) {
+    const GlobalValue *Leader = Groups.getLeaderValue(S.Defined[I]);
     FirstIndex.emplace(Leader, I);
     size_t N = 1;
-    if (const auto *F = dyn_cast<llvm::Function>(Defined[I]))
+    if (const auto *F = dyn_cast<llvm::Function>(S.Defined[I]))
       N = F->getInstructionCount();
     Cost[Leader] += N;
   }
@@ -109,25 +122,28 @@ partitionModule(llvm::Module &M, unsigned Parts, StringRef Prefix) {
                      return FirstIndex[A] < FirstIndex[B];
                    });
   Parts = std::max(1u, std::min<unsigned>(Parts, Leaders.size()));
-  std::vector<size_t> Load(Parts, 0);
+  S.Load.assign(Parts, 0);
   std::map<const GlobalValue *, unsigned> PartOfLeader;
   for (const GlobalValue *L : Leaders) {
-    unsigned Best = std::min_element(Load.begin(), Load.end()) - Load.begin();
+    unsigned Best =
+        std::min_element(S.Load.begin(), S.Load.end()) - S.Load.begin();
     PartOfLeader[L] = Best;
-    Load[Best] += Cost[L];
+    S.Load[Best] += Cost[L];
   }
-  std::map<const GlobalValue *, unsigned> PartOf;
-  for (const GlobalValue *GV : Defined)
-    PartOf[GV] = PartOfLeader[Groups.getLeaderValue(GV)];
+  for (const GlobalValue *GV : S.Defined)
+    S.PartOf[GV] = PartOfLeader[Groups.getLeaderValue(GV)];
+}
 
-  // Internal symbols used from another part become external, renamed.
-  for (const GlobalValue *GV : Defined) {
+/// Makes the internal symbols used from another part external, renamed
+/// with \p Prefix, with the C calling convention at every call site.
+static void exposeShared(llvm::Module &M, Split &S, StringRef Prefix) {
+  for (const GlobalValue *GV : S.Defined) {
     if (!GV->hasLocalLinkage())
       continue;
     SmallVector<const llvm::Function *, 8> Users;
     usersOf(GV, Users);
     bool Shared = llvm::any_of(Users, [&](const llvm::Function *UF) {
-      return PartOf[UF] != PartOf[GV];
+      return S.PartOf[UF] != S.PartOf[GV];
     });
     if (!Shared)
       continue;
@@ -144,29 +160,48 @@ partitionModule(llvm::Module &M, unsigned Parts, StringRef Prefix) {
     for (User *U : F.users())
       if (auto *CB = dyn_cast<CallBase>(U); CB && CB->getCalledOperand() == &F)
         CB->setCallingConv(F.getCallingConv());
+}
 
+/// Part \p P of \p M as S assigns it, in a context of its own: cloned,
+/// written as bitcode and read back.
+static Expected<ModulePart> extractPart(const llvm::Module &M, const Split &S,
+                                        unsigned P) {
+  ValueToValueMapTy VMap;
+  std::unique_ptr<llvm::Module> Part =
+      CloneModule(M, VMap, [&](const GlobalValue *GV) {
+        auto It = S.PartOf.find(GV);
+        return It != S.PartOf.end() && It->second == P;
+      });
+  SmallVector<char, 0> Bitcode;
+  raw_svector_ostream OS(Bitcode);
+  WriteBitcodeToFile(*Part, OS);
+  Part.reset();
+  ModulePart MP;
+  MP.Ctx = std::make_unique<LLVMContext>();
+  auto Read = parseBitcodeFile(
+      MemoryBufferRef(StringRef(Bitcode.data(), Bitcode.size()), "part"),
+      *MP.Ctx);
+  if (!Read)
+    return Read.takeError();
+  MP.M = std::move(*Read);
+  MP.Instructions = S.Load[P];
+  return MP;
+}
+
+Expected<std::vector<ModulePart>>
+partitionModule(llvm::Module &M, unsigned Parts, StringRef Prefix) {
+  mergeIdenticalFunctions(M);
+  Split S;
+  EquivalenceClasses<const GlobalValue *> Groups;
+  groupSymbols(M, S, Groups);
+  assignParts(S, Groups, Parts);
+  exposeShared(M, S, Prefix);
   std::vector<ModulePart> Out;
-  for (unsigned P = 0; P < Parts; ++P) {
-    ValueToValueMapTy VMap;
-    std::unique_ptr<llvm::Module> Part =
-        CloneModule(M, VMap, [&](const GlobalValue *GV) {
-          auto It = PartOf.find(GV);
-          return It != PartOf.end() && It->second == P;
-        });
-    SmallVector<char, 0> Bitcode;
-    raw_svector_ostream OS(Bitcode);
-    WriteBitcodeToFile(*Part, OS);
-    Part.reset();
-    ModulePart MP;
-    MP.Ctx = std::make_unique<LLVMContext>();
-    auto Read = parseBitcodeFile(
-        MemoryBufferRef(StringRef(Bitcode.data(), Bitcode.size()), "part"),
-        *MP.Ctx);
-    if (!Read)
-      return Read.takeError();
-    MP.M = std::move(*Read);
-    MP.Instructions = Load[P];
-    Out.push_back(std::move(MP));
+  for (unsigned P = 0; P < S.Load.size(); ++P) {
+    Expected<ModulePart> Part = extractPart(M, S, P);
+    if (!Part)
+      return Part.takeError();
+    Out.push_back(std::move(*Part));
   }
   return Out;
 }
@@ -176,51 +211,6 @@ unsigned partsFor(const llvm::Module &LM, unsigned Threads) {
   size_t Size = LM.getInstructionCount();
   return unsigned(std::min<size_t>(
       std::max(1u, Threads), std::max<size_t>(1, Size / kMinPartInstructions)));
-}
-
-/// Optimises \p LM for the host and writes it as an object file to \p Path.
-static Error compileToObject(llvm::Module &LM, int OptLevel,
-                             const std::string &Path) {
-  auto TM = createHostTargetMachine(OptLevel);
-  if (!TM)
-    return createStringError(inconvertibleErrorCode(),
-                             "no LLVM backend for the host CPU");
-  optimizeLLVM(LM, *TM, OptLevel);
-  return emitObjectFile(LM, *TM, Path);
-}
-
-Expected<std::vector<std::string>>
-compileObjectFiles(llvm::Module &LM, int OptLevel, unsigned Threads,
-                   const std::string &PathStem) {
-  auto PathOf = [&](size_t P) {
-    return PathStem + "." + std::to_string(P + 1) + ".o";
-  };
-  unsigned Parts = partsFor(LM, Threads);
-  if (Parts == 1) { // No split: no copy through bitcode.
-    if (Error E = compileToObject(LM, OptLevel, PathOf(0)))
-      return E;
-    return std::vector<std::string>{PathOf(0)};
-  }
-  auto Split = partitionModule(LM, Parts, "__adj.");
-  if (!Split)
-    return Split.takeError();
-  std::vector<std::string> Paths, Failures(Split->size());
-  for (size_t P = 0; P < Split->size(); ++P)
-    Paths.push_back(PathOf(P));
-  auto Compile = [&](size_t P) {
-    if (Error E = compileToObject(*(*Split)[P].M, OptLevel, Paths[P]))
-      Failures[P] = toString(std::move(E));
-  };
-  std::vector<std::thread> Workers;
-  for (size_t P = 1; P < Split->size(); ++P)
-    Workers.emplace_back(Compile, P);
-  Compile(0);
-  for (std::thread &T : Workers)
-    T.join();
-  for (const std::string &F : Failures)
-    if (!F.empty())
-      return createStringError(inconvertibleErrorCode(), F);
-  return Paths;
 }
 
 } // namespace adj

@@ -50,18 +50,19 @@ void emitReduce(Kernel &K, const Op &O) {
   K.forEach(Flat, {{Extent()}}, [&](ArrayRef<Value *> Off) {
     K.store(K.fp(T, Init), K.Out, Off[0]);
   });
-  auto Accumulate = [&](ArrayRef<Value *> Off) {
-    Value *A = K.load(T, K.Out, Off[0]);
-    Value *V = K.load(T, K.In[0], Off[1]);
-    Value *R =
-        O.Kind == OpKind::ReduceMax   ? K.intrinsic(Intrinsic::maxnum, {A, V})
-        : O.Kind == OpKind::ReduceMin ? K.intrinsic(Intrinsic::minnum, {A, V})
-                                      : K.B.CreateFAdd(A, V);
-    K.store(R, K.Out, Off[0]);
+  auto Accumulate = [&](Kernel &Body, ArrayRef<Value *> Off) {
+    Value *A = Body.load(T, Body.Out, Off[0]);
+    Value *V = Body.load(T, Body.In[0], Off[1]);
+    Value *R = O.Kind == OpKind::ReduceMax
+                   ? Body.intrinsic(Intrinsic::maxnum, {A, V})
+               : O.Kind == OpKind::ReduceMin
+                   ? Body.intrinsic(Intrinsic::minnum, {A, V})
+                   : Body.B.CreateFAdd(A, V);
+    Body.store(R, Body.Out, Off[0]);
   };
-  // Split across outputs only (see forEach), never along a reduced axis.
-  K.forEach(InS, {OutSt, contiguousStrides(InS)}, Accumulate,
-            /*Parallel=*/true);
+  // Split across outputs only (see parallelForEach), never along a reduced
+  // axis.
+  K.parallelForEach(InS, {OutSt, contiguousStrides(InS)}, Accumulate);
   if (O.Kind != OpKind::ReduceMean)
     return;
   Value *Scale =

@@ -20,10 +20,20 @@
 /// kernel). A loop loads all of an element's inputs before it stores any of
 /// its outputs, so `m' = b1 * m + (1 - b1) * g` may overwrite m.
 ///
+/// Buffers (planArena): a value a unit stores goes to the caller's result
+/// buffer when it is a result (the first one naming it), shares its
+/// operand's buffer when it is a reshape that is not a result, and
+/// otherwise gets a slice of the scratch arena. Slices are reused by size:
+/// a scan over the units finds the last one reading each buffer (through
+/// reshape aliases); after it has run, the slice goes to a free list for
+/// later values of the same size (a * n^p bytes). Members of a loop group
+/// that nothing outside it reads are not stored and get no buffer at all.
+///
 //===----------------------------------------------------------------------===//
 #include "codegen/StepPlan.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace adj {
@@ -31,6 +41,31 @@ namespace adj {
 bool isLoopOp(const Op &O) {
   return (O.Kind == OpKind::Fused || hasProp(O.Kind, props::Elementwise)) &&
          isFloat(O.type().Elt);
+}
+
+int64_t ByteSize::at(int64_t N) const {
+  int64_t Bytes = Mul;
+  for (unsigned P = 0; P < Pow; ++P)
+    Bytes *= N;
+  return Bytes;
+}
+
+ByteSize bytesOf(const TensorType &T) {
+  ByteSize S{dtypeBytes(T.Elt), 0};
+  for (int64_t D : T.Dims) {
+    if (D == kBatch)
+      ++S.Pow;
+    else
+      S.Mul *= D;
+  }
+  return S.Mul == 0 ? ByteSize{0, 0} : S; // n^p times nothing is nothing.
+}
+
+int64_t ArenaPlan::bytes(int64_t N) const {
+  int64_t Total = 0;
+  for (ByteSize S : Slices)
+    Total += (S.at(N) + 63) & ~int64_t(63);
+  return Total ? Total + 64 : 0; // + the alignment slack malloc'ed
 }
 
 unsigned StepPlan::numGroups() const {
@@ -67,6 +102,7 @@ private:
   std::vector<std::vector<size_t>> groupLoops() const;
   StepUnit unitOf(std::vector<size_t> Ops) const;
   void findInPlace(StepPlan &P) const;
+  void planArena(StepPlan &P) const;
 };
 
 Planner::Planner(const Function &F, const LowerOptions &Opts)
@@ -131,7 +167,9 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
   U.Loop = isLoopOp(Last);
   if (!U.Loop) {
     U.Stored = {true};
+    U.Outputs = {&Last.Result};
     U.Inputs.assign(Last.Operands.begin(), Last.Operands.end());
+    U.Alias = Last.Kind == OpKind::Reshape && !Results.count(&Last.Result);
     return U;
   }
   std::set<const Value *> Computed;
@@ -147,6 +185,8 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
     for (size_t Reader : readersOf(&O.Result))
       Stored |= !Members.count(Reader);
     U.Stored.push_back(Stored);
+    if (Stored)
+      U.Outputs.push_back(&O.Result);
   }
   return U;
 }
@@ -216,6 +256,71 @@ void Planner::findInPlace(StepPlan &P) const {
   }
 }
 
+void Planner::planArena(StepPlan &P) const {
+  // The first result naming each value: its buffer is the caller's.
+  std::map<const Value *, size_t> FirstResult;
+  for (size_t I = 0; I < F.Results.size(); ++I)
+    FirstResult.emplace(F.Results[I].V, I);
+  // The unit that last reads each buffer, named by its root (the value
+  // that owns it: reshape aliases lead to their operand's root).
+  std::map<const Value *, const Value *> Root;
+  std::map<const Value *, size_t> LastUse;
+  auto RootOf = [&](const Value *V) {
+    auto It = Root.find(V);
+    return It == Root.end() ? V : It->second; // Arguments are their own.
+  };
+  for (size_t U = 0; U < P.Units.size(); ++U) {
+    const StepUnit &Unit = P.Units[U];
+    for (const Value *V : Unit.Outputs) {
+      const Op &Last = *F.Ops[Unit.Ops.back()];
+      Root[V] = Unit.Alias ? RootOf(Last.Operands[0]) : V;
+      LastUse[Root[V]] = U;
+    }
+    for (const Value *V : Unit.Inputs)
+      LastUse[RootOf(V)] = U;
+  }
+  // The scan: place each unit's outputs, then free the slices it read last.
+  ArenaPlan &A = P.Arena;
+  std::map<ByteSize, std::vector<size_t>> Free; // Slice indices by size.
+  std::map<const Value *, size_t> Live;         // Root -> its slice.
+  for (size_t U = 0; U < P.Units.size(); ++U) {
+    const StepUnit &Unit = P.Units[U];
+    for (const Value *V : Unit.Outputs) {
+      Buffer Buf;
+      Buf.V = V;
+      if (auto It = FirstResult.find(V); It != FirstResult.end()) {
+        Buf.Kind = Buffer::Result;
+        Buf.Index = It->second;
+      } else if (Unit.Alias) {
+        Buf.Kind = Buffer::Alias;
+        Buf.Source = F.Ops[Unit.Ops.back()]->Operands[0];
+      } else {
+        Buf.Kind = Buffer::Scratch;
+        std::vector<size_t> &Slices = Free[bytesOf(V->type())];
+        if (!Slices.empty()) {
+          Buf.Index = Slices.back();
+          Slices.pop_back();
+        } else {
+          Buf.Index = A.Slices.size();
+          A.Slices.push_back(bytesOf(V->type()));
+        }
+        Live[V] = Buf.Index;
+      }
+      A.Buffers.push_back(Buf);
+    }
+    std::vector<const Value *> Read;
+    for (const Value *V : Unit.Outputs)
+      Read.push_back(RootOf(V));
+    for (const Value *V : Unit.Inputs)
+      Read.push_back(RootOf(V));
+    for (const Value *R : Read)
+      if (auto It = Live.find(R); It != Live.end() && LastUse.at(R) == U) {
+        Free[A.Slices[It->second]].push_back(It->second);
+        Live.erase(It);
+      }
+  }
+}
+
 StepPlan Planner::run() {
   StepPlan P;
   std::vector<std::vector<size_t>> Groups = groupLoops();
@@ -226,6 +331,7 @@ StepPlan Planner::run() {
       P.Units.push_back(unitOf(Groups[I]));
   }
   findInPlace(P);
+  planArena(P);
   return P;
 }
 

@@ -1,12 +1,12 @@
-//===- StepPlan.h - Kernel calls, loop groups and in-place results -*- C++
-//-*-===//
+//===- StepPlan.h - Kernel calls, loop groups, buffers ----------*- C++ -*-===//
 ///
 /// What a step function does, decided before any LLVM IR is built: the
-/// list of kernel calls (units) in the order they run, and which results
-/// may be written into the buffer of the argument they update. Lowering
-/// (Lower.cpp) follows the plan; the model description given to the runtime
-/// (tools/engine/Describe.cpp) publishes its in-place results, so both read
-/// the one function planStep.
+/// list of kernel calls (units) in the order they run, which results may be
+/// written into the buffer of the argument they update, and where every
+/// other value lives (the caller's result buffers, reshape aliases and the
+/// slices of one scratch arena). Lowering (Lower.cpp) follows the plan; the
+/// model description given to the runtime (tools/engine/Describe.cpp)
+/// publishes its in-place results, so both read the one function planStep.
 ///
 /// A unit is one op, or a *loop group*: elementwise ops (`fused` or single
 /// elementwise ops) of one result shape in which later members read earlier
@@ -51,8 +51,61 @@ struct StepUnit {
   /// result and the argument it updates. Outputs count the stored ops in
   /// order, inputs index Inputs.
   std::vector<std::pair<unsigned, unsigned>> InPlace;
+  /// The values the kernel writes, one output parameter each: the results
+  /// of the Stored ops, in order.
+  std::vector<const Value *> Outputs;
   /// Whether the unit is an elementwise loop (emitted by emitLoopGroup).
   bool Loop = false;
+  /// Whether the unit is a reshape that is not a result: it shares its
+  /// operand's buffer (Buffer::Alias) and calls no kernel.
+  bool Alias = false;
+};
+
+/// A size in bytes, `Mul * n^Pow` for the run-time batch size n.
+struct ByteSize {
+  int64_t Mul = 0;
+  unsigned Pow = 0;
+
+  bool operator==(ByteSize O) const { return Mul == O.Mul && Pow == O.Pow; }
+  bool operator<(ByteSize O) const {
+    return Mul != O.Mul ? Mul < O.Mul : Pow < O.Pow;
+  }
+  /// The bytes at batch size \p N.
+  int64_t at(int64_t N) const;
+};
+
+/// The bytes of a tensor of type \p T.
+ByteSize bytesOf(const TensorType &T);
+
+/// Where a value a unit stores is written during a step.
+struct Buffer {
+  enum KindT {
+    Result,  ///< The caller's buffer of result Index (its first naming).
+    Alias,   ///< The buffer of Source: a reshape copies nothing.
+    Scratch, ///< Slice Index of the scratch arena.
+  };
+  const Value *V = nullptr;
+  KindT Kind = Scratch;
+  size_t Index = 0;
+  const Value *Source = nullptr;
+};
+
+/// A step function's scratch memory: one malloc'ed arena of 64-byte
+/// aligned slices, each holding one stored value at a time. The slices are
+/// planned by a linear scan over the units: once the last unit reading a
+/// value (through reshape aliases) has run, its slice is free for a later
+/// value of the same size (never for that unit's own outputs, which must
+/// not alias its inputs).
+struct ArenaPlan {
+  /// The slices in the arena's order, each at the sum of the earlier ones
+  /// rounded up to 64 bytes.
+  std::vector<ByteSize> Slices;
+  /// Every value a unit stores, in unit order, with its buffer.
+  std::vector<Buffer> Buffers;
+
+  /// What the step mallocs at batch size \p N: the slices, each rounded to
+  /// 64 bytes, plus 64 bytes of alignment slack (0 when they need none).
+  int64_t bytes(int64_t N) const;
 };
 
 struct StepPlan {
@@ -62,6 +115,9 @@ struct StepPlan {
   /// update; adj_rt_value_desc::inplace). The writer reads that argument
   /// only at the index it writes, after every other reader has run.
   std::vector<bool> InPlace;
+
+  /// The buffers of the values the units store.
+  ArenaPlan Arena;
 
   /// Loop groups of more than one op, and the ops in them.
   unsigned numGroups() const;
@@ -73,7 +129,8 @@ struct StepPlan {
 bool isLoopOp(const Op &O);
 
 /// Plans \p F: groups elementwise loops (greedily, in program order, when
-/// \p Opts.GroupLoops) and finds the in-place results (\p Opts.InPlace).
+/// \p Opts.GroupLoops), finds the in-place results (\p Opts.InPlace) and
+/// gives every stored value a buffer (ArenaPlan).
 StepPlan planStep(const Function &F, const LowerOptions &Opts = {});
 
 } // namespace adj

@@ -5,10 +5,12 @@
 /// member read by another op before the group would run, or of another
 /// shape, stays apart; a reader of the argument after the writer, a read
 /// through a reshape, or the argument returned as well keeps the update out
-/// of place; the options turn both off. The compiled chain gives the same
-/// bits grouped or not (after the fuse pass, as the pipeline runs it), with
-/// its results in separate buffers or in the arguments' own, serial and
-/// split into parallel tasks.
+/// of place; the options turn both off. The arena plan (no LLVM IR built)
+/// reuses a slice once its last reader has run, gives reshapes their
+/// operand's buffer unless they are results, and results the caller's. The
+/// compiled chain gives the same bits grouped or not (after the fuse pass, as
+/// the pipeline runs it), with its results in separate buffers or in the
+/// arguments' own, serial and split into parallel tasks.
 ///
 //===----------------------------------------------------------------------===//
 #include "CodegenTestUtil.h"
@@ -92,6 +94,86 @@ TEST(StepPlan, AReadInBetweenOrAnotherShapeKeepsOpsApart) {
   EXPECT_EQ(P.Units.back().Ops, (std::vector<size_t>{2, 4, 5}));
   EXPECT_EQ(P.Units.back().Stored, (std::vector<bool>{true, false, true}));
   EXPECT_EQ(P.InPlace, (std::vector<bool>{false, false}));
+}
+
+/// The buffers of \p P's arena, as (kind, index) pairs.
+std::vector<std::pair<Buffer::KindT, size_t>> kinds(const StepPlan &P) {
+  std::vector<std::pair<Buffer::KindT, size_t>> Out;
+  for (const Buffer &B : P.Arena.Buffers)
+    Out.push_back({B.Kind, B.Index});
+  return Out;
+}
+
+TEST(StepPlan, ArenaSlicesAreReusedOnceTheirLastReaderHasRun) {
+  // a = -x, b = e^a, c = -b, d = e^c over [n, 3]: a and b need two slices;
+  // c takes a's, free once b (its last reader) has run; d is the result.
+  Module M;
+  Function &F = *M.addFunction("f");
+  Builder B(F);
+  Value *X = F.addArg("x", ty(DType::F32, {kBatch, 3}), ArgRole::Input);
+  Value *A = B.create(OpKind::Neg, {X});
+  Value *Bv = B.create(OpKind::Exp, {A});
+  Value *C = B.create(OpKind::Neg, {Bv});
+  Value *D = B.create(OpKind::Exp, {C});
+  F.Results = {{"d", D}};
+  StepPlan P = planStep(F, {/*GroupLoops=*/false, /*InPlace=*/true});
+  ASSERT_EQ(P.Units.size(), 4u);
+  EXPECT_EQ(P.Arena.Slices, (std::vector<ByteSize>{{12, 1}, {12, 1}}));
+  using K = Buffer::KindT;
+  EXPECT_EQ(kinds(P), (std::vector<std::pair<K, size_t>>{{Buffer::Scratch, 0},
+                                                         {Buffer::Scratch, 1},
+                                                         {Buffer::Scratch, 0},
+                                                         {Buffer::Result, 0}}));
+  std::vector<const Value *> Values;
+  for (const Buffer &Buf : P.Arena.Buffers)
+    Values.push_back(Buf.V);
+  EXPECT_EQ(Values, (std::vector<const Value *>{A, Bv, C, D}));
+  // 12 n bytes rounded up to 64, twice, and 64 bytes of alignment slack.
+  EXPECT_EQ(P.Arena.bytes(10), 128 + 128 + 64);
+  EXPECT_EQ(P.Arena.bytes(100), 1216 + 1216 + 64);
+  EXPECT_EQ(bytesOf(ty(DType::F64, {kBatch, kBatch, 5})), (ByteSize{40, 2}));
+  EXPECT_EQ(bytesOf(ty(DType::F32, {kBatch, 0})), (ByteSize{0, 0}));
+  // Grouped, the loop keeps a, b and c in registers: no arena at all.
+  StepPlan G = planStep(F);
+  ASSERT_EQ(G.Units.size(), 1u);
+  EXPECT_EQ(G.Units[0].Outputs, (std::vector<const Value *>{D}));
+  EXPECT_TRUE(G.Arena.Slices.empty());
+  EXPECT_EQ(G.Arena.bytes(10), 0);
+  EXPECT_EQ(kinds(G), (std::vector<std::pair<K, size_t>>{{Buffer::Result, 0}}));
+}
+
+TEST(StepPlan, ReshapesShareTheirOperandsBufferUnlessResults) {
+  // r = reshape(-x) shares the slice of -x; s = sum(r) is of another size;
+  // the result t = reshape(s) is written to the caller's buffer, and so is
+  // -x, returned first as "neg" and then repeated as "again".
+  Module M;
+  Function &F = *M.addFunction("f");
+  Builder B(F);
+  Value *X = F.addArg("x", ty(DType::F32, {2, 3}), ArgRole::Input);
+  Value *Neg = B.create(OpKind::Neg, {X});
+  Value *E = B.create(OpKind::Exp, {Neg});
+  Value *R = B.create(OpKind::Reshape, {E}, {{"shape", Attr(Dims{6})}});
+  Value *S = B.create(OpKind::ReduceSum, {R}, axesAttr({0}));
+  Value *T = B.create(OpKind::Reshape, {S}, {{"shape", Attr(Dims{1})}});
+  F.Results = {{"neg", Neg}, {"t", T}, {"again", Neg}};
+  StepPlan P = planStep(F, {/*GroupLoops=*/false, /*InPlace=*/true});
+  ASSERT_EQ(P.Units.size(), 5u);
+  EXPECT_TRUE(P.Units[2].Alias);
+  EXPECT_FALSE(P.Units[4].Alias); // a result
+  EXPECT_EQ(P.Arena.Slices, (std::vector<ByteSize>{{24, 0}, {4, 0}}));
+  ASSERT_EQ(P.Arena.Buffers.size(), 5u);
+  const std::vector<Buffer> &Bufs = P.Arena.Buffers;
+  EXPECT_EQ(Bufs[0].Kind, Buffer::Result);
+  EXPECT_EQ(Bufs[0].Index, 0u);
+  EXPECT_EQ(Bufs[1].Kind, Buffer::Scratch);
+  EXPECT_EQ(Bufs[1].Index, 0u);
+  EXPECT_EQ(Bufs[2].Kind, Buffer::Alias);
+  EXPECT_EQ(Bufs[2].Source, E);
+  EXPECT_EQ(Bufs[3].Kind, Buffer::Scratch);
+  EXPECT_EQ(Bufs[3].Index, 1u);
+  EXPECT_EQ(Bufs[4].Kind, Buffer::Result);
+  EXPECT_EQ(Bufs[4].Index, 1u);
+  EXPECT_EQ(P.Arena.bytes(1), 64 + 64 + 64);
 }
 
 /// The plan of p' = p - g, p read as \p Read gives it, with the results

@@ -1,6 +1,6 @@
 //===- VecMathTest.cpp - Vectorised log, tanh, sigmoid against libm -------===//
 ///
-/// The inline polynomials of codegen/Kernel.cpp, run through the JIT on
+/// The inline polynomials of codegen/VectorMath.cpp, run through the JIT on
 /// inputs spread over the whole float range (every 509th f32 bit pattern,
 /// both signs, plus the specials: 0, subnormals, inf, NaN) and on random
 /// f64 bit patterns, are compared with libm evaluated in long double: at
@@ -44,7 +44,11 @@ long double refOf(OpKind K, long double X) {
 }
 
 template <typename T> std::vector<T> inputs() {
-  std::vector<T> V = {0.0, -0.0, 1.0, -1.0, std::numeric_limits<T>::min(),
+  std::vector<T> V = {0.0,
+                      -0.0,
+                      1.0,
+                      -1.0,
+                      std::numeric_limits<T>::min(),
                       std::numeric_limits<T>::denorm_min(),
                       std::numeric_limits<T>::max(),
                       std::numeric_limits<T>::infinity(),
