@@ -179,11 +179,8 @@ llvm::Value *emitBody(Kernel &K, ArrayRef<BodyMember> Members,
   };
   IRMath Math(K);
   for (const BodyMember &M : Members) {
-    std::vector<llvm::Value *> Args;
-    for (BodyRef A : M.Args)
-      Args.push_back(Get(A));
-    std::optional<llvm::Value *> R =
-        math::elementwiseValue(Math, M.Kind, M.Attributes, Args);
+    std::optional<llvm::Value *> R = math::elementwiseValueFrom(
+        Math, M.Kind, M.Attributes, [&](unsigned I) { return Get(M.Args[I]); });
     assert(R && "a body member without math in ElementwiseMath.h");
     Vals.push_back(*R);
   }

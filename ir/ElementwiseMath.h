@@ -187,22 +187,33 @@ std::optional<V> binaryValue(M &m, OpKind K, V A, V B) {
   }
 }
 
-/// The value of the elementwise op \p K over \p Args: f(x) for a unary op,
-/// dy * f'(x) for its `_grad` op (Args = dy, x), a op b for a binary op.
+/// The value of the elementwise op \p K over its operands, read with
+/// \p Arg(i) when needed: f(x) for a unary op, dy * f'(x) for its `_grad`
+/// op (operands dy, x), a op b for a binary op. Operands are read last to
+/// first, and dy after f'(x) is built (the order codegen's loads take).
+template <typename M, typename ArgFn, typename V = typename M::V>
+std::optional<V> elementwiseValueFrom(M &m, OpKind K, const Attrs &A,
+                                      ArgFn &&Arg) {
+  if (hasProp(K, props::Unary))
+    return unaryValue(m, K, A, Arg(0));
+  if (std::optional<OpKind> Fwd = unaryForwardOf(K)) {
+    std::optional<V> D = unaryDerivative(m, *Fwd, A, Arg(1));
+    if (!D)
+      return std::nullopt;
+    return m.mul(Arg(0), *D);
+  }
+  if (hasProp(K, props::Binary)) {
+    V B = Arg(1);
+    return binaryValue(m, K, Arg(0), B);
+  }
+  return std::nullopt;
+}
+
+/// elementwiseValue over the operand values \p Args.
 template <typename M, typename V = typename M::V>
 std::optional<V> elementwiseValue(M &m, OpKind K, const Attrs &A,
                                   const std::vector<V> &Args) {
-  if (hasProp(K, props::Unary))
-    return unaryValue(m, K, A, Args[0]);
-  if (std::optional<OpKind> Fwd = unaryForwardOf(K)) {
-    std::optional<V> D = unaryDerivative(m, *Fwd, A, Args[1]);
-    if (!D)
-      return std::nullopt;
-    return m.mul(Args[0], *D);
-  }
-  if (hasProp(K, props::Binary))
-    return binaryValue(m, K, Args[0], Args[1]);
-  return std::nullopt;
+  return elementwiseValueFrom(m, K, A, [&](unsigned I) { return Args[I]; });
 }
 
 } // namespace math
