@@ -105,17 +105,17 @@ int main(int argc, char **argv) {
     Fn(1, Args, Res);
     auto T0 = std::chrono::steady_clock::now();
     Fn(1, Args, Res);
-    double One = std::chrono::duration<double>(
-                     std::chrono::steady_clock::now() - T0)
-                     .count();
+    double One =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - T0)
+            .count();
     int N = Reps ? Reps : std::clamp(int(0.5 / std::max(One, 1e-9)), 5, 200);
     std::vector<double> Times;
     for (int I = 0; I < N; ++I) {
       auto T = std::chrono::steady_clock::now();
       Fn(1, Args, Res);
-      Times.push_back(std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - T)
-                          .count());
+      Times.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - T)
+              .count());
     }
     std::sort(Times.begin(), Times.end());
     double Med = Times[Times.size() / 2];

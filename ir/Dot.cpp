@@ -26,21 +26,22 @@ static const char *argColor(ArgRole R) {
 }
 
 std::string printDot(const Module &M) {
-  std::string S = "digraph adjoint {\n  rankdir=TB;\n  node [fontname=\"monospace\", "
-                  "fontsize=10];\n";
+  std::string S =
+      "digraph adjoint {\n  rankdir=TB;\n  node [fontname=\"monospace\", "
+      "fontsize=10];\n";
   for (size_t FI = 0; FI < M.Functions.size(); ++FI) {
     const Function &F = *M.Functions[FI];
     std::string P = fmt::format("f{}", FI);
     std::unordered_map<const Value *, std::string> Id;
-    S += fmt::format("  subgraph cluster_{} {{\n    label=\"@{}\";\n", P, F.Name);
+    S += fmt::format("  subgraph cluster_{} {{\n    label=\"@{}\";\n", P,
+                     F.Name);
     for (size_t I = 0; I < F.Args.size(); ++I) {
       const Value &A = *F.Args[I];
       Id[&A] = fmt::format("{}_a{}", P, I);
       S += fmt::format("    {} [shape=ellipse, style=filled, fillcolor={}, "
                        "label=\"%{}\\n{}{}\"];\n",
                        Id[&A], argColor(F.Roles[I]), A.Name,
-                       A.Type.str(M.BatchDim),
-                       F.Frozen[I] ? " frozen" : "");
+                       A.Type.str(M.BatchDim), F.Frozen[I] ? " frozen" : "");
     }
     for (size_t I = 0; I < F.Ops.size(); ++I) {
       const Op &O = *F.Ops[I];

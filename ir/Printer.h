@@ -2,7 +2,8 @@
 ///
 /// Prints modules and functions in the text form that ir/Parser reads back:
 ///
-///   func @forward(%x: f32[N,784] {input}, %w1: f32[784,256] {param}) -> (f32[]) {
+///   func @forward(%x: f32[N,784] {input}, %w1: f32[784,256] {param}) ->
+///   (f32[]) {
 ///     %0 = matmul %x, %w1 : f32[N,256]  loc("mnist_mlp.adj":14:12)
 ///     return loss = %0
 ///   }

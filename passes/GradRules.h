@@ -18,15 +18,15 @@ namespace adj {
 struct GradContext {
   Builder &B;
   const Op &O;
-  Value *DY;                ///< Adjoint of O's result, same type.
-  std::vector<bool> Needs;  ///< Per operand: is its adjoint wanted?
+  Value *DY;                  ///< Adjoint of O's result, same type.
+  std::vector<bool> Needs;    ///< Per operand: is its adjoint wanted?
   std::vector<Value *> Grads; ///< Out: per operand adjoint, or null.
 
   /// Sums \p G over the dims that were broadcast to reach it from \p To.
   Value *unbroadcast(Value *G, const TensorType &To);
   Value *constant(double V) {
     return B.constant(V, O.Result.Type.Elt == DType::F64 ? DType::F64
-                                                          : DType::F32);
+                                                         : DType::F32);
   }
 };
 

@@ -63,11 +63,12 @@ std::string formatTimingReport(const StageTimes &Times,
   double Total = 0;
   for (auto &T : Times)
     Total += T.second;
-  std::string Out = "===" + std::string(70, '-') + "===\n" +
-                    "                      Adjoint pass execution timing report\n" +
-                    "===" + std::string(70, '-') + "===\n" +
-                    fmt::format("  Total Execution Time: {:.4f} seconds\n\n", Total) +
-                    "   ---Wall Time---  --- Name ---\n";
+  std::string Out =
+      "===" + std::string(70, '-') + "===\n" +
+      "                      Adjoint pass execution timing report\n" +
+      "===" + std::string(70, '-') + "===\n" +
+      fmt::format("  Total Execution Time: {:.4f} seconds\n\n", Total) +
+      "   ---Wall Time---  --- Name ---\n";
   for (auto &T : Times)
     Out += fmt::format("   {:.4f} ({:5.1f}%)  {}\n", T.second,
                        Total > 0 ? 100 * T.second / Total : 0.0, T.first);

@@ -91,8 +91,8 @@ extern "C" int adj_rt_schedule_parse(const char *text, adj_rt_schedule *out) {
       while (k < keys.size() && keys[k] != key)
         ++k;
       if (eq == std::string::npos || key.empty())
-        return fail(format("'%s' is not KEY=VALUE in '%s'", item.c_str(),
-                           text));
+        return fail(
+            format("'%s' is not KEY=VALUE in '%s'", item.c_str(), text));
       if (k == keys.size())
         return fail(format("unknown parameter '%s' of '%s'; expected %s or %s",
                            key.c_str(), name.c_str(), keys[0].c_str(),
@@ -148,8 +148,7 @@ extern "C" double adj_rt_schedule_lr(const adj_rt_schedule *s, double lr,
     if (tMax < 1)
       tMax = 1;
     double progress = double(t < tMax ? t : tMax) / double(tMax);
-    rate = s->eta_min +
-           (lr - s->eta_min) * (1 + std::cos(M_PI * progress)) / 2;
+    rate = s->eta_min + (lr - s->eta_min) * (1 + std::cos(M_PI * progress)) / 2;
   }
   if (warmup > 0 && t + 1 < warmup)
     rate *= double(t + 1) / double(warmup);
@@ -162,8 +161,8 @@ std::string describeSchedule(const adj_rt_schedule &s, int64_t warmup) {
   std::string out;
   switch (s.kind) {
   case ADJ_RT_SCHEDULE_STEP:
-    out = format("step:step_size=%lld,gamma=%g", (long long)s.step_size,
-                 s.gamma);
+    out =
+        format("step:step_size=%lld,gamma=%g", (long long)s.step_size, s.gamma);
     break;
   case ADJ_RT_SCHEDULE_COSINE:
     out = s.t_max > 0 ? format("cosine:t_max=%lld,eta_min=%g",

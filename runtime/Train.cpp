@@ -99,9 +99,8 @@ static int evaluate(Step &eval, const Split &test, int64_t batch,
 /// Redraws the live line after training the epoch's samples [0, `end`):
 /// "epoch 2/5  step 37/125  loss 0.4123  12,345 samples/s  ETA 0:07", the
 /// loss and rate over the `samples` of this run's part of the epoch.
-void adj_rt_session::showProgress(int64_t epoch, int64_t lastEpoch,
-                                  int64_t end, double loss, int64_t samples,
-                                  double secs) {
+void adj_rt_session::showProgress(int64_t epoch, int64_t lastEpoch, int64_t end,
+                                  double loss, int64_t samples, double secs) {
   if (!Live.due())
     return;
   int64_t total = Data.Train.Samples, batch = S->Batch;
@@ -153,8 +152,8 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
     Train.setHyper(currentLr(), step);
     DeltaValid = false;
     if (Train.call(n) != 0) {
-      status = fail(
-          format("invalid data in batch at step %lld", (long long)step));
+      status =
+          fail(format("invalid data in batch at step %lld", (long long)step));
       break;
     }
     double l = Train.result(Train.lossIndex());
@@ -327,17 +326,17 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
     // The last step's learning rate, when a schedule varies it.
     bool scheduled =
         S->Schedule.kind != ADJ_RT_SCHEDULE_CONSTANT || S->Warmup > 0;
-    double lastLr = Pos.Step > 0 ? adj_rt_schedule_lr(&S->Schedule, S->Lr,
-                                                      S->Warmup, Pos.Step - 1,
-                                                      RunEndStep)
-                                 : S->Lr;
+    double lastLr = Pos.Step > 0
+                        ? adj_rt_schedule_lr(&S->Schedule, S->Lr, S->Warmup,
+                                             Pos.Step - 1, RunEndStep)
+                        : S->Lr;
     if (evaluateInto(line, &row)) {
       Live.clear();
       return 1;
     }
     if (Pos.EpochSamples == 0)
-      Epochs.push_back({epoch, Pos.Step, loss,
-                        row.TestLoss ? *row.TestLoss : NAN, rate});
+      Epochs.push_back(
+          {epoch, Pos.Step, loss, row.TestLoss ? *row.TestLoss : NAN, rate});
     if (S->LogPath || S->PlotPath)
       Log.Rows.push_back(row);
     Live.clear();

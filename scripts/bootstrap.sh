@@ -3,7 +3,8 @@
 # (idempotent: does nothing when all are present).
 set -euo pipefail
 PKGS="cmake ninja-build g++ llvm-16-dev llvm-16-tools libfmt-dev libgtest-dev
-  zlib1g-dev nlohmann-json3-dev libcli11-dev libedit-dev python3 clang-tidy"
+  zlib1g-dev nlohmann-json3-dev libcli11-dev libedit-dev python3 clang-tidy
+  clang-format"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

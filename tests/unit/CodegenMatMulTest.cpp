@@ -62,9 +62,9 @@ TEST(Codegen, MatMulTransposeFlags) {
   // sizes below, at and around the register tiles and the K block (256),
   // the MNIST backward shapes (X^T dY, dY W^T) and skinny ones (N = 10).
   const std::vector<std::array<int64_t, 3>> Sizes = {
-      {7, 13, 5},       {kBatch, 13, 5},   {13, kBatch, 40},
-      {kBatch, 40, 37}, {784, kBatch, 33}, {kBatch, 10, 128},
-      {kBatch, 300, 10}, {1, 1, 1},        {9, 520, 17}};
+      {7, 13, 5},        {kBatch, 13, 5},   {13, kBatch, 40},
+      {kBatch, 40, 37},  {784, kBatch, 33}, {kBatch, 10, 128},
+      {kBatch, 300, 10}, {1, 1, 1},         {9, 520, 17}};
   for (DType T : FloatTypes) {
     Compiled C;
     unsigned Fn = 0;
@@ -101,8 +101,7 @@ TEST(Codegen, MatMulTransposeFlags) {
                            TB ? transposed(BV, Kc, Nc) : BV},
                           Res),
                     0);
-          expectClose(Res[0], matmulRef(AV, BV, Mc, Kc, Nc),
-                      tolFor(T) * 10,
+          expectClose(Res[0], matmulRef(AV, BV, Mc, Kc, Nc), tolFor(T) * 10,
                       label(fmt::format("matmul {}x{}x{} ta={} tb={}", Mc, Kc,
                                         Nc, TA, TB),
                             T, N));
@@ -145,10 +144,10 @@ TEST(Codegen, MatMulLargeOddShapes) {
                          TB ? transposed(BV, Kd, Nd) : BV},
                         Res),
                   0);
-        expectClose(Res[0], matmulRef(AV, BV, M, Kd, Nd), tolFor(T) * 30,
-                    label(fmt::format("matmul {}x{}x{} ta={} tb={}", M, Kd,
-                                      Nd, TA, TB),
-                          T, 1));
+        expectClose(
+            Res[0], matmulRef(AV, BV, M, Kd, Nd), tolFor(T) * 30,
+            label(fmt::format("matmul {}x{}x{} ta={} tb={}", M, Kd, Nd, TA, TB),
+                  T, 1));
       }
   }
 }

@@ -109,8 +109,7 @@ Tensors train(bool Fuse, const char *Optimizer, int Steps,
 class FusedUnfused : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(FusedUnfused, SameParametersAfterTraining) {
-  std::string Tmpl =
-      (fs::temp_directory_path() / "adj-fuse-XXXXXX").string();
+  std::string Tmpl = (fs::temp_directory_path() / "adj-fuse-XXXXXX").string();
   std::string Dir = mkdtemp(&Tmpl[0]);
   std::pair<size_t, size_t> FusedOn, FusedOff;
   Tensors Fused =

@@ -28,7 +28,8 @@ TEST(ShapeRules, BroadcastWithBatchDim) {
 TEST(ShapeRules, MatMulInnerDims) {
   auto R = inferType(OpKind::MatMul, {t({kBatch, 784}), t({128, 10})}, {});
   EXPECT_FALSE(R.Type);
-  EXPECT_EQ(R.Error, "matmul inner dimensions differ: f32[N,784] @ f32[128,10]");
+  EXPECT_EQ(R.Error,
+            "matmul inner dimensions differ: f32[N,784] @ f32[128,10]");
   R = inferType(OpKind::MatMul, {t({kBatch, 784}), t({784, 10})}, {});
   ASSERT_TRUE(R.Type);
   EXPECT_EQ(R.Type->str(), "f32[N,10]");
@@ -73,8 +74,7 @@ std::unique_ptr<Module> sample() {
   B.CurLoc = Loc{"m.adj", 3, 7, false};
   Value *H = B.create(OpKind::Add, {B.create(OpKind::MatMul, {X, W}), Bv});
   Value *R = B.create(OpKind::LeakyRelu, {H}, {{"alpha", 0.01}});
-  Value *L = B.create(OpKind::CrossEntropy, {R, Y},
-                      {{"label_smoothing", 0.0}});
+  Value *L = B.create(OpKind::CrossEntropy, {R, Y}, {{"label_smoothing", 0.0}});
   F.Results.push_back({"loss", L});
   F.Results.push_back({"accuracy", B.create(OpKind::Accuracy, {R, Y})});
   return M;
@@ -100,11 +100,13 @@ TEST(Parser, RoundTripsThroughEveryStage) {
   ASSERT_TRUE(PM.parsePipeline("autodiff,optimizer,cse,dce", Err));
   PassContext Ctx;
   std::ostringstream Log;
-  ASSERT_TRUE(PM.run(*M, Ctx, Log)) << (Ctx.Errors.empty() ? "" : Ctx.Errors[0].second);
+  ASSERT_TRUE(PM.run(*M, Ctx, Log))
+      << (Ctx.Errors.empty() ? "" : Ctx.Errors[0].second);
   std::string Text = printModule(*M);
   ParseError PE;
   auto M2 = parseModule("t.air", Text, PE);
-  ASSERT_TRUE(M2) << PE.Message << " at " << PE.Where.Line << ":" << PE.Where.Col;
+  ASSERT_TRUE(M2) << PE.Message << " at " << PE.Where.Line << ":"
+                  << PE.Where.Col;
   EXPECT_TRUE(verifyModule(*M2).empty());
   EXPECT_EQ(printModule(*M2), Text);
 }

@@ -31,8 +31,8 @@ std::string parseError(const char *text) {
   return adj_rt_last_error();
 }
 
-double lr(const adj_rt_schedule &s, double base, int64_t t,
-          int64_t warmup = 0, int64_t defaultTMax = 1) {
+double lr(const adj_rt_schedule &s, double base, int64_t t, int64_t warmup = 0,
+          int64_t defaultTMax = 1) {
   return adj_rt_schedule_lr(&s, base, warmup, t, defaultTMax);
 }
 
@@ -52,8 +52,7 @@ TEST(Schedule, StepDecaysByGammaEveryStepSize) {
   EXPECT_EQ(s.step_size, 100);
   EXPECT_EQ(s.gamma, 0.5);
   for (int64_t t : {0, 1, 99, 100, 199, 200, 250, 1000, 12345})
-    EXPECT_DOUBLE_EQ(lr(s, 0.1, t), 0.1 * std::pow(0.5, double(t / 100)))
-        << t;
+    EXPECT_DOUBLE_EQ(lr(s, 0.1, t), 0.1 * std::pow(0.5, double(t / 100))) << t;
   EXPECT_DOUBLE_EQ(lr(s, 0.1, 99), 0.1);
   EXPECT_DOUBLE_EQ(lr(s, 0.1, 100), 0.05);
   // gamma defaults to 0.1, as in torch.optim.lr_scheduler.StepLR.
@@ -102,9 +101,8 @@ TEST(Schedule, WarmupRampsLinearlyAndComposes) {
   EXPECT_DOUBLE_EQ(lr(c, 1, 0, 0), 1);
   adj_rt_schedule st = parse("step:step_size=2,gamma=0.5");
   for (int64_t t = 0; t < 10; ++t)
-    EXPECT_DOUBLE_EQ(lr(st, 0.3, t, 5),
-                     0.3 * std::pow(0.5, double(t / 2)) *
-                         std::min(1.0, double(t + 1) / 5))
+    EXPECT_DOUBLE_EQ(lr(st, 0.3, t, 5), 0.3 * std::pow(0.5, double(t / 2)) *
+                                            std::min(1.0, double(t + 1) / 5))
         << t;
   adj_rt_schedule cos = parse("cosine:t_max=10");
   for (int64_t t = 0; t < 12; ++t)

@@ -35,8 +35,8 @@ static bool parsePositive(const std::string &Text, int64_t &Out) {
 
 bool Repl::runCommand(const std::string &Line) {
   size_t Space = Line.find_first_of(" \t");
-  std::string Name = Line.substr(1, Space == std::string::npos ? Space
-                                                               : Space - 1);
+  std::string Name =
+      Line.substr(1, Space == std::string::npos ? Space : Space - 1);
   std::string Args;
   if (Space != std::string::npos) {
     size_t B = Line.find_first_not_of(" \t", Space);
@@ -116,8 +116,7 @@ static void printSettings(adj_rt_session *S) {
   adj_rt_session_get_info(S, &I);
   std::printf("lr %g  batch %lld  optimizer %s  seed %llu  threads %s  "
               "shuffle %s  epochs %lld\n",
-              I.lr, (long long)I.batch, I.optimizer,
-              (unsigned long long)I.seed,
+              I.lr, (long long)I.batch, I.optimizer, (unsigned long long)I.seed,
               I.threads ? std::to_string(I.threads).c_str() : "default",
               I.shuffle ? "on" : "off", (long long)I.epochs);
 }
@@ -266,8 +265,8 @@ bool Repl::cmdParams(const std::string &) {
     return false;
   adj_rt_session_info I;
   adj_rt_session_get_info(Session, &I);
-  std::printf("%-12s %-14s %10s %10s %10s %10s %12s\n", "name", "shape",
-              "mean", "std", "min", "max", "last update");
+  std::printf("%-12s %-14s %10s %10s %10s %10s %12s\n", "name", "shape", "mean",
+              "std", "min", "max", "last update");
   for (int P = 0; P < I.num_params; ++P) {
     adj_rt_named_tensor T;
     adj_rt_session_param(Session, P, &T);
@@ -316,8 +315,8 @@ static bool parseSlices(const std::string &Spec, const adj_rt_named_tensor &T,
   for (std::string P; std::getline(In, P, ',');)
     Parts.push_back(P);
   if (Parts.size() > size_t(T.rank))
-    return replError(fmt::format(":show: {} has {} dims, not {}",
-                                 T.name, T.rank, Parts.size()));
+    return replError(fmt::format(":show: {} has {} dims, not {}", T.name,
+                                 T.rank, Parts.size()));
   auto Num = [&](std::string S, int64_t Dim, int64_t Default, int64_t &V) {
     S.erase(0, S.find_first_not_of(' '));
     S.erase(S.find_last_not_of(' ') + 1);
@@ -532,14 +531,13 @@ bool Repl::cmdTime(const std::string &) {
     std::printf("training: no steps yet\n");
     return true;
   }
-  std::printf("training: %lld steps in %.3g s: %s steps/s, %s samples/s "
-              "(batch %lld)\n",
-              (long long)I.trained_steps, I.train_seconds,
-              groupDigits(int64_t(double(I.trained_steps) / I.train_seconds))
-                  .c_str(),
-              groupDigits(int64_t(double(I.trained_samples) / I.train_seconds))
-                  .c_str(),
-              (long long)I.batch);
+  std::printf(
+      "training: %lld steps in %.3g s: %s steps/s, %s samples/s "
+      "(batch %lld)\n",
+      (long long)I.trained_steps, I.train_seconds,
+      groupDigits(int64_t(double(I.trained_steps) / I.train_seconds)).c_str(),
+      groupDigits(int64_t(double(I.trained_samples) / I.train_seconds)).c_str(),
+      (long long)I.batch);
   return true;
 }
 
@@ -602,7 +600,8 @@ const Repl::Command *Repl::commands(size_t &Count) {
       {"data", &Repl::cmdData, "SPLIT.INPUT=PATH", "read an input from a file"},
       {"ir", &Repl::cmdIR, "STAGE", "print ast, ir, grad, opt, llvm, asm, dot"},
       {"params", &Repl::cmdParams, "", "parameter statistics"},
-      {"show", &Repl::cmdShow, "NAME[SLICE]", "values, e.g. :show w1[0:3, 0:5]"},
+      {"show", &Repl::cmdShow, "NAME[SLICE]",
+       "values, e.g. :show w1[0:3, 0:5]"},
       {"plot", &Repl::cmdPlot, "", "train/test loss per epoch"},
       {"gradcheck", &Repl::cmdGradCheck, "", "analytic vs numerical gradients"},
       {"save", &Repl::cmdSave, "FILE", "write a checkpoint"},
@@ -656,9 +655,9 @@ std::vector<std::string> Repl::complete(const std::string &Before) const {
         Pool.push_back(K);
       for (const std::string &B : builtinNames())
         Pool.push_back(B);
-      for (const char *I : {"zeros", "ones", "constant", "normal", "uniform",
-                            "glorot_uniform", "glorot_normal", "he_normal",
-                            "he_uniform"})
+      for (const char *I :
+           {"zeros", "ones", "constant", "normal", "uniform", "glorot_uniform",
+            "glorot_normal", "he_normal", "he_uniform"})
         Pool.push_back(I);
     }
   }

@@ -54,8 +54,7 @@ unsigned char LineEditor::completeKey(editline *E, int) {
   const LineInfo *LI = el_line(E);
   std::string Before(LI->buffer, LI->cursor);
   size_t Start = Before.find_last_of(" \t,([=+-*/@");
-  std::string Word =
-      Before.substr(Start == std::string::npos ? 0 : Start + 1);
+  std::string Word = Before.substr(Start == std::string::npos ? 0 : Start + 1);
   std::vector<std::string> Cands = Self->Complete(Before);
   if (Cands.empty())
     return CC_REFRESH_BEEP;

@@ -279,9 +279,9 @@ static Edit applyRaw(const std::string &Source, const StmtSpan &Span,
                      const std::string &Typed) {
   std::vector<StmtSpan> Stmts = splitStatements(Source);
   std::vector<std::string> Lines = splitLines(Source);
-  std::string Label = Span.Name.empty()
-                          ? std::string(kindWord(Span.Kind))
-                          : fmt::format("{} {}", kindWord(Span.Kind), Span.Name);
+  std::string Label =
+      Span.Name.empty() ? std::string(kindWord(Span.Kind))
+                        : fmt::format("{} {}", kindWord(Span.Kind), Span.Name);
   Edit E;
   // The same statement: replace it (blocks: merge).
   for (const StmtSpan &S : Stmts) {

@@ -72,8 +72,8 @@ bool Repl::load() {
   if (!ModelPath.empty()) {
     std::ifstream In(ModelPath, std::ios::binary);
     if (!In)
-      return replError(fmt::format("cannot open '{}': {}", ModelPath,
-                                   std::strerror(errno)));
+      return replError(
+          fmt::format("cannot open '{}': {}", ModelPath, std::strerror(errno)));
     std::stringstream Buf;
     Buf << In.rdbuf();
     Text = Buf.str();
@@ -86,8 +86,7 @@ bool Repl::load() {
     adj_rt_session_get_info(Session, &I);
     std::printf("%s: %d params (%s values); train %lld, test %lld samples; "
                 "compiled in %.2f s. Type :help.\n",
-                I.model, I.num_params,
-                groupDigits(I.param_values).c_str(),
+                I.model, I.num_params, groupDigits(I.param_values).c_str(),
                 (long long)I.train_samples, (long long)I.test_samples,
                 FrontendSeconds + CM->CompileSeconds);
   } else if (CM) {
@@ -242,8 +241,7 @@ bool Repl::switchModel(const std::string &NewText, unsigned TypedLine,
       adj_rt_session_param(Session, P, &T);
       std::pair<std::string, std::vector<int64_t>> Key = {
           T.name, std::vector<int64_t>(T.dims, T.dims + T.rank)};
-      if (std::find(OldParams.begin(), OldParams.end(), Key) !=
-          OldParams.end())
+      if (std::find(OldParams.begin(), OldParams.end(), Key) != OldParams.end())
         ++KeptCount;
       else
         Fresh += (Fresh.empty() ? "" : ", ") + std::string(T.name);
@@ -256,8 +254,8 @@ bool Repl::switchModel(const std::string &NewText, unsigned TypedLine,
     adj_rt_options_init(&O);
     O.quiet = 0;
     for (auto &[Flag, Value] : Pending)
-      adj_rt_options_set(&O, Flag.c_str(), Value.empty() ? nullptr
-                                                          : Value.c_str());
+      adj_rt_options_set(&O, Flag.c_str(),
+                         Value.empty() ? nullptr : Value.c_str());
     Session = adj_rt_session_create(&New->runtimeModel(), &O);
     adj_rt_options_free(&O);
     SessionError = Session ? "" : adj_rt_last_error();

@@ -29,8 +29,9 @@ static cl::OptionCategory ReplCat("adj-repl options");
 static cl::opt<std::string> ModelFile(cl::Positional, cl::desc("[MODEL.adj]"),
                                       cl::init(""), cl::cat(ReplCat));
 static cl::list<std::string>
-    Exprs("e", cl::desc("run LINE (a :command or a model statement) instead "
-                        "of reading stdin; repeatable"),
+    Exprs("e",
+          cl::desc("run LINE (a :command or a model statement) instead "
+                   "of reading stdin; repeatable"),
           cl::value_desc("LINE"), cl::cat(ReplCat));
 
 static volatile sig_atomic_t GotSigint = 0;
@@ -51,7 +52,8 @@ static std::string historyFile() {
 }
 
 /// Reads the rest of a statement with an unclosed bracket.
-template <typename ReadFn> static void continueLine(std::string &Line, ReadFn Read) {
+template <typename ReadFn>
+static void continueLine(std::string &Line, ReadFn Read) {
   std::string More;
   while (adj::Repl::isIncomplete(Line) && Read(More))
     Line += "\n" + More;

@@ -1,4 +1,5 @@
-//===- PassFlags.h - The pass-pipeline flags of adjc and adj-opt -*- C++ -*-===//
+//===- PassFlags.h - The pass-pipeline flags of adjc and adj-opt -*- C++
+//-*-===//
 ///
 /// `-print-after-all`, `-print-after=PASS`, `-print-before=PASS`,
 /// `-time-passes` and `-verify-each`, shared by the tools. LLVM's shared
