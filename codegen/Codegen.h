@@ -32,6 +32,7 @@
 #include "codegen/StepPlan.h"
 #include "ir/IR.h"
 
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Target/TargetMachine.h"
 
@@ -54,14 +55,19 @@ struct HostTarget {
 };
 
 /// Detects the host with llvm::orc::JITTargetMachineBuilder::detectHost()
-/// (sys::getHostCPUName and sys::getHostCPUFeatures). Initialises LLVM's
-/// native target on first use.
+/// (sys::getHostCPUName and sys::getHostCPUFeatures), or ADJ_CPU's target
+/// (see hostBuilder). Initialises LLVM's native target on first use.
 HostTarget detectHostTarget();
 
-/// A TargetMachine for the host CPU with its features, PIC relocation model
-/// and the code generation level of \p OptLevel (0-3); null if LLVM has no
-/// backend for the host.
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(int OptLevel);
+/// The machine builder of the host CPU (or of ADJ_CPU, an x86 CPU name, with
+/// the features it implies) with PIC relocation and the code generation
+/// level of \p OptLevel (0-3): what the JIT, object files and the cache key
+/// use. An error for an unknown ADJ_CPU or a host LLVM cannot detect.
+llvm::Expected<llvm::orc::JITTargetMachineBuilder> hostBuilder(int OptLevel);
+
+/// A TargetMachine from hostBuilder(\p OptLevel), or why there is none.
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+createHostTargetMachine(int OptLevel);
 
 /// Lowers every function of \p M to LLVM IR (one step function each, see
 /// above, planned by planStep with \p Opts). Returns an error for IR it

@@ -230,13 +230,12 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
   Self->CompileThreads =
       CompileThreads ? CompileThreads : defaultCompileThreads();
   Self->Host = detectHostTarget();
-  Self->TM = createHostTargetMachine(OptLevel);
-  if (!Self->TM)
-    return createStringError(inconvertibleErrorCode(),
-                             "jit: no LLVM backend for the host '%s'",
-                             Self->Host.Triple.c_str());
+  auto TM = createHostTargetMachine(OptLevel);
+  if (!TM)
+    return TM.takeError();
+  Self->TM = std::move(*TM);
 
-  auto JTMB = orc::JITTargetMachineBuilder::detectHost();
+  auto JTMB = hostBuilder(OptLevel);
   if (!JTMB)
     return JTMB.takeError();
   if (JTMB->getCPU().empty() || JTMB->getFeatures().getFeatures().empty())
@@ -277,7 +276,8 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
               return;
           }
           auto Start = std::chrono::steady_clock::now();
-          auto TM = createHostTargetMachine(Raw->OptLevel);
+          // JIT::create made one with the same settings.
+          auto TM = cantFail(createHostTargetMachine(Raw->OptLevel));
           optimizeLLVM(M, *TM, Raw->OptLevel);
           Raw->OptimizeNanos +=
               std::chrono::duration_cast<std::chrono::nanoseconds>(

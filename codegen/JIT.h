@@ -1,7 +1,7 @@
 //===- JIT.h - In-process compilation of step functions ---------*- C++ -*-===//
 ///
-/// An ORC LLJIT for the host CPU. Its JITTargetMachineBuilder comes from
-/// detectHost() with the CPU name and feature string set (checked at
+/// An ORC LLJIT for the host CPU (or ADJ_CPU's). Its JITTargetMachineBuilder
+/// is hostBuilder()'s, with the CPU name and feature string set (checked at
 /// creation), so JIT-compiled code uses the same vector units and FMA as
 /// the ahead-of-time path. Modules are optimised with optimizeLLVM before
 /// they are added; libc and libm symbols (malloc, free, memcpy, expf, tanhf,

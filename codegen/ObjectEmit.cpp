@@ -25,10 +25,9 @@ static Error compileToObject(llvm::Module &LM, int OptLevel,
                              const std::string &Path) {
   auto TM = createHostTargetMachine(OptLevel);
   if (!TM)
-    return createStringError(inconvertibleErrorCode(),
-                             "no LLVM backend for the host CPU");
-  optimizeLLVM(LM, *TM, OptLevel);
-  return emitObjectFile(LM, *TM, Path);
+    return TM.takeError();
+  optimizeLLVM(LM, **TM, OptLevel);
+  return emitObjectFile(LM, **TM, Path);
 }
 
 Expected<std::vector<std::string>>

@@ -2,7 +2,9 @@
 ///
 /// Everything that depends on the machine: the host's triple, CPU name and
 /// features (from ORC's JITTargetMachineBuilder::detectHost, which asks
-/// sys::getHostCPUName and sys::getHostCPUFeatures), TargetMachines built
+/// sys::getHostCPUName and sys::getHostCPUFeatures; ADJ_CPU=name targets
+/// another x86 CPU, e.g. znver3 for AVX2 code on an AVX-512 host),
+/// TargetMachines built
 /// from them, the new pass manager's default O0-O3 pipelines run with the
 /// TargetMachine (so the vectoriser's cost model knows the vector units and
 /// FMA), and assembly / object emission with the legacy code generation
@@ -19,8 +21,11 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
+
 #include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/X86TargetParser.h"
 #include "llvm/Transforms/IPO/MergeFunctions.h"
+#include <cstdlib>
 
 namespace adj {
 
@@ -49,12 +54,37 @@ static CodeGenOpt::Level codeGenLevel(int OptLevel) {
   }
 }
 
-/// The host's machine builder with CPU, features, PIC and \p OptLevel set.
-static Expected<orc::JITTargetMachineBuilder> hostBuilder(int OptLevel) {
+/// With ADJ_CPU set (x86 only), \p JTMB targets that CPU and exactly the
+/// features it implies instead of the host's: ADJ_CPU=znver3 on an
+/// AVX-512 host generates the AVX2 code an AVX2-only machine runs.
+static Error overrideCPU(orc::JITTargetMachineBuilder &JTMB) {
+  const char *CPU = std::getenv("ADJ_CPU");
+  if (!CPU || !*CPU)
+    return Error::success();
+  SmallVector<StringRef> Implied;
+  if (JTMB.getTargetTriple().isX86())
+    X86::getFeaturesForCPU(CPU, Implied);
+  if (Implied.empty())
+    return createStringError(inconvertibleErrorCode(),
+                             "ADJ_CPU: unknown x86 CPU '%s' (e.g. znver3, "
+                             "znver4, skylake-avx512, x86-64-v3)",
+                             CPU);
+  std::vector<std::string> Features;
+  for (StringRef F : Implied)
+    Features.push_back(("+" + F).str());
+  JTMB.setCPU(CPU);
+  JTMB.getFeatures() = SubtargetFeatures();
+  JTMB.addFeatures(Features);
+  return Error::success();
+}
+
+Expected<orc::JITTargetMachineBuilder> hostBuilder(int OptLevel) {
   initNativeTarget();
   auto JTMB = orc::JITTargetMachineBuilder::detectHost();
   if (!JTMB)
     return JTMB.takeError();
+  if (Error E = overrideCPU(*JTMB))
+    return std::move(E);
   JTMB->setRelocationModel(Reloc::PIC_);
   JTMB->setCodeGenOptLevel(codeGenLevel(OptLevel));
   return JTMB;
@@ -70,18 +100,11 @@ HostTarget detectHostTarget() {
           JTMB->getFeatures().getString()};
 }
 
-std::unique_ptr<TargetMachine> createHostTargetMachine(int OptLevel) {
+Expected<std::unique_ptr<TargetMachine>> createHostTargetMachine(int OptLevel) {
   auto JTMB = hostBuilder(OptLevel);
-  if (!JTMB) {
-    consumeError(JTMB.takeError());
-    return nullptr;
-  }
-  auto TM = JTMB->createTargetMachine();
-  if (!TM) {
-    consumeError(TM.takeError());
-    return nullptr;
-  }
-  return std::move(*TM);
+  if (!JTMB)
+    return JTMB.takeError();
+  return JTMB->createTargetMachine();
 }
 
 /// Runs the module passes \p Build adds, with the new pass manager's

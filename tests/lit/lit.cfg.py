@@ -26,3 +26,8 @@ config.substitutions.append(("%adj-opt", os.path.join(config.adj_tools_dir, "adj
 config.substitutions.append(("%data", os.path.join(config.adj_src_root, "data")))
 config.substitutions.append(("%examples", os.path.join(config.adj_src_root, "examples")))
 config.substitutions.append(("%python", "/usr/bin/python3"))
+
+# x86_64 hosts: tests of x86 code generation (ADJ_CPU).
+import platform
+if platform.machine() in ("x86_64", "AMD64"):
+    config.available_features.add("x86_64")

@@ -264,9 +264,31 @@ TEST(Codegen, HostTargetIsDetected) {
   EXPECT_FALSE(H.Triple.empty());
   EXPECT_FALSE(H.CPU.empty());
   EXPECT_FALSE(H.Features.empty());
-  auto TM = createHostTargetMachine(2);
+  auto TM = llvm::cantFail(createHostTargetMachine(2));
   ASSERT_TRUE(TM);
   EXPECT_EQ(TM->getTargetCPU().str(), H.CPU);
+}
+
+/// ADJ_CPU targets another x86 CPU with only the features it implies (an
+/// AVX2 machine's code on an AVX-512 host); an unknown name is an error.
+TEST(Codegen, AdjCpuOverridesTheHost) {
+  if (detectHostTarget().Triple.find("x86_64") == std::string::npos)
+    GTEST_SKIP() << "x86 only";
+  ::setenv("ADJ_CPU", "znver3", 1);
+  HostTarget H = detectHostTarget();
+  auto TM = createHostTargetMachine(2);
+  ::setenv("ADJ_CPU", "no-such-cpu", 1);
+  auto Bad = createHostTargetMachine(2);
+  ::unsetenv("ADJ_CPU");
+  EXPECT_EQ(H.CPU, "znver3");
+  EXPECT_NE(H.Features.find("+avx2"), std::string::npos) << H.Features;
+  EXPECT_EQ(H.Features.find("avx512"), std::string::npos) << H.Features;
+  ASSERT_TRUE(bool(TM)) << llvm::toString(TM.takeError());
+  EXPECT_EQ((*TM)->getTargetCPU().str(), "znver3");
+  ASSERT_FALSE(bool(Bad));
+  EXPECT_EQ(llvm::toString(Bad.takeError()),
+            "ADJ_CPU: unknown x86 CPU 'no-such-cpu' (e.g. znver3, znver4, "
+            "skylake-avx512, x86-64-v3)");
 }
 
 TEST(Codegen, PrintAssemblyAndObject) {
@@ -287,7 +309,7 @@ TEST(Codegen, PrintAssemblyAndObject) {
             std::string::npos)
       << IR;
   EXPECT_NE(IR.find("fadd reassoc contract float"), std::string::npos) << IR;
-  auto TM = createHostTargetMachine(2);
+  auto TM = llvm::cantFail(createHostTargetMachine(2));
   ASSERT_TRUE(TM);
   optimizeLLVM(**LM, *TM, 2);
   auto Asm = emitAssembly(**LM, *TM);

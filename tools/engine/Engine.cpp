@@ -116,11 +116,11 @@ Engine::lowerAndOptimize(const Module &M, llvm::LLVMContext &Ctx,
     return nullptr;
   auto TM = createHostTargetMachine(Opts.OptLevel);
   if (!TM) {
-    Err << Prog << ": error: no LLVM backend for the host CPU\n";
+    fail(TM.takeError());
     return nullptr;
   }
-  optimizeLLVM(*LM, *TM, Opts.OptLevel);
-  return TM;
+  optimizeLLVM(*LM, **TM, Opts.OptLevel);
+  return std::move(*TM);
 }
 
 bool Engine::emit(ModelSpec &Spec, Stage S, std::string &Out) {
