@@ -242,6 +242,10 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U);
 llvm::Value *emitBody(Kernel &K, llvm::ArrayRef<BodyMember> Members,
                       llvm::function_ref<llvm::Value *(unsigned)> Input);
 void emitMatMul(Kernel &K, const Op &O);
+/// conv2d and its adjoints (Conv.cpp): direct loop nests.
+void emitConv2d(Kernel &K, const Op &O);
+void emitConv2dGradInput(Kernel &K, const Op &O);
+void emitConv2dGradWeight(Kernel &K, const Op &O);
 void emitSoftmaxFamily(Kernel &K, const Op &O);
 void emitCrossEntropy(Kernel &K, const Op &O);
 void emitCrossEntropyGrad(Kernel &K, const Op &O);

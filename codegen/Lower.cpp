@@ -167,6 +167,12 @@ static void emitKernel(Kernel &K, const Op &O) {
     return emitReduce(K, O);
   case OpKind::MatMul:
     return emitMatMul(K, O);
+  case OpKind::Conv2d:
+    return emitConv2d(K, O);
+  case OpKind::Conv2dGradInput:
+    return emitConv2dGradInput(K, O);
+  case OpKind::Conv2dGradWeight:
+    return emitConv2dGradWeight(K, O);
   case OpKind::Softmax:
   case OpKind::LogSoftmax:
   case OpKind::SoftmaxGrad:

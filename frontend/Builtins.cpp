@@ -69,6 +69,11 @@ static const std::vector<Builtin> &builtins() {
          2},
         {"accuracy", K::Accuracy, O::Accuracy, {"logits", "labels"}, 2},
         {"argmax", K::ArgMax, O::ArgMax, {"x", "axis"}, 1},
+        {"conv2d",
+         K::Conv2d,
+         O::Conv2d,
+         {"x", "w", "b", "stride", "padding", "dilation", "groups"},
+         2},
     };
     addUnaryOps(T);
     return T;

@@ -41,6 +41,7 @@ enum class BuiltinKind {
   BceWithLogits,
   Accuracy,
   ArgMax,
+  Conv2d, ///< conv2d(x, w, b, stride, padding, dilation, groups)
 };
 
 struct Builtin {

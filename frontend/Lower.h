@@ -18,6 +18,8 @@
 
 namespace adj {
 
+struct Conv2dGeometry;
+
 /// Lowers \p AST (checked by Sema into \p Info) into Spec.M, and records
 /// label constraints; false after reporting errors.
 bool lowerModel(const ModelAST &AST, const SemaInfo &Info, DiagEngine &Diags,
@@ -89,6 +91,16 @@ private:
   /// concat([...], axis) and stack([...], axis).
   Value *concat(const Builtin &B, const std::vector<const Expr *> &Args,
                 const Loc &L);
+  /// conv2d(x, w, b, stride, padding, dilation, groups): one conv2d op,
+  /// plus the bias reshaped to [O, 1, 1] and added.
+  Value *conv2d(const std::vector<const Expr *> &Args, const Loc &L);
+  /// conv2d's stride, dilation or explicit padding: an integer or [h, w],
+  /// each at least \p Min; [Default, Default] when absent.
+  std::optional<std::vector<int64_t>> pairArg(const Expr *E, const char *Name,
+                                              int64_t Default, int64_t Min);
+  /// conv2d's `padding` into \p G (whose stride and dilation are set): an
+  /// integer or [h, w] (symmetric), "valid" (none) or "same" (stride 1).
+  bool convPadding(const Expr *P, const TensorType &W, Conv2dGeometry &G);
   Value *pointwiseLoss(const Builtin &B, const std::vector<const Expr *> &Args,
                        const Loc &L);
   void addLabels(Value *Labels, Value *Logits, const Loc &L);

@@ -17,12 +17,17 @@
 ///   bce_with_logits(z, t) = mean(softplus(z) - z * t)
 ///   stack([a, b], axis)   = concat of the operands reshaped with a new
 ///                           axis of size 1 at `axis`
+///   conv2d(x, w, b, ...)  = conv2d(x, w) + reshape(b, [O, 1, 1]), so that
+///                           the bias is an elementwise add the fuse pass
+///                           can merge with what follows; `padding = "same"`
+///                           is resolved here (ir/Conv2d.h's samePadding)
 ///
 /// nll is exact: cross_entropy(x, y) averages logsumexp(x) - x[y] over the
 /// rows, so subtracting the mean row logsumexp leaves -mean(x[y]).
 ///
 //===----------------------------------------------------------------------===//
 #include "frontend/Lower.h"
+#include "ir/Conv2d.h"
 
 #include <algorithm>
 #include <cmath>
@@ -311,6 +316,109 @@ Value *Lowerer::concat(const Builtin &Bi, const std::vector<const Expr *> &Args,
   return emit(OpKind::Concat, Xs, {{"axis", *Axis}}, L);
 }
 
+std::optional<std::vector<int64_t>> Lowerer::pairArg(const Expr *E,
+                                                     const char *Name,
+                                                     int64_t Default,
+                                                     int64_t Min) {
+  if (!E)
+    return std::vector<int64_t>{Default, Default};
+  if (E->Kind == ExprKind::List && E->Args.size() != 2) {
+    error(E->L, fmt::format("'{}' expects an integer or [h, w], got a list "
+                            "of {}",
+                            Name, E->Args.size()));
+    return std::nullopt;
+  }
+  auto V = intListArg(*E, /*IsShape=*/false);
+  if (!V)
+    return std::nullopt;
+  if (V->size() == 1)
+    V->push_back(V->front());
+  for (int64_t X : *V)
+    if (X < Min) {
+      error(E->L, fmt::format("'{}' must be {}, got {}", Name,
+                              Min > 0 ? "positive" : "non-negative", X));
+      return std::nullopt;
+    }
+  return V;
+}
+
+bool Lowerer::convPadding(const Expr *P, const TensorType &W,
+                          Conv2dGeometry &G) {
+  if (!P || P->Kind != ExprKind::String) {
+    auto Pad = pairArg(P, "padding", 0, 0);
+    if (Pad)
+      G.Padding = {(*Pad)[0], (*Pad)[0], (*Pad)[1], (*Pad)[1]};
+    return Pad.has_value();
+  }
+  if (P->Text == "valid")
+    return true;
+  if (P->Text != "same") {
+    error(P->L, fmt::format("'padding' expects an integer, [h, w], \"same\" "
+                            "or \"valid\", got \"{}\"",
+                            P->Text));
+    return false;
+  }
+  if (G.Stride != std::array<int64_t, 2>{1, 1}) {
+    error(P->L, fmt::format("padding \"same\" needs stride 1, got stride [{}]",
+                            fmt::join(G.Stride, ", ")));
+    return false;
+  }
+  // Kernel dims that are not static are the shape rule's to report.
+  for (unsigned A = 0; A < 2; ++A)
+    if (W.Dims[2 + A] > 0)
+      std::tie(G.Padding[2 * A], G.Padding[2 * A + 1]) =
+          samePadding(W.Dims[2 + A], G.Dilation[A]);
+  return true;
+}
+
+Value *Lowerer::conv2d(const std::vector<const Expr *> &Args, const Loc &L) {
+  Value *X = tensorArg(*Args[0]), *W = X ? tensorArg(*Args[1]) : nullptr;
+  if (!X || !W)
+    return nullptr;
+  if (X->Type.rank() != 4) {
+    error(Args[0]->L, fmt::format("conv2d expects an input x of rank 4 [N, C, "
+                                  "H, W], got {}",
+                                  str(X->Type)));
+    return nullptr;
+  }
+  if (W->Type.rank() != 4) {
+    error(Args[1]->L, fmt::format("conv2d expects weights w of rank 4 [O, "
+                                  "C/groups, KH, KW], got {}",
+                                  str(W->Type)));
+    return nullptr;
+  }
+  Conv2dGeometry G;
+  auto Stride = pairArg(Args[3], "stride", 1, 1);
+  auto Dilation = pairArg(Args[5], "dilation", 1, 1);
+  auto Groups = Args[6] ? intArg(*Args[6]) : std::optional<int64_t>(1);
+  if (!Stride || !Dilation || !Groups)
+    return nullptr;
+  if (*Groups < 1) {
+    error(Args[6]->L,
+          fmt::format("'groups' must be positive, got {}", *Groups));
+    return nullptr;
+  }
+  G.Groups = *Groups;
+  std::copy(Stride->begin(), Stride->end(), G.Stride.begin());
+  std::copy(Dilation->begin(), Dilation->end(), G.Dilation.begin());
+  if (!convPadding(Args[4], W->Type, G))
+    return nullptr;
+  Value *Y = emit(OpKind::Conv2d, {X, W}, G.attrs(), L);
+  if (!Y || !Args[2])
+    return Y;
+  Value *Bias = tensorArg(*Args[2]);
+  int64_t O = W->Type.Dims[0];
+  if (Bias && Bias->Type.Dims != std::vector<int64_t>{O}) {
+    error(Args[2]->L, fmt::format("conv2d expects a bias b of shape [{}], one "
+                                  "per output channel, got {}",
+                                  O, str(Bias->Type)));
+    return nullptr;
+  }
+  Value *Col = emit(OpKind::Reshape, {Bias},
+                    {{"shape", std::vector<int64_t>{O, 1, 1}}}, L);
+  return emit(OpKind::Add, {Y, Col}, {}, L);
+}
+
 Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   using K = BuiltinKind;
   const Loc &L = Call.L;
@@ -454,6 +562,9 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
     }
     break;
   }
+  case K::Conv2d:
+    R = conv2d(A, L);
+    break;
   case K::Mse:
   case K::L1:
   case K::Huber:

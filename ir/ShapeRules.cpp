@@ -10,6 +10,7 @@
 /// error, since the batch size is unknown until run time.
 ///
 //===----------------------------------------------------------------------===//
+#include "ir/Conv2d.h"
 #include "ir/IR.h"
 
 #include <algorithm>
@@ -397,6 +398,113 @@ TypeOrError ruleMatMul(const ShapeQuery &Q) {
                               "broadcast to the product {}",
                               Ops[I].str(B), TensorType(Q.Elt, *Out).str(B)));
   return ok(TensorType(Q.Elt, *Out));
+}
+
+/// The message for conv2d attributes Conv2dGeometry rejects.
+std::string conv2dAttrsError(const ShapeQuery &Q) {
+  return fmt::format("'{}' needs 'stride' and 'dilation' of 2 positive "
+                     "integers, 'padding' of 4 non-negative integers and a "
+                     "positive 'groups'",
+                     Q.Info.Mnemonic);
+}
+
+/// conv2d's result for input \p X and weights \p W, or why they do not
+/// fit (in the model's terms: channels, groups, kernel and input sizes).
+/// The adjoint ops check their operands by rebuilding the forward's.
+TypeOrError conv2dResult(const ShapeQuery &Q, const TensorType &X,
+                         const TensorType &W) {
+  const char *M = Q.Info.Mnemonic;
+  auto G = Conv2dGeometry::of(Q.A);
+  if (!G)
+    return fail(conv2dAttrsError(Q));
+  if (X.rank() != 4 || std::count(X.Dims.begin() + 1, X.Dims.end(), kBatch))
+    return fail(fmt::format("{} expects an input of rank 4 [N, C, H, W] with "
+                            "static C, H and W, got {}",
+                            M, X.str(Q.B)));
+  if (W.rank() != 4 || std::count(W.Dims.begin(), W.Dims.end(), kBatch))
+    return fail(fmt::format("{} expects static weights of rank 4 [O, "
+                            "C/groups, KH, KW], got {}",
+                            M, W.str(Q.B)));
+  int64_t C = X.Dims[1], O = W.Dims[0], Gr = G->Groups;
+  if (C % Gr)
+    return fail(fmt::format("{}: {} input channels are not divisible by "
+                            "groups = {}",
+                            M, C, Gr));
+  if (O % Gr)
+    return fail(fmt::format("{}: {} output channels (weights {}) are not "
+                            "divisible by groups = {}",
+                            M, O, W.str(Q.B), Gr));
+  if (W.Dims[1] * Gr != C)
+    return fail(fmt::format("{} weights {} with groups = {} expect {} input "
+                            "channels, got {} in {}",
+                            M, W.str(Q.B), Gr, W.Dims[1] * Gr, C, X.str(Q.B)));
+  int64_t KH = W.Dims[2], KW = W.Dims[3];
+  if (G->outSize(0, X.Dims[2], KH) < 1 || G->outSize(1, X.Dims[3], KW) < 1) {
+    std::string Dil =
+        G->Dilation == std::array<int64_t, 2>{1, 1}
+            ? ""
+            : fmt::format(" with dilation [{}] spans {}x{}, which",
+                          fmt::join(G->Dilation, ", "), G->span(0, KH),
+                          G->span(1, KW));
+    return fail(fmt::format("{} kernel {}x{}{} is larger than the padded "
+                            "input {}x{}",
+                            M, KH, KW, Dil, G->padded(0, X.Dims[2]),
+                            G->padded(1, X.Dims[3])));
+  }
+  return ok(TensorType(Q.Elt, {X.Dims[0], O, G->outSize(0, X.Dims[2], KH),
+                               G->outSize(1, X.Dims[3], KW)}));
+}
+
+TypeOrError ruleConv2d(const ShapeQuery &Q) {
+  return conv2dResult(Q, Q.Ops[0], Q.Ops[1]);
+}
+
+/// An adjoint op's operand dy, compared with the forward's result \p Y.
+TypeOrError conv2dAdjoint(const ShapeQuery &Q, const TypeOrError &Y,
+                          TensorType Result) {
+  if (!Y.Type)
+    return Y;
+  if (*Y.Type != Q.Ops[0])
+    return fail(fmt::format("'{}' expects dy of type {}, got {}",
+                            Q.Info.Mnemonic, Y.Type->str(Q.B),
+                            Q.Ops[0].str(Q.B)));
+  return ok(std::move(Result));
+}
+
+/// The two spatial sizes of attribute \p N, or null.
+static const std::vector<int64_t> *sizeAttr(const Attrs &A, const char *N) {
+  const std::vector<int64_t> *S = getList(A, N);
+  return S && S->size() == 2 && (*S)[0] > 0 && (*S)[1] > 0 ? S : nullptr;
+}
+
+/// (dy, w) -> dx [N, C, input_size...].
+TypeOrError ruleConv2dGradInput(const ShapeQuery &Q) {
+  const TensorType &DY = Q.Ops[0], &W = Q.Ops[1];
+  const std::vector<int64_t> *HW = sizeAttr(Q.A, "input_size");
+  auto G = Conv2dGeometry::of(Q.A);
+  if (!G)
+    return fail(conv2dAttrsError(Q));
+  if (!HW || DY.rank() != 4 || W.rank() != 4)
+    return fail(fmt::format("'{}' expects dy and w of rank 4 and an "
+                            "'input_size' of 2 positive integers",
+                            Q.Info.Mnemonic));
+  TensorType X(Q.Elt, {DY.Dims[0], W.Dims[1] * G->Groups, (*HW)[0], (*HW)[1]});
+  return conv2dAdjoint(Q, conv2dResult(Q, X, W), X);
+}
+
+/// (dy, x) -> dw [O, C/groups, kernel_size...].
+TypeOrError ruleConv2dGradWeight(const ShapeQuery &Q) {
+  const TensorType &DY = Q.Ops[0], &X = Q.Ops[1];
+  const std::vector<int64_t> *K = sizeAttr(Q.A, "kernel_size");
+  auto G = Conv2dGeometry::of(Q.A);
+  if (!G)
+    return fail(conv2dAttrsError(Q));
+  if (!K || DY.rank() != 4 || X.rank() != 4)
+    return fail(fmt::format("'{}' expects dy and x of rank 4 and a "
+                            "'kernel_size' of 2 positive integers",
+                            Q.Info.Mnemonic));
+  TensorType W(Q.Elt, {DY.Dims[1], X.Dims[1] / G->Groups, (*K)[0], (*K)[1]});
+  return conv2dAdjoint(Q, conv2dResult(Q, X, W), W);
 }
 
 TypeOrError ruleArgMax(const ShapeQuery &Q) {

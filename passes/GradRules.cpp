@@ -7,7 +7,8 @@
 /// tied maxima; pow's exponent gradient uses log(a) (defined for a > 0).
 /// Broadcast operands get their adjoint summed back to their own shape
 /// (for matmul, its broadcast batch dims). slice and pad are each other's
-/// adjoints; concat's operands get slices of the adjoint.
+/// adjoints; concat's operands get slices of the adjoint. conv2d's adjoints
+/// are ops of their own (conv2d_grad_input, conv2d_grad_weight).
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/GradRules.h"
@@ -240,6 +241,27 @@ static void concatRule(GradContext &C) {
   }
 }
 
+/// conv2d: dx = conv2d_grad_input(dy, w) and dw = conv2d_grad_weight(dy,
+/// x), with the forward's attributes and the spatial size the adjoint
+/// cannot recover from dy: x's [H, W] (a stride can leave rows out of every
+/// window) and w's [KH, KW].
+static void conv2dRule(GradContext &C) {
+  Value *X = C.O.Operands[0], *W = C.O.Operands[1];
+  auto Spatial = [](const Value *V) {
+    return std::vector<int64_t>{V->Type.Dims[2], V->Type.Dims[3]};
+  };
+  if (C.Needs[0]) {
+    Attrs A = C.O.Attributes;
+    A["input_size"] = Spatial(X);
+    C.Grads[0] = C.B.create(K::Conv2dGradInput, {C.DY, W}, std::move(A));
+  }
+  if (C.Needs[1]) {
+    Attrs A = C.O.Attributes;
+    A["kernel_size"] = Spatial(W);
+    C.Grads[1] = C.B.create(K::Conv2dGradWeight, {C.DY, X}, std::move(A));
+  }
+}
+
 static void softmaxRule(GradContext &C) {
   OpKind G = C.O.Kind == K::Softmax ? K::SoftmaxGrad : K::LogSoftmaxGrad;
   C.Grads[0] = C.B.create(G, {C.DY, const_cast<Value *>(&C.O.Result)},
@@ -275,6 +297,7 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   T[size_t(K::ReduceMax)] = reduceMaxMinRule;
   T[size_t(K::ReduceMin)] = reduceMaxMinRule;
   T[size_t(K::MatMul)] = matmulRule;
+  T[size_t(K::Conv2d)] = conv2dRule;
   T[size_t(K::Softmax)] = softmaxRule;
   T[size_t(K::LogSoftmax)] = softmaxRule;
   T[size_t(K::CrossEntropy)] = crossEntropyRule;

@@ -10,6 +10,13 @@ elementwise.json: for every UNARY entry of ir/Ops.def, its Torch column
 evaluated in float64 at fixed points (attributes at their Ops.def defaults),
 with the derivative from autograd; for the binary ops below, their values on
 a grid of pairs.
+
+conv2d.json: for each configuration in CONV2D, random x, w and dy (seeded),
+y = F.conv2d(x, w, ...) and the gradients of sum(y * dy) with respect to x
+and w from autograd, all in float64 and flattened row-major with their
+shapes. `padding` is written as given to PyTorch ([h, w], or "same", which
+the tests resolve as the frontend does), so a "same" configuration with an
+even kernel checks on which side PyTorch puts the odd zero.
 """
 import json
 import math
@@ -23,6 +30,22 @@ import torch.nn.functional as F
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPS_DEF = os.path.join(ROOT, "ir", "Ops.def")
 OUT = os.path.join(ROOT, "tests", "fixtures", "elementwise.json")
+CONV2D_OUT = os.path.join(ROOT, "tests", "fixtures", "conv2d.json")
+
+# (name, x shape, w shape, F.conv2d keyword arguments): odd sizes, strides
+# that leave rows out, asymmetric "same", dilation, groups, depthwise.
+CONV2D = [
+    ("plain", (2, 3, 5, 5), (4, 3, 3, 3), {}),
+    ("stride2_padding", (3, 2, 7, 6), (4, 2, 3, 2),
+     {"stride": 2, "padding": [1, 2]}),
+    ("dilation2_groups2", (2, 4, 8, 7), (6, 2, 3, 3),
+     {"stride": [1, 2], "padding": 2, "dilation": 2, "groups": 2}),
+    ("same_even_kernel", (2, 3, 6, 5), (2, 3, 4, 2), {"padding": "same"}),
+    ("same_dilated", (1, 2, 7, 7), (3, 2, 3, 4),
+     {"padding": "same", "dilation": [2, 1]}),
+    ("depthwise_stride3", (2, 3, 7, 8), (6, 1, 2, 3),
+     {"stride": [3, 2], "padding": [0, 1], "dilation": [1, 2], "groups": 3}),
+]
 
 # Points where every unary op is compared: a grid, values near 0 and the
 # tails. Points outside an op's domain (log of a negative) give NaN in
@@ -94,7 +117,52 @@ def finite(values):
     return [v if math.isfinite(v) else None for v in values]
 
 
+def pair(v):
+    return list(v) if isinstance(v, (list, tuple)) else [v, v]
+
+
+def conv2d_fixtures():
+    """The CONV2D configurations with their PyTorch values and gradients."""
+    gen = torch.Generator().manual_seed(0)
+
+    def rand(shape):
+        return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1)
+
+    out = []
+    for name, xs, ws, kw in CONV2D:
+        x = rand(xs).requires_grad_()
+        w = rand(ws).requires_grad_()
+        y = F.conv2d(x, w, **kw)
+        dy = rand(tuple(y.shape))
+        dx, dw = torch.autograd.grad((y * dy).sum(), (x, w))
+        pad = kw.get("padding", 0)
+        out.append({
+            "name": name,
+            "stride": pair(kw.get("stride", 1)),
+            "padding": pad if isinstance(pad, str) else pair(pad),
+            "dilation": pair(kw.get("dilation", 1)),
+            "groups": kw.get("groups", 1),
+            "x_shape": list(xs), "w_shape": list(ws),
+            "y_shape": list(y.shape),
+            "x": x.detach().flatten().tolist(),
+            "w": w.detach().flatten().tolist(),
+            "dy": dy.flatten().tolist(),
+            "y": y.detach().flatten().tolist(),
+            "dx": dx.flatten().tolist(), "dw": dw.flatten().tolist(),
+        })
+    return out
+
+
+def write(path, data):
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True, allow_nan=False)
+        fh.write("\n")
+
+
 def main():
+    write(CONV2D_OUT, {"conv2d": conv2d_fixtures()})
+    print(f"wrote {os.path.relpath(CONV2D_OUT, ROOT)}: {len(CONV2D)} conv2d "
+          f"configurations")
     out = {"unary": {}, "binary": {}}
     for name, attrs, expr in unary_entries():
         x = torch.tensor(POINTS, dtype=torch.float64, requires_grad=True)
@@ -112,9 +180,7 @@ def main():
         out["binary"][name] = {
             "a": a.tolist(), "b": b.tolist(),
             "f": finite(v.tolist())}
-    with open(OUT, "w") as fh:
-        json.dump(out, fh, indent=1, sort_keys=True, allow_nan=False)
-        fh.write("\n")
+    write(OUT, out)
     print(f"wrote {os.path.relpath(OUT, ROOT)}: {len(out['unary'])} unary, "
           f"{len(out['binary'])} binary ops (torch {torch.__version__})")
 

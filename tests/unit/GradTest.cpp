@@ -176,6 +176,29 @@ std::vector<Case> casesFor(OpKind K) {
     return {{{f({2, 5})}, {{"axis", int64_t(1)}}},
             {{f({3, 2})}, {{"axis", int64_t(0)}}},
             {{f({4})}, {{"axis", int64_t(0)}}}};
+  case OpKind::Conv2d: {
+    auto Conv = [](V Stride, V Padding, V Dilation, int64_t Groups) {
+      return Attrs{{"stride", Stride},
+                   {"padding", Padding},
+                   {"dilation", Dilation},
+                   {"groups", Groups}};
+    };
+    return {// Both operands parameters, no padding.
+            {{f({2, 3, 5, 5}), f({4, 3, 3, 3})},
+             Conv({1, 1}, {0, 0, 0, 0}, {1, 1}, 1)},
+            // A batch input, odd sizes, stride 2, uneven padding, 2 groups.
+            {{f({4, 1, 3, 2})},
+             Conv({2, 2}, {1, 2, 0, 1}, {1, 1}, 2),
+             -2,
+             2,
+             {f({kBatch, 2, 7, 6})}},
+            // Dilation 2 with padding, strides [1, 2], 2 groups.
+            {{f({1, 4, 7, 7}), f({2, 2, 3, 3})},
+             Conv({1, 2}, {2, 2, 2, 2}, {2, 2}, 2)},
+            // Depthwise (groups = C), stride 3 leaving the last row out.
+            {{f({2, 3, 6, 7}), f({6, 1, 2, 3})},
+             Conv({3, 2}, {0, 0, 1, 0}, {1, 2}, 3)}};
+  }
   case OpKind::CrossEntropy: {
     TensorType L3(DType::I32, {3}), L23(DType::I32, {2, 3}),
         LN(DType::I32, {kBatch});
@@ -298,6 +321,26 @@ void wrongConcatRule(GradContext &C) {
                               ints({{"axis", Axis}, {"start", 0}, {"end", D}}));
 }
 
+/// A wrong conv2d rule: adjoint \p Which (0: x, 1: w) computed with the
+/// top and bottom padding swapped (the same sizes, the wrong taps).
+template <size_t Which> void wrongConv2dRule(GradContext &C) {
+  Value *X = C.O.Operands[0], *W = C.O.Operands[1];
+  for (size_t I = 0; I < 2; ++I) {
+    if (!C.Needs[I])
+      continue;
+    Attrs A = C.O.Attributes;
+    auto &Pad = std::get<std::vector<int64_t>>(A["padding"]);
+    if (I == Which)
+      std::swap(Pad[0], Pad[1]);
+    Value *Own = I == 0 ? X : W;
+    A[I == 0 ? "input_size" : "kernel_size"] =
+        std::vector<int64_t>{Own->Type.Dims[2], Own->Type.Dims[3]};
+    C.Grads[I] =
+        C.B.create(I == 0 ? OpKind::Conv2dGradInput : OpKind::Conv2dGradWeight,
+                   {C.DY, I == 0 ? W : X}, A);
+  }
+}
+
 /// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail,
 /// restores the rule and expects the same check to pass.
 void expectCaught(OpKind K, GradRule Wrong, const Case &C) {
@@ -315,6 +358,13 @@ TEST_F(GradTest, MutatedRuleIsCaught) {
   expectCaught(OpKind::Mul, wrongMulRule, Case{{f({2, 3}), f({2, 3})}});
   expectCaught(OpKind::Concat, wrongConcatRule,
                Case{{f({2, 3}), f({2, 3})}, ints({{"axis", 0}})});
+  Case Conv{{f({2, 2, 5, 6}), f({4, 1, 3, 3})},
+            {{"stride", std::vector<int64_t>{2, 1}},
+             {"padding", std::vector<int64_t>{0, 1, 1, 1}},
+             {"dilation", std::vector<int64_t>{1, 1}},
+             {"groups", int64_t(2)}}};
+  expectCaught(OpKind::Conv2d, wrongConv2dRule<0>, Conv);
+  expectCaught(OpKind::Conv2d, wrongConv2dRule<1>, Conv);
 }
 
 } // namespace
