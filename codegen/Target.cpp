@@ -84,7 +84,7 @@ Expected<orc::JITTargetMachineBuilder> hostBuilder(int OptLevel) {
   if (!JTMB)
     return JTMB.takeError();
   if (Error E = overrideCPU(*JTMB))
-    return std::move(E);
+    return E;
   JTMB->setRelocationModel(Reloc::PIC_);
   JTMB->setCodeGenOptLevel(codeGenLevel(OptLevel));
   return JTMB;
