@@ -222,16 +222,12 @@ private:
   llvm::MDNode *AccessGroup = nullptr;
 };
 
-// Op emitters: each fills a Kernel whose operands are the op's, in order.
-void emitConstant(Kernel &K, const Op &O);
-void emitCount(Kernel &K, const Op &O);
-void emitTranspose(Kernel &K, const Op &O);
-void emitReshape(Kernel &K, const Op &O);
-void emitBroadcastTo(Kernel &K, const Op &O);
-void emitSlice(Kernel &K, const Op &O);
-void emitPad(Kernel &K, const Op &O);
-void emitConcat(Kernel &K, const Op &O);
-void emitReduce(Kernel &K, const Op &O);
+// Op emitters (Kernels.def): each fills a Kernel whose operands are the
+// op's, in order. conv2d and its adjoints are direct loop nests (Conv.cpp).
+#define KERNEL(Kind, Emitter) void Emitter(Kernel &K, const Op &O);
+#include "codegen/Kernels.def"
+/// Whether Kernels.def names an emitter for \p K.
+bool hasKernel(OpKind K);
 /// A loop unit (StepPlan.h): one loop nest over the ops' shape computing
 /// every member per element and storing the stored ones, in order, to
 /// Outs; the kernel's inputs are U.Inputs.
@@ -241,16 +237,6 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U);
 /// its first use.
 llvm::Value *emitBody(Kernel &K, llvm::ArrayRef<BodyMember> Members,
                       llvm::function_ref<llvm::Value *(unsigned)> Input);
-void emitMatMul(Kernel &K, const Op &O);
-/// conv2d and its adjoints (Conv.cpp): direct loop nests.
-void emitConv2d(Kernel &K, const Op &O);
-void emitConv2dGradInput(Kernel &K, const Op &O);
-void emitConv2dGradWeight(Kernel &K, const Op &O);
-void emitSoftmaxFamily(Kernel &K, const Op &O);
-void emitCrossEntropy(Kernel &K, const Op &O);
-void emitCrossEntropyGrad(Kernel &K, const Op &O);
-void emitArgMax(Kernel &K, const Op &O);
-void emitAccuracy(Kernel &K, const Op &O);
 
 } // namespace adj::cg
 

@@ -142,52 +142,24 @@ static Error checkTypes(const Function &F, const Op &O) {
 
 /// Emits the body of \p O's kernel (an op outside loop units).
 static void emitKernel(Kernel &K, const Op &O) {
-  using namespace cg;
   switch (O.Kind) {
-  case OpKind::Constant:
-    return emitConstant(K, O);
-  case OpKind::Count:
-    return emitCount(K, O);
-  case OpKind::Transpose:
-    return emitTranspose(K, O);
-  case OpKind::Reshape:
-    return emitReshape(K, O);
-  case OpKind::BroadcastTo:
-    return emitBroadcastTo(K, O);
-  case OpKind::Slice:
-    return emitSlice(K, O);
-  case OpKind::Pad:
-    return emitPad(K, O);
-  case OpKind::Concat:
-    return emitConcat(K, O);
-  case OpKind::ReduceSum:
-  case OpKind::ReduceMean:
-  case OpKind::ReduceMax:
-  case OpKind::ReduceMin:
-    return emitReduce(K, O);
-  case OpKind::MatMul:
-    return emitMatMul(K, O);
-  case OpKind::Conv2d:
-    return emitConv2d(K, O);
-  case OpKind::Conv2dGradInput:
-    return emitConv2dGradInput(K, O);
-  case OpKind::Conv2dGradWeight:
-    return emitConv2dGradWeight(K, O);
-  case OpKind::Softmax:
-  case OpKind::LogSoftmax:
-  case OpKind::SoftmaxGrad:
-  case OpKind::LogSoftmaxGrad:
-    return emitSoftmaxFamily(K, O);
-  case OpKind::CrossEntropy:
-    return emitCrossEntropy(K, O);
-  case OpKind::CrossEntropyGrad:
-    return emitCrossEntropyGrad(K, O);
-  case OpKind::ArgMax:
-    return emitArgMax(K, O);
-  case OpKind::Accuracy:
-    return emitAccuracy(K, O);
+#define KERNEL(Kind, Emitter)                                                  \
+  case OpKind::Kind:                                                           \
+    return cg::Emitter(K, O);
+#include "codegen/Kernels.def"
   default:
     llvm_unreachable("op without an emitter");
+  }
+}
+
+bool cg::hasKernel(OpKind K) {
+  switch (K) {
+#define KERNEL(Kind, Emitter)                                                  \
+  case OpKind::Kind:                                                           \
+    return true;
+#include "codegen/Kernels.def"
+  default:
+    return false;
   }
 }
 

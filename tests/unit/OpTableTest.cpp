@@ -8,10 +8,13 @@
 ///   right after it;
 /// - every builtin of the model language is documented in
 ///   docs/language.md, and every non-operator unary op is a builtin;
+/// - every op has a kernel: elementwise ops and `fused` in loop units,
+///   every other op an emitter in codegen/Kernels.def;
 /// - every differentiable op has a gradient rule (GradTest checks each one
 ///   against central differences, which also compiles its lowering).
 ///
 //===----------------------------------------------------------------------===//
+#include "codegen/Kernel.h"
 #include "frontend/Builtins.h"
 #include "passes/GradRules.h"
 
@@ -112,6 +115,16 @@ TEST(OpTable, DifferentiableOpsHaveGradientRules) {
           << "' is Differentiable in Ops.def but has no rule in "
              "passes/GradRules.cpp";
     }
+}
+
+TEST(OpTable, EveryOpHasAKernel) {
+  for (OpKind K : allOps()) {
+    bool LoopUnit = hasProp(K, props::Elementwise) || K == OpKind::Fused;
+    EXPECT_NE(LoopUnit, cg::hasKernel(K))
+        << "'" << name(K) << "': "
+        << (LoopUnit ? "an elementwise op needs no entry in codegen/Kernels.def"
+                     : "no emitter in codegen/Kernels.def");
+  }
 }
 
 } // namespace
