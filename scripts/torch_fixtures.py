@@ -160,6 +160,9 @@ def write(path, data):
 
 
 def main():
+    # One thread: PyTorch's sums then run in one order, so a rerun writes
+    # the same bytes and only a changed op changes its fixture.
+    torch.set_num_threads(1)
     write(CONV2D_OUT, {"conv2d": conv2d_fixtures()})
     print(f"wrote {os.path.relpath(CONV2D_OUT, ROOT)}: {len(CONV2D)} conv2d "
           f"configurations")
