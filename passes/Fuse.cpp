@@ -41,9 +41,9 @@
 ///
 ///    whose operands are the group's inputs (values computed elsewhere,
 ///    broadcast to the result like any elementwise operand) and whose
-///    `body` lists the members in order, `mnemonic[:alpha] operand...`,
-///    an operand being `iK` (input K) or `tK` (member K's value); the last
-///    member is the result. Codegen emits one loop nest for it. Adam's
+///    `body` lists the members in order, `mnemonic[:name=value,...]
+///    operand...`, an operand being `iK` (input K) or `tK` (member K's value);
+///    the last member is the result. Codegen emits one loop nest for it. Adam's
 ///    update of one parameter thus becomes three loops (m, v and p, each a
 ///    result) instead of about fifteen, and relu's adjoint absorbs the
 ///    recomputed `add` of the bias instead of reading a stored copy.
