@@ -37,6 +37,26 @@ std::optional<int64_t> asInt(std::optional<double> V) {
   return int64_t(*V);
 }
 
+struct InitInfo {
+  InitKind Init;
+  std::vector<std::string> Params;
+};
+
+/// The initialisers of the model language and their parameters.
+const std::map<std::string, InitInfo> &initialisers() {
+  static const std::map<std::string, InitInfo> Inits = {
+      {"zeros", {InitKind::Zeros, {}}},
+      {"ones", {InitKind::Ones, {}}},
+      {"constant", {InitKind::Constant, {"value"}}},
+      {"normal", {InitKind::Normal, {"mean", "std"}}},
+      {"uniform", {InitKind::Uniform, {"lo", "hi"}}},
+      {"glorot_uniform", {InitKind::GlorotUniform, {}}},
+      {"glorot_normal", {InitKind::GlorotNormal, {}}},
+      {"he_normal", {InitKind::HeNormal, {}}},
+      {"he_uniform", {InitKind::HeUniform, {}}}};
+  return Inits;
+}
+
 class Sema {
 public:
   Sema(const ModelAST &AST, DiagEngine &Diags, ModelSpec &Spec, SemaInfo &Info)
@@ -205,20 +225,7 @@ private:
   }
 
   bool initialiser(const Expr &E, ParamSpec &P) {
-    struct InitInfo {
-      InitKind Init;
-      std::vector<std::string> Params;
-    };
-    static const std::map<std::string, InitInfo> Inits = {
-        {"zeros", {InitKind::Zeros, {}}},
-        {"ones", {InitKind::Ones, {}}},
-        {"constant", {InitKind::Constant, {"value"}}},
-        {"normal", {InitKind::Normal, {"mean", "std"}}},
-        {"uniform", {InitKind::Uniform, {"lo", "hi"}}},
-        {"glorot_uniform", {InitKind::GlorotUniform, {}}},
-        {"glorot_normal", {InitKind::GlorotNormal, {}}},
-        {"he_normal", {InitKind::HeNormal, {}}},
-        {"he_uniform", {InitKind::HeUniform, {}}}};
+    const auto &Inits = initialisers();
     if (E.Kind != ExprKind::Name && E.Kind != ExprKind::Call) {
       Diags.error(E.L, "expected an initialiser such as zeros or "
                        "normal(0, 0.01)");
@@ -688,6 +695,13 @@ private:
 };
 
 } // namespace
+
+std::vector<std::string> initialiserNames() {
+  std::vector<std::string> Names;
+  for (const auto &[Name, Info] : initialisers())
+    Names.push_back(Name);
+  return Names;
+}
 
 bool checkModel(const ModelAST &AST, DiagEngine &Diags, ModelSpec &Spec,
                 SemaInfo &Info) {

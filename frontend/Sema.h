@@ -27,6 +27,9 @@ struct SemaInfo {
 
 /// Checks \p AST and fills the name, params, train and data parts of
 /// \p Spec; false after reporting errors.
+/// The names of the model language's initialisers (zeros, he_normal, ...).
+std::vector<std::string> initialiserNames();
+
 bool checkModel(const ModelAST &AST, DiagEngine &Diags, ModelSpec &Spec,
                 SemaInfo &Info);
 

@@ -11,6 +11,7 @@
 #include "tools/adj-repl/Repl.h"
 
 #include "frontend/Builtins.h"
+#include "frontend/Sema.h"
 #include "tools/adj-repl/ModelText.h"
 #include "tools/engine/GradCheck.h"
 
@@ -655,9 +656,7 @@ std::vector<std::string> Repl::complete(const std::string &Before) const {
         Pool.push_back(K);
       for (const std::string &B : builtinNames())
         Pool.push_back(B);
-      for (const char *I :
-           {"zeros", "ones", "constant", "normal", "uniform", "glorot_uniform",
-            "glorot_normal", "he_normal", "he_uniform"})
+      for (const std::string &I : initialiserNames())
         Pool.push_back(I);
     }
   }
