@@ -2,8 +2,10 @@
 ///
 /// For each op the op table marks differentiable, at least three cases
 /// (shapes with broadcasting, a scalar, a batch dim where it applies) build
-///   loss = sum(op(p...) * w)
-/// with random weights w (so that e.g. softmax's gradient is not zero), and
+///   loss = sum(op(p...) / w)
+/// with random weights w in [0.5, 2] (so that e.g. softmax's gradient is not
+/// zero; div rather than mul, so that the mul mutation test breaks only the
+/// op it checks and not the harness's own loss), and
 /// the analytic gradient of every parameter is compared with f64 central
 /// differences. Each check also asserts the gradient is not all zero. A
 /// coverage test asserts every differentiable op has a rule and cases, and
@@ -60,8 +62,9 @@ std::unique_ptr<Module> buildCase(OpKind K, const Case &C) {
   EXPECT_TRUE(T.Type) << opInfo(K).Mnemonic << ": " << T.Error;
   if (!T.Type)
     return nullptr;
+  // No mul here: a mutated mul rule must break only the op under test.
   Value *W = F.addArg("w", R->Type, ArgRole::Input);
-  Value *L = B.create(OpKind::ReduceSum, {B.create(OpKind::Mul, {R, W})},
+  Value *L = B.create(OpKind::ReduceSum, {B.create(OpKind::Div, {R, W})},
                       {{"keepdims", false}});
   F.Results.push_back({"loss", L});
   return M;
@@ -231,6 +234,7 @@ GradCheckResult check(OpKind K, const Case &C, uint64_t Seed = 1) {
     O.Ranges["p" + std::to_string(I)] = {C.Lo, C.Hi};
   for (size_t I = 0; I < C.Inputs.size(); ++I)
     O.Ranges["x" + std::to_string(I)] = {C.Lo, C.Hi};
+  O.Ranges["w"] = {0.5, 2}; // the loss divides by w
   // Label inputs: classes = the logits' last dim.
   if (K == OpKind::CrossEntropy)
     O.Classes["x0"] = C.Params[0].Dims.back();
@@ -341,30 +345,49 @@ template <size_t Which> void wrongConv2dRule(GradContext &C) {
   }
 }
 
-/// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail,
-/// restores the rule and expects the same check to pass.
-void expectCaught(OpKind K, GradRule Wrong, const Case &C) {
+/// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail
+/// for parameter \p WrongParam only (the one whose adjoint the wrong rule
+/// breaks), restores the rule and expects the same check to pass. The op
+/// under test must be the only \p K op of the checked function, so that
+/// the failure is the op's and not the harness's loss.
+void expectCaught(OpKind K, GradRule Wrong, const Case &C,
+                  const std::string &WrongParam) {
+  std::unique_ptr<Module> M = buildCase(K, C);
+  ASSERT_TRUE(M);
+  size_t Count = 0;
+  for (const auto &O : M->function("forward")->Ops)
+    Count += O->Kind == K;
+  ASSERT_EQ(Count, 1u) << opInfo(K).Mnemonic
+                       << " is used outside the op under test";
+
   GradRule Old = replaceGradRuleForTesting(K, Wrong);
   GradCheckResult R = check(K, C);
   replaceGradRuleForTesting(K, Old);
   ASSERT_TRUE(R.Error.empty()) << R.Error;
   EXPECT_FALSE(R.Ok) << "a wrong gradient rule passed the check:\n"
                      << formatGradCheck(R);
+  ASSERT_EQ(R.Params.size(), C.Params.size());
+  for (const ParamCheck &P : R.Params)
+    EXPECT_EQ(P.Pass, P.Name != WrongParam)
+        << P.Name << (P.Pass ? " passed" : " failed") << ":\n"
+        << formatGradCheck(R);
   EXPECT_TRUE(check(K, C).Ok);
 }
 
 TEST_F(GradTest, MutatedRuleIsCaught) {
-  // The harness's loss sum(mul(p0, p1) * w) goes through the broken rule.
-  expectCaught(OpKind::Mul, wrongMulRule, Case{{f({2, 3}), f({2, 3})}});
+  // The loss sum(mul(p0, p1) / w) has one mul, the op under test; its
+  // wrong rule doubles p0's adjoint and leaves p1's right.
+  expectCaught(OpKind::Mul, wrongMulRule, Case{{f({2, 3}), f({2, 3})}}, "p0");
+  // p0 gets its own slice; p1 gets p0's.
   expectCaught(OpKind::Concat, wrongConcatRule,
-               Case{{f({2, 3}), f({2, 3})}, ints({{"axis", 0}})});
+               Case{{f({2, 3}), f({2, 3})}, ints({{"axis", 0}})}, "p1");
   Case Conv{{f({2, 2, 5, 6}), f({4, 1, 3, 3})},
             {{"stride", std::vector<int64_t>{2, 1}},
              {"padding", std::vector<int64_t>{0, 1, 1, 1}},
              {"dilation", std::vector<int64_t>{1, 1}},
              {"groups", int64_t(2)}}};
-  expectCaught(OpKind::Conv2d, wrongConv2dRule<0>, Conv);
-  expectCaught(OpKind::Conv2d, wrongConv2dRule<1>, Conv);
+  expectCaught(OpKind::Conv2d, wrongConv2dRule<0>, Conv, "p0");
+  expectCaught(OpKind::Conv2d, wrongConv2dRule<1>, Conv, "p1");
 }
 
 } // namespace

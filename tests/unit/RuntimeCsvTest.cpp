@@ -149,3 +149,23 @@ TEST_F(RuntimeCsv, LoadsIntegers) {
 }
 
 } // namespace
+
+TEST_F(RuntimeCsv, DetectsAHeaderWhoseFirstCellLooksLikeANumber) {
+  // Any non-number cell makes the first row a header, not just the first.
+  write("2024,temp\n1,2\n3,4\n");
+  EXPECT_EQ(load(), "2x2: 1 2 3 4");
+  EXPECT_EQ(load("temp"), "2x1: 2 4");
+  write("2024,1st\n1,2\n");
+  EXPECT_EQ(load(), "1x2: 1 2");
+  EXPECT_EQ(load("1st"), "1x1: 2");
+  write("1st,2024\n5,6\n");
+  EXPECT_EQ(load(), "1x2: 5 6");
+  write("7,8,nan\n1,2,3\n");
+  EXPECT_EQ(load(), "1x3: 1 2 3");
+  // A row of numbers only is data, whatever it looks like.
+  write("2024,1e3\n1,2\n");
+  EXPECT_EQ(load(), "2x2: 2024 1000 1 2");
+  // Forced off, such a header is reported as data.
+  write("2024,1st\n1,2\n");
+  EXPECT_EQ(load(nullptr, 0), error("row 1, column 2: '1st' is not a number"));
+}

@@ -1,9 +1,10 @@
 //===- RuntimeTest.cpp - Tests of the runtime library ---------------------===//
 ///
 /// \file
-/// The runtime's C ABI tested from the outside: the IDX and NPY loaders on
-/// files written into a temporary directory (plain and gzipped, every
-/// element type, malformed headers) and on the real MNIST subset; the
+/// The runtime's C ABI tested from the outside: the IDX loader on files
+/// written into a temporary directory (plain and gzipped, every element
+/// type, malformed headers) and on the real MNIST subset (the NPY loader is
+/// tested in RuntimeNpyTest.cpp, the CSV loader in RuntimeCsvTest.cpp); the
 /// initialisers' determinism and statistics; and adj_rt_train end to end
 /// with hand-written step functions (linear regression by SGD, a recorder
 /// of the batches it is given) and its error messages.
@@ -96,7 +97,7 @@ bool contains(const std::string &s, const std::string &part) {
   return s.find(part) != std::string::npos;
 }
 
-//===--- IDX and NPY loaders ----------------------------------------------===//
+//===--- IDX loader -------------------------------------------------------===//
 
 TEST(RuntimeIdx, LoadsPlainAndGzippedU8) {
   TempDir dir;
@@ -233,64 +234,6 @@ TEST(RuntimeIdx, ReportsMalformedFiles) {
   std::string missing = dir.file("missing.idx");
   EXPECT_EQ(idxError(missing),
             "'" + missing + "': cannot open: No such file or directory");
-}
-
-TEST(RuntimeNpy, LoadsArrays) {
-  TempDir dir;
-  std::string path = dir.file("a.npy");
-  auto writeNpy = [&](const std::string &header,
-                      const std::vector<uint8_t> &payload) {
-    std::string h = header;
-    while ((10 + h.size() + 1) % 64)
-      h += ' ';
-    h += '\n';
-    std::vector<uint8_t> bytes = {0x93,
-                                  'N',
-                                  'U',
-                                  'M',
-                                  'P',
-                                  'Y',
-                                  1,
-                                  0,
-                                  uint8_t(h.size()),
-                                  uint8_t(h.size() >> 8)};
-    bytes.insert(bytes.end(), h.begin(), h.end());
-    bytes.insert(bytes.end(), payload.begin(), payload.end());
-    writeBytes(path, bytes, false);
-  };
-  const float values[] = {1.f, 2.f, 3.f, 4.f, 5.f, 6.f};
-  std::vector<uint8_t> payload(sizeof(values));
-  std::memcpy(payload.data(), values, sizeof(values));
-  writeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
-           payload);
-  adj_rt_tensor t;
-  ASSERT_EQ(adj_rt_load_npy(path.c_str(), ADJ_RT_F32, 2, &t), 0)
-      << adj_rt_last_error();
-  ASSERT_EQ(t.rank, 2);
-  EXPECT_EQ(t.dims[0], 3);
-  EXPECT_EQ(t.dims[1], 2);
-  EXPECT_EQ(static_cast<float *>(t.data)[5], 12.f);
-  adj_rt_tensor_free(&t);
-
-  std::vector<uint8_t> labels = {7, 0, 0, 0, 0, 0, 0, 0,
-                                 1, 0, 0, 0, 0, 0, 0, 0};
-  writeNpy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", labels);
-  ASSERT_EQ(adj_rt_load_npy(path.c_str(), ADJ_RT_I32, 1, &t), 0)
-      << adj_rt_last_error();
-  EXPECT_EQ(t.rank, 1);
-  EXPECT_EQ(static_cast<int32_t *>(t.data)[0], 7);
-  EXPECT_EQ(static_cast<int32_t *>(t.data)[1], 1);
-  adj_rt_tensor_free(&t);
-
-  labels[7] = 1; // 2^56 + 7 must not wrap to 7
-  writeNpy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", labels);
-  EXPECT_NE(adj_rt_load_npy(path.c_str(), ADJ_RT_I32, 1, &t), 0);
-  EXPECT_TRUE(contains(adj_rt_last_error(), "does not fit"));
-
-  writeNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (3, 2), }",
-           payload);
-  EXPECT_NE(adj_rt_load_npy(path.c_str(), ADJ_RT_F32, 1, &t), 0);
-  EXPECT_TRUE(contains(adj_rt_last_error(), "'" + path + "': Fortran"));
 }
 
 //===--- Initialisers -----------------------------------------------------===//
