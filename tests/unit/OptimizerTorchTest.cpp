@@ -46,16 +46,27 @@ const nlohmann::json &fixtures() {
 const char *const kMissing = "tests/fixtures/optim.json: run /usr/bin/python3 "
                              "scripts/torch_fixtures.py";
 
-/// The fixture's entries of \p Section, for INSTANTIATE_TEST_SUITE_P.
-std::vector<nlohmann::json> entries(const char *Section) {
-  if (!fixtures().is_object() || !fixtures().contains(Section))
-    return {};
-  return std::vector<nlohmann::json>(fixtures()[Section].begin(),
-                                     fixtures()[Section].end());
+/// One fixture entry as a test parameter: a failure prints its name, not
+/// the whole entry.
+struct Entry {
+  const nlohmann::json *J;
+  const nlohmann::json &operator*() const { return *J; }
+};
+void PrintTo(const Entry &E, std::ostream *OS) {
+  *OS << (*E)["name"].get<std::string>();
 }
 
-std::string entryName(const testing::TestParamInfo<nlohmann::json> &I) {
-  return I.param["name"].get<std::string>();
+/// The fixture's entries of \p Section, for INSTANTIATE_TEST_SUITE_P.
+std::vector<Entry> entries(const char *Section) {
+  std::vector<Entry> Out;
+  if (fixtures().is_object() && fixtures().contains(Section))
+    for (const nlohmann::json &E : fixtures()[Section])
+      Out.push_back({&E});
+  return Out;
+}
+
+std::string entryName(const testing::TestParamInfo<Entry> &I) {
+  return (*I.param)["name"].get<std::string>();
 }
 
 /// The configuration's optimizer with Optimizers.def's defaults and the
@@ -130,10 +141,10 @@ bool sameTensor(const Vec &Got, const Vec &Want, const std::string &What) {
   return true;
 }
 
-class OptimizerTorch : public testing::TestWithParam<nlohmann::json> {};
+class OptimizerTorch : public testing::TestWithParam<Entry> {};
 
 TEST_P(OptimizerTorch, MatchesPyTorchEveryStep) {
-  const nlohmann::json &R = GetParam();
+  const nlohmann::json &R = *GetParam();
   const std::string Name = R["name"].get<std::string>() + ": " + describe(R);
   OptimizerConfig C = config(R);
   Compiled Cm;
@@ -217,10 +228,10 @@ TEST(OptimizerTorchFixture, CoversEveryOptimizerAndOption) {
     EXPECT_TRUE(Kinds.count(K)) << "schedule " << K << " has no fixture";
 }
 
-class ScheduleTorch : public testing::TestWithParam<nlohmann::json> {};
+class ScheduleTorch : public testing::TestWithParam<Entry> {};
 
 TEST_P(ScheduleTorch, MatchesPyTorchEveryStep) {
-  const nlohmann::json &R = GetParam();
+  const nlohmann::json &R = *GetParam();
   std::string Text = R["schedule"];
   int64_t Warmup = R["warmup"];
   std::string Name = fmt::format("{} (--schedule {}, warm-up {})",
