@@ -26,21 +26,7 @@
 namespace {
 
 using adj::test::TempDir;
-
-void writeBytes(const std::string &path, const std::vector<uint8_t> &bytes,
-                bool gz) {
-  if (gz) {
-    gzFile f = gzopen(path.c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())),
-              int(bytes.size()));
-    ASSERT_EQ(gzclose(f), Z_OK);
-    return;
-  }
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char *>(bytes.data()),
-            std::streamsize(bytes.size()));
-}
+using adj::test::writeBytes;
 
 /// A .npy file: the magic, version `major`.0, the header length (2 bytes
 /// little-endian in version 1, 4 in versions 2 and 3), the header text

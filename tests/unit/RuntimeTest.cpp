@@ -37,21 +37,7 @@ namespace {
 //===--- Helpers ----------------------------------------------------------===//
 
 using adj::test::TempDir;
-
-void writeBytes(const std::string &path, const std::vector<uint8_t> &bytes,
-                bool gz) {
-  if (gz) {
-    gzFile f = gzopen(path.c_str(), "wb");
-    ASSERT_NE(f, nullptr);
-    ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())),
-              int(bytes.size()));
-    gzclose(f);
-    return;
-  }
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char *>(bytes.data()),
-            std::streamsize(bytes.size()));
-}
+using adj::test::writeBytes;
 
 void putBE(std::vector<uint8_t> &out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i)

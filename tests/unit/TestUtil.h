@@ -1,18 +1,23 @@
 //===- TestUtil.h - Helpers shared by the unit tests ------------*- C++ -*-===//
 ///
-/// A temporary directory removed with its contents when the test ends, and
-/// reading a whole file into a string.
+/// A temporary directory removed with its contents when the test ends,
+/// reading a whole file into a string, and writing bytes to a file (plain
+/// or gzipped).
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_TESTS_TESTUTIL_H
 #define ADJ_TESTS_TESTUTIL_H
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <gtest/gtest.h>
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <vector>
+#include <zlib.h>
 
 namespace adj::test {
 
@@ -45,6 +50,23 @@ inline std::string readFile(const std::string &Path) {
   std::stringstream S;
   S << In.rdbuf();
   return S.str();
+}
+
+/// Writes \p Bytes to \p Path, gzip-compressed when \p Gz.
+inline void writeBytes(const std::string &Path,
+                       const std::vector<uint8_t> &Bytes, bool Gz) {
+  if (Gz) {
+    gzFile F = gzopen(Path.c_str(), "wb");
+    ASSERT_NE(F, nullptr);
+    ASSERT_EQ(gzwrite(F, Bytes.data(), unsigned(Bytes.size())),
+              int(Bytes.size()));
+    ASSERT_EQ(gzclose(F), Z_OK);
+    return;
+  }
+  std::ofstream Out(Path, std::ios::binary);
+  Out.write(reinterpret_cast<const char *>(Bytes.data()),
+            std::streamsize(Bytes.size()));
+  ASSERT_TRUE(Out.good());
 }
 
 } // namespace adj::test
