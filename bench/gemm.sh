@@ -8,7 +8,8 @@
 #   THREADS="1 2" BUILD_DIR=build
 #
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the numpy runs only, so
-# OpenBLAS picks its own kernels for the host.
+# OpenBLAS picks its own kernels for the host; with AVX2=1 (and ADJ_CPU for
+# Adjoint, see bench/run.sh) OpenBLAS is forced to its Haswell (AVX2) ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -27,7 +28,10 @@ OURS=$(mktemp) NP=$(mktemp)
 trap 'rm -f "$OURS" "$NP"' EXIT
 for T in $THREADS; do
   "$BENCH" --threads "$T" "${SHAPES[@]}" >>"$OURS"
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$T" \
+  BASELINE=()
+  [ "${AVX2:-0}" = 1 ] && BASELINE=(OPENBLAS_CORETYPE=Haswell)
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${BASELINE[@]+"${BASELINE[@]}"} \
+    OPENBLAS_NUM_THREADS="$T" \
     OMP_NUM_THREADS="$T" /usr/bin/python3 bench/gemm_numpy.py "${SHAPES[@]}" \
     >>"$NP"
 done

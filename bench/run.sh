@@ -12,13 +12,25 @@
 #
 # Env: REPS (3), THREADS ("1 2"), WORKLOADS ("tiny mnist wide"),
 #      EPOCHS_TINY (5), EPOCHS_MNIST (5), EPOCHS_WIDE (1), BUILD_DIR (build),
-#      NO_GEMM=1 skips bench/gemm.sh.
+#      NO_GEMM=1 skips bench/gemm.sh,
+#      AVX2=1 measures the AVX2 path on an AVX-512 host: Adjoint's code for
+#      ADJ_CPU (default znver3), OpenBLAS forced to its Haswell (AVX2)
+#      kernels and PyTorch to ATEN_CPU_CAPABILITY=avx2, so both sides run
+#      what an AVX2-only machine runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for p in python3-torch libopenblas0-pthread; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p"; }
 done
+if [ "${AVX2:-0}" = 1 ]; then
+  export ADJ_CPU=${ADJ_CPU:-znver3}
+  BASELINE_ENV=(OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2)
+  echo "AVX2 path: ADJ_CPU=$ADJ_CPU, baselines with ${BASELINE_ENV[*]}" >&2
+else
+  BASELINE_ENV=()
+fi
+export AVX2=${AVX2:-0}
 REPS=${REPS:-3}
 THREADS=${THREADS:-1 2}
 WORKLOADS=${WORKLOADS:-tiny mnist wide}
@@ -57,8 +69,8 @@ for w in $WORKLOADS; do
       # torch.set_num_threads does not bound OpenBLAS's own threads (a
       # "1-thread" run used ~1.5 cores), so OPENBLAS_NUM_THREADS is set too.
       # shellcheck disable=SC2046
-      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$t" THREADS="$t" \
-        /usr/bin/python3 $(torch_of "$w") > "$OUT/$w.$t.$r.torch.json"
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${BASELINE_ENV[@]+"${BASELINE_ENV[@]}"} \
+        OPENBLAS_NUM_THREADS="$t" THREADS="$t" /usr/bin/python3 $(torch_of "$w") > "$OUT/$w.$t.$r.torch.json"
     done
   done
 done
