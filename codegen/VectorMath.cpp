@@ -25,6 +25,25 @@ using llvm::Value;
 /// The constant \p V of the float type (or vector of it) \p T.
 static Value *fp(Type *T, double V) { return ConstantFP::get(T, V); }
 
+/// While alive, \p B builds with `contract` as its only fast-math flag (no
+/// `reassoc`, so range reductions are not reassociated away).
+struct ContractOnly : IRBuilderBase::FastMathFlagGuard {
+  explicit ContractOnly(IRBuilderBase &B) : FastMathFlagGuard(B) {
+    FastMathFlags FMF;
+    FMF.setAllowContract();
+    B.setFastMathFlags(FMF);
+  }
+};
+
+/// ln 2 split Cody-Waite style: a high part with trailing zero bits (so k *
+/// hi is exact for the k exp and log meet) and the rest.
+static double ln2Hi(bool F32) {
+  return F32 ? 0.693359375 : 6.93147180369123816490e-01;
+}
+static double ln2Lo(bool F32) {
+  return F32 ? -2.12194440e-4 : 1.90821492927058770002e-10;
+}
+
 Value *intrinsic(IRBuilderBase &B, Intrinsic::ID ID, ArrayRef<Value *> Args) {
   return B.CreateIntrinsic(ID, {Args[0]->getType()}, Args);
 }
@@ -38,18 +57,14 @@ Value *intrinsic(IRBuilderBase &B, Intrinsic::ID ID, ArrayRef<Value *> Args) {
 /// x is first clamped so k stays in range, and NaN is passed through.
 /// Built without `reassoc` so the reduction is not reassociated away.
 Value *exp(IRBuilderBase &B, Value *X) {
-  IRBuilderBase::FastMathFlagGuard Guard(B);
-  FastMathFlags FMF;
-  FMF.setAllowContract();
-  B.setFastMathFlags(FMF);
+  ContractOnly Guard(B);
   Type *T = X->getType();
   bool F32 = T->getScalarType()->isFloatTy();
   auto C = [&](double V) { return fp(T, V); };
   Type *IT = F32 ? B.getInt32Ty() : B.getInt64Ty();
   unsigned MantBits = F32 ? 23 : 52, Bias = F32 ? 127 : 1023;
   double Lo = F32 ? -104.0 : -746.0, Hi = F32 ? 89.0 : 710.0;
-  double Ln2Hi = F32 ? 0.693359375 : 6.93147180369123816490e-01;
-  double Ln2Lo = F32 ? -2.12194440e-4 : 1.90821492927058770002e-10;
+  double Ln2Hi = ln2Hi(F32), Ln2Lo = ln2Lo(F32);
   unsigned Degree = F32 ? 7 : 13;
 
   Value *Cl = B.CreateSelect(B.CreateFCmpOLT(X, C(Lo)), C(Lo), X);
@@ -83,10 +98,7 @@ Value *exp(IRBuilderBase &B, Value *X) {
 /// f64). ln 2 is split as in exp so that e ln2_hi is exact. Negative x and
 /// NaN give NaN, 0 gives -inf and +inf gives +inf.
 Value *log(IRBuilderBase &B, Value *X) {
-  IRBuilderBase::FastMathFlagGuard Guard(B);
-  FastMathFlags FMF;
-  FMF.setAllowContract();
-  B.setFastMathFlags(FMF);
+  ContractOnly Guard(B);
   Type *T = X->getType();
   bool F32 = T->getScalarType()->isFloatTy();
   auto C = [&](double V) { return fp(T, V); };
@@ -96,8 +108,7 @@ Value *log(IRBuilderBase &B, Value *X) {
   unsigned MantBits = F32 ? 23 : 52, Scale = F32 ? 24 : 54;
   int64_t Bias = F32 ? 127 : 1023;
   double Min = F32 ? 0x1p-126 : 0x1p-1022;
-  double Ln2Hi = F32 ? 0.693359375 : 6.93147180369123816490e-01;
-  double Ln2Lo = F32 ? -2.12194440e-4 : 1.90821492927058770002e-10;
+  double Ln2Hi = ln2Hi(F32), Ln2Lo = ln2Lo(F32);
   unsigned Terms = F32 ? 6 : 12;
 
   Value *Sub = B.CreateFCmpOLT(X, C(Min));
@@ -135,10 +146,7 @@ Value *log(IRBuilderBase &B, Value *X) {
 /// polynomial (f32, Cephes tanhf) or rational function (f64, Cephes tanh)
 /// below, where the first form would cancel. Saturates to +-1; NaN passes.
 Value *tanh(IRBuilderBase &B, Value *X) {
-  IRBuilderBase::FastMathFlagGuard Guard(B);
-  FastMathFlags FMF;
-  FMF.setAllowContract();
-  B.setFastMathFlags(FMF);
+  ContractOnly Guard(B);
   Type *T = X->getType();
   bool F32 = T->getScalarType()->isFloatTy();
   auto C = [&](double V) { return fp(T, V); };
