@@ -94,8 +94,8 @@ public:
       line(Depth, S.L, "Input {} : {}", S.Name, type(S.Type));
       return;
     case StmtKind::Param:
-      line(Depth, S.L, "Param {} : {}{}", S.Name, type(S.Type),
-           S.Frozen ? " frozen" : "");
+      line(Depth, S.L, "{} {} : {}{}", S.Buffer ? "Buffer" : "Param", S.Name,
+           type(S.Type), S.Frozen ? " frozen" : "");
       expr(*S.Value, Depth + 1);
       return;
     case StmtKind::Def: {

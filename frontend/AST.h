@@ -100,6 +100,7 @@ struct Stmt {
   TypeExpr Type; ///< Input, Param.
   ExprPtr Value; ///< Param initialiser, Bind, Loss, Metric, Def result.
   bool Frozen = false;
+  bool Buffer = false;        ///< Param: declared with `buffer`.
   std::vector<Param> Params;  ///< Def.
   std::vector<Stmt> Body;     ///< Def: bindings before `return`.
   bool Block = false;         ///< Def written with { }.

@@ -74,6 +74,12 @@ static const std::vector<Builtin> &builtins() {
          O::Conv2d,
          {"x", "w", "b", "stride", "padding", "dilation", "groups"},
          2},
+        {"batch_norm",
+         K::BatchNorm,
+         O::Constant,
+         {"x", "gamma", "beta", "mean", "var", "momentum", "eps"},
+         5},
+        {"dropout", K::Dropout, O::Constant, {"x", "p"}, 2},
     };
     addUnaryOps(T);
     return T;

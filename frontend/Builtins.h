@@ -42,6 +42,9 @@ enum class BuiltinKind {
   Accuracy,
   ArgMax,
   Conv2d, ///< conv2d(x, w, b, stride, padding, dilation, groups)
+  // Builtins that differ between training and evaluation (LowerModes.cpp).
+  BatchNorm, ///< batch_norm(x, gamma, beta, mean, var, momentum, eps)
+  Dropout,   ///< dropout(x, p)
 };
 
 struct Builtin {

@@ -66,6 +66,9 @@ struct ParamSpec {
   InitKind Init = InitKind::Zeros;
   double A = 0, B = 0; ///< constant(v): A; normal(mean, std); uniform(lo, hi)
   bool Frozen = false;
+  /// Declared with `buffer`: model state updated by the training-mode
+  /// function (batch norm's running statistics), not by the optimizer.
+  bool Buffer = false;
   Loc L;
 };
 

@@ -24,14 +24,32 @@ bool Lowerer::run() {
   unsigned Before = Diags.errorCount();
   Spec.M = std::make_unique<Module>();
   Spec.M->BatchDim = Info.Batch;
-  F = Spec.M->addFunction("forward");
+  if (!lowerFunction("forward") || Diags.errorCount() != Before)
+    return false;
+  // Only batch_norm and dropout differ between the modes: a model without
+  // them trains with @forward itself.
+  if (!ModeDependent)
+    return true;
+  Training = true;
+  return lowerFunction("forward_train") && Diags.errorCount() == Before;
+}
+
+bool Lowerer::lowerFunction(const std::string &Name) {
+  unsigned Before = Diags.errorCount();
+  F = Spec.M->addFunction(Name);
   B = std::make_unique<Builder>(*F);
+  Globals.clear();
+  BufferUpdates.clear();
+  NextDropoutId = 0;
   for (auto &[S, T] : Info.Inputs)
     Globals[S->Name] = {
         Operand{F->addArg(S->Name, T, ArgRole::Input), 0, S->NameLoc}, true};
   for (const ParamSpec &P : Spec.Params)
     Globals[P.Name] = {
-        Operand{F->addArg(P.Name, P.Type, ArgRole::Param, P.Frozen), 0, P.L},
+        Operand{F->addArg(P.Name, P.Type,
+                          P.Buffer ? ArgRole::Buffer : ArgRole::Param,
+                          P.Frozen),
+                0, P.L},
         true};
 
   Value *Loss = nullptr;
@@ -46,7 +64,10 @@ bool Lowerer::run() {
     case StmtKind::Metric: {
       Lowered R = expr(*S.Value);
       Globals[S.Name] = {R, false};
-      if (Value *V = result(R, fmt::format("metric '{}'", S.Name)))
+      // Metrics are evaluated by @forward; the training-mode function
+      // returns the loss and the buffers' next values.
+      if (Value *V = result(R, fmt::format("metric '{}'", S.Name));
+          V && !Training)
         F->Results.push_back({S.Name, V});
       break;
     }
@@ -57,6 +78,10 @@ bool Lowerer::run() {
   if (Diags.errorCount() != Before || !Loss)
     return false;
   F->Results.insert(F->Results.begin(), adj::Result{"loss", Loss});
+  for (const ParamSpec &P : Spec.Params) // in declaration order
+    if (auto It = BufferUpdates.find(P.Name);
+        It != BufferUpdates.end() && It->second.V)
+      F->Results.push_back({P.Name, It->second.V});
   return true;
 }
 

@@ -33,6 +33,10 @@ public:
   bool run();
 
 private:
+  /// Lowers the model into a new function \p Name of Spec.M in the current
+  /// mode (Training).
+  bool lowerFunction(const std::string &Name);
+
   /// A lowered expression: a tensor, or (V null) a number not yet given a
   /// dtype. L is where it was written, for messages about it.
   struct Operand {
@@ -104,6 +108,28 @@ private:
   Value *pointwiseLoss(const Builtin &B, const std::vector<const Expr *> &Args,
                        const Loc &L);
   void addLabels(Value *Labels, Value *Logits, const Loc &L);
+
+  // LowerModes.cpp: the builtins that differ between training and
+  // evaluation.
+  /// batch_norm(x, gamma, beta, mean, var, momentum, eps).
+  Value *batchNorm(const std::vector<const Expr *> &Args, const Loc &L);
+  /// dropout(x, p): x in evaluation, the dropout op in training.
+  Value *dropout(const std::vector<const Expr *> &Args, const Loc &L);
+  /// The buffer argument named by \p E (batch norm's running statistics).
+  Value *bufferArg(const Expr &E, const char *What);
+  /// The hyperparameter argument \p Name of F, added on first use.
+  Value *hyperArg(const std::string &Name, DType T);
+
+  /// A buffer's next value in the training-mode function, and the call
+  /// that computes it.
+  struct BufferUpdate {
+    Value *V;
+    Loc L;
+  };
+  bool Training = false;      ///< Lowering @forward_train.
+  bool ModeDependent = false; ///< The model calls batch_norm or dropout.
+  int64_t NextDropoutId = 0;  ///< The `id` of the next dropout op.
+  std::map<std::string, BufferUpdate> BufferUpdates;
 
   const ModelAST &AST;
   const SemaInfo &Info;

@@ -565,6 +565,12 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   case K::Conv2d:
     R = conv2d(A, L);
     break;
+  case K::BatchNorm:
+    R = batchNorm(A, L);
+    break;
+  case K::Dropout:
+    R = dropout(A, L);
+    break;
   case K::Mse:
   case K::L1:
   case K::Huber:

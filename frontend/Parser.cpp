@@ -135,6 +135,7 @@ private:
     case Tok::KwModel:
     case Tok::KwInput:
     case Tok::KwParam:
+    case Tok::KwBuffer:
     case Tok::KwDef:
     case Tok::KwLoss:
     case Tok::KwMetric:
@@ -172,6 +173,7 @@ private:
     }
     case Tok::KwInput:
     case Tok::KwParam:
+    case Tok::KwBuffer:
       return parseDecl(Out);
     case Tok::KwDef:
       return parseDef(Out);
@@ -205,11 +207,14 @@ private:
     }
   }
 
-  /// `input NAME : TYPE` and `param NAME : TYPE = INIT [frozen]`.
+  /// `input NAME : TYPE`, `param NAME : TYPE = INIT [frozen]` and
+  /// `buffer NAME : TYPE = INIT` (a Param statement marked Buffer).
   bool parseDecl(std::vector<Stmt> &Out) {
     bool IsInput = at(Tok::KwInput);
-    const char *What = IsInput ? "input" : "param";
+    bool IsBuffer = at(Tok::KwBuffer);
+    const char *What = IsInput ? "input" : IsBuffer ? "buffer" : "param";
     Stmt S(IsInput ? StmtKind::Input : StmtKind::Param, next().L);
+    S.Buffer = IsBuffer;
     if (!parseName(S.Name, S.NameLoc,
                    fmt::format("expected {} {} name after '{}'",
                                IsInput ? "an" : "a", What, What)) ||
@@ -219,7 +224,9 @@ private:
       return false;
     if (!IsInput) {
       if (!expect(Tok::Assign,
-                  "expected '=' and an initialiser after the param type") ||
+                  fmt::format("expected '=' and an initialiser after the "
+                              "{} type",
+                              What)) ||
           !(S.Value = parseExpr()))
         return false;
       S.Frozen = accept(Tok::KwFrozen);

@@ -173,8 +173,8 @@ private:
         continue;
       }
       if (IsParam) {
-        Diags.error(
-            D.L, fmt::format("a param must have static dims, got '{}'", D.Sym));
+        Diags.error(D.L, fmt::format("a {} must have static dims, got '{}'",
+                                     S.Buffer ? "buffer" : "param", D.Sym));
         return std::nullopt;
       }
       if (BatchSym.empty()) {
@@ -219,6 +219,11 @@ private:
     P.Name = S.Name;
     P.Type = *T;
     P.Frozen = S.Frozen;
+    P.Buffer = S.Buffer;
+    if (S.Buffer && S.Frozen)
+      Diags.error(S.L, fmt::format("buffer '{}' cannot be frozen: buffers "
+                                   "are never trained",
+                                   S.Name));
     P.L = S.NameLoc;
     if (initialiser(*S.Value, P))
       Spec.Params.push_back(std::move(P));

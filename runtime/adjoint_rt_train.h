@@ -46,6 +46,11 @@ typedef struct {
   adj_rt_init init;
   double a, b;
   int frozen;
+  /** A buffer (`buffer NAME : ...`): model state that is not trained, such
+   *  as batch norm's running statistics. Initialised, checkpointed and
+   *  loaded like a parameter, updated by train_step's result of its name,
+   *  never given to the optimizer or frozen. */
+  int buffer;
 } adj_rt_param_desc;
 
 /** Data sources of the model's data { } block. */

@@ -18,6 +18,8 @@ shapes. `padding` is written as given to PyTorch ([h, w], or "same", which
 the tests resolve as the frontend does), so a "same" configuration with an
 even kernel checks on which side PyTorch puts the odd zero.
 
+batch_norm.json: see BATCH_NORM below.
+
 optim.json, "optimizers": for each configuration in OPTIM (an optimizer of
 ir/Optimizers.def with hyperparameters under Adjoint's keywords, and
 optionally clip_norm), two parameters w [3, 2] and b [2] from fixed seeded
@@ -319,6 +321,52 @@ def schedule_fixtures():
     return out
 
 
+# batch_norm.json: x [N, C] or [N, C, H, W], gamma, beta, running mean and
+# var and a loss weight r, all seeded; in training mode the loss
+# sum(F.batch_norm(x, ..., training=True) * r), its gradients wrt x, gamma
+# and beta, and the running statistics after the call; in evaluation mode the
+# loss with the initial running statistics.
+BATCH_NORM = [
+    {"x_shape": [4, 3, 5, 5], "momentum": 0.1, "eps": 1e-5},
+    {"x_shape": [6, 4], "momentum": 0.3, "eps": 1e-3},
+    {"x_shape": [3, 2, 1, 7], "momentum": 1.0, "eps": 1e-5},
+]
+BATCH_NORM_OUT = os.path.join(ROOT, "tests", "fixtures", "batch_norm.json")
+
+
+def batch_norm_fixtures():
+    gen = torch.Generator().manual_seed(2)
+    out = []
+    for cfg in BATCH_NORM:
+        shape, C = cfg["x_shape"], cfg["x_shape"][1]
+
+        def rand(*s, lo=-1.0, hi=1.0):
+            u = torch.rand(*s, generator=gen, dtype=torch.float64)
+            return lo + (hi - lo) * u
+
+        x = rand(*shape, lo=-2.0, hi=3.0).requires_grad_()
+        g = rand(C, lo=0.5, hi=1.5).requires_grad_()
+        b = rand(C).requires_grad_()
+        mean, var = rand(C), rand(C, lo=0.5, hi=2.0)
+        r = rand(*shape)
+        rm, rv = mean.clone(), var.clone()
+        y = F.batch_norm(x, rm, rv, g, b, training=True,
+                         momentum=cfg["momentum"], eps=cfg["eps"])
+        loss = (y * r).sum()
+        dx, dg, db = torch.autograd.grad(loss, (x, g, b))
+        with torch.no_grad():
+            ye = F.batch_norm(x, mean, var, g, b, training=False,
+                              momentum=cfg["momentum"], eps=cfg["eps"])
+        out.append({**cfg, "x": x.flatten().tolist(), "gamma": g.tolist(),
+                    "beta": b.tolist(), "mean": mean.tolist(),
+                    "var": var.tolist(), "r": r.flatten().tolist(),
+                    "train_loss": loss.item(), "dx": dx.flatten().tolist(),
+                    "dgamma": dg.tolist(), "dbeta": db.tolist(),
+                    "new_mean": rm.tolist(), "new_var": rv.tolist(),
+                    "eval_loss": (ye * r).sum().item()})
+    return out
+
+
 def write(path, data):
     with open(path, "w") as fh:
         json.dump(data, fh, indent=1, sort_keys=True, allow_nan=False)
@@ -332,6 +380,9 @@ def main():
     write(CONV2D_OUT, {"conv2d": conv2d_fixtures()})
     print(f"wrote {os.path.relpath(CONV2D_OUT, ROOT)}: {len(CONV2D)} conv2d "
           f"configurations")
+    write(BATCH_NORM_OUT, {"batch_norm": batch_norm_fixtures()})
+    print(f"wrote {os.path.relpath(BATCH_NORM_OUT, ROOT)}: "
+          f"{len(BATCH_NORM)} batch_norm configurations")
     optim = {"optimizers": optim_fixtures(), "schedules": schedule_fixtures()}
     write(OPTIM_OUT, optim)
     print(f"wrote {os.path.relpath(OPTIM_OUT, ROOT)}: "
