@@ -74,6 +74,16 @@ static const std::vector<Builtin> &builtins() {
          O::Conv2d,
          {"x", "w", "b", "stride", "padding", "dilation", "groups"},
          2},
+        {"max_pool2d",
+         K::Pool2d,
+         O::MaxPool2d,
+         {"x", "kernel", "stride", "padding"},
+         2},
+        {"avg_pool2d",
+         K::Pool2d,
+         O::AvgPool2d,
+         {"x", "kernel", "stride", "padding"},
+         2},
     };
     addUnaryOps(T);
     return T;

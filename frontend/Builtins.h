@@ -42,6 +42,7 @@ enum class BuiltinKind {
   Accuracy,
   ArgMax,
   Conv2d, ///< conv2d(x, w, b, stride, padding, dilation, groups)
+  Pool2d, ///< max_pool2d / avg_pool2d(x, kernel, stride, padding)
 };
 
 struct Builtin {
