@@ -80,6 +80,16 @@ static const std::vector<Builtin> &builtins() {
          {"x", "gamma", "beta", "mean", "var", "momentum", "eps"},
          5},
         {"dropout", K::Dropout, O::Constant, {"x", "p"}, 2},
+        {"max_pool2d",
+         K::Pool2d,
+         O::MaxPool2d,
+         {"x", "kernel", "stride", "padding"},
+         2},
+        {"avg_pool2d",
+         K::Pool2d,
+         O::AvgPool2d,
+         {"x", "kernel", "stride", "padding"},
+         2},
     };
     addUnaryOps(T);
     return T;

@@ -98,13 +98,17 @@ private:
   /// conv2d(x, w, b, stride, padding, dilation, groups): one conv2d op,
   /// plus the bias reshaped to [O, 1, 1] and added.
   Value *conv2d(const std::vector<const Expr *> &Args, const Loc &L);
-  /// conv2d's stride, dilation or explicit padding: an integer or [h, w],
-  /// each at least \p Min; [Default, Default] when absent.
+  /// conv2d's or a pool's stride, dilation, kernel or explicit padding: an
+  /// integer or [h, w], each at least \p Min; [Default, Default] when absent.
   std::optional<std::vector<int64_t>> pairArg(const Expr *E, const char *Name,
                                               int64_t Default, int64_t Min);
   /// conv2d's `padding` into \p G (whose stride and dilation are set): an
   /// integer or [h, w] (symmetric), "valid" (none) or "same" (stride 1).
   bool convPadding(const Expr *P, const TensorType &W, Conv2dGeometry &G);
+  /// max_pool2d / avg_pool2d(x, kernel, stride, padding): one op; kernel,
+  /// stride and padding an integer or [h, w], stride defaulting to kernel.
+  Value *pool2d(const Builtin &B, const std::vector<const Expr *> &Args,
+                const Loc &L);
   Value *pointwiseLoss(const Builtin &B, const std::vector<const Expr *> &Args,
                        const Loc &L);
   void addLabels(Value *Labels, Value *Logits, const Loc &L);

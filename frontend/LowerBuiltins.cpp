@@ -21,6 +21,9 @@
 ///                           the bias is an elementwise add the fuse pass
 ///                           can merge with what follows; `padding = "same"`
 ///                           is resolved here (ir/Conv2d.h's samePadding)
+///   max_pool2d(x, kernel, stride, padding) and avg_pool2d: one op each,
+///                           kernel, stride and padding normalised to
+///                           [h, w], stride = kernel unless given
 ///
 /// nll is exact: cross_entropy(x, y) averages logsumexp(x) - x[y] over the
 /// rows, so subtracting the mean row logsumexp leaves -mean(x[y]).
@@ -28,6 +31,7 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/Lower.h"
 #include "ir/Conv2d.h"
+#include "ir/Pool2d.h"
 
 #include <algorithm>
 #include <cmath>
@@ -419,6 +423,33 @@ Value *Lowerer::conv2d(const std::vector<const Expr *> &Args, const Loc &L) {
   return emit(OpKind::Add, {Y, Col}, {}, L);
 }
 
+Value *Lowerer::pool2d(const Builtin &Bi, const std::vector<const Expr *> &Args,
+                       const Loc &L) {
+  Value *X = tensorArg(*Args[0]);
+  if (!X)
+    return nullptr;
+  if (X->Type.rank() != 4) {
+    error(Args[0]->L, fmt::format("{} expects an input x of rank 4 [N, C, H, "
+                                  "W], got {}",
+                                  Bi.Name, str(X->Type)));
+    return nullptr;
+  }
+  auto Kernel = pairArg(Args[1], "kernel", 1, 1);
+  if (!Kernel)
+    return nullptr;
+  auto Stride = Args[2] ? pairArg(Args[2], "stride", 1, 1) : Kernel;
+  auto Padding = pairArg(Args[3], "padding", 0, 0);
+  if (!Stride || !Padding)
+    return nullptr;
+  Pool2dGeometry G;
+  std::copy(Kernel->begin(), Kernel->end(), G.Kernel.begin());
+  std::copy(Stride->begin(), Stride->end(), G.Stride.begin());
+  std::copy(Padding->begin(), Padding->end(), G.Padding.begin());
+  // Padding beyond half the window and windows larger than the padded
+  // input are the shape rule's to report, at the call.
+  return emit(Bi.Op, {X}, G.attrs(), L);
+}
+
 Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   using K = BuiltinKind;
   const Loc &L = Call.L;
@@ -570,6 +601,9 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
     break;
   case K::Dropout:
     R = dropout(A, L);
+    break;
+  case K::Pool2d:
+    R = pool2d(Bi, A, L);
     break;
   case K::Mse:
   case K::L1:

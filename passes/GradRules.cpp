@@ -8,7 +8,9 @@
 /// Broadcast operands get their adjoint summed back to their own shape
 /// (for matmul, its broadcast batch dims). slice and pad are each other's
 /// adjoints; concat's operands get slices of the adjoint. conv2d's adjoints
-/// are ops of their own (conv2d_grad_input, conv2d_grad_weight).
+/// are ops of their own (conv2d_grad_input, conv2d_grad_weight), and so are
+/// the pools' (max_pool2d_grad sends each window's adjoint to the window's
+/// first maximum in row-major order).
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/GradRules.h"
@@ -262,6 +264,21 @@ static void conv2dRule(GradContext &C) {
   }
 }
 
+/// max_pool2d: dx = max_pool2d_grad(dy, x), which finds each window's
+/// first maximum again; avg_pool2d: dx = avg_pool2d_grad(dy) with x's
+/// [H, W] (a stride can leave rows out of every window).
+static void maxPool2dRule(GradContext &C) {
+  C.Grads[0] =
+      C.B.create(K::MaxPool2dGrad, {C.DY, C.O.Operands[0]}, C.O.Attributes);
+}
+
+static void avgPool2dRule(GradContext &C) {
+  const std::vector<int64_t> &X = C.O.Operands[0]->Type.Dims;
+  Attrs A = C.O.Attributes;
+  A["input_size"] = std::vector<int64_t>{X[2], X[3]};
+  C.Grads[0] = C.B.create(K::AvgPool2dGrad, {C.DY}, std::move(A));
+}
+
 static void softmaxRule(GradContext &C) {
   OpKind G = C.O.Kind == K::Softmax ? K::SoftmaxGrad : K::LogSoftmaxGrad;
   C.Grads[0] = C.B.create(G, {C.DY, const_cast<Value *>(&C.O.Result)},
@@ -298,6 +315,8 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   T[size_t(K::ReduceMin)] = reduceMaxMinRule;
   T[size_t(K::MatMul)] = matmulRule;
   T[size_t(K::Conv2d)] = conv2dRule;
+  T[size_t(K::MaxPool2d)] = maxPool2dRule;
+  T[size_t(K::AvgPool2d)] = avgPool2dRule;
   T[size_t(K::Softmax)] = softmaxRule;
   T[size_t(K::LogSoftmax)] = softmaxRule;
   T[size_t(K::CrossEntropy)] = crossEntropyRule;

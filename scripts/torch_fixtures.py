@@ -20,6 +20,16 @@ even kernel checks on which side PyTorch puts the odd zero.
 
 batch_norm.json: see BATCH_NORM below.
 
+pool2d.json: for each configuration in POOL2D, random x and dy (seeded;
+distinct values, so no window has two maxima), y = F.max_pool2d or
+F.avg_pool2d (floor mode; avg_pool2d with count_include_pad=True, its
+default) and dx, the gradient of sum(y * dy) from autograd. Configurations
+named "*ties*" draw x from a few integers instead, so windows hold tied
+maxima; their dx is Adjoint's documented rule (each window's dy to its
+first maximum in row-major order) from max_pool_first_max_grad, which is
+checked against autograd on every configuration without ties; PyTorch's own
+choice among ties is not compared.
+
 optim.json, "optimizers": for each configuration in OPTIM (an optimizer of
 ir/Optimizers.def with hyperparameters under Adjoint's keywords, and
 optionally clip_norm), two parameters w [3, 2] and b [2] from fixed seeded
@@ -56,6 +66,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPS_DEF = os.path.join(ROOT, "ir", "Ops.def")
 OUT = os.path.join(ROOT, "tests", "fixtures", "elementwise.json")
 CONV2D_OUT = os.path.join(ROOT, "tests", "fixtures", "conv2d.json")
+POOL2D_OUT = os.path.join(ROOT, "tests", "fixtures", "pool2d.json")
 OPTIM_OUT = os.path.join(ROOT, "tests", "fixtures", "optim.json")
 
 # (name, Adjoint optimizer, hyperparameters under Adjoint's keywords, base
@@ -112,6 +123,24 @@ CONV2D = [
     ("depthwise_stride3", (2, 3, 7, 8), (6, 1, 2, 3),
      {"stride": [3, 2], "padding": [0, 1], "dilation": [1, 2], "groups": 3}),
 ]
+
+# (name, op, x shape, F.*_pool2d keyword arguments): odd sizes leaving
+# rows out, padding, non-square windows, overlapping windows (stride <
+# kernel), and tied maxima.
+POOL2D = []
+for _op in ("max", "avg"):
+    POOL2D += [
+        (f"{_op}_k2", _op, (2, 3, 5, 7), {"kernel_size": 2}),
+        (f"{_op}_k3_s2_p1", _op, (2, 2, 7, 6),
+         {"kernel_size": 3, "stride": 2, "padding": 1}),
+        (f"{_op}_k3x2_s1x2_p1x0", _op, (1, 3, 6, 5),
+         {"kernel_size": [3, 2], "stride": [1, 2], "padding": [1, 0]}),
+        (f"{_op}_overlap_k2x3_s1_p1", _op, (2, 2, 5, 6),
+         {"kernel_size": [2, 3], "stride": 1, "padding": 1}),
+    ]
+POOL2D.append(("max_ties_k3_s1_p1", "max", (2, 2, 5, 6),
+               {"kernel_size": 3, "stride": 1, "padding": 1}))
+POOL2D.append(("max_ties_k2", "max", (1, 2, 6, 6), {"kernel_size": 2}))
 
 # Points where every unary op is compared: a grid, values near 0 and the
 # tails. Points outside an op's domain (log of a negative) give NaN in
@@ -215,6 +244,67 @@ def conv2d_fixtures():
             "dy": dy.flatten().tolist(),
             "y": y.detach().flatten().tolist(),
             "dx": dx.flatten().tolist(), "dw": dw.flatten().tolist(),
+        })
+    return out
+
+
+def max_pool_first_max_grad(x, dy, k, s, p):
+    """dx of max_pool2d by Adjoint's rule: each window's dy goes to its
+    first maximum in row-major order (padding is -inf, never chosen)."""
+    n, c, h, w = x.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    dx = torch.zeros_like(x)
+    for i in range(n):
+        for j in range(c):
+            for a in range(oh):
+                for b in range(ow):
+                    best = None
+                    for u in range(a * s[0] - p[0], a * s[0] - p[0] + k[0]):
+                        for v in range(b * s[1] - p[1],
+                                       b * s[1] - p[1] + k[1]):
+                            if 0 <= u < h and 0 <= v < w and (
+                                    best is None or x[i, j, u, v] > best[0]):
+                                best = (x[i, j, u, v], u, v)
+                    dx[i, j, best[1], best[2]] += dy[i, j, a, b]
+    return dx
+
+
+def pool2d_fixtures():
+    """The POOL2D configurations with their PyTorch values and gradients."""
+    gen = torch.Generator().manual_seed(0)
+
+    def rand(shape):
+        return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1)
+
+    out = []
+    for name, op, xs, kw in POOL2D:
+        ties = "ties" in name
+        if ties:
+            x = torch.randint(0, 3, xs, generator=gen).double()
+        else:
+            x = rand(xs)
+        x.requires_grad_()
+        pool = F.max_pool2d if op == "max" else F.avg_pool2d
+        y = pool(x, **kw)
+        dy = rand(tuple(y.shape))
+        (dx,) = torch.autograd.grad((y * dy).sum(), (x,))
+        k = pair(kw["kernel_size"])
+        s = pair(kw.get("stride", kw["kernel_size"]))
+        p = pair(kw.get("padding", 0))
+        if op == "max":
+            rule = max_pool_first_max_grad(x.detach(), dy, k, s, p)
+            if ties:
+                dx = rule
+            else:
+                assert torch.equal(rule, dx), name
+        out.append({
+            "name": name, "op": f"{op}_pool2d",
+            "kernel": k, "stride": s, "padding": p,
+            "x_shape": list(xs), "y_shape": list(y.shape),
+            "x": x.detach().flatten().tolist(),
+            "dy": dy.flatten().tolist(),
+            "y": y.detach().flatten().tolist(),
+            "dx": dx.flatten().tolist(),
         })
     return out
 
@@ -383,6 +473,9 @@ def main():
     write(BATCH_NORM_OUT, {"batch_norm": batch_norm_fixtures()})
     print(f"wrote {os.path.relpath(BATCH_NORM_OUT, ROOT)}: "
           f"{len(BATCH_NORM)} batch_norm configurations")
+    write(POOL2D_OUT, {"pool2d": pool2d_fixtures()})
+    print(f"wrote {os.path.relpath(POOL2D_OUT, ROOT)}: {len(POOL2D)} pool2d "
+          f"configurations")
     optim = {"optimizers": optim_fixtures(), "schedules": schedule_fixtures()}
     write(OPTIM_OUT, optim)
     print(f"wrote {os.path.relpath(OPTIM_OUT, ROOT)}: "

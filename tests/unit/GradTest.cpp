@@ -34,6 +34,10 @@ struct Case {
   /// Operand i is the batch input x instead of a parameter when set.
   std::vector<TensorType> Inputs;
   bool InputsFirst = true;
+  /// Operand i is x_i * p_i instead (the batch input scaled by a parameter
+  /// broadcast to it), so that a one-operand op sees a batch dim and still
+  /// has a parameter to check.
+  bool ScaleInputs = false;
 };
 
 TensorType f(std::vector<int64_t> D) { return TensorType(DType::F64, D); }
@@ -49,14 +53,18 @@ std::unique_ptr<Module> buildCase(OpKind K, const Case &C) {
   for (size_t I = 0; I < C.Params.size(); ++I)
     Ps.push_back(
         F.addArg("p" + std::to_string(I), C.Params[I], ArgRole::Param));
-  if (C.InputsFirst) {
+  Builder B(F);
+  if (C.ScaleInputs) {
+    for (size_t I = 0; I < Ins.size(); ++I)
+      Operands.push_back(B.create(OpKind::Mul, {Ins[I], Ps[I]}));
+    Operands.insert(Operands.end(), Ps.begin() + Ins.size(), Ps.end());
+  } else if (C.InputsFirst) {
     Operands = Ins;
     Operands.insert(Operands.end(), Ps.begin(), Ps.end());
   } else {
     Operands = Ps;
     Operands.insert(Operands.end(), Ins.begin(), Ins.end());
   }
-  Builder B(F);
   Value *R = nullptr;
   TypeOrError T = B.tryCreate(K, Operands, C.A, R);
   EXPECT_TRUE(T.Type) << opInfo(K).Mnemonic << ": " << T.Error;
@@ -202,6 +210,27 @@ std::vector<Case> casesFor(OpKind K) {
             {{f({2, 3, 6, 7}), f({6, 1, 2, 3})},
              Conv({3, 2}, {0, 0, 1, 0}, {1, 2}, 3)}};
   }
+  case OpKind::MaxPool2d:
+  case OpKind::AvgPool2d: {
+    auto Pool = [](V Kernel, V Stride, V Padding) {
+      return Attrs{
+          {"kernel", Kernel}, {"stride", Stride}, {"padding", Padding}};
+    };
+    // A batch input scaled by a parameter [C, H, W].
+    Case Batch{{f({2, 5, 6})}, Pool({2, 2}, {2, 2}, {0, 0})};
+    Batch.Inputs = {f({kBatch, 2, 5, 6})};
+    Batch.ScaleInputs = true;
+    return {// 2x2 windows at stride 2 on odd sizes: the last row and column
+            // are in no window.
+            {{f({2, 3, 5, 7})}, Pool({2, 2}, {2, 2}, {0, 0})},
+            // 3x3 windows at stride 2 overlapping, padding 1.
+            {{f({1, 2, 7, 6})}, Pool({3, 3}, {2, 2}, {1, 1})},
+            // Non-square windows, strides [1, 2], padding [1, 0].
+            {{f({2, 2, 6, 5})}, Pool({3, 2}, {1, 2}, {1, 0})},
+            // Stride 1: every element in up to six windows, padding [0, 1].
+            {{f({1, 1, 4, 5})}, Pool({2, 3}, {1, 1}, {0, 1})},
+            Batch};
+  }
   case OpKind::CrossEntropy: {
     TensorType L3(DType::I32, {3}), L23(DType::I32, {2, 3}),
         LN(DType::I32, {kBatch});
@@ -345,6 +374,20 @@ template <size_t Which> void wrongConv2dRule(GradContext &C) {
   }
 }
 
+/// A wrong max_pool2d rule: each window's adjoint sent to its first
+/// minimum (the maximum of -x) instead of its first maximum.
+void wrongMaxPool2dRule(GradContext &C) {
+  Value *NegX = C.B.create(OpKind::Neg, {C.O.Operands[0]});
+  C.Grads[0] = C.B.create(OpKind::MaxPool2dGrad, {C.DY, NegX}, C.O.Attributes);
+}
+
+/// A wrong avg_pool2d rule: each window's whole adjoint sent to its
+/// maximum, as max_pool2d's.
+void wrongAvgPool2dRule(GradContext &C) {
+  C.Grads[0] = C.B.create(OpKind::MaxPool2dGrad, {C.DY, C.O.Operands[0]},
+                          C.O.Attributes);
+}
+
 /// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail
 /// for parameter \p WrongParam only (the one whose adjoint the wrong rule
 /// breaks), restores the rule and expects the same check to pass. The op
@@ -388,6 +431,12 @@ TEST_F(GradTest, MutatedRuleIsCaught) {
              {"groups", int64_t(2)}}};
   expectCaught(OpKind::Conv2d, wrongConv2dRule<0>, Conv, "p0");
   expectCaught(OpKind::Conv2d, wrongConv2dRule<1>, Conv, "p1");
+  Case Pool{{f({1, 2, 7, 6})},
+            {{"kernel", std::vector<int64_t>{3, 3}},
+             {"stride", std::vector<int64_t>{2, 2}},
+             {"padding", std::vector<int64_t>{1, 1}}}};
+  expectCaught(OpKind::MaxPool2d, wrongMaxPool2dRule, Pool, "p0");
+  expectCaught(OpKind::AvgPool2d, wrongAvgPool2dRule, Pool, "p0");
 }
 
 } // namespace
