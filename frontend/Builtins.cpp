@@ -90,6 +90,23 @@ static const std::vector<Builtin> &builtins() {
          O::AvgPool2d,
          {"x", "kernel", "stride", "padding"},
          2},
+        // Model language v2: tensor creation and layers.
+        {"zeros", K::Fill, O::Constant, {"shape"}, 1, 0.0},
+        {"ones", K::Fill, O::Constant, {"shape"}, 1, 1.0},
+        {"full", K::Fill, O::Constant, {"shape", "value"}, 2},
+        {"flatten", K::Flatten, O::Reshape, {"x"}, 1},
+        {"linear", K::Linear, O::MatMul, {"x", "w", "b"}, 2},
+        {"conv1d",
+         K::Conv1d,
+         O::Conv2d,
+         {"x", "w", "b", "stride", "padding", "dilation", "groups"},
+         2},
+        {"layer_norm",
+         K::LayerNorm,
+         O::Constant,
+         {"x", "gamma", "beta", "eps"},
+         3,
+         1e-5},
     };
     addUnaryOps(T);
     return T;

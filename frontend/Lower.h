@@ -40,10 +40,15 @@ private:
   /// A lowered expression: a tensor, or (V null) a number not yet given a
   /// dtype. L is where it was written, for messages about it.
   struct Operand {
-    Value *V = nullptr;
-    double Num = 0;
+    Operand(Value *V = nullptr, double Num = 0, Loc L = {})
+        : V(V), Num(Num), L(std::move(L)) {}
+    Value *V;
+    double Num;
     Loc L;
-    bool isNum() const { return !V; }
+    /// The values of a function that returns several (`return u, v`).
+    std::vector<Operand> Parts;
+    bool isNum() const { return !V && Parts.empty(); }
+    bool isTuple() const { return !Parts.empty(); }
   };
   using Lowered = std::optional<Operand>;
   /// A name's value; nullopt when lowering it failed (uses stay silent).
@@ -53,7 +58,14 @@ private:
   };
 
   // Lower.cpp
+  /// Lowers \p E to one tensor or number; a tuple is an error.
   Lowered expr(const Expr &E);
+  /// Lowers \p E, which may also be a tuple (a call of a function that
+  /// returns several values, or a `return u, v`).
+  Lowered exprOrTuple(const Expr &E);
+  /// Lowers binding \p S into \p Scope (`h = ...` or `u, v = f(x)`); false
+  /// after an error, with the names bound to nothing (poisoned).
+  bool bind(const Stmt &S, std::map<std::string, Sym> &Scope);
   Lowered name(const Expr &E);
   Lowered binaryExpr(const Expr &E);
   Lowered call(const Expr &E);
@@ -109,6 +121,37 @@ private:
   /// stride and padding an integer or [h, w], stride defaulting to kernel.
   Value *pool2d(const Builtin &B, const std::vector<const Expr *> &Args,
                 const Loc &L);
+  /// Checks conv1d's or conv2d's channels, groups and kernel against the
+  /// input, naming the operands as written (\p Args: x, w).
+  bool checkConv(const char *Op, const std::vector<const Expr *> &Args,
+                 const TensorType &X, const TensorType &W,
+                 const Conv2dGeometry &G, const Loc &L);
+  /// conv1d's and conv2d's stride, dilation and groups into \p G.
+  bool convGeometry(const std::vector<const Expr *> &Args, unsigned Spatial,
+                    Conv2dGeometry &G);
+  /// conv1d/conv2d's bias: [O] added as [O, 1(, 1)] to \p Y.
+  /// (\p FanIn: the weight's, for a bias initialised by uniform_fan_in.)
+  Value *convBias(const char *Op, Value *Y, const Expr *BiasE, int64_t O,
+                  unsigned Spatial, int64_t FanIn, const Loc &L);
+
+  // LowerLayers.cpp: the builtins of model language v2.
+  Value *fill(const Builtin &B, const std::vector<const Expr *> &Args,
+              const Loc &L);
+  Value *flatten(const std::vector<const Expr *> &Args, const Loc &L);
+  Value *linear(const std::vector<const Expr *> &Args, const Loc &L);
+  Value *conv1d(const std::vector<const Expr *> &Args, const Loc &L);
+  Value *layerNorm(const Builtin &B, const std::vector<const Expr *> &Args,
+                   const Loc &L);
+  /// How `Expr` is written, for messages: its name, else \p Param.
+  static std::string operandName(const Expr *E, const char *Param);
+  /// Records the fans a weight's use implies (its first use counts), and
+  /// the fan-in a bias used with it gets.
+  void noteWeight(Value *W, int64_t FanIn, int64_t FanOut, const Loc &L);
+  void noteBias(Value *B, int64_t FanIn);
+  /// Sets the fans of Spec.Params from their uses (after lowering); false
+  /// after reporting a uniform_fan_in without a fan-in.
+  bool resolveFans();
+
   Value *pointwiseLoss(const Builtin &B, const std::vector<const Expr *> &Args,
                        const Loc &L);
   void addLabels(Value *Labels, Value *Logits, const Loc &L);
@@ -145,6 +188,10 @@ private:
   std::map<std::string, Sym> *Locals = nullptr; ///< Inside an inlined call.
   std::vector<const Expr *> CallStack;
   std::set<std::string> Reported;
+  /// Fans implied by each parameter's first use as a weight, and the fan-in
+  /// of the weight each bias is first used with.
+  std::map<std::string, std::pair<int64_t, int64_t>> WeightFans;
+  std::map<std::string, int64_t> BiasFanIn;
 };
 
 } // namespace adj

@@ -392,35 +392,14 @@ Value *Lowerer::conv2d(const std::vector<const Expr *> &Args, const Loc &L) {
     return nullptr;
   }
   Conv2dGeometry G;
-  auto Stride = pairArg(Args[3], "stride", 1, 1);
-  auto Dilation = pairArg(Args[5], "dilation", 1, 1);
-  auto Groups = Args[6] ? intArg(*Args[6]) : std::optional<int64_t>(1);
-  if (!Stride || !Dilation || !Groups)
+  if (!convGeometry(Args, 2, G) || !convPadding(Args[4], W->Type, G) ||
+      !checkConv("conv2d", Args, X->Type, W->Type, G, L))
     return nullptr;
-  if (*Groups < 1) {
-    error(Args[6]->L,
-          fmt::format("'groups' must be positive, got {}", *Groups));
-    return nullptr;
-  }
-  G.Groups = *Groups;
-  std::copy(Stride->begin(), Stride->end(), G.Stride.begin());
-  std::copy(Dilation->begin(), Dilation->end(), G.Dilation.begin());
-  if (!convPadding(Args[4], W->Type, G))
-    return nullptr;
+  const std::vector<int64_t> &WD = W->Type.Dims;
+  int64_t Field = WD[2] * WD[3];
+  noteWeight(W, WD[1] * Field, WD[0] * Field, L);
   Value *Y = emit(OpKind::Conv2d, {X, W}, G.attrs(), L);
-  if (!Y || !Args[2])
-    return Y;
-  Value *Bias = tensorArg(*Args[2]);
-  int64_t O = W->Type.Dims[0];
-  if (Bias && Bias->Type.Dims != std::vector<int64_t>{O}) {
-    error(Args[2]->L, fmt::format("conv2d expects a bias b of shape [{}], one "
-                                  "per output channel, got {}",
-                                  O, str(Bias->Type)));
-    return nullptr;
-  }
-  Value *Col = emit(OpKind::Reshape, {Bias},
-                    {{"shape", std::vector<int64_t>{O, 1, 1}}}, L);
-  return emit(OpKind::Add, {Y, Col}, {}, L);
+  return convBias("conv2d", Y, Args[2], WD[0], 2, WD[1] * Field, L);
 }
 
 Value *Lowerer::pool2d(const Builtin &Bi, const std::vector<const Expr *> &Args,
@@ -604,6 +583,21 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
     break;
   case K::Pool2d:
     R = pool2d(Bi, A, L);
+    break;
+  case K::Fill:
+    R = fill(Bi, A, L);
+    break;
+  case K::Flatten:
+    R = flatten(A, L);
+    break;
+  case K::Linear:
+    R = linear(A, L);
+    break;
+  case K::Conv1d:
+    R = conv1d(A, L);
+    break;
+  case K::LayerNorm:
+    R = layerNorm(Bi, A, L);
     break;
   case K::Mse:
   case K::L1:

@@ -72,6 +72,10 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
       return fail(format("out of memory for parameter '%s'", p.name));
     int64_t fanIn, fanOut;
     computeFans(p.rank, p.dims, fanIn, fanOut);
+    if (p.fan_in > 0)
+      fanIn = p.fan_in;
+    if (p.fan_out > 0)
+      fanOut = p.fan_out;
     uint64_t pseed = mix64(seed * 0x9E3779B97F4A7C15ull + uint64_t(i));
     adj_rt_init_fill(s->current(), s->DType == ADJ_RT_F64, s->Count, p.init,
                      p.a, p.b, fanIn, fanOut, pseed);

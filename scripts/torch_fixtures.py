@@ -52,6 +52,13 @@ after. A warm-up composes with StepLR through ChainedScheduler; with
 CosineAnnealingLR, whose recursive form does not chain, the reference is
 the product of the two schedulers' rates, each run by itself (the cosine
 one with initial lr, LinearLR with initial lr 1).
+
+layers.json (model language v2 builtins, lowered as composites by the
+frontend): for each configuration in CONV1D, LAYER_NORM and LINEAR, random
+inputs, parameters and dy (seeded), y from F.conv1d / F.layer_norm /
+F.linear and the gradients of sum(y * dy) with respect to every tensor
+argument, in float64. `args` is the call's keyword arguments as the model
+language writes them (`stride = 2, padding = "same"`).
 """
 import json
 import math
@@ -67,6 +74,7 @@ OPS_DEF = os.path.join(ROOT, "ir", "Ops.def")
 OUT = os.path.join(ROOT, "tests", "fixtures", "elementwise.json")
 CONV2D_OUT = os.path.join(ROOT, "tests", "fixtures", "conv2d.json")
 POOL2D_OUT = os.path.join(ROOT, "tests", "fixtures", "pool2d.json")
+LAYERS_OUT = os.path.join(ROOT, "tests", "fixtures", "layers.json")
 OPTIM_OUT = os.path.join(ROOT, "tests", "fixtures", "optim.json")
 
 # (name, Adjoint optimizer, hyperparameters under Adjoint's keywords, base
@@ -272,6 +280,30 @@ def max_pool_first_max_grad(x, dy, k, s, p):
 def pool2d_fixtures():
     """The POOL2D configurations with their PyTorch values and gradients."""
     gen = torch.Generator().manual_seed(0)
+# (name, x shape, w shape, F.conv1d keyword arguments): with a bias; stride
+# and padding, "same" with an even kernel, dilation with groups.
+CONV1D = [
+    ("plain", (2, 3, 10), (4, 3, 3), {}),
+    ("stride2_padding1", (2, 3, 11), (4, 3, 3), {"stride": 2, "padding": 1}),
+    ("same_even_kernel", (1, 2, 9), (3, 2, 4), {"padding": "same"}),
+    ("dilation2_groups2", (2, 4, 12), (6, 2, 3),
+     {"dilation": 2, "groups": 2, "padding": 2}),
+]
+# (name, x shape, eps): the last axis normalised.
+LAYER_NORM = [("rank2", (4, 6), 1e-5), ("rank3_eps", (2, 3, 5), 0.1)]
+# (name, x shape, w shape [out, in]): leading batch dims.
+LINEAR = [("rank2", (3, 5), (4, 5)), ("rank3", (2, 3, 5), (2, 5))]
+
+
+def adj_args(kw):
+    """F.* keyword arguments as the model language writes them."""
+    return ", ".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}"
+                     for k, v in kw.items())
+
+
+def layer_fixtures():
+    """The CONV1D, LAYER_NORM and LINEAR configurations."""
+    gen = torch.Generator().manual_seed(2)
 
     def rand(shape):
         return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1)
@@ -306,6 +338,34 @@ def pool2d_fixtures():
             "y": y.detach().flatten().tolist(),
             "dx": dx.flatten().tolist(),
         })
+    def record(name, args, tensors, y):
+        dy = rand(tuple(y.shape))
+        grads = torch.autograd.grad((y * dy).sum(), list(tensors.values()))
+        r = {"name": name, "args": args, "y_shape": list(y.shape),
+             "y": y.detach().flatten().tolist(), "dy": dy.flatten().tolist()}
+        for (k, t), g in zip(tensors.items(), grads):
+            r[k] = t.detach().flatten().tolist()
+            r[k + "_shape"] = list(t.shape)
+            r["d" + k] = g.flatten().tolist()
+        return r
+
+    out = {"conv1d": [], "layer_norm": [], "linear": []}
+    for name, xs, ws, kw in CONV1D:
+        t = {"x": rand(xs), "w": rand(ws), "b": rand((ws[0],))}
+        t = {k: v.requires_grad_() for k, v in t.items()}
+        y = F.conv1d(t["x"], t["w"], t["b"], **kw)
+        out["conv1d"].append(record(name, adj_args(kw), t, y))
+    for name, xs, eps in LAYER_NORM:
+        d = xs[-1]
+        t = {"x": rand(xs), "gamma": rand((d,)), "beta": rand((d,))}
+        t = {k: v.requires_grad_() for k, v in t.items()}
+        y = F.layer_norm(t["x"], [d], t["gamma"], t["beta"], eps=eps)
+        out["layer_norm"].append(record(name, f"eps = {eps}", t, y))
+    for name, xs, ws in LINEAR:
+        t = {"x": rand(xs), "w": rand(ws), "b": rand((ws[0],))}
+        t = {k: v.requires_grad_() for k, v in t.items()}
+        y = F.linear(t["x"], t["w"], t["b"])
+        out["linear"].append(record(name, "", t, y))
     return out
 
 
@@ -476,6 +536,10 @@ def main():
     write(POOL2D_OUT, {"pool2d": pool2d_fixtures()})
     print(f"wrote {os.path.relpath(POOL2D_OUT, ROOT)}: {len(POOL2D)} pool2d "
           f"configurations")
+    layers = layer_fixtures()
+    write(LAYERS_OUT, layers)
+    print(f"wrote {os.path.relpath(LAYERS_OUT, ROOT)}: "
+          + ", ".join(f"{len(v)} {k}" for k, v in sorted(layers.items())))
     optim = {"optimizers": optim_fixtures(), "schedules": schedule_fixtures()}
     write(OPTIM_OUT, optim)
     print(f"wrote {os.path.relpath(OPTIM_OUT, ROOT)}: "
