@@ -18,6 +18,14 @@ shapes. `padding` is written as given to PyTorch ([h, w], or "same", which
 the tests resolve as the frontend does), so a "same" configuration with an
 even kernel checks on which side PyTorch puts the odd zero.
 
+dropout.json: for each p of DROPOUT_P and each of float32 and float64, x
+(no zeros) and dy, y = F.dropout(x, p, training=True) and dx, the gradient of
+sum(y * dy), from PyTorch's CPU generator. Adjoint's masks come from its own
+generator, so the tests check what carries over: with PyTorch's mask (y != 0)
+Adjoint's formula x * (1 / (1 - p)) (the scale rounded to the dtype) gives y
+and dy * mask * (1 / (1 - p)) gives dx, bit for bit, and p = 0 is the
+identity.
+
 optim.json, "optimizers": for each configuration in OPTIM (an optimizer of
 ir/Optimizers.def with hyperparameters under Adjoint's keywords, and
 optionally clip_norm), two parameters w [3, 2] and b [2] from fixed seeded
@@ -55,6 +63,8 @@ OPS_DEF = os.path.join(ROOT, "ir", "Ops.def")
 OUT = os.path.join(ROOT, "tests", "fixtures", "elementwise.json")
 CONV2D_OUT = os.path.join(ROOT, "tests", "fixtures", "conv2d.json")
 OPTIM_OUT = os.path.join(ROOT, "tests", "fixtures", "optim.json")
+DROPOUT_OUT = os.path.join(ROOT, "tests", "fixtures", "dropout.json")
+DROPOUT_P = [0.0, 0.1, 0.3, 0.5, 0.75]
 
 # (name, Adjoint optimizer, hyperparameters under Adjoint's keywords, base
 # lr, clip_norm or None). Every option of Optimizers.def, alone and where
@@ -319,6 +329,29 @@ def schedule_fixtures():
     return out
 
 
+def dropout_fixtures():
+    """F.dropout and its gradient for each p of DROPOUT_P, f32 and f64."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # F.dropout draws from the default generator
+    out = []
+    for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
+        for p in DROPOUT_P:
+            mag = torch.rand((6, 8), generator=gen, dtype=dtype) + 0.5
+            sign = torch.randint(0, 2, (6, 8), generator=gen) * 2 - 1
+            x = (mag * sign).to(dtype).requires_grad_()
+            dy = torch.rand((6, 8), generator=gen, dtype=dtype) * 2 - 1
+            y = F.dropout(x, p, training=True)
+            (dx,) = torch.autograd.grad((y * dy).sum(), x)
+            out.append({
+                "dtype": name, "p": p, "shape": [6, 8],
+                "x": x.detach().flatten().tolist(),
+                "dy": dy.flatten().tolist(),
+                "y": y.detach().flatten().tolist(),
+                "dx": dx.flatten().tolist(),
+            })
+    return out
+
+
 def write(path, data):
     with open(path, "w") as fh:
         json.dump(data, fh, indent=1, sort_keys=True, allow_nan=False)
@@ -332,6 +365,9 @@ def main():
     write(CONV2D_OUT, {"conv2d": conv2d_fixtures()})
     print(f"wrote {os.path.relpath(CONV2D_OUT, ROOT)}: {len(CONV2D)} conv2d "
           f"configurations")
+    write(DROPOUT_OUT, {"dropout": dropout_fixtures()})
+    print(f"wrote {os.path.relpath(DROPOUT_OUT, ROOT)}: {2 * len(DROPOUT_P)} "
+          f"dropout configurations")
     optim = {"optimizers": optim_fixtures(), "schedules": schedule_fixtures()}
     write(OPTIM_OUT, optim)
     print(f"wrote {os.path.relpath(OPTIM_OUT, ROOT)}: "
