@@ -15,7 +15,8 @@
 /// The kernel works on chunks of U = 4 VL elements (VL = i32 lanes of the
 /// widest vector register): the VL blocks i / 4 of a chunk go through the
 /// ten rounds side by side in <VL x i32> vectors, each 32x32->64-bit
-/// product as a multiply of zero-extended i64 lanes (x86's pmuludq), then
+/// product as two multiplies of the even and odd lanes seen as i64 pairs
+/// (x86's pmuludq on full registers, the halves shuffled back), then
 /// the four word vectors are interleaved into element order, compared with
 /// the threshold and turned into the multiplier of <U x T> elements. A last
 /// partial chunk uses masked loads and stores. Tasks get whole chunks of
@@ -73,16 +74,43 @@ DropoutEmitter::DropoutEmitter(Kernel &K, const Op &O, unsigned VL)
   Step = B.CreateVectorSplat(VL, B.CreateTrunc(St64, B.getInt32Ty()));
 }
 
+/// The high and low words of \p M * \p X for X an i32 or a vector of an
+/// even number of i32 lanes. Vectors are seen as i64 pairs whose even and
+/// odd halves are multiplied separately (x86's pmuludq on full registers),
+/// rather than widened to twice as many registers.
+static std::pair<Value *, Value *> mulHiLo(IRBuilder<> &B, uint32_t M,
+                                           Value *X) {
+  Type *Word = X->getType();
+  auto *VT = dyn_cast<FixedVectorType>(Word);
+  if (!VT || VT->getNumElements() % 2) {
+    Type *Wide = Word->getWithNewBitWidth(64);
+    Value *P = B.CreateMul(B.CreateZExt(X, Wide), ConstantInt::get(Wide, M));
+    return {B.CreateTrunc(B.CreateLShr(P, ConstantInt::get(Wide, 32)), Word),
+            B.CreateTrunc(P, Word)};
+  }
+  unsigned L = VT->getNumElements();
+  auto *Pairs = FixedVectorType::get(B.getInt64Ty(), L / 2);
+  Value *XP = B.CreateBitCast(X, Pairs);
+  Value *C32 = ConstantInt::get(Pairs, 32), *CM = ConstantInt::get(Pairs, M);
+  Value *Even =
+      B.CreateMul(B.CreateAnd(XP, ConstantInt::get(Pairs, 0xffffffffu)), CM);
+  Value *Odd = B.CreateMul(B.CreateLShr(XP, C32), CM);
+  // As i32 lanes, Even = [lo0, hi0, lo2, hi2, ...], Odd = [lo1, hi1, ...].
+  Value *E32 = B.CreateBitCast(Even, Word), *O32 = B.CreateBitCast(Odd, Word);
+  SmallVector<int, 32> HiIdx, LoIdx;
+  for (unsigned I = 0; I < L; ++I) {
+    unsigned Pair = I / 2 * 2, From = I % 2 ? L : 0;
+    LoIdx.push_back(From + Pair);
+    HiIdx.push_back(From + Pair + 1);
+  }
+  return {B.CreateShuffleVector(E32, O32, HiIdx),
+          B.CreateShuffleVector(E32, O32, LoIdx)};
+}
+
 std::array<Value *, 4> emitPhilox(IRBuilder<> &B, std::array<Value *, 4> C,
                                   Value *K0, Value *K1) {
-  Type *Word = C[0]->getType(), *Wide = Word->getWithNewBitWidth(64);
-  // hi and lo words of M * X, from a product of zero-extended lanes.
-  auto MulHiLo = [&](uint32_t M, Value *X) {
-    Value *P = B.CreateMul(B.CreateZExt(X, Wide), ConstantInt::get(Wide, M));
-    return std::make_pair(
-        B.CreateTrunc(B.CreateLShr(P, ConstantInt::get(Wide, 32)), Word),
-        B.CreateTrunc(P, Word));
-  };
+  Type *Word = C[0]->getType();
+  auto MulHiLo = [&](uint32_t M, Value *X) { return mulHiLo(B, M, X); };
   for (unsigned R = 0; R < philox::kRounds; ++R) {
     if (R) {
       K0 = B.CreateAdd(K0, ConstantInt::get(Word, philox::kW0));
