@@ -178,9 +178,7 @@ Value *Lowerer::dropout(const std::vector<const Expr *> &Args, const Loc &L) {
     return X;
   Value *Seed = hyperArg("seed", DType::I32);
   Value *Step = hyperArg("step", X->Type.Elt);
-  (void)Seed, (void)Step;
-  error(L, "dropout: not yet available in training mode"); // MERGE-DROPOUT
-  return nullptr;
+  return emit(OpKind::Dropout, {X, Seed, Step}, {{"p", *P}, {"id", Id}}, L);
 }
 
 } // namespace adj

@@ -565,6 +565,31 @@ TypeOrError ruleAvgPool2dGrad(const ShapeQuery &Q) {
   return adjointResult(Q, pool2dResult(Q, X), X);
 }
 
+/// dropout(x, seed, step): x a float tensor, an i32[] seed, a float scalar
+/// step; 0 <= p < 1 and a non-negative i32 id. The result is x's type.
+TypeOrError ruleDropout(const ShapeQuery &Q) {
+  const TensorType &X = Q.Ops[0], &Seed = Q.Ops[1], &Step = Q.Ops[2];
+  if (!isFloat(X.Elt))
+    return fail(
+        fmt::format("'dropout' expects a float tensor, got {}", X.str(Q.B)));
+  if (Seed.Elt != DType::I32 || !Seed.isScalar())
+    return fail(
+        fmt::format("'dropout' expects an i32[] seed, got {}", Seed.str(Q.B)));
+  if (!isFloat(Step.Elt) || !Step.isScalar())
+    return fail(fmt::format("'dropout' expects a float scalar step, got {}",
+                            Step.str(Q.B)));
+  auto P = Q.A.find("p");
+  const double *PV = P == Q.A.end() ? nullptr : std::get_if<double>(&P->second);
+  if (!PV || !(*PV >= 0 && *PV < 1))
+    return fail(fmt::format("'dropout' needs a probability 'p' in [0, 1), "
+                            "got {}",
+                            PV ? attrStr(P->second) : "none"));
+  auto Id = getInt(Q.A, "id");
+  if (!Id || *Id < 0 || *Id > INT32_MAX)
+    return fail("'dropout' needs an integer 'id' in [0, 2^31)");
+  return ok(X);
+}
+
 TypeOrError ruleArgMax(const ShapeQuery &Q) {
   const TensorType &X = Q.Ops[0];
   auto Axis = getInt(Q.A, "axis");

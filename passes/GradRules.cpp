@@ -10,7 +10,8 @@
 /// adjoints; concat's operands get slices of the adjoint. conv2d's adjoints
 /// are ops of their own (conv2d_grad_input, conv2d_grad_weight), and so are
 /// the pools' (max_pool2d_grad sends each window's adjoint to the window's
-/// first maximum in row-major order).
+/// first maximum in row-major order). dropout's adjoint is dropout of the
+/// adjoint with the same key (the same mask).
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/GradRules.h"
@@ -291,6 +292,14 @@ static void crossEntropyRule(GradContext &C) {
                  {{"label_smoothing", C.O.floatAttr("label_smoothing", 0)}});
 }
 
+/// dropout: dx = dropout(dy, seed, step) with the same p and id, so the
+/// same mask and scale (the bits are a function of the key, the step and
+/// the element index): no mask is stored. seed and step get no adjoint.
+static void dropoutRule(GradContext &C) {
+  C.Grads[0] = C.B.create(K::Dropout, {C.DY, C.O.Operands[1], C.O.Operands[2]},
+                          C.O.Attributes);
+}
+
 static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   std::array<GradRule, size_t(OpKind::NumOps)> T{};
   for (unsigned I = 0; I < unsigned(OpKind::NumOps); ++I)
@@ -320,6 +329,7 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   T[size_t(K::Softmax)] = softmaxRule;
   T[size_t(K::LogSoftmax)] = softmaxRule;
   T[size_t(K::CrossEntropy)] = crossEntropyRule;
+  T[size_t(K::Dropout)] = dropoutRule;
   return T;
 }
 

@@ -29,6 +29,13 @@ maxima; their dx is Adjoint's documented rule (each window's dy to its
 first maximum in row-major order) from max_pool_first_max_grad, which is
 checked against autograd on every configuration without ties; PyTorch's own
 choice among ties is not compared.
+dropout.json: for each p of DROPOUT_P and each of float32 and float64, x
+(no zeros) and dy, y = F.dropout(x, p, training=True) and dx, the gradient of
+sum(y * dy), from PyTorch's CPU generator. Adjoint's masks come from its own
+generator, so the tests check what carries over: with PyTorch's mask (y != 0)
+Adjoint's formula x * (1 / (1 - p)) (the scale rounded to the dtype) gives y
+and dy * mask * (1 / (1 - p)) gives dx, bit for bit, and p = 0 is the
+identity.
 
 optim.json, "optimizers": for each configuration in OPTIM (an optimizer of
 ir/Optimizers.def with hyperparameters under Adjoint's keywords, and
@@ -76,6 +83,8 @@ CONV2D_OUT = os.path.join(ROOT, "tests", "fixtures", "conv2d.json")
 POOL2D_OUT = os.path.join(ROOT, "tests", "fixtures", "pool2d.json")
 LAYERS_OUT = os.path.join(ROOT, "tests", "fixtures", "layers.json")
 OPTIM_OUT = os.path.join(ROOT, "tests", "fixtures", "optim.json")
+DROPOUT_OUT = os.path.join(ROOT, "tests", "fixtures", "dropout.json")
+DROPOUT_P = [0.0, 0.1, 0.3, 0.5, 0.75]
 
 # (name, Adjoint optimizer, hyperparameters under Adjoint's keywords, base
 # lr, clip_norm or None). Every option of Optimizers.def, alone and where
@@ -514,6 +523,26 @@ def batch_norm_fixtures():
                     "dgamma": dg.tolist(), "dbeta": db.tolist(),
                     "new_mean": rm.tolist(), "new_var": rv.tolist(),
                     "eval_loss": (ye * r).sum().item()})
+def dropout_fixtures():
+    """F.dropout and its gradient for each p of DROPOUT_P, f32 and f64."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # F.dropout draws from the default generator
+    out = []
+    for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
+        for p in DROPOUT_P:
+            mag = torch.rand((6, 8), generator=gen, dtype=dtype) + 0.5
+            sign = torch.randint(0, 2, (6, 8), generator=gen) * 2 - 1
+            x = (mag * sign).to(dtype).requires_grad_()
+            dy = torch.rand((6, 8), generator=gen, dtype=dtype) * 2 - 1
+            y = F.dropout(x, p, training=True)
+            (dx,) = torch.autograd.grad((y * dy).sum(), x)
+            out.append({
+                "dtype": name, "p": p, "shape": [6, 8],
+                "x": x.detach().flatten().tolist(),
+                "dy": dy.flatten().tolist(),
+                "y": y.detach().flatten().tolist(),
+                "dx": dx.flatten().tolist(),
+            })
     return out
 
 
@@ -540,6 +569,9 @@ def main():
     write(LAYERS_OUT, layers)
     print(f"wrote {os.path.relpath(LAYERS_OUT, ROOT)}: "
           + ", ".join(f"{len(v)} {k}" for k, v in sorted(layers.items())))
+    write(DROPOUT_OUT, {"dropout": dropout_fixtures()})
+    print(f"wrote {os.path.relpath(DROPOUT_OUT, ROOT)}: {2 * len(DROPOUT_P)} "
+          f"dropout configurations")
     optim = {"optimizers": optim_fixtures(), "schedules": schedule_fixtures()}
     write(OPTIM_OUT, optim)
     print(f"wrote {os.path.relpath(OPTIM_OUT, ROOT)}: "
