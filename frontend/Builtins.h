@@ -45,7 +45,7 @@ enum class BuiltinKind {
   // Builtins that differ between training and evaluation (LowerModes.cpp).
   BatchNorm, ///< batch_norm(x, gamma, beta, mean, var, momentum, eps)
   Dropout,   ///< dropout(x, p)
-  Pool2d, ///< max_pool2d / avg_pool2d(x, kernel, stride, padding)
+  Pool2d,    ///< max_pool2d / avg_pool2d(x, kernel, stride, padding)
   // Model language v2 (LowerLayers.cpp).
   Fill,    ///< zeros(shape), ones(shape), full(shape, value)
   Flatten, ///< flatten(x): [N, d1, d2, ...] -> [N, d1*d2*...]

@@ -168,17 +168,18 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
     Results.push_back(U);
   F->Results = std::move(Results);
   // Hyperparameters go last among the arguments, %lr and %step first of
-  // them: move them after the state arguments that were added meanwhile.
+  // them (then dropout's %seed): move them after the state arguments that
+  // were added meanwhile.
   std::vector<size_t> Order;
-  for (int Pass = 0; Pass < 3; ++Pass)
-    for (size_t I = 0; I < F->Args.size(); ++I) {
-      Value *A = F->Args[I].get();
-      int Rank = F->Roles[I] != ArgRole::Hyper ? 0
-                 : A == Lr || A == Step        ? 1
-                                               : 2;
-      if (Rank == Pass)
-        Order.push_back(I);
-    }
+  for (size_t I = 0; I < F->Args.size(); ++I)
+    if (F->Roles[I] != ArgRole::Hyper)
+      Order.push_back(I);
+  Order.push_back(Lr->ArgNo);
+  Order.push_back(Step->ArgNo);
+  for (size_t I = 0; I < F->Args.size(); ++I)
+    if (F->Roles[I] == ArgRole::Hyper && I != size_t(Lr->ArgNo) &&
+        I != size_t(Step->ArgNo))
+      Order.push_back(I);
   std::vector<std::unique_ptr<Value>> Args;
   std::vector<ArgRole> Roles;
   std::vector<bool> Frozen;

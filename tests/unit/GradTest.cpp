@@ -416,78 +416,80 @@ void wrongMaxPool2dRule(GradContext &C) {
 void wrongAvgPool2dRule(GradContext &C) {
   C.Grads[0] = C.B.create(OpKind::MaxPool2dGrad, {C.DY, C.O.Operands[0]},
                           C.O.Attributes);
-  /// A wrong dropout rule: the mask of dropout op id + 1.
-  void wrongDropoutMask(GradContext & C) {
-    Attrs A = C.O.Attributes;
-    A["id"] = C.O.intAttr("id") + 1;
-    C.Grads[0] = C.B.create(OpKind::Dropout,
-                            {C.DY, C.O.Operands[1], C.O.Operands[2]}, A);
-  }
+}
 
-  /// A wrong dropout rule: kept elements scaled by 1 - p, not 1 / (1 - p).
-  void wrongDropoutScale(GradContext & C) {
-    double Keep = 1 - C.O.floatAttr("p");
-    Value *G =
-        C.B.create(OpKind::Dropout, {C.DY, C.O.Operands[1], C.O.Operands[2]},
-                   C.O.Attributes);
-    C.Grads[0] = C.B.create(OpKind::Div, {G, C.constant(1 / (Keep * Keep))});
-  }
+/// A wrong dropout rule: the mask of dropout op id + 1.
+void wrongDropoutMask(GradContext &C) {
+  Attrs A = C.O.Attributes;
+  A["id"] = C.O.intAttr("id") + 1;
+  C.Grads[0] =
+      C.B.create(OpKind::Dropout, {C.DY, C.O.Operands[1], C.O.Operands[2]}, A);
+}
 
-  /// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail
-  /// for parameter \p WrongParam only (the one whose adjoint the wrong rule
-  /// breaks), restores the rule and expects the same check to pass. The op
-  /// under test must be the only \p K op of the checked function, so that
-  /// the failure is the op's and not the harness's loss.
-  void expectCaught(OpKind K, GradRule Wrong, const Case &C,
-                    const std::string &WrongParam) {
-    std::unique_ptr<Module> M = buildCase(K, C);
-    ASSERT_TRUE(M);
-    size_t Count = 0;
-    for (const auto &O : M->function("forward")->Ops)
-      Count += O->Kind == K;
-    ASSERT_EQ(Count, 1u) << opInfo(K).Mnemonic
-                         << " is used outside the op under test";
+/// A wrong dropout rule: kept elements scaled by 1 - p, not 1 / (1 - p).
+void wrongDropoutScale(GradContext &C) {
+  double Keep = 1 - C.O.floatAttr("p");
+  Value *G =
+      C.B.create(OpKind::Dropout, {C.DY, C.O.Operands[1], C.O.Operands[2]},
+                 C.O.Attributes);
+  C.Grads[0] = C.B.create(OpKind::Div, {G, C.constant(1 / (Keep * Keep))});
+}
 
-    GradRule Old = replaceGradRuleForTesting(K, Wrong);
-    GradCheckResult R = check(K, C);
-    replaceGradRuleForTesting(K, Old);
-    ASSERT_TRUE(R.Error.empty()) << R.Error;
-    EXPECT_FALSE(R.Ok) << "a wrong gradient rule passed the check:\n"
-                       << formatGradCheck(R);
-    ASSERT_EQ(R.Params.size(), C.Params.size());
-    for (const ParamCheck &P : R.Params)
-      EXPECT_EQ(P.Pass, P.Name != WrongParam)
-          << P.Name << (P.Pass ? " passed" : " failed") << ":\n"
-          << formatGradCheck(R);
-    EXPECT_TRUE(check(K, C).Ok);
-  }
+/// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail
+/// for parameter \p WrongParam only (the one whose adjoint the wrong rule
+/// breaks), restores the rule and expects the same check to pass. The op
+/// under test must be the only \p K op of the checked function, so that
+/// the failure is the op's and not the harness's loss.
+void expectCaught(OpKind K, GradRule Wrong, const Case &C,
+                  const std::string &WrongParam) {
+  std::unique_ptr<Module> M = buildCase(K, C);
+  ASSERT_TRUE(M);
+  size_t Count = 0;
+  for (const auto &O : M->function("forward")->Ops)
+    Count += O->Kind == K;
+  ASSERT_EQ(Count, 1u) << opInfo(K).Mnemonic
+                       << " is used outside the op under test";
 
-  TEST_F(GradTest, MutatedRuleIsCaught) {
-    // The loss sum(mul(p0, p1) / w) has one mul, the op under test; its
-    // wrong rule doubles p0's adjoint and leaves p1's right.
-    expectCaught(OpKind::Mul, wrongMulRule, Case{{f({2, 3}), f({2, 3})}}, "p0");
-    // p0 gets its own slice; p1 gets p0's.
-    expectCaught(OpKind::Concat, wrongConcatRule,
-                 Case{{f({2, 3}), f({2, 3})}, ints({{"axis", 0}})}, "p1");
-    Case Conv{{f({2, 2, 5, 6}), f({4, 1, 3, 3})},
-              {{"stride", std::vector<int64_t>{2, 1}},
-               {"padding", std::vector<int64_t>{0, 1, 1, 1}},
-               {"dilation", std::vector<int64_t>{1, 1}},
-               {"groups", int64_t(2)}}};
-    expectCaught(OpKind::Conv2d, wrongConv2dRule<0>, Conv, "p0");
-    expectCaught(OpKind::Conv2d, wrongConv2dRule<1>, Conv, "p1");
-    Case Pool{{f({1, 2, 7, 6})},
-              {{"kernel", std::vector<int64_t>{3, 3}},
-               {"stride", std::vector<int64_t>{2, 2}},
-               {"padding", std::vector<int64_t>{1, 1}}}};
-    expectCaught(OpKind::MaxPool2d, wrongMaxPool2dRule, Pool, "p0");
-    expectCaught(OpKind::AvgPool2d, wrongAvgPool2dRule, Pool, "p0");
-    // The mask of another dropout op (id + 1), and the scale 1 - p instead of
-    // 1 / (1 - p) (as dropout of dy times (1 - p)^2).
-    Case Drop{{f({4, 5})}, {{"p", 0.5}, {"id", int64_t(3)}},    -2,
-              2,           {TensorType(DType::I32, {}), f({})}, false};
-    expectCaught(OpKind::Dropout, wrongDropoutMask, Drop, "p0");
-    expectCaught(OpKind::Dropout, wrongDropoutScale, Drop, "p0");
-  }
+  GradRule Old = replaceGradRuleForTesting(K, Wrong);
+  GradCheckResult R = check(K, C);
+  replaceGradRuleForTesting(K, Old);
+  ASSERT_TRUE(R.Error.empty()) << R.Error;
+  EXPECT_FALSE(R.Ok) << "a wrong gradient rule passed the check:\n"
+                     << formatGradCheck(R);
+  ASSERT_EQ(R.Params.size(), C.Params.size());
+  for (const ParamCheck &P : R.Params)
+    EXPECT_EQ(P.Pass, P.Name != WrongParam)
+        << P.Name << (P.Pass ? " passed" : " failed") << ":\n"
+        << formatGradCheck(R);
+  EXPECT_TRUE(check(K, C).Ok);
+}
+
+TEST_F(GradTest, MutatedRuleIsCaught) {
+  // The loss sum(mul(p0, p1) / w) has one mul, the op under test; its
+  // wrong rule doubles p0's adjoint and leaves p1's right.
+  expectCaught(OpKind::Mul, wrongMulRule, Case{{f({2, 3}), f({2, 3})}}, "p0");
+  // p0 gets its own slice; p1 gets p0's.
+  expectCaught(OpKind::Concat, wrongConcatRule,
+               Case{{f({2, 3}), f({2, 3})}, ints({{"axis", 0}})}, "p1");
+  Case Conv{{f({2, 2, 5, 6}), f({4, 1, 3, 3})},
+            {{"stride", std::vector<int64_t>{2, 1}},
+             {"padding", std::vector<int64_t>{0, 1, 1, 1}},
+             {"dilation", std::vector<int64_t>{1, 1}},
+             {"groups", int64_t(2)}}};
+  expectCaught(OpKind::Conv2d, wrongConv2dRule<0>, Conv, "p0");
+  expectCaught(OpKind::Conv2d, wrongConv2dRule<1>, Conv, "p1");
+  Case Pool{{f({1, 2, 7, 6})},
+            {{"kernel", std::vector<int64_t>{3, 3}},
+             {"stride", std::vector<int64_t>{2, 2}},
+             {"padding", std::vector<int64_t>{1, 1}}}};
+  expectCaught(OpKind::MaxPool2d, wrongMaxPool2dRule, Pool, "p0");
+  expectCaught(OpKind::AvgPool2d, wrongAvgPool2dRule, Pool, "p0");
+  // The mask of another dropout op (id + 1), and the scale 1 - p instead of
+  // 1 / (1 - p) (as dropout of dy times (1 - p)^2).
+  Case Drop{{f({4, 5})}, {{"p", 0.5}, {"id", int64_t(3)}},    -2,
+            2,           {TensorType(DType::I32, {}), f({})}, false};
+  expectCaught(OpKind::Dropout, wrongDropoutMask, Drop, "p0");
+  expectCaught(OpKind::Dropout, wrongDropoutScale, Drop, "p0");
+}
 
 } // namespace
