@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Adjoint needs, if any are missing
-# (idempotent: does nothing when all are present).
+# (idempotent: does nothing when all are present). dataset-fashion-mnist
+# holds the full Fashion-MNIST that examples/fashion_cnn.adj trains on.
 set -euo pipefail
 PKGS="cmake ninja-build g++ llvm-16-dev llvm-16-tools libfmt-dev libgtest-dev
   zlib1g-dev nlohmann-json3-dev libcli11-dev libedit-dev python3 clang-tidy
-  clang-format"
+  clang-format dataset-fashion-mnist"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
