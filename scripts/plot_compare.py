@@ -18,6 +18,7 @@ import sys
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
 W, H = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 40, 50
+LX = 330  # the legend's left edge, in the upper right where losses are low
 
 
 def read_run(path):
@@ -122,21 +123,27 @@ def main():
             for s, l, _ in epochs:
                 svg.append(f'<circle cx="{px(s):.1f}" cy="{py(l):.1f}" r="3.5" '
                            f'fill="{c}"/>')
-        text = f"{label}: train (mean of {a.window} steps)"
+        text = label
         if epochs:
             _, tl, acc = epochs[-1]
-            text += f", test loss {tl:.3f}"
+            text += f": test loss {tl:.3f}"
             if acc is not None:
                 text += f", accuracy {acc:.3f}"
         ly = TOP + 16 + 18 * k
-        svg.append(f'<line x1="{LEFT + 10}" y1="{ly - 4}" x2="{LEFT + 34}" '
+        svg.append(f'<line x1="{LX}" y1="{ly - 4}" x2="{LX + 24}" '
                    f'y2="{ly - 4}" stroke="{c}" stroke-width="2"/>')
-        svg.append(f'<text x="{LEFT + 40}" y="{ly}">{text}</text>')
+        svg.append(f'<text x="{LX + 30}" y="{ly}">{text}</text>')
+    # What the line styles mean.
     ly = TOP + 16 + 18 * len(runs)
-    svg.append(f'<line x1="{LEFT + 10}" y1="{ly - 4}" x2="{LEFT + 34}" '
-               f'y2="{ly - 4}" stroke="#333" stroke-dasharray="5,4"/>')
-    svg.append(f'<circle cx="{LEFT + 22}" cy="{ly - 4}" r="3.5" fill="#333"/>')
-    svg.append(f'<text x="{LEFT + 40}" y="{ly}">test loss after each epoch'
+    svg.append(f'<line x1="{LX}" y1="{ly - 4}" x2="{LX + 24}" y2="{ly - 4}" '
+               f'stroke="#333" stroke-width="1.5"/>')
+    svg.append(f'<text x="{LX + 30}" y="{ly}">train loss, mean of '
+               f'{a.window} steps</text>')
+    ly += 18
+    svg.append(f'<line x1="{LX}" y1="{ly - 4}" x2="{LX + 24}" y2="{ly - 4}" '
+               f'stroke="#333" stroke-dasharray="5,4"/>')
+    svg.append(f'<circle cx="{LX + 12}" cy="{ly - 4}" r="3.5" fill="#333"/>')
+    svg.append(f'<text x="{LX + 30}" y="{ly}">test loss after each epoch'
                f'</text>')
     svg.append("</svg>")
     with open(a.out, "w") as f:
