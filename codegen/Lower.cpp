@@ -106,7 +106,8 @@ static Error checkTypes(const Function &F, const Op &O) {
       return Bad();
     return checkBody(F, O);
   }
-  case OpKind::MatMul: {
+  case OpKind::MatMul:
+  case OpKind::Conv2d: {
     bool Epilogue = O.hasAttr("epilogue");
     if (O.Operands.size() < 2 || (!Epilogue && O.Operands.size() != 2))
       return Bad();
