@@ -28,6 +28,7 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Intrinsics.h"
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -227,6 +228,11 @@ private:
 // kernels with a workspace (StepUnit::Workspace) find it in Outs.back().
 #define KERNEL(Kind, Emitter) void Emitter(Kernel &K, const Op &O);
 #include "codegen/Kernels.def"
+/// Philox-4x32-10 (ir/Philox.h) of the counter words \p C under the key
+/// (\p K0, \p K1): all i32, or all vectors of i32 (lanes side by side).
+std::array<llvm::Value *, 4> emitPhilox(llvm::IRBuilder<> &B,
+                                        std::array<llvm::Value *, 4> C,
+                                        llvm::Value *K0, llvm::Value *K1);
 /// Whether Kernels.def names an emitter for \p K.
 bool hasKernel(OpKind K);
 /// A loop unit (StepPlan.h): one loop nest over the ops' shape computing

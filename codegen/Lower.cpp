@@ -119,6 +119,14 @@ static Error checkTypes(const Function &F, const Op &O) {
       return Bad();
     return Epilogue ? checkBody(F, O) : Error::success();
   }
+  case OpKind::Dropout: {
+    const TensorType &X = O.Operands[0]->type(), &Seed = O.Operands[1]->type(),
+                     &Step = O.Operands[2]->type();
+    return isFloat(X.Elt) && X == O.type() && Seed.Elt == DType::I32 &&
+                   Seed.isScalar() && Step.Elt == X.Elt && Step.isScalar()
+               ? Error::success()
+               : Bad();
+  }
   case OpKind::ArgMax:
     return isFloat(O.Operands[0]->type().Elt) && O.type().Elt == DType::I32
                ? Error::success()

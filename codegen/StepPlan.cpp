@@ -230,7 +230,8 @@ void Planner::findInPlace(StepPlan &P) const {
     if (!A || !V->Def || Written.count(A) || Returned.count(A) ||
         A->type() != V->type() ||
         (F.Roles[A->ArgNo] != ArgRole::Param &&
-         F.Roles[A->ArgNo] != ArgRole::State))
+         F.Roles[A->ArgNo] != ArgRole::State &&
+         F.Roles[A->ArgNo] != ArgRole::Buffer))
       continue;
     bool First = true;
     for (size_t E = 0; E < R; ++E)

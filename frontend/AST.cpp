@@ -94,8 +94,8 @@ public:
       line(Depth, S.L, "Input {} : {}", S.Name, type(S.Type));
       return;
     case StmtKind::Param:
-      line(Depth, S.L, "Param {} : {}{}", S.Name, type(S.Type),
-           S.Frozen ? " frozen" : "");
+      line(Depth, S.L, "{} {} : {}{}", S.Buffer ? "Buffer" : "Param", S.Name,
+           type(S.Type), S.Frozen ? " frozen" : "");
       expr(*S.Value, Depth + 1);
       return;
     case StmtKind::Def: {
@@ -109,10 +109,15 @@ public:
       expr(*S.Value, Depth + 2);
       return;
     }
-    case StmtKind::Bind:
-      line(Depth, S.L, "Bind {}", S.Name);
+    case StmtKind::Bind: {
+      std::vector<std::string> Names;
+      for (const Param &P : S.Targets)
+        Names.push_back(P.Name);
+      line(Depth, S.L, "Bind {}",
+           Names.empty() ? S.Name : fmt::format("{}", fmt::join(Names, ", ")));
       expr(*S.Value, Depth + 1);
       return;
+    }
     case StmtKind::Loss:
       line(Depth, S.L, "Loss");
       expr(*S.Value, Depth + 1);
@@ -194,6 +199,9 @@ private:
       break;
     case ExprKind::Call:
       line(Depth, E.L, "Call {}", E.Text);
+      break;
+    case ExprKind::Tuple:
+      line(Depth, E.L, "Tuple");
       break;
     }
     for (const ExprPtr &A : E.Args)

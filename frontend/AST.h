@@ -18,7 +18,17 @@
 
 namespace adj {
 
-enum class ExprKind { Number, Bool, String, Name, List, Neg, Binary, Call };
+enum class ExprKind {
+  Number,
+  Bool,
+  String,
+  Name,
+  List,
+  Neg,
+  Binary,
+  Call,
+  Tuple ///< `return u, v` of a block def: its values in Args.
+};
 
 enum class BinOp { Add, Sub, Mul, Div, MatMul, Pow, Lt, Le, Gt, Ge, Eq, Ne };
 /// `+`, `@`, `<=`, …
@@ -42,7 +52,7 @@ struct Expr {
   std::string Text; ///< Name, String value, Call callee.
   BinOp Op = BinOp::Add;
   std::vector<ExprPtr>
-      Args; ///< Neg: 1, Binary: 2, List: items, Call: positional.
+      Args; ///< Neg: 1, Binary: 2, List, Tuple: items, Call: positional.
   std::vector<KeywordArg> Keywords; ///< Call: `key = value` arguments.
   unsigned Depth = 1; ///< Height of the tree; the parser bounds it.
 
@@ -100,8 +110,11 @@ struct Stmt {
   TypeExpr Type; ///< Input, Param.
   ExprPtr Value; ///< Param initialiser, Bind, Loss, Metric, Def result.
   bool Frozen = false;
-  std::vector<Param> Params;  ///< Def.
-  std::vector<Stmt> Body;     ///< Def: bindings before `return`.
+  bool Buffer = false;       ///< Param: declared with `buffer`.
+  std::vector<Param> Params; ///< Def.
+  std::vector<Stmt> Body;    ///< Def: bindings before `return`.
+  /// Bind: the names of `u, v = f(x)` (empty when one name is bound).
+  std::vector<Param> Targets;
   bool Block = false;         ///< Def written with { }.
   std::vector<Entry> Entries; ///< Train, Data.
 

@@ -42,6 +42,16 @@ enum class BuiltinKind {
   Accuracy,
   ArgMax,
   Conv2d, ///< conv2d(x, w, b, stride, padding, dilation, groups)
+  // Builtins that differ between training and evaluation (LowerModes.cpp).
+  BatchNorm, ///< batch_norm(x, gamma, beta, mean, var, momentum, eps)
+  Dropout,   ///< dropout(x, p)
+  Pool2d,    ///< max_pool2d / avg_pool2d(x, kernel, stride, padding)
+  // Model language v2 (LowerLayers.cpp).
+  Fill,    ///< zeros(shape), ones(shape), full(shape, value)
+  Flatten, ///< flatten(x): [N, d1, d2, ...] -> [N, d1*d2*...]
+  Linear,  ///< linear(x, w, b) = x @ transpose(w) + b
+  Conv1d,  ///< conv1d(x, w, b, ...) as a conv2d of height 1
+  LayerNorm,
 };
 
 struct Builtin {

@@ -39,8 +39,13 @@ enum class InitKind {
   GlorotUniform,
   GlorotNormal,
   HeNormal,
-  HeUniform
+  HeUniform,
+  KaimingUniform, ///< U(-1/sqrt(fan_in), 1/sqrt(fan_in)): nn.Linear's weight
+  UniformFanIn    ///< the same bound, fan_in of the weight a bias is used with
 };
+
+/// Whether \p K reads fan-in or fan-out (ParamSpec::FanIn/FanOut).
+inline bool usesFans(InitKind K) { return K >= InitKind::GlorotUniform; }
 
 /// A data source's file format (`data { train x = idx("...") }`).
 enum class DataFormat { Idx, Npy, Csv };
@@ -65,8 +70,17 @@ struct ParamSpec {
   TensorType Type;
   InitKind Init = InitKind::Zeros;
   double A = 0, B = 0; ///< constant(v): A; normal(mean, std); uniform(lo, hi)
+  /// Fans of the fan-based initialisers: `fan_in = K` / `fan_out = K`, else
+  /// from the parameter's first use (docs/language.md, "Fan-in and
+  /// fan-out"); 0 leaves them to the runtime, which computes them from the
+  /// shape.
+  int64_t FanIn = 0, FanOut = 0;
   bool Frozen = false;
+  /// Declared with `buffer`: model state updated by the training-mode
+  /// function (batch norm's running statistics), not by the optimizer.
+  bool Buffer = false;
   Loc L;
+  Loc InitLoc; ///< The initialiser.
 };
 
 struct DataSpec {

@@ -78,6 +78,8 @@ std::string tokName(Tok K) {
     return "'input'";
   case Tok::KwParam:
     return "'param'";
+  case Tok::KwBuffer:
+    return "'buffer'";
   case Tok::KwDef:
     return "'def'";
   case Tok::KwReturn:
@@ -199,7 +201,8 @@ private:
         {"return", Tok::KwReturn}, {"loss", Tok::KwLoss},
         {"metric", Tok::KwMetric}, {"train", Tok::KwTrain},
         {"data", Tok::KwData},     {"frozen", Tok::KwFrozen},
-        {"true", Tok::KwTrue},     {"false", Tok::KwFalse}};
+        {"true", Tok::KwTrue},     {"false", Tok::KwFalse},
+        {"buffer", Tok::KwBuffer}};
     std::string Text = Src.substr(Begin, Pos - Begin);
     auto It = Keywords.find(Text);
     push(It == Keywords.end() ? Tok::Ident : It->second, L, Text);

@@ -50,6 +50,7 @@ enum class Tok {
   KwModel,
   KwInput,
   KwParam,
+  KwBuffer,
   KwDef,
   KwReturn,
   KwLoss,

@@ -24,21 +24,39 @@ bool Lowerer::run() {
   unsigned Before = Diags.errorCount();
   Spec.M = std::make_unique<Module>();
   Spec.M->BatchDim = Info.Batch;
-  F = Spec.M->addFunction("forward");
+  if (!lowerFunction("forward") || Diags.errorCount() != Before)
+    return false;
+  // Only batch_norm and dropout differ between the modes: a model without
+  // them trains with @forward itself.
+  if (!ModeDependent)
+    return true;
+  Training = true;
+  return lowerFunction("forward_train") && Diags.errorCount() == Before;
+}
+
+bool Lowerer::lowerFunction(const std::string &Name) {
+  unsigned Before = Diags.errorCount();
+  F = Spec.M->addFunction(Name);
   B = std::make_unique<Builder>(*F);
+  Globals.clear();
+  BufferUpdates.clear();
+  NextDropoutId = 0;
   for (auto &[S, T] : Info.Inputs)
     Globals[S->Name] = {
         Operand{F->addArg(S->Name, T, ArgRole::Input), 0, S->NameLoc}, true};
   for (const ParamSpec &P : Spec.Params)
     Globals[P.Name] = {
-        Operand{F->addArg(P.Name, P.Type, ArgRole::Param, P.Frozen), 0, P.L},
+        Operand{F->addArg(P.Name, P.Type,
+                          P.Buffer ? ArgRole::Buffer : ArgRole::Param,
+                          P.Frozen),
+                0, P.L},
         true};
 
   Value *Loss = nullptr;
   for (const Stmt &S : AST.Stmts) {
     switch (S.Kind) {
     case StmtKind::Bind:
-      Globals[S.Name] = {expr(*S.Value), false};
+      bind(S, Globals);
       break;
     case StmtKind::Loss:
       Loss = result(expr(*S.Value), "the loss");
@@ -46,7 +64,10 @@ bool Lowerer::run() {
     case StmtKind::Metric: {
       Lowered R = expr(*S.Value);
       Globals[S.Name] = {R, false};
-      if (Value *V = result(R, fmt::format("metric '{}'", S.Name)))
+      // Metrics are evaluated by @forward; the training-mode function
+      // returns the loss and the buffers' next values.
+      if (Value *V = result(R, fmt::format("metric '{}'", S.Name));
+          V && !Training)
         F->Results.push_back({S.Name, V});
       break;
     }
@@ -54,9 +75,14 @@ bool Lowerer::run() {
       break;
     }
   }
-  if (Diags.errorCount() != Before || !Loss)
+  // The fans come from @forward's uses (both modes use the weights alike).
+  if (Diags.errorCount() != Before || !Loss || (!Training && !resolveFans()))
     return false;
   F->Results.insert(F->Results.begin(), adj::Result{"loss", Loss});
+  for (const ParamSpec &P : Spec.Params) // in declaration order
+    if (auto It = BufferUpdates.find(P.Name);
+        It != BufferUpdates.end() && It->second.V)
+      F->Results.push_back({P.Name, It->second.V});
   return true;
 }
 
@@ -132,11 +158,67 @@ Value *Lowerer::binary(OpKind K, const Operand &A, const Operand &Bo,
   Value *X = tensor(A, T), *Y = tensor(Bo, T);
   if (!requireFloat(X, A.L) || !requireFloat(Y, Bo.L))
     return nullptr;
+  // A [in, out] weight on the right of `@` (fan-in and fan-out, LowerLayers).
+  if (K == OpKind::MatMul && Y->Type.rank() == 2)
+    noteWeight(Y, Y->Type.Dims[0], Y->Type.Dims[1], L);
   return emit(K, {X, Y}, {}, L);
 }
 
+/// "a, b, c" for \p N names.
+static std::string exampleNames(size_t N) {
+  std::string S;
+  for (size_t I = 0; I < N; ++I)
+    S += fmt::format("{}{}", I ? ", " : "", char('a' + I % 26));
+  return S;
+}
+
 Lowerer::Lowered Lowerer::expr(const Expr &E) {
+  Lowered R = exprOrTuple(E);
+  if (!R || !R->isTuple())
+    return R;
+  error(E.L, fmt::format("'{}' returns {} values, not one; bind them with "
+                         "'{} = {}(...)'",
+                         E.Text, R->Parts.size(), exampleNames(R->Parts.size()),
+                         E.Text));
+  return std::nullopt;
+}
+
+bool Lowerer::bind(const Stmt &S, std::map<std::string, Sym> &Scope) {
+  if (S.Targets.empty()) {
+    Lowered V = expr(*S.Value);
+    Scope[S.Name] = {V, false};
+    return V.has_value();
+  }
+  size_t N = S.Targets.size();
+  Lowered V = exprOrTuple(*S.Value);
+  if (V && !V->isTuple()) {
+    error(S.Value->L, fmt::format("expected a call of a function that "
+                                  "returns {} values, got one value",
+                                  N));
+    V.reset();
+  } else if (V && V->Parts.size() != N) {
+    error(S.Value->L, fmt::format("'{}' returns {} values, but {} names are "
+                                  "bound",
+                                  S.Value->Text, V->Parts.size(), N));
+    V.reset();
+  }
+  for (size_t I = 0; I < N; ++I)
+    Scope[S.Targets[I].Name] = {V ? Lowered(V->Parts[I]) : std::nullopt, false};
+  return V.has_value();
+}
+
+Lowerer::Lowered Lowerer::exprOrTuple(const Expr &E) {
   switch (E.Kind) {
+  case ExprKind::Tuple: {
+    Operand T{nullptr, 0, E.L};
+    for (const ExprPtr &A : E.Args) {
+      Lowered V = expr(*A);
+      if (!V)
+        return std::nullopt;
+      T.Parts.push_back(*V);
+    }
+    return T;
+  }
   case ExprKind::Number:
     return Operand{nullptr, E.Num, E.L};
   case ExprKind::Bool:
@@ -288,16 +370,11 @@ Lowerer::Lowered Lowerer::inlineDef(const Stmt &Def, const Expr &Call) {
   CallStack.push_back(&Call);
   Lowered R;
   bool Ok = true;
-  for (const Stmt &S : Def.Body) {
-    Lowered V = expr(*S.Value);
-    if (!V) {
-      Ok = false;
+  for (const Stmt &S : Def.Body)
+    if (!(Ok = bind(S, Scope)))
       break;
-    }
-    Scope[S.Name] = {V, false};
-  }
   if (Ok)
-    R = expr(*Def.Value);
+    R = exprOrTuple(*Def.Value);
   CallStack.pop_back();
   Locals = Saved;
   if (R)

@@ -33,13 +33,22 @@ public:
   bool run();
 
 private:
+  /// Lowers the model into a new function \p Name of Spec.M in the current
+  /// mode (Training).
+  bool lowerFunction(const std::string &Name);
+
   /// A lowered expression: a tensor, or (V null) a number not yet given a
   /// dtype. L is where it was written, for messages about it.
   struct Operand {
-    Value *V = nullptr;
-    double Num = 0;
+    Operand(Value *V = nullptr, double Num = 0, Loc L = {})
+        : V(V), Num(Num), L(std::move(L)) {}
+    Value *V;
+    double Num;
     Loc L;
-    bool isNum() const { return !V; }
+    /// The values of a function that returns several (`return u, v`).
+    std::vector<Operand> Parts;
+    bool isNum() const { return !V && Parts.empty(); }
+    bool isTuple() const { return !Parts.empty(); }
   };
   using Lowered = std::optional<Operand>;
   /// A name's value; nullopt when lowering it failed (uses stay silent).
@@ -49,7 +58,14 @@ private:
   };
 
   // Lower.cpp
+  /// Lowers \p E to one tensor or number; a tuple is an error.
   Lowered expr(const Expr &E);
+  /// Lowers \p E, which may also be a tuple (a call of a function that
+  /// returns several values, or a `return u, v`).
+  Lowered exprOrTuple(const Expr &E);
+  /// Lowers binding \p S into \p Scope (`h = ...` or `u, v = f(x)`); false
+  /// after an error, with the names bound to nothing (poisoned).
+  bool bind(const Stmt &S, std::map<std::string, Sym> &Scope);
   Lowered name(const Expr &E);
   Lowered binaryExpr(const Expr &E);
   Lowered call(const Expr &E);
@@ -94,16 +110,73 @@ private:
   /// conv2d(x, w, b, stride, padding, dilation, groups): one conv2d op,
   /// plus the bias reshaped to [O, 1, 1] and added.
   Value *conv2d(const std::vector<const Expr *> &Args, const Loc &L);
-  /// conv2d's stride, dilation or explicit padding: an integer or [h, w],
-  /// each at least \p Min; [Default, Default] when absent.
+  /// conv2d's or a pool's stride, dilation, kernel or explicit padding: an
+  /// integer or [h, w], each at least \p Min; [Default, Default] when absent.
   std::optional<std::vector<int64_t>> pairArg(const Expr *E, const char *Name,
                                               int64_t Default, int64_t Min);
   /// conv2d's `padding` into \p G (whose stride and dilation are set): an
   /// integer or [h, w] (symmetric), "valid" (none) or "same" (stride 1).
   bool convPadding(const Expr *P, const TensorType &W, Conv2dGeometry &G);
+  /// max_pool2d / avg_pool2d(x, kernel, stride, padding): one op; kernel,
+  /// stride and padding an integer or [h, w], stride defaulting to kernel.
+  Value *pool2d(const Builtin &B, const std::vector<const Expr *> &Args,
+                const Loc &L);
+  /// Checks conv1d's or conv2d's channels, groups and kernel against the
+  /// input, naming the operands as written (\p Args: x, w).
+  bool checkConv(const char *Op, const std::vector<const Expr *> &Args,
+                 const TensorType &X, const TensorType &W,
+                 const Conv2dGeometry &G, const Loc &L);
+  /// conv1d's and conv2d's stride, dilation and groups into \p G.
+  bool convGeometry(const std::vector<const Expr *> &Args, unsigned Spatial,
+                    Conv2dGeometry &G);
+  /// conv1d/conv2d's bias: [O] added as [O, 1(, 1)] to \p Y.
+  /// (\p FanIn: the weight's, for a bias initialised by uniform_fan_in.)
+  Value *convBias(const char *Op, Value *Y, const Expr *BiasE, int64_t O,
+                  unsigned Spatial, int64_t FanIn, const Loc &L);
+
+  // LowerLayers.cpp: the builtins of model language v2.
+  Value *fill(const Builtin &B, const std::vector<const Expr *> &Args,
+              const Loc &L);
+  Value *flatten(const std::vector<const Expr *> &Args, const Loc &L);
+  Value *linear(const std::vector<const Expr *> &Args, const Loc &L);
+  Value *conv1d(const std::vector<const Expr *> &Args, const Loc &L);
+  Value *layerNorm(const Builtin &B, const std::vector<const Expr *> &Args,
+                   const Loc &L);
+  /// How `Expr` is written, for messages: its name, else \p Param.
+  static std::string operandName(const Expr *E, const char *Param);
+  /// Records the fans a weight's use implies (its first use counts), and
+  /// the fan-in a bias used with it gets.
+  void noteWeight(Value *W, int64_t FanIn, int64_t FanOut, const Loc &L);
+  void noteBias(Value *B, int64_t FanIn);
+  /// Sets the fans of Spec.Params from their uses (after lowering); false
+  /// after reporting a uniform_fan_in without a fan-in.
+  bool resolveFans();
+
   Value *pointwiseLoss(const Builtin &B, const std::vector<const Expr *> &Args,
                        const Loc &L);
   void addLabels(Value *Labels, Value *Logits, const Loc &L);
+
+  // LowerModes.cpp: the builtins that differ between training and
+  // evaluation.
+  /// batch_norm(x, gamma, beta, mean, var, momentum, eps).
+  Value *batchNorm(const std::vector<const Expr *> &Args, const Loc &L);
+  /// dropout(x, p): x in evaluation, the dropout op in training.
+  Value *dropout(const std::vector<const Expr *> &Args, const Loc &L);
+  /// The buffer argument named by \p E (batch norm's running statistics).
+  Value *bufferArg(const Expr &E, const char *What);
+  /// The hyperparameter argument \p Name of F, added on first use.
+  Value *hyperArg(const std::string &Name, DType T);
+
+  /// A buffer's next value in the training-mode function, and the call
+  /// that computes it.
+  struct BufferUpdate {
+    Value *V;
+    Loc L;
+  };
+  bool Training = false;      ///< Lowering @forward_train.
+  bool ModeDependent = false; ///< The model calls batch_norm or dropout.
+  int64_t NextDropoutId = 0;  ///< The `id` of the next dropout op.
+  std::map<std::string, BufferUpdate> BufferUpdates;
 
   const ModelAST &AST;
   const SemaInfo &Info;
@@ -115,6 +188,10 @@ private:
   std::map<std::string, Sym> *Locals = nullptr; ///< Inside an inlined call.
   std::vector<const Expr *> CallStack;
   std::set<std::string> Reported;
+  /// Fans implied by each parameter's first use as a weight, and the fan-in
+  /// of the weight each bias is first used with.
+  std::map<std::string, std::pair<int64_t, int64_t>> WeightFans;
+  std::map<std::string, int64_t> BiasFanIn;
 };
 
 } // namespace adj

@@ -21,6 +21,9 @@
 ///                           the bias is an elementwise add the fuse pass
 ///                           can merge with what follows; `padding = "same"`
 ///                           is resolved here (ir/Conv2d.h's samePadding)
+///   max_pool2d(x, kernel, stride, padding) and avg_pool2d: one op each,
+///                           kernel, stride and padding normalised to
+///                           [h, w], stride = kernel unless given
 ///
 /// nll is exact: cross_entropy(x, y) averages logsumexp(x) - x[y] over the
 /// rows, so subtracting the mean row logsumexp leaves -mean(x[y]).
@@ -28,6 +31,7 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/Lower.h"
 #include "ir/Conv2d.h"
+#include "ir/Pool2d.h"
 
 #include <algorithm>
 #include <cmath>
@@ -388,35 +392,41 @@ Value *Lowerer::conv2d(const std::vector<const Expr *> &Args, const Loc &L) {
     return nullptr;
   }
   Conv2dGeometry G;
-  auto Stride = pairArg(Args[3], "stride", 1, 1);
-  auto Dilation = pairArg(Args[5], "dilation", 1, 1);
-  auto Groups = Args[6] ? intArg(*Args[6]) : std::optional<int64_t>(1);
-  if (!Stride || !Dilation || !Groups)
+  if (!convGeometry(Args, 2, G) || !convPadding(Args[4], W->Type, G) ||
+      !checkConv("conv2d", Args, X->Type, W->Type, G, L))
     return nullptr;
-  if (*Groups < 1) {
-    error(Args[6]->L,
-          fmt::format("'groups' must be positive, got {}", *Groups));
-    return nullptr;
-  }
-  G.Groups = *Groups;
-  std::copy(Stride->begin(), Stride->end(), G.Stride.begin());
-  std::copy(Dilation->begin(), Dilation->end(), G.Dilation.begin());
-  if (!convPadding(Args[4], W->Type, G))
-    return nullptr;
+  const std::vector<int64_t> &WD = W->Type.Dims;
+  int64_t Field = WD[2] * WD[3];
+  noteWeight(W, WD[1] * Field, WD[0] * Field, L);
   Value *Y = emit(OpKind::Conv2d, {X, W}, G.attrs(), L);
-  if (!Y || !Args[2])
-    return Y;
-  Value *Bias = tensorArg(*Args[2]);
-  int64_t O = W->Type.Dims[0];
-  if (Bias && Bias->Type.Dims != std::vector<int64_t>{O}) {
-    error(Args[2]->L, fmt::format("conv2d expects a bias b of shape [{}], one "
-                                  "per output channel, got {}",
-                                  O, str(Bias->Type)));
+  return convBias("conv2d", Y, Args[2], WD[0], 2, WD[1] * Field, L);
+}
+
+Value *Lowerer::pool2d(const Builtin &Bi, const std::vector<const Expr *> &Args,
+                       const Loc &L) {
+  Value *X = tensorArg(*Args[0]);
+  if (!X)
+    return nullptr;
+  if (X->Type.rank() != 4) {
+    error(Args[0]->L, fmt::format("{} expects an input x of rank 4 [N, C, H, "
+                                  "W], got {}",
+                                  Bi.Name, str(X->Type)));
     return nullptr;
   }
-  Value *Col = emit(OpKind::Reshape, {Bias},
-                    {{"shape", std::vector<int64_t>{O, 1, 1}}}, L);
-  return emit(OpKind::Add, {Y, Col}, {}, L);
+  auto Kernel = pairArg(Args[1], "kernel", 1, 1);
+  if (!Kernel)
+    return nullptr;
+  auto Stride = Args[2] ? pairArg(Args[2], "stride", 1, 1) : Kernel;
+  auto Padding = pairArg(Args[3], "padding", 0, 0);
+  if (!Stride || !Padding)
+    return nullptr;
+  Pool2dGeometry G;
+  std::copy(Kernel->begin(), Kernel->end(), G.Kernel.begin());
+  std::copy(Stride->begin(), Stride->end(), G.Stride.begin());
+  std::copy(Padding->begin(), Padding->end(), G.Padding.begin());
+  // Padding beyond half the window and windows larger than the padded
+  // input are the shape rule's to report, at the call.
+  return emit(Bi.Op, {X}, G.attrs(), L);
 }
 
 Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
@@ -564,6 +574,30 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   }
   case K::Conv2d:
     R = conv2d(A, L);
+    break;
+  case K::BatchNorm:
+    R = batchNorm(A, L);
+    break;
+  case K::Dropout:
+    R = dropout(A, L);
+    break;
+  case K::Pool2d:
+    R = pool2d(Bi, A, L);
+    break;
+  case K::Fill:
+    R = fill(Bi, A, L);
+    break;
+  case K::Flatten:
+    R = flatten(A, L);
+    break;
+  case K::Linear:
+    R = linear(A, L);
+    break;
+  case K::Conv1d:
+    R = conv1d(A, L);
+    break;
+  case K::LayerNorm:
+    R = layerNorm(Bi, A, L);
     break;
   case K::Mse:
   case K::L1:

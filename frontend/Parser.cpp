@@ -135,6 +135,7 @@ private:
     case Tok::KwModel:
     case Tok::KwInput:
     case Tok::KwParam:
+    case Tok::KwBuffer:
     case Tok::KwDef:
     case Tok::KwLoss:
     case Tok::KwMetric:
@@ -172,6 +173,7 @@ private:
     }
     case Tok::KwInput:
     case Tok::KwParam:
+    case Tok::KwBuffer:
       return parseDecl(Out);
     case Tok::KwDef:
       return parseDef(Out);
@@ -205,11 +207,14 @@ private:
     }
   }
 
-  /// `input NAME : TYPE` and `param NAME : TYPE = INIT [frozen]`.
+  /// `input NAME : TYPE`, `param NAME : TYPE = INIT [frozen]` and
+  /// `buffer NAME : TYPE = INIT` (a Param statement marked Buffer).
   bool parseDecl(std::vector<Stmt> &Out) {
     bool IsInput = at(Tok::KwInput);
-    const char *What = IsInput ? "input" : "param";
+    bool IsBuffer = at(Tok::KwBuffer);
+    const char *What = IsInput ? "input" : IsBuffer ? "buffer" : "param";
     Stmt S(IsInput ? StmtKind::Input : StmtKind::Param, next().L);
+    S.Buffer = IsBuffer;
     if (!parseName(S.Name, S.NameLoc,
                    fmt::format("expected {} {} name after '{}'",
                                IsInput ? "an" : "a", What, What)) ||
@@ -219,7 +224,9 @@ private:
       return false;
     if (!IsInput) {
       if (!expect(Tok::Assign,
-                  "expected '=' and an initialiser after the param type") ||
+                  fmt::format("expected '=' and an initialiser after the "
+                              "{} type",
+                              What)) ||
           !(S.Value = parseExpr()))
         return false;
       S.Frozen = accept(Tok::KwFrozen);
@@ -269,20 +276,32 @@ private:
     return close(Tok::RBracket, "expected ']' after the dimensions");
   }
 
+  /// `name = expr`, or `u, v = f(x)` binding the values a function returns.
   bool parseBinding(std::vector<Stmt> &Out, bool InBlock) {
     Stmt S(StmtKind::Bind, peek().L);
     Token Name = next();
     S.Name = Name.Text;
     S.NameLoc = Name.L;
+    if (at(Tok::Comma)) {
+      S.Targets.push_back({Name.Text, Name.L});
+      while (accept(Tok::Comma)) {
+        Param P;
+        if (!parseName(P.Name, P.L, "expected a name after ','"))
+          return false;
+        S.Targets.push_back(std::move(P));
+      }
+    }
     if (!expect(Tok::Assign,
-                fmt::format("expected '=' after '{}'", Name.Text)) ||
+                fmt::format("expected '=' after '{}'",
+                            S.Targets.empty() ? Name.Text
+                                              : S.Targets.back().Name)) ||
         !(S.Value = parseExpr()))
       return false;
     Out.push_back(std::move(S));
     return expectEnd(InBlock);
   }
 
-  /// `def f(a, b) = expr` or `def f(a) { bindings  return expr }`.
+  /// `def f(a, b) = expr` or `def f(a) { bindings  return expr [, expr] }`.
   bool parseDef(std::vector<Stmt> &Out) {
     Stmt S(StmtKind::Def, next().L);
     if (!parseName(S.Name, S.NameLoc, "expected a function name after 'def'") ||
@@ -311,7 +330,7 @@ private:
     while (true) {
       skipNewlines();
       if (accept(Tok::KwReturn)) {
-        if (!(S.Value = parseExpr()))
+        if (!(S.Value = parseReturn()))
           return false;
         skipNewlines();
         if (!expect(Tok::RBrace, "expected '}' after the return value"))
@@ -339,6 +358,22 @@ private:
       return false;
     Out.push_back(std::move(S));
     return expectEnd(false);
+  }
+
+  /// `return expr` or `return u, v` (a Tuple of the values).
+  ExprPtr parseReturn() {
+    ExprPtr First = parseExpr();
+    if (!First || !at(Tok::Comma))
+      return First;
+    auto T = std::make_unique<Expr>(ExprKind::Tuple, First->L);
+    T->Args.push_back(std::move(First));
+    while (accept(Tok::Comma)) {
+      ExprPtr E = parseExpr();
+      if (!E)
+        return nullptr;
+      T->Args.push_back(std::move(E));
+    }
+    return bounded(std::move(T));
   }
 
   /// `train { key = value ... }` and `data { split input = source ... }`.

@@ -40,20 +40,25 @@ std::optional<int64_t> asInt(std::optional<double> V) {
 struct InitInfo {
   InitKind Init;
   std::vector<std::string> Params;
+  /// The first Required parameters are needed; the others are the optional
+  /// `fan_in` / `fan_out` overrides.
+  unsigned Required;
 };
 
 /// The initialisers of the model language and their parameters.
 const std::map<std::string, InitInfo> &initialisers() {
   static const std::map<std::string, InitInfo> Inits = {
-      {"zeros", {InitKind::Zeros, {}}},
-      {"ones", {InitKind::Ones, {}}},
-      {"constant", {InitKind::Constant, {"value"}}},
-      {"normal", {InitKind::Normal, {"mean", "std"}}},
-      {"uniform", {InitKind::Uniform, {"lo", "hi"}}},
-      {"glorot_uniform", {InitKind::GlorotUniform, {}}},
-      {"glorot_normal", {InitKind::GlorotNormal, {}}},
-      {"he_normal", {InitKind::HeNormal, {}}},
-      {"he_uniform", {InitKind::HeUniform, {}}}};
+      {"zeros", {InitKind::Zeros, {}, 0}},
+      {"ones", {InitKind::Ones, {}, 0}},
+      {"constant", {InitKind::Constant, {"value"}, 1}},
+      {"normal", {InitKind::Normal, {"mean", "std"}, 2}},
+      {"uniform", {InitKind::Uniform, {"lo", "hi"}, 2}},
+      {"glorot_uniform", {InitKind::GlorotUniform, {"fan_in", "fan_out"}, 0}},
+      {"glorot_normal", {InitKind::GlorotNormal, {"fan_in", "fan_out"}, 0}},
+      {"he_normal", {InitKind::HeNormal, {"fan_in"}, 0}},
+      {"he_uniform", {InitKind::HeUniform, {"fan_in"}, 0}},
+      {"kaiming_uniform", {InitKind::KaimingUniform, {"fan_in"}, 0}},
+      {"uniform_fan_in", {InitKind::UniformFanIn, {"fan_in"}, 0}}};
   return Inits;
 }
 
@@ -73,7 +78,8 @@ public:
         declare(S);
     for (const Stmt &S : AST.Stmts)
       if (S.Kind == StmtKind::Bind || S.Kind == StmtKind::Metric)
-        TopBindings.insert(S.Name);
+        for (const Param &N : boundNames(S))
+          TopBindings.insert(N.Name);
     for (const Stmt &S : AST.Stmts)
       if (S.Kind == StmtKind::Def)
         declareDef(S);
@@ -155,6 +161,13 @@ private:
     return bindArgs(Bare, Params, Required, Diags);
   }
 
+  /// The names a binding or metric binds: one, or those of `u, v = f(x)`.
+  static std::vector<Param> boundNames(const Stmt &S) {
+    if (!S.Targets.empty())
+      return S.Targets;
+    return {Param{S.Name, S.NameLoc}};
+  }
+
   //===--- Declarations ---------------------------------------------------===//
 
   std::optional<TensorType> type(const Stmt &S) {
@@ -173,8 +186,8 @@ private:
         continue;
       }
       if (IsParam) {
-        Diags.error(
-            D.L, fmt::format("a param must have static dims, got '{}'", D.Sym));
+        Diags.error(D.L, fmt::format("a {} must have static dims, got '{}'",
+                                     S.Buffer ? "buffer" : "param", D.Sym));
         return std::nullopt;
       }
       if (BatchSym.empty()) {
@@ -219,6 +232,11 @@ private:
     P.Name = S.Name;
     P.Type = *T;
     P.Frozen = S.Frozen;
+    P.Buffer = S.Buffer;
+    if (S.Buffer && S.Frozen)
+      Diags.error(S.L, fmt::format("buffer '{}' cannot be frozen: buffers "
+                                   "are never trained",
+                                   S.Name));
     P.L = S.NameLoc;
     if (initialiser(*S.Value, P))
       Spec.Params.push_back(std::move(P));
@@ -237,16 +255,31 @@ private:
       return false;
     }
     const InitInfo &I = It->second;
-    auto Args = bindNameOrCall(E, I.Params, I.Params.size());
+    auto Args = bindNameOrCall(E, I.Params, I.Required);
     if (!Args)
       return false;
     double V[2] = {0, 0};
     for (size_t K = 0; K < Args->size(); ++K) {
-      auto N = number(*(*Args)[K]);
+      const Expr *A = (*Args)[K];
+      if (!A)
+        continue;
+      if (K >= I.Required) {
+        // fan_in / fan_out, overriding what the parameter's use implies.
+        auto Fan = asInt(evalConst(*A));
+        if (!Fan || *Fan < 1) {
+          Diags.error(A->L, fmt::format("'{}' must be a positive integer",
+                                        I.Params[K]));
+          return false;
+        }
+        (I.Params[K] == "fan_in" ? P.FanIn : P.FanOut) = *Fan;
+        continue;
+      }
+      auto N = number(*A);
       if (!N)
         return false;
       V[K] = *N;
     }
+    P.InitLoc = E.L;
     P.Init = I.Init;
     P.A = V[0];
     P.B = V[1];
@@ -290,7 +323,8 @@ private:
     CurDef = &S;
     for (const Stmt &B : S.Body) {
       expr(*B.Value, &Scope);
-      defineLocal(Scope, B.Name, B.NameLoc);
+      for (const Param &N : boundNames(B))
+        defineLocal(Scope, N.Name, N.L);
     }
     expr(*S.Value, &Scope);
     CurDef = nullptr;
@@ -373,6 +407,7 @@ private:
     case ExprKind::Binary:
     case ExprKind::Neg:
     case ExprKind::List:
+    case ExprKind::Tuple:
       for (const ExprPtr &A : E.Args)
         expr(*A, Scope);
       return;
@@ -387,7 +422,8 @@ private:
     switch (S.Kind) {
     case StmtKind::Bind:
       expr(*S.Value, nullptr);
-      define(S.Name, S.NameLoc, NameKind::Value);
+      for (const Param &N : boundNames(S))
+        define(N.Name, N.L, NameKind::Value);
       return;
     case StmtKind::Loss:
       expr(*S.Value, nullptr);

@@ -18,6 +18,8 @@ static const char *argColor(ArgRole R) {
     return "lightblue";
   case ArgRole::Param:
     return "palegreen";
+  case ArgRole::Buffer:
+    return "khaki";
   case ArgRole::State:
   case ArgRole::Hyper:
     return "lightgrey";

@@ -277,6 +277,8 @@ const char *argRoleName(ArgRole R) {
     return "state";
   case ArgRole::Hyper:
     return "hyper";
+  case ArgRole::Buffer:
+    return "buffer";
   }
   return "?";
 }

@@ -184,7 +184,7 @@ public:
   const std::vector<int64_t> *listAttr(const std::string &N) const;
 };
 
-enum class ArgRole { Input, Param, State, Hyper };
+enum class ArgRole { Input, Param, State, Hyper, Buffer };
 const char *argRoleName(ArgRole R);
 
 struct Result {

@@ -588,8 +588,11 @@ private:
         R = ArgRole::State;
       else if (isId("hyper"))
         R = ArgRole::Hyper;
+      else if (isId("buffer"))
+        R = ArgRole::Buffer;
       else
-        return expected("an argument role (input, param, state, hyper)");
+        return expected("an argument role (input, param, buffer, state, "
+                        "hyper)");
       next();
       bool Frozen = false;
       if (isPunct(",")) {

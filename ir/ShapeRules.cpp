@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "ir/Conv2d.h"
 #include "ir/IR.h"
+#include "ir/Pool2d.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -482,8 +483,9 @@ TypeOrError ruleConv2d(const ShapeQuery &Q) {
   return Y;
 }
 
-/// An adjoint op's operand dy, compared with the forward's result \p Y.
-TypeOrError conv2dAdjoint(const ShapeQuery &Q, const TypeOrError &Y,
+/// An adjoint op's \p Result after comparing its operand dy with the
+/// forward's result \p Y (conv2d's and the pools' adjoints).
+TypeOrError adjointResult(const ShapeQuery &Q, const TypeOrError &Y,
                           TensorType Result) {
   if (!Y.Type)
     return Y;
@@ -512,7 +514,7 @@ TypeOrError ruleConv2dGradInput(const ShapeQuery &Q) {
                             "'input_size' of 2 positive integers",
                             Q.Info.Mnemonic));
   TensorType X(Q.Elt, {DY.Dims[0], W.Dims[1] * G->Groups, (*HW)[0], (*HW)[1]});
-  return conv2dAdjoint(Q, conv2dResult(Q, X, W), X);
+  return adjointResult(Q, conv2dResult(Q, X, W), X);
 }
 
 /// (dy, x) -> dw [O, C/groups, kernel_size...].
@@ -527,7 +529,88 @@ TypeOrError ruleConv2dGradWeight(const ShapeQuery &Q) {
                             "'kernel_size' of 2 positive integers",
                             Q.Info.Mnemonic));
   TensorType W(Q.Elt, {DY.Dims[1], X.Dims[1] / G->Groups, (*K)[0], (*K)[1]});
-  return conv2dAdjoint(Q, conv2dResult(Q, X, W), W);
+  return adjointResult(Q, conv2dResult(Q, X, W), W);
+}
+
+/// "3" for a square pair, else "3x2" (rows by columns).
+static std::string pairStr(int64_t H, int64_t W) {
+  return H == W ? std::to_string(H) : fmt::format("{}x{}", H, W);
+}
+
+/// max_pool2d's or avg_pool2d's result for input \p X, or why the window
+/// does not fit it (the adjoint ops rebuild the forward's input).
+TypeOrError pool2dResult(const ShapeQuery &Q, const TensorType &X) {
+  const char *M = Q.Info.Mnemonic;
+  auto G = Pool2dGeometry::of(Q.A);
+  if (!G)
+    return fail(fmt::format("'{}' needs 'kernel' and 'stride' of 2 positive "
+                            "integers and 'padding' of 2 non-negative "
+                            "integers",
+                            M));
+  if (X.rank() != 4 || std::count(X.Dims.begin() + 1, X.Dims.end(), kBatch))
+    return fail(fmt::format("{} expects an input of rank 4 [N, C, H, W] with "
+                            "static C, H and W, got {}",
+                            M, X.str(Q.B)));
+  const auto &K = G->Kernel, &P = G->Padding;
+  if (!G->paddingFits(0) || !G->paddingFits(1))
+    return fail(fmt::format("padding {} is more than half the window {}",
+                            P[0] == P[1] ? std::to_string(P[0])
+                                         : fmt::format("[{}, {}]", P[0], P[1]),
+                            pairStr(K[0], K[1])));
+  int64_t H = X.Dims[2], W = X.Dims[3];
+  if (G->outSize(0, H) < 1 || G->outSize(1, W) < 1) {
+    return fail(fmt::format("window {} larger than the padded input ({})",
+                            pairStr(K[0], K[1]),
+                            pairStr(G->padded(0, H), G->padded(1, W))));
+  }
+  return ok(TensorType(
+      Q.Elt, {X.Dims[0], X.Dims[1], G->outSize(0, H), G->outSize(1, W)}));
+}
+
+TypeOrError rulePool2d(const ShapeQuery &Q) {
+  return pool2dResult(Q, Q.Ops[0]);
+}
+
+/// (dy, x) -> dx, x's type.
+TypeOrError ruleMaxPool2dGrad(const ShapeQuery &Q) {
+  return adjointResult(Q, pool2dResult(Q, Q.Ops[1]), Q.Ops[1]);
+}
+
+/// dy -> dx [N, C, input_size...].
+TypeOrError ruleAvgPool2dGrad(const ShapeQuery &Q) {
+  const TensorType &DY = Q.Ops[0];
+  const std::vector<int64_t> *HW = sizeAttr(Q.A, "input_size");
+  if (!HW || DY.rank() != 4)
+    return fail(fmt::format("'{}' expects dy of rank 4 and an 'input_size' "
+                            "of 2 positive integers",
+                            Q.Info.Mnemonic));
+  TensorType X(Q.Elt, {DY.Dims[0], DY.Dims[1], (*HW)[0], (*HW)[1]});
+  return adjointResult(Q, pool2dResult(Q, X), X);
+}
+
+/// dropout(x, seed, step): x a float tensor, an i32[] seed, a float scalar
+/// step; 0 <= p < 1 and a non-negative i32 id. The result is x's type.
+TypeOrError ruleDropout(const ShapeQuery &Q) {
+  const TensorType &X = Q.Ops[0], &Seed = Q.Ops[1], &Step = Q.Ops[2];
+  if (!isFloat(X.Elt))
+    return fail(
+        fmt::format("'dropout' expects a float tensor, got {}", X.str(Q.B)));
+  if (Seed.Elt != DType::I32 || !Seed.isScalar())
+    return fail(
+        fmt::format("'dropout' expects an i32[] seed, got {}", Seed.str(Q.B)));
+  if (!isFloat(Step.Elt) || !Step.isScalar())
+    return fail(fmt::format("'dropout' expects a float scalar step, got {}",
+                            Step.str(Q.B)));
+  auto P = Q.A.find("p");
+  const double *PV = P == Q.A.end() ? nullptr : std::get_if<double>(&P->second);
+  if (!PV || !(*PV >= 0 && *PV < 1))
+    return fail(fmt::format("'dropout' needs a probability 'p' in [0, 1), "
+                            "got {}",
+                            PV ? attrStr(P->second) : "none"));
+  auto Id = getInt(Q.A, "id");
+  if (!Id || *Id < 0 || *Id > INT32_MAX)
+    return fail("'dropout' needs an integer 'id' in [0, 2^31)");
+  return ok(X);
 }
 
 TypeOrError ruleArgMax(const ShapeQuery &Q) {

@@ -19,8 +19,9 @@
 ///   result-type    the op table's shape rule applied to the operand types
 ///                  and attributes gives the result type
 ///   results        results are values of the function; a result named like
-///                  an argument updates a trainable parameter or optimizer
-///                  state of the same type; the loss is a float scalar
+///                  an argument updates a trainable parameter, a buffer or
+///                  optimizer state of the same type; the loss is a float
+///                  scalar
 ///
 /// The attribute schema is Ops.def's Attrs column. A violation is located in
 /// the .air text when a SourceMap is given, else at the op's own location.
@@ -370,10 +371,11 @@ private:
       if (ArgI < 0)
         continue;
       ArgRole Role = F.Roles[ArgI];
-      if (Role != ArgRole::Param && Role != ArgRole::State)
+      if (Role != ArgRole::Param && Role != ArgRole::State &&
+          Role != ArgRole::Buffer)
         report(F, L,
-               fmt::format("result '{}' would update {} %{}; only parameters "
-                           "and optimizer state are updated",
+               fmt::format("result '{}' would update {} %{}; only parameters, "
+                           "buffers and optimizer state are updated",
                            R.Name, argRoleName(Role), R.Name));
       else if (F.Frozen[ArgI])
         report(F, L,

@@ -11,10 +11,16 @@
 /// pass made (`fused` ops, matmul epilogues) is an error: fuse runs after
 /// autodiff. Adjoint ops carry their forward op's location marked `grad`.
 ///
-/// @train_step returns the loss and `grad.<param>` for every trainable
-/// parameter; metrics are dropped (they are evaluated by @forward). A
-/// trainable parameter the loss does not depend on gets a zero gradient
-/// and a warning.
+/// @train_step returns the loss, the buffers' next values (results named
+/// after a buffer argument, e.g. batch norm's running statistics) and
+/// `grad.<param>` for every trainable parameter; metrics are dropped (they
+/// are evaluated by @forward). A trainable parameter the loss does not
+/// depend on gets a zero gradient and a warning.
+///
+/// A model whose training differs from its evaluation (batch_norm,
+/// dropout) has a second function, @forward_train, in training mode: then
+/// @train_step is @forward_train renamed and differentiated, and
+/// @forward_train leaves the module.
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/Autodiff.h"
@@ -110,8 +116,14 @@ static bool differentiate(Function &F, PassContext &Ctx) {
     }
   }
 
-  // Results: the loss and one gradient per trainable parameter.
+  // Results: the loss, the buffers' next values and one gradient per
+  // trainable parameter.
   std::vector<Result> Results{{"loss", Loss}};
+  for (const Result &R : F.Results) {
+    int I = F.argIndex(R.Name);
+    if (I >= 0 && F.Roles[I] == ArgRole::Buffer)
+      Results.push_back(R);
+  }
   for (size_t I = 0; I < F.Args.size(); ++I) {
     if (F.Roles[I] != ArgRole::Param || F.Frozen[I])
       continue;
@@ -140,7 +152,15 @@ bool AutodiffPass::run(Module &M, PassContext &Ctx) {
     Ctx.error(Loc(), "the module already has @train_step");
     return false;
   }
-  std::unique_ptr<Function> F = Fwd->clone();
+  std::unique_ptr<Function> F;
+  for (auto It = M.Functions.begin(); It != M.Functions.end(); ++It)
+    if ((*It)->Name == "forward_train") {
+      F = std::move(*It);
+      M.Functions.erase(It);
+      break;
+    }
+  if (!F)
+    F = Fwd->clone();
   F->Name = "train_step";
   if (!differentiate(*F, Ctx))
     return false;

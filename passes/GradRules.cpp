@@ -8,7 +8,10 @@
 /// Broadcast operands get their adjoint summed back to their own shape
 /// (for matmul, its broadcast batch dims). slice and pad are each other's
 /// adjoints; concat's operands get slices of the adjoint. conv2d's adjoints
-/// are ops of their own (conv2d_grad_input, conv2d_grad_weight).
+/// are ops of their own (conv2d_grad_input, conv2d_grad_weight), and so are
+/// the pools' (max_pool2d_grad sends each window's adjoint to the window's
+/// first maximum in row-major order). dropout's adjoint is dropout of the
+/// adjoint with the same key (the same mask).
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/GradRules.h"
@@ -262,6 +265,21 @@ static void conv2dRule(GradContext &C) {
   }
 }
 
+/// max_pool2d: dx = max_pool2d_grad(dy, x), which finds each window's
+/// first maximum again; avg_pool2d: dx = avg_pool2d_grad(dy) with x's
+/// [H, W] (a stride can leave rows out of every window).
+static void maxPool2dRule(GradContext &C) {
+  C.Grads[0] =
+      C.B.create(K::MaxPool2dGrad, {C.DY, C.O.Operands[0]}, C.O.Attributes);
+}
+
+static void avgPool2dRule(GradContext &C) {
+  const std::vector<int64_t> &X = C.O.Operands[0]->Type.Dims;
+  Attrs A = C.O.Attributes;
+  A["input_size"] = std::vector<int64_t>{X[2], X[3]};
+  C.Grads[0] = C.B.create(K::AvgPool2dGrad, {C.DY}, std::move(A));
+}
+
 static void softmaxRule(GradContext &C) {
   OpKind G = C.O.Kind == K::Softmax ? K::SoftmaxGrad : K::LogSoftmaxGrad;
   C.Grads[0] = C.B.create(G, {C.DY, const_cast<Value *>(&C.O.Result)},
@@ -272,6 +290,14 @@ static void crossEntropyRule(GradContext &C) {
   C.Grads[0] =
       C.B.create(K::CrossEntropyGrad, {C.DY, C.O.Operands[0], C.O.Operands[1]},
                  {{"label_smoothing", C.O.floatAttr("label_smoothing", 0)}});
+}
+
+/// dropout: dx = dropout(dy, seed, step) with the same p and id, so the
+/// same mask and scale (the bits are a function of the key, the step and
+/// the element index): no mask is stored. seed and step get no adjoint.
+static void dropoutRule(GradContext &C) {
+  C.Grads[0] = C.B.create(K::Dropout, {C.DY, C.O.Operands[1], C.O.Operands[2]},
+                          C.O.Attributes);
 }
 
 static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
@@ -298,9 +324,12 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   T[size_t(K::ReduceMin)] = reduceMaxMinRule;
   T[size_t(K::MatMul)] = matmulRule;
   T[size_t(K::Conv2d)] = conv2dRule;
+  T[size_t(K::MaxPool2d)] = maxPool2dRule;
+  T[size_t(K::AvgPool2d)] = avgPool2dRule;
   T[size_t(K::Softmax)] = softmaxRule;
   T[size_t(K::LogSoftmax)] = softmaxRule;
   T[size_t(K::CrossEntropy)] = crossEntropyRule;
+  T[size_t(K::Dropout)] = dropoutRule;
   return T;
 }
 

@@ -65,7 +65,10 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
   if (const Result *L = F->result("loss"))
     Elt = L->V->Type.Elt;
   Value *Lr = F->addArg("lr", TensorType::scalar(Elt), ArgRole::Hyper);
-  Value *Step = F->addArg("step", TensorType::scalar(Elt), ArgRole::Hyper);
+  // Dropout in training mode already reads %step.
+  Value *Step = F->arg("step");
+  if (!Step)
+    Step = F->addArg("step", TensorType::scalar(Elt), ArgRole::Hyper);
 
   Builder B(*F);
   // Constants like 1 - beta1 print as 0.1, not 0.09999999999999998.
@@ -164,22 +167,30 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
   for (Result &U : Updates)
     Results.push_back(U);
   F->Results = std::move(Results);
-  // Hyperparameters go last among the arguments: move %lr and %step after
-  // the state arguments that were added meanwhile.
-  auto It = F->Args.begin() + Lr->ArgNo;
-  std::vector<std::unique_ptr<Value>> Hyper;
-  Hyper.push_back(std::move(*It));
-  Hyper.push_back(std::move(*(It + 1)));
-  F->Args.erase(It, It + 2);
-  F->Roles.erase(F->Roles.begin() + Hyper[0]->ArgNo,
-                 F->Roles.begin() + Hyper[0]->ArgNo + 2);
-  F->Frozen.erase(F->Frozen.begin() + Hyper[0]->ArgNo,
-                  F->Frozen.begin() + Hyper[0]->ArgNo + 2);
-  for (auto &H : Hyper) {
-    F->Args.push_back(std::move(H));
-    F->Roles.push_back(ArgRole::Hyper);
-    F->Frozen.push_back(false);
+  // Hyperparameters go last among the arguments, %lr and %step first of
+  // them (then dropout's %seed): move them after the state arguments that
+  // were added meanwhile.
+  std::vector<size_t> Order;
+  for (size_t I = 0; I < F->Args.size(); ++I)
+    if (F->Roles[I] != ArgRole::Hyper)
+      Order.push_back(I);
+  Order.push_back(Lr->ArgNo);
+  Order.push_back(Step->ArgNo);
+  for (size_t I = 0; I < F->Args.size(); ++I)
+    if (F->Roles[I] == ArgRole::Hyper && I != size_t(Lr->ArgNo) &&
+        I != size_t(Step->ArgNo))
+      Order.push_back(I);
+  std::vector<std::unique_ptr<Value>> Args;
+  std::vector<ArgRole> Roles;
+  std::vector<bool> Frozen;
+  for (size_t I : Order) {
+    Args.push_back(std::move(F->Args[I]));
+    Roles.push_back(F->Roles[I]);
+    Frozen.push_back(F->Frozen[I]);
   }
+  F->Args = std::move(Args);
+  F->Roles = std::move(Roles);
+  F->Frozen = std::move(Frozen);
   for (size_t I = 0; I < F->Args.size(); ++I)
     F->Args[I]->ArgNo = I;
   return true;

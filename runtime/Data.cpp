@@ -59,6 +59,33 @@ static int perSampleCount(const adj_rt_value_desc &d, int64_t &count) {
   return 0;
 }
 
+/// "[1, 28, 28]".
+static std::string dimsText(int rank, const int64_t *dims) {
+  std::string s = "[";
+  for (int i = 0; i < rank; ++i)
+    s += format("%s%lld", i ? ", " : "", (long long)dims[i]);
+  return s + "]";
+}
+
+/// Whether a file's samples (dims 1.. of `t`) fit the input `d` without a
+/// silent reshape: a vector input (rank <= 2 with the batch) takes any
+/// sample flattened, as an MLP reads 28x28 images as 784 values; otherwise
+/// the dims must agree once dims of size 1 are dropped ([28, 28] fits
+/// [1, 28, 28], 784-wide rows do not).
+static bool sameSampleShape(const adj_rt_tensor &t,
+                            const adj_rt_value_desc &d) {
+  if (d.rank <= 2)
+    return true;
+  std::vector<int64_t> a, b;
+  for (int i = 1; i < t.rank; ++i)
+    if (t.dims[i] != 1)
+      a.push_back(t.dims[i]);
+  for (int i = 1; i < d.rank; ++i)
+    if (d.dims[i] != 1)
+      b.push_back(d.dims[i]);
+  return a == b;
+}
+
 static int loadSource(const adj_rt_data_desc &src, adj_rt_dtype dtype,
                       adj_rt_tensor &t) {
   switch (src.format) {
@@ -100,6 +127,13 @@ static int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
                        "%lld",
                        name.c_str(), (long long)fileCount, src.input,
                        (long long)perSample));
+  if (!sameSampleShape(t, d))
+    return fail(format("%s: samples of shape %s do not fit input '%s' of "
+                       "shape %s per sample (a vector input takes any "
+                       "sample flattened; a multi-dimensional one needs the "
+                       "same dims, up to dims of size 1)",
+                       name.c_str(), dimsText(t.rank - 1, t.dims + 1).c_str(),
+                       src.input, dimsText(d.rank - 1, d.dims + 1).c_str()));
   if (in.Samples == 0)
     return fail(name + ": no samples");
   if (!split.empty() && split.Samples != in.Samples) {

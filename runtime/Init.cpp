@@ -9,6 +9,7 @@
 ///   glorot_normal   N(0, std), std = sqrt(2 / (fan_in + fan_out))
 ///   he_uniform      U(-a, a), a = sqrt(6 / fan_in)
 ///   he_normal       N(0, std), std = sqrt(2 / fan_in)
+///   kaiming_uniform U(-a, a), a = 1 / sqrt(fan_in)  (also uniform_fan_in)
 ///
 /// Normals come from the Box-Muller transform. Everything is a pure function
 /// of the seed, so a run is reproducible on every machine.
@@ -200,6 +201,11 @@ static void fill(T *data, int64_t count, adj_rt_init init, double a, double b,
     return normalWith(0, std::sqrt(2.0 / in));
   case ADJ_RT_INIT_HE_UNIFORM: {
     double bound = std::sqrt(6.0 / in);
+    return uniformIn(-bound, bound);
+  }
+  case ADJ_RT_INIT_KAIMING_UNIFORM:
+  case ADJ_RT_INIT_UNIFORM_FAN_IN: {
+    double bound = 1.0 / std::sqrt(in);
     return uniformIn(-bound, bound);
   }
   }

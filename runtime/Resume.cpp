@@ -95,8 +95,8 @@ int loadCheckpoint(const char *path, const Settings &s, bool training,
   for (const auto &p : state.Params) {
     const CheckpointFile::Entry *e = f.find(p->Name);
     if (!e)
-      return fail(
-          format("%s: no tensor for parameter '%s'", n, p->Name.c_str()));
+      return fail(format("%s: no tensor for %s '%s'", n,
+                         p->Buffer ? "buffer" : "parameter", p->Name.c_str()));
     if (f.check(*e, p->DType, p->Rank, p->Dims))
       return 1;
     plan.push_back({e, p.get()});

@@ -51,9 +51,16 @@ static int checkFreeze(const adj_rt_model &m, const adj_rt_options &o,
     return fail("internal error: --freeze array is null");
   for (int i = 0; i < o.num_freeze; ++i) {
     const char *name = o.freeze[i] ? o.freeze[i] : "";
-    bool found = false;
+    bool found = false, buffer = false;
     for (int p = 0; m.params && p < m.num_params; ++p)
-      found |= m.params[p].name && std::strcmp(m.params[p].name, name) == 0;
+      if (m.params[p].name && std::strcmp(m.params[p].name, name) == 0) {
+        found = true;
+        buffer = m.params[p].buffer != 0;
+      }
+    if (buffer)
+      return fail(format("--freeze: '%s' is a buffer, not a parameter "
+                         "(buffers are never trained)",
+                         name));
     if (!found)
       return fail(format("--freeze: the model has no parameter '%s'", name));
     s.Freeze.push_back(name);

@@ -46,7 +46,8 @@ Slot *State::findState(const char *name) const {
 int64_t State::paramValues() const {
   int64_t total = 0;
   for (const auto &p : Params)
-    total += p->Count;
+    if (!p->Buffer)
+      total += p->Count;
   return total;
 }
 
@@ -90,7 +91,8 @@ int Step::bindArg(int i, const Split &split, State &state, int64_t batch) {
     Args[i] = Inputs.back().Buf.data();
     return 0;
   }
-  case ADJ_RT_ARG_PARAM: {
+  case ADJ_RT_ARG_PARAM:
+  case ADJ_RT_ARG_BUFFER: {
     Slot *s = state.findParam(d.name);
     if (!s)
       return internal("is not a parameter of the model");
@@ -128,11 +130,12 @@ int Step::bindArg(int i, const Split &split, State &state, int64_t batch) {
   }
   case ADJ_RT_ARG_HYPER: {
     bool isLr = std::strcmp(d.name, "lr") == 0;
-    if (!isLr && std::strcmp(d.name, "step") != 0)
+    bool isSeed = std::strcmp(d.name, "seed") == 0;
+    if (!isLr && !isSeed && std::strcmp(d.name, "step") != 0)
       return internal("is an unknown hyperparameter");
-    if (count != 1)
-      return internal("is not a scalar");
-    Hypers.push_back({i, isLr, d.dtype, AlignedBuffer()});
+    if (count != 1 || (isSeed && d.dtype != ADJ_RT_I32))
+      return internal("is not a scalar of its type");
+    Hypers.push_back({i, isLr, d.dtype, AlignedBuffer(), isSeed});
     if (!Hypers.back().Buf.allocate(8))
       return fail("out of memory");
     Args[i] = Hypers.back().Buf.data();
@@ -269,8 +272,14 @@ void Step::gather(const int64_t *order, int64_t start, int64_t n) {
   }
 }
 
-void Step::setHyper(double lr, int64_t step) {
+void Step::setHyper(double lr, int64_t step, uint64_t seed) {
   for (Hyper &h : Hypers) {
+    if (h.IsSeed) {
+      // The run's seed mixed to 32 bits: dropout's generator key.
+      uint32_t key = uint32_t(mix64(seed ^ 0x6A09E667F3BCC909ull));
+      std::memcpy(h.Buf.data(), &key, sizeof key);
+      continue;
+    }
     double v = h.IsLr ? lr : double(step);
     switch (h.DType) {
     case ADJ_RT_F32:

@@ -46,6 +46,7 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
       return fail(format("internal error: invalid parameter %d", i));
     auto s = std::make_unique<Slot>();
     s->Name = p.name;
+    s->Buffer = p.buffer != 0;
     s->Rank = p.rank;
     s->Count = 1;
     for (int k = 0; k < p.rank; ++k) {
@@ -60,8 +61,9 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
     s->DType = ADJ_RT_F32;
     for (const adj_rt_function *f : {&m.eval_step, &m.train_step})
       for (int a = 0; a < f->num_args && f->args; ++a)
-        if (f->args[a].role == ADJ_RT_ARG_PARAM && f->args[a].name &&
-            std::strcmp(f->args[a].name, p.name) == 0)
+        if ((f->args[a].role == ADJ_RT_ARG_PARAM ||
+             f->args[a].role == ADJ_RT_ARG_BUFFER) &&
+            f->args[a].name && std::strcmp(f->args[a].name, p.name) == 0)
           s->DType = f->args[a].dtype;
     if (s->DType != ADJ_RT_F32 && s->DType != ADJ_RT_F64)
       return fail(
@@ -70,6 +72,10 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
       return fail(format("out of memory for parameter '%s'", p.name));
     int64_t fanIn, fanOut;
     computeFans(p.rank, p.dims, fanIn, fanOut);
+    if (p.fan_in > 0)
+      fanIn = p.fan_in;
+    if (p.fan_out > 0)
+      fanOut = p.fan_out;
     uint64_t pseed = mix64(seed * 0x9E3779B97F4A7C15ull + uint64_t(i));
     adj_rt_init_fill(s->current(), s->DType == ADJ_RT_F64, s->Count, p.init,
                      p.a, p.b, fanIn, fanOut, pseed);
@@ -149,7 +155,7 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
     int64_t n = std::min(batch, train.Samples - first);
     Train.gather(S->Shuffle ? Order.data() : nullptr, first, n);
     int64_t step = Pos.Step + 1;
-    Train.setHyper(currentLr(), step);
+    Train.setHyper(currentLr(), step, S->Seed);
     DeltaValid = false;
     if (Train.call(n) != 0) {
       status =
@@ -241,9 +247,15 @@ int adj_rt_session::save(const char *path) {
 }
 
 void adj_rt_session::printHeader() const {
-  std::string line = format(
-      "%s: %d params (%s values), ", S->Model.name ? S->Model.name : "model",
-      int(Params.Params.size()), groupDigits(Params.paramValues()).c_str());
+  int buffers = 0;
+  for (const auto &p : Params.Params)
+    buffers += p->Buffer;
+  std::string line = format("%s: %d params (%s values), ",
+                            S->Model.name ? S->Model.name : "model",
+                            int(Params.Params.size()) - buffers,
+                            groupDigits(Params.paramValues()).c_str());
+  if (buffers)
+    line += format("%d buffers, ", buffers);
   if (!S->EvalOnly)
     line += format("train %lld", (long long)Data.Train.Samples);
   if (!Data.Test.empty())

@@ -121,6 +121,7 @@ struct Slot {
   int64_t Count = 0;
   AlignedBuffer Buf[2];
   int Cur = 0;
+  bool Buffer = false; ///< a model buffer (adj_rt_param_desc.buffer)
 
   void *current() const { return Buf[Cur].data(); }
   /// The other buffer; null until allocateNext().
@@ -139,6 +140,7 @@ struct State {
 
   Slot *findParam(const char *name) const;
   Slot *findState(const char *name) const;
+  /// The values of the parameters (not the buffers).
   int64_t paramValues() const;
 };
 
@@ -164,7 +166,9 @@ public:
   /// buffers; `order` null means the identity.
   void gather(const int64_t *order, int64_t start, int64_t n);
   /// Sets the "lr" and "step" hyperparameters.
-  void setHyper(double lr, int64_t step);
+  /// Sets the hyperparameter arguments: lr, the 1-based optimizer step and
+  /// the run's seed (dropout's key, mixed to 32 bits).
+  void setHyper(double lr, int64_t step, uint64_t seed);
   /// Calls the function on the gathered batch; returns its status.
   int32_t call(int64_t n);
   /// Makes the next values written by the last call current.
@@ -192,6 +196,7 @@ private:
     bool IsLr;
     adj_rt_dtype DType;
     AlignedBuffer Buf;
+    bool IsSeed = false;
   };
   struct Update {
     int Result;

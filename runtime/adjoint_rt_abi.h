@@ -25,7 +25,7 @@ extern "C" {
 
 /** The version of the interface between compiled models and the runtime;
  *  see above. */
-#define ADJ_RT_ABI_VERSION 1
+#define ADJ_RT_ABI_VERSION 2
 
 /** Element types; the values match adj::DType. */
 typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;
@@ -38,7 +38,10 @@ typedef enum {
   ADJ_RT_ARG_INPUT = 0, /**< a data input, batched (e.g. x, y) */
   ADJ_RT_ARG_PARAM = 1, /**< a model parameter */
   ADJ_RT_ARG_STATE = 2, /**< optimizer state, e.g. opt.m.w1 */
-  ADJ_RT_ARG_HYPER = 3  /**< a scalar hyperparameter: "lr" or "step" */
+  ADJ_RT_ARG_HYPER = 3, /**< a scalar hyperparameter: "lr", "step" or
+                           "seed" (i32: the run's seed mixed to 32 bits) */
+  ADJ_RT_ARG_BUFFER = 4 /**< model state that is not trained (batch norm's
+                           running statistics), e.g. bn1.running_mean */
 } adj_rt_role;
 
 /** One argument or result of a compiled step function. */

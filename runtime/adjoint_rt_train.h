@@ -26,7 +26,8 @@ extern "C" {
 
 /* ---- The model description: what a compiler fills in. ---- */
 
-/** Parameter initialisers (model language v1). */
+/** Parameter initialisers (model language v1, and v2's kaiming_uniform and
+ *  uniform_fan_in). */
 typedef enum {
   ADJ_RT_INIT_ZEROS = 0,
   ADJ_RT_INIT_ONES,
@@ -36,7 +37,13 @@ typedef enum {
   ADJ_RT_INIT_GLOROT_UNIFORM,
   ADJ_RT_INIT_GLOROT_NORMAL,
   ADJ_RT_INIT_HE_NORMAL,
-  ADJ_RT_INIT_HE_UNIFORM
+  ADJ_RT_INIT_HE_UNIFORM,
+  /** U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for the weights
+   *  of nn.Linear and nn.Conv*d (kaiming_uniform_ with a = sqrt(5)). */
+  ADJ_RT_INIT_KAIMING_UNIFORM,
+  /** The same bound, fan_in being that of the weight a bias is used with:
+   *  PyTorch's default for the biases of nn.Linear and nn.Conv*d. */
+  ADJ_RT_INIT_UNIFORM_FAN_IN
 } adj_rt_init;
 
 typedef struct {
@@ -46,6 +53,14 @@ typedef struct {
   adj_rt_init init;
   double a, b;
   int frozen;
+  /** The fans of the fan-based initialisers, as the compiler found them from
+   *  how the parameter is used; 0: computed from the shape (adj_rt_fans). */
+  int64_t fan_in, fan_out;
+  /** A buffer (`buffer NAME : ...`): model state that is not trained, such
+   *  as batch norm's running statistics. Initialised, checkpointed and
+   *  loaded like a parameter, updated by train_step's result of its name,
+   *  never given to the optimizer or frozen. */
+  int buffer;
 } adj_rt_param_desc;
 
 /** Data sources of the model's data { } block. */
@@ -260,10 +275,11 @@ void adj_rt_init_fill(void *data, int is_f64, int64_t count, adj_rt_init init,
                       uint64_t seed);
 
 /** fan_in and fan_out of a parameter of shape dims[rank], as adj_rt_train
- *  passes them to adj_rt_init_fill: weights are [in, out], so a matrix has
- *  fan_in = dims[0] and fan_out = dims[1]; a higher-rank kernel
- *  [in, k1, .., kr, out] has fan_in = prod(dims[:-1]) and fan_out =
- *  dims[-1] * prod(dims[1:-1]); a vector has both dims[0], a scalar 1. */
+ *  passes them to adj_rt_init_fill when its descriptor gives none: weights are
+ * [in, out], so a matrix has fan_in = dims[0] and fan_out = dims[1]; a
+ * higher-rank kernel [in, k1, .., kr, out] has fan_in = prod(dims[:-1]) and
+ * fan_out = dims[-1] * prod(dims[1:-1]); a vector has both dims[0], a scalar 1.
+ */
 void adj_rt_fans(int rank, const int64_t *dims, int64_t *fan_in,
                  int64_t *fan_out);
 

@@ -18,6 +18,25 @@ shapes. `padding` is written as given to PyTorch ([h, w], or "same", which
 the tests resolve as the frontend does), so a "same" configuration with an
 even kernel checks on which side PyTorch puts the odd zero.
 
+batch_norm.json: see BATCH_NORM below.
+
+pool2d.json: for each configuration in POOL2D, random x and dy (seeded;
+distinct values, so no window has two maxima), y = F.max_pool2d or
+F.avg_pool2d (floor mode; avg_pool2d with count_include_pad=True, its
+default) and dx, the gradient of sum(y * dy) from autograd. Configurations
+named "*ties*" draw x from a few integers instead, so windows hold tied
+maxima; their dx is Adjoint's documented rule (each window's dy to its
+first maximum in row-major order) from max_pool_first_max_grad, which is
+checked against autograd on every configuration without ties; PyTorch's own
+choice among ties is not compared.
+dropout.json: for each p of DROPOUT_P and each of float32 and float64, x
+(no zeros) and dy, y = F.dropout(x, p, training=True) and dx, the gradient of
+sum(y * dy), from PyTorch's CPU generator. Adjoint's masks come from its own
+generator, so the tests check what carries over: with PyTorch's mask (y != 0)
+Adjoint's formula x * (1 / (1 - p)) (the scale rounded to the dtype) gives y
+and dy * mask * (1 / (1 - p)) gives dx, bit for bit, and p = 0 is the
+identity.
+
 optim.json, "optimizers": for each configuration in OPTIM (an optimizer of
 ir/Optimizers.def with hyperparameters under Adjoint's keywords, and
 optionally clip_norm), two parameters w [3, 2] and b [2] from fixed seeded
@@ -40,6 +59,13 @@ after. A warm-up composes with StepLR through ChainedScheduler; with
 CosineAnnealingLR, whose recursive form does not chain, the reference is
 the product of the two schedulers' rates, each run by itself (the cosine
 one with initial lr, LinearLR with initial lr 1).
+
+layers.json (model language v2 builtins, lowered as composites by the
+frontend): for each configuration in CONV1D, LAYER_NORM and LINEAR, random
+inputs, parameters and dy (seeded), y from F.conv1d / F.layer_norm /
+F.linear and the gradients of sum(y * dy) with respect to every tensor
+argument, in float64. `args` is the call's keyword arguments as the model
+language writes them (`stride = 2, padding = "same"`).
 """
 import json
 import math
@@ -54,7 +80,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPS_DEF = os.path.join(ROOT, "ir", "Ops.def")
 OUT = os.path.join(ROOT, "tests", "fixtures", "elementwise.json")
 CONV2D_OUT = os.path.join(ROOT, "tests", "fixtures", "conv2d.json")
+POOL2D_OUT = os.path.join(ROOT, "tests", "fixtures", "pool2d.json")
+LAYERS_OUT = os.path.join(ROOT, "tests", "fixtures", "layers.json")
 OPTIM_OUT = os.path.join(ROOT, "tests", "fixtures", "optim.json")
+DROPOUT_OUT = os.path.join(ROOT, "tests", "fixtures", "dropout.json")
+DROPOUT_P = [0.0, 0.1, 0.3, 0.5, 0.75]
 
 # (name, Adjoint optimizer, hyperparameters under Adjoint's keywords, base
 # lr, clip_norm or None). Every option of Optimizers.def, alone and where
@@ -110,6 +140,24 @@ CONV2D = [
     ("depthwise_stride3", (2, 3, 7, 8), (6, 1, 2, 3),
      {"stride": [3, 2], "padding": [0, 1], "dilation": [1, 2], "groups": 3}),
 ]
+
+# (name, op, x shape, F.*_pool2d keyword arguments): odd sizes leaving
+# rows out, padding, non-square windows, overlapping windows (stride <
+# kernel), and tied maxima.
+POOL2D = []
+for _op in ("max", "avg"):
+    POOL2D += [
+        (f"{_op}_k2", _op, (2, 3, 5, 7), {"kernel_size": 2}),
+        (f"{_op}_k3_s2_p1", _op, (2, 2, 7, 6),
+         {"kernel_size": 3, "stride": 2, "padding": 1}),
+        (f"{_op}_k3x2_s1x2_p1x0", _op, (1, 3, 6, 5),
+         {"kernel_size": [3, 2], "stride": [1, 2], "padding": [1, 0]}),
+        (f"{_op}_overlap_k2x3_s1_p1", _op, (2, 2, 5, 6),
+         {"kernel_size": [2, 3], "stride": 1, "padding": 1}),
+    ]
+POOL2D.append(("max_ties_k3_s1_p1", "max", (2, 2, 5, 6),
+               {"kernel_size": 3, "stride": 1, "padding": 1}))
+POOL2D.append(("max_ties_k2", "max", (1, 2, 6, 6), {"kernel_size": 2}))
 
 # Points where every unary op is compared: a grid, values near 0 and the
 # tails. Points outside an op's domain (log of a negative) give NaN in
@@ -217,6 +265,119 @@ def conv2d_fixtures():
     return out
 
 
+def max_pool_first_max_grad(x, dy, k, s, p):
+    """dx of max_pool2d by Adjoint's rule: each window's dy goes to its
+    first maximum in row-major order (padding is -inf, never chosen)."""
+    n, c, h, w = x.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    dx = torch.zeros_like(x)
+    for i in range(n):
+        for j in range(c):
+            for a in range(oh):
+                for b in range(ow):
+                    best = None
+                    for u in range(a * s[0] - p[0], a * s[0] - p[0] + k[0]):
+                        for v in range(b * s[1] - p[1],
+                                       b * s[1] - p[1] + k[1]):
+                            if 0 <= u < h and 0 <= v < w and (
+                                    best is None or x[i, j, u, v] > best[0]):
+                                best = (x[i, j, u, v], u, v)
+                    dx[i, j, best[1], best[2]] += dy[i, j, a, b]
+    return dx
+
+
+def pool2d_fixtures():
+    """The POOL2D configurations with their PyTorch values and gradients."""
+    gen = torch.Generator().manual_seed(0)
+# (name, x shape, w shape, F.conv1d keyword arguments): with a bias; stride
+# and padding, "same" with an even kernel, dilation with groups.
+CONV1D = [
+    ("plain", (2, 3, 10), (4, 3, 3), {}),
+    ("stride2_padding1", (2, 3, 11), (4, 3, 3), {"stride": 2, "padding": 1}),
+    ("same_even_kernel", (1, 2, 9), (3, 2, 4), {"padding": "same"}),
+    ("dilation2_groups2", (2, 4, 12), (6, 2, 3),
+     {"dilation": 2, "groups": 2, "padding": 2}),
+]
+# (name, x shape, eps): the last axis normalised.
+LAYER_NORM = [("rank2", (4, 6), 1e-5), ("rank3_eps", (2, 3, 5), 0.1)]
+# (name, x shape, w shape [out, in]): leading batch dims.
+LINEAR = [("rank2", (3, 5), (4, 5)), ("rank3", (2, 3, 5), (2, 5))]
+
+
+def adj_args(kw):
+    """F.* keyword arguments as the model language writes them."""
+    return ", ".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}"
+                     for k, v in kw.items())
+
+
+def layer_fixtures():
+    """The CONV1D, LAYER_NORM and LINEAR configurations."""
+    gen = torch.Generator().manual_seed(2)
+
+    def rand(shape):
+        return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1)
+
+    out = []
+    for name, op, xs, kw in POOL2D:
+        ties = "ties" in name
+        if ties:
+            x = torch.randint(0, 3, xs, generator=gen).double()
+        else:
+            x = rand(xs)
+        x.requires_grad_()
+        pool = F.max_pool2d if op == "max" else F.avg_pool2d
+        y = pool(x, **kw)
+        dy = rand(tuple(y.shape))
+        (dx,) = torch.autograd.grad((y * dy).sum(), (x,))
+        k = pair(kw["kernel_size"])
+        s = pair(kw.get("stride", kw["kernel_size"]))
+        p = pair(kw.get("padding", 0))
+        if op == "max":
+            rule = max_pool_first_max_grad(x.detach(), dy, k, s, p)
+            if ties:
+                dx = rule
+            else:
+                assert torch.equal(rule, dx), name
+        out.append({
+            "name": name, "op": f"{op}_pool2d",
+            "kernel": k, "stride": s, "padding": p,
+            "x_shape": list(xs), "y_shape": list(y.shape),
+            "x": x.detach().flatten().tolist(),
+            "dy": dy.flatten().tolist(),
+            "y": y.detach().flatten().tolist(),
+            "dx": dx.flatten().tolist(),
+        })
+    def record(name, args, tensors, y):
+        dy = rand(tuple(y.shape))
+        grads = torch.autograd.grad((y * dy).sum(), list(tensors.values()))
+        r = {"name": name, "args": args, "y_shape": list(y.shape),
+             "y": y.detach().flatten().tolist(), "dy": dy.flatten().tolist()}
+        for (k, t), g in zip(tensors.items(), grads):
+            r[k] = t.detach().flatten().tolist()
+            r[k + "_shape"] = list(t.shape)
+            r["d" + k] = g.flatten().tolist()
+        return r
+
+    out = {"conv1d": [], "layer_norm": [], "linear": []}
+    for name, xs, ws, kw in CONV1D:
+        t = {"x": rand(xs), "w": rand(ws), "b": rand((ws[0],))}
+        t = {k: v.requires_grad_() for k, v in t.items()}
+        y = F.conv1d(t["x"], t["w"], t["b"], **kw)
+        out["conv1d"].append(record(name, adj_args(kw), t, y))
+    for name, xs, eps in LAYER_NORM:
+        d = xs[-1]
+        t = {"x": rand(xs), "gamma": rand((d,)), "beta": rand((d,))}
+        t = {k: v.requires_grad_() for k, v in t.items()}
+        y = F.layer_norm(t["x"], [d], t["gamma"], t["beta"], eps=eps)
+        out["layer_norm"].append(record(name, f"eps = {eps}", t, y))
+    for name, xs, ws in LINEAR:
+        t = {"x": rand(xs), "w": rand(ws), "b": rand((ws[0],))}
+        t = {k: v.requires_grad_() for k, v in t.items()}
+        y = F.linear(t["x"], t["w"], t["b"])
+        out["linear"].append(record(name, "", t, y))
+    return out
+
+
 def optim_fixtures():
     """The OPTIM configurations, stepped by torch.optim."""
     gen = torch.Generator().manual_seed(1)
@@ -319,6 +480,72 @@ def schedule_fixtures():
     return out
 
 
+# batch_norm.json: x [N, C] or [N, C, H, W], gamma, beta, running mean and
+# var and a loss weight r, all seeded; in training mode the loss
+# sum(F.batch_norm(x, ..., training=True) * r), its gradients wrt x, gamma
+# and beta, and the running statistics after the call; in evaluation mode the
+# loss with the initial running statistics.
+BATCH_NORM = [
+    {"x_shape": [4, 3, 5, 5], "momentum": 0.1, "eps": 1e-5},
+    {"x_shape": [6, 4], "momentum": 0.3, "eps": 1e-3},
+    {"x_shape": [3, 2, 1, 7], "momentum": 1.0, "eps": 1e-5},
+]
+BATCH_NORM_OUT = os.path.join(ROOT, "tests", "fixtures", "batch_norm.json")
+
+
+def batch_norm_fixtures():
+    gen = torch.Generator().manual_seed(2)
+    out = []
+    for cfg in BATCH_NORM:
+        shape, C = cfg["x_shape"], cfg["x_shape"][1]
+
+        def rand(*s, lo=-1.0, hi=1.0):
+            u = torch.rand(*s, generator=gen, dtype=torch.float64)
+            return lo + (hi - lo) * u
+
+        x = rand(*shape, lo=-2.0, hi=3.0).requires_grad_()
+        g = rand(C, lo=0.5, hi=1.5).requires_grad_()
+        b = rand(C).requires_grad_()
+        mean, var = rand(C), rand(C, lo=0.5, hi=2.0)
+        r = rand(*shape)
+        rm, rv = mean.clone(), var.clone()
+        y = F.batch_norm(x, rm, rv, g, b, training=True,
+                         momentum=cfg["momentum"], eps=cfg["eps"])
+        loss = (y * r).sum()
+        dx, dg, db = torch.autograd.grad(loss, (x, g, b))
+        with torch.no_grad():
+            ye = F.batch_norm(x, mean, var, g, b, training=False,
+                              momentum=cfg["momentum"], eps=cfg["eps"])
+        out.append({**cfg, "x": x.flatten().tolist(), "gamma": g.tolist(),
+                    "beta": b.tolist(), "mean": mean.tolist(),
+                    "var": var.tolist(), "r": r.flatten().tolist(),
+                    "train_loss": loss.item(), "dx": dx.flatten().tolist(),
+                    "dgamma": dg.tolist(), "dbeta": db.tolist(),
+                    "new_mean": rm.tolist(), "new_var": rv.tolist(),
+                    "eval_loss": (ye * r).sum().item()})
+def dropout_fixtures():
+    """F.dropout and its gradient for each p of DROPOUT_P, f32 and f64."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # F.dropout draws from the default generator
+    out = []
+    for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
+        for p in DROPOUT_P:
+            mag = torch.rand((6, 8), generator=gen, dtype=dtype) + 0.5
+            sign = torch.randint(0, 2, (6, 8), generator=gen) * 2 - 1
+            x = (mag * sign).to(dtype).requires_grad_()
+            dy = torch.rand((6, 8), generator=gen, dtype=dtype) * 2 - 1
+            y = F.dropout(x, p, training=True)
+            (dx,) = torch.autograd.grad((y * dy).sum(), x)
+            out.append({
+                "dtype": name, "p": p, "shape": [6, 8],
+                "x": x.detach().flatten().tolist(),
+                "dy": dy.flatten().tolist(),
+                "y": y.detach().flatten().tolist(),
+                "dx": dx.flatten().tolist(),
+            })
+    return out
+
+
 def write(path, data):
     with open(path, "w") as fh:
         json.dump(data, fh, indent=1, sort_keys=True, allow_nan=False)
@@ -332,6 +559,19 @@ def main():
     write(CONV2D_OUT, {"conv2d": conv2d_fixtures()})
     print(f"wrote {os.path.relpath(CONV2D_OUT, ROOT)}: {len(CONV2D)} conv2d "
           f"configurations")
+    write(BATCH_NORM_OUT, {"batch_norm": batch_norm_fixtures()})
+    print(f"wrote {os.path.relpath(BATCH_NORM_OUT, ROOT)}: "
+          f"{len(BATCH_NORM)} batch_norm configurations")
+    write(POOL2D_OUT, {"pool2d": pool2d_fixtures()})
+    print(f"wrote {os.path.relpath(POOL2D_OUT, ROOT)}: {len(POOL2D)} pool2d "
+          f"configurations")
+    layers = layer_fixtures()
+    write(LAYERS_OUT, layers)
+    print(f"wrote {os.path.relpath(LAYERS_OUT, ROOT)}: "
+          + ", ".join(f"{len(v)} {k}" for k, v in sorted(layers.items())))
+    write(DROPOUT_OUT, {"dropout": dropout_fixtures()})
+    print(f"wrote {os.path.relpath(DROPOUT_OUT, ROOT)}: {2 * len(DROPOUT_P)} "
+          f"dropout configurations")
     optim = {"optimizers": optim_fixtures(), "schedules": schedule_fixtures()}
     write(OPTIM_OUT, optim)
     print(f"wrote {os.path.relpath(OPTIM_OUT, ROOT)}: "

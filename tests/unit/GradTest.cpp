@@ -17,11 +17,13 @@
 #include "passes/GradRules.h"
 #include "tools/engine/GradCheck.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <llvm/Support/TargetSelect.h>
 #include <map>
+#include <optional>
 
 using namespace adj;
 
@@ -34,6 +36,13 @@ struct Case {
   /// Operand i is the batch input x instead of a parameter when set.
   std::vector<TensorType> Inputs;
   bool InputsFirst = true;
+  /// Operand i is x_i * p_i instead (the batch input scaled by a parameter
+  /// broadcast to it), so that a one-operand op sees a batch dim and still
+  /// has a parameter to check.
+  bool ScaleInputs = false;
+  /// When set, p0 reaches the op as p0 + an input `b` of this type: a
+  /// parameter through a batch dim for ops whose other operands are inputs.
+  std::optional<TensorType> Shift;
 };
 
 TensorType f(std::vector<int64_t> D) { return TensorType(DType::F64, D); }
@@ -49,14 +58,23 @@ std::unique_ptr<Module> buildCase(OpKind K, const Case &C) {
   for (size_t I = 0; I < C.Params.size(); ++I)
     Ps.push_back(
         F.addArg("p" + std::to_string(I), C.Params[I], ArgRole::Param));
-  if (C.InputsFirst) {
+  Builder B(F);
+  if (C.ScaleInputs) {
+    for (size_t I = 0; I < Ins.size(); ++I)
+      Operands.push_back(B.create(OpKind::Mul, {Ins[I], Ps[I]}));
+    Operands.insert(Operands.end(), Ps.begin() + Ins.size(), Ps.end());
+  } else if (C.InputsFirst) {
     Operands = Ins;
     Operands.insert(Operands.end(), Ps.begin(), Ps.end());
   } else {
     Operands = Ps;
     Operands.insert(Operands.end(), Ins.begin(), Ins.end());
   }
-  Builder B(F);
+  if (C.Shift) {
+    Value *Shift = F.addArg("b", *C.Shift, ArgRole::Input);
+    std::replace(Operands.begin(), Operands.end(), Ps[0],
+                 B.create(OpKind::Add, {Ps[0], Shift}));
+  }
   Value *R = nullptr;
   TypeOrError T = B.tryCreate(K, Operands, C.A, R);
   EXPECT_TRUE(T.Type) << opInfo(K).Mnemonic << ": " << T.Error;
@@ -202,6 +220,27 @@ std::vector<Case> casesFor(OpKind K) {
             {{f({2, 3, 6, 7}), f({6, 1, 2, 3})},
              Conv({3, 2}, {0, 0, 1, 0}, {1, 2}, 3)}};
   }
+  case OpKind::MaxPool2d:
+  case OpKind::AvgPool2d: {
+    auto Pool = [](V Kernel, V Stride, V Padding) {
+      return Attrs{
+          {"kernel", Kernel}, {"stride", Stride}, {"padding", Padding}};
+    };
+    // A batch input scaled by a parameter [C, H, W].
+    Case Batch{{f({2, 5, 6})}, Pool({2, 2}, {2, 2}, {0, 0})};
+    Batch.Inputs = {f({kBatch, 2, 5, 6})};
+    Batch.ScaleInputs = true;
+    return {// 2x2 windows at stride 2 on odd sizes: the last row and column
+            // are in no window.
+            {{f({2, 3, 5, 7})}, Pool({2, 2}, {2, 2}, {0, 0})},
+            // 3x3 windows at stride 2 overlapping, padding 1.
+            {{f({1, 2, 7, 6})}, Pool({3, 3}, {2, 2}, {1, 1})},
+            // Non-square windows, strides [1, 2], padding [1, 0].
+            {{f({2, 2, 6, 5})}, Pool({3, 2}, {1, 2}, {1, 0})},
+            // Stride 1: every element in up to six windows, padding [0, 1].
+            {{f({1, 1, 4, 5})}, Pool({2, 3}, {1, 1}, {0, 1})},
+            Batch};
+  }
   case OpKind::CrossEntropy: {
     TensorType L3(DType::I32, {3}), L23(DType::I32, {2, 3}),
         LN(DType::I32, {kBatch});
@@ -209,6 +248,20 @@ std::vector<Case> casesFor(OpKind K) {
     Case S{{f({3, 5})}, {{"label_smoothing", 0.1}}, -2, 2, {L3}, false};
     Case T{{f({2, 3, 4})}, {{"label_smoothing", 0.0}}, -2, 2, {L23}, false};
     return {A, S, T};
+  }
+  case OpKind::Dropout: {
+    // Operands (x, seed, step): the seed and step are inputs (x0, x1; see
+    // check()), the mask is fixed for them, so central differences apply.
+    std::vector<TensorType> Key{TensorType(DType::I32, {}), f({})};
+    auto Drop = [](double P, int64_t Id) {
+      return Attrs{{"p", P}, {"id", Id}};
+    };
+    Case Batch{{f({5})}, Drop(0.3, 2), -2, 2, Key, false};
+    Batch.Shift = f({kBatch, 3, 5});
+    return {{{f({2, 3})}, Drop(0, 0), -2, 2, Key, false}, // the identity
+            {{f({7})}, Drop(0.5, 1), -2, 2, Key, false},
+            {{f({3, 5, 3})}, Drop(0.9, 7), -2, 2, Key, false},
+            Batch};
   }
   default:
     return {};
@@ -238,6 +291,12 @@ GradCheckResult check(OpKind K, const Case &C, uint64_t Seed = 1) {
   // Label inputs: classes = the logits' last dim.
   if (K == OpKind::CrossEntropy)
     O.Classes["x0"] = C.Params[0].Dims.back();
+  // dropout's seed anywhere in [0, 2^30), its step a whole number >= 1.
+  if (K == OpKind::Dropout) {
+    O.Classes["x0"] = int64_t(1) << 30;
+    O.Ranges["x1"] = {1, 1000};
+    O.Integral.insert("x1");
+  }
   return gradCheck(*M, O);
 }
 
@@ -345,6 +404,37 @@ template <size_t Which> void wrongConv2dRule(GradContext &C) {
   }
 }
 
+/// A wrong max_pool2d rule: each window's adjoint sent to its first
+/// minimum (the maximum of -x) instead of its first maximum.
+void wrongMaxPool2dRule(GradContext &C) {
+  Value *NegX = C.B.create(OpKind::Neg, {C.O.Operands[0]});
+  C.Grads[0] = C.B.create(OpKind::MaxPool2dGrad, {C.DY, NegX}, C.O.Attributes);
+}
+
+/// A wrong avg_pool2d rule: each window's whole adjoint sent to its
+/// maximum, as max_pool2d's.
+void wrongAvgPool2dRule(GradContext &C) {
+  C.Grads[0] = C.B.create(OpKind::MaxPool2dGrad, {C.DY, C.O.Operands[0]},
+                          C.O.Attributes);
+}
+
+/// A wrong dropout rule: the mask of dropout op id + 1.
+void wrongDropoutMask(GradContext &C) {
+  Attrs A = C.O.Attributes;
+  A["id"] = C.O.intAttr("id") + 1;
+  C.Grads[0] =
+      C.B.create(OpKind::Dropout, {C.DY, C.O.Operands[1], C.O.Operands[2]}, A);
+}
+
+/// A wrong dropout rule: kept elements scaled by 1 - p, not 1 / (1 - p).
+void wrongDropoutScale(GradContext &C) {
+  double Keep = 1 - C.O.floatAttr("p");
+  Value *G =
+      C.B.create(OpKind::Dropout, {C.DY, C.O.Operands[1], C.O.Operands[2]},
+                 C.O.Attributes);
+  C.Grads[0] = C.B.create(OpKind::Div, {G, C.constant(1 / (Keep * Keep))});
+}
+
 /// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail
 /// for parameter \p WrongParam only (the one whose adjoint the wrong rule
 /// breaks), restores the rule and expects the same check to pass. The op
@@ -388,6 +478,18 @@ TEST_F(GradTest, MutatedRuleIsCaught) {
              {"groups", int64_t(2)}}};
   expectCaught(OpKind::Conv2d, wrongConv2dRule<0>, Conv, "p0");
   expectCaught(OpKind::Conv2d, wrongConv2dRule<1>, Conv, "p1");
+  Case Pool{{f({1, 2, 7, 6})},
+            {{"kernel", std::vector<int64_t>{3, 3}},
+             {"stride", std::vector<int64_t>{2, 2}},
+             {"padding", std::vector<int64_t>{1, 1}}}};
+  expectCaught(OpKind::MaxPool2d, wrongMaxPool2dRule, Pool, "p0");
+  expectCaught(OpKind::AvgPool2d, wrongAvgPool2dRule, Pool, "p0");
+  // The mask of another dropout op (id + 1), and the scale 1 - p instead of
+  // 1 / (1 - p) (as dropout of dy times (1 - p)^2).
+  Case Drop{{f({4, 5})}, {{"p", 0.5}, {"id", int64_t(3)}},    -2,
+            2,           {TensorType(DType::I32, {}), f({})}, false};
+  expectCaught(OpKind::Dropout, wrongDropoutMask, Drop, "p0");
+  expectCaught(OpKind::Dropout, wrongDropoutScale, Drop, "p0");
 }
 
 } // namespace

@@ -276,4 +276,39 @@ loss cross_entropy(logits, y)
 )");
 }
 
+TEST_F(ModelGradTest, LanguageV2Layers) {
+  // The v2 builtins, composites of existing ops: a conv1d block returning a
+  // tuple, tensors created with the batch dim, layer_norm, flatten and
+  // linear with and without a bias; conv2d with a bias and groups.
+  checkModel("v2_layers", R"(
+input x : f32[N, 2, 9]
+input y : i32[N]
+param w1 : f32[4, 2, 3] = kaiming_uniform
+param b1 : f32[4] = uniform_fan_in
+param g : f32[4] = ones
+param be : f32[4] = zeros
+param w2 : f32[3, 28] = kaiming_uniform
+param b2 : f32[3] = uniform_fan_in
+param w3 : f32[3, 3] = kaiming_uniform
+def block(x, w, b) {
+  h = conv1d(x, w, b, stride = 2, padding = "valid", dilation = 1)
+  return tanh(h), h + ones([N, 4, 4])
+}
+a, c = block(x, w1, b1)
+n = layer_norm(transpose(a * c, [0, 2, 1]), g, be)
+f = flatten(concat([n, full([N, 4, 3], 0.5)], 2))
+logits = linear(tanh(linear(f, w2, b2)), w3) + zeros([N, 3])
+loss cross_entropy(logits, y)
+)");
+  checkModel("v2_conv2d_bias", R"(
+input x : f32[N, 4, 5, 5]
+param w : f32[6, 2, 3, 3] = he_normal
+param b : f32[6] = uniform_fan_in
+param v : f32[6, 3, 2] = kaiming_uniform
+h = conv2d(x, w, b, padding = 1, groups = 2)
+u = conv1d(reshape(h, [N, 6, 25]), v, groups = 2)
+loss mean(u * u) + mean(flatten(h) * flatten(h))
+)");
+}
+
 } // namespace

@@ -27,6 +27,8 @@ static adj_rt_role roleOf(ArgRole R) {
     return ADJ_RT_ARG_STATE;
   case ArgRole::Hyper:
     return ADJ_RT_ARG_HYPER;
+  case ArgRole::Buffer:
+    return ADJ_RT_ARG_BUFFER;
   }
   return ADJ_RT_ARG_INPUT;
 }
@@ -51,6 +53,10 @@ static adj_rt_init initOf(InitKind K) {
     return ADJ_RT_INIT_HE_NORMAL;
   case InitKind::HeUniform:
     return ADJ_RT_INIT_HE_UNIFORM;
+  case InitKind::KaimingUniform:
+    return ADJ_RT_INIT_KAIMING_UNIFORM;
+  case InitKind::UniformFanIn:
+    return ADJ_RT_INIT_UNIFORM_FAN_IN;
   }
   return ADJ_RT_INIT_ZEROS;
 }
@@ -145,7 +151,8 @@ ModelDescription::ModelDescription(
   for (const ParamSpec &P : Spec.Params) {
     DimStore.push_back(P.Type.Dims);
     Params.push_back({str(P.Name), int(P.Type.rank()), DimStore.back().data(),
-                      initOf(P.Init), P.A, P.B, P.Frozen ? 1 : 0});
+                      initOf(P.Init), P.A, P.B, P.Frozen ? 1 : 0, P.FanIn,
+                      P.FanOut, P.Buffer ? 1 : 0});
   }
   for (const DataSpec &D : Spec.Data)
     Data.push_back(
@@ -254,9 +261,10 @@ std::string ModelDescription::emitC() const {
     S += "static const adj_rt_param_desc params[] = {\n";
     for (int I = 0; I < Desc.num_params; ++I) {
       const adj_rt_param_desc &P = Desc.params[I];
-      S += fmt::format("  {{{}, {}, {}, (adj_rt_init){}, {}, {}, {}}},\n",
-                       lit(P.name), P.rank, DimNames[I], int(P.init), num(P.a),
-                       num(P.b), P.frozen);
+      S += fmt::format(
+          "  {{{}, {}, {}, (adj_rt_init){}, {}, {}, {}, {}, {}, {}}},\n",
+          lit(P.name), P.rank, DimNames[I], int(P.init), num(P.a), num(P.b),
+          P.frozen, P.fan_in, P.fan_out, P.buffer);
     }
     S += "};\n";
   }

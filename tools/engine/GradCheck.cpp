@@ -4,10 +4,13 @@
 /// pass alone (the verifier runs after it), then DCE and CSE; both
 /// functions are JIT-compiled together. For each checked element p_i of a
 /// parameter the loss is evaluated at p_i + eps and p_i - eps with
-/// @forward, and (L+ - L-) / 2 eps is compared with the analytic gradient
-/// with |a - n| <= atol + rtol |n|. Every failure (pipeline, passes,
-/// codegen, JIT, a step function's non-zero status) ends the check with
-/// GradCheckResult::Error set.
+/// @forward (with @train_step's loss for a model with a training mode,
+/// @forward_train, as batch norm's batch statistics and dropout's mask are
+/// part of the function differentiated), and (L+ - L-) / 2 eps is compared
+/// with the analytic gradient with |a - n| <= atol + rtol |n|. Dropout's
+/// %seed and %step are fixed, so its mask is the same in every call. Every
+/// failure (pipeline, passes, codegen, JIT, a step function's non-zero status)
+/// ends the check with GradCheckResult::Error set.
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/GradCheck.h"
@@ -35,6 +38,7 @@ using StepFn = int32_t (*)(int64_t, void *const *, void *const *);
 
 GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   GradCheckResult R;
+  bool TrainMode = Src.function("forward_train") != nullptr;
   std::unique_ptr<Module> M = Src.clone();
   convertToF64(*M);
   auto PM = passPipeline(kGradCheckPipeline);
@@ -83,16 +87,24 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   }
   StepFn FwdFn = StepFn(*FwdSym), TrainFn = StepFn(*TrainSym);
 
-  // Random arguments (the same for both functions: @train_step's arguments
-  // are @forward's).
+  // Random arguments, shared by both functions (@train_step's arguments
+  // are @forward's and the hyperparameters %seed and %step of a training
+  // mode, which are fixed).
   const int64_t N = O.Batch;
   std::mt19937_64 Rng(O.Seed);
-  std::vector<std::vector<double>> FBufs(Fwd.Args.size());
-  std::vector<std::vector<int32_t>> IBufs(Fwd.Args.size());
-  std::vector<void *> Args(Fwd.Args.size());
-  for (size_t I = 0; I < Fwd.Args.size(); ++I) {
-    const Value &A = *Fwd.Args[I];
+  std::vector<std::vector<double>> FBufs(Train.Args.size());
+  std::vector<std::vector<int32_t>> IBufs(Train.Args.size());
+  std::vector<void *> Args(Train.Args.size());
+  for (size_t I = 0; I < Train.Args.size(); ++I) {
+    const Value &A = *Train.Args[I];
     int64_t Count = A.Type.numElements(N);
+    if (Train.Roles[I] == ArgRole::Hyper) {
+      FBufs[I].assign(1, 1.0);
+      IBufs[I].assign(1, 0x5EED);
+      Args[I] = A.Type.Elt == DType::I32 ? (void *)IBufs[I].data()
+                                         : (void *)FBufs[I].data();
+      continue;
+    }
     if (A.Type.Elt == DType::I32) {
       auto It = O.Classes.find(A.Name);
       int64_t C = It == O.Classes.end() ? 2 : It->second;
@@ -125,20 +137,27 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
     R.Error = "@train_step rejected its inputs";
     return R;
   }
-  std::vector<std::vector<double>> FOuts(Fwd.Results.size());
+  const Function &LossF = TrainMode ? Train : Fwd;
+  std::vector<std::vector<double>> FOuts(LossF.Results.size());
   std::vector<void *> FOutPtrs;
-  for (size_t I = 0; I < Fwd.Results.size(); ++I) {
+  for (size_t I = 0; I < LossF.Results.size(); ++I) {
     FOuts[I].resize(
-        std::max<int64_t>(Fwd.Results[I].V->Type.numElements(N), 1));
+        std::max<int64_t>(LossF.Results[I].V->Type.numElements(N), 1));
     FOutPtrs.push_back(FOuts[I].data());
   }
   size_t LossIdx = 0;
-  for (size_t I = 0; I < Fwd.Results.size(); ++I)
-    if (Fwd.Results[I].Name == "loss")
+  for (size_t I = 0; I < LossF.Results.size(); ++I)
+    if (LossF.Results[I].Name == "loss")
       LossIdx = I;
-  // The loss at the current arguments; false when @forward rejects them.
+  std::vector<void *> FwdArgs;
+  for (auto &A : Fwd.Args)
+    FwdArgs.push_back(Args[Train.argIndex(A->Name)]);
+  // The loss at the current arguments; false when the function rejects
+  // them.
   auto Loss = [&](double &L) {
-    if (FwdFn(N, Args.data(), FOutPtrs.data()) != 0)
+    int32_t Status = TrainMode ? TrainFn(N, Args.data(), FOutPtrs.data())
+                               : FwdFn(N, FwdArgs.data(), FOutPtrs.data());
+    if (Status != 0)
       return false;
     L = FOuts[LossIdx][0];
     return true;
@@ -149,15 +168,15 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
     const std::string &RName = Train.Results[RI].Name;
     if (RName.rfind("grad.", 0) != 0)
       continue;
-    int AI = Fwd.argIndex(RName.substr(5));
+    int AI = Train.argIndex(RName.substr(5));
     if (AI < 0)
       continue;
     ParamCheck PC;
     PC.Name = RName.substr(5);
-    PC.Type = Fwd.Args[AI]->Type.str(M->BatchDim);
+    PC.Type = Train.Args[AI]->Type.str(M->BatchDim);
     std::vector<double> &P = FBufs[AI];
     const std::vector<double> &G = Outs[RI];
-    int64_t Count = Fwd.Args[AI]->Type.numElements(N);
+    int64_t Count = Train.Args[AI]->Type.numElements(N);
     std::vector<int64_t> Idx(Count);
     std::iota(Idx.begin(), Idx.end(), 0);
     if (Count > O.MaxElements) {

@@ -8,7 +8,8 @@ order) for FileCheck:
     tensor b F32 [10] sum=0.0123457
     tensor w1 F32 [784, 128] sum=-3.14159
 
-The sum is printed with 6 significant digits. A malformed file exits with
+The sum is printed with 6 significant digits; with --absmax, the largest
+magnitude follows (` absmax=0.0312`). A malformed file exits with
 status 1 and "read_safetensors.py: error: MESSAGE" on stderr."""
 import json, struct, sys
 
@@ -33,9 +34,13 @@ def values(dtype, raw):
 
 
 def main():
-    if len(sys.argv) != 2:
-        fail("usage: read_safetensors.py FILE.safetensors")
-    with open(sys.argv[1], "rb") as f:
+    args = sys.argv[1:]
+    absmax = "--absmax" in args
+    if absmax:
+        args.remove("--absmax")
+    if len(args) != 1:
+        fail("usage: read_safetensors.py [--absmax] FILE.safetensors")
+    with open(args[0], "rb") as f:
         data = f.read()
     if len(data) < 8:
         fail("file shorter than 8 bytes")
@@ -64,9 +69,10 @@ def main():
         if begin != end or stop - begin != count * SIZES[dtype]:
             fail("tensor %s has bad data_offsets" % name)
         end = stop
-        total = sum(values(dtype, body[begin:stop]))
-        print("tensor %s %s [%s] sum=%.6g" %
-              (name, dtype, ", ".join(str(d) for d in shape), total))
+        vals = values(dtype, body[begin:stop])
+        extra = " absmax=%.4g" % max(map(abs, vals), default=0) if absmax else ""
+        print("tensor %s %s [%s] sum=%.6g%s" %
+              (name, dtype, ", ".join(str(d) for d in shape), sum(vals), extra))
     if end != len(body):
         fail("%d bytes after the last tensor" % (len(body) - end))
 

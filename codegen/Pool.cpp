@@ -1,0 +1,242 @@
+//===- Pool.cpp - max_pool2d, avg_pool2d and their adjoints ---------------===//
+///
+/// The pools and their adjoint ops over the N * C planes of x [N, C, H, W]
+/// (tasks over planes; each plane's outputs written by one task in a fixed
+/// order, so results do not depend on the number of threads). With the
+/// geometry of ir/Pool2d.h, output (oh, ow) reads window taps (kh, kw) at
+///
+///   ih = oh * sh - ph + kh,   iw = ow * sw - pw + kw.
+///
+/// Taps in the padding are never read: per output row, kh runs over the
+/// window rows inside the input, and per tap column kw, the innermost loop
+/// runs over the output columns ow whose tap lies inside the input (both
+/// ranges computed once, as Conv.cpp does), so the inner loop has no
+/// branch, stores contiguously along ow and loads with stride sw: it
+/// vectorises. Taps are visited in row-major window order.
+///
+///   max_pool2d       y row = -inf, then y = max(y, x) over the taps
+///   avg_pool2d       y row = 0, then y += x, then y *= 1 / (kh * kw)
+///                    (padding counts in the divisor, as PyTorch's default)
+///   max_pool2d_grad  dx plane = 0; per block of output columns of a row,
+///                    the best value and its index start at the window's
+///                    first element inside the input and move to a tap
+///                    only when it is strictly greater, which leaves each
+///                    window's first maximum; then dx[index] += dy
+///   avg_pool2d_grad  dx plane = 0, then dx += dy / (kh * kw) per tap
+///
+/// Overlapping windows (stride < kernel) accumulate into dx in that order.
+///
+//===----------------------------------------------------------------------===//
+#include "codegen/Kernel.h"
+#include "ir/Pool2d.h"
+
+#include <limits>
+
+namespace adj::cg {
+
+using namespace llvm;
+using llvm::Value;
+
+/// Window taps per parallel task, at least.
+constexpr int64_t kPoolGrain = 1 << 16;
+/// Output columns whose best value and index max_pool2d_grad keeps at once.
+constexpr int64_t kPoolBlock = 256;
+
+namespace {
+/// The sizes of one pool over x [N, C, H, W] (see the file comment).
+struct PoolShape {
+  Pool2dGeometry G;
+  Extent N;
+  int64_t C, H, W, OH, OW;
+
+  PoolShape(const Op &O, const TensorType &X)
+      : G(*Pool2dGeometry::of(O.Attributes)), N(Extent::dim(X.Dims[0])),
+        C(X.Dims[1]), H(X.Dims[2]), W(X.Dims[3]), OH(G.outSize(0, H)),
+        OW(G.outSize(1, W)) {}
+
+  Extent planes() const { return N * Extent{C, 0}; }
+  /// Window taps of the whole pool (for the task count).
+  Extent work() const {
+    return planes() * Extent{OH * OW * G.Kernel[0] * G.Kernel[1], 0};
+  }
+};
+
+/// Per input plane of a sweep: the offsets of a plane's first element.
+struct Planes {
+  Value *Plane, *X, *Y; ///< plane index, x offset, y (or dy) offset
+};
+} // namespace
+
+/// Calls \p Body(plane) for every plane, planes split over tasks.
+static void forEachPlane(Kernel &K, const PoolShape &S,
+                         function_ref<void(Kernel &, const Planes &)> Body) {
+  Value *NTasks = K.taskCount(K.get(S.work()), kPoolGrain, K.get(S.planes()));
+  K.parallel(
+      NTasks, [&](Kernel &Tk, Value *Task, Value *Count, ArrayRef<Value *>) {
+        auto [Lo, Hi] = Tk.taskRange(Task, Count, Tk.get(S.planes()), 1);
+        Tk.loop(Lo, Hi, Tk.i64(1), [&](Value *Plane) {
+          Body(Tk, {Plane, Tk.B.CreateMul(Plane, Tk.i64(S.H * S.W), "xplane"),
+                    Tk.B.CreateMul(Plane, Tk.i64(S.OH * S.OW), "yplane")});
+        });
+      });
+}
+
+/// The input row of window row 0 of output row \p Oh (negative in the
+/// padding).
+static Value *rowStart(Kernel &K, const PoolShape &S, Value *Oh) {
+  return K.B.CreateNSWSub(K.B.CreateMul(Oh, K.i64(S.G.Stride[0])),
+                          K.i64(S.G.Padding[0]), "start");
+}
+
+/// For every tap (kh, kw) of the windows of output row \p Oh, in row-major
+/// order, calls \p Fn(ow, x offset) for the output columns ow in [\p B0,
+/// \p B1) whose tap lies inside the input; ow is the innermost loop.
+static void sweepRow(Kernel &K, const PoolShape &S, const Planes &P, Value *Oh,
+                     Value *B0, Value *B1,
+                     function_ref<void(Value *, Value *)> Fn) {
+  IRBuilder<> &B = K.B;
+  const Pool2dGeometry &G = S.G;
+  // Rows: 0 <= start + kh < H.
+  Value *Start = rowStart(K, S, Oh);
+  Value *RowLo = K.max(B.CreateNSWNeg(Start), K.i64(0));
+  Value *RowHi = K.min(B.CreateNSWSub(K.i64(S.H), Start), K.i64(G.Kernel[0]));
+  Value *Sw = K.i64(G.Stride[1]);
+  K.loop(RowLo, RowHi, K.i64(1), [&](Value *Kh) {
+    Value *Ih = B.CreateNSWAdd(Start, Kh, "ih");
+    Value *XRow = K.madd(P.X, Ih, K.i64(S.W));
+    K.loop(K.i64(G.Kernel[1]), [&](Value *Kw) {
+      // Columns: 0 <= ow * sw - pw + kw <= W - 1, within [B0, B1).
+      Value *Need = B.CreateNSWSub(K.i64(G.Padding[1]), Kw);
+      Value *Lo = B.CreateSelect(
+          B.CreateICmpSGT(Need, K.i64(0)),
+          B.CreateUDiv(B.CreateAdd(Need, K.i64(G.Stride[1] - 1)), Sw),
+          K.i64(0));
+      Value *Room = B.CreateNSWSub(K.i64(S.W - 1 + G.Padding[1]), Kw);
+      Value *Hi = B.CreateSelect(B.CreateICmpSLT(Room, K.i64(0)), K.i64(0),
+                                 B.CreateAdd(B.CreateSDiv(Room, Sw), K.i64(1)));
+      // x offset of column ow: XRow + kw - pw + ow * sw (no nuw: the
+      // first two terms may be negative).
+      Value *Base =
+          B.CreateNSWSub(B.CreateNSWAdd(XRow, Kw), K.i64(G.Padding[1]), "xcol");
+      K.loop(K.max(Lo, B0), K.min(Hi, B1), K.i64(1), [&](Value *Ow) {
+        Fn(Ow, B.CreateNSWAdd(Base, B.CreateNSWMul(Ow, Sw)));
+      });
+    });
+  });
+}
+
+/// Stores \p V to Out[\p Base + i] for i in [0, \p Count).
+static void fill(Kernel &K, Value *V, Value *Base, int64_t Count) {
+  K.loop(K.i64(Count), [&](Value *I) { K.store(V, K.Out, K.add(Base, I)); });
+}
+
+/// max_pool2d and avg_pool2d.
+static void emitPool(Kernel &K, const Op &O, bool Max) {
+  PoolShape S(O, O.Operands[0]->type());
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
+  forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
+    IRBuilder<> &B = Tk.B;
+    Tk.loop(Tk.i64(S.OH), [&](Value *Oh) {
+      Value *YRow = Tk.madd(P.Y, Oh, Tk.i64(S.OW));
+      double Init = Max ? -std::numeric_limits<double>::infinity() : 0.0;
+      fill(Tk, Tk.fp(T, Init), YRow, S.OW);
+      sweepRow(Tk, S, P, Oh, Tk.i64(0), Tk.i64(S.OW),
+               [&](Value *Ow, Value *XOff) {
+                 Value *YOff = Tk.add(YRow, Ow);
+                 Value *Y = Tk.load(T, Tk.Out, YOff);
+                 Value *X = Tk.load(T, Tk.In[0], XOff);
+                 Value *R = Max ? B.CreateSelect(B.CreateFCmpOGT(X, Y), X, Y)
+                                : B.CreateFAdd(Y, X);
+                 Tk.store(R, Tk.Out, YOff);
+               });
+      if (Max)
+        return;
+      Tk.loop(Tk.i64(S.OW), [&](Value *Ow) {
+        Value *YOff = Tk.add(YRow, Ow);
+        Value *Y = Tk.load(T, Tk.Out, YOff);
+        Tk.store(B.CreateFMul(Y, Tk.fp(T, 1 / Taps)), Tk.Out, YOff);
+      });
+    });
+  });
+}
+
+void emitMaxPool2d(Kernel &K, const Op &O) { emitPool(K, O, /*Max=*/true); }
+void emitAvgPool2d(Kernel &K, const Op &O) { emitPool(K, O, /*Max=*/false); }
+
+/// An entry-block array of kPoolBlock elements of \p T in \p K's function.
+static Value *blockArray(Kernel &K, Type *T) {
+  BasicBlock &Entry = K.Fn->getEntryBlock();
+  IRBuilder<> EB(&Entry, Entry.begin());
+  return EB.CreateAlloca(T, K.i64(kPoolBlock));
+}
+
+void emitMaxPool2dGrad(Kernel &K, const Op &O) {
+  PoolShape S(O, O.type());
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  // Indices within a plane, in 32 bits when they fit (wider vectors).
+  Type *IdxT = S.H * S.W <= std::numeric_limits<int32_t>::max()
+                   ? K.B.getInt32Ty()
+                   : K.B.getInt64Ty();
+  forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
+    IRBuilder<> &B = Tk.B;
+    Value *Best = blockArray(Tk, T), *Idx = blockArray(Tk, IdxT);
+    fill(Tk, Tk.fp(T, 0), P.X, S.H * S.W);
+    Tk.loop(Tk.i64(S.OH), [&](Value *Oh) {
+      Value *YRow = Tk.madd(P.Y, Oh, Tk.i64(S.OW));
+      Value *Row0 =
+          B.CreateMul(Tk.max(rowStart(Tk, S, Oh), Tk.i64(0)), Tk.i64(S.W));
+      Value *OW = Tk.i64(S.OW);
+      Tk.loop(Tk.i64(0), OW, Tk.i64(kPoolBlock), [&](Value *B0) {
+        Value *B1 = Tk.min(B.CreateAdd(B0, Tk.i64(kPoolBlock)), OW);
+        // Start at the window's first element inside the input.
+        Tk.loop(B0, B1, Tk.i64(1), [&](Value *Ow) {
+          Value *Col =
+              Tk.max(B.CreateNSWSub(B.CreateMul(Ow, Tk.i64(S.G.Stride[1])),
+                                    Tk.i64(S.G.Padding[1])),
+                     Tk.i64(0));
+          Value *I = B.CreateAdd(Row0, Col), *J = B.CreateSub(Ow, B0);
+          Tk.store(Tk.load(T, Tk.In[1], B.CreateAdd(P.X, I)), Best, J);
+          Tk.store(B.CreateTrunc(I, IdxT), Idx, J);
+        });
+        sweepRow(Tk, S, P, Oh, B0, B1, [&](Value *Ow, Value *XOff) {
+          Value *J = B.CreateSub(Ow, B0);
+          Value *X = Tk.load(T, Tk.In[1], XOff), *Bj = Tk.load(T, Best, J);
+          Value *Gt = B.CreateFCmpOGT(X, Bj);
+          Value *I = B.CreateTrunc(B.CreateSub(XOff, P.X), IdxT);
+          Tk.store(B.CreateSelect(Gt, X, Bj), Best, J);
+          Tk.store(B.CreateSelect(Gt, I, Tk.load(IdxT, Idx, J)), Idx, J);
+        });
+        // In order of ow: windows sharing a maximum accumulate.
+        Tk.loop(B0, B1, Tk.i64(1), [&](Value *Ow) {
+          Value *I =
+              B.CreateZExt(Tk.load(IdxT, Idx, B.CreateSub(Ow, B0)), Tk.i64Ty());
+          Value *DX = B.CreateAdd(P.X, I);
+          Value *DY = Tk.load(T, Tk.In[0], Tk.add(YRow, Ow));
+          Tk.store(B.CreateFAdd(Tk.load(T, Tk.Out, DX), DY), Tk.Out, DX);
+        });
+      });
+    });
+  });
+}
+
+void emitAvgPool2dGrad(Kernel &K, const Op &O) {
+  PoolShape S(O, O.type());
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
+  forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
+    IRBuilder<> &B = Tk.B;
+    fill(Tk, Tk.fp(T, 0), P.X, S.H * S.W);
+    Tk.loop(Tk.i64(S.OH), [&](Value *Oh) {
+      Value *YRow = Tk.madd(P.Y, Oh, Tk.i64(S.OW));
+      sweepRow(
+          Tk, S, P, Oh, Tk.i64(0), Tk.i64(S.OW), [&](Value *Ow, Value *XOff) {
+            Value *DY = Tk.load(T, Tk.In[0], Tk.add(YRow, Ow));
+            Value *G = B.CreateFMul(DY, Tk.fp(T, 1 / Taps));
+            Tk.store(B.CreateFAdd(Tk.load(T, Tk.Out, XOff), G), Tk.Out, XOff);
+          });
+    });
+  });
+}
+
+} // namespace adj::cg

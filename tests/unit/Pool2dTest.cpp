@@ -1,0 +1,140 @@
+//===- Pool2dTest.cpp - max_pool2d, avg_pool2d and adjoints vs PyTorch ----===//
+///
+/// For each configuration of tests/fixtures/pool2d.json (written by
+/// scripts/torch_fixtures.py from torch.nn.functional.max_pool2d /
+/// avg_pool2d and autograd: odd sizes, padding, non-square and overlapping
+/// windows, tied maxima), builds y = pool(x) with x's batch dim symbolic,
+/// lets the gradient rule of passes/GradRules.cpp emit dx for a given dy
+/// (the max_pool2d_grad and avg_pool2d_grad ops), JIT-compiles the function
+/// in f64 and f32 and compares y and dx with the fixture's: to 1e-10 in
+/// f64, 1e-5 in f32. With tied maxima the fixture's dx is Adjoint's rule
+/// (the first maximum of each window in row-major order), which the script
+/// checks against autograd where there are no ties. The tied inputs are
+/// small integers, exact in f32 too. The kernels' parallel split is checked
+/// with 1, 2 and 3 threads on a pool large enough to be split.
+///
+//===----------------------------------------------------------------------===//
+#include "ir/Pool2d.h"
+#include "CodegenTestUtil.h"
+#include "passes/GradRules.h"
+#include "runtime/adjoint_rt.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+using namespace adj;
+using namespace adj::cgtest;
+
+namespace {
+
+const nlohmann::json &fixtures() {
+  static const nlohmann::json J = [] {
+    std::ifstream In(ADJ_SOURCE_DIR "/tests/fixtures/pool2d.json");
+    return nlohmann::json::parse(In, nullptr, /*allow_exceptions=*/false);
+  }();
+  return J;
+}
+
+Pool2dGeometry geometry(const nlohmann::json &R) {
+  Pool2dGeometry G;
+  for (unsigned A = 0; A < 2; ++A) {
+    G.Kernel[A] = R["kernel"][A];
+    G.Stride[A] = R["stride"][A];
+    G.Padding[A] = R["padding"][A];
+  }
+  return G;
+}
+
+OpKind kindOf(const nlohmann::json &R) {
+  return R["op"] == "max_pool2d" ? OpKind::MaxPool2d : OpKind::AvgPool2d;
+}
+
+/// y = pool(x) and, from its gradient rule, dx for dy.
+void buildPool(Compiled &C, OpKind K, const Pool2dGeometry &Geo, Dims XS,
+               Dims YS, DType T) {
+  Function *F = C.add("pool");
+  XS[0] = YS[0] = kBatch;
+  Value *X = F->addArg("x", ty(T, XS), ArgRole::Input);
+  Value *DY = F->addArg("dy", ty(T, YS), ArgRole::Input);
+  Builder B(*F);
+  Value *Y = nullptr;
+  TypeOrError E = B.tryCreate(K, {X}, Geo.attrs(), Y);
+  ASSERT_TRUE(E.Type) << E.Error;
+  ASSERT_EQ(Y->Type, ty(T, YS)) << "output shape differs from PyTorch's";
+  GradContext G{B, *Y->Def, DY, {true}, {nullptr}};
+  gradRule(K)(G);
+  ASSERT_EQ(G.Grads[0]->Def->Kind, K == OpKind::MaxPool2d
+                                       ? OpKind::MaxPool2dGrad
+                                       : OpKind::AvgPool2dGrad);
+  F->Results = {{"y", Y}, {"dx", G.Grads[0]}};
+}
+
+TEST(Pool2d, MatchesPyTorch) {
+  ASSERT_TRUE(fixtures().is_object())
+      << "tests/fixtures/pool2d.json: run /usr/bin/python3 "
+         "scripts/torch_fixtures.py";
+  const nlohmann::json &Configs = fixtures()["pool2d"];
+  ASSERT_GE(Configs.size(), 10u);
+  unsigned Ties = 0;
+  for (const nlohmann::json &R : Configs) {
+    Ties += R["name"].get<std::string>().find("ties") != std::string::npos;
+    for (DType T : FloatTypes) {
+      std::string Name = R["name"].get<std::string>() + " " + dtypeName(T);
+      SCOPED_TRACE(Name);
+      Compiled C;
+      buildPool(C, kindOf(R), geometry(R), R["x_shape"], R["y_shape"], T);
+      if (HasFatalFailure())
+        return;
+      C.compile();
+      std::vector<Vec> Res;
+      int64_t N = R["x_shape"][0];
+      ASSERT_EQ(C.run("pool", N, {R["x"], R["dy"]}, Res), 0);
+      double Tol = T == DType::F64 ? 1e-10 : 1e-5;
+      expectClose(Res[0], R["y"], Tol, Name + ": y");
+      expectClose(Res[1], R["dx"], Tol, Name + ": dx");
+    }
+  }
+  EXPECT_GE(Ties, 1u) << "no configuration with tied maxima";
+}
+
+/// A pool split over several tasks (many planes of a large image) gives
+/// bit-identical y and dx for 1, 2 and 3 threads, and its batch-size
+/// independence holds: image i's results are those of a batch of one.
+TEST(Pool2d, ThreadsAndBatchSizes) {
+  Pool2dGeometry Geo;
+  Geo.Kernel = {3, 3};
+  Geo.Stride = {2, 2};
+  Geo.Padding = {1, 1};
+  Dims XS{kBatch, 8, 33, 31}, YS{kBatch, 8, 17, 16};
+  for (OpKind K : {OpKind::MaxPool2d, OpKind::AvgPool2d}) {
+    SCOPED_TRACE(opInfo(K).Mnemonic);
+    Compiled C;
+    buildPool(C, K, Geo, XS, YS, DType::F32);
+    if (HasFatalFailure())
+      return;
+    C.compile();
+    int64_t N = 16, XImg = 8 * 33 * 31, YImg = 8 * 17 * 16;
+    Vec X = randVec(N * XImg, -1, 1, DType::F32, 3);
+    Vec DY = randVec(N * YImg, -1, 1, DType::F32, 4);
+    std::vector<Vec> One, Many, Single;
+    adj_rt_set_threads(1);
+    ASSERT_EQ(C.run("pool", N, {X, DY}, One), 0);
+    for (int Threads : {2, 3}) {
+      adj_rt_set_threads(Threads);
+      ASSERT_EQ(C.run("pool", N, {X, DY}, Many), 0);
+      EXPECT_EQ(One, Many) << Threads << " threads";
+    }
+    adj_rt_set_threads(0);
+    for (int64_t I : {int64_t(0), N - 1}) {
+      Vec XI(X.begin() + I * XImg, X.begin() + (I + 1) * XImg);
+      Vec DYI(DY.begin() + I * YImg, DY.begin() + (I + 1) * YImg);
+      ASSERT_EQ(C.run("pool", 1, {XI, DYI}, Single), 0);
+      EXPECT_EQ(Vec(One[0].begin() + I * YImg, One[0].begin() + (I + 1) * YImg),
+                Single[0]);
+      EXPECT_EQ(Vec(One[1].begin() + I * XImg, One[1].begin() + (I + 1) * XImg),
+                Single[1]);
+    }
+  }
+}
+
+} // namespace
