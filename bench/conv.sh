@@ -4,16 +4,17 @@
 #   conv1  mean(conv2d(x, w 32x1x5x5, 'same')) on x [N,1,28,28]    (TF-tutorial CNN layer 1)
 #   conv2  mean(conv2d(x * s, w 64x32x5x5, 'same')) on [N,32,14,14] (layer 2, with dx)
 #   cnn    examples/mnist_cnn.adj and its twin
+#   tfcnn  bench/tf_cnn.adj (the TF-tutorial CNN) and its twin
 # each a forward + backward + Adam step at batch 64 on random data (cnn:
 # MNIST), REPS runs per cell ALTERNATING adjoint and pytorch, printing the
 # median train samples/s of each, the ratio, and the 2-vs-1 thread scaling.
-# Env: REPS (3), THREADS ("1 2"), WORKLOADS ("conv1 conv2 cnn"), EPOCHS (1),
+# Env: REPS (3), THREADS ("1 2"), WORKLOADS ("conv1 conv2 cnn tfcnn"), EPOCHS (1),
 #      BUILD_DIR (build), AVX2=1 (Adjoint for ADJ_CPU=znver3, PyTorch avx2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
 THREADS=${THREADS:-1 2}
-WORKLOADS=${WORKLOADS:-conv1 conv2 cnn}
+WORKLOADS=${WORKLOADS:-conv1 conv2 cnn tfcnn}
 EPOCHS=${EPOCHS:-1}
 ADJC=${BUILD_DIR:-build}/bin/adjc
 BASE_ENV=()
@@ -42,9 +43,10 @@ for w in $WORKLOADS; do
   for t in $THREADS; do
     : > "$OUT/a" && : > "$OUT/p"
     for _ in $(seq "$REPS"); do
-      if [ "$w" = cnn ]; then
-        "$ADJC" examples/mnist_cnn.adj --run --epochs "$EPOCHS" --threads "$t" --quiet --report "$OUT/r.json"
-        env "${BASE_ENV[@]}" THREADS=$t /usr/bin/python3 bench/conv_torch.py cnn "$EPOCHS" | sps >> "$OUT/p"
+      if [ "$w" = cnn ] || [ "$w" = tfcnn ]; then
+        m=examples/mnist_cnn.adj && [ "$w" = tfcnn ] && m=bench/tf_cnn.adj
+        "$ADJC" "$m" --run --epochs "$EPOCHS" --threads "$t" --quiet --report "$OUT/r.json"
+        env "${BASE_ENV[@]}" THREADS=$t /usr/bin/python3 bench/conv_torch.py "$w" "$EPOCHS" | sps >> "$OUT/p"
       else
         "$ADJC" "$OUT/$w.adj" --run --epochs "$EPOCHS" --threads "$t" --quiet --report "$OUT/r.json"
         env "${BASE_ENV[@]}" THREADS=$t /usr/bin/python3 bench/conv_torch.py "$w" "$OUT" "$EPOCHS" | sps >> "$OUT/p"

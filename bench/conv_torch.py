@@ -7,6 +7,7 @@ environment). Usage:
   conv_torch.py conv1 DIR EPOCHS  mean(conv2d(x1, w 32x1x5x5, 'same'))
   conv_torch.py conv2 DIR EPOCHS  mean(conv2d(x2 * s, w 64x32x5x5, 'same'))
   conv_torch.py cnn EPOCHS        examples/mnist_cnn.adj
+  conv_torch.py tfcnn EPOCHS      bench/tf_cnn.adj
 Each trains with Adam (lr 1e-3), batch 64, forward + backward + step."""
 import json, os, sys, time
 
@@ -63,6 +64,8 @@ def main():
             params, loss = [w, s], lambda xb, _: F.conv2d(xb * s, w, padding="same").mean()
         report(*train(params, loss, x, None, epochs), {})
         return
+    if mode == "tfcnn":
+        return tf_cnn(int(sys.argv[2]))
     # mode == "cnn": the twin of examples/mnist_cnn.adj.
     init = torch.nn.init
     w1 = init.kaiming_normal_(torch.empty(8, 1, 3, 3)).requires_grad_()
@@ -81,6 +84,30 @@ def main():
                              lambda xb, yb: lossf(logits(xb), yb), xtr, ytr, int(sys.argv[2]))
     with torch.no_grad():
         acc = (logits(xte).argmax(1) == yte).float().mean().item()
+    report(samples, seconds, {"metrics": {"accuracy": acc}})
+
+
+def tf_cnn(epochs):
+    """The twin of bench/tf_cnn.adj."""
+    init = torch.nn.init
+    w1 = init.kaiming_normal_(torch.empty(32, 1, 5, 5)).requires_grad_()
+    w2 = init.kaiming_normal_(torch.empty(64, 32, 5, 5)).requires_grad_()
+    w3 = init.kaiming_normal_(torch.empty(1024, 3136), nonlinearity="relu").requires_grad_()
+    w4 = init.xavier_uniform_(torch.empty(10, 1024)).requires_grad_()
+    b1, b2, b3, b4 = (torch.zeros(n, requires_grad=True) for n in (32, 64, 1024, 10))
+
+    def logits(xb, train):
+        h = F.max_pool2d(F.relu(F.conv2d(xb.reshape(-1, 1, 28, 28), w1, b1, padding="same")), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2, padding="same")), 2)
+        h = F.dropout(F.relu(F.linear(h.reshape(-1, 3136), w3, b3)), 0.4, train)
+        return F.linear(h, w4, b4)
+
+    xtr, ytr, xte, yte = mnist()
+    lossf = torch.nn.CrossEntropyLoss()
+    samples, seconds = train([w1, b1, w2, b2, w3, b3, w4, b4],
+                             lambda xb, yb: lossf(logits(xb, True), yb), xtr, ytr, epochs)
+    with torch.no_grad():
+        acc = (logits(xte, False).argmax(1) == yte).float().mean().item()
     report(samples, seconds, {"metrics": {"accuracy": acc}})
 
 
