@@ -24,7 +24,7 @@ if [ "${AVX2:-0}" = 1 ]; then
 fi
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-/usr/bin/python3 bench/conv_torch.py data "$OUT"
+THREADS=1 /usr/bin/python3 bench/conv_torch.py data "$OUT"
 layer() { # NAME IN_SHAPE W_SHAPE EXPR [EXTRA PARAM]
   printf 'model %s\ninput x : f32[N, %s]\nparam w : f32[%s] = he_normal\n%s\nloss mean(%s)\ntrain {\n  optimizer = adam(lr = 0.001)\n  batch = 64\n}\ndata {\n  train x = npy("%s.npy")\n}\n' \
     "$1" "$2" "$3" "${5:-}" "$4" "${1/conv/x}" > "$OUT/$1.adj"
