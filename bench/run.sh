@@ -4,14 +4,20 @@
 #   tiny   bench/tiny_mlp.adj      2-16-16-2 tanh MLP, batch 32, Adam (bench/tiny_torch.py)
 #   mnist  examples/mnist_mlp.adj  784-256-128-10 ReLU MLP, batch 64, Adam (bench/mnist_torch.py)
 #   wide   bench/wide_mlp.adj      784-1024-1024-10 ReLU MLP, batch 128, SGD (bench/wide_torch.py)
+#   lenet  bench/lenet5.adj        LeNet-5, batch 64, Adam (bench/lenet5_torch.py)
+#   tfcnn  bench/tf_tutorial_cnn.adj  TensorFlow-tutorial CNN (conv 32/64 5x5, 3136-1024
+#          dropout 0.4), batch 64, Adam (bench/tf_tutorial_cnn_torch.py)
 # each at 1 and 2 threads, REPS runs per cell with adjoint and pytorch runs
 # ALTERNATING (so load changes hit both), reporting the MEDIAN train
-# samples/s, the ratios, 2-vs-1 thread scaling, the JIT compile time of the
-# MNIST training step and the issue's targets (met / not met). Then runs
+# samples/s, the ratios, 2-vs-1 thread scaling, the JIT compile times of the
+# MNIST (and TF CNN) training steps and the targets (met / not met). The CNNs
+# train a fixed number of steps (--steps) and evaluate on the first TEST_CNN
+# test digits. Then runs
 # bench/gemm.sh when present. See bench/README.md.
 #
-# Env: REPS (3), THREADS ("1 2"), WORKLOADS ("tiny mnist wide"),
-#      EPOCHS_TINY (5), EPOCHS_MNIST (5), EPOCHS_WIDE (1), BUILD_DIR (build),
+# Env: REPS (3), THREADS ("1 2"), WORKLOADS ("tiny mnist wide lenet tfcnn"),
+#      EPOCHS_TINY (5), EPOCHS_MNIST (5), EPOCHS_WIDE (1), STEPS_LENET (100),
+#      STEPS_TFCNN (20), TEST_CNN (512), BUILD_DIR (build),
 #      NO_GEMM=1 skips bench/gemm.sh,
 #      AVX2=1 measures the AVX2 path on an AVX-512 host: Adjoint's code for
 #      ADJ_CPU (default znver3), OpenBLAS forced to its Haswell (AVX2)
@@ -33,19 +39,34 @@ fi
 export AVX2=${AVX2:-0}
 REPS=${REPS:-3}
 THREADS=${THREADS:-1 2}
-WORKLOADS=${WORKLOADS:-tiny mnist wide}
+WORKLOADS=${WORKLOADS:-tiny mnist wide lenet tfcnn}
+STEPS_LENET=${STEPS_LENET:-100}
+STEPS_TFCNN=${STEPS_TFCNN:-20}
+TEST_CNN=${TEST_CNN:-512}
 BUILD_DIR=${BUILD_DIR:-build}
 [ -x "$BUILD_DIR/bin/adjc" ] || BUILD_DIR=$BUILD_DIR scripts/build.sh
 ADJC=$BUILD_DIR/bin/adjc
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 /usr/bin/python3 bench/tiny_data.py bench/tiny-data
+# The CNNs' test split: the first TEST_CNN test digits (and 64 for the
+# compile-time runs), so evaluation does not outlast the timed training.
+/usr/bin/python3 bench/test_subset.py "$OUT" "$TEST_CNN"
+/usr/bin/python3 bench/test_subset.py "$OUT" 64
+cnn_test() { echo "--data test.x=$OUT/test-images-$1.idx --data test.y=$OUT/test-labels-$1.idx"; }
 
-model_of() { case $1 in tiny) echo bench/tiny_mlp.adj;; mnist) echo examples/mnist_mlp.adj;; wide) echo bench/wide_mlp.adj;; esac; }
+model_of() { case $1 in tiny) echo bench/tiny_mlp.adj;; mnist) echo examples/mnist_mlp.adj;; wide) echo bench/wide_mlp.adj;;
+                        lenet) echo bench/lenet5.adj;; tfcnn) echo bench/tf_tutorial_cnn.adj;; esac; }
 torch_of() { case $1 in tiny) echo "bench/tiny_torch.py ${EPOCHS_TINY:-5} bench/tiny-data";;
                         mnist) echo "bench/mnist_torch.py ${EPOCHS_MNIST:-5}";;
-                        wide) echo "bench/wide_torch.py ${EPOCHS_WIDE:-1}";; esac; }
-epochs_of() { case $1 in tiny) echo "${EPOCHS_TINY:-5}";; mnist) echo "${EPOCHS_MNIST:-5}";; wide) echo "${EPOCHS_WIDE:-1}";; esac; }
+                        wide) echo "bench/wide_torch.py ${EPOCHS_WIDE:-1}";;
+                        lenet) echo "bench/lenet5_torch.py $STEPS_LENET $TEST_CNN";;
+                        tfcnn) echo "bench/tf_tutorial_cnn_torch.py $STEPS_TFCNN $TEST_CNN";; esac; }
+# The trainer's run length (and the CNNs' test subset).
+length_of() { case $1 in tiny) echo "--epochs ${EPOCHS_TINY:-5}";; mnist) echo "--epochs ${EPOCHS_MNIST:-5}";;
+                         wide) echo "--epochs ${EPOCHS_WIDE:-1}";;
+                         lenet) echo "--steps $STEPS_LENET $(cnn_test "$TEST_CNN")";;
+                         tfcnn) echo "--steps $STEPS_TFCNN $(cnn_test "$TEST_CNN")";; esac; }
 
 # Native trainers, built once (the compile is not part of the timing).
 for w in $WORKLOADS; do
@@ -56,13 +77,19 @@ done
 for r in $(seq "$REPS"); do
   ADJ_NO_CACHE=1 "$ADJC" examples/mnist_mlp.adj --run --steps 1 --quiet \
     --report "$OUT/compile.$r.json"
+  # The TF CNN's training step, the same way (one step; 64 test digits).
+  case " $WORKLOADS " in *" tfcnn "*)
+    # shellcheck disable=SC2046
+    ADJ_NO_CACHE=1 "$ADJC" bench/tf_tutorial_cnn.adj --run --steps 1 --quiet $(cnn_test 64) \
+      --report "$OUT/compile-tfcnn.$r.json";; esac
 done
 
 for w in $WORKLOADS; do
   for t in $THREADS; do
     for r in $(seq "$REPS"); do
       echo "== $w, $t thread(s), run $r/$REPS" >&2
-      "$OUT/$w.trainer" --epochs "$(epochs_of "$w")" --threads "$t" --quiet \
+      # shellcheck disable=SC2046
+      "$OUT/$w.trainer" $(length_of "$w") --threads "$t" --quiet \
         --report "$OUT/$w.$t.$r.adjoint.json"
       # OPENBLAS_CORETYPE/L2_SIZE may be set on this machine for old OpenBLAS
       # builds; they slow the current one, so they are unset for PyTorch alone.
@@ -80,7 +107,8 @@ import json, statistics, sys
 out, reps, threads, workloads = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
 load = lambda p: json.load(open(p))
 med = statistics.median
-names = {"tiny": "tiny 2-16-16-2 b32", "mnist": "mnist 784-256-128-10 b64", "wide": "wide 784-1024-1024-10 b128"}
+names = {"tiny": "tiny 2-16-16-2 b32", "mnist": "mnist 784-256-128-10 b64", "wide": "wide 784-1024-1024-10 b128",
+         "lenet": "lenet5 b64", "tfcnn": "tf cnn 32/64-1024 b64"}
 R = {}
 print(f"\nmedian of {reps} alternating runs (train samples/s; native trainers vs PyTorch)\n")
 print(f"{'workload':28}{'thr':>4}{'adjoint':>12}{'pytorch':>12}{'ratio':>8}{'acc adj':>9}{'acc pt':>9}")
@@ -94,6 +122,10 @@ for w in workloads:
               f"{a[0]['metrics']['accuracy']:>9.4f}{p[0]['metrics']['accuracy']:>9.4f}")
 comp = med(load(f"{out}/compile.{r}.json")["compile_seconds"] for r in range(1, reps + 1))
 print(f"\nJIT compile of the MNIST training step (adjc --run, no cache): {comp * 1000:.0f} ms")
+comp_cnn = None
+if "tfcnn" in workloads:
+    comp_cnn = med(load(f"{out}/compile-tfcnn.{r}.json")["compile_seconds"] for r in range(1, reps + 1))
+    print(f"JIT compile of the TF CNN training step (adjc --run, no cache): {comp_cnn * 1000:.0f} ms")
 for w in workloads:
     if (w, "1") in R and (w, "2") in R:
         print(f"2 vs 1 threads, {w}: adjoint {R[w, '2'][0] / R[w, '1'][0]:.2f}x, "
@@ -114,6 +146,11 @@ if ("wide", "1") in R: target("wide vs pytorch, 1 thread", ratio("wide", "1"), 1
 if ("wide", "1") in R and ("wide", "2") in R:
     target("wide adjoint 2 vs 1 threads", R["wide", "2"][0] / R["wide", "1"][0], 1.6)
 target("JIT compile, MNIST training step", comp, 0.25, unit="s")
+if ("lenet", "1") in R: target("lenet5 vs pytorch, 1 thread", ratio("lenet", "1"), 3)
+if ("tfcnn", "1") in R: target("tf cnn vs pytorch, 1 thread", ratio("tfcnn", "1"), 1.5)
+if ("tfcnn", "1") in R and ("tfcnn", "2") in R:
+    target("tf cnn adjoint 2 vs 1 threads", R["tfcnn", "2"][0] / R["tfcnn", "1"][0], 1.7)
+if comp_cnn is not None: target("JIT compile, TF CNN training step", comp_cnn, 0.4, unit="s")
 PY
 
 if [ -z "${NO_GEMM:-}" ] && [ -f bench/gemm.sh ]; then

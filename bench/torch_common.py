@@ -1,6 +1,6 @@
 """What the PyTorch twins of the bench models share: the MNIST IDX loader,
-the MLP builder with Adjoint's initialisers, and the timed training loop
-that prints one JSON object like adjc's --report (samples/s counts the
+the MLP builder with Adjoint's initialisers, and the timed training loops
+that print one JSON object like adjc's --report (samples/s counts the
 training loop only). Run with Debian's /usr/bin/python3 (python3-torch)."""
 import gzip, json, os, struct, time
 
@@ -20,12 +20,15 @@ def idx(name):
     return t.reshape(dims)
 
 
-def mnist():
-    """(x_train, y_train, x_test, y_test) with pixels scaled to [0, 1]."""
-    return (idx("train-images-idx3-ubyte.gz").reshape(-1, 784).float() / 255,
+def mnist(shape=(784,), test_limit=None):
+    """(x_train, y_train, x_test, y_test) with pixels scaled to [0, 1], each
+    image of `shape` ((1, 28, 28) for a CNN); the first `test_limit` test
+    samples only when given."""
+    xte = idx("t10k-images-idx3-ubyte.gz")[:test_limit]
+    return (idx("train-images-idx3-ubyte.gz").reshape(-1, *shape).float() / 255,
             idx("train-labels-idx1-ubyte.gz").long(),
-            idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784).float() / 255,
-            idx("t10k-labels-idx1-ubyte.gz").long())
+            xte.reshape(-1, *shape).float() / 255,
+            idx("t10k-labels-idx1-ubyte.gz")[:test_limit].long())
 
 
 def mlp(sizes, act, inits):
@@ -68,4 +71,50 @@ def train_and_report(model, opt, data, batch, epochs):
     print(json.dumps({"framework": "pytorch " + torch.__version__, "threads": threads,
                       "epochs": epochs, "test_loss": test_loss,
                       "metrics": {"accuracy": acc},
+                      "samples_per_sec": samples / train_time}))
+
+
+def train_steps_and_report(model, opt, data, batch, steps, warmup=3):
+    """Trains `warmup` untimed steps (oneDNN creates its primitives on the
+    first calls, as Adjoint compiles before training), then `steps` timed
+    ones on shuffled batches (epochs wrap around), evaluates in eval mode
+    on the test split and prints the JSON report."""
+    threads = int(os.environ.get("THREADS", "1"))
+    torch.set_num_threads(threads)
+    xtr, ytr, xte, yte = data
+    lossf = torch.nn.CrossEntropyLoss()
+    model.train()
+
+    def batches():
+        while True:
+            perm = torch.randperm(len(xtr))
+            for i in range(0, len(xtr) - batch + 1, batch):
+                yield perm[i:i + batch]
+
+    it = batches()
+
+    def step(idxs):
+        opt.zero_grad()
+        loss = lossf(model(xtr[idxs]), ytr[idxs])
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(warmup):
+        step(next(it))
+    samples, t0 = 0, time.perf_counter()
+    for _ in range(steps):
+        idxs = next(it)
+        loss = step(idxs)
+        samples += len(idxs)
+    train_time = time.perf_counter() - t0
+    train_loss = loss.item()
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(xte[i:i + batch]) for i in range(0, len(xte), batch)])
+        acc = (logits.argmax(1) == yte).float().mean().item()
+        test_loss = lossf(logits, yte).item()
+    print(json.dumps({"framework": "pytorch " + torch.__version__, "threads": threads,
+                      "steps": steps, "warmup_steps": warmup, "train_loss": train_loss,
+                      "test_loss": test_loss, "metrics": {"accuracy": acc},
                       "samples_per_sec": samples / train_time}))

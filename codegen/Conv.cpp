@@ -1,33 +1,42 @@
-//===- Conv.cpp - conv2d and its adjoints as direct loop nests ------------===//
+//===- Conv.cpp - conv2d and its adjoints on the GEMM micro-kernels -------===//
 ///
-/// conv2d and its two adjoint ops as direct loop nests: a first, correct
-/// lowering for every stride, padding, dilation and group count (a fast
-/// im2col + GEMM path is left for later). With x [N, C, H, W], w [O, Cg,
-/// KH, KW] (Cg = C / groups input channels per group, Og = O / groups
-/// output channels), y [N, O, OH, OW] and the geometry of ir/Conv2d.h,
-/// output pixel (oh, ow) of channel o reads the taps (kh, kw) at
+/// conv2d and its two adjoint ops. With x [N, C, H, W], w [O, Cg, KH, KW]
+/// (Cg = C / groups input channels per group, Og = O / groups output
+/// channels), y [N, O, OH, OW] and the geometry of ir/Conv2d.h, output pixel
+/// p = (oh, ow) of channel o reads the taps (kh, kw) at
 ///
 ///   ih = oh * sh - top + kh * dh,   iw = ow * sw - left + kw * dw
 ///
-/// of the Cg input channels of o's group. Taps in the padding read zeros:
-/// instead of testing each one, the loops over kh and kw run over the taps
-/// inside the input only (a range computed per output pixel), so no load is
-/// out of bounds and the inner loops have no branch.
+/// of the Cg input channels of o's group. Per image, the im2col matrix
+/// cols[Kc, P] (Kc = C * KH * KW rows k = (c, kh, kw), P = OH * OW columns;
+/// zeros for taps in the padding) turns each group's convolution into a
+/// product on the register-tiled GEMM of MatMul.cpp (Gemm.h):
 ///
-///   conv2d              y[n,o,p] = sum_{c,k} x[n,c,p+k] w[o,c,k]
-///                       (tasks over the N * O output planes)
-///   conv2d_grad_input   dx[n,c,p+k] += dy[n,o,p] w[o,c,k]
-///                       (dx zeroed, then scattered from each dy element;
-///                       tasks over the images n)
-///   conv2d_grad_weight  dw[o,c,k] += dy[n,o,p] x[n,c,p+k]
-///                       (dw zeroed; tasks over the output channels o, each
-///                       summing over n, oh, ow in order)
+///   conv2d              y_g[Og, P]  = w_g[Og, Kcg] cols_g[Kcg, P]
+///                       (the fuse pass's epilogue applied in the tile)
+///   conv2d_grad_input   cols_g[Kcg, P] = w_g^T dy_g[Og, P] (transpose_a),
+///                       then dx = col2im(cols): each column adds its taps
+///   conv2d_grad_weight  dw_g[Og, Kcg] += dy_g[Og, P] cols_g^T (transpose_b,
+///                       accumulating over the images)
 ///
-/// Every output element is accumulated by one task in a fixed order, so
-/// results do not depend on the number of threads.
+/// A 1x1 convolution with stride 1 and no padding needs no im2col: cols is
+/// the image (dx for the input gradient). Tasks run over blocks of images,
+/// each with its own cols buffer in the kernel's workspace (workspaceOf, a
+/// slice of the step's planned scratch arena); the weight gradient's task t
+/// > 0 sums its images into a partial dw of its own there, and the partials
+/// are added to task 0's (the output) in task order after the loop. The
+/// task count depends on the problem size only, and every output element
+/// is computed by one task in a fixed order, so results do not depend on
+/// the number of threads.
+///
+/// When one image's cols buffer would exceed kMaxColsBytes, the ops fall
+/// back to direct loop nests (tasks over output planes, images and output
+/// channels) in which the loops over kh and kw run over the taps inside the
+/// input only (a range computed per output pixel), so no load is out of
+/// bounds and the inner loops have no branch.
 ///
 //===----------------------------------------------------------------------===//
-#include "codegen/Kernel.h"
+#include "codegen/Gemm.h"
 #include "ir/Conv2d.h"
 
 namespace adj::cg {
@@ -35,8 +44,15 @@ namespace adj::cg {
 using namespace llvm;
 using llvm::Value;
 
-/// Multiply-adds per parallel task, at least.
+/// Multiply-adds per parallel task of the direct loops, at least ...
 constexpr int64_t kConvGrain = 1 << 16;
+/// ... and of the GEMM path, whose tasks are blocks of images.
+constexpr int64_t kGemmGrain = 1 << 18;
+/// At most this many tasks on the GEMM path: the workspace holds a cols
+/// buffer per task.
+constexpr int64_t kConvTasks = 8;
+/// Larger cols buffers (of one image) take the direct loops instead.
+constexpr int64_t kMaxColsBytes = int64_t(64) << 20;
 
 namespace {
 /// The sizes of one convolution (see the file comment).
@@ -51,9 +67,36 @@ struct ConvShape {
         C(X.Dims[1]), H(X.Dims[2]), W(X.Dims[3]), O(Wt.Dims[0]), Cg(Wt.Dims[1]),
         Og(Wt.Dims[0] / G.Groups), KH(Wt.Dims[2]), KW(Wt.Dims[3]),
         OH(G.outSize(0, H, KH)), OW(G.outSize(1, W, KW)) {}
+  /// The convolution of a conv2d op or of either adjoint.
+  static ConvShape of(const Op &Op) {
+    if (Op.Kind == OpKind::Conv2d)
+      return {Op, Op.Operands[0]->type(), Op.Operands[1]->type()};
+    if (Op.Kind == OpKind::Conv2dGradInput)
+      return {Op, Op.type(), Op.Operands[1]->type()};
+    return {Op, Op.Operands[1]->type(), Op.type()};
+  }
 
   /// Multiply-adds of the whole convolution (for the task count).
   Extent work() const { return N * Extent{O * OH * OW * Cg * KH * KW, 0}; }
+  int64_t pixels() const { return OH * OW; }
+  int64_t image() const { return C * H * W; }
+  int64_t rowsPerGroup() const { return Cg * KH * KW; } ///< Kcg.
+  /// Whether cols is the image itself: 1x1, stride 1, no padding.
+  bool identity() const {
+    return KH == 1 && KW == 1 && G.Stride == std::array<int64_t, 2>{1, 1} &&
+           G.Padding == std::array<int64_t, 4>{};
+  }
+  /// The elements of one image's cols buffer (0 when it is the image).
+  int64_t colsElts() const { return identity() ? 0 : C * KH * KW * pixels(); }
+  /// Whether the GEMM path runs, for elements of \p EltBytes.
+  bool gemm(int64_t EltBytes) const {
+    return colsElts() * EltBytes <= kMaxColsBytes;
+  }
+  /// The most tasks of the GEMM path.
+  int64_t maxTasks() const {
+    return N.Pow ? kConvTasks
+                 : std::max<int64_t>(1, std::min(N.Mul, kConvTasks));
+  }
 };
 
 /// The taps [Lo, Hi) that one output position reads inside the input along
@@ -131,9 +174,29 @@ static void zeroOutput(Kernel &K, Type *T, const TensorType &R) {
             [&](ArrayRef<Value *> Off) { K.store(K.fp(T, 0), K.Out, Off[0]); });
 }
 
-void emitConv2d(Kernel &K, const Op &O) {
-  ConvShape S(O, O.Operands[0]->type(), O.Operands[1]->type());
-  Type *T = eltType(K.Ctx, O.type().Elt);
+/// The epilogue of a conv2d (ir/Body.h), empty for none.
+static std::vector<BodyMember> epilogueOf(const Op &O) {
+  unsigned NumInputs = 0;
+  std::vector<BodyMember> Members;
+  if (const std::string *Body = bodyOf(O, NumInputs)) {
+    [[maybe_unused]] std::string Err = parseBody(*Body, NumInputs, Members);
+    assert(Err.empty() && "epilogue checked by Lower");
+  }
+  return Members;
+}
+
+/// The stride along the channels of conv2d \p O's epilogue input \p I
+/// (operand I + 1), which the fuse pass keeps constant along the images
+/// and pixels.
+static int64_t epilogueStride(const Op &O, unsigned I) {
+  Shape St = broadcastStrides(O.Operands[I + 1]->type(), O.type().Dims);
+  assert(St[0].Mul == 0 && St[2].Mul == 0 && St[3].Mul == 0 &&
+         "conv2d epilogue inputs vary along the channels only");
+  return St[1].Mul;
+}
+
+static void directConv2d(Kernel &K, const Op &O, const ConvShape &S, Type *T) {
+  std::vector<BodyMember> Epi = epilogueOf(O);
   Extent Planes = S.N * Extent{S.O, 0};
   Value *NTasks = K.taskCount(K.get(S.work()), kConvGrain, K.get(Planes));
   K.parallel(
@@ -150,15 +213,22 @@ void emitConv2d(Kernel &K, const Op &O) {
                                       Tk.load(T, Tk.In[1], WOff));
               Tk.write(Acc, B.CreateFAdd(Tk.read(T, Acc), P));
             });
-            Tk.store(Tk.read(T, Acc), Tk.Out, YOff);
+            Value *Y = Tk.read(T, Acc);
+            if (!Epi.empty())
+              Y = emitBody(Tk, Epi, [&](unsigned I) {
+                return I ? Tk.load(T, Tk.In[I + 1],
+                                   Tk.madd(Tk.i64(0), Oc,
+                                           Tk.i64(epilogueStride(O, I))))
+                         : Y;
+              });
+            Tk.store(Y, Tk.Out, YOff);
           });
         });
       });
 }
 
-void emitConv2dGradInput(Kernel &K, const Op &O) {
-  ConvShape S(O, O.type(), O.Operands[1]->type());
-  Type *T = eltType(K.Ctx, O.type().Elt);
+static void directGradInput(Kernel &K, const Op &O, const ConvShape &S,
+                            Type *T) {
   zeroOutput(K, T, O.type());
   Value *NTasks = K.taskCount(K.get(S.work()), kConvGrain, K.get(S.N));
   K.parallel(NTasks, [&](Kernel &Tk, Value *Task, Value *Count,
@@ -180,9 +250,8 @@ void emitConv2dGradInput(Kernel &K, const Op &O) {
   });
 }
 
-void emitConv2dGradWeight(Kernel &K, const Op &O) {
-  ConvShape S(O, O.Operands[1]->type(), O.type());
-  Type *T = eltType(K.Ctx, O.type().Elt);
+static void directGradWeight(Kernel &K, const Op &O, const ConvShape &S,
+                             Type *T) {
   zeroOutput(K, T, O.type());
   Value *NTasks = K.taskCount(K.get(S.work()), kConvGrain, K.i64(S.O));
   K.parallel(NTasks, [&](Kernel &Tk, Value *Task, Value *Count,
@@ -204,4 +273,301 @@ void emitConv2dGradWeight(Kernel &K, const Op &O) {
   });
 }
 
+//===-- The GEMM path -----------------------------------------------------===//
+
+/// Base + I * Stride elements of \p T.
+static Value *at(Kernel &K, Type *T, Value *Base, Value *I, int64_t Stride) {
+  return K.B.CreateInBoundsGEP(T, Base, K.madd(K.i64(0), I, K.i64(Stride)));
+}
+
+/// The outputs o in [0, Out) that read inside an input of \p In elements,
+/// 0 <= o * Stride + Off < In, as [Lo, Hi) (Lo <= Hi).
+static std::pair<Value *, Value *>
+validRange(Kernel &K, Value *Off, int64_t Stride, int64_t In, int64_t Out) {
+  IRBuilder<> &B = K.B;
+  Value *Zero = K.i64(0), *S = K.i64(Stride);
+  // o >= ceil(-Off / Stride) when Off < 0 ...
+  Value *Neg = B.CreateSub(Zero, Off);
+  Value *Skip = B.CreateUDiv(B.CreateAdd(Neg, K.i64(Stride - 1)), S);
+  Value *Lo =
+      K.min(B.CreateSelect(B.CreateICmpSGT(Neg, Zero), Skip, Zero), K.i64(Out));
+  // ... and o <= (In - 1 - Off) / Stride.
+  Value *Room = B.CreateSub(K.i64(In - 1), Off);
+  Value *Fit = K.min(K.i64(Out), B.CreateAdd(B.CreateUDiv(Room, S), K.i64(1)));
+  Value *Hi = B.CreateSelect(B.CreateICmpSLT(Room, Zero), Zero, Fit);
+  return {Lo, K.max(Hi, Lo)};
+}
+
+namespace {
+/// One row k = (c, kh, kw) of the im2col matrix: its offset in cols, the
+/// offset of input channel c, and the output rows [OhLo, OhHi) and columns
+/// [OwLo, OwHi) whose tap lies inside the input, at ih = oh * sh + IhOff,
+/// iw = ow * sw + IwOff.
+struct ColRow {
+  Value *Col, *XPlane, *OhLo, *OhHi, *OwLo, *OwHi, *IhOff, *IwOff;
+};
+} // namespace
+
+/// Calls \p Fn for every row of one image's im2col matrix, in order.
+static void forEachColRow(Kernel &K, const ConvShape &S,
+                          function_ref<void(const ColRow &)> Fn) {
+  IRBuilder<> &B = K.B;
+  K.loop(K.i64(S.C), [&](Value *C) {
+    K.loop(K.i64(S.KH), [&](Value *Kh) {
+      Value *IhOff = B.CreateSub(B.CreateMul(Kh, K.i64(S.G.Dilation[0])),
+                                 K.i64(S.G.Padding[0]));
+      std::pair<Value *, Value *> OhR =
+          validRange(K, IhOff, S.G.Stride[0], S.H, S.OH);
+      K.loop(K.i64(S.KW), [&](Value *Kw) {
+        Value *IwOff = B.CreateSub(B.CreateMul(Kw, K.i64(S.G.Dilation[1])),
+                                   K.i64(S.G.Padding[2]));
+        auto [OwLo, OwHi] = validRange(K, IwOff, S.G.Stride[1], S.W, S.OW);
+        Value *Row = K.madd(K.madd(Kw, Kh, K.i64(S.KW)), C, K.i64(S.KH * S.KW));
+        ColRow R{B.CreateMul(Row, K.i64(S.pixels())),
+                 B.CreateMul(C, K.i64(S.H * S.W)),
+                 OhR.first,
+                 OhR.second,
+                 OwLo,
+                 OwHi,
+                 IhOff,
+                 IwOff};
+        Fn(R);
+      });
+    });
+  });
+}
+
+/// Calls \p Fn(cols offset, x offset) for the taps of row \p R inside the
+/// input, output row by output row.
+static void forEachInside(Kernel &K, const ConvShape &S, const ColRow &R,
+                          function_ref<void(Value *, Value *)> Fn) {
+  IRBuilder<> &B = K.B;
+  K.loop(R.OhLo, R.OhHi, K.i64(1), [&](Value *Oh) {
+    Value *Ih = B.CreateNSWAdd(B.CreateMul(Oh, K.i64(S.G.Stride[0])), R.IhOff);
+    // May be negative before ow's part is added: nsw only.
+    Value *XRow = B.CreateNSWAdd(
+        B.CreateNSWAdd(R.XPlane, B.CreateNSWMul(Ih, K.i64(S.W))), R.IwOff);
+    Value *ColRow = K.madd(R.Col, Oh, K.i64(S.OW));
+    K.loop(R.OwLo, R.OwHi, K.i64(1), [&](Value *Ow) {
+      Fn(K.add(ColRow, Ow),
+         B.CreateNSWAdd(XRow, B.CreateNSWMul(Ow, K.i64(S.G.Stride[1]))));
+    });
+  });
+}
+
+/// Zeros Buf[Begin, End).
+static void zero(Kernel &K, Type *T, Value *Buf, Value *Begin, Value *End) {
+  K.loop(Begin, End, K.i64(1), [&](Value *I) { K.store(K.fp(T, 0), Buf, I); });
+}
+
+/// Writes image \p X's im2col matrix to \p Cols: the taps inside the input,
+/// zeros for those in the padding.
+static void im2col(Kernel &K, const ConvShape &S, Type *T, Value *X,
+                   Value *Cols) {
+  forEachColRow(K, S, [&](const ColRow &R) {
+    Value *OW = K.i64(S.OW);
+    // Rows above and below the input, then the columns beside it.
+    zero(K, T, Cols, R.Col, K.madd(R.Col, R.OhLo, OW));
+    zero(K, T, Cols, K.madd(R.Col, R.OhHi, OW),
+         K.add(R.Col, K.i64(S.pixels())));
+    K.loop(R.OhLo, R.OhHi, K.i64(1), [&](Value *Oh) {
+      Value *Row = K.madd(R.Col, Oh, OW);
+      zero(K, T, Cols, Row, K.add(Row, R.OwLo));
+      zero(K, T, Cols, K.add(Row, R.OwHi), K.add(Row, OW));
+    });
+    forEachInside(K, S, R, [&](Value *ColOff, Value *XOff) {
+      K.store(K.load(T, X, XOff), Cols, ColOff);
+    });
+  });
+}
+
+/// Adds \p Cols' columns to image \p DX at their taps (the adjoint of
+/// im2col), row by row in order.
+static void col2im(Kernel &K, const ConvShape &S, Type *T, Value *Cols,
+                   Value *DX) {
+  IRBuilder<> &B = K.B;
+  forEachColRow(K, S, [&](const ColRow &R) {
+    forEachInside(K, S, R, [&](Value *ColOff, Value *XOff) {
+      Value *Sum = B.CreateFAdd(K.load(T, DX, XOff), K.load(T, Cols, ColOff));
+      K.store(Sum, DX, XOff);
+    });
+  });
+}
+
+/// The product of one image and group, of static sizes M x K x N.
+static GemmArgs product(Kernel &K, Type *T, int64_t M, int64_t Kd, int64_t N,
+                        Value *A, Value *B, Value *C, bool TA, bool TB) {
+  return GemmArgs{T,
+                  Extent{M, 0},
+                  Extent{Kd, 0},
+                  Extent{N, 0},
+                  K.i64(M),
+                  K.i64(Kd),
+                  K.i64(N),
+                  A,
+                  B,
+                  C,
+                  TA,
+                  TB};
+}
+
+/// Calls \p Fn(g) for every group g.
+static void forEachGroup(Kernel &K, const ConvShape &S,
+                         function_ref<void(Value *)> Fn) {
+  if (S.G.Groups == 1)
+    return Fn(K.i64(0));
+  K.loop(K.i64(S.G.Groups), Fn);
+}
+
+/// The GEMM path's parallel loop over blocks of images: \p Fn(task kernel,
+/// task, task count, first image, end image).
+static void overImages(
+    Kernel &K, const ConvShape &S,
+    function_ref<void(Kernel &, Value *, Value *, Value *, Value *)> Fn) {
+  Value *Max = K.min(K.get(S.N), K.i64(S.maxTasks()));
+  Value *NTasks = K.taskCount(K.get(S.work()), kGemmGrain, Max);
+  K.parallel(NTasks,
+             [&](Kernel &Tk, Value *Task, Value *Count, ArrayRef<Value *>) {
+               auto [Lo, Hi] = Tk.taskRange(Task, Count, Tk.get(S.N), 1);
+               Fn(Tk, Task, Count, Lo, Hi);
+             });
+}
+
+static void gemmConv2d(Kernel &K, const Op &O, const ConvShape &S, Type *T) {
+  std::vector<BodyMember> Epi = epilogueOf(O);
+  int64_t Kcg = S.rowsPerGroup(), P = S.pixels();
+  overImages(K, S, [&](Kernel &Tk, Value *Task, Value *, Value *Lo, Value *Hi) {
+    Value *Cols =
+        S.identity() ? nullptr : at(Tk, T, Tk.Outs[1], Task, S.colsElts());
+    Tk.loop(Lo, Hi, Tk.i64(1), [&](Value *Img) {
+      Value *X = at(Tk, T, Tk.In[0], Img, S.image());
+      Value *Y = at(Tk, T, Tk.Out, Img, S.O * P);
+      if (Cols)
+        im2col(Tk, S, T, X, Cols);
+      forEachGroup(Tk, S, [&](Value *G) {
+        GemmArgs A =
+            product(Tk, T, S.Og, Kcg, P, at(Tk, T, Tk.In[1], G, S.Og * Kcg),
+                    at(Tk, T, Cols ? Cols : X, G, Kcg * P),
+                    at(Tk, T, Y, G, S.Og * P), false, false);
+        A.Epilogue = Epi;
+        for (unsigned I = 1; I <= Epi.size() && I + 1 < O.Operands.size();
+             ++I) {
+          int64_t St = epilogueStride(O, I);
+          A.EpiIn.push_back(
+              {at(Tk, T, Tk.In[I + 1], G, S.Og * St), Tk.i64(St), true});
+        }
+        gemm(Tk, A);
+      });
+    });
+  });
+}
+
+static void gemmGradInput(Kernel &K, const ConvShape &S, Type *T) {
+  int64_t Kcg = S.rowsPerGroup(), P = S.pixels();
+  overImages(K, S, [&](Kernel &Tk, Value *Task, Value *, Value *Lo, Value *Hi) {
+    Value *Cols =
+        S.identity() ? nullptr : at(Tk, T, Tk.Outs[1], Task, S.colsElts());
+    Tk.loop(Lo, Hi, Tk.i64(1), [&](Value *Img) {
+      Value *DX = at(Tk, T, Tk.Out, Img, S.image());
+      Value *DY = at(Tk, T, Tk.In[0], Img, S.O * P);
+      forEachGroup(Tk, S, [&](Value *G) {
+        gemm(Tk,
+             product(Tk, T, Kcg, S.Og, P, at(Tk, T, Tk.In[1], G, S.Og * Kcg),
+                     at(Tk, T, DY, G, S.Og * P),
+                     at(Tk, T, Cols ? Cols : DX, G, Kcg * P), true, false));
+      });
+      if (!Cols)
+        return;
+      zero(Tk, T, DX, Tk.i64(0), Tk.i64(S.image()));
+      col2im(Tk, S, T, Cols, DX);
+    });
+  });
+}
+
+static void gemmGradWeight(Kernel &K, const ConvShape &S, Type *T) {
+  int64_t Kcg = S.rowsPerGroup(), P = S.pixels(), DW = S.O * Kcg;
+  int64_t ColsAll = S.maxTasks() * S.colsElts();
+  overImages(K, S, [&](Kernel &Tk, Value *Task, Value *, Value *Lo, Value *Hi) {
+    IRBuilder<> &B = Tk.B;
+    Value *Ws = Tk.Outs.size() > 1 ? Tk.Outs[1] : nullptr;
+    Value *Cols = S.identity() ? nullptr : at(Tk, T, Ws, Task, S.colsElts());
+    // Task 0 sums into dw, task t > 0 into partial t - 1 after the cols.
+    Value *Acc = Tk.Out;
+    if (Ws) {
+      Value *Part = at(Tk, T, at(Tk, T, Ws, Tk.i64(1), ColsAll),
+                       B.CreateSub(Tk.max(Task, Tk.i64(1)), Tk.i64(1)), DW);
+      Acc = B.CreateSelect(B.CreateICmpEQ(Task, Tk.i64(0)), Tk.Out, Part);
+    }
+    zero(Tk, T, Acc, Tk.i64(0), Tk.i64(DW));
+    Tk.loop(Lo, Hi, Tk.i64(1), [&](Value *Img) {
+      Value *X = at(Tk, T, Tk.In[1], Img, S.image());
+      Value *DY = at(Tk, T, Tk.In[0], Img, S.O * P);
+      if (Cols)
+        im2col(Tk, S, T, X, Cols);
+      forEachGroup(Tk, S, [&](Value *G) {
+        GemmArgs A = product(Tk, T, S.Og, P, Kcg, at(Tk, T, DY, G, S.Og * P),
+                             at(Tk, T, Cols ? Cols : X, G, Kcg * P),
+                             at(Tk, T, Acc, G, S.Og * Kcg), false, true);
+        A.Accumulate = true;
+        gemm(Tk, A);
+      });
+    });
+  });
+  if (S.maxTasks() == 1)
+    return;
+  // The partials, added in task order.
+  Value *Max = K.min(K.get(S.N), K.i64(S.maxTasks()));
+  Value *NTasks = K.taskCount(K.get(S.work()), kGemmGrain, Max);
+  Value *Parts = at(K, T, K.Outs[1], K.i64(1), ColsAll);
+  K.loop(K.i64(1), NTasks, K.i64(1), [&](Value *Task) {
+    Value *Part = at(K, T, Parts, K.B.CreateSub(Task, K.i64(1)), DW);
+    K.loop(K.i64(DW), [&](Value *I) {
+      K.store(K.B.CreateFAdd(K.load(T, K.Out, I), K.load(T, Part, I)), K.Out,
+              I);
+    });
+  });
+}
+
+void emitConv2d(Kernel &K, const Op &O) {
+  ConvShape S = ConvShape::of(O);
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  if (S.gemm(dtypeBytes(O.type().Elt)))
+    return gemmConv2d(K, O, S, T);
+  directConv2d(K, O, S, T);
+}
+
+void emitConv2dGradInput(Kernel &K, const Op &O) {
+  ConvShape S = ConvShape::of(O);
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  if (S.gemm(dtypeBytes(O.type().Elt)))
+    return gemmGradInput(K, S, T);
+  directGradInput(K, O, S, T);
+}
+
+void emitConv2dGradWeight(Kernel &K, const Op &O) {
+  ConvShape S = ConvShape::of(O);
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  if (S.gemm(dtypeBytes(O.type().Elt)))
+    return gemmGradWeight(K, S, T);
+  directGradWeight(K, O, S, T);
+}
+
 } // namespace adj::cg
+
+namespace adj {
+
+ByteSize workspaceOf(const Op &O) {
+  if (O.Kind != OpKind::Conv2d && O.Kind != OpKind::Conv2dGradInput &&
+      O.Kind != OpKind::Conv2dGradWeight)
+    return {};
+  cg::ConvShape S = cg::ConvShape::of(O);
+  int64_t Bytes = dtypeBytes(O.type().Elt);
+  if (!S.gemm(Bytes))
+    return {};
+  int64_t Elts = S.maxTasks() * S.colsElts();
+  if (O.Kind == OpKind::Conv2dGradWeight)
+    Elts += (S.maxTasks() - 1) * S.O * S.rowsPerGroup();
+  return Elts ? ByteSize{Elts * Bytes, 0} : ByteSize{};
+}
+
+} // namespace adj

@@ -224,7 +224,8 @@ private:
 };
 
 // Op emitters (Kernels.def): each fills a Kernel whose operands are the
-// op's, in order. conv2d and its adjoints are direct loop nests (Conv.cpp).
+// op's, in order. conv2d and its adjoints run im2col + GEMM (Conv.cpp);
+// kernels with a workspace (StepUnit::Workspace) find it in Outs.back().
 #define KERNEL(Kind, Emitter) void Emitter(Kernel &K, const Op &O);
 #include "codegen/Kernels.def"
 /// Philox-4x32-10 (ir/Philox.h) of the counter words \p C under the key

@@ -13,7 +13,9 @@
 ///      arena whose size is computed from n at run time; the arena is kept
 ///      between calls in internal globals and grown with malloc only when
 ///      a larger batch needs more (no allocation per step). Which values
-///      share a slice is decided by the plan (ArenaPlan), before any IR;
+///      share a slice is decided by the plan (ArenaPlan), before any IR; a
+///      kernel's workspace (im2col buffers) is a slice too, passed to the
+///      kernel after its outputs;
 ///   3. calls each unit's kernel in order, checking the status of the
 ///      kernels that validate labels (callUnit);
 ///   4. copies results that are arguments, or repeat an earlier result
@@ -104,7 +106,8 @@ static Error checkTypes(const Function &F, const Op &O) {
       return Bad();
     return checkBody(F, O);
   }
-  case OpKind::MatMul: {
+  case OpKind::MatMul:
+  case OpKind::Conv2d: {
     bool Epilogue = O.hasAttr("epilogue");
     if (O.Operands.size() < 2 || (!Epilogue && O.Operands.size() != 2))
       return Bad();
@@ -191,6 +194,9 @@ private:
   std::vector<llvm::Value *> ResultPtrs;
   /// The buffer of every argument and stored value.
   std::map<const adj::Value *, llvm::Value *> Buf;
+  /// The scratch arena's base and its slices' offsets (placeBuffers).
+  llvm::Value *Base = nullptr;
+  std::vector<llvm::Value *> Offsets;
   /// The block returning 1 for invalid data (null until a kernel can fail).
   BasicBlock *Invalid = nullptr;
 
@@ -217,6 +223,13 @@ private:
   /// Records the arena's slices as metadata, for arenaBytes.
   void recordArena();
 
+  /// The address of slice \p I of the arena.
+  llvm::Value *slice(size_t I) {
+    auto *C = dyn_cast<ConstantInt>(Offsets[I]);
+    return C && C->isZero()
+               ? Base
+               : B.CreateInBoundsGEP(B.getInt8Ty(), Base, Offsets[I]);
+  }
   llvm::Value *bytes(ByteSize S) {
     return cg::emitExtent(B, N, Extent{S.Mul, S.Pow});
   }
@@ -310,18 +323,13 @@ llvm::Value *StepLowering::scratchBase(llvm::Value *Total) {
 
 void StepLowering::placeBuffers() {
   const ArenaPlan &Arena = Plan.Arena;
-  std::vector<llvm::Value *> Offsets;
   llvm::Value *Total = sliceOffsets(Offsets);
-  llvm::Value *Base = Arena.Slices.empty() ? nullptr : scratchBase(Total);
+  Base = Arena.Slices.empty() ? nullptr : scratchBase(Total);
   for (const Buffer &A : Arena.Buffers) {
     if (A.Kind == Buffer::Result)
       Buf[A.V] = ResultPtrs[A.Index];
-    if (A.Kind != Buffer::Scratch)
-      continue;
-    llvm::Value *Off = Offsets[A.Index];
-    auto *C = dyn_cast<ConstantInt>(Off);
-    Buf[A.V] =
-        C && C->isZero() ? Base : B.CreateInBoundsGEP(B.getInt8Ty(), Base, Off);
+    if (A.Kind == Buffer::Scratch)
+      Buf[A.V] = slice(A.Index);
   }
   // Reshapes share their operand's buffer, known once slices are placed.
   for (const Buffer &A : Arena.Buffers)
@@ -337,7 +345,8 @@ void StepLowering::callUnit(size_t U) {
   if (Unit.Ops.size() > 1)
     Name = fmt::format("{}.{}.group", F.Name, fmt::join(Unit.Ops, "-"));
   bool Fails = !Unit.Loop && mayFail(O.Kind);
-  Kernel K(LM, Name, Unit.Inputs.size(), Fails, Unit.Outputs.size(),
+  bool Workspace = Unit.Workspace.Mul > 0; // An output after the results.
+  Kernel K(LM, Name, Unit.Inputs.size(), Fails, Unit.Outputs.size() + Workspace,
            Unit.InPlace);
   if (Unit.Loop)
     cg::emitLoopGroup(K, F, Unit);
@@ -347,6 +356,8 @@ void StepLowering::callUnit(size_t U) {
   std::vector<llvm::Value *> CallArgs;
   for (const adj::Value *V : Unit.Outputs)
     CallArgs.push_back(Buf.at(V));
+  if (Workspace)
+    CallArgs.push_back(slice(Unit.WorkspaceSlice));
   for (const adj::Value *V : Unit.Inputs)
     CallArgs.push_back(Buf.at(V));
   CallArgs.push_back(N);

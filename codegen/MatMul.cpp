@@ -51,7 +51,7 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
-#include "codegen/Kernel.h"
+#include "codegen/Gemm.h"
 
 #include <map>
 #include <tuple>
@@ -70,27 +70,6 @@ constexpr unsigned kNV = 2;  ///< Vectors per row of a register tile.
 /// and M is blocked by kMC rows so that A's MC x KC block stays in L2.
 constexpr int64_t kBigMin = 128;
 constexpr int64_t kMC = 1024; ///< Rows per M block (rounded to MR) there.
-
-/// An input of the epilogue after the product, read for C's element (i, j)
-/// at Base[i * RowStride + j] or, when ColBcast, Base[i * RowStride].
-struct EpilogueInput {
-  Value *Base;
-  Value *RowStride; ///< Constant 0 when broadcast along the rows.
-  bool ColBcast;
-};
-
-struct GemmArgs {
-  Type *T;
-  Extent ME, KE, NE; ///< Sizes, to specialise the code when static.
-  Value *M, *K, *N;  ///< Sizes.
-  Value *A, *B, *C;  ///< Operands and the row-major result C[M,N].
-  bool TA, TB;       ///< A stored [K,M]; B stored [N,K].
-  /// The block of C to compute: rows [Row0, Row1), columns [Col0, Col1);
-  /// Row0 a multiple of MR and Col0 of NR, so tiles are those of the whole.
-  Value *Row0 = nullptr, *Row1 = nullptr, *Col0 = nullptr, *Col1 = nullptr;
-  ArrayRef<BodyMember> Epilogue = {};    ///< Empty: none.
-  std::vector<EpilogueInput> EpiIn = {}; ///< Its inputs i1, i2, ...
-};
 
 /// The register tile: MR rows by NV vectors of VL elements.
 struct TileShape {
@@ -288,16 +267,18 @@ void Gemm::tileRows(Tile &T) {
 }
 
 void Gemm::startAccumulators(Tile &T) {
+  // From C in every K block when accumulating, else from 0 in the first.
   Value *First = B.CreateICmpEQ(T.K0, K.i64(0));
   for (unsigned R = 0; R < MR; ++R)
     for (unsigned V = 0; V < NV; ++V) {
-      if (isa<Constant>(First)) { // The only K block.
+      if (!G.Accumulate && isa<Constant>(First)) { // The only K block.
         T.Acc.push_back(K.var(Zero));
         continue;
       }
       Value *Old =
           loadVector(G.C, K.add(T.CRows[R], K.i64(V * VL)), T.Masks[V]);
-      T.Acc.push_back(K.var(B.CreateSelect(First, Zero, Old)));
+      T.Acc.push_back(
+          K.var(G.Accumulate ? Old : B.CreateSelect(First, Zero, Old)));
     }
 }
 
@@ -438,8 +419,7 @@ void Gemm::emit() {
   K.loop(Big, One, One, [&](Value *) { plainPath(); });
 }
 
-/// One 2-D product, or the block of it G names.
-static void gemm(Kernel &K, const GemmArgs &G) { Gemm(K, G).emit(); }
+void gemm(Kernel &K, const GemmArgs &G) { Gemm(K, G).emit(); }
 
 /// Strides of \p T's matrices over the result's batch dims \p Batch, in
 /// elements (0 along the dims \p T is broadcast on).

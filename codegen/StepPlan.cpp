@@ -26,7 +26,9 @@
 /// otherwise gets a slice of the scratch arena. Slices are reused by size:
 /// a scan over the units finds the last one reading each buffer (through
 /// reshape aliases); after it has run, the slice goes to a free list for
-/// later values of the same size (a * n^p bytes). Members of a loop group
+/// later values of the same size (a * n^p bytes). A unit's workspace
+/// (workspaceOf: a convolution's im2col buffers) takes a slice after its
+/// outputs, free again once the unit has run. Members of a loop group
 /// that nothing outside it reads are not stored and get no buffer at all.
 ///
 //===----------------------------------------------------------------------===//
@@ -170,6 +172,8 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
     U.Outputs = {&Last.Result};
     U.Inputs.assign(Last.Operands.begin(), Last.Operands.end());
     U.Alias = Last.Kind == OpKind::Reshape && !Results.count(&Last.Result);
+    if (!U.Alias)
+      U.Workspace = workspaceOf(Last);
     return U;
   }
   std::set<const Value *> Computed;
@@ -284,8 +288,18 @@ void Planner::planArena(StepPlan &P) const {
   ArenaPlan &A = P.Arena;
   std::map<ByteSize, std::vector<size_t>> Free; // Slice indices by size.
   std::map<const Value *, size_t> Live;         // Root -> its slice.
+  auto Take = [&](ByteSize Bytes) {
+    std::vector<size_t> &Slices = Free[Bytes];
+    if (Slices.empty()) {
+      A.Slices.push_back(Bytes);
+      return A.Slices.size() - 1;
+    }
+    size_t Slice = Slices.back();
+    Slices.pop_back();
+    return Slice;
+  };
   for (size_t U = 0; U < P.Units.size(); ++U) {
-    const StepUnit &Unit = P.Units[U];
+    StepUnit &Unit = P.Units[U];
     for (const Value *V : Unit.Outputs) {
       Buffer Buf;
       Buf.V = V;
@@ -297,17 +311,15 @@ void Planner::planArena(StepPlan &P) const {
         Buf.Source = F.Ops[Unit.Ops.back()]->Operands[0];
       } else {
         Buf.Kind = Buffer::Scratch;
-        std::vector<size_t> &Slices = Free[bytesOf(V->type())];
-        if (!Slices.empty()) {
-          Buf.Index = Slices.back();
-          Slices.pop_back();
-        } else {
-          Buf.Index = A.Slices.size();
-          A.Slices.push_back(bytesOf(V->type()));
-        }
+        Buf.Index = Take(bytesOf(V->type()));
         Live[V] = Buf.Index;
       }
       A.Buffers.push_back(Buf);
+    }
+    // The workspace: a slice for the unit's run only.
+    if (Unit.Workspace.Mul > 0) {
+      Unit.WorkspaceSlice = Take(Unit.Workspace);
+      Free[Unit.Workspace].push_back(Unit.WorkspaceSlice);
     }
     std::vector<const Value *> Read;
     for (const Value *V : Unit.Outputs)

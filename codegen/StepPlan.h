@@ -35,6 +35,19 @@ struct LowerOptions {
   bool InPlace = true;
 };
 
+/// A size in bytes, `Mul * n^Pow` for the run-time batch size n.
+struct ByteSize {
+  int64_t Mul = 0;
+  unsigned Pow = 0;
+
+  bool operator==(ByteSize O) const { return Mul == O.Mul && Pow == O.Pow; }
+  bool operator<(ByteSize O) const {
+    return Mul != O.Mul ? Mul < O.Mul : Pow < O.Pow;
+  }
+  /// The bytes at batch size \p N.
+  int64_t at(int64_t N) const;
+};
+
 /// One kernel call of a step function.
 struct StepUnit {
   /// Indices into Function::Ops in program order; the unit runs where the
@@ -59,19 +72,10 @@ struct StepUnit {
   /// Whether the unit is a reshape that is not a result: it shares its
   /// operand's buffer (Buffer::Alias) and calls no kernel.
   bool Alias = false;
-};
-
-/// A size in bytes, `Mul * n^Pow` for the run-time batch size n.
-struct ByteSize {
-  int64_t Mul = 0;
-  unsigned Pow = 0;
-
-  bool operator==(ByteSize O) const { return Mul == O.Mul && Pow == O.Pow; }
-  bool operator<(ByteSize O) const {
-    return Mul != O.Mul ? Mul < O.Mul : Pow < O.Pow;
-  }
-  /// The bytes at batch size \p N.
-  int64_t at(int64_t N) const;
+  /// Scratch the kernel uses while it runs (workspaceOf), or none: slice
+  /// WorkspaceSlice of the arena, passed after the outputs.
+  ByteSize Workspace;
+  size_t WorkspaceSlice = 0;
 };
 
 /// The bytes of a tensor of type \p T.
@@ -123,6 +127,10 @@ struct StepPlan {
   unsigned numGroups() const;
   unsigned numGroupedOps() const;
 };
+
+/// The scratch bytes the kernel of \p O uses while it runs (a convolution's
+/// im2col buffers; defined with the kernels in Conv.cpp), 0 for none.
+ByteSize workspaceOf(const Op &O);
 
 /// Whether \p O lowers to an elementwise loop (a `fused` op or a single
 /// elementwise op on floats), which loop groups are made of.

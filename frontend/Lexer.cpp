@@ -193,7 +193,15 @@ private:
 
   void lexName(const Loc &L) {
     size_t Begin = Pos;
-    while (std::isalnum((unsigned char)peekChar()) || peekChar() == '_')
+    // A '.' followed by a letter or '_' continues the name, so that names
+    // can be PyTorch's state_dict keys (`bn1.running_mean`, `fc.weight`).
+    auto NameChar = [&](size_t At) {
+      unsigned char C = At < Src.size() ? Src[At] : 0;
+      unsigned char D = At + 1 < Src.size() ? Src[At + 1] : 0;
+      return std::isalnum(C) || C == '_' ||
+             (C == '.' && (std::isalpha(D) || D == '_'));
+    };
+    while (NameChar(Pos))
       ++Pos;
     static const std::map<std::string, Tok> Keywords = {
         {"model", Tok::KwModel},   {"input", Tok::KwInput},

@@ -138,9 +138,10 @@ std::string formatMember(const Op &O, const std::vector<std::string> &Args) {
 }
 
 const std::string *bodyOf(const Op &O, unsigned &NumInputs) {
-  const char *Name = O.Kind == OpKind::Fused    ? "body"
-                     : O.Kind == OpKind::MatMul ? "epilogue"
-                                                : nullptr;
+  const char *Name = O.Kind == OpKind::Fused ? "body"
+                     : O.Kind == OpKind::MatMul || O.Kind == OpKind::Conv2d
+                         ? "epilogue"
+                         : nullptr;
   auto It = Name ? O.Attributes.find(Name) : O.Attributes.end();
   if (It == O.Attributes.end())
     return nullptr;

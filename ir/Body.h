@@ -42,7 +42,7 @@ std::string parseBody(const std::string &Text, unsigned NumInputs,
 std::string formatMember(const Op &O, const std::vector<std::string> &Args);
 
 /// The body attribute of \p O (`body` of a fused op, `epilogue` of a
-/// matmul) and its number of inputs (a matmul's product is input 0, its
+/// matmul or conv2d) and its number of inputs (the product is input 0, its
 /// operands after the first two are inputs 1, 2, ...); null when \p O has
 /// none.
 const std::string *bodyOf(const Op &O, unsigned &NumInputs);

@@ -456,8 +456,31 @@ TypeOrError conv2dResult(const ShapeQuery &Q, const TensorType &X,
                                G->outSize(1, X.Dims[3], KW)}));
 }
 
+/// Two operands, or more with an `epilogue` (the fuse pass's), whose
+/// inputs broadcast to the result and are constant along its images and
+/// pixels (a bias [O, 1, 1], a scalar): the kernel reads one per channel.
 TypeOrError ruleConv2d(const ShapeQuery &Q) {
-  return conv2dResult(Q, Q.Ops[0], Q.Ops[1]);
+  const std::vector<TensorType> &Ops = Q.Ops;
+  bool Epilogue = Q.A.count("epilogue");
+  if (Ops.size() < 2 || (!Epilogue && Ops.size() != 2))
+    return fail(fmt::format("'conv2d' expects 2 operands{}, got {}",
+                            Epilogue ? " or more" : " without an 'epilogue'",
+                            Ops.size()));
+  TypeOrError Y = conv2dResult(Q, Ops[0], Ops[1]);
+  if (!Y.Type)
+    return Y;
+  for (size_t I = 2; I < Ops.size(); ++I) {
+    const TensorType &E = Ops[I];
+    bool PerChannel =
+        E.rank() <= 4 && broadcastShapes(E.Dims, Y.Type->Dims) == Y.Type->Dims;
+    for (size_t FromEnd : {1, 2, 4})
+      PerChannel &= FromEnd > E.rank() || E.Dims[E.rank() - FromEnd] == 1;
+    if (!PerChannel)
+      return fail(fmt::format("conv2d epilogue operand {} does not broadcast "
+                              "to the result {} along its channels only",
+                              E.str(Q.B), Y.Type->str(Q.B)));
+  }
+  return Y;
 }
 
 /// An adjoint op's \p Result after comparing its operand dy with the

@@ -7,7 +7,8 @@
 ///    folded into the matmul's `transpose_a` / `transpose_b` flag (the
 ///    kernels read either layout in place); the transpose goes when unused.
 ///
-/// 2. Epilogues. The elementwise ops after a matmul are folded into it as
+/// 2. Epilogues. The elementwise ops after a matmul (or a conv2d, whose
+///    GEMM runs per image: see cheapConvInput) are folded into it as
 ///    an `epilogue` body, which the GEMM applies to its register tile
 ///    before the store, while the chain of values from the product has one
 ///    user op each, is no result and keeps the product's shape, its ops are
@@ -163,15 +164,32 @@ bool cheapInput(const Value *V, const std::vector<int64_t> &Dims) {
   return Dim(1) == 1 || Dim(2) == 1 || Dims[Dims.size() - 2] == 1;
 }
 
-/// Epilogue folding. From each matmul, follows the chain of elementwise ops
-/// of the product's shape through values with one user op that are not
-/// results (ops of epilogueOp reading cheapInputs only), and folds it into
-/// the matmul as an `epilogue`, the chain's other operands becoming the
-/// matmul's operands i1, i2, ...; the matmul takes the place of the chain's
-/// last op. So `x @ w + b` feeding only relu becomes one matmul
-/// storing relu's output, and when the sum is read again (a pre-activation
-/// that the backward pass needs) the chain stops there: the bias is added
-/// in the tile and the sum stored once.
+/// Whether a conv2d's tile reads \p V cheaply: when it is constant along
+/// the images and pixels of the result [N, O, OH, OW] (a bias [O, 1, 1], a
+/// scalar), one scalar per output channel.
+bool cheapConvInput(const Value *V) {
+  size_t R = V->Type.rank();
+  for (size_t FromEnd : {1, 2, 4})
+    if (FromEnd <= R && V->Type.Dims[R - FromEnd] != 1)
+      return false;
+  return true;
+}
+
+/// Whether \p O takes an epilogue: a float matmul or conv2d without one.
+bool takesEpilogue(const Op &O) {
+  return (O.Kind == OpKind::MatMul || O.Kind == OpKind::Conv2d) &&
+         !O.hasAttr("epilogue") && isFloat(O.type().Elt);
+}
+
+/// Epilogue folding. From each matmul or conv2d, follows the chain of
+/// elementwise ops of the product's shape through values with one user op that
+/// are not results (ops of epilogueOp reading cheapInputs or cheapConvInputs
+/// only), and folds it into the matmul as an `epilogue`, the chain's other
+/// operands becoming the matmul's operands i1, i2, ...; the matmul takes the
+/// place of the chain's last op. So `x @ w + b` feeding only relu becomes one
+/// matmul storing relu's output, and when the sum is read again (a
+/// pre-activation that the backward pass needs) the chain stops there: the bias
+/// is added in the tile and the sum stored once.
 void foldEpilogues(Function &F) {
   std::map<const Value *, std::vector<Op *>> Users;
   for (auto &O : F.Ops)
@@ -185,8 +203,7 @@ void foldEpilogues(Function &F) {
     Results.insert(R.V);
   std::set<const Op *> Folded;
   for (auto &MM : F.Ops) {
-    if (MM->Kind != OpKind::MatMul || MM->hasAttr("epilogue") ||
-        !isFloat(MM->type().Elt))
+    if (!takesEpilogue(*MM))
       continue;
     std::vector<Value *> Operands = {MM->Operands[0], MM->Operands[1]};
     std::map<const Value *, std::string> Ref = {{&MM->Result, "i0"}};
@@ -199,7 +216,9 @@ void foldEpilogues(Function &F) {
         break;
       Op &U = *Us[0];
       if (!std::all_of(U.Operands.begin(), U.Operands.end(), [&](Value *W) {
-            return Ref.count(W) || cheapInput(W, MM->type().Dims);
+            return Ref.count(W) || (MM->Kind == OpKind::Conv2d
+                                        ? cheapConvInput(W)
+                                        : cheapInput(W, MM->type().Dims));
           }))
         break;
       std::vector<std::string> Args;
@@ -218,7 +237,7 @@ void foldEpilogues(Function &F) {
     if (Chain.empty())
       continue;
     Op &Last = *Chain.back();
-    Last.Kind = OpKind::MatMul;
+    Last.Kind = MM->Kind;
     Last.Operands = std::move(Operands);
     Last.Attributes = MM->Attributes;
     Last.Attributes["epilogue"] = fmt::format("{}", fmt::join(Members, "; "));

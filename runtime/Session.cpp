@@ -273,6 +273,11 @@ extern "C" int adj_rt_session_param(adj_rt_session *s, int i,
   return 0;
 }
 
+extern "C" int adj_rt_session_param_is_buffer(const adj_rt_session *s, int i) {
+  return s && i >= 0 && size_t(i) < s->Params.Params.size() &&
+         s->Params.Params[size_t(i)]->Buffer;
+}
+
 extern "C" double adj_rt_session_update_norm(const adj_rt_session *s, int i) {
   if (!s || i < 0 || size_t(i) >= s->Params.Params.size() || !s->DeltaValid)
     return -1;
@@ -347,6 +352,8 @@ extern "C" void adj_rt_session_get_info(const adj_rt_session *s,
   out->model = set.Model.name ? set.Model.name : "model";
   out->optimizer = set.Optimizer.c_str();
   out->num_params = int(s->Params.Params.size());
+  for (const auto &p : s->Params.Params)
+    out->num_buffers += p->Buffer;
   out->param_values = s->Params.paramValues();
   out->train_samples = s->Data.Train.Samples;
   out->test_samples = s->Data.Test.Samples;

@@ -43,8 +43,9 @@ typedef struct {
 typedef struct {
   const char *model;     /**< the model's name */
   const char *optimizer; /**< the optimizer of the train step */
-  int num_params;
-  int64_t param_values;
+  int num_params;        /**< parameters and buffers (adj_rt_session_param) */
+  int num_buffers;       /**< of them, buffers (batch norm's statistics) */
+  int64_t param_values;  /**< values of the parameters, not the buffers */
   int64_t train_samples, test_samples;
   int64_t step;          /**< optimizer steps taken */
   int64_t epoch;         /**< epochs completed */
@@ -119,6 +120,10 @@ int adj_rt_session_rebind(adj_rt_session *s, const adj_rt_model *m);
  *  current value: readable, and writable in place until the next call that
  *  trains, loads or rebinds. Fails when i is out of range. */
 int adj_rt_session_param(adj_rt_session *s, int i, adj_rt_named_tensor *out);
+
+/** 1 when tensor i of adj_rt_session_param is a buffer (model state that is
+ *  not trained, e.g. a running mean), 0 for a parameter or i out of range. */
+int adj_rt_session_param_is_buffer(const adj_rt_session *s, int i);
 
 /** The L2 norm of the change of parameter i by the last optimizer step
  *  (0 for frozen parameters); -1 when no step was taken since the session

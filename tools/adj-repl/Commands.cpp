@@ -284,6 +284,8 @@ bool Repl::cmdParams(const std::string &) {
     double Std = N ? std::sqrt(std::max(0.0, Sq / double(N) - Mean * Mean)) : 0;
     double Norm = adj_rt_session_update_norm(Session, P);
     std::string Update = Norm < 0 ? "-" : fmt::format("{:.4g}", Norm);
+    if (adj_rt_session_param_is_buffer(Session, P))
+      Update = "(buffer)";
     std::printf("%-12s %-14s %10.4g %10.4g %10.4g %10.4g %12s\n", T.name,
                 shapeText(T).c_str(), Mean, Std, Lo, Hi, Update.c_str());
   }
@@ -651,8 +653,8 @@ std::vector<std::string> Repl::complete(const std::string &Before) const {
     for (const std::string &Name : statementNames(Text))
       Pool.push_back(Name);
     if (Cmd.empty() || Cmd[0] != ':') {
-      for (const char *K : {"input", "param", "def", "loss", "metric", "train",
-                            "data", "model", "frozen"})
+      for (const char *K : {"input", "param", "buffer", "def", "loss", "metric",
+                            "train", "data", "model", "frozen"})
         Pool.push_back(K);
       for (const std::string &B : builtinNames())
         Pool.push_back(B);

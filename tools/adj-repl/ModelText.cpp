@@ -62,7 +62,9 @@ static void classify(const std::vector<Token> &T, size_t I, StmtSpan &S) {
     S.Name = NameAt(I + 1);
     return;
   case Tok::KwParam:
+  case Tok::KwBuffer:
     S.Kind = StmtKind::Param;
+    S.Buffer = T[I].Kind == Tok::KwBuffer;
     S.Name = NameAt(I + 1);
     return;
   case Tok::KwDef:
@@ -279,9 +281,9 @@ static Edit applyRaw(const std::string &Source, const StmtSpan &Span,
                      const std::string &Typed) {
   std::vector<StmtSpan> Stmts = splitStatements(Source);
   std::vector<std::string> Lines = splitLines(Source);
+  std::string Kind = Span.Buffer ? "buffer" : kindWord(Span.Kind);
   std::string Label =
-      Span.Name.empty() ? std::string(kindWord(Span.Kind))
-                        : fmt::format("{} {}", kindWord(Span.Kind), Span.Name);
+      Span.Name.empty() ? Kind : fmt::format("{} {}", Kind, Span.Name);
   Edit E;
   // The same statement: replace it (blocks: merge).
   for (const StmtSpan &S : Stmts) {

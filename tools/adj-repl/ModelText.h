@@ -23,7 +23,8 @@ namespace adj {
 /// inclusive).
 struct StmtSpan {
   StmtKind Kind = StmtKind::Bind;
-  bool Known = false; ///< false: not a recognisable statement
+  bool Known = false;  ///< false: not a recognisable statement
+  bool Buffer = false; ///< a Param statement declared with `buffer`
   std::string Name;
   unsigned First = 0, Last = 0;
 };

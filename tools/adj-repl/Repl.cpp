@@ -84,9 +84,12 @@ bool Repl::load() {
   if (CM && Session) {
     adj_rt_session_info I;
     adj_rt_session_get_info(Session, &I);
-    std::printf("%s: %d params (%s values); train %lld, test %lld samples; "
+    std::string Buffers =
+        I.num_buffers ? fmt::format(", {} buffers", I.num_buffers) : "";
+    std::printf("%s: %d params (%s values)%s; train %lld, test %lld samples; "
                 "compiled in %.2f s. Type :help.\n",
-                I.model, I.num_params, groupDigits(I.param_values).c_str(),
+                I.model, I.num_params - I.num_buffers,
+                groupDigits(I.param_values).c_str(), Buffers.c_str(),
                 (long long)I.train_samples, (long long)I.test_samples,
                 FrontendSeconds + CM->CompileSeconds);
   } else if (CM) {
@@ -143,6 +146,7 @@ bool Repl::runStatement(const std::string &Line) {
   Span.Known = true;
   Span.Kind = S.Kind;
   Span.Name = S.Name;
+  Span.Buffer = S.Buffer;
   Edit E = applyStatement(Text, Span, Line);
   return switchModel(E.Text, E.Line, E.What);
 }
