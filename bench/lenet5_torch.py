@@ -19,6 +19,6 @@ if __name__ == "__main__":
         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
         nn.Linear(84, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 125
+    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     limit = int(sys.argv[2]) if len(sys.argv) > 2 else None
     train_steps_and_report(model, opt, mnist((1, 28, 28), limit), 64, steps)

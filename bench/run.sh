@@ -16,8 +16,8 @@
 # bench/gemm.sh when present. See bench/README.md.
 #
 # Env: REPS (3), THREADS ("1 2"), WORKLOADS ("tiny mnist wide lenet tfcnn"),
-#      EPOCHS_TINY (5), EPOCHS_MNIST (5), EPOCHS_WIDE (1), STEPS_LENET (100),
-#      STEPS_TFCNN (20), TEST_CNN (512), BUILD_DIR (build),
+#      EPOCHS_TINY (5), EPOCHS_MNIST (5), EPOCHS_WIDE (1), STEPS_LENET (300),
+#      STEPS_TFCNN (50), TEST_CNN (512), BUILD_DIR (build),
 #      NO_GEMM=1 skips bench/gemm.sh,
 #      AVX2=1 measures the AVX2 path on an AVX-512 host: Adjoint's code for
 #      ADJ_CPU (default znver3), OpenBLAS forced to its Haswell (AVX2)
@@ -40,8 +40,8 @@ export AVX2=${AVX2:-0}
 REPS=${REPS:-3}
 THREADS=${THREADS:-1 2}
 WORKLOADS=${WORKLOADS:-tiny mnist wide lenet tfcnn}
-STEPS_LENET=${STEPS_LENET:-100}
-STEPS_TFCNN=${STEPS_TFCNN:-20}
+STEPS_LENET=${STEPS_LENET:-300}
+STEPS_TFCNN=${STEPS_TFCNN:-50}
 TEST_CNN=${TEST_CNN:-512}
 BUILD_DIR=${BUILD_DIR:-build}
 [ -x "$BUILD_DIR/bin/adjc" ] || BUILD_DIR=$BUILD_DIR scripts/build.sh

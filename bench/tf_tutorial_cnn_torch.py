@@ -21,6 +21,6 @@ if __name__ == "__main__":
         nn.Flatten(), nn.Linear(3136, 1024), nn.ReLU(), nn.Dropout(0.4),
         nn.Linear(1024, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     limit = int(sys.argv[2]) if len(sys.argv) > 2 else None
     train_steps_and_report(model, opt, mnist((1, 28, 28), limit), 64, steps)
