@@ -21,6 +21,7 @@
 #include "passes/Pass.h"
 #include "tools/engine/Engine.h"
 
+#include "Fixtures.h"
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,11 +33,7 @@ using namespace adj::cgtest;
 namespace {
 
 const nlohmann::json &fixtures() {
-  static const nlohmann::json J = [] {
-    std::ifstream In(ADJ_SOURCE_DIR "/tests/fixtures/batch_norm.json");
-    return nlohmann::json::parse(In, nullptr, /*allow_exceptions=*/false);
-  }();
-  return J;
+  return test::torchFixture("batch_norm.json");
 }
 
 std::string modelFor(const nlohmann::json &R) {

@@ -15,6 +15,7 @@
 #include "CodegenTestUtil.h"
 #include "passes/GradRules.h"
 
+#include "Fixtures.h"
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -23,13 +24,7 @@ using namespace adj::cgtest;
 
 namespace {
 
-const nlohmann::json &fixtures() {
-  static const nlohmann::json J = [] {
-    std::ifstream In(ADJ_SOURCE_DIR "/tests/fixtures/conv2d.json");
-    return nlohmann::json::parse(In, nullptr, /*allow_exceptions=*/false);
-  }();
-  return J;
-}
+const nlohmann::json &fixtures() { return test::torchFixture("conv2d.json"); }
 
 /// The op's geometry for a fixture, "same" resolved as the frontend does.
 Conv2dGeometry geometry(const nlohmann::json &R) {

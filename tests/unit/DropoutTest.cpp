@@ -23,6 +23,7 @@
 #include "passes/GradRules.h"
 #include "runtime/adjoint_rt.h"
 
+#include "Fixtures.h"
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -307,13 +308,7 @@ TEST_F(DropoutStats, MasksAreUnbiasedIndependentAndThreadCountFree) {
   }
 }
 
-const nlohmann::json &fixtures() {
-  static const nlohmann::json J = [] {
-    std::ifstream In(ADJ_SOURCE_DIR "/tests/fixtures/dropout.json");
-    return nlohmann::json::parse(In, nullptr, /*allow_exceptions=*/false);
-  }();
-  return J;
-}
+const nlohmann::json &fixtures() { return test::torchFixture("dropout.json"); }
 
 TEST(Dropout, MatchesPyTorchsFormula) {
   ASSERT_TRUE(fixtures().is_object())

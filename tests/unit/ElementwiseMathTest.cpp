@@ -15,6 +15,7 @@
 #include "CodegenTestUtil.h"
 #include "passes/ConstantFold.h"
 
+#include "Fixtures.h"
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -25,11 +26,7 @@ using namespace adj::cgtest;
 namespace {
 
 const nlohmann::json &fixtures() {
-  static const nlohmann::json J = [] {
-    std::ifstream In(ADJ_SOURCE_DIR "/tests/fixtures/elementwise.json");
-    return nlohmann::json::parse(In, nullptr, /*allow_exceptions=*/false);
-  }();
-  return J;
+  return test::torchFixture("elementwise.json");
 }
 
 std::vector<OpKind> opsWith(unsigned Prop) {

@@ -14,6 +14,7 @@
 #include "frontend/Frontend.h"
 #include "tools/engine/Engine.h"
 
+#include "Fixtures.h"
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -24,13 +25,7 @@ using namespace adj::cgtest;
 
 namespace {
 
-const nlohmann::json &fixtures() {
-  static const nlohmann::json J = [] {
-    std::ifstream In(ADJ_SOURCE_DIR "/tests/fixtures/layers.json");
-    return nlohmann::json::parse(In, nullptr, /*allow_exceptions=*/false);
-  }();
-  return J;
-}
+const nlohmann::json &fixtures() { return test::torchFixture("layers.json"); }
 
 std::string shape(const nlohmann::json &S) {
   std::vector<int64_t> D = S;

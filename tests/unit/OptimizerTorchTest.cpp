@@ -21,6 +21,7 @@
 #include "passes/Optimizer.h"
 #include "runtime/adjoint_rt.h"
 
+#include "Fixtures.h"
 #include <algorithm>
 #include <fmt/format.h>
 #include <fstream>
@@ -35,13 +36,7 @@ namespace {
 
 constexpr double kTol = 1e-12;
 
-const nlohmann::json &fixtures() {
-  static const nlohmann::json J = [] {
-    std::ifstream In(ADJ_SOURCE_DIR "/tests/fixtures/optim.json");
-    return nlohmann::json::parse(In, nullptr, /*allow_exceptions=*/false);
-  }();
-  return J;
-}
+const nlohmann::json &fixtures() { return test::torchFixture("optim.json"); }
 
 const char *const kMissing = "tests/fixtures/optim.json: run /usr/bin/python3 "
                              "scripts/torch_fixtures.py";

@@ -19,6 +19,7 @@
 #include "passes/GradRules.h"
 #include "runtime/adjoint_rt.h"
 
+#include "Fixtures.h"
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -27,13 +28,7 @@ using namespace adj::cgtest;
 
 namespace {
 
-const nlohmann::json &fixtures() {
-  static const nlohmann::json J = [] {
-    std::ifstream In(ADJ_SOURCE_DIR "/tests/fixtures/pool2d.json");
-    return nlohmann::json::parse(In, nullptr, /*allow_exceptions=*/false);
-  }();
-  return J;
-}
+const nlohmann::json &fixtures() { return test::torchFixture("pool2d.json"); }
 
 Pool2dGeometry geometry(const nlohmann::json &R) {
   Pool2dGeometry G;
