@@ -233,6 +233,11 @@ private:
 std::array<llvm::Value *, 4> emitPhilox(llvm::IRBuilder<> &B,
                                         std::array<llvm::Value *, 4> C,
                                         llvm::Value *K0, llvm::Value *K1);
+/// A scan unit (adjacent sibling scans, ir/Scan.h) of \p F: the loop over
+/// the steps calling \p Body's step function (Scan.cpp). Its kernel may
+/// fail; its outputs are the siblings' results, its inputs their operands.
+void emitScan(Kernel &K, const Function &F, const StepUnit &U,
+              const Function &Body);
 /// Whether Kernels.def names an emitter for \p K.
 bool hasKernel(OpKind K);
 /// A loop unit (StepPlan.h): one loop nest over the ops' shape computing

@@ -33,6 +33,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
 #include "codegen/Kernel.h"
+#include "ir/Scan.h"
 
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/LLVMContext.h"
@@ -42,7 +43,9 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <fmt/format.h>
+#include <functional>
 #include <map>
+#include <set>
 
 namespace adj {
 
@@ -127,6 +130,8 @@ static Error checkTypes(const Function &F, const Op &O) {
                ? Error::success()
                : Bad();
   }
+  case OpKind::Scan:
+    return Error::success(); // The verifier checks it against its body.
   case OpKind::ArgMax:
     return isFloat(O.Operands[0]->type().Elt) && O.type().Elt == DType::I32
                ? Error::success()
@@ -178,11 +183,13 @@ namespace {
 /// Builds one step function, in the phases of the file comment.
 class StepLowering {
 public:
-  StepLowering(const Function &F, llvm::Module &LM, const LowerOptions &Opts)
-      : F(F), LM(LM), B(LM.getContext()), Opts(Opts) {}
+  StepLowering(const Module &M, const Function &F, llvm::Module &LM,
+               const LowerOptions &Opts)
+      : M(M), F(F), LM(LM), B(LM.getContext()), Opts(Opts) {}
   Error run();
 
 private:
+  const Module &M;
   const Function &F;
   llvm::Module &LM;
   IRBuilder<> B;
@@ -350,6 +357,8 @@ void StepLowering::callUnit(size_t U) {
            Unit.InPlace);
   if (Unit.Loop)
     cg::emitLoopGroup(K, F, Unit);
+  else if (O.Kind == OpKind::Scan)
+    cg::emitScan(K, F, Unit, *scanBody(M, O));
   else
     emitKernel(K, O);
   K.finish();
@@ -424,8 +433,23 @@ Error StepLowering::run() {
 Expected<std::unique_ptr<llvm::Module>>
 lowerToLLVM(const Module &M, LLVMContext &Ctx, const LowerOptions &Opts) {
   auto LM = std::make_unique<llvm::Module>("adjoint", Ctx);
+  // Scan bodies before the functions that call them, so that each step
+  // function is defined where it is first named.
+  std::vector<const Function *> Order;
+  std::set<const Function *> Done;
+  std::function<void(const Function &)> Visit = [&](const Function &F) {
+    if (!Done.insert(&F).second)
+      return;
+    for (const auto &O : F.Ops)
+      if (O->Kind == OpKind::Scan)
+        if (const Function *Body = scanBody(M, *O))
+          Visit(*Body);
+    Order.push_back(&F);
+  };
   for (const auto &F : M.Functions)
-    if (Error E = StepLowering(*F, *LM, Opts).run())
+    Visit(*F);
+  for (const Function *F : Order)
+    if (Error E = StepLowering(M, *F, *LM, Opts).run())
       return E;
   std::string Msg;
   raw_string_ostream OS(Msg);

@@ -33,6 +33,7 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/StepPlan.h"
+#include "ir/Scan.h"
 
 #include <algorithm>
 #include <map>
@@ -103,6 +104,8 @@ private:
   }
   std::vector<std::vector<size_t>> groupLoops() const;
   StepUnit unitOf(std::vector<size_t> Ops) const;
+  /// One unit for the adjacent sibling scans \p Ops (one loop).
+  StepUnit scanUnit(std::vector<size_t> Ops) const;
   void findInPlace(StepPlan &P) const;
   void planArena(StepPlan &P) const;
 };
@@ -191,6 +194,18 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
     U.Stored.push_back(Stored);
     if (Stored)
       U.Outputs.push_back(&O.Result);
+  }
+  return U;
+}
+
+StepUnit Planner::scanUnit(std::vector<size_t> Ops) const {
+  StepUnit U;
+  U.Ops = std::move(Ops);
+  const Op &First = *F.Ops[U.Ops.front()];
+  U.Inputs.assign(First.Operands.begin(), First.Operands.end());
+  for (size_t I : U.Ops) {
+    U.Stored.push_back(true);
+    U.Outputs.push_back(&F.Ops[I]->Result);
   }
   return U;
 }
@@ -338,6 +353,14 @@ StepPlan Planner::run() {
   StepPlan P;
   std::vector<std::vector<size_t>> Groups = groupLoops();
   for (size_t I = 0; I < F.Ops.size(); ++I) {
+    if (F.Ops[I]->Kind == OpKind::Scan) {
+      // Adjacent siblings are one loop (ir/Scan.h).
+      std::vector<size_t> Siblings{I};
+      while (I + 1 < F.Ops.size() && scanSiblings(*F.Ops[I], *F.Ops[I + 1]))
+        Siblings.push_back(++I);
+      P.Units.push_back(scanUnit(std::move(Siblings)));
+      continue;
+    }
     if (Groups[I].empty())
       P.Units.push_back(unitOf({I}));
     else if (Groups[I].back() == I)

@@ -107,6 +107,8 @@ static const std::vector<Builtin> &builtins() {
          {"x", "gamma", "beta", "eps"},
          3,
          1e-5},
+        // Sequences.
+        {"scan", K::Scan, O::Scan, {"f", "init", "xs", "axis"}, 3},
     };
     addUnaryOps(T);
     return T;

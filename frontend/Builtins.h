@@ -52,6 +52,8 @@ enum class BuiltinKind {
   Linear,  ///< linear(x, w, b) = x @ transpose(w) + b
   Conv1d,  ///< conv1d(x, w, b, ...) as a conv2d of height 1
   LayerNorm,
+  // Sequences (LowerScan.cpp).
+  Scan, ///< scan(f, init, xs, axis): f names a def
 };
 
 struct Builtin {

@@ -37,6 +37,7 @@ bool Lowerer::run() {
 bool Lowerer::lowerFunction(const std::string &Name) {
   unsigned Before = Diags.errorCount();
   F = Spec.M->addFunction(Name);
+  ModelF = F;
   B = std::make_unique<Builder>(*F);
   Globals.clear();
   BufferUpdates.clear();
@@ -275,6 +276,8 @@ Lowerer::Lowered Lowerer::name(const Expr &E) {
     return std::nullopt;
   Operand O = *S->Val;
   O.L = E.L;
+  if (S->Decl) // Read inside a scan body: captured.
+    O.V = capture(O.V);
   return O;
 }
 
@@ -334,6 +337,8 @@ Lowerer::Lowered Lowerer::call(const Expr &E) {
   if (auto It = Info.Defs.find(E.Text); It != Info.Defs.end())
     return inlineDef(*It->second, E);
   if (const Builtin *Bi = findBuiltin(E.Text)) {
+    if (Bi->Kind == BuiltinKind::Scan)
+      return scan(E);
     Lowered R = builtin(*Bi, E);
     if (R)
       R->L = E.L;

@@ -156,6 +156,40 @@ private:
                        const Loc &L);
   void addLabels(Value *Labels, Value *Logits, const Loc &L);
 
+  // LowerScan.cpp: scan and the recurrent layers.
+  /// scan(f, init, xs, axis): f lowered once into a body function.
+  Lowered scan(const Expr &Call);
+  /// The tensors of scan's `init` or `xs`: one tensor or a list of them.
+  bool scanOperands(const Expr *E, const char *What, std::vector<Value *> &Out);
+  /// The common length of \p Xs along \p Axis (normalised here), which
+  /// must be a static dim; nullopt after an error.
+  std::optional<int64_t> scanLength(const std::vector<Value *> &Xs,
+                                    int64_t &Axis, const Loc &L);
+  /// A new, empty body function named after the model function and
+  /// \p Base, placed before the model function.
+  Function *newBody(const std::string &Base);
+  /// One scan op per carry of \p Body over \p Xs; a tuple for several.
+  Lowered emitScanOps(Function &Body, const std::vector<Value *> &Init,
+                      const std::vector<Value *> &Xs,
+                      const std::vector<Value *> &Captures, int64_t Axis,
+                      int64_t Len, const Loc &L);
+  /// Inside a scan body: \p V (a value of the model function) as the
+  /// body's argument that captures it (added on first use); outside, V.
+  Value *capture(Value *V);
+  Value *captureAt(Value *V, size_t Depth);
+  /// The model function's value a captured argument stands for, else V.
+  Value *origin(Value *V) const;
+  /// A body being lowered: its function, the model values it captured
+  /// (Local) and, in order, what its scan passes for them (Outer).
+  struct ScanFrame {
+    Function *Body;
+    std::map<Value *, Value *> Local;
+    std::vector<Value *> Outer;
+  };
+  std::vector<ScanFrame> ScanFrames;
+  std::map<const Value *, Value *> Origin;
+  Function *ModelF = nullptr; ///< The function lowered (not a body).
+
   // LowerModes.cpp: the builtins that differ between training and
   // evaluation.
   /// batch_norm(x, gamma, beta, mean, var, momentum, eps).

@@ -575,10 +575,21 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   case K::Conv2d:
     R = conv2d(A, L);
     break;
+  case K::Scan:
+    break; // Lowerer::scan, called before this.
   case K::BatchNorm:
+    if (!ScanFrames.empty()) {
+      error(L, "batch_norm cannot be used inside a scan body yet");
+      break;
+    }
     R = batchNorm(A, L);
     break;
   case K::Dropout:
+    if (!ScanFrames.empty()) {
+      error(L, "dropout cannot be used inside a scan body yet (its random "
+               "numbers would repeat at every step)");
+      break;
+    }
     R = dropout(A, L);
     break;
   case K::Pool2d:

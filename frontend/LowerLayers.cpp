@@ -44,12 +44,12 @@ static const std::string *paramName(Value *V, const Function &F) {
 }
 
 void Lowerer::noteWeight(Value *W, int64_t FanIn, int64_t FanOut, const Loc &) {
-  if (const std::string *N = paramName(W, *F))
+  if (const std::string *N = paramName(origin(W), *ModelF))
     WeightFans.insert({*N, {FanIn, FanOut}});
 }
 
 void Lowerer::noteBias(Value *Bias, int64_t FanIn) {
-  if (const std::string *N = paramName(Bias, *F))
+  if (const std::string *N = paramName(origin(Bias), *ModelF))
     BiasFanIn.insert({*N, FanIn});
 }
 

@@ -385,6 +385,18 @@ private:
         Calls[CurDef].push_back({It->second, &E});
     } else if (const Builtin *B = findBuiltin(N)) {
       bindArgs(E, B->Params, B->Required, Diags);
+      if (B->Kind == BuiltinKind::Scan && !E.Args.empty() &&
+          E.Args[0]->Kind == ExprKind::Name &&
+          Info.Defs.count(E.Args[0]->Text)) {
+        // scan(f, ...): f is a function, called once per step.
+        if (CurDef)
+          Calls[CurDef].push_back({Info.Defs.at(E.Args[0]->Text), &E});
+        for (size_t I = 1; I < E.Args.size(); ++I)
+          expr(*E.Args[I], Scope);
+        for (const KeywordArg &K : E.Keywords)
+          expr(*K.Value, Scope);
+        return;
+      }
     } else if (isValue(N, Scope)) {
       Diags.error(E.L, fmt::format("'{}' is not a function", N));
     } else {

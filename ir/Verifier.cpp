@@ -7,7 +7,8 @@
 ///                  optimizer state appears only in functions that have
 ///                  hyperparameters, and is returned updated
 ///   params-agree   an argument name means one thing in every function of
-///                  the module: the same role, type and frozen flag
+///                  the module: the same role, type and frozen flag (scan
+///                  bodies excepted: their arguments are their own)
 ///   dominance      each operand is an argument or the result of an earlier
 ///                  op of the same function (functions are straight-line, so
 ///                  this is SSA dominance)
@@ -17,7 +18,10 @@
 ///                  range; a fused op's `body` and a matmul's `epilogue`
 ///                  parse (ir/Body.h) over the op's inputs
 ///   result-type    the op table's shape rule applied to the operand types
-///                  and attributes gives the result type
+///                  and attributes gives the result type; a scan agrees
+///                  with its body function (ir/Scan.h: counts, argument,
+///                  carry and result types), which is not the function
+///                  itself
 ///   results        results are values of the function; a result named like
 ///                  an argument updates a trainable parameter, a buffer or
 ///                  optimizer state of the same type; the loss is a float
@@ -30,7 +34,9 @@
 #include "ir/Verifier.h"
 
 #include "ir/Body.h"
+#include "ir/Scan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <map>
@@ -200,8 +206,11 @@ private:
       size_t I;
     };
     std::map<std::string, First> Seen;
+    std::vector<const Function *> Bodies = scanBodies(M);
     for (auto &F : M.Functions)
       for (size_t I = 0; I < F->Args.size(); ++I) {
+        if (std::count(Bodies.begin(), Bodies.end(), F.get()))
+          break;
         const Value &A = *F->Args[I];
         auto [It, New] = Seen.emplace(A.Name, First{F.get(), I});
         if (New || It->second.F == F.get())
@@ -332,6 +341,14 @@ private:
 
   // Rule result-type.
   void checkResultType(const Function &F, const Op &O) {
+    if (O.Kind == OpKind::Scan) {
+      const Function *Body = scanBody(M, O);
+      if (Body == &F)
+        return reportOp(F, O, fmt::format("@{} cannot scan itself", F.Name));
+      if (std::string E = checkScan(M, O, M.BatchDim); !E.empty())
+        reportOp(F, O, E);
+      return;
+    }
     if (O.info().explicitType())
       return;
     std::vector<TensorType> Types;

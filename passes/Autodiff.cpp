@@ -25,8 +25,10 @@
 //===----------------------------------------------------------------------===//
 #include "passes/Autodiff.h"
 
+#include "ir/Scan.h"
 #include "passes/GradRules.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <unordered_map>
 #include <unordered_set>
@@ -43,8 +45,101 @@ public:
 
 } // namespace
 
+/// The contiguous siblings (ir/Scan.h) around scan op \p I of \p F.
+static std::pair<size_t, size_t> siblingRange(const Function &F, size_t I) {
+  size_t Lo = I, Hi = I;
+  while (Lo > 0 && scanSiblings(*F.Ops[Lo - 1], *F.Ops[I]))
+    --Lo;
+  while (Hi + 1 < F.Ops.size() && scanSiblings(*F.Ops[Hi + 1], *F.Ops[I]))
+    ++Hi;
+  return {Lo, Hi};
+}
+
+bool reverseSweep(Module &M, Function &F,
+                  const std::unordered_set<const Value *> &Wrt,
+                  std::unordered_map<const Value *, Value *> &Adjoint,
+                  PassContext &Ctx) {
+  // Forward sweep: which values depend on one of Wrt?
+  std::unordered_set<const Value *> Active(Wrt.begin(), Wrt.end());
+  for (auto &O : F.Ops) {
+    if (!isFloat(O->Result.Type.Elt))
+      continue;
+    for (Value *V : O->Operands)
+      if (Active.count(V)) {
+        Active.insert(&O->Result);
+        break;
+      }
+  }
+  // Seeds on values no gradient flows to cost nothing.
+  for (auto It = Adjoint.begin(); It != Adjoint.end();)
+    It = Active.count(It->first) ? std::next(It) : Adjoint.erase(It);
+
+  Builder B(F);
+  size_t NumForward = F.Ops.size();
+  for (size_t I = NumForward; I-- > 0;) {
+    Op &O = *F.Ops[I];
+    // A scan's siblings are differentiated together, as one loop.
+    std::vector<const Op *> Group{&O};
+    std::vector<Value *> GroupDY;
+    if (O.Kind == OpKind::Scan) {
+      auto [Lo, Hi] = siblingRange(F, I);
+      Group.clear();
+      for (size_t J = Lo; J <= Hi; ++J) {
+        Group.push_back(F.Ops[J].get());
+        auto It = Adjoint.find(&F.Ops[J]->Result);
+        GroupDY.push_back(It == Adjoint.end() ? nullptr : It->second);
+      }
+      I = Lo;
+      if (std::count(GroupDY.begin(), GroupDY.end(), nullptr) ==
+          std::ptrdiff_t(GroupDY.size()))
+        continue;
+    } else if (!Adjoint.count(&O.Result)) {
+      continue;
+    }
+    if (O.Kind == OpKind::Fused || O.hasAttr("epilogue")) {
+      Ctx.error(O.Location,
+                fmt::format("cannot differentiate the fuse pass's '{}'; run "
+                            "autodiff before fuse",
+                            O.info().Mnemonic));
+      return false;
+    }
+    GradRule Rule = gradRule(O.Kind);
+    if (!Rule)
+      continue; // zero derivative almost everywhere
+    Value *DY = GroupDY.empty() ? Adjoint.at(&O.Result) : nullptr;
+    GradContext C{B, *Group.front(), DY, {}, {}};
+    C.M = &M;
+    C.Ctx = &Ctx;
+    C.Group = Group;
+    C.GroupDY = GroupDY;
+    bool Any = false;
+    for (Value *V : O.Operands) {
+      C.Needs.push_back(Active.count(V) != 0);
+      Any |= C.Needs.back();
+    }
+    if (!Any)
+      continue;
+    C.Grads.assign(O.Operands.size(), nullptr);
+    B.CurLoc = O.Location.asGrad();
+    Rule(C);
+    if (!C.Error.empty()) {
+      Ctx.error(O.Location, C.Error);
+      return false;
+    }
+    for (size_t J = 0; J < O.Operands.size(); ++J) {
+      Value *G = C.Grads[J];
+      if (!G || !C.Needs[J])
+        continue;
+      Value *V = O.Operands[J];
+      Value *&Acc = Adjoint[V];
+      Acc = Acc ? B.create(OpKind::Add, {Acc, G}) : G;
+    }
+  }
+  return true;
+}
+
 /// Adds the reverse sweep for \p F; returns false on a user error.
-static bool differentiate(Function &F, PassContext &Ctx) {
+static bool differentiate(Module &M, Function &F, PassContext &Ctx) {
   const Result *LossR = F.result("loss");
   if (!LossR) {
     Ctx.error(Loc(), fmt::format("@{} has no 'loss' result", F.Name));
@@ -57,64 +152,20 @@ static bool differentiate(Function &F, PassContext &Ctx) {
     return false;
   }
 
-  // Forward sweep: which values depend on a trainable parameter?
-  std::unordered_set<const Value *> Active;
+  std::unordered_set<const Value *> Params;
   for (size_t I = 0; I < F.Args.size(); ++I)
     if (F.Roles[I] == ArgRole::Param && !F.Frozen[I] &&
         isFloat(F.Args[I]->Type.Elt))
-      Active.insert(F.Args[I].get());
-  for (auto &O : F.Ops) {
-    if (!isFloat(O->Result.Type.Elt))
-      continue;
-    for (Value *V : O->Operands)
-      if (Active.count(V)) {
-        Active.insert(&O->Result);
-        break;
-      }
-  }
-
-  // Reverse sweep.
+      Params.insert(F.Args[I].get());
   std::unordered_map<const Value *, Value *> Adjoint;
-  Builder B(F);
-  B.CurLoc = Loss->Def ? Loss->Def->Location.asGrad() : Loc().asGrad();
-  if (Active.count(Loss))
+  {
+    Builder B(F);
+    B.CurLoc = Loss->Def ? Loss->Def->Location.asGrad() : Loc().asGrad();
     Adjoint[Loss] = B.constant(1.0, Loss->Type.Elt);
-  size_t NumForward = F.Ops.size();
-  for (size_t I = NumForward; I-- > 0;) {
-    Op &O = *F.Ops[I];
-    auto It = Adjoint.find(&O.Result);
-    if (It == Adjoint.end())
-      continue;
-    if (O.Kind == OpKind::Fused || O.hasAttr("epilogue")) {
-      Ctx.error(O.Location,
-                fmt::format("cannot differentiate the fuse pass's '{}'; run "
-                            "autodiff before fuse",
-                            O.info().Mnemonic));
-      return false;
-    }
-    GradRule Rule = gradRule(O.Kind);
-    if (!Rule)
-      continue; // zero derivative almost everywhere
-    GradContext C{B, O, It->second, {}, {}};
-    bool Any = false;
-    for (Value *V : O.Operands) {
-      C.Needs.push_back(Active.count(V) != 0);
-      Any |= C.Needs.back();
-    }
-    if (!Any)
-      continue;
-    C.Grads.assign(O.Operands.size(), nullptr);
-    B.CurLoc = O.Location.asGrad();
-    Rule(C);
-    for (size_t J = 0; J < O.Operands.size(); ++J) {
-      Value *G = C.Grads[J];
-      if (!G || !C.Needs[J])
-        continue;
-      Value *V = O.Operands[J];
-      Value *&Acc = Adjoint[V];
-      Acc = Acc ? B.create(OpKind::Add, {Acc, G}) : G;
-    }
   }
+  if (!reverseSweep(M, F, Params, Adjoint, Ctx))
+    return false;
+  Builder B(F);
 
   // Results: the loss, the buffers' next values and one gradient per
   // trainable parameter.
@@ -162,7 +213,7 @@ bool AutodiffPass::run(Module &M, PassContext &Ctx) {
   if (!F)
     F = Fwd->clone();
   F->Name = "train_step";
-  if (!differentiate(*F, Ctx))
+  if (!differentiate(M, *F, Ctx))
     return false;
   M.Functions.push_back(std::move(F));
   return true;

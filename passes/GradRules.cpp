@@ -330,6 +330,7 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   T[size_t(K::LogSoftmax)] = softmaxRule;
   T[size_t(K::CrossEntropy)] = crossEntropyRule;
   T[size_t(K::Dropout)] = dropoutRule;
+  T[size_t(K::Scan)] = scanGradRule;
   return T;
 }
 

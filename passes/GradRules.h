@@ -11,9 +11,12 @@
 
 #include "ir/IR.h"
 
+#include <string>
 #include <vector>
 
 namespace adj {
+
+struct PassContext;
 
 struct GradContext {
   Builder &B;
@@ -21,6 +24,15 @@ struct GradContext {
   Value *DY;                  ///< Adjoint of O's result, same type.
   std::vector<bool> Needs;    ///< Per operand: is its adjoint wanted?
   std::vector<Value *> Grads; ///< Out: per operand adjoint, or null.
+  /// For a scan: the module (its body's adjoint becomes a function), the
+  /// sibling scans of O's loop (ir/Scan.h; O is the first) and each one's
+  /// adjoint or null (then DY is null).
+  Module *M = nullptr;
+  PassContext *Ctx = nullptr;
+  std::vector<const Op *> Group;
+  std::vector<Value *> GroupDY;
+  /// Out: what makes the op impossible to differentiate, or "".
+  std::string Error;
 
   /// Sums \p G over the dims that were broadcast to reach it from \p To.
   Value *unbroadcast(Value *G, const TensorType &To);
@@ -31,6 +43,9 @@ struct GradContext {
 };
 
 using GradRule = void (*)(GradContext &);
+
+/// The scan rule (ScanGrad.cpp): one reverse scan for a loop's siblings.
+void scanGradRule(GradContext &C);
 
 /// The rule of \p K, or null when it has none.
 GradRule gradRule(OpKind K);

@@ -1,0 +1,253 @@
+//===- Scan.cpp - The loop of a scan unit ---------------------------------===//
+///
+/// A scan unit (adjacent sibling scan ops, ir/Scan.h) becomes one kernel
+/// that runs the loop and calls the body's own step function once per
+/// step, `i32 @<body>(n, args, results)` (Codegen.h), so the body is
+/// compiled once whatever the length T:
+///
+///   for i in 0 .. T-1:  t = reverse ? T-1-i : i
+///     x_s   <- xs_s[..., t, ...]          (contiguous copies; none when the
+///                                          step's slice already is)
+///     (carry', y) = body(carry, x_t..., captures...)
+///     stacked outputs[..., t, ...] <- carry'_k or y_j
+///   final outputs <- the last carry'
+///
+/// The carries ping-pong between two buffers each (step 0 reads the init
+/// operand itself); those, the step slices and the per-step outputs live in
+/// the kernel's workspace, a buffer kept between calls in internal globals
+/// and grown only when a larger batch needs more, like a step function's
+/// arena. A body that reports invalid data stops the loop and the kernel
+/// returns 1.
+///
+//===----------------------------------------------------------------------===//
+#include "codegen/Kernel.h"
+#include "ir/Scan.h"
+
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalVariable.h"
+#include "llvm/IR/Module.h"
+
+namespace adj::cg {
+
+using namespace llvm;
+
+namespace {
+
+/// Emits the loop of one scan unit into a kernel.
+class ScanEmitter {
+public:
+  ScanEmitter(Kernel &K, const Function &F, const StepUnit &U,
+              const Function &Body)
+      : K(K), B(K.B), F(F), U(U), Body(Body) {
+    First = F.Ops[U.Ops.front()].get();
+    S.read(*First);
+  }
+  void run();
+
+private:
+  /// The bytes of one value of \p T, as an i64.
+  llvm::Value *bytes(const TensorType &T) {
+    return K.get(product(shapeOf(T)) * Extent{dtypeBytes(T.Elt), 0});
+  }
+  /// \p Bytes rounded up to 64.
+  llvm::Value *align64(llvm::Value *Bytes) {
+    return B.CreateAnd(B.CreateAdd(Bytes, K.i64(63)), K.i64(~int64_t(63)));
+  }
+  /// Copies the blocks of \p Step (a value of one step, \p T) to or from
+  /// position \p Time of \p Seq (the stacked tensor, \p T with T inserted at
+  /// the scan's axis): Outer blocks of Inner bytes each.
+  void copyStep(const TensorType &T, llvm::Value *Seq, llvm::Value *Step,
+                llvm::Value *Time, bool ToSeq);
+  /// A grow-only buffer of \p Need bytes kept in internal globals; fails the
+  /// kernel when malloc does.
+  llvm::Value *workspace(llvm::Value *Need);
+
+  Kernel &K;
+  IRBuilder<> &B;
+  const Function &F;
+  const StepUnit &U;
+  const Function &Body;
+  const Op *First;
+  ScanShape S;
+};
+
+} // namespace
+
+void ScanEmitter::copyStep(const TensorType &T, llvm::Value *Seq,
+                           llvm::Value *Step, llvm::Value *Time, bool ToSeq) {
+  Shape Sh = shapeOf(T);
+  Extent Outer, Inner{dtypeBytes(T.Elt), 0};
+  for (int64_t D = 0; D < int64_t(Sh.size()); ++D)
+    (D < S.Axis ? Outer : Inner) = (D < S.Axis ? Outer : Inner) * Sh[D];
+  llvm::Value *InnerV = K.get(Inner), *OuterV = K.get(Outer);
+  llvm::Value *Len = K.i64(S.Length);
+  Align A(dtypeBytes(T.Elt));
+  K.loop(OuterV, [&](llvm::Value *O) {
+    // Block O of the step is block O * T + t of the stacked tensor.
+    llvm::Value *SeqOff =
+        B.CreateMul(B.CreateAdd(B.CreateMul(O, Len), Time), InnerV);
+    llvm::Value *StepOff = B.CreateMul(O, InnerV);
+    llvm::Value *SeqP = B.CreateGEP(B.getInt8Ty(), Seq, SeqOff);
+    llvm::Value *StepP = B.CreateGEP(B.getInt8Ty(), Step, StepOff);
+    if (ToSeq)
+      B.CreateMemCpy(SeqP, A, StepP, A, InnerV);
+    else
+      B.CreateMemCpy(StepP, A, SeqP, A, InnerV);
+  });
+}
+
+llvm::Value *ScanEmitter::workspace(llvm::Value *Need) {
+  auto *PtrTy = B.getPtrTy();
+  auto *I64 = B.getInt64Ty();
+  llvm::Module &M = K.M;
+  std::string Name = K.Fn->getName().str();
+  auto *BufG =
+      new GlobalVariable(M, PtrTy, false, GlobalValue::InternalLinkage,
+                         ConstantPointerNull::get(PtrTy), Name + ".ws");
+  auto *SizeG = new GlobalVariable(M, I64, false, GlobalValue::InternalLinkage,
+                                   B.getInt64(0), Name + ".ws.bytes");
+  Need = B.CreateAdd(Need, K.i64(64));
+  llvm::Value *Have = B.CreateLoad(I64, SizeG);
+  llvm::Value *Var = K.var(B.CreateLoad(PtrTy, BufG));
+  K.ifElse(
+      B.CreateICmpUGT(Need, Have),
+      [&] {
+        B.CreateCall(M.getOrInsertFunction("free", B.getVoidTy(), PtrTy),
+                     {K.read(PtrTy, Var)});
+        llvm::Value *New =
+            B.CreateCall(M.getOrInsertFunction("malloc", PtrTy, I64), {Need});
+        B.CreateStore(New, BufG);
+        B.CreateStore(B.CreateSelect(B.CreateIsNull(New), K.i64(0), Need),
+                      SizeG);
+        K.write(Var, New);
+      },
+      [] {});
+  llvm::Value *Base = K.read(PtrTy, Var);
+  K.failIf(B.CreateIsNull(Base));
+  llvm::Value *Addr = B.CreatePtrToInt(Base, I64);
+  llvm::Value *Pad = B.CreateAnd(B.CreateNeg(Addr), K.i64(63));
+  return B.CreateInBoundsGEP(B.getInt8Ty(), Base, Pad);
+}
+
+void ScanEmitter::run() {
+  unsigned NK = S.Carries, NS = S.Seqs, NC = S.Captures;
+  unsigned NY = Body.Results.size() - NK;
+  auto *PtrTy = B.getPtrTy();
+
+  // Workspace layout: two buffers per carry, one per step slice that needs
+  // a copy, one per per-step output.
+  std::vector<llvm::Value *> Sizes;
+  std::vector<TensorType> CarryT, StepT, YT;
+  for (unsigned C = 0; C < NK; ++C)
+    CarryT.push_back(S.init(*First, C)->Type);
+  for (unsigned X = 0; X < NS; ++X)
+    StepT.push_back(dropAxis(S.seq(*First, X)->Type, S.Axis));
+  for (unsigned J = 0; J < NY; ++J)
+    YT.push_back(Body.Results[NK + J].V->Type);
+  // A step's slice is contiguous in place when no dim before the axis is
+  // larger than 1.
+  bool SliceInPlace = true;
+  for (int64_t D = 0; D < S.Axis; ++D)
+    SliceInPlace &= S.seq(*First, 0)->Type.Dims[D] == 1;
+  llvm::Value *Total = K.i64(0);
+  std::vector<llvm::Value *> Offs;
+  auto Reserve = [&](const TensorType &T) {
+    Offs.push_back(Total);
+    Total = B.CreateAdd(Total, align64(bytes(T)));
+  };
+  for (unsigned C = 0; C < NK; ++C) {
+    Reserve(CarryT[C]);
+    Reserve(CarryT[C]);
+  }
+  if (!SliceInPlace)
+    for (unsigned X = 0; X < NS; ++X)
+      Reserve(StepT[X]);
+  for (unsigned J = 0; J < NY; ++J)
+    Reserve(YT[J]);
+  llvm::Value *WS = workspace(Total);
+  auto At = [&](unsigned I) {
+    return B.CreateInBoundsGEP(B.getInt8Ty(), WS, Offs[I]);
+  };
+  std::vector<llvm::Value *> Ping, Pong, StepBuf, YBuf;
+  unsigned Slot = 0;
+  for (unsigned C = 0; C < NK; ++C) {
+    Ping.push_back(At(Slot++));
+    Pong.push_back(At(Slot++));
+  }
+  if (!SliceInPlace)
+    for (unsigned X = 0; X < NS; ++X)
+      StepBuf.push_back(At(Slot++));
+  for (unsigned J = 0; J < NY; ++J)
+    YBuf.push_back(At(Slot++));
+
+  // The body's argument and result pointer arrays.
+  auto *ArgsTy = ArrayType::get(PtrTy, NK + NS + NC);
+  auto *ResTy = ArrayType::get(PtrTy, std::max(1u, NK + NY));
+  IRBuilder<> Entry(&K.Fn->getEntryBlock(), K.Fn->getEntryBlock().begin());
+  llvm::Value *Args = Entry.CreateAlloca(ArgsTy, nullptr, "body.args");
+  llvm::Value *Res = Entry.CreateAlloca(ResTy, nullptr, "body.results");
+  auto SetPtr = [&](llvm::Value *Arr, llvm::Type *Ty, unsigned I,
+                    llvm::Value *P) {
+    B.CreateStore(P, B.CreateConstInBoundsGEP2_32(Ty, Arr, 0, I));
+  };
+  for (unsigned C = 0; C < NC; ++C)
+    SetPtr(Args, ArgsTy, NK + NS + C, K.In[NK + NS + C]);
+  for (unsigned J = 0; J < NY; ++J)
+    SetPtr(Res, ResTy, NK + J, YBuf[J]);
+
+  FunctionCallee BodyFn = K.M.getOrInsertFunction(
+      Body.Name, B.getInt32Ty(), B.getInt64Ty(), PtrTy, PtrTy);
+  int64_t T = S.Length;
+  K.loop(K.i64(T), [&](llvm::Value *I) {
+    llvm::Value *Time = S.Reverse ? B.CreateSub(K.i64(T - 1), I) : I;
+    llvm::Value *Odd = B.CreateTrunc(I, B.getInt1Ty());
+    llvm::Value *IsFirst = B.CreateICmpEQ(I, K.i64(0));
+    for (unsigned C = 0; C < NK; ++C) {
+      // Even steps write Ping and read Pong (the init at step 0).
+      llvm::Value *Src = B.CreateSelect(Odd, Ping[C], Pong[C]);
+      Src = B.CreateSelect(IsFirst, K.In[C], Src);
+      SetPtr(Args, ArgsTy, C, Src);
+      SetPtr(Res, ResTy, C, B.CreateSelect(Odd, Pong[C], Ping[C]));
+    }
+    for (unsigned X = 0; X < NS; ++X) {
+      llvm::Value *Seq = K.In[NK + X];
+      llvm::Value *P;
+      if (SliceInPlace) {
+        P = B.CreateGEP(B.getInt8Ty(), Seq, B.CreateMul(Time, bytes(StepT[X])));
+      } else {
+        copyStep(StepT[X], Seq, StepBuf[X], Time, /*ToSeq=*/false);
+        P = StepBuf[X];
+      }
+      SetPtr(Args, ArgsTy, NK + X, P);
+    }
+    llvm::Value *Status = B.CreateCall(BodyFn, {K.N, Args, Res});
+    K.failIf(B.CreateICmpNE(Status, B.getInt32(0)));
+    for (size_t O = 0; O < U.Outputs.size(); ++O) {
+      const Op &Sib = *F.Ops[U.Ops[O]];
+      if (Sib.boolAttr("final"))
+        continue;
+      unsigned Out = Sib.intAttr("output");
+      llvm::Value *Src = Out < NK ? B.CreateSelect(Odd, Pong[Out], Ping[Out])
+                                  : YBuf[Out - NK];
+      const TensorType &Ty = Out < NK ? CarryT[Out] : YT[Out - NK];
+      copyStep(Ty, K.Outs[O], Src, Time, /*ToSeq=*/true);
+    }
+  });
+  // The last step (index T-1) wrote Ping when T-1 is even.
+  for (size_t O = 0; O < U.Outputs.size(); ++O) {
+    const Op &Sib = *F.Ops[U.Ops[O]];
+    if (!Sib.boolAttr("final"))
+      continue;
+    unsigned Out = Sib.intAttr("output");
+    llvm::Value *Last = (T - 1) % 2 == 0 ? Ping[Out] : Pong[Out];
+    Align A(dtypeBytes(CarryT[Out].Elt));
+    B.CreateMemCpy(K.Outs[O], A, Last, A, bytes(CarryT[Out]));
+  }
+}
+
+void emitScan(Kernel &K, const Function &F, const StepUnit &U,
+              const Function &Body) {
+  ScanEmitter(K, F, U, Body).run();
+}
+
+} // namespace adj::cg

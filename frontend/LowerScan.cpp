@@ -1,0 +1,254 @@
+//===- LowerScan.cpp - scan(f, init, xs, axis): a loop held once ----------===//
+///
+/// `scan(f, init, xs, axis = 1)` lowers the user function f once, into a
+/// function of its own (the scan's body, ir/Scan.h) taking the carries and
+/// one step of each sequence, and emits one scan op per carry in the
+/// calling function: the carries after every step, stacked along `axis`.
+/// Inside f, the model's inputs, parameters and buffers are visible as in
+/// any function; the ones f reads become the body's trailing arguments
+/// (captures), passed by the scan op, so the body never grows with the
+/// sequence length. Scans nest: a body's scan captures through its caller.
+///
+/// The recurrent layers (rnn, lstm, gru) build their bodies here too, with
+/// the input projection hoisted out of the loop: one matmul over every
+/// step before it, so the loop holds only the recurrent matmul and the
+/// gate math.
+///
+//===----------------------------------------------------------------------===//
+#include "frontend/Lower.h"
+
+#include "ir/Scan.h"
+
+#include <fmt/format.h>
+
+namespace adj {
+
+Value *Lowerer::capture(Value *V) {
+  if (ScanFrames.empty() || !V)
+    return V;
+  return captureAt(V, ScanFrames.size() - 1);
+}
+
+Value *Lowerer::captureAt(Value *V, size_t Depth) {
+  ScanFrame &Fr = ScanFrames[Depth];
+  if (auto It = Fr.Local.find(V); It != Fr.Local.end())
+    return It->second;
+  // V belongs to the model function; the parent's copy is what we pass.
+  Value *Outer = Depth == 0 ? V : captureAt(V, Depth - 1);
+  std::string Base = V->isArg() ? V->Name : fmt::format("c{}", Fr.Outer.size());
+  std::string Name = Base;
+  for (int I = 1; Fr.Body->arg(Name); ++I)
+    Name = fmt::format("{}.{}", Base, I);
+  Value *A = Fr.Body->addArg(Name, V->Type, ArgRole::Input);
+  Fr.Outer.push_back(Outer);
+  Fr.Local[V] = A;
+  Origin[A] = V;
+  return A;
+}
+
+Value *Lowerer::origin(Value *V) const {
+  auto It = Origin.find(V);
+  return It == Origin.end() ? V : It->second;
+}
+
+Function *Lowerer::newBody(const std::string &Base) {
+  std::string Name = fmt::format("{}.{}", ModelF->Name, Base);
+  for (int I = 1; Spec.M->function(Name); ++I)
+    Name = fmt::format("{}.{}.{}", ModelF->Name, Base, I);
+  // Bodies come before the function that first uses them, for readers.
+  auto &Fs = Spec.M->Functions;
+  auto Pos = Fs.begin();
+  while (Pos != Fs.end() && Pos->get() != ModelF)
+    ++Pos;
+  auto Body = std::make_unique<Function>();
+  Body->Name = Name;
+  Function *Raw = Body.get();
+  Fs.insert(Pos, std::move(Body));
+  return Raw;
+}
+
+bool Lowerer::scanOperands(const Expr *E, const char *What,
+                           std::vector<Value *> &Out) {
+  std::vector<const Expr *> Items;
+  if (E->Kind == ExprKind::List)
+    for (const ExprPtr &A : E->Args)
+      Items.push_back(A.get());
+  else
+    Items.push_back(E);
+  if (Items.empty()) {
+    error(E->L, fmt::format("scan: '{}' needs at least one tensor", What));
+    return false;
+  }
+  for (const Expr *I : Items) {
+    Value *V = tensorArg(*I, /*NeedFloat=*/false);
+    if (!V)
+      return false;
+    Out.push_back(V);
+  }
+  return true;
+}
+
+std::optional<int64_t> Lowerer::scanLength(const std::vector<Value *> &Xs,
+                                           int64_t &Axis, const Loc &L) {
+  const TensorType &X0 = Xs[0]->Type;
+  auto A = normAxis(Axis, X0.rank());
+  if (!A) {
+    error(L, fmt::format("scan: axis {} is out of range for the sequence {}",
+                         Axis, str(X0)));
+    return std::nullopt;
+  }
+  Axis = *A;
+  if (X0.Dims[Axis] == kBatch) {
+    error(L, fmt::format("scan: axis {} of {} is the batch dim '{}'; scan "
+                         "runs along a static axis such as time",
+                         Axis, str(X0), Info.Batch));
+    return std::nullopt;
+  }
+  for (size_t I = 1; I < Xs.size(); ++I)
+    if (Xs[I]->Type.rank() <= size_t(Axis) ||
+        Xs[I]->Type.Dims[Axis] != X0.Dims[Axis]) {
+      error(L, fmt::format("scan: the sequences have different lengths along "
+                           "axis {}: {} and {}",
+                           Axis, str(X0), str(Xs[I]->Type)));
+      return std::nullopt;
+    }
+  return X0.Dims[Axis];
+}
+
+Lowerer::Lowered Lowerer::emitScanOps(Function &Body,
+                                      const std::vector<Value *> &Init,
+                                      const std::vector<Value *> &Xs,
+                                      const std::vector<Value *> &Captures,
+                                      int64_t Axis, int64_t Len, const Loc &L) {
+  std::vector<Value *> Operands = Init;
+  Operands.insert(Operands.end(), Xs.begin(), Xs.end());
+  Operands.insert(Operands.end(), Captures.begin(), Captures.end());
+  for (Value *V : Operands)
+    if (!V)
+      return std::nullopt;
+  Operand R{nullptr, 0, L};
+  B->CurLoc = L;
+  for (size_t K = 0; K < Init.size(); ++K) {
+    const TensorType &T = Init[K]->Type;
+    if (Axis > int64_t(T.rank())) {
+      error(L, fmt::format("scan: carry {} ({}) cannot be stacked along axis "
+                           "{}",
+                           K, str(T), Axis));
+      return std::nullopt;
+    }
+    Attrs A{{"body", Body.Name},
+            {"carries", int64_t(Init.size())},
+            {"seqs", int64_t(Xs.size())},
+            {"axis", Axis},
+            {"output", int64_t(K)}};
+    Value *V = B->createExplicit(OpKind::Scan, Operands, std::move(A),
+                                 insertAxis(T, Axis, Len));
+    R.Parts.push_back(Operand{V, 0, L});
+  }
+  if (R.Parts.size() == 1)
+    return R.Parts[0];
+  return R;
+}
+
+Lowerer::Lowered Lowerer::scan(const Expr &Call) {
+  const Loc &L = Call.L;
+  auto Bound = bindArgs(Call, {"f", "init", "xs", "axis"}, 3, Diags);
+  if (!Bound)
+    return std::nullopt;
+  const std::vector<const Expr *> &A = *Bound;
+  auto Def = A[0]->Kind == ExprKind::Name ? Info.Defs.find(A[0]->Text)
+                                          : Info.Defs.end();
+  if (Def == Info.Defs.end()) {
+    error(A[0]->L, "scan: the first argument must name a function defined "
+                   "with 'def'");
+    return std::nullopt;
+  }
+  const Stmt &D = *Def->second;
+  std::vector<Value *> Init, Xs;
+  if (!scanOperands(A[1], "init", Init) || !scanOperands(A[2], "xs", Xs))
+    return std::nullopt;
+  int64_t Axis = 1;
+  if (A[3]) {
+    auto V = intArg(*A[3]);
+    if (!V)
+      return std::nullopt;
+    Axis = *V;
+  }
+  auto Len = scanLength(Xs, Axis, L);
+  if (!Len)
+    return std::nullopt;
+  if (D.Params.size() != Init.size() + Xs.size()) {
+    error(L, fmt::format("scan: '{}' takes {} arguments, but the scan passes "
+                         "{} carr{} and {} sequence step{}",
+                         D.Name, D.Params.size(), Init.size(),
+                         Init.size() == 1 ? "y" : "ies", Xs.size(),
+                         Xs.size() == 1 ? "" : "s"));
+    return std::nullopt;
+  }
+  for (size_t K = 0; K < Init.size(); ++K)
+    if (!isFloat(Init[K]->Type.Elt)) {
+      error(A[1]->L, fmt::format("scan: carry {} is {}; carries are float "
+                                 "tensors",
+                                 K, str(Init[K]->Type)));
+      return std::nullopt;
+    }
+
+  // The body: f lowered once over one step.
+  Function *Body = newBody(D.Name);
+  std::map<std::string, Sym> Scope;
+  for (size_t I = 0; I < D.Params.size(); ++I) {
+    TensorType T = I < Init.size() ? Init[I]->Type
+                                   : dropAxis(Xs[I - Init.size()]->Type, Axis);
+    Scope[D.Params[I].Name] = {
+        Operand{Body->addArg(D.Params[I].Name, T, ArgRole::Input), 0,
+                D.Params[I].L},
+        false};
+  }
+  Function *SavedF = F;
+  std::unique_ptr<Builder> SavedB = std::move(B);
+  auto *SavedLocals = Locals;
+  F = Body;
+  B = std::make_unique<Builder>(*Body);
+  ScanFrames.push_back({Body, {}, {}});
+  Locals = &Scope;
+  CallStack.push_back(&Call);
+  Lowered R;
+  bool Ok = true;
+  for (const Stmt &S : D.Body)
+    if (!(Ok = bind(S, Scope)))
+      break;
+  if (Ok)
+    R = exprOrTuple(*D.Value);
+  CallStack.pop_back();
+  Locals = SavedLocals;
+  ScanFrame Frame = std::move(ScanFrames.back());
+  ScanFrames.pop_back();
+  F = SavedF;
+  B = std::move(SavedB);
+  if (!R)
+    return std::nullopt;
+
+  std::vector<Operand> Parts = R->isTuple() ? R->Parts : std::vector{*R};
+  if (Parts.size() != Init.size()) {
+    error(D.Value->L, fmt::format("scan: '{}' returns {} value{} for {} "
+                                  "carr{}",
+                                  D.Name, Parts.size(),
+                                  Parts.size() == 1 ? "" : "s", Init.size(),
+                                  Init.size() == 1 ? "y" : "ies"));
+    return std::nullopt;
+  }
+  for (size_t K = 0; K < Parts.size(); ++K) {
+    Value *V = Parts[K].isNum() ? nullptr : Parts[K].V;
+    if (!V || V->Type != Init[K]->Type) {
+      error(Parts[K].L.known() ? Parts[K].L : D.Value->L,
+            fmt::format("scan: the body returns {} for a carry of {}",
+                        V ? str(V->Type) : std::string("a number"),
+                        str(Init[K]->Type)));
+      return std::nullopt;
+    }
+    Body->Results.push_back({"next." + D.Params[K].Name, V});
+  }
+  return emitScanOps(*Body, Init, Xs, Frame.Outer, Axis, *Len, L);
+}
+
+} // namespace adj

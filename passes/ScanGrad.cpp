@@ -1,0 +1,301 @@
+//===- ScanGrad.cpp - The gradient of a scan: a reverse scan --------------===//
+///
+/// Backpropagation through time, as one more scan. For a loop over body
+/// @f(carry..., x_t..., capture...) -> (carry'..., y...) whose siblings
+/// have adjoints (stacked carries D_k, final carries F_k, stacked ys DY_j),
+/// the rule builds the body's adjoint function
+///
+///   @f.grad(d_carry..., acc_capture..., carry_prev..., x_t..., dout_k...,
+///           dy_j..., capture...) -> (d_carry_prev..., acc + d_capture...,
+///                                    d_x_t...)
+///
+/// which recomputes f's step from the saved previous carries (only the
+/// carries are saved: they are the forward scan's stacked outputs), seeds
+/// d carry' = d_carry + dout_k and d y = dy_j, and runs the reverse sweep
+/// (Autodiff.h) over that copy. The forward function then gets one reverse
+/// scan over @f.grad, T-1 down to 0, whose carries are the carries'
+/// adjoints (starting at F_k, else 0) and one accumulator per capture
+/// that needs a gradient (starting at 0), and whose sequences are the
+/// previous carries (init, then the stacked carries shifted by one step),
+/// the xs and the adjoints of the stacked outputs. Its final carries are
+/// the adjoints of the inits and captures, its stacked ys those of the xs.
+///
+//===----------------------------------------------------------------------===//
+#include "ir/Scan.h"
+#include "passes/Autodiff.h"
+#include "passes/GradRules.h"
+
+#include <fmt/format.h>
+
+namespace adj {
+
+namespace {
+
+/// The adjoint body and the reverse scan of one loop.
+class ScanGrad {
+public:
+  ScanGrad(GradContext &C) : C(C), B(C.B), M(*C.M), O(C.O) {}
+  void run();
+
+private:
+  /// A name for a new function: \p Base, or Base.1, Base.2, ...
+  std::string freshFunctionName(const std::string &Base) const;
+  /// Builds @f.grad; false after setting C.Error.
+  bool buildAdjointBody();
+  /// The reverse scan in the forward function.
+  void buildReverseScan();
+  /// The previous carry of every step: init, then stacked[0 .. T-2].
+  Value *previousCarries(unsigned K);
+  Value *zeros(const TensorType &T) { return B.constant(0.0, T.Elt, T.Dims); }
+
+  GradContext &C;
+  Builder &B;
+  Module &M;
+  const Op &O;
+  const Function *Body = nullptr;
+  ScanShape S;
+  unsigned NY = 0;
+  /// Per carry: the sibling of its stacked output and its final output.
+  std::vector<const Op *> Stacked, Final;
+  std::vector<Value *> DStacked, DFinal, DY;
+  /// Captures and sequences that need an adjoint, by index.
+  std::vector<unsigned> Caps, Xs;
+  Function *Grad = nullptr;
+};
+
+} // namespace
+
+std::string ScanGrad::freshFunctionName(const std::string &Base) const {
+  std::string Name = Base;
+  for (int I = 1; M.function(Name); ++I)
+    Name = fmt::format("{}.{}", Base, I);
+  return Name;
+}
+
+bool ScanGrad::buildAdjointBody() {
+  Grad = M.addFunction(freshFunctionName(Body->Name + ".grad"));
+  Function &G = *Grad;
+  unsigned NK = S.Carries;
+  auto ArgName = [&](unsigned I) { return Body->Args[I]->Name; };
+  std::vector<Value *> DCarry, Acc, Prev, X, DOut, DYs, Cap;
+  for (unsigned K = 0; K < NK; ++K)
+    DCarry.push_back(G.addArg("d_" + ArgName(K), Body->Args[K]->Type,
+                              ArgRole::Input));
+  for (unsigned Ci : Caps)
+    Acc.push_back(G.addArg("acc_" + ArgName(NK + S.Seqs + Ci),
+                           Body->Args[NK + S.Seqs + Ci]->Type,
+                           ArgRole::Input));
+  for (unsigned K = 0; K < NK; ++K)
+    Prev.push_back(G.addArg(ArgName(K), Body->Args[K]->Type, ArgRole::Input));
+  for (unsigned Xi = 0; Xi < S.Seqs; ++Xi)
+    X.push_back(G.addArg(ArgName(NK + Xi), Body->Args[NK + Xi]->Type,
+                         ArgRole::Input));
+  for (unsigned K = 0; K < NK; ++K)
+    if (DStacked[K])
+      DOut.push_back(G.addArg("dout_" + ArgName(K), Body->Args[K]->Type,
+                              ArgRole::Input));
+  for (unsigned J = 0; J < NY; ++J)
+    if (DY[J])
+      DYs.push_back(G.addArg(fmt::format("dy{}", J),
+                             Body->Results[NK + J].V->Type, ArgRole::Input));
+  for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
+    Cap.push_back(G.addArg(ArgName(NK + S.Seqs + Ci),
+                           Body->Args[NK + S.Seqs + Ci]->Type,
+                           ArgRole::Input));
+
+  // The body's step, recomputed from the previous carries.
+  std::unordered_map<const Value *, Value *> Map;
+  for (unsigned K = 0; K < NK; ++K)
+    Map[Body->Args[K].get()] = Prev[K];
+  for (unsigned Xi = 0; Xi < S.Seqs; ++Xi)
+    Map[Body->Args[NK + Xi].get()] = X[Xi];
+  for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
+    Map[Body->Args[NK + S.Seqs + Ci].get()] = Cap[Ci];
+  for (const auto &BO : Body->Ops) {
+    auto NO = std::make_unique<Op>();
+    NO->Kind = BO->Kind;
+    for (Value *V : BO->Operands)
+      NO->Operands.push_back(Map.at(V));
+    NO->Result.Type = BO->Result.Type;
+    NO->Result.Def = NO.get();
+    NO->Attributes = BO->Attributes;
+    NO->Location = BO->Location;
+    Map[&BO->Result] = &NO->Result;
+    G.Ops.push_back(std::move(NO));
+  }
+
+  // Seeds: d carry' = d_carry + dout, d y = dy.
+  Builder GB(G);
+  GB.CurLoc = O.Location.asGrad();
+  std::unordered_map<const Value *, Value *> Adjoint;
+  auto Seed = [&](const Value *V, Value *D) {
+    Value *&A = Adjoint[V];
+    A = A ? GB.create(OpKind::Add, {A, D}) : D;
+  };
+  unsigned DOutI = 0, DYI = 0;
+  for (unsigned K = 0; K < NK; ++K) {
+    const Value *Next = Map.at(Body->Results[K].V);
+    Seed(Next, DCarry[K]);
+    if (DStacked[K])
+      Seed(Next, DOut[DOutI++]);
+  }
+  for (unsigned J = 0; J < NY; ++J)
+    if (DY[J])
+      Seed(Map.at(Body->Results[NK + J].V), DYs[DYI++]);
+  std::unordered_set<const Value *> Wrt(Prev.begin(), Prev.end());
+  for (unsigned Ci : Caps)
+    Wrt.insert(Cap[Ci]);
+  for (unsigned Xi : Xs)
+    Wrt.insert(X[Xi]);
+  if (!reverseSweep(M, G, Wrt, Adjoint, *C.Ctx)) {
+    C.Error = fmt::format("cannot differentiate the body @{}", Body->Name);
+    return false;
+  }
+  auto AdjointOf = [&](Value *V) {
+    auto It = Adjoint.find(V);
+    return It != Adjoint.end() ? It->second : GB.constant(0.0, V->Type.Elt,
+                                                          V->Type.Dims);
+  };
+  GB.CurLoc = O.Location.asGrad();
+  for (unsigned K = 0; K < NK; ++K)
+    G.Results.push_back({"next.d_" + ArgName(K), AdjointOf(Prev[K])});
+  for (size_t I = 0; I < Caps.size(); ++I) {
+    Value *D = Adjoint.count(Cap[Caps[I]]) ? Adjoint[Cap[Caps[I]]] : nullptr;
+    G.Results.push_back({"next.acc_" + ArgName(NK + S.Seqs + Caps[I]),
+                         D ? GB.create(OpKind::Add, {Acc[I], D}) : Acc[I]});
+  }
+  for (unsigned Xi : Xs)
+    G.Results.push_back({"d_" + ArgName(NK + Xi), AdjointOf(X[Xi])});
+  return true;
+}
+
+Value *ScanGrad::previousCarries(unsigned K) {
+  Value *Init = S.init(O, K);
+  std::vector<int64_t> Shape = insertAxis(Init->Type, S.Axis, 1).Dims;
+  Value *First = B.create(OpKind::Reshape, {Init}, {{"shape", Shape}});
+  if (S.Length == 1)
+    return First;
+  Value *Stack = const_cast<Value *>(&Stacked[K]->Result);
+  Value *Rest = B.create(OpKind::Slice, {Stack},
+                         {{"axis", S.Axis},
+                          {"start", int64_t(0)},
+                          {"end", S.Length - 1}});
+  return B.create(OpKind::Concat, {First, Rest}, {{"axis", S.Axis}});
+}
+
+void ScanGrad::buildReverseScan() {
+  unsigned NK = S.Carries;
+  std::vector<Value *> Operands;
+  for (unsigned K = 0; K < NK; ++K)
+    Operands.push_back(DFinal[K] ? DFinal[K] : zeros(S.init(O, K)->Type));
+  for (unsigned Ci : Caps)
+    Operands.push_back(zeros(S.capture(O, Ci)->Type));
+  for (unsigned K = 0; K < NK; ++K)
+    Operands.push_back(previousCarries(K));
+  for (unsigned Xi = 0; Xi < S.Seqs; ++Xi)
+    Operands.push_back(S.seq(O, Xi));
+  for (unsigned K = 0; K < NK; ++K)
+    if (DStacked[K])
+      Operands.push_back(DStacked[K]);
+  for (unsigned J = 0; J < NY; ++J)
+    if (DY[J])
+      Operands.push_back(DY[J]);
+  for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
+    Operands.push_back(S.capture(O, Ci));
+
+  unsigned RK = NK + Caps.size();
+  unsigned RS = Operands.size() - RK - S.Captures;
+  ScanShape R = S;
+  R.Carries = RK;
+  R.Reverse = true;
+  auto Emit = [&](unsigned Output, bool IsFinal) {
+    Attrs A{{"body", Grad->Name},   {"carries", int64_t(RK)},
+            {"seqs", int64_t(RS)},  {"axis", S.Axis},
+            {"reverse", true},      {"output", int64_t(Output)},
+            {"final", IsFinal}};
+    return B.createExplicit(OpKind::Scan, Operands, A,
+                            scanOutputType(*Grad, R, Output, IsFinal));
+  };
+  for (unsigned K = 0; K < NK; ++K)
+    if (C.Needs[K])
+      C.Grads[K] = Emit(K, true);
+  for (size_t I = 0; I < Caps.size(); ++I)
+    C.Grads[NK + S.Seqs + Caps[I]] = Emit(NK + I, true);
+  for (size_t I = 0; I < Xs.size(); ++I)
+    C.Grads[NK + Xs[I]] = Emit(RK + I, false);
+}
+
+void ScanGrad::run() {
+  if (std::string E = S.read(O); !E.empty()) {
+    C.Error = "scan: " + E;
+    return;
+  }
+  Body = scanBody(M, O);
+  if (!Body) {
+    C.Error = "scan: its body is not a function of the module";
+    return;
+  }
+  if (S.Reverse) {
+    C.Error = "scan: the gradient of a reverse scan (a second derivative "
+              "through time) is not supported";
+    return;
+  }
+  unsigned NK = S.Carries;
+  NY = Body->Results.size() - NK;
+  Stacked.assign(NK, nullptr);
+  Final.assign(NK, nullptr);
+  DStacked.assign(NK, nullptr);
+  DFinal.assign(NK, nullptr);
+  DY.assign(NY, nullptr);
+  for (size_t I = 0; I < C.Group.size(); ++I) {
+    const Op &Sib = *C.Group[I];
+    unsigned Out = Sib.intAttr("output");
+    bool IsFinal = Sib.boolAttr("final");
+    Value *D = C.GroupDY[I];
+    if (Out >= NK) {
+      DY[Out - NK] = D;
+    } else if (IsFinal) {
+      Final[Out] = &Sib;
+      DFinal[Out] = D;
+    } else {
+      Stacked[Out] = &Sib;
+      DStacked[Out] = D;
+    }
+  }
+  for (unsigned K = 0; K < NK; ++K) {
+    if (!isFloat(S.init(O, K)->Type.Elt)) {
+      C.Error = fmt::format("scan: carry {} is {}; only float carries can be "
+                            "differentiated",
+                            K, S.init(O, K)->Type.str(M.BatchDim));
+      return;
+    }
+    if (!Stacked[K] && S.Length > 1) {
+      C.Error = fmt::format("scan: differentiating needs the stacked output "
+                            "of carry {} (the previous carries of the steps)",
+                            K);
+      return;
+    }
+  }
+  for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
+    if (C.Needs[NK + S.Seqs + Ci])
+      Caps.push_back(Ci);
+  for (unsigned Xi = 0; Xi < S.Seqs; ++Xi)
+    if (C.Needs[NK + Xi])
+      Xs.push_back(Xi);
+  if (buildAdjointBody())
+    buildReverseScan();
+}
+
+void scanGradRule(GradContext &C) {
+  if (!C.M || !C.Ctx) {
+    C.Error = "scan: differentiating a scan needs its module";
+    return;
+  }
+  if (C.Group.empty()) {
+    C.Group = {&C.O};
+    C.GroupDY = {C.DY};
+  }
+  ScanGrad(C).run();
+}
+
+} // namespace adj
