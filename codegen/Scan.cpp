@@ -20,8 +20,8 @@
 /// returns 1.
 ///
 //===----------------------------------------------------------------------===//
-#include "codegen/Kernel.h"
 #include "ir/Scan.h"
+#include "codegen/Kernel.h"
 
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/GlobalVariable.h"
@@ -195,8 +195,8 @@ void ScanEmitter::run() {
   for (unsigned J = 0; J < NY; ++J)
     SetPtr(Res, ResTy, NK + J, YBuf[J]);
 
-  FunctionCallee BodyFn = K.M.getOrInsertFunction(
-      Body.Name, B.getInt32Ty(), B.getInt64Ty(), PtrTy, PtrTy);
+  FunctionCallee BodyFn = K.M.getOrInsertFunction(Body.Name, B.getInt32Ty(),
+                                                  B.getInt64Ty(), PtrTy, PtrTy);
   int64_t T = S.Length;
   K.loop(K.i64(T), [&](llvm::Value *I) {
     llvm::Value *Time = S.Reverse ? B.CreateSub(K.i64(T - 1), I) : I;
@@ -227,8 +227,8 @@ void ScanEmitter::run() {
       if (Sib.boolAttr("final"))
         continue;
       unsigned Out = Sib.intAttr("output");
-      llvm::Value *Src = Out < NK ? B.CreateSelect(Odd, Pong[Out], Ping[Out])
-                                  : YBuf[Out - NK];
+      llvm::Value *Src =
+          Out < NK ? B.CreateSelect(Odd, Pong[Out], Ping[Out]) : YBuf[Out - NK];
       const TensorType &Ty = Out < NK ? CarryT[Out] : YT[Out - NK];
       copyStep(Ty, K.Outs[O], Src, Time, /*ToSeq=*/true);
     }

@@ -230,11 +230,11 @@ Lowerer::Lowered Lowerer::scan(const Expr &Call) {
 
   std::vector<Operand> Parts = R->isTuple() ? R->Parts : std::vector{*R};
   if (Parts.size() != Init.size()) {
-    error(D.Value->L, fmt::format("scan: '{}' returns {} value{} for {} "
-                                  "carr{}",
-                                  D.Name, Parts.size(),
-                                  Parts.size() == 1 ? "" : "s", Init.size(),
-                                  Init.size() == 1 ? "y" : "ies"));
+    error(D.Value->L,
+          fmt::format("scan: '{}' returns {} value{} for {} "
+                      "carr{}",
+                      D.Name, Parts.size(), Parts.size() == 1 ? "" : "s",
+                      Init.size(), Init.size() == 1 ? "y" : "ies"));
     return std::nullopt;
   }
   for (size_t K = 0; K < Parts.size(); ++K) {

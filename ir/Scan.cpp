@@ -61,7 +61,8 @@ TensorType insertAxis(const TensorType &T, int64_t Axis, int64_t Len) {
 
 const Function *scanBody(const Module &M, const Op &O) {
   auto It = O.Attributes.find("body");
-  if (It == O.Attributes.end() || !std::holds_alternative<std::string>(It->second))
+  if (It == O.Attributes.end() ||
+      !std::holds_alternative<std::string>(It->second))
     return nullptr;
   return M.function(std::get<std::string>(It->second));
 }
@@ -98,7 +99,7 @@ std::string checkScan(const Module &M, const Op &O, const std::string &Batch) {
                        Body->Name, Body->Args.size(), O.Operands.size());
   for (unsigned I = 0; I < O.Operands.size(); ++I) {
     TensorType Want = O.Operands[I]->Type;
-    const char *What = I < S.Carries ? "carry"
+    const char *What = I < S.Carries            ? "carry"
                        : I < S.Carries + S.Seqs ? "sequence step"
                                                 : "capture";
     if (I >= S.Carries && I < S.Carries + S.Seqs)
@@ -106,8 +107,7 @@ std::string checkScan(const Module &M, const Op &O, const std::string &Batch) {
     if (Body->Args[I]->Type != Want)
       return fmt::format("argument {} (%{}) of @{} is {} but the {} is {}", I,
                          Body->Args[I]->Name, Body->Name,
-                         Body->Args[I]->Type.str(Batch), What,
-                         Want.str(Batch));
+                         Body->Args[I]->Type.str(Batch), What, Want.str(Batch));
   }
   if (Body->Results.size() < S.Carries)
     return fmt::format("@{} returns {} values for {} carries", Body->Name,

@@ -37,9 +37,7 @@ struct ScanShape {
   /// Reads \p O (a scan op); "" or what is wrong with its counts or axis.
   std::string read(const Op &O);
   Value *init(const Op &O, unsigned K) const { return O.Operands[K]; }
-  Value *seq(const Op &O, unsigned S) const {
-    return O.Operands[Carries + S];
-  }
+  Value *seq(const Op &O, unsigned S) const { return O.Operands[Carries + S]; }
   Value *capture(const Op &O, unsigned C) const {
     return O.Operands[Carries + Seqs + C];
   }

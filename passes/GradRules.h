@@ -47,6 +47,15 @@ using GradRule = void (*)(GradContext &);
 /// The scan rule (ScanGrad.cpp): one reverse scan for a loop's siblings.
 void scanGradRule(GradContext &C);
 
+/// Test-only: breaks the scan rule on purpose, so that a mutation test can
+/// prove the gradient checks catch a wrong backpropagation through time.
+enum class ScanGradMutation {
+  None,
+  NoShift, ///< Each step recomputed from its own carry, not the previous.
+  OneStep, ///< No adjoint flows to earlier steps (truncated to one step).
+};
+void setScanGradMutationForTesting(ScanGradMutation M);
+
 /// The rule of \p K, or null when it has none.
 GradRule gradRule(OpKind K);
 

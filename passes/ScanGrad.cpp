@@ -29,6 +29,10 @@
 
 namespace adj {
 
+static ScanGradMutation Mutation = ScanGradMutation::None;
+
+void setScanGradMutationForTesting(ScanGradMutation M) { Mutation = M; }
+
 namespace {
 
 /// The adjoint body and the reverse scan of one loop.
@@ -79,29 +83,27 @@ bool ScanGrad::buildAdjointBody() {
   auto ArgName = [&](unsigned I) { return Body->Args[I]->Name; };
   std::vector<Value *> DCarry, Acc, Prev, X, DOut, DYs, Cap;
   for (unsigned K = 0; K < NK; ++K)
-    DCarry.push_back(G.addArg("d_" + ArgName(K), Body->Args[K]->Type,
-                              ArgRole::Input));
+    DCarry.push_back(
+        G.addArg("d_" + ArgName(K), Body->Args[K]->Type, ArgRole::Input));
   for (unsigned Ci : Caps)
     Acc.push_back(G.addArg("acc_" + ArgName(NK + S.Seqs + Ci),
-                           Body->Args[NK + S.Seqs + Ci]->Type,
-                           ArgRole::Input));
+                           Body->Args[NK + S.Seqs + Ci]->Type, ArgRole::Input));
   for (unsigned K = 0; K < NK; ++K)
     Prev.push_back(G.addArg(ArgName(K), Body->Args[K]->Type, ArgRole::Input));
   for (unsigned Xi = 0; Xi < S.Seqs; ++Xi)
-    X.push_back(G.addArg(ArgName(NK + Xi), Body->Args[NK + Xi]->Type,
-                         ArgRole::Input));
+    X.push_back(
+        G.addArg(ArgName(NK + Xi), Body->Args[NK + Xi]->Type, ArgRole::Input));
   for (unsigned K = 0; K < NK; ++K)
     if (DStacked[K])
-      DOut.push_back(G.addArg("dout_" + ArgName(K), Body->Args[K]->Type,
-                              ArgRole::Input));
+      DOut.push_back(
+          G.addArg("dout_" + ArgName(K), Body->Args[K]->Type, ArgRole::Input));
   for (unsigned J = 0; J < NY; ++J)
     if (DY[J])
       DYs.push_back(G.addArg(fmt::format("dy{}", J),
                              Body->Results[NK + J].V->Type, ArgRole::Input));
   for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
     Cap.push_back(G.addArg(ArgName(NK + S.Seqs + Ci),
-                           Body->Args[NK + S.Seqs + Ci]->Type,
-                           ArgRole::Input));
+                           Body->Args[NK + S.Seqs + Ci]->Type, ArgRole::Input));
 
   // The body's step, recomputed from the previous carries.
   std::unordered_map<const Value *, Value *> Map;
@@ -153,12 +155,16 @@ bool ScanGrad::buildAdjointBody() {
   }
   auto AdjointOf = [&](Value *V) {
     auto It = Adjoint.find(V);
-    return It != Adjoint.end() ? It->second : GB.constant(0.0, V->Type.Elt,
-                                                          V->Type.Dims);
+    return It != Adjoint.end() ? It->second
+                               : GB.constant(0.0, V->Type.Elt, V->Type.Dims);
   };
   GB.CurLoc = O.Location.asGrad();
   for (unsigned K = 0; K < NK; ++K)
-    G.Results.push_back({"next.d_" + ArgName(K), AdjointOf(Prev[K])});
+    G.Results.push_back(
+        {"next.d_" + ArgName(K),
+         Mutation == ScanGradMutation::OneStep
+             ? GB.constant(0.0, Prev[K]->Type.Elt, Prev[K]->Type.Dims)
+             : AdjointOf(Prev[K])});
   for (size_t I = 0; I < Caps.size(); ++I) {
     Value *D = Adjoint.count(Cap[Caps[I]]) ? Adjoint[Cap[Caps[I]]] : nullptr;
     G.Results.push_back({"next.acc_" + ArgName(NK + S.Seqs + Caps[I]),
@@ -175,11 +181,12 @@ Value *ScanGrad::previousCarries(unsigned K) {
   Value *First = B.create(OpKind::Reshape, {Init}, {{"shape", Shape}});
   if (S.Length == 1)
     return First;
+  if (Mutation == ScanGradMutation::NoShift)
+    return const_cast<Value *>(&Stacked[K]->Result);
   Value *Stack = const_cast<Value *>(&Stacked[K]->Result);
-  Value *Rest = B.create(OpKind::Slice, {Stack},
-                         {{"axis", S.Axis},
-                          {"start", int64_t(0)},
-                          {"end", S.Length - 1}});
+  Value *Rest = B.create(
+      OpKind::Slice, {Stack},
+      {{"axis", S.Axis}, {"start", int64_t(0)}, {"end", S.Length - 1}});
   return B.create(OpKind::Concat, {First, Rest}, {{"axis", S.Axis}});
 }
 
@@ -209,10 +216,11 @@ void ScanGrad::buildReverseScan() {
   R.Carries = RK;
   R.Reverse = true;
   auto Emit = [&](unsigned Output, bool IsFinal) {
-    Attrs A{{"body", Grad->Name},   {"carries", int64_t(RK)},
-            {"seqs", int64_t(RS)},  {"axis", S.Axis},
-            {"reverse", true},      {"output", int64_t(Output)},
-            {"final", IsFinal}};
+    Attrs A{{"body", Grad->Name},  {"carries", int64_t(RK)},
+            {"seqs", int64_t(RS)}, {"axis", S.Axis},
+            {"reverse", true},     {"output", int64_t(Output)}};
+    if (IsFinal)
+      A["final"] = true;
     return B.createExplicit(OpKind::Scan, Operands, A,
                             scanOutputType(*Grad, R, Output, IsFinal));
   };

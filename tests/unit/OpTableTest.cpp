@@ -120,6 +120,10 @@ TEST(OpTable, DifferentiableOpsHaveGradientRules) {
 TEST(OpTable, EveryOpHasAKernel) {
   for (OpKind K : allOps()) {
     bool LoopUnit = hasProp(K, props::Elementwise) || K == OpKind::Fused;
+    if (K == OpKind::Scan) { // A unit of its own (codegen/Scan.cpp).
+      EXPECT_FALSE(cg::hasKernel(K));
+      continue;
+    }
     EXPECT_NE(LoopUnit, cg::hasKernel(K))
         << "'" << name(K) << "': "
         << (LoopUnit ? "an elementwise op needs no entry in codegen/Kernels.def"
