@@ -109,6 +109,21 @@ static const std::vector<Builtin> &builtins() {
          1e-5},
         // Sequences.
         {"scan", K::Scan, O::Scan, {"f", "init", "xs", "axis"}, 3},
+        {"rnn",
+         K::Rnn,
+         O::Scan,
+         {"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh", "nonlinearity"},
+         4},
+        {"lstm",
+         K::Lstm,
+         O::Scan,
+         {"x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"},
+         5},
+        {"gru",
+         K::Gru,
+         O::Scan,
+         {"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"},
+         4},
     };
     addUnaryOps(T);
     return T;

@@ -54,6 +54,9 @@ enum class BuiltinKind {
   LayerNorm,
   // Sequences (LowerScan.cpp).
   Scan, ///< scan(f, init, xs, axis): f names a def
+  Rnn,  ///< rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+  Lstm, ///< lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+  Gru,  ///< gru(x, h0, w_ih, w_hh, b_ih, b_hh)
 };
 
 struct Builtin {

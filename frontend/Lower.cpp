@@ -339,6 +339,13 @@ Lowerer::Lowered Lowerer::call(const Expr &E) {
   if (const Builtin *Bi = findBuiltin(E.Text)) {
     if (Bi->Kind == BuiltinKind::Scan)
       return scan(E);
+    if (Bi->Kind == BuiltinKind::Rnn || Bi->Kind == BuiltinKind::Lstm ||
+        Bi->Kind == BuiltinKind::Gru) {
+      Lowered R = recurrent(*Bi, E);
+      if (R)
+        R->L = E.L;
+      return R;
+    }
     Lowered R = builtin(*Bi, E);
     if (R)
       R->L = E.L;

@@ -173,6 +173,14 @@ private:
                       const std::vector<Value *> &Xs,
                       const std::vector<Value *> &Captures, int64_t Axis,
                       int64_t Len, const Loc &L);
+  /// rnn / lstm / gru(x, h0[, c0], w_ih, w_hh, b_ih, b_hh): the input
+  /// projection of every step in one matmul, then a scan over a body
+  /// holding the recurrent matmul and the gate math; every hidden state.
+  Lowered recurrent(const Builtin &Bi, const Expr &Call);
+  /// Whether \p V has dims \p Want; else reports it, naming the layout.
+  bool checkRecurrentShape(const char *Layer, const Expr *E, Value *V,
+                           const std::vector<int64_t> &Want,
+                           const char *Layout);
   /// Inside a scan body: \p V (a value of the model function) as the
   /// body's argument that captures it (added on first use); outside, V.
   Value *capture(Value *V);

@@ -576,7 +576,10 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
     R = conv2d(A, L);
     break;
   case K::Scan:
-    break; // Lowerer::scan, called before this.
+  case K::Rnn:
+  case K::Lstm:
+  case K::Gru:
+    break; // LowerScan.cpp, called before this.
   case K::BatchNorm:
     if (!ScanFrames.empty()) {
       error(L, "batch_norm cannot be used inside a scan body yet");

@@ -252,3 +252,170 @@ Lowerer::Lowered Lowerer::scan(const Expr &Call) {
 }
 
 } // namespace adj
+
+namespace adj {
+
+namespace {
+/// A recurrent layer's gates: PyTorch's layout of w_ih [G*H, I].
+struct Cell {
+  const char *Name;
+  unsigned Gates;
+  const char *Layout;
+};
+const Cell *cellOf(BuiltinKind K) {
+  static const Cell Rnn{"rnn", 1, "one gate"};
+  static const Cell Lstm{"lstm", 4, "gates i, f, g, o stacked: [4*H, ...]"};
+  static const Cell Gru{"gru", 3, "gates r, z, n stacked: [3*H, ...]"};
+  return K == BuiltinKind::Lstm ? &Lstm : K == BuiltinKind::Gru ? &Gru : &Rnn;
+}
+} // namespace
+
+bool Lowerer::checkRecurrentShape(const char *Layer, const Expr *E, Value *V,
+                                  const std::vector<int64_t> &Want,
+                                  const char *Layout) {
+  if (!V)
+    return false;
+  if (V->Type.Dims == Want)
+    return true;
+  std::string Dims;
+  for (int64_t D : Want)
+    Dims += (Dims.empty() ? "" : ", ") +
+            (D == kBatch ? Info.Batch : std::to_string(D));
+  error(E->L, fmt::format("{}: {} is {} but must be [{}]{}", Layer,
+                          operandName(E, "the operand"), str(V->Type), Dims,
+                          Layout ? fmt::format(" ({})", Layout) : ""));
+  return false;
+}
+
+Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
+  const Loc &L = Call.L;
+  auto Bound = bindArgs(Call, Bi.Params, Bi.Required, Diags);
+  if (!Bound)
+    return std::nullopt;
+  const std::vector<const Expr *> &A = *Bound;
+  const Cell &C = *cellOf(Bi.Kind);
+  bool Lstm = Bi.Kind == BuiltinKind::Lstm;
+  unsigned Next = 0;
+  const Expr *XE = A[Next++], *H0E = A[Next++];
+  const Expr *C0E = Lstm ? A[Next++] : nullptr;
+  const Expr *WihE = A[Next++], *WhhE = A[Next++];
+  const Expr *BihE = A[Next++], *BhhE = A[Next++];
+  const Expr *NonlinE = Bi.Kind == BuiltinKind::Rnn ? A[Next] : nullptr;
+
+  Value *X = tensorArg(*XE);
+  Value *H0 = X ? tensorArg(*H0E) : nullptr;
+  if (!X || !H0)
+    return std::nullopt;
+  if (X->Type.rank() != 3 || X->Type.Dims[1] == kBatch ||
+      X->Type.Dims[2] == kBatch) {
+    error(XE->L, fmt::format("{}: x must be [{}, T, I] (batch first), got {}",
+                             C.Name, Info.Batch, str(X->Type)));
+    return std::nullopt;
+  }
+  int64_t Rows = X->Type.Dims[0];
+  if (H0->Type.rank() != 2 || H0->Type.Dims[0] != Rows ||
+      H0->Type.Dims[1] == kBatch) {
+    error(H0E->L,
+          fmt::format("{}: h0 must be [{}, H] for x {}, got {}", C.Name,
+                      Rows == kBatch ? Info.Batch : std::to_string(Rows),
+                      str(X->Type), str(H0->Type)));
+    return std::nullopt;
+  }
+  int64_t T = X->Type.Dims[1], I = X->Type.Dims[2], H = H0->Type.Dims[1];
+  int64_t G = C.Gates * H;
+  Value *C0 = Lstm ? tensorArg(*C0E) : nullptr;
+  if (Lstm && !checkRecurrentShape(C.Name, C0E, C0, {Rows, H}, nullptr))
+    return std::nullopt;
+  Value *Wih = tensorArg(*WihE), *Whh = tensorArg(*WhhE);
+  if (!checkRecurrentShape(C.Name, WihE, Wih, {G, I}, C.Layout) ||
+      !checkRecurrentShape(C.Name, WhhE, Whh, {G, H}, C.Layout))
+    return std::nullopt;
+  Value *Bih = BihE ? tensorArg(*BihE) : nullptr;
+  Value *Bhh = BhhE ? tensorArg(*BhhE) : nullptr;
+  if ((BihE && !checkRecurrentShape(C.Name, BihE, Bih, {G}, C.Layout)) ||
+      (BhhE && !checkRecurrentShape(C.Name, BhhE, Bhh, {G}, C.Layout)))
+    return std::nullopt;
+  bool Relu = false;
+  if (NonlinE) {
+    if (NonlinE->Kind != ExprKind::String ||
+        (NonlinE->Text != "tanh" && NonlinE->Text != "relu")) {
+      error(NonlinE->L, "rnn: nonlinearity must be \"tanh\" or \"relu\"");
+      return std::nullopt;
+    }
+    Relu = NonlinE->Text == "relu";
+  }
+  noteWeight(Wih, I, G, L);
+  noteWeight(Whh, H, G, L);
+  if (Bih)
+    noteBias(Bih, I);
+  if (Bhh)
+    noteBias(Bhh, H);
+
+  // Hoisted out of the loop: every step's input projection in one matmul,
+  // x @ w_ih^T + b_ih : [N, T, G].
+  Value *XP = emit(OpKind::MatMul,
+                   {X, emit(OpKind::Transpose, {Wih},
+                            {{"perm", std::vector<int64_t>{1, 0}}}, L)},
+                   {}, L);
+  if (Bih)
+    XP = emit(OpKind::Add, {XP, Bih}, {}, L);
+  if (!XP)
+    return std::nullopt;
+
+  // The loop body: (h[, c], xp_t, w_hh[, b_hh]) -> (h'[, c']).
+  Function *Body = newBody(C.Name);
+  Builder BB(*Body);
+  BB.CurLoc = L;
+  Value *Hb = Body->addArg("h", H0->Type, ArgRole::Input);
+  Value *Cb = Lstm ? Body->addArg("c", H0->Type, ArgRole::Input) : nullptr;
+  Value *XPb =
+      Body->addArg("xp", TensorType(X->Type.Elt, {Rows, G}), ArgRole::Input);
+  Value *Whhb = Body->addArg("w_hh", Whh->Type, ArgRole::Input);
+  Value *Bhhb = Bhh ? Body->addArg("b_hh", Bhh->Type, ArgRole::Input) : nullptr;
+  Value *HP = BB.create(OpKind::MatMul, {Hb, Whhb}, {{"transpose_b", true}});
+  if (Bhhb)
+    HP = BB.create(OpKind::Add, {HP, Bhhb});
+  auto Gate = [&](Value *V, unsigned K) {
+    return BB.create(OpKind::Slice, {V},
+                     {{"axis", int64_t(1)},
+                      {"start", int64_t(K * H)},
+                      {"end", int64_t((K + 1) * H)}});
+  };
+  auto Sigmoid = [&](Value *V) { return BB.create(OpKind::Sigmoid, {V}); };
+  auto Tanh = [&](Value *V) { return BB.create(OpKind::Tanh, {V}); };
+  auto Mul = [&](Value *P, Value *Q) { return BB.create(OpKind::Mul, {P, Q}); };
+  auto Add = [&](Value *P, Value *Q) { return BB.create(OpKind::Add, {P, Q}); };
+  if (Bi.Kind == BuiltinKind::Rnn) {
+    Value *Pre = Add(XPb, HP);
+    Body->Results.push_back(
+        {"next.h", BB.create(Relu ? OpKind::Relu : OpKind::Tanh, {Pre})});
+  } else if (Lstm) {
+    Value *Gs = Add(XPb, HP);
+    Value *In = Sigmoid(Gate(Gs, 0)), *Forget = Sigmoid(Gate(Gs, 1));
+    Value *Cand = Tanh(Gate(Gs, 2)), *Out = Sigmoid(Gate(Gs, 3));
+    Value *C2 = Add(Mul(Forget, Cb), Mul(In, Cand));
+    Body->Results.push_back({"next.h", Mul(Out, Tanh(C2))});
+    Body->Results.push_back({"next.c", C2});
+  } else {
+    // r and z from both projections; n = tanh(xp_n + r * hp_n).
+    Value *R = Sigmoid(Add(Gate(XPb, 0), Gate(HP, 0)));
+    Value *Z = Sigmoid(Add(Gate(XPb, 1), Gate(HP, 1)));
+    Value *N = Tanh(Add(Gate(XPb, 2), Mul(R, Gate(HP, 2))));
+    // h' = (1 - z) * n + z * h = n + z * (h - n)
+    Value *H2 = Add(N, Mul(Z, BB.create(OpKind::Sub, {Hb, N})));
+    Body->Results.push_back({"next.h", H2});
+  }
+  std::vector<Value *> Init{H0};
+  if (Lstm)
+    Init.push_back(C0);
+  std::vector<Value *> Caps{Whh};
+  if (Bhh)
+    Caps.push_back(Bhh);
+  Lowered R = emitScanOps(*Body, Init, {XP}, Caps, 1, T, L);
+  if (!R)
+    return std::nullopt;
+  // Every hidden state [N, T, H] (an LSTM's cell states are not returned).
+  return R->isTuple() ? R->Parts[0] : *R;
+}
+
+} // namespace adj

@@ -11,6 +11,11 @@ evaluated in float64 at fixed points (attributes at their Ops.def defaults),
 with the derivative from autograd; for the binary ops below, their values on
 a grid of pairs.
 
+recurrent.json: for each configuration in RECURRENT, nn.RNN, nn.LSTM or
+nn.GRU (batch_first=True) with random x, h0 (c0), weights and biases in
+PyTorch's gate layout, every hidden state y and the gradients of sum(y * dy)
+with respect to every one of them.
+
 conv2d.json: for each configuration in CONV2D, random x, w and dy (seeded),
 y = F.conv2d(x, w, ...) and the gradients of sum(y * dy) with respect to x
 and w from autograd, all in float64 and flattened row-major with their
@@ -84,6 +89,7 @@ POOL2D_OUT = os.path.join(ROOT, "tests", "fixtures", "pool2d.json")
 LAYERS_OUT = os.path.join(ROOT, "tests", "fixtures", "layers.json")
 OPTIM_OUT = os.path.join(ROOT, "tests", "fixtures", "optim.json")
 DROPOUT_OUT = os.path.join(ROOT, "tests", "fixtures", "dropout.json")
+RECURRENT_OUT = os.path.join(ROOT, "tests", "fixtures", "recurrent.json")
 DROPOUT_P = [0.0, 0.1, 0.3, 0.5, 0.75]
 
 # (name, Adjoint optimizer, hyperparameters under Adjoint's keywords, base
@@ -546,6 +552,58 @@ def dropout_fixtures():
     return out
 
 
+# (name, N, T, I, H, extra): batch first, every hidden state returned.
+RECURRENT = [
+    ("rnn", "tanh", 2, 4, 3, 5, {"nonlinearity": "tanh"}),
+    ("rnn", "relu", 3, 3, 2, 4, {"nonlinearity": "relu"}),
+    ("lstm", "lstm", 2, 4, 3, 5, {}),
+    ("lstm", "lstm_t1", 3, 1, 4, 2, {}),
+    ("gru", "gru", 2, 4, 3, 5, {}),
+    ("gru", "gru_t5", 1, 5, 2, 3, {}),
+]
+
+
+def recurrent_fixtures():
+    """nn.RNN / nn.LSTM / nn.GRU (batch_first=True) with PyTorch's gate
+    layout, every argument given and differentiated."""
+    gen = torch.Generator().manual_seed(5)
+
+    def rand(shape):
+        return (torch.rand(shape, generator=gen, dtype=torch.float64) - 0.5)
+
+    out = {"rnn": [], "lstm": [], "gru": []}
+    for layer, name, n, t, i, h, kw in RECURRENT:
+        gates = {"rnn": 1, "lstm": 4, "gru": 3}[layer]
+        ts = {"x": rand((n, t, i)), "h0": rand((n, h))}
+        if layer == "lstm":
+            ts["c0"] = rand((n, h))
+        ts.update({"w_ih": rand((gates * h, i)), "w_hh": rand((gates * h, h)),
+                   "b_ih": rand((gates * h,)), "b_hh": rand((gates * h,))})
+        ts = {k: v.requires_grad_() for k, v in ts.items()}
+        cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM,
+               "gru": torch.nn.GRU}[layer]
+        mod = cls(i, h, batch_first=True, **kw).double()
+        # The module's parameters replaced by ours, so autograd reaches them.
+        for k in ("w_ih", "w_hh", "b_ih", "b_hh"):
+            torch_name = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0",
+                          "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}[k]
+            delattr(mod, torch_name)
+            setattr(mod, torch_name, ts[k])
+        state = ((ts["h0"][None], ts["c0"][None]) if layer == "lstm"
+                 else ts["h0"][None])
+        y, _ = mod(ts["x"], state)
+        dy = rand(tuple(y.shape))
+        grads = torch.autograd.grad((y * dy).sum(), list(ts.values()))
+        r = {"name": name, "args": adj_args(kw), "y_shape": list(y.shape),
+             "y": y.detach().flatten().tolist(), "dy": dy.flatten().tolist()}
+        for (k, v), g in zip(ts.items(), grads):
+            r[k] = v.detach().flatten().tolist()
+            r[k + "_shape"] = list(v.shape)
+            r["d" + k] = g.flatten().tolist()
+        out[layer].append(r)
+    return out
+
+
 def write(path, data):
     with open(path, "w") as fh:
         json.dump(data, fh, indent=1, sort_keys=True, allow_nan=False)
@@ -569,6 +627,10 @@ def main():
     write(LAYERS_OUT, layers)
     print(f"wrote {os.path.relpath(LAYERS_OUT, ROOT)}: "
           + ", ".join(f"{len(v)} {k}" for k, v in sorted(layers.items())))
+    recurrent = recurrent_fixtures()
+    write(RECURRENT_OUT, recurrent)
+    print(f"wrote {os.path.relpath(RECURRENT_OUT, ROOT)}: "
+          + ", ".join(f"{len(v)} {k}" for k, v in sorted(recurrent.items())))
     write(DROPOUT_OUT, {"dropout": dropout_fixtures()})
     print(f"wrote {os.path.relpath(DROPOUT_OUT, ROOT)}: {2 * len(DROPOUT_P)} "
           f"dropout configurations")

@@ -1,13 +1,13 @@
-//===- LayersTorchTest.cpp - conv1d, layer_norm and linear against PyTorch ===//
+//===- LayersTorchTest.cpp - Layers against PyTorch ---------------------===//
 ///
-/// For each configuration of tests/fixtures/layers.json (written by
-/// scripts/torch_fixtures.py from F.conv1d, F.layer_norm and F.linear and
-/// autograd), a model file declares every tensor argument as an f64
-/// parameter (dy frozen) and computes `loss sum(BUILTIN(...) * dy)`. The
-/// frontend lowers the builtin as the composite a model gets, the autodiff
-/// pass differentiates it, and the JIT-compiled @forward and @train_step
-/// give y (the loss' first factor) and the gradients with respect to each
-/// argument, which must match PyTorch's to 1e-10.
+/// For each configuration of tests/fixtures/layers.json and recurrent.json
+/// (written by scripts/torch_fixtures.py from F.conv1d, F.layer_norm,
+/// F.linear, nn.RNN, nn.LSTM, nn.GRU and autograd), a model file declares every
+/// tensor argument as an f64 parameter (dy frozen) and computes `loss
+/// sum(BUILTIN(...) * dy)`. The frontend lowers the builtin as the composite a
+/// model gets, the autodiff pass differentiates it, and the JIT-compiled
+/// @forward and @train_step give y (the loss' first factor) and the gradients
+/// with respect to each argument, which must match PyTorch's to 1e-10.
 ///
 //===----------------------------------------------------------------------===//
 #include "CodegenTestUtil.h"
@@ -98,6 +98,23 @@ TEST(LayersTorch, Linear) {
   ASSERT_GE(fixtures()["linear"].size(), 2u);
   for (const auto &R : fixtures()["linear"])
     check("linear", R, {"x", "w", "b"});
+}
+
+TEST(LayersTorch, Recurrent) {
+  // nn.RNN / nn.LSTM / nn.GRU (batch_first=True): every hidden state and
+  // the gradients with respect to x, the initial states, the weights and
+  // the biases in PyTorch's gate layout (i, f, g, o and r, z, n).
+  const nlohmann::json &Fx = test::torchFixture("recurrent.json");
+  ASSERT_TRUE(Fx.is_object()) << "tests/fixtures/recurrent.json: run "
+                                 "/usr/bin/python3 scripts/torch_fixtures.py";
+  std::vector<std::string> Rnn{"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"};
+  std::vector<std::string> Lstm{"x",    "h0",   "c0",  "w_ih",
+                                "w_hh", "b_ih", "b_hh"};
+  for (const char *Layer : {"rnn", "lstm", "gru"}) {
+    ASSERT_GE(Fx[Layer].size(), 2u) << Layer;
+    for (const auto &R : Fx[Layer])
+      check(Layer, R, std::string(Layer) == "lstm" ? Lstm : Rnn);
+  }
 }
 
 } // namespace
