@@ -377,6 +377,15 @@ Lowerer::Lowered Lowerer::inlineDef(const Stmt &Def, const Expr &Call) {
       return std::nullopt;
     Scope[Names[I]] = {V, false};
   }
+  Lowered R = defBody(Def, Scope, Call);
+  if (R)
+    R->L = Call.L;
+  return R;
+}
+
+Lowerer::Lowered Lowerer::defBody(const Stmt &Def,
+                                  std::map<std::string, Sym> &Scope,
+                                  const Expr &Call) {
   auto *Saved = Locals;
   Locals = &Scope;
   CallStack.push_back(&Call);
@@ -389,8 +398,6 @@ Lowerer::Lowered Lowerer::inlineDef(const Stmt &Def, const Expr &Call) {
     R = exprOrTuple(*Def.Value);
   CallStack.pop_back();
   Locals = Saved;
-  if (R)
-    R->L = Call.L;
   return R;
 }
 

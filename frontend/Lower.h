@@ -70,6 +70,10 @@ private:
   Lowered binaryExpr(const Expr &E);
   Lowered call(const Expr &E);
   Lowered inlineDef(const Stmt &Def, const Expr &Call);
+  /// Binds \p Def's statements in \p Scope (its parameters bound) and
+  /// lowers its value, for \p Call.
+  Lowered defBody(const Stmt &Def, std::map<std::string, Sym> &Scope,
+                  const Expr &Call);
   /// The value of a loss or metric: a float scalar.
   Value *result(const Lowered &R, const std::string &What);
   /// Emits an op at \p L; null after reporting the shape rule's error, or

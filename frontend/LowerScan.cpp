@@ -206,21 +206,10 @@ Lowerer::Lowered Lowerer::scan(const Expr &Call) {
   }
   Function *SavedF = F;
   std::unique_ptr<Builder> SavedB = std::move(B);
-  auto *SavedLocals = Locals;
   F = Body;
   B = std::make_unique<Builder>(*Body);
   ScanFrames.push_back({Body, {}, {}});
-  Locals = &Scope;
-  CallStack.push_back(&Call);
-  Lowered R;
-  bool Ok = true;
-  for (const Stmt &S : D.Body)
-    if (!(Ok = bind(S, Scope)))
-      break;
-  if (Ok)
-    R = exprOrTuple(*D.Value);
-  CallStack.pop_back();
-  Locals = SavedLocals;
+  Lowered R = defBody(D, Scope, Call);
   ScanFrame Frame = std::move(ScanFrames.back());
   ScanFrames.pop_back();
   F = SavedF;
