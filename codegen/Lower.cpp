@@ -352,9 +352,9 @@ void StepLowering::callUnit(size_t U) {
   if (Unit.Ops.size() > 1)
     Name = fmt::format("{}.{}.group", F.Name, fmt::join(Unit.Ops, "-"));
   bool Fails = !Unit.Loop && mayFail(O.Kind);
-  bool Workspace = Unit.Workspace.Mul > 0; // An output after the results.
-  Kernel K(LM, Name, Unit.Inputs.size(), Fails, Unit.Outputs.size() + Workspace,
-           Unit.InPlace);
+  // The workspace slices are outputs after the results.
+  Kernel K(LM, Name, Unit.Inputs.size(), Fails,
+           Unit.Outputs.size() + Unit.Workspace.size(), Unit.InPlace);
   if (Unit.Loop)
     cg::emitLoopGroup(K, F, Unit);
   else if (O.Kind == OpKind::Scan)
@@ -365,8 +365,8 @@ void StepLowering::callUnit(size_t U) {
   std::vector<llvm::Value *> CallArgs;
   for (const adj::Value *V : Unit.Outputs)
     CallArgs.push_back(Buf.at(V));
-  if (Workspace)
-    CallArgs.push_back(slice(Unit.WorkspaceSlice));
+  for (size_t Slice : Unit.WorkspaceSlice)
+    CallArgs.push_back(slice(Slice));
   for (const adj::Value *V : Unit.Inputs)
     CallArgs.push_back(Buf.at(V));
   CallArgs.push_back(N);
@@ -415,7 +415,7 @@ void StepLowering::recordArena() {
 Error StepLowering::run() {
   if (Error E = checkFunction())
     return E;
-  Plan = planStep(F, Opts);
+  Plan = planStep(F, Opts, &M);
   createStep();
   loadPointers();
   placeBuffers();

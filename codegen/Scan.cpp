@@ -13,23 +13,23 @@
 ///   final outputs <- the last carry'
 ///
 /// The carries ping-pong between two buffers each (step 0 reads the init
-/// operand itself); those, the step slices and the per-step outputs live in
-/// the kernel's workspace, a buffer kept between calls in internal globals
-/// and grown only when a larger batch needs more, like a step function's
-/// arena. A body that reports invalid data stops the loop and the kernel
-/// returns 1.
+/// operand itself); those, the step slices and the per-step outputs are the
+/// unit's workspace, slices of the step function's arena (scanBuffers), so
+/// the loop allocates nothing. A body that reports invalid data stops the
+/// loop and the kernel returns 1.
 ///
 //===----------------------------------------------------------------------===//
 #include "ir/Scan.h"
 #include "codegen/Kernel.h"
 
-#include "llvm/IR/Constants.h"
-#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/Module.h"
 
 namespace adj::cg {
 
 using namespace llvm;
+
+static bool sliceInPlace(const Op &Scan);
+bool sliceInPlaceOf(const Op &Scan) { return sliceInPlace(Scan); }
 
 namespace {
 
@@ -49,19 +49,11 @@ private:
   llvm::Value *bytes(const TensorType &T) {
     return K.get(product(shapeOf(T)) * Extent{dtypeBytes(T.Elt), 0});
   }
-  /// \p Bytes rounded up to 64.
-  llvm::Value *align64(llvm::Value *Bytes) {
-    return B.CreateAnd(B.CreateAdd(Bytes, K.i64(63)), K.i64(~int64_t(63)));
-  }
   /// Copies the blocks of \p Step (a value of one step, \p T) to or from
   /// position \p Time of \p Seq (the stacked tensor, \p T with T inserted at
   /// the scan's axis): Outer blocks of Inner bytes each.
   void copyStep(const TensorType &T, llvm::Value *Seq, llvm::Value *Step,
                 llvm::Value *Time, bool ToSeq);
-  /// A grow-only buffer of \p Need bytes kept in internal globals; fails the
-  /// kernel when malloc does.
-  llvm::Value *workspace(llvm::Value *Need);
-
   Kernel &K;
   IRBuilder<> &B;
   const Function &F;
@@ -96,47 +88,11 @@ void ScanEmitter::copyStep(const TensorType &T, llvm::Value *Seq,
   });
 }
 
-llvm::Value *ScanEmitter::workspace(llvm::Value *Need) {
-  auto *PtrTy = B.getPtrTy();
-  auto *I64 = B.getInt64Ty();
-  llvm::Module &M = K.M;
-  std::string Name = K.Fn->getName().str();
-  auto *BufG =
-      new GlobalVariable(M, PtrTy, false, GlobalValue::InternalLinkage,
-                         ConstantPointerNull::get(PtrTy), Name + ".ws");
-  auto *SizeG = new GlobalVariable(M, I64, false, GlobalValue::InternalLinkage,
-                                   B.getInt64(0), Name + ".ws.bytes");
-  Need = B.CreateAdd(Need, K.i64(64));
-  llvm::Value *Have = B.CreateLoad(I64, SizeG);
-  llvm::Value *Var = K.var(B.CreateLoad(PtrTy, BufG));
-  K.ifElse(
-      B.CreateICmpUGT(Need, Have),
-      [&] {
-        B.CreateCall(M.getOrInsertFunction("free", B.getVoidTy(), PtrTy),
-                     {K.read(PtrTy, Var)});
-        llvm::Value *New =
-            B.CreateCall(M.getOrInsertFunction("malloc", PtrTy, I64), {Need});
-        B.CreateStore(New, BufG);
-        B.CreateStore(B.CreateSelect(B.CreateIsNull(New), K.i64(0), Need),
-                      SizeG);
-        K.write(Var, New);
-      },
-      [] {});
-  llvm::Value *Base = K.read(PtrTy, Var);
-  K.failIf(B.CreateIsNull(Base));
-  llvm::Value *Addr = B.CreatePtrToInt(Base, I64);
-  llvm::Value *Pad = B.CreateAnd(B.CreateNeg(Addr), K.i64(63));
-  return B.CreateInBoundsGEP(B.getInt8Ty(), Base, Pad);
-}
-
 void ScanEmitter::run() {
   unsigned NK = S.Carries, NS = S.Seqs, NC = S.Captures;
   unsigned NY = Body.Results.size() - NK;
   auto *PtrTy = B.getPtrTy();
 
-  // Workspace layout: two buffers per carry, one per step slice that needs
-  // a copy, one per per-step output.
-  std::vector<llvm::Value *> Sizes;
   std::vector<TensorType> CarryT, StepT, YT;
   for (unsigned C = 0; C < NK; ++C)
     CarryT.push_back(S.init(*First, C)->Type);
@@ -144,41 +100,19 @@ void ScanEmitter::run() {
     StepT.push_back(dropAxis(S.seq(*First, X)->Type, S.Axis));
   for (unsigned J = 0; J < NY; ++J)
     YT.push_back(Body.Results[NK + J].V->Type);
-  // A step's slice is contiguous in place when no dim before the axis is
-  // larger than 1.
-  bool SliceInPlace = true;
-  for (int64_t D = 0; D < S.Axis; ++D)
-    SliceInPlace &= S.seq(*First, 0)->Type.Dims[D] == 1;
-  llvm::Value *Total = K.i64(0);
-  std::vector<llvm::Value *> Offs;
-  auto Reserve = [&](const TensorType &T) {
-    Offs.push_back(Total);
-    Total = B.CreateAdd(Total, align64(bytes(T)));
-  };
-  for (unsigned C = 0; C < NK; ++C) {
-    Reserve(CarryT[C]);
-    Reserve(CarryT[C]);
-  }
-  if (!SliceInPlace)
-    for (unsigned X = 0; X < NS; ++X)
-      Reserve(StepT[X]);
-  for (unsigned J = 0; J < NY; ++J)
-    Reserve(YT[J]);
-  llvm::Value *WS = workspace(Total);
-  auto At = [&](unsigned I) {
-    return B.CreateInBoundsGEP(B.getInt8Ty(), WS, Offs[I]);
-  };
+  // The workspace slices follow the outputs, in scanBuffers' order.
+  bool SliceInPlace = sliceInPlace(*First);
+  unsigned Slot = U.Outputs.size();
   std::vector<llvm::Value *> Ping, Pong, StepBuf, YBuf;
-  unsigned Slot = 0;
   for (unsigned C = 0; C < NK; ++C) {
-    Ping.push_back(At(Slot++));
-    Pong.push_back(At(Slot++));
+    Ping.push_back(K.Outs[Slot++]);
+    Pong.push_back(K.Outs[Slot++]);
   }
   if (!SliceInPlace)
     for (unsigned X = 0; X < NS; ++X)
-      StepBuf.push_back(At(Slot++));
+      StepBuf.push_back(K.Outs[Slot++]);
   for (unsigned J = 0; J < NY; ++J)
-    YBuf.push_back(At(Slot++));
+    YBuf.push_back(K.Outs[Slot++]);
 
   // The body's argument and result pointer arrays.
   auto *ArgsTy = ArrayType::get(PtrTy, NK + NS + NC);
@@ -245,9 +179,37 @@ void ScanEmitter::run() {
   }
 }
 
+/// Whether a step's slice of \p Scan's sequences is contiguous where it
+/// lies: no dim before the axis is larger than 1 (e.g. time-major).
+static bool sliceInPlace(const Op &Scan) {
+  ScanShape S;
+  S.read(Scan);
+  for (int64_t D = 0; D < S.Axis; ++D)
+    if (S.seq(Scan, 0)->Type.Dims[D] != 1)
+      return false;
+  return true;
+}
+
 void emitScan(Kernel &K, const Function &F, const StepUnit &U,
               const Function &Body) {
   ScanEmitter(K, F, U, Body).run();
 }
 
 } // namespace adj::cg
+
+std::vector<adj::TensorType> adj::scanBuffers(const Module &M, const Op &Scan) {
+  ScanShape S;
+  S.read(Scan);
+  const Function *Body = scanBody(M, Scan);
+  std::vector<TensorType> Out;
+  for (unsigned C = 0; C < S.Carries; ++C) {
+    Out.push_back(S.init(Scan, C)->Type);
+    Out.push_back(S.init(Scan, C)->Type);
+  }
+  if (!cg::sliceInPlaceOf(Scan))
+    for (unsigned X = 0; X < S.Seqs; ++X)
+      Out.push_back(dropAxis(S.seq(Scan, X)->Type, S.Axis));
+  for (size_t J = S.Carries; Body && J < Body->Results.size(); ++J)
+    Out.push_back(Body->Results[J].V->Type);
+  return Out;
+}

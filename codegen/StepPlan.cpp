@@ -87,12 +87,13 @@ namespace {
 
 class Planner {
 public:
-  Planner(const Function &F, const LowerOptions &Opts);
+  Planner(const Function &F, const LowerOptions &Opts, const Module *M);
   StepPlan run();
 
 private:
   const Function &F;
   const LowerOptions &Opts;
+  const Module *M;
   std::map<const Value *, size_t> Index;                ///< Op results.
   std::map<const Value *, std::vector<size_t>> Readers; ///< Op indices.
   std::set<const Value *> Results;
@@ -110,8 +111,8 @@ private:
   void planArena(StepPlan &P) const;
 };
 
-Planner::Planner(const Function &F, const LowerOptions &Opts)
-    : F(F), Opts(Opts) {
+Planner::Planner(const Function &F, const LowerOptions &Opts, const Module *M)
+    : F(F), Opts(Opts), M(M) {
   for (size_t I = 0; I < F.Ops.size(); ++I) {
     Index[&F.Ops[I]->Result] = I;
     for (const Value *V : F.Ops[I]->Operands)
@@ -176,7 +177,8 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
     U.Inputs.assign(Last.Operands.begin(), Last.Operands.end());
     U.Alias = Last.Kind == OpKind::Reshape && !Results.count(&Last.Result);
     if (!U.Alias)
-      U.Workspace = workspaceOf(Last);
+      if (ByteSize W = workspaceOf(Last); W.Mul > 0)
+        U.Workspace = {W};
     return U;
   }
   std::set<const Value *> Computed;
@@ -207,6 +209,9 @@ StepUnit Planner::scanUnit(std::vector<size_t> Ops) const {
     U.Stored.push_back(true);
     U.Outputs.push_back(&F.Ops[I]->Result);
   }
+  if (M)
+    for (const TensorType &T : scanBuffers(*M, First))
+      U.Workspace.push_back(bytesOf(T));
   return U;
 }
 
@@ -332,10 +337,10 @@ void Planner::planArena(StepPlan &P) const {
       A.Buffers.push_back(Buf);
     }
     // The workspace: a slice for the unit's run only.
-    if (Unit.Workspace.Mul > 0) {
-      Unit.WorkspaceSlice = Take(Unit.Workspace);
-      Free[Unit.Workspace].push_back(Unit.WorkspaceSlice);
-    }
+    for (ByteSize W : Unit.Workspace)
+      Unit.WorkspaceSlice.push_back(Take(W));
+    for (size_t I = 0; I < Unit.Workspace.size(); ++I)
+      Free[Unit.Workspace[I]].push_back(Unit.WorkspaceSlice[I]);
     std::vector<const Value *> Read;
     for (const Value *V : Unit.Outputs)
       Read.push_back(RootOf(V));
@@ -373,8 +378,9 @@ StepPlan Planner::run() {
 
 } // namespace
 
-StepPlan planStep(const Function &F, const LowerOptions &Opts) {
-  return Planner(F, Opts).run();
+StepPlan planStep(const Function &F, const LowerOptions &Opts,
+                  const Module *M) {
+  return Planner(F, Opts, M).run();
 }
 
 } // namespace adj

@@ -72,10 +72,12 @@ struct StepUnit {
   /// Whether the unit is a reshape that is not a result: it shares its
   /// operand's buffer (Buffer::Alias) and calls no kernel.
   bool Alias = false;
-  /// Scratch the kernel uses while it runs (workspaceOf), or none: slice
-  /// WorkspaceSlice of the arena, passed after the outputs.
-  ByteSize Workspace;
-  size_t WorkspaceSlice = 0;
+  /// Scratch the kernel uses while it runs, each a slice of the arena
+  /// (WorkspaceSlice, in order) passed after the outputs: a convolution's
+  /// im2col buffer (workspaceOf), a scan's carries, step slices and
+  /// per-step outputs (scanWorkspace).
+  std::vector<ByteSize> Workspace;
+  std::vector<size_t> WorkspaceSlice;
 };
 
 /// The bytes of a tensor of type \p T.
@@ -132,14 +134,23 @@ struct StepPlan {
 /// im2col buffers; defined with the kernels in Conv.cpp), 0 for none.
 ByteSize workspaceOf(const Op &O);
 
+/// The buffers a scan unit's loop uses (defined with its kernel in
+/// Scan.cpp), in the order its kernel reads them: two per carry (they take
+/// turns as a step's input and output), one per sequence unless a step's
+/// slice is contiguous in place, one per per-step output of the body.
+std::vector<TensorType> scanBuffers(const Module &M, const Op &Scan);
+
 /// Whether \p O lowers to an elementwise loop (a `fused` op or a single
 /// elementwise op on floats), which loop groups are made of.
 bool isLoopOp(const Op &O);
 
 /// Plans \p F: groups elementwise loops (greedily, in program order, when
-/// \p Opts.GroupLoops), finds the in-place results (\p Opts.InPlace) and
-/// gives every stored value a buffer (ArenaPlan).
-StepPlan planStep(const Function &F, const LowerOptions &Opts = {});
+/// \p Opts.GroupLoops) and adjacent sibling scans, finds the in-place
+/// results (\p Opts.InPlace) and gives every stored value a buffer
+/// (ArenaPlan). \p M, F's module, holds the bodies that size a scan's
+/// workspace (needed for code, not for the in-place results).
+StepPlan planStep(const Function &F, const LowerOptions &Opts = {},
+                  const Module *M = nullptr);
 
 } // namespace adj
 
