@@ -185,6 +185,56 @@ Value *trivialReduce(Rewriter &R) {
   return R.reshaped(X);
 }
 
+/// add(pad(x), pad(y)) along one axis where y's range starts where x's
+/// ends (or the other way round) -> pad(concat(x, y)): the adjoints of
+/// slices that tile an axis (an LSTM's gates) sum into one copy instead of
+/// a zero-filled tensor per slice and an add.
+Value *addOfAdjacentPads(Rewriter &R) {
+  const Op *P = Rewriter::defOf(R.operand(0), K::Pad);
+  const Op *Q = Rewriter::defOf(R.operand(1), K::Pad);
+  if (!P || !Q || !R.singleUse(R.operand(0)) || !R.singleUse(R.operand(1)) ||
+      P->intAttr("axis") != Q->intAttr("axis") ||
+      R.operand(0)->Type != R.O.Result.Type ||
+      R.operand(1)->Type != R.O.Result.Type)
+    return nullptr;
+  int64_t Axis = P->intAttr("axis");
+  auto Range = [&](const Op *D) {
+    int64_t Begin = D->intAttr("before");
+    return std::pair(Begin, Begin + D->Operands[0]->Type.Dims[Axis]);
+  };
+  auto [PB, PE] = Range(P);
+  auto [QB, QE] = Range(Q);
+  if (QB == PE)
+    std::swap(P, Q);
+  else if (PB != QE)
+    return nullptr;
+  // Q's range now comes first.
+  Value *C =
+      R.create(K::Concat, {Q->Operands[0], P->Operands[0]}, {{"axis", Axis}});
+  if (!C)
+    return nullptr;
+  return R.create(K::Pad, {C},
+                  {{"axis", Axis},
+                   {"before", Q->intAttr("before")},
+                   {"after", P->intAttr("after")}});
+}
+
+/// concat(..., concat(a, b), ...) along one axis -> concat(..., a, b, ...).
+Value *concatOfConcat(Rewriter &R) {
+  std::vector<Value *> Flat;
+  bool Changed = false;
+  for (Value *V : R.O.Operands) {
+    const Op *In = Rewriter::defOf(V, K::Concat);
+    if (In && R.singleUse(V) && In->intAttr("axis") == R.O.intAttr("axis")) {
+      Flat.insert(Flat.end(), In->Operands.begin(), In->Operands.end());
+      Changed = true;
+    } else {
+      Flat.push_back(V);
+    }
+  }
+  return Changed ? R.create(K::Concat, Flat, R.O.Attributes) : nullptr;
+}
+
 /// The rows. Commutative ops list both operand orders.
 const std::vector<Rewrite> &rewrites() {
   static const std::vector<Rewrite> Table = {
@@ -256,6 +306,9 @@ const std::vector<Rewrite> &rewrites() {
       {"slice(x) of a whole axis -> x", K::Slice, sameType},
       {"pad(x) by nothing -> x", K::Pad, sameType},
       {"concat(x) of one operand -> x", K::Concat, sameType},
+      {"concat(concat(a, b), c) -> concat(a, b, c)", K::Concat, concatOfConcat},
+      {"add(pad(x), pad(y)) of adjacent ranges -> pad(concat(x, y))", K::Add,
+       addOfAdjacentPads},
       {"reduce_sum(x) over size-1 axes -> reshape(x)", K::ReduceSum,
        trivialReduce},
       {"reduce_mean(x) over size-1 axes -> reshape(x)", K::ReduceMean,
