@@ -107,6 +107,10 @@ static const std::vector<Builtin> &builtins() {
          {"x", "gamma", "beta", "eps"},
          3,
          1e-5},
+        // Token ids.
+        {"embedding", K::Embedding, O::Embedding, {"table", "ids"}, 2},
+        {"one_hot", K::OneHot, O::OneHot, {"ids", "classes"}, 2},
+        {"select", K::Select, O::Slice, {"x", "axis", "index"}, 3},
     };
     addUnaryOps(T);
     return T;

@@ -52,6 +52,10 @@ enum class BuiltinKind {
   Linear,  ///< linear(x, w, b) = x @ transpose(w) + b
   Conv1d,  ///< conv1d(x, w, b, ...) as a conv2d of height 1
   LayerNorm,
+  // Token ids (LowerTokens.cpp).
+  Embedding, ///< embedding(table, ids)
+  OneHot,    ///< one_hot(ids, classes)
+  Select,    ///< select(x, axis, index) = reshape(slice(...)), axis dropped
 };
 
 struct Builtin {

@@ -712,8 +712,8 @@ TEST(Sema, Diagnostics) {
            "idx(\"b\")\n}\n",
        "m.adj:8:3: error: data for 'train x' is already given"},
       {Prelude + Loss + "data {\n  train x = hdf5(\"a\")\n}\n",
-       "m.adj:7:13: error: unknown data format 'hdf5'; expected idx, npy or "
-       "csv"},
+       "m.adj:7:13: error: unknown data format 'hdf5'; expected idx, npy, "
+       "csv or text"},
       {Prelude + Loss + "data {\n  train x = idx(3)\n}\n",
        "m.adj:7:17: error: expected a string path"},
       {Prelude + Loss + "data {\n  train x = idx(\"a\", scale = x)\n}\n",
