@@ -175,8 +175,9 @@ static int checkLabels(const adj_rt_label_desc &l, const Split &split) {
       continue;
     std::string at = l.used_at ? format(" (used at %s)", l.used_at) : "";
     if (l.what)
-      return fail(format("'%s': %s: id %d at index %lld outside [0, %lld)%s",
-                         in->Path.c_str(), l.what, p[i], (long long)i,
+      return fail(format("'%s': %s: id %d at index %lld of input '%s' "
+                         "outside [0, %lld)%s",
+                         in->Path.c_str(), l.what, p[i], (long long)i, l.input,
                          (long long)l.classes, at.c_str()));
     return fail(format("'%s': label %d at index %lld is out of range for "
                        "%lld classes%s",
