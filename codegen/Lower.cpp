@@ -149,8 +149,12 @@ static Error checkTypes(const Function &F, const Op &O) {
     return Error::success();
   }
   default:
+    // Labels ops (embedding, one_hot): i32 ids last, floats of the result's
+    // dtype before them.
     for (const Value *V : O.Operands)
-      if (V->type().Elt != O.type().Elt)
+      if (V->type().Elt != O.type().Elt &&
+          !(O.info().DTypes == DTypeRule::Labels && V == O.Operands.back() &&
+            V->type().Elt == DType::I32))
         return Bad();
     return isFloat(O.type().Elt) ? Error::success() : Bad();
   }

@@ -124,6 +124,10 @@ static const std::vector<Builtin> &builtins() {
          O::Scan,
          {"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"},
          4},
+        // Token ids.
+        {"embedding", K::Embedding, O::Embedding, {"table", "ids"}, 2},
+        {"one_hot", K::OneHot, O::OneHot, {"ids", "classes"}, 2},
+        {"select", K::Select, O::Slice, {"x", "axis", "index"}, 3},
     };
     addUnaryOps(T);
     return T;

@@ -57,6 +57,10 @@ enum class BuiltinKind {
   Rnn,  ///< rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
   Lstm, ///< lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
   Gru,  ///< gru(x, h0, w_ih, w_hh, b_ih, b_hh)
+  // Token ids (LowerTokens.cpp).
+  Embedding, ///< embedding(table, ids)
+  OneHot,    ///< one_hot(ids, classes)
+  Select,    ///< select(x, axis, index) = reshape(slice(...)), axis dropped
 };
 
 struct Builtin {

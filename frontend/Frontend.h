@@ -48,7 +48,7 @@ enum class InitKind {
 inline bool usesFans(InitKind K) { return K >= InitKind::GlorotUniform; }
 
 /// A data source's file format (`data { train x = idx("...") }`).
-enum class DataFormat { Idx, Npy, Csv };
+enum class DataFormat { Idx, Npy, Csv, Text };
 
 /// A learning-rate schedule (`schedule = cosine(t_max = 1000)`).
 enum class ScheduleKind {
@@ -91,6 +91,10 @@ struct DataSpec {
   double Scale = 1;
   std::vector<int64_t> Columns; ///< csv: the columns to read (all when empty)
   bool Header = false;          ///< csv: the first line is a header
+  /// text: windows of Seq bytes, window k from byte k * Seq + Offset, of
+  /// the fraction [Start, End) of the file.
+  int64_t Seq = 0, Offset = 0;
+  double Start = 0, End = 1;
   Loc L;
 };
 
@@ -106,11 +110,13 @@ struct TrainSpec {
   int64_t Warmup = 0; ///< steps of linear warm-up; 0: none
 };
 
-/// An i32 input used as class labels of a [..., Classes] tensor.
+/// An i32 input used as class labels of a [..., Classes] tensor, or as ids
+/// in [0, Classes) of the op named What (embedding, one_hot).
 struct LabelSpec {
   std::string Input;
   int64_t Classes;
   Loc L;
+  std::string What; ///< empty: class labels
 };
 
 struct ModelSpec {

@@ -156,6 +156,18 @@ private:
   /// after reporting a uniform_fan_in without a fan-in.
   bool resolveFans();
 
+  // LowerTokens.cpp: token ids.
+  /// embedding(table, ids): a float table [V, D] and i32 ids.
+  Value *embedding(const std::vector<const Expr *> &Args, const Loc &L);
+  /// one_hot(ids, classes).
+  Value *oneHot(const std::vector<const Expr *> &Args, const Loc &L);
+  /// select(x, axis, index): negative axis and index from the end.
+  Value *select(const std::vector<const Expr *> &Args, const Loc &L);
+  /// Records that the values of \p Ids must lie in [0, \p Bound) when they
+  /// are an input's (possibly reshaped), so that the data is checked when
+  /// it is loaded; \p What names the op reading them ("embedding").
+  void addIdRange(Value *Ids, int64_t Bound, const char *What, const Loc &L);
+
   Value *pointwiseLoss(const Builtin &B, const std::vector<const Expr *> &Args,
                        const Loc &L);
   void addLabels(Value *Labels, Value *Logits, const Loc &L);

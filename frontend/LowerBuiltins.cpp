@@ -613,6 +613,15 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
   case K::LayerNorm:
     R = layerNorm(Bi, A, L);
     break;
+  case K::Embedding:
+    R = embedding(A, L);
+    break;
+  case K::OneHot:
+    R = oneHot(A, L);
+    break;
+  case K::Select:
+    R = select(A, L);
+    break;
   case K::Mse:
   case K::L1:
   case K::Huber:

@@ -656,7 +656,9 @@ private:
         Formats = {
             {"idx", {DataFormat::Idx, {"path", "scale"}}},
             {"npy", {DataFormat::Npy, {"path", "scale"}}},
-            {"csv", {DataFormat::Csv, {"path", "columns", "header", "scale"}}}};
+            {"csv", {DataFormat::Csv, {"path", "columns", "header", "scale"}}},
+            {"text",
+             {DataFormat::Text, {"path", "seq", "offset", "start", "end"}}}};
     if (E.Kind != ExprKind::Call && E.Kind != ExprKind::Name) {
       Diags.error(E.L, "expected a data source such as idx(\"file\")");
       return false;
@@ -664,15 +666,18 @@ private:
     auto It = Formats.find(E.Text);
     if (It == Formats.end()) {
       Diags.error(E.L, fmt::format("unknown data format '{}'; expected idx, "
-                                   "npy or csv",
+                                   "npy, csv or text",
                                    E.Text));
       return false;
     }
     const std::vector<std::string> &Params = It->second.second;
-    auto Args = bindNameOrCall(E, Params, 1);
+    auto Args =
+        bindNameOrCall(E, Params, It->second.first == DataFormat::Text ? 2 : 1);
     if (!Args)
       return false;
     D.Format = It->second.first;
+    if (D.Format == DataFormat::Text)
+      return textSource(E, *Args, D);
     bool Ok = true;
     for (size_t I = 0; I < Args->size(); ++I) {
       const Expr *A = (*Args)[I];
@@ -699,6 +704,68 @@ private:
       }
     }
     return Ok;
+  }
+
+  /// text(path, seq, offset = 0, start = 0, end = 1) for an i32 input
+  /// [N, seq].
+  bool textSource(const Expr &E, const std::vector<const Expr *> &Args,
+                  DataSpec &D) {
+    bool Ok = true;
+    if (Args[0]->Kind != ExprKind::String) {
+      Diags.error(Args[0]->L, "expected a string path");
+      Ok = false;
+    }
+    D.Path = resolve(Args[0]->Text);
+    auto Int = [&](const Expr *A, int64_t Default, int64_t Min,
+                   const char *What) -> std::optional<int64_t> {
+      if (!A)
+        return Default;
+      auto V = asInt(evalConst(*A));
+      if (!V || *V < Min) {
+        Diags.error(A->L,
+                    fmt::format("'{}' must be {} integer", What,
+                                Min > 0 ? "a positive" : "a non-negative"));
+        return std::nullopt;
+      }
+      return V;
+    };
+    auto Seq = Int(Args[1], 0, 1, "seq"), Off = Int(Args[2], 0, 0, "offset");
+    Ok &= Seq && Off;
+    D.Seq = Seq.value_or(1);
+    D.Offset = Off.value_or(0);
+    for (int I : {3, 4}) {
+      if (!Args[I])
+        continue;
+      auto V = number(*Args[I]);
+      if (V && !(*V >= 0 && *V <= 1)) {
+        Diags.error(Args[I]->L, fmt::format("'{}' must be a fraction of the "
+                                            "file in [0, 1], got {}",
+                                            I == 3 ? "start" : "end", *V));
+        V.reset();
+      }
+      Ok &= V.has_value();
+      (I == 3 ? D.Start : D.End) = V.value_or(I == 3 ? 0 : 1);
+    }
+    if (Ok && D.Start >= D.End) {
+      Diags.error(E.L, fmt::format("text data needs start < end, got [{}, {})",
+                                   D.Start, D.End));
+      Ok = false;
+    }
+    if (!Ok)
+      return false;
+    for (const auto &[S, T] : Info.Inputs) {
+      if (S->Name != D.Input)
+        continue;
+      std::vector<int64_t> Want{kBatch, D.Seq};
+      if (T.Elt != DType::I32 || T.Dims != Want) {
+        Diags.error(E.L, fmt::format("text data with seq = {} feeds inputs "
+                                     "of type i32[{},{}], but '{}' is {}",
+                                     D.Seq, Info.Batch, D.Seq, D.Input,
+                                     T.str(Info.Batch)));
+        return false;
+      }
+    }
+    return true;
   }
 
   bool columns(const Expr &E, std::vector<int64_t> &Out) {

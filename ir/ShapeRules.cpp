@@ -613,6 +613,45 @@ TypeOrError ruleDropout(const ShapeQuery &Q) {
   return ok(X);
 }
 
+/// embedding(table, ids): a static float table [V, D] and i32 ids of any
+/// shape to [ids..., D].
+TypeOrError ruleEmbedding(const ShapeQuery &Q) {
+  const TensorType &Table = Q.Ops[0], &Ids = Q.Ops[1];
+  if (Table.rank() != 2 || Table.Dims[0] == kBatch || Table.Dims[1] == kBatch)
+    return fail(fmt::format("embedding expects a static table of rank 2 [V, "
+                            "D], got {}",
+                            Table.str(Q.B)));
+  std::vector<int64_t> Out = Ids.Dims;
+  Out.push_back(Table.Dims[1]);
+  return ok(TensorType(Table.Elt, Out));
+}
+
+/// embedding_grad(dy, ids) with `rows` V: dy [ids..., D] to [V, D].
+TypeOrError ruleEmbeddingGrad(const ShapeQuery &Q) {
+  const TensorType &DY = Q.Ops[0], &Ids = Q.Ops[1];
+  auto Rows = getInt(Q.A, "rows");
+  if (!Rows || *Rows < 1)
+    return fail("'embedding_grad' needs a positive integer 'rows'");
+  std::vector<int64_t> Lead(DY.Dims.begin(),
+                            DY.Dims.end() - (DY.rank() ? 1 : 0));
+  if (DY.rank() < 1 || DY.Dims.back() == kBatch || Lead != Ids.Dims)
+    return fail(fmt::format("'embedding_grad' expects dy of the ids' shape "
+                            "and one more static dim D for ids {}, got {}",
+                            Ids.str(Q.B), DY.str(Q.B)));
+  return ok(TensorType(DY.Elt, {*Rows, DY.Dims.back()}));
+}
+
+/// one_hot(ids) with `classes` C: i32 ids to f32 [ids..., C] (f32 being
+/// the float type of an op that reads integers only; see the verifier).
+TypeOrError ruleOneHot(const ShapeQuery &Q) {
+  auto Classes = getInt(Q.A, "classes");
+  if (!Classes || *Classes < 1)
+    return fail("'one_hot' needs a positive integer 'classes'");
+  std::vector<int64_t> Out = Q.Ops[0].Dims;
+  Out.push_back(*Classes);
+  return ok(TensorType(DType::F32, Out));
+}
+
 TypeOrError ruleArgMax(const ShapeQuery &Q) {
   const TensorType &X = Q.Ops[0];
   auto Axis = getInt(Q.A, "axis");

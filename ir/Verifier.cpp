@@ -357,6 +357,13 @@ private:
     TypeOrError T = inferType(O.Kind, Types, O.Attributes, M.BatchDim);
     if (!T.Type)
       return reportOp(F, O, T.Error);
+    // An op that reads no float (one_hot) may give its float result any
+    // float dtype: convert-to-f64 retypes it like every other.
+    bool ReadsFloat =
+        std::any_of(Types.begin(), Types.end(),
+                    [](const TensorType &T) { return isFloat(T.Elt); });
+    if (!ReadsFloat && isFloat(T.Type->Elt) && isFloat(O.Result.Type.Elt))
+      T.Type->Elt = O.Result.Type.Elt;
     if (*T.Type != O.Result.Type)
       reportOp(F, O,
                fmt::format("result type {} does not match the shape rule's {}",

@@ -11,7 +11,9 @@
 /// are ops of their own (conv2d_grad_input, conv2d_grad_weight), and so are
 /// the pools' (max_pool2d_grad sends each window's adjoint to the window's
 /// first maximum in row-major order). dropout's adjoint is dropout of the
-/// adjoint with the same key (the same mask).
+/// adjoint with the same key (the same mask). embedding's adjoint is
+/// embedding_grad, which adds the rows of dy into the rows of the table
+/// their ids picked.
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/GradRules.h"
@@ -300,6 +302,14 @@ static void dropoutRule(GradContext &C) {
                           C.O.Attributes);
 }
 
+/// embedding: dtable = embedding_grad(dy, ids) with the table's row count
+/// (the ids get no adjoint).
+static void embeddingRule(GradContext &C) {
+  int64_t Rows = C.O.Operands[0]->Type.Dims[0];
+  C.Grads[0] =
+      C.B.create(K::EmbeddingGrad, {C.DY, C.O.Operands[1]}, {{"rows", Rows}});
+}
+
 static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   std::array<GradRule, size_t(OpKind::NumOps)> T{};
   for (unsigned I = 0; I < unsigned(OpKind::NumOps); ++I)
@@ -331,6 +341,7 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   T[size_t(K::CrossEntropy)] = crossEntropyRule;
   T[size_t(K::Dropout)] = dropoutRule;
   T[size_t(K::Scan)] = scanGradRule;
+  T[size_t(K::Embedding)] = embeddingRule;
   return T;
 }
 

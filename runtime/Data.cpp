@@ -8,11 +8,14 @@
 /// must equal the input's per-sample element count, so an [N, 28, 28] file
 /// feeds an f32[N, 784] input. Then: every input of a split has the same
 /// number of samples, the inputs the step functions need are present, and
-/// every label is within [0, classes).
+/// every label (or token id of an embedding or one_hot) is within [0,
+/// classes).
 ///
 /// The --data overrides are applied before: each replaces the source of its
-/// split and input (keeping the scale, and the CSV options when both are
-/// CSV) or adds one, in the format its file name tells.
+/// split and input (keeping the scale, the CSV options when both are CSV,
+/// the windows when it replaces a text source, which makes any file not
+/// named otherwise text) or adds one, in the format its file name tells (a
+/// .txt file in windows of the input's per-sample size).
 ///
 //===----------------------------------------------------------------------===//
 
@@ -96,6 +99,9 @@ static int loadSource(const adj_rt_data_desc &src, adj_rt_dtype dtype,
   case ADJ_RT_DATA_CSV:
     return adj_rt_load_csv(src.path, dtype, src.scale, src.columns, src.header,
                            &t);
+  case ADJ_RT_DATA_TEXT:
+    return adj_rt_load_text(src.path, dtype, src.seq, src.offset, src.start,
+                            src.end, &t);
   }
   return fail(quoted(src.path) + ": unknown data format");
 }
@@ -168,6 +174,11 @@ static int checkLabels(const adj_rt_label_desc &l, const Split &split) {
     if (p[i] >= 0 && p[i] < l.classes)
       continue;
     std::string at = l.used_at ? format(" (used at %s)", l.used_at) : "";
+    if (l.what)
+      return fail(format("'%s': %s: id %d at index %lld of input '%s' "
+                         "outside [0, %lld)%s",
+                         in->Path.c_str(), l.what, p[i], (long long)i, l.input,
+                         (long long)l.classes, at.c_str()));
     return fail(format("'%s': label %d at index %lld is out of range for "
                        "%lld classes%s",
                        in->Path.c_str(), p[i], (long long)i,
@@ -186,7 +197,9 @@ static bool endsWith(const std::string &s, const char *suffix) {
 static int formatOfPath(const std::string &path, adj_rt_data_format &f) {
   std::string base =
       endsWith(path, ".gz") ? path.substr(0, path.size() - 3) : path;
-  if (endsWith(base, ".npy"))
+  if (endsWith(base, ".txt"))
+    f = ADJ_RT_DATA_TEXT;
+  else if (endsWith(base, ".npy"))
     f = ADJ_RT_DATA_NPY;
   else if (endsWith(base, ".csv"))
     f = ADJ_RT_DATA_CSV;
@@ -194,9 +207,26 @@ static int formatOfPath(const std::string &path, adj_rt_data_format &f) {
     f = ADJ_RT_DATA_IDX;
   else
     return fail(format("--data: cannot tell the format of %s (expected a "
-                       ".npy, .csv, .idx, -ubyte or .gz file)",
+                       ".npy, .csv, .txt, .idx, -ubyte or .gz file)",
                        quoted(path.c_str()).c_str()));
   return 0;
+}
+
+/// The windows of a text source `d` given by --data: those of the text
+/// source `old` it replaces, else windows of the input's per-sample size
+/// from offset 0 over the whole file. False after an error.
+static bool textWindows(const adj_rt_model &m, const adj_rt_data_desc *old,
+                        adj_rt_data_desc &d) {
+  d.start = 0;
+  d.end = 1;
+  if (old && old->format == ADJ_RT_DATA_TEXT) {
+    d.seq = old->seq;
+    d.offset = old->offset;
+    d.start = old->start;
+    d.end = old->end;
+    return true;
+  }
+  return perSampleCount(*findInputDesc(m, d.input), d.seq) == 0;
 }
 
 int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
@@ -222,23 +252,33 @@ int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
     d.path = o.data_values[i];
     d.scale = 1;
     d.header = -1;
-    if (!d.path || formatOfPath(d.path, d.format))
+    if (!d.path)
       return 1;
-    bool replaced = false;
-    for (adj_rt_data_desc &src : out) {
-      if (!src.split || !src.input || split != src.split ||
-          std::strcmp(src.input, input) != 0)
-        continue;
-      d.scale = src.scale;
-      if (src.format == ADJ_RT_DATA_CSV && d.format == ADJ_RT_DATA_CSV) {
-        d.columns = src.columns;
-        d.header = src.header;
-      }
-      src = d;
-      replaced = true;
+    adj_rt_data_desc *old = nullptr;
+    for (adj_rt_data_desc &src : out)
+      if (src.split && src.input && split == src.split &&
+          std::strcmp(src.input, input) == 0)
+        old = &src;
+    // Any file replacing a text source is text, unless its name says
+    // otherwise; it keeps the windows.
+    bool oldText = old && old->format == ADJ_RT_DATA_TEXT;
+    if (formatOfPath(d.path, d.format)) {
+      if (!oldText)
+        return 1;
+      d.format = ADJ_RT_DATA_TEXT;
     }
-    if (!replaced)
+    if (d.format == ADJ_RT_DATA_TEXT && !textWindows(m, old, d))
+      return 1;
+    if (!old) {
       out.push_back(d);
+      continue;
+    }
+    d.scale = old->scale;
+    if (old->format == ADJ_RT_DATA_CSV && d.format == ADJ_RT_DATA_CSV) {
+      d.columns = old->columns;
+      d.header = old->header;
+    }
+    *old = d;
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 /*===- adjoint_rt_io.h - Data files and checkpoints ---------------*- C -*-===*\
  *
  * The runtime's file formats, exposed for tests and tools: loading IDX, NumPy
- * .npy and CSV data into host tensors (adj_rt_tensor), and writing and
+ * .npy, CSV and text data into host tensors (adj_rt_tensor), and writing and
  * reading safetensors checkpoints of named tensors in the caller's memory
  * (adj_rt_named_tensor). Failures store their message for
  * adj_rt_last_error() (adjoint_rt_train.h).
@@ -45,6 +45,18 @@ int adj_rt_load_npy(const char *path, adj_rt_dtype dtype, double scale,
  *  number". */
 int adj_rt_load_csv(const char *path, adj_rt_dtype dtype, double scale,
                     const char *columns, int header, adj_rt_tensor *out);
+
+/** Loads a file's bytes (gzipped or not) as a [K, seq] tensor of token ids
+ *  0-255, as `dtype`: of the fraction [start, end) of the file (bytes [a,
+ *  b) with a = floor(start * size), b = floor(end * size)), window k is the
+ *  seq bytes from a + k * seq + offset, and K = floor((b - a - 1) / seq),
+ *  one byte held back so that offsets 0 and 1 (inputs and next-byte
+ *  targets) give as many windows. Fails naming the file when the fraction
+ *  is shorter than one window and the byte after it, or when a window
+ *  (offset > 1) runs past the end of the file. */
+int adj_rt_load_text(const char *path, adj_rt_dtype dtype, int64_t seq,
+                     int64_t offset, double start, double end,
+                     adj_rt_tensor *out);
 
 /** Frees t->data (NULL is fine) and sets it to NULL. */
 void adj_rt_tensor_free(adj_rt_tensor *t);

@@ -67,7 +67,8 @@ typedef struct {
 typedef enum {
   ADJ_RT_DATA_IDX = 0,
   ADJ_RT_DATA_NPY,
-  ADJ_RT_DATA_CSV
+  ADJ_RT_DATA_CSV,
+  ADJ_RT_DATA_TEXT /**< a file's bytes in windows (adj_rt_load_text) */
 } adj_rt_data_format;
 
 typedef struct {
@@ -79,13 +80,21 @@ typedef struct {
   /* CSV only: */
   const char *columns; /**< "a,b" names or "0,2" 0-based indices; NULL: all */
   int header;          /**< -1: auto (a non-numeric first row), 0 no, 1 yes */
+  /* Text only (see adj_rt_load_text): */
+  int64_t seq;       /**< bytes per window */
+  int64_t offset;    /**< window k starts at byte k * seq + offset */
+  double start, end; /**< the fraction [start, end) of the file */
 } adj_rt_data_desc;
 
-/** An integer input used as class labels for a [.., classes] tensor. */
+/** An integer input used as class labels for a [.., classes] tensor, or as
+ *  ids in [0, classes) (token ids of an embedding table's rows). */
 typedef struct {
   const char *input;
   int64_t classes;
   const char *used_at; /**< "model.adj:20:6", for error messages */
+  /** NULL: class labels; else the op that reads the values as ids in [0,
+   *  classes) ("embedding", "one_hot"), for error messages. */
+  const char *what;
 } adj_rt_label_desc;
 
 /** Learning-rate schedules (train { schedule = ... }, --schedule). The

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Adjoint needs, if any are missing
 # (idempotent: does nothing when all are present). dataset-fashion-mnist
-# holds the full Fashion-MNIST that examples/fashion_cnn.adj trains on.
+# holds the full Fashion-MNIST that examples/fashion_cnn.adj trains on;
+# fortunes the English text (/usr/share/games/fortunes/) the character
+# language models train on.
 set -euo pipefail
 PKGS="cmake ninja-build g++ llvm-16-dev llvm-16-tools libfmt-dev libgtest-dev
   zlib1g-dev nlohmann-json3-dev libcli11-dev libedit-dev python3 clang-tidy
-  clang-format dataset-fashion-mnist"
+  clang-format dataset-fashion-mnist fortunes"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -42,6 +42,12 @@ Adjoint's formula x * (1 / (1 - p)) (the scale rounded to the dtype) gives y
 and dy * mask * (1 / (1 - p)) gives dx, bit for bit, and p = 0 is the
 identity.
 
+embedding.json: for each configuration in EMBEDDING, a random table [V, D]
+and ids of some shape (seeded; more ids than rows, so ids repeat), y =
+F.embedding(ids, table), dy, and dtable, the gradient of sum(y * dy) from
+autograd (rows of repeated ids added up); and y = F.one_hot(ids,
+V).double() for one_hot.
+
 optim.json, "optimizers": for each configuration in OPTIM (an optimizer of
 ir/Optimizers.def with hyperparameters under Adjoint's keywords, and
 optionally clip_norm), two parameters w [3, 2] and b [2] from fixed seeded
@@ -91,6 +97,16 @@ OPTIM_OUT = os.path.join(ROOT, "tests", "fixtures", "optim.json")
 DROPOUT_OUT = os.path.join(ROOT, "tests", "fixtures", "dropout.json")
 RECURRENT_OUT = os.path.join(ROOT, "tests", "fixtures", "recurrent.json")
 DROPOUT_P = [0.0, 0.1, 0.3, 0.5, 0.75]
+EMBEDDING_OUT = os.path.join(ROOT, "tests", "fixtures", "embedding.json")
+# (name, V, D, ids shape): repeated ids, a table of one row, ids of rank 1
+# to 3, and one id per row of a large table (most rows get no gradient).
+EMBEDDING = [
+    ("repeats", 4, 3, [2, 9]),
+    ("one_row", 1, 5, [3, 2]),
+    ("rank1", 7, 2, [5]),
+    ("rank3", 6, 4, [2, 3, 4]),
+    ("sparse", 50, 3, [2, 4]),
+]
 
 # (name, Adjoint optimizer, hyperparameters under Adjoint's keywords, base
 # lr, clip_norm or None). Every option of Optimizers.def, alone and where
@@ -604,6 +620,29 @@ def recurrent_fixtures():
     return out
 
 
+def embedding_fixtures():
+    """F.embedding, its table gradient and F.one_hot per EMBEDDING."""
+    gen = torch.Generator().manual_seed(0)
+    out = []
+    for name, v, d, shape in EMBEDDING:
+        table = (torch.rand((v, d), generator=gen, dtype=torch.float64) * 4
+                 - 2).requires_grad_()
+        ids = torch.randint(0, v, shape, generator=gen)
+        y = F.embedding(ids, table)
+        dy = torch.rand(y.shape, generator=gen, dtype=torch.float64) * 2 - 1
+        (dtable,) = torch.autograd.grad((y * dy).sum(), table)
+        out.append({
+            "name": name, "table_shape": [v, d], "ids_shape": shape,
+            "table": table.detach().flatten().tolist(),
+            "ids": ids.flatten().tolist(),
+            "y": y.detach().flatten().tolist(),
+            "dy": dy.flatten().tolist(),
+            "dtable": dtable.flatten().tolist(),
+            "one_hot": F.one_hot(ids, v).double().flatten().tolist(),
+        })
+    return out
+
+
 def write(path, data):
     with open(path, "w") as fh:
         json.dump(data, fh, indent=1, sort_keys=True, allow_nan=False)
@@ -631,6 +670,9 @@ def main():
     write(RECURRENT_OUT, recurrent)
     print(f"wrote {os.path.relpath(RECURRENT_OUT, ROOT)}: "
           + ", ".join(f"{len(v)} {k}" for k, v in sorted(recurrent.items())))
+    write(EMBEDDING_OUT, {"embedding": embedding_fixtures()})
+    print(f"wrote {os.path.relpath(EMBEDDING_OUT, ROOT)}: {len(EMBEDDING)} "
+          f"embedding configurations")
     write(DROPOUT_OUT, {"dropout": dropout_fixtures()})
     print(f"wrote {os.path.relpath(DROPOUT_OUT, ROOT)}: {2 * len(DROPOUT_P)} "
           f"dropout configurations")

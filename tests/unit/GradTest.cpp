@@ -263,6 +263,16 @@ std::vector<Case> casesFor(OpKind K) {
             {{f({3, 5, 3})}, Drop(0.9, 7), -2, 2, Key, false},
             Batch};
   }
+  case OpKind::Embedding: {
+    // (table, ids): more ids than rows, so ids repeat and their rows of dy
+    // add up; a batch of ids; a table of one row.
+    auto Ids = [](std::vector<int64_t> D) {
+      return TensorType(DType::I32, std::move(D));
+    };
+    return {{{f({3, 4})}, {}, -2, 2, {Ids({7})}, false},
+            {{f({5, 3})}, {}, -2, 2, {Ids({kBatch, 4})}, false},
+            {{f({1, 2})}, {}, -2, 2, {Ids({2, 3})}, false}};
+  }
   default:
     return {};
   }
@@ -291,6 +301,9 @@ GradCheckResult check(OpKind K, const Case &C, uint64_t Seed = 1) {
   // Label inputs: classes = the logits' last dim.
   if (K == OpKind::CrossEntropy)
     O.Classes["x0"] = C.Params[0].Dims.back();
+  // Ids: in [0, the table's rows).
+  if (K == OpKind::Embedding)
+    O.Classes["x0"] = C.Params[0].Dims[0];
   // dropout's seed anywhere in [0, 2^30), its step a whole number >= 1.
   if (K == OpKind::Dropout) {
     O.Classes["x0"] = int64_t(1) << 30;
@@ -438,6 +451,20 @@ void wrongDropoutScale(GradContext &C) {
   C.Grads[0] = C.B.create(OpKind::Div, {G, C.constant(1 / (Keep * Keep))});
 }
 
+/// A wrong embedding rule: every row of dy added to the table's row of the
+/// next id (id + 1 mod V) instead of its own, through an embedding_grad
+/// whose rows are rotated by a concat of two slices.
+void wrongEmbeddingRule(GradContext &C) {
+  int64_t V = C.O.Operands[0]->Type.Dims[0];
+  Value *G =
+      C.B.create(OpKind::EmbeddingGrad, {C.DY, C.O.Operands[1]}, {{"rows", V}});
+  Value *Last = C.B.create(OpKind::Slice, {G},
+                           ints({{"axis", 0}, {"start", V - 1}, {"end", V}}));
+  Value *Rest = C.B.create(OpKind::Slice, {G},
+                           ints({{"axis", 0}, {"start", 0}, {"end", V - 1}}));
+  C.Grads[0] = C.B.create(OpKind::Concat, {Last, Rest}, ints({{"axis", 0}}));
+}
+
 /// Replaces \p K's rule with \p Wrong, expects the check of \p C to fail
 /// for parameter \p WrongParam only (the one whose adjoint the wrong rule
 /// breaks), restores the rule and expects the same check to pass. The op
@@ -493,6 +520,10 @@ TEST_F(GradTest, MutatedRuleIsCaught) {
             2,           {TensorType(DType::I32, {}), f({})}, false};
   expectCaught(OpKind::Dropout, wrongDropoutMask, Drop, "p0");
   expectCaught(OpKind::Dropout, wrongDropoutScale, Drop, "p0");
+  // Each id's rows of dy land in the next row of the table.
+  expectCaught(
+      OpKind::Embedding, wrongEmbeddingRule,
+      Case{{f({4, 3})}, {}, -2, 2, {TensorType(DType::I32, {9})}, false}, "p0");
 }
 
 } // namespace

@@ -486,6 +486,41 @@ TEST(Sema, TrainAndDataBlocks) {
   EXPECT_TRUE(C.Spec->Train.Optimizer.Nesterov);
 }
 
+TEST(Sema, TextSourcesAndTokenIds) {
+  Compiled C = compile("input x : i32[N, 8]\n"
+                       "input y : i32[N, 8]\n"
+                       "param emb : f32[300, 4] = normal(0, 1)\n"
+                       "param w : f32[5, 4] = zeros\n"
+                       "h = embedding(emb, reshape(x, [N, 2, 4]))\n"
+                       "loss cross_entropy(linear(reshape(h, [N, 8, 4]), w), "
+                       "y)\n"
+                       "data {\n"
+                       "  train x = text(\"t.txt\", seq = 8, end = 0.9)\n"
+                       "  test y = text(\"t.txt\", 8, 1, 0.9)\n"
+                       "}\n");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  const ModelSpec &S = *C.Spec;
+  ASSERT_EQ(S.Data.size(), 2u);
+  EXPECT_EQ(S.Data[0].Format, DataFormat::Text);
+  EXPECT_EQ(S.Data[0].Path, "t.txt");
+  EXPECT_EQ(S.Data[0].Seq, 8);
+  EXPECT_EQ(S.Data[0].Offset, 0);
+  EXPECT_EQ(S.Data[0].Start, 0);
+  EXPECT_EQ(S.Data[0].End, 0.9);
+  EXPECT_EQ(S.Data[1].Offset, 1);
+  EXPECT_EQ(S.Data[1].Start, 0.9);
+  EXPECT_EQ(S.Data[1].End, 1);
+  // x (reshaped) holds ids of the table's 300 rows, y labels of 5 classes.
+  ASSERT_EQ(S.Labels.size(), 2u);
+  EXPECT_EQ(S.Labels[0].Input, "x");
+  EXPECT_EQ(S.Labels[0].Classes, 300);
+  EXPECT_EQ(S.Labels[0].What, "embedding");
+  EXPECT_EQ(S.Labels[0].L.Line, 5u);
+  EXPECT_EQ(S.Labels[1].Input, "y");
+  EXPECT_EQ(S.Labels[1].Classes, 5);
+  EXPECT_EQ(S.Labels[1].What, "");
+}
+
 // Lines 1-4 of every case below.
 const std::string Prelude = "input x : f32[N, 784]\n"
                             "input y : i32[N]\n"
@@ -712,8 +747,8 @@ TEST(Sema, Diagnostics) {
            "idx(\"b\")\n}\n",
        "m.adj:8:3: error: data for 'train x' is already given"},
       {Prelude + Loss + "data {\n  train x = hdf5(\"a\")\n}\n",
-       "m.adj:7:13: error: unknown data format 'hdf5'; expected idx, npy or "
-       "csv"},
+       "m.adj:7:13: error: unknown data format 'hdf5'; expected idx, npy, "
+       "csv or text"},
       {Prelude + Loss + "data {\n  train x = idx(3)\n}\n",
        "m.adj:7:17: error: expected a string path"},
       {Prelude + Loss + "data {\n  train x = idx(\"a\", scale = x)\n}\n",

@@ -82,7 +82,7 @@ TEST(TrainerMain, ReportsBadCommandLines) {
       {{"--data", "train.z=x.npy"}, "--data: the model has no input 'z'"},
       {{"--data", "train.x=x.bin"},
        "--data: cannot tell the format of 'x.bin' (expected a .npy, .csv, "
-       ".idx, -ubyte or .gz file)"},
+       ".txt, .idx, -ubyte or .gz file)"},
       {{"--freeze", "w,,b"}, "--freeze: empty name in 'w,,b'"},
       {{"--schedule", "foo"},
        "--schedule: unknown schedule 'foo'; expected constant, step or "

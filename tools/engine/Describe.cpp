@@ -69,6 +69,8 @@ static adj_rt_data_format formatOf(DataFormat F) {
     return ADJ_RT_DATA_NPY;
   case DataFormat::Csv:
     return ADJ_RT_DATA_CSV;
+  case DataFormat::Text:
+    return ADJ_RT_DATA_TEXT;
   }
   return ADJ_RT_DATA_IDX;
 }
@@ -159,11 +161,11 @@ ModelDescription::ModelDescription(
         {str(D.Split), str(D.Input), formatOf(D.Format), str(D.Path), D.Scale,
          D.Columns.empty() ? nullptr
                            : str(fmt::format("{}", fmt::join(D.Columns, ","))),
-         D.Header ? 1 : 0});
+         D.Header ? 1 : 0, D.Seq, D.Offset, D.Start, D.End});
   for (const LabelSpec &L : Spec.Labels)
-    Labels.push_back(
-        {str(L.Input), L.Classes,
-         str(fmt::format("{}:{}:{}", L.L.File, L.L.Line, L.L.Col))});
+    Labels.push_back({str(L.Input), L.Classes,
+                      str(fmt::format("{}:{}:{}", L.L.File, L.L.Line, L.L.Col)),
+                      L.What.empty() ? nullptr : str(L.What)});
   Desc.num_params = Params.size();
   Desc.params = Params.data();
   Desc.num_data = Data.size();
@@ -274,10 +276,11 @@ std::string ModelDescription::emitC() const {
     S += "static const adj_rt_data_desc data[] = {\n";
     for (int I = 0; I < Desc.num_data; ++I) {
       const adj_rt_data_desc &D = Desc.data[I];
-      S +=
-          fmt::format("  {{{}, {}, (adj_rt_data_format){}, {}, {}, {}, {}}},\n",
-                      lit(D.split), lit(D.input), int(D.format), lit(D.path),
-                      num(D.scale), lit(D.columns), D.header);
+      S += fmt::format("  {{{}, {}, (adj_rt_data_format){}, {}, {}, {}, {}, "
+                       "{}, {}, {}, {}}},\n",
+                       lit(D.split), lit(D.input), int(D.format), lit(D.path),
+                       num(D.scale), lit(D.columns), D.header, D.seq, D.offset,
+                       num(D.start), num(D.end));
     }
     S += "};\n";
   }
@@ -286,8 +289,9 @@ std::string ModelDescription::emitC() const {
     LabelsName = "labels";
     S += "static const adj_rt_label_desc labels[] = {\n";
     for (int I = 0; I < Desc.num_labels; ++I)
-      S += fmt::format("  {{{}, {}, {}}},\n", lit(Desc.labels[I].input),
-                       Desc.labels[I].classes, lit(Desc.labels[I].used_at));
+      S += fmt::format("  {{{}, {}, {}, {}}},\n", lit(Desc.labels[I].input),
+                       Desc.labels[I].classes, lit(Desc.labels[I].used_at),
+                       lit(Desc.labels[I].what));
     S += "};\n";
   }
   S += fmt::format(
