@@ -100,9 +100,8 @@ static int loadSource(const adj_rt_data_desc &src, adj_rt_dtype dtype,
   return fail(quoted(src.path) + ": unknown data format");
 }
 
-/// Loads one source into `split`, checking it against the declared input.
-static int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
-                     Split &split) {
+int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
+              Split &split) {
   std::string name = quoted(src.path);
   if (split.find(src.input))
     return fail(
@@ -181,9 +180,9 @@ static bool endsWith(const std::string &s, const char *suffix) {
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
-/// The format of a file named `path`: .npy, .csv (either possibly .gz),
-/// else IDX for .idx, -ubyte and .gz names.
-static int formatOfPath(const std::string &path, adj_rt_data_format &f) {
+/// .npy, .csv (either possibly .gz), else IDX for .idx, -ubyte and .gz names.
+int dataFormatOf(const std::string &path, const char *flag,
+                 adj_rt_data_format &f) {
   std::string base =
       endsWith(path, ".gz") ? path.substr(0, path.size() - 3) : path;
   if (endsWith(base, ".npy"))
@@ -193,9 +192,9 @@ static int formatOfPath(const std::string &path, adj_rt_data_format &f) {
   else if (endsWith(base, ".idx") || endsWith(base, "-ubyte") || base != path)
     f = ADJ_RT_DATA_IDX;
   else
-    return fail(format("--data: cannot tell the format of %s (expected a "
+    return fail(format("%s: cannot tell the format of %s (expected a "
                        ".npy, .csv, .idx, -ubyte or .gz file)",
-                       quoted(path.c_str()).c_str()));
+                       flag, quoted(path.c_str()).c_str()));
   return 0;
 }
 
@@ -222,7 +221,7 @@ int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
     d.path = o.data_values[i];
     d.scale = 1;
     d.header = -1;
-    if (!d.path || formatOfPath(d.path, d.format))
+    if (!d.path || dataFormatOf(d.path, "--data", d.format))
       return 1;
     bool replaced = false;
     for (adj_rt_data_desc &src : out) {

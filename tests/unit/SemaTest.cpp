@@ -673,7 +673,7 @@ TEST(Sema, Diagnostics) {
        "m.adj:7:10: error: 'seed' must be a non-negative integer"},
       {Prelude + Loss + "train {\n  lr = 0.1\n}\n",
        "m.adj:7:3: error: unknown train setting 'lr'; expected optimizer, "
-       "batch, epochs, seed, clip_norm, schedule or warmup"},
+       "batch, epochs, seed, clip_norm, schedule, warmup or lr_mult"},
       {Prelude + Loss + "train {\n  schedule = linear\n}\n",
        "m.adj:7:14: error: unknown schedule 'linear'; expected constant, step "
        "or cosine"},
