@@ -326,6 +326,16 @@ extern "C" int adj_rt_session_save(adj_rt_session *s, const char *path) {
   return s->save(path);
 }
 
+/// Zeroes the optimizer state and restarts at step 0 (new parameters).
+static void restartOptimizer(adj_rt_session &s) {
+  for (const auto &st : s.Params.States)
+    for (const AlignedBuffer &b : st->Buf)
+      if (b.data())
+        std::memset(b.data(), 0, b.size());
+  s.Pos = Position();
+  s.Shuffler = Rng(mix64(s.S->Seed ^ 0xD1B54A32D192ED03ull));
+}
+
 extern "C" int adj_rt_session_load(adj_rt_session *s, const char *path) {
   if (!s || !path || !*path)
     return fail("adj_rt_session_load: no path");
@@ -336,16 +346,40 @@ extern "C" int adj_rt_session_load(adj_rt_session *s, const char *path) {
     s->Pos = *resumed;
     s->Shuffler.setState(s->Pos.Rng);
   } else { // parameters only: fresh optimizer state, from step 0
-    for (const auto &st : s->Params.States)
-      for (const AlignedBuffer &b : st->Buf)
-        if (b.data())
-          std::memset(b.data(), 0, b.size());
-    s->Pos = Position();
-    s->Shuffler = Rng(mix64(s->S->Seed ^ 0xD1B54A32D192ED03ull));
+    restartOptimizer(*s);
   }
   s->EpochStart = s->Shuffler;
   s->DeltaValid = false;
   s->Unsaved = false;
+  return 0;
+}
+
+extern "C" int adj_rt_session_init_from(adj_rt_session *s, const char *path,
+                                        const char *map) {
+  if (!s || !path || !*path)
+    return fail("adj_rt_session_init_from: no path");
+  adj_rt_options o;
+  adj_rt_options_init(&o);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  int status = map && *map ? adj_rt_options_set(&o, "map", map) : 0;
+  for (int i = 0; !status && i < o.num_map; ++i) {
+    if (!s->Params.findParam(o.map_keys[i]))
+      status = fail(format("--map: the model has no parameter or buffer '%s'",
+                           o.map_keys[i]));
+    pairs.push_back({o.map_keys[i], o.map_values[i]});
+  }
+  adj_rt_options_free(&o);
+  if (status)
+    return 1;
+  std::swap(s->S->Map, pairs);
+  status = initFromCheckpoint(path, *s->S, s->Params);
+  std::swap(s->S->Map, pairs);
+  if (status)
+    return 1;
+  restartOptimizer(*s);
+  s->EpochStart = s->Shuffler;
+  s->DeltaValid = false;
+  s->Unsaved = true;
   return 0;
 }
 
