@@ -69,17 +69,31 @@ static void pruneToResults(Function &F) {
 }
 
 bool Lowerer::lowerPredict() {
-  if (!lowerFunction("predict"))
+  std::set<const Function *> Before;
+  for (const auto &Fn : Spec.M->Functions)
+    Before.insert(Fn.get());
+  bool Ok = lowerFunction("predict");
+  // @predict, and any function made while lowering it (a scan body), move
+  // to a module of their own, in order.
+  auto P = std::make_unique<Module>();
+  P->BatchDim = Spec.M->BatchDim;
+  auto &Fs = Spec.M->Functions;
+  for (auto It = Fs.begin(); It != Fs.end();) {
+    if (Before.count(It->get())) {
+      ++It;
+      continue;
+    }
+    P->Functions.push_back(std::move(*It));
+    It = Fs.erase(It);
+  }
+  if (!Ok)
     return false;
-  auto P = std::move(Spec.M->Functions.back());
-  Spec.M->Functions.pop_back();
   if (!Output)
     return true; // no per-sample output: nothing to predict
-  P->Results = {{OutputName, Output}};
-  pruneToResults(*P);
-  Spec.Predict = std::make_unique<Module>();
-  Spec.Predict->BatchDim = Spec.M->BatchDim;
-  Spec.Predict->Functions.push_back(std::move(P));
+  Function *PF = P->function("predict");
+  PF->Results = {{OutputName, Output}};
+  pruneToResults(*PF);
+  Spec.Predict = std::move(P);
   return true;
 }
 
