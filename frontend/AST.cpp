@@ -126,6 +126,9 @@ public:
       line(Depth, S.L, "Metric {}", S.Name);
       expr(*S.Value, Depth + 1);
       return;
+    case StmtKind::Output:
+      line(Depth, S.L, "Output {}", S.Value->Text);
+      return;
     case StmtKind::Train:
     case StmtKind::Data:
       line(Depth, S.L, "{}", S.Kind == StmtKind::Train ? "Train" : "Data");

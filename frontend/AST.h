@@ -85,6 +85,7 @@ enum class StmtKind {
   Bind,
   Loss,
   Metric,
+  Output, ///< `output NAME`: what predictions return (Value: the name).
   Train,
   Data
 };
@@ -110,6 +111,7 @@ struct Stmt {
   TypeExpr Type; ///< Input, Param.
   ExprPtr Value; ///< Param initialiser, Bind, Loss, Metric, Def result.
   bool Frozen = false;
+  ExprPtr LrMult;            ///< Param: `lr_mult = X` after the initialiser.
   bool Buffer = false;       ///< Param: declared with `buffer`.
   std::vector<Param> Params; ///< Def.
   std::vector<Stmt> Body;    ///< Def: bindings before `return`.

@@ -23,6 +23,7 @@
 #include "ir/IR.h"
 #include "ir/OptimizerSpec.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,11 +42,14 @@ enum class InitKind {
   HeNormal,
   HeUniform,
   KaimingUniform, ///< U(-1/sqrt(fan_in), 1/sqrt(fan_in)): nn.Linear's weight
-  UniformFanIn    ///< the same bound, fan_in of the weight a bias is used with
+  UniformFanIn,   ///< the same bound, fan_in of the weight a bias is used with
+  Pretrained      ///< ParamSpec::Tensor of the safetensors file ParamSpec::File
 };
 
 /// Whether \p K reads fan-in or fan-out (ParamSpec::FanIn/FanOut).
-inline bool usesFans(InitKind K) { return K >= InitKind::GlorotUniform; }
+inline bool usesFans(InitKind K) {
+  return K >= InitKind::GlorotUniform && K != InitKind::Pretrained;
+}
 
 /// A data source's file format (`data { train x = idx("...") }`).
 enum class DataFormat { Idx, Npy, Csv, Text };
@@ -75,6 +79,9 @@ struct ParamSpec {
   /// fan-out"); 0 leaves them to the runtime, which computes them from the
   /// shape.
   int64_t FanIn = 0, FanOut = 0;
+  /// pretrained(file, tensor): the file (relative to the model file's
+  /// directory, or absolute) and the tensor's name in it.
+  std::string File, Tensor;
   bool Frozen = false;
   /// Declared with `buffer`: model state updated by the training-mode
   /// function (batch norm's running statistics), not by the optimizer.
@@ -108,6 +115,10 @@ struct TrainSpec {
   /// the run's number of steps.
   ScheduleSpec Schedule;
   int64_t Warmup = 0; ///< steps of linear warm-up; 0: none
+  /// Learning-rate multipliers other than 1, by parameter: `lr_mult = X`
+  /// on the param, else the first glob of the train block's
+  /// `lr_mult = {"conv*": X}` that matches its name.
+  std::map<std::string, double> LrMult;
 };
 
 /// An i32 input used as class labels of a [..., Classes] tensor, or as ids
@@ -128,6 +139,11 @@ struct ModelSpec {
   std::vector<LabelSpec> Labels;
   std::vector<std::string> Metrics; ///< metric names, in order
   TrainSpec Train;
+  /// `output NAME` ("": the loss's first argument).
+  std::string Output;
+  /// @predict: the output in evaluation mode from the inputs it needs and
+  /// the parameters; null when the output has no batch dim first.
+  std::unique_ptr<Module> Predict;
 
   /// A deep copy (the module is cloned).
   std::unique_ptr<ModelSpec> clone() const {
@@ -140,6 +156,8 @@ struct ModelSpec {
     C->Labels = Labels;
     C->Metrics = Metrics;
     C->Train = Train;
+    C->Output = Output;
+    C->Predict = Predict ? Predict->clone() : nullptr;
     return C;
   }
 };

@@ -1,8 +1,12 @@
 //===- Lower.cpp - From a checked AST to the forward function -------------===//
 ///
 /// Walks the top-level statements in order: bindings bind names to values,
-/// `loss` and `metric` become the function's results. Expressions lower
-/// bottom-up; binary operators emit ops located at the operator, calls at
+/// `loss` and `metric` become the function's results. The model is lowered
+/// into @forward (evaluation mode), @forward_train when batch_norm or
+/// dropout make the modes differ, and, kept apart in Spec.Predict, @predict:
+/// evaluation mode without loss and metrics, returning the `output` (by
+/// default the loss's first argument) from the inputs it reads. Expressions
+/// lower bottom-up; binary operators emit ops located at the operator, calls at
 /// the callee's name. A user function call binds its parameters to the
 /// argument values in a fresh scope and lowers the body there (inlining), so
 /// errors inside a body carry a note naming each call on the way. An error
@@ -28,10 +32,101 @@ bool Lowerer::run() {
     return false;
   // Only batch_norm and dropout differ between the modes: a model without
   // them trains with @forward itself.
-  if (!ModeDependent)
-    return true;
-  Training = true;
-  return lowerFunction("forward_train") && Diags.errorCount() == Before;
+  if (ModeDependent) {
+    Training = true;
+    if (!lowerFunction("forward_train") || Diags.errorCount() != Before)
+      return false;
+    Training = false;
+  }
+  Predicting = true;
+  return lowerPredict() && Diags.errorCount() == Before;
+}
+
+/// Keeps the ops \p F's results need, and the inputs they read.
+static void pruneToResults(Function &F) {
+  std::set<const Value *> Live;
+  for (const adj::Result &R : F.Results)
+    Live.insert(R.V);
+  std::vector<std::unique_ptr<Op>> Kept;
+  for (auto It = F.Ops.rbegin(); It != F.Ops.rend(); ++It) {
+    if (!Live.count(&(*It)->Result))
+      continue;
+    for (Value *V : (*It)->Operands)
+      Live.insert(V);
+    Kept.push_back(std::move(*It));
+  }
+  F.Ops.assign(std::make_move_iterator(Kept.rbegin()),
+               std::make_move_iterator(Kept.rend()));
+  for (size_t I = F.Args.size(); I-- > 0;) {
+    if (F.Roles[I] != ArgRole::Input || Live.count(F.Args[I].get()))
+      continue;
+    F.Args.erase(F.Args.begin() + I);
+    F.Roles.erase(F.Roles.begin() + I);
+    F.Frozen.erase(F.Frozen.begin() + I);
+  }
+  for (size_t I = 0; I < F.Args.size(); ++I)
+    F.Args[I]->ArgNo = int(I);
+}
+
+bool Lowerer::lowerPredict() {
+  std::set<const Function *> Before;
+  for (const auto &Fn : Spec.M->Functions)
+    Before.insert(Fn.get());
+  bool Ok = lowerFunction("predict");
+  // @predict, and any function made while lowering it (a scan body), move
+  // to a module of their own, in order.
+  auto P = std::make_unique<Module>();
+  P->BatchDim = Spec.M->BatchDim;
+  auto &Fs = Spec.M->Functions;
+  for (auto It = Fs.begin(); It != Fs.end();) {
+    if (Before.count(It->get())) {
+      ++It;
+      continue;
+    }
+    P->Functions.push_back(std::move(*It));
+    It = Fs.erase(It);
+  }
+  if (!Ok)
+    return false;
+  if (!Output)
+    return true; // no per-sample output: nothing to predict
+  Function *PF = P->function("predict");
+  PF->Results = {{OutputName, Output}};
+  pruneToResults(*PF);
+  Spec.Predict = std::move(P);
+  return true;
+}
+
+void Lowerer::findOutput() {
+  const Stmt *Written = nullptr;
+  for (const Stmt &S : AST.Stmts)
+    if (S.Kind == StmtKind::Output)
+      Written = &S;
+  if (Written) {
+    OutputName = Written->Value->Text;
+    auto It = Globals.find(OutputName);
+    if (It == Globals.end() || !It->second.Val) {
+      error(Written->Value->L,
+            fmt::format("output: '{}' is not a tensor of the model (metrics "
+                        "are not per-sample values)",
+                        OutputName));
+      return;
+    }
+    OutputValue = It->second.Val;
+  }
+  if (!OutputValue)
+    return;
+  Value *V = OutputValue->V;
+  if (!V || V->Type.rank() == 0 || V->Type.Dims[0] != kBatch) {
+    if (Written)
+      error(Written->Value->L,
+            fmt::format("output: '{}' must have the batch dim first (one row "
+                        "per sample), got {}",
+                        OutputName,
+                        V ? str(V->Type) : std::string("a number")));
+    return;
+  }
+  Output = V;
 }
 
 bool Lowerer::lowerFunction(const std::string &Name) {
@@ -60,9 +155,20 @@ bool Lowerer::lowerFunction(const std::string &Name) {
       bind(S, Globals);
       break;
     case StmtKind::Loss:
-      Loss = result(expr(*S.Value), "the loss");
+      if (!Predicting) {
+        Loss = result(expr(*S.Value), "the loss");
+        break;
+      }
+      // Predictions skip the loss; its first argument is the default output.
+      if (S.Value->Kind == ExprKind::Call && !S.Value->Args.empty()) {
+        const Expr &First = *S.Value->Args[0];
+        OutputName = First.Kind == ExprKind::Name ? First.Text : "output";
+        OutputValue = expr(First);
+      }
       break;
     case StmtKind::Metric: {
+      if (Predicting)
+        break;
       Lowered R = expr(*S.Value);
       Globals[S.Name] = {R, false};
       // Metrics are evaluated by @forward; the training-mode function
@@ -75,6 +181,10 @@ bool Lowerer::lowerFunction(const std::string &Name) {
     default:
       break;
     }
+  }
+  if (Predicting) {
+    findOutput();
+    return Diags.errorCount() == Before;
   }
   // The fans come from @forward's uses (both modes use the weights alike).
   if (Diags.errorCount() != Before || !Loss || (!Training && !resolveFans()))

@@ -36,6 +36,12 @@ private:
   /// Lowers the model into a new function \p Name of Spec.M in the current
   /// mode (Training).
   bool lowerFunction(const std::string &Name);
+  /// Lowers @predict into Spec.Predict (left null when the output has no
+  /// batch dim first and was not written with `output`).
+  bool lowerPredict();
+  /// Sets Output from `output NAME` or OutputValue (the loss's first
+  /// argument), reporting a written output that is no per-sample tensor.
+  void findOutput();
 
   /// A lowered expression: a tensor, or (V null) a number not yet given a
   /// dtype. L is where it was written, for messages about it.
@@ -231,7 +237,11 @@ private:
     Value *V;
     Loc L;
   };
-  bool Training = false;      ///< Lowering @forward_train.
+  bool Training = false;   ///< Lowering @forward_train.
+  bool Predicting = false; ///< Lowering @predict.
+  std::string OutputName;  ///< The result name of @predict.
+  Lowered OutputValue;     ///< The loss's first argument, in @predict.
+  Value *Output = nullptr;
   bool ModeDependent = false; ///< The model calls batch_norm or dropout.
   int64_t NextDropoutId = 0;  ///< The `id` of the next dropout op.
   std::map<std::string, BufferUpdate> BufferUpdates;

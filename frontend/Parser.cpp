@@ -200,11 +200,24 @@ private:
     case Tok::KwData:
       return parseBlock(Out);
     case Tok::Ident:
+      // `output NAME`; `output` stays usable as a name (`output = ...`).
+      if (peek().Text == "output" && peekNext().Kind == Tok::Ident)
+        return parseOutput(Out);
       return parseBinding(Out, /*InBlock=*/false);
     default:
       error("expected a statement");
       return false;
     }
+  }
+
+  /// `output NAME`.
+  bool parseOutput(std::vector<Stmt> &Out) {
+    Stmt S(StmtKind::Output, next().L);
+    Token Name = next();
+    S.Value = std::make_unique<Expr>(ExprKind::Name, Name.L);
+    S.Value->Text = Name.Text;
+    Out.push_back(std::move(S));
+    return expectEnd(false);
   }
 
   /// `input NAME : TYPE`, `param NAME : TYPE = INIT [frozen]` and
@@ -230,6 +243,12 @@ private:
           !(S.Value = parseExpr()))
         return false;
       S.Frozen = accept(Tok::KwFrozen);
+      if (at(Tok::Ident) && peek().Text == "lr_mult") {
+        next();
+        if (!expect(Tok::Assign, "expected '=' after 'lr_mult'") ||
+            !(S.LrMult = parseExpr()))
+          return false;
+      }
     }
     Out.push_back(std::move(S));
     return expectEnd(false);
@@ -424,11 +443,38 @@ private:
         return false;
     }
     if (!expect(Tok::Assign, fmt::format("expected '=' after '{}'",
-                                         IsTrain ? E.Key : E.Key2)) ||
-        !(E.Value = parseExpr()))
+                                         IsTrain ? E.Key : E.Key2)))
+      return false;
+    if (IsTrain && at(Tok::LBrace) ? !(E.Value = parseDict())
+                                   : !(E.Value = parseExpr()))
       return false;
     Out.push_back(std::move(E));
     return expectEnd(/*InBlock=*/true);
+  }
+
+  /// `{"conv*": 0.1, "fc*": 2}` (a train setting's value): a List of
+  /// two-element Tuples, key then value.
+  ExprPtr parseDict() {
+    auto D = std::make_unique<Expr>(ExprKind::List, next().L);
+    ++Nesting; // newlines inside { } are ignored, as inside [ ]
+    while (!at(Tok::RBrace)) {
+      auto Pair = std::make_unique<Expr>(ExprKind::Tuple, peek().L);
+      ExprPtr Key = parseExpr();
+      if (!Key || !expect(Tok::Colon, "expected ':' after the key"))
+        return --Nesting, nullptr;
+      ExprPtr Value = parseExpr();
+      if (!Value)
+        return --Nesting, nullptr;
+      Pair->Args.push_back(std::move(Key));
+      Pair->Args.push_back(std::move(Value));
+      D->Args.push_back(bounded(std::move(Pair)));
+      if (!accept(Tok::Comma))
+        break;
+    }
+    --Nesting;
+    if (!expect(Tok::RBrace, "expected '}' to close the dictionary"))
+      return nullptr;
+    return bounded(std::move(D));
   }
 
   //===--- Expressions ----------------------------------------------------===//

@@ -9,12 +9,15 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "frontend/Sema.h"
+#include "frontend/Safetensors.h"
 
 #include "frontend/Builtins.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fnmatch.h>
 #include <functional>
 #include <set>
 
@@ -58,7 +61,8 @@ const std::map<std::string, InitInfo> &initialisers() {
       {"he_normal", {InitKind::HeNormal, {"fan_in"}, 0}},
       {"he_uniform", {InitKind::HeUniform, {"fan_in"}, 0}},
       {"kaiming_uniform", {InitKind::KaimingUniform, {"fan_in"}, 0}},
-      {"uniform_fan_in", {InitKind::UniformFanIn, {"fan_in"}, 0}}};
+      {"uniform_fan_in", {InitKind::UniformFanIn, {"fan_in"}, 0}},
+      {"pretrained", {InitKind::Pretrained, {"file", "tensor"}, 2}}};
   return Inits;
 }
 
@@ -92,6 +96,7 @@ public:
     if (!LossStmt)
       Diags.error(ModelStmt ? ModelStmt->L : Loc{AST.File, 1, 1},
                   "the model has no loss");
+    resolveLrMult(LrMultDict);
     if (!BatchSym.empty())
       Info.Batch = BatchSym;
     return Diags.errorCount() == Before;
@@ -238,8 +243,81 @@ private:
                                    "are never trained",
                                    S.Name));
     P.L = S.NameLoc;
+    if (S.LrMult && !lrMult(S, *S.LrMult))
+      return;
     if (initialiser(*S.Value, P))
       Spec.Params.push_back(std::move(P));
+  }
+
+  /// `lr_mult = X` of a param: a positive number, recorded by name.
+  bool lrMult(const Stmt &S, const Expr &E) {
+    if (S.Buffer) {
+      Diags.error(E.L, fmt::format("buffer '{}' has no learning rate "
+                                   "(buffers are never trained)",
+                                   S.Name));
+      return false;
+    }
+    auto V = number(E);
+    if (V && !(*V > 0))
+      Diags.error(E.L, fmt::format("'lr_mult' must be positive, got {}", *V));
+    if (!V || !(*V > 0))
+      return false;
+    ParamLrMult[S.Name] = *V;
+    return true;
+  }
+
+  /// The train block's `lr_mult = {"conv*": 0.1, ...}` and the params' own
+  /// multipliers into Spec.Train.LrMult (a param's own wins; else the first
+  /// matching glob).
+  void resolveLrMult(const Expr *Dict) {
+    std::vector<std::pair<std::string, double>> Globs;
+    if (Dict && (Dict->Kind != ExprKind::List ||
+                 !std::all_of(Dict->Args.begin(), Dict->Args.end(),
+                              [](const ExprPtr &A) {
+                                return A->Kind == ExprKind::Tuple;
+                              }))) {
+      Diags.error(Dict->L, "'lr_mult' expects a dictionary such as "
+                           "{\"conv*\": 0.1}");
+      Dict = nullptr;
+    }
+    for (size_t I = 0; Dict && I < Dict->Args.size(); ++I) {
+      const Expr &Key = *Dict->Args[I]->Args[0];
+      if (Key.Kind != ExprKind::String) {
+        Diags.error(Key.L, "'lr_mult': expected a parameter name or glob as "
+                           "a string");
+        continue;
+      }
+      auto V = number(*Dict->Args[I]->Args[1]);
+      if (V && !(*V > 0))
+        Diags.error(Dict->Args[I]->Args[1]->L,
+                    fmt::format("'lr_mult' must be positive, got {}", *V));
+      if (!V || !(*V > 0))
+        continue;
+      bool Matched = false;
+      for (const ParamSpec &P : Spec.Params)
+        Matched |=
+            !P.Buffer && fnmatch(Key.Text.c_str(), P.Name.c_str(), 0) == 0;
+      if (!Matched)
+        Diags.warning(Key.L, fmt::format("'lr_mult': '{}' matches no "
+                                         "parameter",
+                                         Key.Text));
+      Globs.push_back({Key.Text, *V});
+    }
+    for (const ParamSpec &P : Spec.Params) {
+      if (P.Buffer)
+        continue;
+      double Mult = 1;
+      if (auto It = ParamLrMult.find(P.Name); It != ParamLrMult.end())
+        Mult = It->second;
+      else
+        for (const auto &[Glob, V] : Globs)
+          if (fnmatch(Glob.c_str(), P.Name.c_str(), 0) == 0) {
+            Mult = V;
+            break;
+          }
+      if (Mult != 1)
+        Spec.Train.LrMult[P.Name] = Mult;
+    }
   }
 
   bool initialiser(const Expr &E, ParamSpec &P) {
@@ -258,6 +336,8 @@ private:
     auto Args = bindNameOrCall(E, I.Params, I.Required);
     if (!Args)
       return false;
+    if (I.Init == InitKind::Pretrained)
+      return pretrained(E, *Args, P);
     double V[2] = {0, 0};
     for (size_t K = 0; K < Args->size(); ++K) {
       const Expr *A = (*Args)[K];
@@ -292,6 +372,59 @@ private:
     if (P.Init == InitKind::Uniform && P.A > P.B) {
       Diags.error(E.L, fmt::format("'uniform' expects lo <= hi, got {} and {}",
                                    P.A, P.B));
+      return false;
+    }
+    return true;
+  }
+
+  /// pretrained("file.safetensors", "tensor"): the file must hold the
+  /// tensor, of a float dtype and the parameter's shape.
+  bool pretrained(const Expr &E, const std::vector<const Expr *> &Args,
+                  ParamSpec &P) {
+    for (size_t K = 0; K < 2; ++K)
+      if (Args[K]->Kind != ExprKind::String) {
+        Diags.error(Args[K]->L,
+                    fmt::format("pretrained: expected the {} as a string",
+                                K ? "tensor's name" : "file's path"));
+        return false;
+      }
+    const std::string &Written = Args[0]->Text, &Tensor = Args[1]->Text;
+    P.InitLoc = E.L;
+    P.Init = InitKind::Pretrained;
+    P.File = resolve(Written);
+    P.Tensor = Tensor;
+    std::vector<SafetensorsEntry> Entries;
+    std::string Err;
+    if (!readSafetensorsHeader(P.File, Entries, Err)) {
+      Diags.error(Args[0]->L,
+                  fmt::format("pretrained: '{}': {}", Written, Err));
+      return false;
+    }
+    auto It = std::find_if(Entries.begin(), Entries.end(),
+                           [&](const auto &S) { return S.Name == Tensor; });
+    if (It == Entries.end()) {
+      std::vector<std::string> Names;
+      for (size_t K = 0; K < Entries.size() && K < 8; ++K)
+        Names.push_back(Entries[K].Name);
+      Diags.error(Args[1]->L,
+                  fmt::format("pretrained: '{}' has no tensor '{}' (it has: "
+                              "{}{})",
+                              Written, Tensor, fmt::join(Names, ", "),
+                              Entries.size() > 8 ? ", ..." : ""));
+      return false;
+    }
+    if (It->DType != "F32" && It->DType != "F64") {
+      Diags.error(Args[1]->L,
+                  fmt::format("pretrained: tensor '{}' has dtype {}; a "
+                              "parameter needs F32 or F64",
+                              Tensor, It->DType));
+      return false;
+    }
+    if (It->Shape != P.Type.Dims) {
+      Diags.error(E.L, fmt::format("pretrained: tensor '{}' has shape [{}], "
+                                   "'{}' is {}",
+                                   Tensor, fmt::join(It->Shape, ", "), P.Name,
+                                   P.Type.str(Info.Batch)));
       return false;
     }
     return true;
@@ -446,6 +579,11 @@ private:
       if (define(S.Name, S.NameLoc, NameKind::Value))
         Spec.Metrics.push_back(S.Name);
       return;
+    case StmtKind::Output:
+      expr(*S.Value, nullptr);
+      if (once(OutputStmt, S, "an output"))
+        Spec.Output = S.Value->Text;
+      return;
     case StmtKind::Train:
       if (once(TrainStmt, S, "a train block"))
         train(S);
@@ -486,12 +624,16 @@ private:
         schedule(*E.Value);
         continue;
       }
+      if (E.Key == "lr_mult") {
+        LrMultDict = E.Value.get();
+        continue;
+      }
       bool IsSeed = E.Key == "seed", IsWarmup = E.Key == "warmup";
       if (!IsSeed && !IsWarmup && E.Key != "batch" && E.Key != "epochs") {
         Diags.error(E.KeyLoc,
                     fmt::format("unknown train setting '{}'; expected "
                                 "optimizer, batch, epochs, seed, clip_norm, "
-                                "schedule or warmup",
+                                "schedule, warmup or lr_mult",
                                 E.Key));
         continue;
       }
@@ -802,6 +944,9 @@ private:
   std::set<std::string> TopBindings; ///< Bindings and metrics, for messages.
   std::string BatchSym;
   Loc BatchLoc;
+  const Stmt *OutputStmt = nullptr;
+  std::map<std::string, double> ParamLrMult; ///< `lr_mult = X` of params
+  const Expr *LrMultDict = nullptr;          ///< the train block's
   const Stmt *ModelStmt = nullptr, *LossStmt = nullptr, *TrainStmt = nullptr,
              *DataStmt = nullptr;
   const Stmt *CurDef = nullptr;

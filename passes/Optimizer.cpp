@@ -15,7 +15,9 @@
 ///
 /// Weight decay for sgd and adam adds wd*p to the gradient. With clip_norm,
 /// all gradients are first scaled by min(1, clip / (||g|| + 1e-6)), ||g||
-/// their global L2 norm (torch.nn.utils.clip_grad_norm_).
+/// their global L2 norm (torch.nn.utils.clip_grad_norm_). A parameter
+/// with a learning-rate multiplier (`lr_mult`) uses lr = %lr * mult in its
+/// update (in adamw's decay too), as a PyTorch parameter group would.
 ///
 //===----------------------------------------------------------------------===//
 #include "passes/Optimizer.h"
@@ -64,7 +66,7 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
   DType Elt = DType::F32;
   if (const Result *L = F->result("loss"))
     Elt = L->V->Type.Elt;
-  Value *Lr = F->addArg("lr", TensorType::scalar(Elt), ArgRole::Hyper);
+  Value *LrArg = F->addArg("lr", TensorType::scalar(Elt), ArgRole::Hyper);
   // Dropout in training mode already reads %step.
   Value *Step = F->arg("step");
   if (!Step)
@@ -124,6 +126,11 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
     };
     if (C.WeightDecay != 0 && Kind != OptimizerKind::AdamW)
       G = Op2(OpKind::Add, G, Op2(OpKind::Mul, Cst(C.WeightDecay), P));
+    // This parameter's learning rate: %lr times its lr_mult.
+    auto Mult = C.LrMult.find(PName);
+    Value *Lr = Mult == C.LrMult.end() || Mult->second == 1
+                    ? LrArg
+                    : Op2(OpKind::Mul, LrArg, Cst(Mult->second));
     Value *NewP = nullptr;
     if (Kind == OptimizerKind::Sgd) {
       Value *Dir = G;
@@ -174,10 +181,10 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
   for (size_t I = 0; I < F->Args.size(); ++I)
     if (F->Roles[I] != ArgRole::Hyper)
       Order.push_back(I);
-  Order.push_back(Lr->ArgNo);
+  Order.push_back(LrArg->ArgNo);
   Order.push_back(Step->ArgNo);
   for (size_t I = 0; I < F->Args.size(); ++I)
-    if (F->Roles[I] == ArgRole::Hyper && I != size_t(Lr->ArgNo) &&
+    if (F->Roles[I] == ArgRole::Hyper && I != size_t(LrArg->ArgNo) &&
         I != size_t(Step->ArgNo))
       Order.push_back(I);
   std::vector<std::unique_ptr<Value>> Args;

@@ -14,6 +14,7 @@
 #include "ir/OptimizerSpec.h"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <set>
@@ -30,6 +31,10 @@ struct OptimizerConfig : OptimizerSpec {
   /// Scale all gradients by min(1, ClipNorm / (||g|| + 1e-6)) first, as
   /// torch.nn.utils.clip_grad_norm_ does; 0: off.
   double ClipNorm = 0;
+  /// Per-parameter learning-rate multipliers (absent: 1): the update of
+  /// parameter P uses %lr * LrMult[P], as a PyTorch parameter group with
+  /// lr = lr * mult.
+  std::map<std::string, double> LrMult;
 };
 
 struct PassContext {

@@ -106,9 +106,8 @@ static int loadSource(const adj_rt_data_desc &src, adj_rt_dtype dtype,
   return fail(quoted(src.path) + ": unknown data format");
 }
 
-/// Loads one source into `split`, checking it against the declared input.
-static int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
-                     Split &split) {
+int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
+              Split &split) {
   std::string name = quoted(src.path);
   if (split.find(src.input))
     return fail(
@@ -192,9 +191,9 @@ static bool endsWith(const std::string &s, const char *suffix) {
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
-/// The format of a file named `path`: .npy, .csv (either possibly .gz),
-/// else IDX for .idx, -ubyte and .gz names.
-static int formatOfPath(const std::string &path, adj_rt_data_format &f) {
+/// .npy, .csv (either possibly .gz), else IDX for .idx, -ubyte and .gz names.
+int dataFormatOf(const std::string &path, const char *flag,
+                 adj_rt_data_format &f) {
   std::string base =
       endsWith(path, ".gz") ? path.substr(0, path.size() - 3) : path;
   if (endsWith(base, ".txt"))
@@ -206,9 +205,9 @@ static int formatOfPath(const std::string &path, adj_rt_data_format &f) {
   else if (endsWith(base, ".idx") || endsWith(base, "-ubyte") || base != path)
     f = ADJ_RT_DATA_IDX;
   else
-    return fail(format("--data: cannot tell the format of %s (expected a "
+    return fail(format("%s: cannot tell the format of %s (expected a "
                        ".npy, .csv, .txt, .idx, -ubyte or .gz file)",
-                       quoted(path.c_str()).c_str()));
+                       flag, quoted(path.c_str()).c_str()));
   return 0;
 }
 
@@ -262,7 +261,7 @@ int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
     // Any file replacing a text source is text, unless its name says
     // otherwise; it keeps the windows.
     bool oldText = old && old->format == ADJ_RT_DATA_TEXT;
-    if (formatOfPath(d.path, d.format)) {
+    if (dataFormatOf(d.path, "--data", d.format)) {
       if (!oldText)
         return 1;
       d.format = ADJ_RT_DATA_TEXT;

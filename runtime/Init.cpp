@@ -208,6 +208,8 @@ static void fill(T *data, int64_t count, adj_rt_init init, double a, double b,
     double bound = 1.0 / std::sqrt(in);
     return uniformIn(-bound, bound);
   }
+  case ADJ_RT_INIT_PRETRAINED: // loaded from its file by initParams
+    break;
   }
   fillWith<T>(data, count, [] { return 0.0; });
 }

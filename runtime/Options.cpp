@@ -140,6 +140,25 @@ int setMap(adj_rt_options &o, const char *flag, const char *text,
   return 0;
 }
 
+/// "a=b,c=d" appended to the key and value arrays.
+int setPairs(adj_rt_options &o, const char *flag, const char *text,
+             const char *const *&keys, const char *const *&values, int &count) {
+  std::string s = text;
+  for (size_t start = 0;;) {
+    size_t comma = s.find(',', start);
+    std::string item = s.substr(start, comma - start);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      return fail(format("%s: '%s' is not KEY=VALUE", flag, item.c_str()));
+    int n = count;
+    storage(o).append(keys, n, storage(o).copy(item.substr(0, eq)));
+    storage(o).append(values, count, storage(o).copy(item.substr(eq + 1)));
+    if (comma == std::string::npos)
+      return 0;
+    start = comma + 1;
+  }
+}
+
 } // namespace
 
 extern "C" void adj_rt_options_init(adj_rt_options *o) {
@@ -172,6 +191,8 @@ extern "C" int adj_rt_options_set(adj_rt_options *o, const char *flag,
 #define OPTION_List(Field) setList(*o, f, text, o->Field, o->num_##Field)
 #define OPTION_Map(Field)                                                      \
   setMap(*o, f, text, o->Field##_keys, o->Field##_values, o->num_##Field)
+#define OPTION_Pairs(Field)                                                    \
+  setPairs(*o, f, text, o->Field##_keys, o->Field##_values, o->num_##Field)
 #include "runtime/TrainerOptions.def"
 #undef OPTION_PosInt
 #undef OPTION_UInt
@@ -182,6 +203,7 @@ extern "C" int adj_rt_options_set(adj_rt_options *o, const char *flag,
 #undef OPTION_NoFlag
 #undef OPTION_List
 #undef OPTION_Map
+#undef OPTION_Pairs
   return fail(format("unknown trainer option '%s'", f));
 }
 

@@ -36,8 +36,9 @@ adj_rt_session::OwnedOptions::OwnedOptions(const adj_rt_options &src) : O(src) {
     if (field)
       field = Strings.emplace_back(field).c_str();
   };
-  for (const char **f : {&O.report_path, &O.optimizer, &O.load_path,
-                         &O.save_path, &O.log_path, &O.plot_path})
+  for (const char **f :
+       {&O.report_path, &O.optimizer, &O.load_path, &O.save_path, &O.log_path,
+        &O.plot_path, &O.init_from_path, &O.out_path})
     own(*f);
   auto array = [&](const char *const *from, int n,
                    std::vector<const char *> &to) {
@@ -48,6 +49,10 @@ adj_rt_session::OwnedOptions::OwnedOptions(const adj_rt_options &src) : O(src) {
   O.freeze = array(src.freeze, src.num_freeze, Freeze);
   O.data_keys = array(src.data_keys, src.num_data, DataKeys);
   O.data_values = array(src.data_values, src.num_data, DataValues);
+  O.map_keys = array(src.map_keys, src.num_map, MapKeys);
+  O.map_values = array(src.map_values, src.num_map, MapValues);
+  O.predict_keys = array(src.predict_keys, src.num_predict, PredictKeys);
+  O.predict_values = array(src.predict_values, src.num_predict, PredictValues);
 }
 
 static bool sameString(const char *a, const char *b) {
@@ -87,11 +92,12 @@ static void copyMatching(const std::vector<std::unique_ptr<Slot>> &from,
 int adj_rt_session::bindSteps(const Settings &s, const DataSet &data,
                               State &state, Step &train, Step &eval,
                               bool &hasEval) const {
-  if (!s.EvalOnly && train.bind(s.Model.train_step, "train_step", data.Train,
-                                state, s.Batch, !KeepPrevious))
+  bool training = !s.EvalOnly && s.Predict.empty();
+  if (training && train.bind(s.Model.train_step, "train_step", data.Train,
+                             state, s.Batch, !KeepPrevious))
     return 1;
   for (const std::string &name : s.Freeze)
-    if (!s.EvalOnly && train.freeze(name))
+    if (training && train.freeze(name))
       return 1;
   hasEval = !data.Test.empty() && s.Model.eval_step.fn;
   return hasEval && (eval.bind(s.Model.eval_step, "eval_step", data.Test, state,
@@ -106,8 +112,10 @@ int adj_rt_session::rebuild(const adj_rt_model &m,
     return 1;
   bool reuse = S && Source == &m && S->EvalOnly == ns->EvalOnly &&
                sameData(S->Data, ns->Data);
+  // Predicting alone needs no data set (--eval-only evaluates too).
+  bool noData = !ns->Predict.empty() && !ns->EvalOnly;
   DataSet loaded;
-  if (!reuse && loadData(ns->Model, ns->EvalOnly, loaded))
+  if (!reuse && !noData && loadData(ns->Model, ns->EvalOnly, loaded))
     return 1;
   const DataSet &data = reuse ? Data : loaded;
   State state;
@@ -167,7 +175,8 @@ adj_rt_session *adj::rt::createSession(const adj_rt_model *m,
   const Settings &set = *s->S;
   if (set.LoadPath) {
     std::optional<Position> resumed;
-    if (loadCheckpoint(set.LoadPath, set, !set.EvalOnly, s->Params, resumed))
+    bool training = !set.EvalOnly && set.Predict.empty();
+    if (loadCheckpoint(set.LoadPath, set, training, s->Params, resumed))
       return nullptr;
     if (resumed) {
       s->Pos = *resumed;
@@ -175,7 +184,9 @@ adj_rt_session *adj::rt::createSession(const adj_rt_model *m,
       s->EpochStart = s->Shuffler;
     }
   }
-  if (!set.EvalOnly && s->Data.Train.Samples == 0) {
+  if (set.InitFromPath && initFromCheckpoint(set.InitFromPath, set, s->Params))
+    return nullptr;
+  if (!set.EvalOnly && set.Predict.empty() && s->Data.Train.Samples == 0) {
     fail("no training samples");
     return nullptr;
   }
@@ -240,7 +251,8 @@ extern "C" int adj_rt_session_set_option(adj_rt_session *s, const char *flag,
                                          const char *value) {
   if (!s || !flag)
     return fail("adj_rt_session_set_option: null argument");
-  for (const char *run : {"load", "eval-only", "report"})
+  for (const char *run : {"load", "eval-only", "report", "init-from", "map",
+                          "allow-empty", "predict", "out", "classes"})
     if (std::strcmp(flag, run) == 0)
       return fail(format("--%s cannot be changed in a session", flag));
   adj_rt_options o = s->Opts->O;
@@ -251,7 +263,10 @@ extern "C" int adj_rt_session_set_option(adj_rt_session *s, const char *flag,
   }
   auto owned = std::make_unique<adj_rt_session::OwnedOptions>(o);
   adj_rt_options_free(&o);
-  owned->O.load_path = nullptr; // read once, when the session was created
+  // Read once, when the session was created.
+  owned->O.load_path = owned->O.init_from_path = nullptr;
+  owned->O.num_map = 0;
+  owned->O.allow_empty = 0;
   return s->rebuild(*s->Source, std::move(owned));
 }
 
@@ -311,6 +326,16 @@ extern "C" int adj_rt_session_save(adj_rt_session *s, const char *path) {
   return s->save(path);
 }
 
+/// Zeroes the optimizer state and restarts at step 0 (new parameters).
+static void restartOptimizer(adj_rt_session &s) {
+  for (const auto &st : s.Params.States)
+    for (const AlignedBuffer &b : st->Buf)
+      if (b.data())
+        std::memset(b.data(), 0, b.size());
+  s.Pos = Position();
+  s.Shuffler = Rng(mix64(s.S->Seed ^ 0xD1B54A32D192ED03ull));
+}
+
 extern "C" int adj_rt_session_load(adj_rt_session *s, const char *path) {
   if (!s || !path || !*path)
     return fail("adj_rt_session_load: no path");
@@ -321,16 +346,40 @@ extern "C" int adj_rt_session_load(adj_rt_session *s, const char *path) {
     s->Pos = *resumed;
     s->Shuffler.setState(s->Pos.Rng);
   } else { // parameters only: fresh optimizer state, from step 0
-    for (const auto &st : s->Params.States)
-      for (const AlignedBuffer &b : st->Buf)
-        if (b.data())
-          std::memset(b.data(), 0, b.size());
-    s->Pos = Position();
-    s->Shuffler = Rng(mix64(s->S->Seed ^ 0xD1B54A32D192ED03ull));
+    restartOptimizer(*s);
   }
   s->EpochStart = s->Shuffler;
   s->DeltaValid = false;
   s->Unsaved = false;
+  return 0;
+}
+
+extern "C" int adj_rt_session_init_from(adj_rt_session *s, const char *path,
+                                        const char *map) {
+  if (!s || !path || !*path)
+    return fail("adj_rt_session_init_from: no path");
+  adj_rt_options o;
+  adj_rt_options_init(&o);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  int status = map && *map ? adj_rt_options_set(&o, "map", map) : 0;
+  for (int i = 0; !status && i < o.num_map; ++i) {
+    if (!s->Params.findParam(o.map_keys[i]))
+      status = fail(format("--map: the model has no parameter or buffer '%s'",
+                           o.map_keys[i]));
+    pairs.push_back({o.map_keys[i], o.map_values[i]});
+  }
+  adj_rt_options_free(&o);
+  if (status)
+    return 1;
+  std::swap(s->S->Map, pairs);
+  status = initFromCheckpoint(path, *s->S, s->Params);
+  std::swap(s->S->Map, pairs);
+  if (status)
+    return 1;
+  restartOptimizer(*s);
+  s->EpochStart = s->Shuffler;
+  s->DeltaValid = false;
+  s->Unsaved = true;
   return 0;
 }
 

@@ -4,7 +4,8 @@
 /// Turns adj_rt_options into Settings: zero fields take the train { } block's
 /// defaults; --optimizer NAME swaps the model's train_step for the step
 /// compiled for that optimizer; --data overrides rewrite the data sources;
-/// --freeze names must be parameters. Everything a user can get wrong is
+/// --freeze names must be parameters (globs expand to the ones they match);
+/// --map names parameters, --predict inputs. Everything a user can get wrong is
 /// reported here, before any data is loaded. Before all of it, a model
 /// compiled against another runtime ABI version is refused
 /// (checkAbiVersion).
@@ -13,8 +14,11 @@
 
 #include "runtime/Trainer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <fnmatch.h>
 #include <unistd.h>
 
 namespace adj::rt {
@@ -45,26 +49,104 @@ static int chooseOptimizer(const adj_rt_model &m, const char *name,
                      known.empty() ? "none" : known.c_str()));
 }
 
+/// Whether `name` has a glob's special characters.
+static bool isGlob(const char *name) {
+  return std::strpbrk(name, "*?[") != nullptr;
+}
+
+/// --freeze: names and globs (fnmatch), expanded to the parameters they
+/// match. A name that is no parameter is an error; a glob matching none a
+/// warning (printed once, when the run's settings are first resolved).
 static int checkFreeze(const adj_rt_model &m, const adj_rt_options &o,
                        Settings &s) {
   if (o.num_freeze > 0 && !o.freeze)
     return fail("internal error: --freeze array is null");
   for (int i = 0; i < o.num_freeze; ++i) {
     const char *name = o.freeze[i] ? o.freeze[i] : "";
-    bool found = false, buffer = false;
-    for (int p = 0; m.params && p < m.num_params; ++p)
-      if (m.params[p].name && std::strcmp(m.params[p].name, name) == 0) {
-        found = true;
-        buffer = m.params[p].buffer != 0;
+    bool glob = isGlob(name);
+    bool matched = false, buffer = false;
+    for (int p = 0; m.params && p < m.num_params; ++p) {
+      const char *param = m.params[p].name;
+      if (!param || fnmatch(name, param, 0) != 0)
+        continue;
+      if (m.params[p].buffer) {
+        buffer = true;
+        continue; // buffers are never trained
       }
-    if (buffer)
+      matched = true;
+      if (std::find(s.Freeze.begin(), s.Freeze.end(), param) == s.Freeze.end())
+        s.Freeze.push_back(param);
+    }
+    if (!glob && buffer)
       return fail(format("--freeze: '%s' is a buffer, not a parameter "
                          "(buffers are never trained)",
                          name));
-    if (!found)
+    if (!glob && !matched)
       return fail(format("--freeze: the model has no parameter '%s'", name));
-    s.Freeze.push_back(name);
+    if (glob && !matched && !o.quiet)
+      std::fprintf(stderr, "warning: --freeze: '%s' matches no parameter\n",
+                   name);
   }
+  return 0;
+}
+
+/// Whether the model has a parameter or buffer `name`.
+static bool hasParam(const adj_rt_model &m, const std::string &name) {
+  for (int p = 0; m.params && p < m.num_params; ++p)
+    if (m.params[p].name && name == m.params[p].name)
+      return true;
+  return false;
+}
+
+/// --init-from, --map, --allow-empty, --predict, --out and --classes.
+static int checkTransfer(const adj_rt_model &m, const adj_rt_options &o,
+                         Settings &s) {
+  s.InitFromPath = o.init_from_path;
+  s.AllowEmpty = o.allow_empty != 0;
+  s.OutPath = o.out_path;
+  s.Classes = o.classes != 0;
+  if (s.InitFromPath && s.LoadPath)
+    return fail("--load and --init-from cannot be used together (--load "
+                "resumes exactly, --init-from starts from the tensors that "
+                "match)");
+  if ((o.num_map > 0 || s.AllowEmpty) && !s.InitFromPath)
+    return fail(format("--%s applies to --init-from, which is not given",
+                       o.num_map > 0 ? "map" : "allow-empty"));
+  for (int i = 0; i < o.num_map; ++i) {
+    std::string to = o.map_keys[i], from = o.map_values[i];
+    if (!hasParam(m, to))
+      return fail(format("--map: the model has no parameter or buffer '%s' "
+                         "(in '%s=%s')",
+                         to.c_str(), to.c_str(), from.c_str()));
+    for (const auto &[t, f] : s.Map)
+      if (t == to)
+        return fail(format("--map: '%s' is mapped twice", to.c_str()));
+    s.Map.push_back({to, from});
+  }
+  for (int i = 0; i < o.num_predict; ++i) {
+    std::string input = o.predict_keys[i];
+    if (!findInputDesc(m, input.c_str()))
+      return fail(
+          format("--predict: the model has no input '%s'", input.c_str()));
+    for (const auto &[in, path] : s.Predict)
+      if (in == input)
+        return fail(format("--predict: input '%s' given twice", input.c_str()));
+    s.Predict.push_back({input, o.predict_values[i]});
+  }
+  if (!s.Predict.empty() && !s.OutPath)
+    return fail("--predict needs --out FILE.npy (or .csv)");
+  std::string out = s.OutPath ? s.OutPath : "";
+  auto endsWith = [&](const char *ext) {
+    return out.size() > 4 && out.compare(out.size() - 4, 4, ext) == 0;
+  };
+  if (s.OutPath && !endsWith(".npy") && !endsWith(".csv"))
+    return fail(format("--out: %s is neither a .npy nor a .csv file",
+                       quoted(s.OutPath).c_str()));
+  if (s.Predict.empty() && (s.OutPath || s.Classes))
+    return fail(format("--%s applies to --predict, which is not given",
+                       s.OutPath ? "out" : "classes"));
+  if (!s.Predict.empty() && s.SavePath)
+    return fail("--save cannot be used with --predict, which does not train");
   return 0;
 }
 
@@ -148,7 +230,7 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
     return fail("--save cannot be used with --eval-only, which does not "
                 "train");
   if (chooseOptimizer(m, o.optimizer, s) || checkFreeze(m, o, s) ||
-      applyDataOverrides(m, o, s.Data))
+      checkTransfer(m, o, s) || applyDataOverrides(m, o, s.Data))
     return 1;
   s.Model.data = s.Data.data();
   s.Model.num_data = int(s.Data.size());

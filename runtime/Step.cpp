@@ -184,7 +184,7 @@ int Step::bindResult(int r, int64_t batch) {
 }
 
 int Step::bind(const adj_rt_function &f, const char *what, const Split &split,
-               State &state, int64_t batch, bool inPlace) {
+               State &state, int64_t batch, bool inPlace, bool needsLoss) {
   Fn = &f;
   What = what;
   InPlace = inPlace;
@@ -206,7 +206,7 @@ int Step::bind(const adj_rt_function &f, const char *what, const Split &split,
   for (int r = 0; r < f.num_results; ++r)
     if (bindResult(r, batch))
       return 1;
-  if (Loss < 0)
+  if (Loss < 0 && needsLoss)
     return fail(format("internal error: %s has no loss result", what));
   return allocateNext();
 }

@@ -23,12 +23,14 @@
 ///
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Checkpoint.h"
 #include "runtime/Trainer.h"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <numeric>
 
 using namespace adj::rt;
@@ -37,9 +39,37 @@ static double secondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+/// Copies the tensor of a pretrained(file, tensor) parameter into `s`;
+/// `files` caches the files read.
+static int
+loadPretrained(const adj_rt_param_desc &p, Slot &s,
+               std::map<std::string, std::unique_ptr<CheckpointFile>> &files) {
+  if (!p.file || !p.tensor)
+    return fail(format("internal error: pretrained parameter '%s' has no "
+                       "file or tensor",
+                       p.name));
+  auto &f = files[p.file];
+  if (!f) {
+    f = std::make_unique<CheckpointFile>();
+    if (f->read(p.file)) {
+      f.reset();
+      return fail(format("pretrained '%s': %s", p.name, adj_rt_last_error()));
+    }
+  }
+  const CheckpointFile::Entry *e = f->find(p.tensor);
+  if (!e)
+    return fail(format("pretrained '%s': %s has no tensor '%s'", p.name,
+                       f->name().c_str(), p.tensor));
+  if (f->check(*e, s.DType, s.Rank, s.Dims))
+    return fail(format("pretrained '%s': %s", p.name, adj_rt_last_error()));
+  f->copy(*e, s.DType, s.current());
+  return 0;
+}
+
 int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
   if (m.num_params < 0 || (m.num_params && !m.params))
     return fail("internal error: invalid parameter descriptors");
+  std::map<std::string, std::unique_ptr<CheckpointFile>> files;
   for (int i = 0; i < m.num_params; ++i) {
     const adj_rt_param_desc &p = m.params[i];
     if (!p.name || p.rank < 0 || p.rank > 8 || (p.rank && !p.dims))
@@ -77,6 +107,12 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
     if (p.fan_out > 0)
       fanOut = p.fan_out;
     uint64_t pseed = mix64(seed * 0x9E3779B97F4A7C15ull + uint64_t(i));
+    if (p.init == ADJ_RT_INIT_PRETRAINED) {
+      if (loadPretrained(p, *s, files))
+        return 1;
+      state.Params.push_back(std::move(s));
+      continue;
+    }
     adj_rt_init_fill(s->current(), s->DType == ADJ_RT_F64, s->Count, p.init,
                      p.a, p.b, fanIn, fanOut, pseed);
     state.Params.push_back(std::move(s));
@@ -256,12 +292,16 @@ void adj_rt_session::printHeader() const {
                             groupDigits(Params.paramValues()).c_str());
   if (buffers)
     line += format("%d buffers, ", buffers);
-  if (!S->EvalOnly)
+  bool training = !S->EvalOnly && S->Predict.empty();
+  if (training)
     line += format("train %lld", (long long)Data.Train.Samples);
   if (!Data.Test.empty())
-    line += format("%stest %lld", S->EvalOnly ? "" : ", ",
+    line += format("%stest %lld", training ? ", " : "",
                    (long long)Data.Test.Samples);
-  std::printf("%s samples\n", line.c_str());
+  if (!training && Data.Test.empty())
+    line.resize(line.size() - 2);
+  std::printf("%s%s\n", line.c_str(),
+              training || !Data.Test.empty() ? " samples" : "");
   std::fflush(stdout);
 }
 
@@ -385,9 +425,10 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   const Settings &set = *s->S;
   if (!set.Quiet)
     s->printHeader();
-  int status = set.EvalOnly
-                   ? s->evalLine()
-                   : s->train(set.EpochsGiven ? set.Epochs : 0, set.Steps);
+  int status =
+      !set.Predict.empty() ? (set.EvalOnly && s->evalLine()) || s->predict()
+      : set.EvalOnly       ? s->evalLine()
+                     : s->train(set.EpochsGiven ? set.Epochs : 0, set.Steps);
   if (status) {
     s->Live.clear();
     std::string error = adj_rt_last_error();

@@ -47,8 +47,16 @@ struct Settings {
   bool Shuffle = true, Quiet = false, EvalOnly = false;
   bool EpochsGiven = false;
   bool Live = false; ///< redraw a progress line (stdout is a terminal)
-  std::vector<std::string> Freeze;
+  std::vector<std::string> Freeze; ///< parameter names, globs expanded
   const char *LoadPath = nullptr, *SavePath = nullptr;
+  const char *InitFromPath = nullptr;
+  /// --map: (model tensor, checkpoint tensor), for --init-from.
+  std::vector<std::pair<std::string, std::string>> Map;
+  bool AllowEmpty = false;
+  /// --predict: (input, file); predicting replaces training.
+  std::vector<std::pair<std::string, std::string>> Predict;
+  const char *OutPath = nullptr;
+  bool Classes = false;
   const char *LogPath = nullptr, *PlotPath = nullptr;
 };
 
@@ -104,6 +112,16 @@ struct DataSet {
 /// argument, else the eval_step's; null when neither function has it.
 const adj_rt_value_desc *findInputDesc(const adj_rt_model &m, const char *name);
 
+/// The format of a data file named `path` (.npy, .csv, .idx, -ubyte, .gz);
+/// `flag` prefixes the error ("--data").
+int dataFormatOf(const std::string &path, const char *flag,
+                 adj_rt_data_format &f);
+
+/// Loads one source into `split`, checking it against the declared input
+/// `d`: its dtype, values per sample and sample count.
+int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
+              Split &split);
+
 /// Loads and validates the model's data: declared vs file shapes, sample
 /// counts, label ranges. Skips the train split when `evalOnly`.
 int loadData(const adj_rt_model &m, bool evalOnly, DataSet &out);
@@ -157,8 +175,10 @@ public:
   /// batch passed to run(). With `inPlace`, updates whose result descriptor
   /// allows it are written into the slot's current buffer (except frozen
   /// slots); the others go to the slot's other buffer.
+  /// `needsLoss`: fail unless a result is named "loss" (predict_step has
+  /// none).
   int bind(const adj_rt_function &f, const char *what, const Split &split,
-           State &state, int64_t batch, bool inPlace);
+           State &state, int64_t batch, bool inPlace, bool needsLoss = true);
   /// Fails unless every result is a floating-point scalar (for eval_step,
   /// whose results are averaged).
   int requireScalarResults() const;
@@ -182,6 +202,8 @@ public:
   /// Result `r` (a scalar) as a double.
   double result(int r) const;
   int numResults() const { return int(Results.size()); }
+  /// The buffer of result `r` after call().
+  const void *resultData(int r) const { return Results[size_t(r)]; }
   const char *resultName(int r) const { return Fn->results[r].name; }
   int lossIndex() const { return Loss; }
 
@@ -244,6 +266,12 @@ int saveCheckpoint(const char *path, const Settings &s, const State &state,
 /// training) and `resumed` is left empty.
 int loadCheckpoint(const char *path, const Settings &s, bool training,
                    State &state, std::optional<Position> &resumed);
+
+/// --init-from: copies into `state` the tensors of checkpoint `path` whose
+/// name (after s.Map) and shape match a parameter or buffer; prints what was
+/// loaded, new, skipped and unused unless quiet. Fails when nothing matches
+/// (unless s.AllowEmpty) or a --map source is absent.
+int initFromCheckpoint(const char *path, const Settings &s, State &state);
 
 /// The values --log and --plot write: one row per step and per epoch.
 struct History {
@@ -333,7 +361,8 @@ struct adj_rt_session {
   struct OwnedOptions {
     adj_rt_options O{};
     std::deque<std::string> Strings;
-    std::vector<const char *> Freeze, DataKeys, DataValues;
+    std::vector<const char *> Freeze, DataKeys, DataValues, MapKeys, MapValues,
+        PredictKeys, PredictValues;
     explicit OwnedOptions(const adj_rt_options &src);
   };
 
@@ -359,6 +388,9 @@ struct adj_rt_session {
   int save(const char *path);
   /// Writes --log and --plot.
   int writeHistory() const;
+  /// --predict: writes predict_step's output for the --predict files to
+  /// --out (Predict.cpp).
+  int predict();
 
   const adj_rt_model *Source = nullptr; ///< the caller's model
   std::unique_ptr<OwnedOptions> Opts;

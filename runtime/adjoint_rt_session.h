@@ -137,6 +137,20 @@ double adj_rt_session_update_norm(const adj_rt_session *s, int i);
  *  adj_rt_train's save_path. */
 int adj_rt_session_save(adj_rt_session *s, const char *path);
 
+/** --init-from for a session: copies the tensors of `path` whose name
+ *  (after `map`, "NEW=OLD[,NEW=OLD]" or NULL) and shape match a parameter
+ *  or buffer, prints what it did (unless quiet) and restarts the optimizer
+ *  at step 0 with fresh state. On failure nothing changes. */
+int adj_rt_session_init_from(adj_rt_session *s, const char *path,
+                             const char *map);
+
+/** --predict for a session: `inputs` is "INPUT=PATH[,INPUT=PATH]"; the
+ *  model's output in evaluation mode for every row goes to `out_path`
+ *  (.npy or .csv), as argmax classes when `classes`. Prints a line unless
+ *  quiet. The session's parameters are used as they are. */
+int adj_rt_session_predict(adj_rt_session *s, const char *inputs,
+                           const char *out_path, int classes);
+
 /** Loads a checkpoint as adj_rt_train's load_path: a full one of the same
  *  optimizer restores the optimizer state and position too; one holding
  *  parameters only resets the optimizer state and position to step 0. On

@@ -43,7 +43,10 @@ typedef enum {
   ADJ_RT_INIT_KAIMING_UNIFORM,
   /** The same bound, fan_in being that of the weight a bias is used with:
    *  PyTorch's default for the biases of nn.Linear and nn.Conv*d. */
-  ADJ_RT_INIT_UNIFORM_FAN_IN
+  ADJ_RT_INIT_UNIFORM_FAN_IN,
+  /** pretrained(file, tensor): adj_rt_param_desc.file's tensor, loaded by
+   *  adj_rt_train (adj_rt_init_fill writes zeros). */
+  ADJ_RT_INIT_PRETRAINED
 } adj_rt_init;
 
 typedef struct {
@@ -61,6 +64,10 @@ typedef struct {
    *  loaded like a parameter, updated by train_step's result of its name,
    *  never given to the optimizer or frozen. */
   int buffer;
+  /** ADJ_RT_INIT_PRETRAINED: the safetensors file and the tensor's name in
+   *  it; its dtype (F32, F64) and shape must fit. */
+  const char *file;
+  const char *tensor;
 } adj_rt_param_desc;
 
 /** Data sources of the model's data { } block. */
@@ -151,6 +158,10 @@ typedef struct {
    *  { } block; see adj_rt_schedule_lr. */
   adj_rt_schedule schedule;
   int64_t warmup;
+  /** The model's `output` in evaluation mode (--predict): args the inputs
+   *  it reads, then the parameters and buffers; one result [N, ...] named
+   *  after the output. fn NULL: the model has no per-sample output. */
+  adj_rt_function predict_step;
 } adj_rt_model;
 
 /* ---- Running a model. ---- */
@@ -194,7 +205,25 @@ typedef struct {
   const char *plot_path;    /**< --plot FILE.svg: train/test loss per epoch */
   adj_rt_schedule schedule; /**< --schedule; kind 0: the model's */
   int64_t warmup;           /**< --warmup N; -1: the model's, 0: none */
-  void *storage;            /**< owned by adj_rt_options_set; NULL until then */
+  /** --init-from CKPT: the parameters and buffers whose name (after --map)
+   *  and shape match are copied from it, the others keep their
+   *  initialisers; optimizer state starts fresh. */
+  const char *init_from_path;
+  /** --map NEW=OLD: map_keys[i] is a parameter or buffer of the model,
+   *  map_values[i] the checkpoint's tensor loaded into it. */
+  int num_map;
+  const char *const *map_keys;
+  const char *const *map_values;
+  int allow_empty; /**< --allow-empty: --init-from matching nothing is ok */
+  /** --predict INPUT=PATH: instead of training, the model's output in
+   *  evaluation mode for every row of these inputs goes to out_path (.npy,
+   *  or .csv); with `classes`, the argmax of each row. */
+  int num_predict;
+  const char *const *predict_keys;
+  const char *const *predict_values;
+  const char *out_path;
+  int classes;
+  void *storage; /**< owned by adj_rt_options_set; NULL until then */
 } adj_rt_options;
 
 /** Sets the defaults: every count 0, lr 0, seed -1, warmup -1, shuffle 1,

@@ -708,7 +708,7 @@ TEST(Sema, Diagnostics) {
        "m.adj:7:10: error: 'seed' must be a non-negative integer"},
       {Prelude + Loss + "train {\n  lr = 0.1\n}\n",
        "m.adj:7:3: error: unknown train setting 'lr'; expected optimizer, "
-       "batch, epochs, seed, clip_norm, schedule or warmup"},
+       "batch, epochs, seed, clip_norm, schedule, warmup or lr_mult"},
       {Prelude + Loss + "train {\n  schedule = linear\n}\n",
        "m.adj:7:14: error: unknown schedule 'linear'; expected constant, step "
        "or cosine"},
@@ -826,6 +826,65 @@ TEST(Sema, MissingFile) {
   EXPECT_EQ(OS.str(), "error: cannot open '/nonexistent/x.adj': No such file "
                       "or directory\n");
   EXPECT_EQ(D.errorCount(), 1u);
+}
+
+//===--- Transfer learning: output, @predict and lr_mult ------------------===//
+
+/// The names of \p F's arguments.
+std::vector<std::string> argNames(const Function &F) {
+  std::vector<std::string> Names;
+  for (const auto &A : F.Args)
+    Names.push_back(A->Name);
+  return Names;
+}
+
+TEST(Sema, PredictReturnsTheOutputFromTheInputsItReads) {
+  const std::string Model = "input x : f32[N, 4]\n"
+                            "input y : i32[N]\n"
+                            "param w : f32[4, 3] = zeros\n"
+                            "logits = x @ w\n"
+                            "probs = softmax(logits)\n"
+                            "right = accuracy(logits, y)\n"
+                            "loss cross_entropy(logits, y)\n"
+                            "metric acc = accuracy(logits, y)\n";
+  // Default: the loss's first argument; the labels are not read.
+  Compiled C = compile(Model);
+  ASSERT_TRUE(C.Spec && C.Spec->Predict) << C.Diags;
+  const Function &P = *C.Spec->Predict->Functions.at(0);
+  EXPECT_EQ(P.Name, "predict");
+  EXPECT_EQ(argNames(P), (std::vector<std::string>{"x", "w"}));
+  ASSERT_EQ(P.Results.size(), 1u);
+  EXPECT_EQ(P.Results[0].Name, "logits");
+  EXPECT_EQ(P.Results[0].V->Type.str(), "f32[N,3]");
+  EXPECT_EQ(P.Ops.size(), 1u); // the matmul; probs, right and the loss pruned
+  // `output NAME`, and @forward is as before.
+  Compiled O = compile(Model + "output probs\n");
+  ASSERT_TRUE(O.Spec && O.Spec->Predict) << O.Diags;
+  EXPECT_EQ(O.Spec->Predict->Functions.at(0)->Results[0].Name, "probs");
+  EXPECT_EQ(O.Spec->Output, "probs");
+  EXPECT_EQ(O.Spec->M->Functions.size(), 1u);
+  // A scalar first argument of the loss: no output, and no error.
+  Compiled S = compile("input x : f32[N, 4]\nparam w : f32[4, 1] = zeros\n"
+                       "loss sum(mean(x @ w))\n");
+  ASSERT_TRUE(S.Spec) << S.Diags;
+  EXPECT_EQ(S.Spec->Predict, nullptr);
+  // `output` is still a name when bound.
+  Compiled N = compile("input x : f32[N, 4]\nparam w : f32[4, 1] = zeros\n"
+                       "output = x @ w\nloss mean(output)\n");
+  EXPECT_TRUE(N.Spec) << N.Diags;
+}
+
+TEST(Sema, LrMultFromTheParamOrTheFirstMatchingGlob) {
+  Compiled C = compile("input x : f32[N, 4]\ninput y : i32[N]\n"
+                       "param conv1 : f32[4, 4] = zeros lr_mult = 0.5\n"
+                       "param conv2 : f32[4, 4] = zeros\n"
+                       "param fc : f32[4, 3] = zeros\n"
+                       "loss cross_entropy(x @ conv1 @ conv2 @ fc, y)\n"
+                       "train {\n  lr_mult = {\"conv*\": 0.1, \"*\": 2}\n}\n");
+  ASSERT_TRUE(C.Spec) << C.Diags;
+  EXPECT_EQ(C.Spec->Train.LrMult,
+            (std::map<std::string, double>{
+                {"conv1", 0.5}, {"conv2", 0.1}, {"fc", 2}}));
 }
 
 TEST(Diagnostics, Format) {

@@ -26,6 +26,11 @@ using namespace adj::trainertest;
 
 namespace {
 
+/// What --load's errors about a tensor end with.
+const std::string InitFromHint =
+    "; --load resumes this model exactly, --init-from CKPT copies the tensors "
+    "that match\n";
+
 //===--- Checkpoints and resuming -----------------------------------------===//
 
 TEST(TrainerCheckpoint, WritesTheDesignsFormat) {
@@ -115,6 +120,89 @@ void writeParams(const std::string &path, float w, float b) {
       << adj_rt_last_error();
 }
 
+/// The values of w and b in a new session of `m` with the options `opts`
+/// (flag, value); fails the test when the session cannot be created.
+std::pair<float, float>
+sessionValues(const adj_rt_model *m,
+              std::vector<std::pair<const char *, const char *>> opts,
+              std::string *out = nullptr) {
+  adj_rt_options o;
+  adj_rt_options_init(&o);
+  o.quiet = out ? 0 : 1;
+  for (const auto &[flag, value] : opts)
+    EXPECT_EQ(adj_rt_options_set(&o, flag, value), 0) << adj_rt_last_error();
+  testing::internal::CaptureStdout();
+  adj_rt_session *s = adj_rt_session_create(m, &o);
+  std::string printed = testing::internal::GetCapturedStdout();
+  if (out)
+    *out = printed;
+  adj_rt_options_free(&o);
+  EXPECT_NE(s, nullptr) << adj_rt_last_error();
+  if (!s)
+    return {NAN, NAN};
+  adj_rt_named_tensor w, b;
+  EXPECT_EQ(adj_rt_session_param(s, 0, &w), 0);
+  EXPECT_EQ(adj_rt_session_param(s, 1, &b), 0);
+  adj_rt_session_info info;
+  adj_rt_session_get_info(s, &info);
+  EXPECT_EQ(info.step, 0); // the optimizer starts fresh
+  std::pair<float, float> v = {*static_cast<float *>(w.data),
+                               *static_cast<float *>(b.data)};
+  adj_rt_session_free(s);
+  return v;
+}
+
+TEST(TrainerCheckpoint, InitFromCopiesTheTensorsThatMatch) {
+  TempDir dir;
+  Model b = linearModel(dir);
+  auto fresh = sessionValues(b.model(), {});
+  std::string ck = dir.file("ck.safetensors");
+  float seven = 7, eight = 8, wide[2] = {1, 2}, state = 3;
+  const int64_t oneByTwo[] = {1, 2};
+  std::vector<const char *> meta = {"format", "adjoint-1", "optimizer", "sgd",
+                                    "step",   "8",         "epoch",     "1",
+                                    "rng",    nullptr};
+  std::string rng(64, 'a');
+  meta.back() = rng.c_str();
+  // w matches; b is absent; `head` would fit b; optimizer state is ignored.
+  adj_rt_named_tensor t[] = {{"w", ADJ_RT_F32, 2, OneByOne, &seven},
+                             {"head", ADJ_RT_F32, 1, One, &eight},
+                             {"opt.v.w", ADJ_RT_F32, 2, OneByOne, &state}};
+  ASSERT_EQ(adj_rt_save_checkpoint(ck.c_str(), 3, t, 5, meta.data()), 0);
+  std::string out;
+  auto v = sessionValues(b.model(), {{"init-from", ck.c_str()}}, &out);
+  EXPECT_EQ(v.first, 7);
+  EXPECT_EQ(v.second, fresh.second);
+  EXPECT_EQ(out, "init-from '" + ck +
+                     "': loaded 1 of 2 tensors\n"
+                     "  loaded   w\n"
+                     "  new      b\n"
+                     "  unused   head\n"
+                     "  ignored  1 optimizer-state tensors; the optimizer "
+                     "starts fresh\n");
+  v = sessionValues(b.model(), {{"init-from", ck.c_str()}, {"map", "b=head"}});
+  EXPECT_EQ(v.first, 7);
+  EXPECT_EQ(v.second, 8);
+  // Another shape is skipped; nothing loaded is an error unless allowed.
+  adj_rt_named_tensor other[] = {{"w", ADJ_RT_F32, 2, oneByTwo, wide}};
+  ASSERT_EQ(adj_rt_save_checkpoint(ck.c_str(), 1, other, 0, nullptr), 0);
+  EXPECT_EQ(trainError(b.model(), {"--init-from", ck}),
+            "linear-trainer: error: '" + ck +
+                "': no tensor matches a parameter or buffer of the model by "
+                "name and shape (1 skipped, 1 not in the checkpoint; it has: "
+                "); rename with --map NEW=OLD, or start from the initialisers "
+                "with --allow-empty\n");
+  v = sessionValues(b.model(), {{"init-from", ck.c_str()}, {"allow-empty", ""}},
+                    &out);
+  EXPECT_EQ(v, fresh);
+  EXPECT_TRUE(contains(out, "  skipped  w (shape [1, 2] in the checkpoint, "
+                            "[1, 1] in the model)\n"))
+      << out;
+  EXPECT_EQ(trainError(b.model(), {"--init-from", ck, "--map", "b=nope"}),
+            "linear-trainer: error: --map: '" + ck +
+                "' has no tensor 'nope' (to load into 'b')\n");
+}
+
 TEST(TrainerCheckpoint, ParametersOnlyStartFreshAtStepZero) {
   TempDir dir;
   Model b = linearModel(dir);
@@ -195,11 +283,13 @@ TEST(TrainerCheckpoint, RejectsCheckpointsThatDoNotFitTheModel) {
             prefix + "tensor 'w' has shape [1, 2], the model expects [1, 1]\n");
   write({w});
   EXPECT_EQ(trainError(b.model(), {"--load", ck}),
-            prefix + "no tensor for parameter 'b'\n");
+            prefix + "no tensor for parameter 'b'" + InitFromHint);
   write({w, bias, extra});
   EXPECT_EQ(trainError(b.model(), {"--load", ck}),
-            prefix + "unknown tensor 'c' (neither a parameter of the model "
-                     "nor state of its optimizer)\n");
+            prefix +
+                "unknown tensor 'c' (neither a parameter of the model "
+                "nor state of its optimizer)" +
+                InitFromHint);
   // A full checkpoint of the same optimizer must hold all of its state.
   std::vector<const char *> meta = {"format", "adjoint-1", "optimizer", "sgd",
                                     "step",   "8",         "epoch",     "1",

@@ -137,6 +137,7 @@ TEST(TrainerOptions, SetChecksAndStoresEveryOption) {
                          : kind == "PosFloat" ? "0.5"
                          : kind == "List"     ? "a,b"
                          : kind == "Map"      ? "train.x=a.npy"
+                         : kind == "Pairs"    ? "a=b,c=d"
                          : kind == "String"   ? "name"
                          : kind == "Schedule" ? "cosine:t_max=10"
                                               : nullptr;

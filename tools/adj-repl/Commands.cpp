@@ -518,6 +518,41 @@ bool Repl::cmdLoad(const std::string &Args) {
   return true;
 }
 
+bool Repl::cmdInitFrom(const std::string &Args) {
+  if (!ensureSession(":init-from"))
+    return false;
+  std::istringstream Words(Args);
+  std::string File, Map;
+  Words >> File >> Map;
+  if (File.empty())
+    return replError(":init-from: expected a file name");
+  if (adj_rt_session_init_from(Session, File.c_str(), Map.c_str()))
+    return replError(adj_rt_last_error());
+  ParamsDirty = true;
+  return true;
+}
+
+bool Repl::cmdPredict(const std::string &Args) {
+  if (!ensureSession(":predict"))
+    return false;
+  std::string Inputs, Out;
+  bool Classes = false;
+  std::istringstream Words(Args);
+  for (std::string W; Words >> W;) {
+    if (W == "classes" || W == "--classes")
+      Classes = true;
+    else if (W.find('=') != std::string::npos)
+      Inputs += (Inputs.empty() ? "" : ",") + W;
+    else
+      Out = W;
+  }
+  if (Inputs.empty() || Out.empty())
+    return replError(":predict: expected INPUT=PATH ... FILE.npy [classes]");
+  if (adj_rt_session_predict(Session, Inputs.c_str(), Out.c_str(), Classes))
+    return replError(adj_rt_last_error());
+  return true;
+}
+
 bool Repl::cmdTime(const std::string &) {
   if (!CM)
     return replError(":time: no model yet");
@@ -609,6 +644,10 @@ const Repl::Command *Repl::commands(size_t &Count) {
       {"gradcheck", &Repl::cmdGradCheck, "", "analytic vs numerical gradients"},
       {"save", &Repl::cmdSave, "FILE", "write a checkpoint"},
       {"load", &Repl::cmdLoad, "FILE", "read a checkpoint"},
+      {"init-from", &Repl::cmdInitFrom, "FILE [NEW=OLD,...]",
+       "copy the tensors that match; fresh optimizer"},
+      {"predict", &Repl::cmdPredict, "INPUT=PATH... FILE [classes]",
+       "the model's output for new inputs to .npy/.csv"},
       {"time", &Repl::cmdTime, "", "compile time per stage, steps/s"},
       {"source", &Repl::cmdSource, "", "print the model's source"},
       {"write", &Repl::cmdWrite, "[FILE]", "write the model's source"},

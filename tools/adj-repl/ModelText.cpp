@@ -269,6 +269,8 @@ static const char *kindWord(StmtKind K) {
     return "loss";
   case StmtKind::Metric:
     return "metric";
+  case StmtKind::Output:
+    return "output";
   case StmtKind::Train:
     return "train";
   case StmtKind::Data:
@@ -289,7 +291,7 @@ static Edit applyRaw(const std::string &Source, const StmtSpan &Span,
   for (const StmtSpan &S : Stmts) {
     bool Same = S.Known && S.Kind == Span.Kind &&
                 (S.Name == Span.Name || S.Kind == StmtKind::Loss ||
-                 S.Kind == StmtKind::Model);
+                 S.Kind == StmtKind::Model || S.Kind == StmtKind::Output);
     if (!Same)
       continue;
     if (S.Kind == StmtKind::Train || S.Kind == StmtKind::Data) {
@@ -359,6 +361,7 @@ static Edit applyRaw(const std::string &Source, const StmtSpan &Span,
     At = Place({K::Bind}, {K::Metric, K::Train, K::Data}, false);
     break;
   case K::Metric:
+  case K::Output:
     At = Place({K::Metric, K::Loss}, {K::Train, K::Data}, false);
     break;
   case K::Train:

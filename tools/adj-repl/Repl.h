@@ -78,6 +78,8 @@ private:
   bool cmdGradCheck(const std::string &Args);
   bool cmdSave(const std::string &Args);
   bool cmdLoad(const std::string &Args);
+  bool cmdPredict(const std::string &Args);
+  bool cmdInitFrom(const std::string &Args);
   bool cmdTime(const std::string &Args);
   bool cmdSource(const std::string &Args);
   bool cmdWrite(const std::string &Args);

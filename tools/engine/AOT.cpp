@@ -72,13 +72,18 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
   // Data paths become absolute so the trainer runs from any directory.
   std::unique_ptr<ModelSpec> AbsSpec = Spec.clone();
   ModelSpec &Abs = *AbsSpec;
-  for (DataSpec &D : Abs.Data) {
-    llvm::SmallString<256> P(D.Path);
+  auto MakeAbsolute = [](std::string &Path) {
+    llvm::SmallString<256> P(Path);
     if (!llvm::sys::fs::make_absolute(P)) {
       llvm::sys::path::remove_dots(P, /*remove_dot_dot=*/true);
-      D.Path = std::string(P);
+      Path = std::string(P);
     }
-  }
+  };
+  for (DataSpec &D : Abs.Data)
+    MakeAbsolute(D.Path);
+  for (ParamSpec &P : Abs.Params) // pretrained() files
+    if (!P.File.empty())
+      MakeAbsolute(P.File);
 
   std::unique_ptr<Module> M = buildIR(Abs, /*AllOptimizers=*/true);
   if (!M)

@@ -57,6 +57,8 @@ static adj_rt_init initOf(InitKind K) {
     return ADJ_RT_INIT_KAIMING_UNIFORM;
   case InitKind::UniformFanIn:
     return ADJ_RT_INIT_UNIFORM_FAN_IN;
+  case InitKind::Pretrained:
+    return ADJ_RT_INIT_PRETRAINED;
   }
   return ADJ_RT_INIT_ZEROS;
 }
@@ -142,6 +144,8 @@ ModelDescription::ModelDescription(
   Desc.name = str(Spec.Name);
   Desc.eval_step = describe(*M.function("forward"), "eval_step", Resolve);
   Desc.train_step = describe(*M.function("train_step"), "train_step", Resolve);
+  if (const Function *P = M.function("predict"))
+    Desc.predict_step = describe(*P, "predict_step", Resolve);
   std::string Prefix = kOptimizerStepPrefix;
   for (auto &F : M.Functions)
     if (F->Name.rfind(Prefix, 0) == 0)
@@ -152,9 +156,11 @@ ModelDescription::ModelDescription(
 
   for (const ParamSpec &P : Spec.Params) {
     DimStore.push_back(P.Type.Dims);
+    bool Pre = P.Init == InitKind::Pretrained;
     Params.push_back({str(P.Name), int(P.Type.rank()), DimStore.back().data(),
                       initOf(P.Init), P.A, P.B, P.Frozen ? 1 : 0, P.FanIn,
-                      P.FanOut, P.Buffer ? 1 : 0});
+                      P.FanOut, P.Buffer ? 1 : 0, Pre ? str(P.File) : nullptr,
+                      Pre ? str(P.Tensor) : nullptr});
   }
   for (const DataSpec &D : Spec.Data)
     Data.push_back(
@@ -243,6 +249,9 @@ std::string ModelDescription::emitC() const {
   };
   std::string Eval = Function(Desc.eval_step);
   std::string Train = Function(Desc.train_step);
+  std::string Predict = Desc.predict_step.fn || Desc.predict_step.num_results
+                            ? Function(Desc.predict_step)
+                            : std::string("{0, 0, 0, 0, 0, 0}");
   std::vector<std::string> Opts;
   for (int I = 0; I < Desc.num_optimizer_steps; ++I)
     Opts.push_back(Function(Desc.optimizer_steps[I]));
@@ -263,10 +272,11 @@ std::string ModelDescription::emitC() const {
     S += "static const adj_rt_param_desc params[] = {\n";
     for (int I = 0; I < Desc.num_params; ++I) {
       const adj_rt_param_desc &P = Desc.params[I];
-      S += fmt::format(
-          "  {{{}, {}, {}, (adj_rt_init){}, {}, {}, {}, {}, {}, {}}},\n",
-          lit(P.name), P.rank, DimNames[I], int(P.init), num(P.a), num(P.b),
-          P.frozen, P.fan_in, P.fan_out, P.buffer);
+      S += fmt::format("  {{{}, {}, {}, (adj_rt_init){}, {}, {}, {}, {}, {}, "
+                       "{}, {}, {}}},\n",
+                       lit(P.name), P.rank, DimNames[I], int(P.init), num(P.a),
+                       num(P.b), P.frozen, P.fan_in, P.fan_out, P.buffer,
+                       lit(P.file), lit(P.tensor));
     }
     S += "};\n";
   }
@@ -297,7 +307,7 @@ std::string ModelDescription::emitC() const {
   S += fmt::format(
       "\nstatic const adj_rt_model model = {{\n  {}, /* abi_version */\n"
       "  {}, {}, {}, {}, {}, {}, {}, {}, {},\n  {}, {}, {}, {}, {}u, {}, {},\n"
-      "  {{(adj_rt_schedule_kind){}, {}, {}, {}, {}}}, {}}};\n\n"
+      "  {{(adj_rt_schedule_kind){}, {}, {}, {}, {}}}, {},\n  {}}};\n\n"
       "int main(int argc, char **argv) {{\n"
       "  return adj_rt_trainer_main(&model, argc, argv);\n}}\n",
       Desc.abi_version, lit(Desc.name), Train, Eval, Desc.num_params,
@@ -305,7 +315,7 @@ std::string ModelDescription::emitC() const {
       lit(Desc.optimizer), num(Desc.lr), Desc.batch, Desc.epochs, Desc.seed,
       Desc.num_optimizer_steps, OptName, int(Desc.schedule.kind),
       Desc.schedule.step_size, num(Desc.schedule.gamma), Desc.schedule.t_max,
-      num(Desc.schedule.eta_min), Desc.warmup);
+      num(Desc.schedule.eta_min), Desc.warmup, Predict);
   return S;
 }
 

@@ -94,6 +94,7 @@ bool Engine::runPipeline(Module &M, const TrainSpec &Train, Stage Last,
   PassContext Ctx;
   Ctx.Optimizer = optimizerConfig(Train.Optimizer, Opts.Optimizer);
   Ctx.Optimizer.ClipNorm = Train.ClipNorm;
+  Ctx.Optimizer.LrMult = Train.LrMult;
   bool Ok = PM->run(M, Ctx, Log);
   PassTimes = PM->timings();
   reportPassErrors(Ctx, Diags, Prog, Err);
@@ -177,7 +178,7 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
   std::ostringstream Log;
   bool Ok = runPipeline(*M, Spec.Train, Stage::Opt, Log);
   Err << Log.str();
-  if (!Ok)
+  if (!Ok || !addPredict(Spec, *M))
     return nullptr;
   if (!AllOptimizers)
     return M;
@@ -205,6 +206,30 @@ std::unique_ptr<Module> Engine::buildIR(const ModelSpec &Spec,
       }
   }
   return M;
+}
+
+bool Engine::addPredict(const ModelSpec &Spec, Module &M) {
+  if (!Spec.Predict)
+    return true;
+  std::unique_ptr<Module> P = Spec.Predict->clone();
+  if (Opts.Elt == DType::F64)
+    convertToF64(*P);
+  PassManagerOptions PO;
+  PO.VerifyEach = Opts.Passes.VerifyEach;
+  auto PM = passPipeline(Opts.Fuse ? "canonicalize,constant-fold,cse,dce,fuse"
+                                   : "canonicalize,constant-fold,cse,dce",
+                         PO);
+  if (!PM)
+    return fail(PM.takeError());
+  PassContext Ctx;
+  std::ostringstream Log;
+  bool Ok = PM->run(*P, Ctx, Log);
+  reportPassErrors(Ctx, Diags, Prog, Err);
+  if (!Ok)
+    return false;
+  for (auto &F : P->Functions)
+    M.Functions.push_back(std::move(F));
+  return true;
 }
 
 std::unique_ptr<CompiledModel>

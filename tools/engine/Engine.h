@@ -111,6 +111,9 @@ public:
   /// also @train_step_<name> for every other optimizer, so that a native
   /// trainer's --optimizer can choose. Null after printing errors.
   std::unique_ptr<Module> buildIR(const ModelSpec &Spec, bool AllOptimizers);
+  /// Optimises the model's @predict (evaluation mode, the `output`) and
+  /// adds it to \p M; false after printing errors.
+  bool addPredict(const ModelSpec &Spec, Module &M);
   /// The optimizer @train_step uses.
   std::string optimizerName(const ModelSpec &Spec) const;
   /// Compiles a native trainer executable at \p OutPath (see AOT.cpp).
