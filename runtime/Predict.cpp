@@ -141,30 +141,13 @@ int adj_rt_session::predict() {
       return fail(format("--predict: the output '%s' reads input '%s'; give "
                          "it with --predict %s=PATH",
                          out.name, f.args[i].name, f.args[i].name));
-  Step step;
-  if (step.bind(f, "predict_step", split, Params, S->Batch, false,
-                /*needsLoss=*/false))
-    return 1;
-  int64_t perRow = 1;
-  std::vector<int64_t> shape = {split.Samples};
-  for (int k = 1; k < out.rank; ++k) {
-    perRow *= out.dims[k];
-    shape.push_back(out.dims[k]);
-  }
-  size_t rowBytes = size_t(perRow) * dtypeSize(out.dtype);
   AlignedBuffer rows;
-  if (!rows.allocate(size_t(split.Samples) * rowBytes))
-    return fail("out of memory for the predictions");
-  auto *dst = static_cast<unsigned char *>(rows.data());
-  for (int64_t start = 0; start < split.Samples; start += S->Batch) {
-    int64_t n = std::min(S->Batch, split.Samples - start);
-    step.gather(nullptr, start, n);
-    if (step.call(n) != 0)
-      return fail(format("--predict: invalid data in the batch at row %lld",
-                         (long long)start));
-    std::memcpy(dst + size_t(start) * rowBytes, step.resultData(0),
-                size_t(n) * rowBytes);
-  }
+  int64_t perRow = 1;
+  if (predictRows(split, rows, perRow, "--predict"))
+    return 1;
+  std::vector<int64_t> shape = {split.Samples};
+  for (int k = 1; k < out.rank; ++k)
+    shape.push_back(out.dims[k]);
   const void *data = rows.data();
   adj_rt_dtype dtype = out.dtype;
   std::vector<int32_t> classes;
@@ -186,6 +169,82 @@ int adj_rt_session::predict() {
                 quoted(S->OutPath).c_str());
     std::fflush(stdout);
   }
+  return 0;
+}
+
+int adj_rt_session::predictRows(Split &split, AlignedBuffer &rows,
+                                int64_t &perRow, const char *what) {
+  const adj_rt_function &f = S->Model.predict_step;
+  const adj_rt_value_desc &out = f.results[0];
+  Step step;
+  if (step.bind(f, "predict_step", split, Params, S->Batch, false,
+                /*needsLoss=*/false))
+    return 1;
+  perRow = 1;
+  for (int k = 1; k < out.rank; ++k)
+    perRow *= out.dims[k];
+  size_t rowBytes = size_t(perRow) * dtypeSize(out.dtype);
+  if (!rows.allocate(size_t(split.Samples) * rowBytes))
+    return fail("out of memory for the predictions");
+  auto *dst = static_cast<unsigned char *>(rows.data());
+  for (int64_t start = 0; start < split.Samples; start += S->Batch) {
+    int64_t n = std::min(S->Batch, split.Samples - start);
+    step.gather(nullptr, start, n);
+    if (step.call(n) != 0)
+      return fail(format("%s: invalid data in the batch at row %lld", what,
+                         (long long)start));
+    std::memcpy(dst + size_t(start) * rowBytes, step.resultData(0),
+                size_t(n) * rowBytes);
+  }
+  return 0;
+}
+
+extern "C" int adj_rt_session_predict_rows(adj_rt_session *s, const char *input,
+                                           const void *data, int64_t rows,
+                                           void *out, size_t out_bytes) {
+  if (!s || !input || !data || !out || rows <= 0)
+    return fail("adj_rt_session_predict_rows: bad argument");
+  const adj_rt_function &f = s->S->Model.predict_step;
+  if (!f.fn || f.num_results != 1 || !f.results)
+    return fail("the model has no per-sample output (name one with `output "
+                "NAME`)");
+  const adj_rt_value_desc *d = nullptr;
+  for (int i = 0; f.args && i < f.num_args; ++i)
+    if (f.args[i].role == ADJ_RT_ARG_INPUT) {
+      if (std::strcmp(f.args[i].name, input) != 0)
+        return fail(format("the output '%s' also reads input '%s'",
+                           f.results[0].name, f.args[i].name));
+      d = &f.args[i];
+    }
+  if (!d)
+    return fail(format("the output '%s' does not read input '%s'",
+                       f.results[0].name, input));
+  InputData in;
+  in.Name = input;
+  in.Path = "<memory>";
+  in.DType = d->dtype;
+  in.PerSample = 1;
+  for (int k = 1; k < d->rank; ++k)
+    in.PerSample *= d->dims[k];
+  in.Samples = rows;
+  size_t bytes = size_t(rows) * in.rowBytes();
+  in.Data.reset(alignedAlloc(bytes));
+  if (!in.Data)
+    return fail("out of memory for the inputs");
+  std::memcpy(in.Data.get(), data, bytes);
+  Split split;
+  split.Samples = rows;
+  split.Inputs.push_back(std::move(in));
+  AlignedBuffer result;
+  int64_t perRow = 1;
+  if (s->predictRows(split, result, perRow, "predict"))
+    return 1;
+  size_t need = size_t(rows) * size_t(perRow) * dtypeSize(f.results[0].dtype);
+  if (out_bytes < need)
+    return fail(format("adj_rt_session_predict_rows: %zu bytes for %zu of "
+                       "output",
+                       out_bytes, need));
+  std::memcpy(out, result.data(), need);
   return 0;
 }
 

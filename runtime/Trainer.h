@@ -391,6 +391,10 @@ struct adj_rt_session {
   /// --predict: writes predict_step's output for the --predict files to
   /// --out (Predict.cpp).
   int predict();
+  /// predict_step over every row of \p split into \p rows (\p perRow
+  /// output elements each); \p what prefixes errors.
+  int predictRows(adj::rt::Split &split, adj::rt::AlignedBuffer &rows,
+                  int64_t &perRow, const char *what);
 
   const adj_rt_model *Source = nullptr; ///< the caller's model
   std::unique_ptr<OwnedOptions> Opts;

@@ -14,6 +14,7 @@
 #include "runtime/adjoint_rt_io.h"
 #include "runtime/adjoint_rt_train.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -150,6 +151,15 @@ int adj_rt_session_init_from(adj_rt_session *s, const char *path,
  *  quiet. The session's parameters are used as they are. */
 int adj_rt_session_predict(adj_rt_session *s, const char *inputs,
                            const char *out_path, int classes);
+
+/** The model's output in evaluation mode for `rows` rows held in memory:
+ *  `input` names the one input the output reads and `data` holds its rows
+ *  (row-major, in its dtype and per-row shape); the output's rows go to
+ *  `out` (at least rows times the output's row bytes, in its dtype). Prints
+ *  nothing; used by adj-repl's :sample. */
+int adj_rt_session_predict_rows(adj_rt_session *s, const char *input,
+                                const void *data, int64_t rows, void *out,
+                                size_t out_bytes);
 
 /** Loads a checkpoint as adj_rt_train's load_path: a full one of the same
  *  optimizer restores the optimizer state and position too; one holding

@@ -127,12 +127,13 @@ TEST_F(ModelGradTest, EveryExample) {
       Trainable += !P.Buffer && !P.Frozen;
     O.MaxElements =
         std::clamp<int64_t>(768 / std::max<int64_t>(Trainable, 1), 16, 64);
-    // Recurrent weights drawn from [-1, 1] make a 128-unit GRU chaotic over
-    // 28 steps (gradients of 1e4, beyond what central differences resolve);
-    // they are drawn at PyTorch's initial scale, +-1/sqrt(128), instead.
+    // Recurrent weights drawn from [-1, 1] make a 128- or 256-unit GRU or
+    // LSTM chaotic over 28 or 64 steps (gradients of 1e4 to 1e7, beyond
+    // what central differences resolve); they are drawn at PyTorch's
+    // initial scale, +-1/sqrt(256), instead.
     for (const ParamSpec &P : Spec->Params)
-      if (P.Name.rfind("gru.", 0) == 0)
-        O.Ranges[P.Name] = {-0.088, 0.088};
+      if (P.Name.rfind("gru.", 0) == 0 || P.Name.rfind("lstm.", 0) == 0)
+        O.Ranges[P.Name] = {-0.0625, 0.0625};
     checkSpec(E.path().filename().string(), *Spec, O);
     ++Count;
   }

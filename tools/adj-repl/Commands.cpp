@@ -648,6 +648,8 @@ const Repl::Command *Repl::commands(size_t &Count) {
        "copy the tensors that match; fresh optimizer"},
       {"predict", &Repl::cmdPredict, "INPUT=PATH... FILE [classes]",
        "the model's output for new inputs to .npy/.csv"},
+      {"sample", &Repl::cmdSample, "N [\"PROMPT\"] [temperature=T]",
+       "generate N bytes from a byte-level language model"},
       {"time", &Repl::cmdTime, "", "compile time per stage, steps/s"},
       {"source", &Repl::cmdSource, "", "print the model's source"},
       {"write", &Repl::cmdWrite, "[FILE]", "write the model's source"},

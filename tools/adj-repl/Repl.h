@@ -79,6 +79,7 @@ private:
   bool cmdSave(const std::string &Args);
   bool cmdLoad(const std::string &Args);
   bool cmdPredict(const std::string &Args);
+  bool cmdSample(const std::string &Args); // Sample.cpp
   bool cmdInitFrom(const std::string &Args);
   bool cmdTime(const std::string &Args);
   bool cmdSource(const std::string &Args);
