@@ -23,6 +23,11 @@ loaded into TorchNet with load_state_dict(strict=True), and PyTorch evaluates
 it. reference.json records both losses ("reverse": adjoint_test_loss,
 torch_test_loss, strict_load), and the test checks that Adjoint's evaluation
 of adjoint_tuned.safetensors still gives PyTorch's loss.
+
+SeqNet (nn.Embedding -> nn.LSTM(batch_first=True) -> nn.Linear on the last
+hidden state, 5 classes of token sequences) goes through the same, into
+seq_* files and seq_reference.json, against seq_net.adj. `--seq` after the
+adjc path writes only those.
 """
 import json
 import os
@@ -63,6 +68,26 @@ def task(n, gen):
         x[i, 0, i % 3 * 2:i % 3 * 2 + 4, 2:6] += 1.0
         y[i] = i % 3
     return x, y
+
+
+class SeqNet(nn.Module):
+    """An embedding, an LSTM and a linear layer on the last hidden state."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(20, 8)
+        self.lstm = nn.LSTM(8, 12, batch_first=True)
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x):
+        hs, _ = self.lstm(self.embedding(x))
+        return self.fc(hs[:, -1])
+
+
+def seq_task(n, gen):
+    """Token sequences whose class is their first token mod 5."""
+    x = torch.randint(0, 20, (n, 6), generator=gen)
+    return x, x[:, 0] % 5
 
 
 def evaluate(model, x, y):
@@ -139,5 +164,68 @@ def main():
     print(json.dumps(reference, indent=2))
 
 
+def seq_main(adjc):
+    """The same both ways for SeqNet (nn.LSTM): seq_* files and
+    seq_reference.json."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(2)
+    train_x, train_y = seq_task(64, gen)
+    test_x, test_y = seq_task(32, gen)
+    model = SeqNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.train()
+    for step in range(8):
+        b = slice(step * 8, step * 8 + 8)
+        opt.zero_grad()
+        F.cross_entropy(model(train_x[b]), train_y[b]).backward()
+        opt.step()
+    logits, loss = evaluate(model, test_x, test_y)
+    weights = os.path.join(OUT, "seq_net.safetensors")
+    torch_to_safetensors.save(model.state_dict(), weights, {"format": "pt"})
+    for name, t in (("seq_train_x", train_x), ("seq_test_x", test_x),
+                    ("seq_train_y", train_y), ("seq_test_y", test_y)):
+        np.save(os.path.join(OUT, name + ".npy"), t.numpy().astype("<i4"))
+    np.save(os.path.join(OUT, "seq_torch_logits.npy"),
+            logits.numpy().astype("<f4"))
+    model_file = os.path.join(OUT, "seq_net.adj")
+    tuned = os.path.join(OUT, "seq_adjoint_tuned.safetensors")
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "r.json")
+        subprocess.run([adjc, model_file, "--run", "--init-from", weights,
+                        "--save", tuned, "--quiet"], check=True)
+        subprocess.run([adjc, model_file, "--run", "--load", tuned,
+                        "--eval-only", "--quiet", "--report", report],
+                       check=True)
+        with open(report) as f:
+            adjoint_loss = json.load(f)["test_loss"]
+    tensors, metadata = torch_to_safetensors.load(tuned)
+    twin = SeqNet()
+    result = twin.load_state_dict(
+        torch_to_safetensors.to_torch_state_dict(tensors, metadata),
+        strict=True)
+    strict_ok = not result.missing_keys and not result.unexpected_keys
+    _, torch_tuned_loss = evaluate(twin, test_x, test_y)
+    reference = {
+        "torch_version": torch.__version__,
+        "torch_test_loss": loss,
+        "reverse": {
+            "adjoint_test_loss": adjoint_loss,
+            "torch_test_loss": torch_tuned_loss,
+            "strict_load": strict_ok,
+            "relative_difference": abs(adjoint_loss - torch_tuned_loss) /
+            abs(torch_tuned_loss),
+        },
+    }
+    with open(os.path.join(OUT, "seq_reference.json"), "w") as f:
+        json.dump(reference, f, indent=2)
+        f.write("\n")
+    print(json.dumps(reference, indent=2))
+
+
 if __name__ == "__main__":
-    main()
+    if "--seq" in sys.argv:
+        seq_main(sys.argv[1])
+    else:
+        main()
+        seq_main(sys.argv[1] if len(sys.argv) > 1 else
+                 os.path.join(ROOT, "build", "bin", "adjc"))
