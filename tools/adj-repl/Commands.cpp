@@ -480,6 +480,7 @@ bool Repl::cmdGradCheck(const std::string &) {
   }
   for (const LabelSpec &L : CM->Spec->Labels)
     GO.Classes[L.Input] = L.Classes;
+  rangesFromInitialisers(*CM->Spec, GO);
   GradCheckResult R = gradCheck(*CM->Spec->M, GO);
   std::fflush(stdout);
   for (const std::string &W : R.Warnings)

@@ -200,6 +200,7 @@ int main(int argc, char **argv) {
     GO.Seed = O.seed >= 0 ? uint64_t(O.seed) : 0;
     for (const adj::LabelSpec &L : Spec->Labels)
       GO.Classes[L.Input] = L.Classes;
+    adj::rangesFromInitialisers(*Spec, GO);
     adj::GradCheckResult R = adj::gradCheck(*Spec->M, GO);
     for (const std::string &W : R.Warnings)
       std::cerr << "adjc: warning: " << W << "\n";

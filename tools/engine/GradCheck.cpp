@@ -229,4 +229,16 @@ std::string formatGradCheck(const GradCheckResult &R) {
   return S;
 }
 
+void rangesFromInitialisers(const ModelSpec &Spec, GradCheckOptions &O) {
+  for (const ParamSpec &P : Spec.Params) {
+    double Bound = 0;
+    if (P.Init == InitKind::Uniform && P.A < P.B)
+      O.Ranges.insert({P.Name, {P.A, P.B}});
+    else if ((P.Init == InitKind::KaimingUniform ||
+              P.Init == InitKind::UniformFanIn) &&
+             P.FanIn > 0 && (Bound = 1 / std::sqrt(double(P.FanIn))) < 1)
+      O.Ranges.insert({P.Name, {-Bound, Bound}});
+  }
+}
+
 } // namespace adj

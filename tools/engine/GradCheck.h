@@ -64,6 +64,15 @@ inline constexpr const char *kGradCheckPipeline =
 /// @forward rejects the random arguments, Error says so and Ok is false.
 GradCheckResult gradCheck(const Module &M, const GradCheckOptions &O);
 
+struct ModelSpec;
+/// Draws the parameters that a model initialises from a uniform range
+/// (`uniform(lo, hi)`, `kaiming_uniform` and `uniform_fan_in` with a known
+/// fan-in) from that range instead of [Lo, Hi]: a gradient is checked where
+/// training starts, which keeps recurrences with many units and steps (an
+/// LSTM of 256 units over 64 steps) out of the chaotic regime that weights
+/// of size 1 put them in. Ranges already set are kept.
+void rangesFromInitialisers(const ModelSpec &Spec, GradCheckOptions &O);
+
 /// The table `adjc --gradcheck` prints.
 std::string formatGradCheck(const GradCheckResult &R);
 
