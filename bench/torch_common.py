@@ -31,6 +31,19 @@ def mnist(shape=(784,), test_limit=None):
             idx("t10k-labels-idx1-ubyte.gz")[:test_limit].long())
 
 
+def text(path, seq, offset=0, start=0.0, end=1.0):
+    """The windows of Adjoint's text(path, seq, offset, start, end) data
+    source as an int64 tensor [K, seq]: the bytes [a, b) of the file, a =
+    floor(start * L), b = floor(end * L), cut into K = (b - a - 1) // seq
+    windows, window k the seq bytes from a + k * seq + offset."""
+    with open(path, "rb") as f:
+        data = f.read()
+    a, b = int(start * len(data)), int(end * len(data))
+    k = (b - a - 1) // seq
+    t = torch.frombuffer(bytearray(data[a + offset:a + offset + k * seq]), dtype=torch.uint8)
+    return t.reshape(k, seq).long()
+
+
 def mlp(sizes, act, inits):
     """Linear layers of `sizes` with `act` between them; inits[i] initialises
     layer i's weight in place; biases are zero."""
@@ -93,9 +106,12 @@ def train_steps_and_report(model, opt, data, batch, steps, warmup=3):
 
     it = batches()
 
+    def loss_of(logits, y):
+        return lossf(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
     def step(idxs):
         opt.zero_grad()
-        loss = lossf(model(xtr[idxs]), ytr[idxs])
+        loss = loss_of(model(xtr[idxs]), ytr[idxs])
         loss.backward()
         opt.step()
         return loss
@@ -112,8 +128,8 @@ def train_steps_and_report(model, opt, data, batch, steps, warmup=3):
     model.eval()
     with torch.no_grad():
         logits = torch.cat([model(xte[i:i + batch]) for i in range(0, len(xte), batch)])
-        acc = (logits.argmax(1) == yte).float().mean().item()
-        test_loss = lossf(logits, yte).item()
+        acc = (logits.argmax(-1) == yte).float().mean().item()
+        test_loss = loss_of(logits, yte).item()
     print(json.dumps({"framework": "pytorch " + torch.__version__, "threads": threads,
                       "steps": steps, "warmup_steps": warmup, "train_loss": train_loss,
                       "test_loss": test_loss, "metrics": {"accuracy": acc},
