@@ -18,6 +18,7 @@
 #include "frontend/Lexer.h"
 #include "frontend/Parser.h"
 #include "tools/adj-repl/ModelText.h"
+#include "tools/engine/Memory.h"
 
 #include <algorithm>
 #include <cctype>
@@ -255,6 +256,8 @@ bool Repl::switchModel(const std::string &NewText, unsigned TypedLine,
   std::unique_ptr<ModelSpec> Spec =
       compileModelSource(diagName(), NewText, Diags);
   double Frontend = secondsSince(Start);
+  if (Spec && !Diags.hasErrors())
+    checkParamMemory(*Spec, Diags, /*F64=*/false);
   auto Report = [&] {
     std::fflush(stdout);
     std::cerr << relocateTyped(retarget(Errs.str(), diagName(), TypedLine));
