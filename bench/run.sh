@@ -61,7 +61,7 @@ trap 'rm -rf "$OUT"' EXIT
 # compile-time runs), so evaluation does not outlast the timed training.
 /usr/bin/python3 bench/test_subset.py "$OUT" "$TEST_CNN"
 /usr/bin/python3 bench/test_subset.py "$OUT" 64
-cnn_test() { echo "--data test.x=$OUT/test-images-$1.idx --data test.y=$OUT/test-labels-$1.idx"; }
+cnn_test() { echo "--data test.x=$OUT/test-images-$1.idx:scale=1/255 --data test.y=$OUT/test-labels-$1.idx"; }
 
 model_of() { case $1 in tiny) echo bench/tiny_mlp.adj;; mnist) echo examples/mnist_mlp.adj;; wide) echo bench/wide_mlp.adj;;
                         lenet) echo bench/lenet5.adj;; tfcnn) echo bench/tf_tutorial_cnn.adj;;

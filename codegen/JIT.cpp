@@ -70,13 +70,16 @@ unsigned defaultCompileThreads() {
 }
 
 namespace {
-/// The trailer after an entry's object bytes.
+/// The trailer of an entry: [object bytes][key bytes][Trailer]. The key is
+/// stored and compared on load, so that an entry under another key's file
+/// name (copied, or an older layout) is a miss, never loaded.
 struct Trailer {
   char Magic[8];
-  uint64_t Size;
-  uint64_t Hash; ///< xxHash64 of the object bytes
+  uint64_t Size;    ///< of the object bytes
+  uint64_t KeySize; ///< of the key bytes after them
+  uint64_t Hash;    ///< xxHash64 of the object and key bytes
 };
-constexpr char kMagic[8] = {'A', 'D', 'J', 'O', 'B', 'J', '1', '\0'};
+constexpr char kMagic[8] = {'A', 'D', 'J', 'O', 'B', 'J', '2', '\0'};
 } // namespace
 
 /// The on-disk cache, an llvm::ObjectCache on the compile layer's
@@ -107,7 +110,8 @@ public:
   }
 
   /// Loads and checks \p Key's entry, keeping it for getObject; true on a
-  /// hit. Counts hits, misses and rejected (corrupt) entries.
+  /// hit. Counts hits, misses (an entry of another key among them) and
+  /// rejected (corrupt) entries.
   bool prefetch(const std::string &Key) {
     bool Corrupt = false;
     auto Obj = load(Key, Corrupt);
@@ -135,8 +139,10 @@ public:
       Trailer T;
       std::memcpy(T.Magic, kMagic, sizeof(kMagic));
       T.Size = Obj.getBufferSize();
-      T.Hash = xxHash64(Obj.getBuffer());
-      OS << Obj.getBuffer();
+      T.KeySize = Key.size();
+      std::string Body = Obj.getBuffer().str() + Key;
+      T.Hash = xxHash64(Body);
+      OS << Body;
       OS.write(reinterpret_cast<const char *>(&T), sizeof(T));
       OS.close();
       if (OS.has_error()) {
@@ -165,8 +171,9 @@ public:
   unsigned Hits = 0, Misses = 0, Rejected = 0;
 
 private:
-  /// The checked object of \p Key; null when absent, \p Corrupt set when
-  /// an entry exists but fails its checks (never loaded then).
+  /// The checked object of \p Key; null when absent or when the entry
+  /// belongs to another key, \p Corrupt set when an entry exists but fails
+  /// its checks (never loaded then).
   std::unique_ptr<MemoryBuffer> load(const std::string &Key, bool &Corrupt) {
     Corrupt = false;
     auto Buf = MemoryBuffer::getFile(pathOf(Key), /*IsText=*/false,
@@ -180,12 +187,17 @@ private:
       return nullptr;
     }
     std::memcpy(&T, Bytes.data() + Bytes.size() - sizeof(T), sizeof(T));
-    StringRef Obj = Bytes.drop_back(sizeof(T));
+    StringRef Body = Bytes.drop_back(sizeof(T));
     if (std::memcmp(T.Magic, kMagic, sizeof(kMagic)) != 0 ||
-        T.Size != Obj.size() || T.Hash != xxHash64(Obj)) {
+        T.Size > Body.size() || T.KeySize != Body.size() - T.Size ||
+        T.Hash != xxHash64(Body)) {
       Corrupt = true;
       return nullptr;
     }
+    StringRef Obj = Body.take_front(T.Size);
+    if (Body.drop_front(T.Size) != Key)
+      return nullptr; // a sound entry of another key: a miss
+
     auto Copy = MemoryBuffer::getMemBufferCopy(Obj, pathOf(Key));
     auto Parsed = object::ObjectFile::createObjectFile(Copy->getMemBufferRef());
     if (!Parsed) {

@@ -11,16 +11,21 @@
 /// every label (or token id of an embedding or one_hot) is within [0,
 /// classes).
 ///
-/// The --data overrides are applied before: each replaces the source of its
-/// split and input (keeping the scale, the CSV options when both are CSV,
-/// the windows when it replaces a text source, which makes any file not
-/// named otherwise text) or adds one, in the format its file name tells (a
-/// .txt file in windows of the input's per-sample size).
+/// The --data overrides are applied before: each, PATH[:scale=S], replaces
+/// the whole source of its split and input or adds one, in the format its
+/// file name tells (a .txt file in windows of the input's per-sample size),
+/// with the scale S it gives, else 1 -- never the model's scale, which was
+/// meant for the model's file. Only the structure of the file is kept: the
+/// CSV options when both are CSV, and the windows when it replaces a text
+/// source (which makes any file not named otherwise text).
 ///
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Trainer.h"
 
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 namespace adj::rt {
@@ -124,6 +129,9 @@ int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
   in.DType = d.dtype;
   in.Data.reset(t.data);
   in.Samples = t.dims[0];
+  in.Shape = dimsText(t.rank, t.dims);
+  in.Text = src.format == ADJ_RT_DATA_TEXT;
+  in.Scale = in.Text ? 1 : src.scale;
   int64_t fileCount = 1;
   for (int i = 1; i < t.rank; ++i)
     fileCount *= t.dims[i]; // the loader checked the product
@@ -228,8 +236,44 @@ static bool textWindows(const adj_rt_model &m, const adj_rt_data_desc *old,
   return perSampleCount(*findInputDesc(m, d.input), d.seq) == 0;
 }
 
+/// Splits "PATH:scale=S" into the path and the scale (S a finite non-zero
+/// number or A/B, e.g. 1/255); without the suffix the scale is 1.
+static int parseOverride(const std::string &key, const std::string &value,
+                         std::string &path, double &scale, bool &given) {
+  static const char Suffix[] = ":scale=";
+  size_t at = value.rfind(Suffix);
+  path = value;
+  scale = 1;
+  given = at != std::string::npos;
+  if (!given)
+    return 0;
+  path = value.substr(0, at);
+  std::string text = value.substr(at + sizeof(Suffix) - 1);
+  auto number = [](const std::string &t, double &v) {
+    if (t.empty() || std::isspace((unsigned char)t[0]))
+      return false;
+    char *end = nullptr;
+    v = std::strtod(t.c_str(), &end);
+    return end == t.c_str() + t.size() && std::isfinite(v);
+  };
+  size_t slash = text.find('/');
+  double a = 0, b = 1;
+  if (!number(text.substr(0, slash), a) ||
+      (slash != std::string::npos && !number(text.substr(slash + 1), b)) ||
+      b == 0 || a == 0 || !std::isfinite(a / b))
+    return fail(format("--data %s=%s: invalid scale '%s' (expected a "
+                       "non-zero number or A/B, e.g. scale=1/255)",
+                       key.c_str(), value.c_str(), text.c_str()));
+  if (path.empty())
+    return fail(format("--data %s=%s: no file before ':scale='", key.c_str(),
+                       value.c_str()));
+  scale = a / b;
+  return 0;
+}
+
 int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
-                       std::vector<adj_rt_data_desc> &out) {
+                       std::vector<adj_rt_data_desc> &out,
+                       std::deque<std::string> &paths) {
   if (m.data && m.num_data > 0)
     out.assign(m.data, m.data + m.num_data);
   if (o.num_data > 0 && (!o.data_keys || !o.data_values))
@@ -248,11 +292,14 @@ int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
     adj_rt_data_desc d{};
     d.split = split == "train" ? "train" : "test";
     d.input = input;
-    d.path = o.data_values[i];
-    d.scale = 1;
-    d.header = -1;
-    if (!d.path)
+    if (!o.data_values[i])
       return 1;
+    bool scaled = false;
+    paths.emplace_back();
+    if (parseOverride(key, o.data_values[i], paths.back(), d.scale, scaled))
+      return 1;
+    d.path = paths.back().c_str();
+    d.header = -1;
     adj_rt_data_desc *old = nullptr;
     for (adj_rt_data_desc &src : out)
       if (src.split && src.input && split == src.split &&
@@ -266,13 +313,16 @@ int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
         return 1;
       d.format = ADJ_RT_DATA_TEXT;
     }
+    if (d.format == ADJ_RT_DATA_TEXT && scaled)
+      return fail(format("--data %s: a scale does not apply to text, read "
+                         "as byte values",
+                         key.c_str()));
     if (d.format == ADJ_RT_DATA_TEXT && !textWindows(m, old, d))
       return 1;
     if (!old) {
       out.push_back(d);
       continue;
     }
-    d.scale = old->scale;
     if (old->format == ADJ_RT_DATA_CSV && d.format == ADJ_RT_DATA_CSV) {
       d.columns = old->columns;
       d.header = old->header;

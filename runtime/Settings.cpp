@@ -230,7 +230,7 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
     return fail("--save cannot be used with --eval-only, which does not "
                 "train");
   if (chooseOptimizer(m, o.optimizer, s) || checkFreeze(m, o, s) ||
-      checkTransfer(m, o, s) || applyDataOverrides(m, o, s.Data))
+      checkTransfer(m, o, s) || applyDataOverrides(m, o, s.Data, s.DataPaths))
     return 1;
   s.Model.data = s.Data.data();
   s.Model.num_data = int(s.Data.size());

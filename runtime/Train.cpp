@@ -302,7 +302,31 @@ void adj_rt_session::printHeader() const {
     line.resize(line.size() - 2);
   std::printf("%s%s\n", line.c_str(),
               training || !Data.Test.empty() ? " samples" : "");
+  // Each input as read, so that nothing about the data is implicit.
+  if (training)
+    printInputs("train", Data.Train);
+  printInputs("test", Data.Test);
   std::fflush(stdout);
+}
+
+/// "1/255" for a scale whose inverse is a whole number, else "%g".
+static std::string scaleText(double scale) {
+  double inv = 1 / scale;
+  if (scale != 1 && std::fabs(inv) < 1e9 &&
+      std::fabs(inv - std::round(inv)) < 1e-9 * std::fabs(inv))
+    return format("1/%lld", (long long)std::round(inv));
+  return format("%g", scale);
+}
+
+void adj_rt_session::printInputs(const char *split,
+                                 const adj::rt::Split &data) {
+  for (const adj::rt::InputData &in : data.Inputs) {
+    std::string what =
+        in.Text ? "text windows" : "scale " + scaleText(in.Scale);
+    std::printf("  %s %s: %s %s%s, %s\n", split, in.Name.c_str(),
+                quoted(in.Path.c_str()).c_str(), dtypeName(in.DType),
+                in.Shape.c_str(), what.c_str());
+  }
 }
 
 int adj_rt_session::train(int64_t epochs, int64_t steps) {

@@ -36,6 +36,7 @@ struct Settings {
   /// data sources with the --data overrides (pointing into Data).
   adj_rt_model Model{};
   std::vector<adj_rt_data_desc> Data;
+  std::deque<std::string> DataPaths; ///< the --data paths Data points to
   std::string Optimizer; ///< the name of Model.train_step's optimizer
   int64_t Epochs = 0;
   int64_t Steps = 0; ///< 0: no limit
@@ -75,9 +76,13 @@ int initParams(const adj_rt_model &m, uint64_t seed, State &state);
 int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
                     Settings &s);
 
-/// The model's data sources with the --data overrides of `o` applied.
+/// The model's data sources with the --data overrides of `o` applied. An
+/// override PATH[:scale=S] replaces the whole source: the format follows from
+/// the file name and the scale is S (a number or A/B such as 1/255), else 1.
+/// The paths without their suffix are kept in `paths`.
 int applyDataOverrides(const adj_rt_model &m, const adj_rt_options &o,
-                       std::vector<adj_rt_data_desc> &out);
+                       std::vector<adj_rt_data_desc> &out,
+                       std::deque<std::string> &paths);
 
 /// All samples of one input of one split: a [Samples, PerSample] row-major
 /// array of DType.
@@ -87,6 +92,9 @@ struct InputData {
   adj_rt_dtype DType = ADJ_RT_F32;
   int64_t PerSample = 0; ///< elements per sample
   int64_t Samples = 0;
+  std::string Shape; ///< the file's shape, e.g. "[60000, 28, 28]"
+  double Scale = 1;  ///< the factor the values were multiplied by
+  bool Text = false; ///< read as text windows (no scale)
   std::unique_ptr<void, FreeDeleter> Data;
 
   size_t rowBytes() const { return size_t(PerSample) * dtypeSize(DType); }
@@ -385,6 +393,7 @@ struct adj_rt_session {
   double currentLr() const;
   /// "NAME: K params (V values), train N, test M samples".
   void printHeader() const;
+  static void printInputs(const char *split, const adj::rt::Split &data);
   int save(const char *path);
   /// Writes --log and --plot.
   int writeHistory() const;

@@ -188,10 +188,12 @@ typedef struct {
   const char *object_cache;
   const char *optimizer; /**< NULL: the model's train_step */
   int64_t threads;       /**< 0: one per core (see adj_rt_set_threads) */
-  /** --data SPLIT.INPUT=PATH: data_keys[i] is "train.x", data_values[i] the
-   *  file, whose format follows from its name (.npy, .csv, .idx, -ubyte or
-   *  .gz, possibly gzipped). It replaces the model's source of that input
-   *  (keeping its scale, and for CSV its columns and header) or adds one. */
+  /** --data SPLIT.INPUT=PATH[:scale=S]: data_keys[i] is "train.x",
+   *  data_values[i] the file, whose format follows from its name (.npy, .csv,
+   *  .idx, -ubyte, .gz or .txt), with an optional ":scale=S" (a number or
+   *  A/B). It replaces the whole source of that input, scale included (1
+   *  unless S is given; for CSV it keeps the columns and header, for text
+   *  the windows) or adds one. */
   int num_data;
   const char *const *data_keys;
   const char *const *data_values;

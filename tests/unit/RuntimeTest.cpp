@@ -486,6 +486,10 @@ TEST(RuntimeTrain, PrintsProgressAndHandlesMissingTestData) {
   std::string out = testing::internal::GetCapturedStdout();
   std::regex expected(
       "linear: 2 params \\(2 values\\), train 64, test 32 samples\n"
+      "  train x: '.*/train-x.idx' f32\\[64, 1\\], scale 1\n"
+      "  train y: '.*/train-y.idx.gz' f32\\[64, 1\\], scale 1\n"
+      "  test x: '.*/test-x.idx' f32\\[32, 1\\], scale 1\n"
+      "  test y: '.*/test-y.idx.gz' f32\\[32, 1\\], scale 1\n"
       "epoch 1/2: train_loss [0-9.]+  test_loss [0-9.]+  mae [0-9.]+  "
       "\\([0-9,]+ samples/s\\)\n"
       "epoch 2/2: .*\n");
@@ -497,6 +501,7 @@ TEST(RuntimeTrain, PrintsProgressAndHandlesMissingTestData) {
   out = testing::internal::GetCapturedStdout();
   EXPECT_TRUE(std::regex_match(
       out, std::regex("linear: 2 params \\(2 values\\), test 32 samples\n"
+                      "  test x: .*\n  test y: .*\n"
                       "eval: test_loss [0-9.]+  mae [0-9.]+\n")))
       << out;
 

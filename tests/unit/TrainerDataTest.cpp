@@ -192,7 +192,7 @@ TEST(TrainerProgress, RedrawsALineOnATerminal) {
   out = testing::internal::GetCapturedStdout();
   EXPECT_FALSE(contains(out, "\r")) << out;
   EXPECT_TRUE(std::regex_match(
-      out, std::regex("linear: .*\nepoch 1/2: .*\nepoch 2/2: .*\n")))
+      out, std::regex("linear: .*\n(  .*\n){4}epoch 1/2: .*\nepoch 2/2: .*\n")))
       << out;
 }
 

@@ -184,8 +184,22 @@ bool Repl::cmdData(const std::string &Args) {
     if (RC)
       return replError(adj_rt_last_error());
     Pending.push_back({"data", Args});
-    if (!switchModel(Text, 0, "") || !Session) // kept for the next try
+    if (!switchModel(Text, 0, "")) {
+      Pending.pop_back();
+      return false;
+    }
+    if (!Session) {
+      // Inputs still without data are a state of the set-up (the next
+      // :data gives them), not a failure; any other error is, and the
+      // override is dropped.
+      if (SessionError.rfind("no training data for input", 0) == 0) {
+        std::printf("data %s set; no training session yet: %s\n", Args.c_str(),
+                    SessionError.c_str());
+        return true;
+      }
+      Pending.pop_back();
       return replError("no training session: " + SessionError);
+    }
     adj_rt_session_info I;
     adj_rt_session_get_info(Session, &I);
     std::printf("training session ready: train %lld, test %lld samples\n",

@@ -4,7 +4,9 @@
 /// errors point into what was typed), then applied to the model's text
 /// (ModelText.h) and the whole text recompiled: the frontend, the engine's
 /// pass pipeline and the JIT. Errors on the typed line are reported as
-/// `<repl>:1:COL` with a caret, others at their line of the model. Only when
+/// `<repl>:1:COL` with a caret (in a script `SCRIPT:LINE:COL`, the script's
+/// line; other errors in a script are `SCRIPT:LINE: error: ...`), others at
+/// their line of the model. Only when
 /// compilation and the session's rebind succeed does the new text replace
 /// the old one; until the model first compiles (a model being built line
 /// by line has no loss yet), edits are kept as long as the missing loss is
@@ -16,8 +18,10 @@
 #include "frontend/Lexer.h"
 #include "frontend/Parser.h"
 #include "tools/adj-repl/ModelText.h"
+#include "tools/engine/Memory.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -31,8 +35,48 @@ namespace adj {
 
 adj_rt_session *volatile Repl::Training = nullptr;
 
+/// The script and line being run (empty name: typed at the prompt).
+static std::string ScriptName;
+static unsigned ScriptLine = 0;
+
+void Repl::setScriptLine(const std::string &Name, unsigned Line) {
+  ScriptName = Name;
+  ScriptLine = Line;
+}
+
+/// Where line \p K of the typed text is: "<repl>:K", or in a script
+/// "SCRIPT:LINE".
+static std::string typedLoc(unsigned K) {
+  if (ScriptName.empty())
+    return fmt::format("<repl>:{}", K);
+  return fmt::format("{}:{}", ScriptName, ScriptLine + K - 1);
+}
+
+/// Rewrites "<repl>:K:" at the start of diagnostic lines to typedLoc(K).
+static std::string relocateTyped(const std::string &Diags) {
+  if (ScriptName.empty())
+    return Diags;
+  static const std::string From = "<repl>:";
+  std::istringstream In(Diags);
+  std::string Out;
+  for (std::string L; std::getline(In, L);) {
+    unsigned K = 0;
+    size_t I = From.size();
+    if (L.compare(0, From.size(), From) == 0) {
+      while (I < L.size() && std::isdigit((unsigned char)L[I]))
+        K = K * 10 + unsigned(L[I++] - '0');
+    }
+    if (K > 0 && I < L.size() && L[I] == ':')
+      L = typedLoc(K) + L.substr(I);
+    Out += L + "\n";
+  }
+  return Out;
+}
+
 bool replError(const std::string &Message) {
   std::fflush(stdout);
+  if (!ScriptName.empty())
+    std::cerr << typedLoc(1) << ": ";
   std::cerr << "error: " << Message << "\n";
   std::cerr.flush();
   return false;
@@ -117,6 +161,17 @@ bool Repl::isIncomplete(const std::string &Line) {
   return Depth > 0;
 }
 
+bool Repl::endsWithOpener(const std::string &Line) {
+  std::vector<Token> Toks = lex("<repl>", Line);
+  for (auto I = Toks.rbegin(); I != Toks.rend(); ++I) {
+    if (I->Kind == Tok::Newline || I->Kind == Tok::Eof)
+      continue;
+    return I->Kind == Tok::LParen || I->Kind == Tok::LBracket ||
+           I->Kind == Tok::LBrace;
+  }
+  return false;
+}
+
 bool Repl::run(const std::string &Line) {
   size_t B = Line.find_first_not_of(" \t\r\n");
   if (B == std::string::npos || Line[B] == '#')
@@ -136,7 +191,7 @@ bool Repl::runStatement(const std::string &Line) {
   bool Parsed = parseModel(lex("<repl>", Line), Diags, AST);
   if (!Parsed || Diags.hasErrors()) {
     std::fflush(stdout);
-    std::cerr << Errs.str();
+    std::cerr << relocateTyped(Errs.str());
     return false;
   }
   if (AST.Stmts.size() != 1)
@@ -201,9 +256,11 @@ bool Repl::switchModel(const std::string &NewText, unsigned TypedLine,
   std::unique_ptr<ModelSpec> Spec =
       compileModelSource(diagName(), NewText, Diags);
   double Frontend = secondsSince(Start);
+  if (Spec && !Diags.hasErrors())
+    checkParamMemory(*Spec, Diags, /*F64=*/false);
   auto Report = [&] {
     std::fflush(stdout);
-    std::cerr << retarget(Errs.str(), diagName(), TypedLine);
+    std::cerr << relocateTyped(retarget(Errs.str(), diagName(), TypedLine));
     std::cerr.flush();
   };
   if (!Spec || Diags.hasErrors()) {

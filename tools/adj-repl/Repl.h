@@ -38,6 +38,12 @@ public:
   bool hasUnsavedWork() const { return ParamsDirty || TextDirty; }
   /// Whether \p Line needs more lines: an unclosed ( [ or {.
   static bool isIncomplete(const std::string &Line);
+  /// Whether \p Line ends with an opening ( [ or {: in a script, the only
+  /// explicit continuation onto the next lines (until the brackets close).
+  static bool endsWithOpener(const std::string &Line);
+  /// The script line the next run() reads (1-based) of script \p Name:
+  /// errors name it (`NAME:LINE:COL: error: ...`) instead of `<repl>:1`.
+  static void setScriptLine(const std::string &Name, unsigned Line);
   /// Candidates for the word ending at the end of \p Before.
   std::vector<std::string> complete(const std::string &Before) const;
   /// The session being trained, for the SIGINT handler (null when idle).

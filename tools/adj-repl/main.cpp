@@ -3,8 +3,12 @@
 /// `adj-repl [MODEL.adj] [-e LINE]...`: JIT-compiles the model (or starts an
 /// empty one) and reads lines — `:commands` and model statements (see
 /// Repl.h). On a terminal the prompt has line editing, history and
-/// completion (LineEditor.h); otherwise (`< script`, `-e`) lines are read
-/// plainly with no prompt, and the exit status is 1 when any line failed.
+/// completion (LineEditor.h), and a line with an unclosed bracket continues
+/// on the next. Otherwise (`< script`, `-e`) lines are read plainly with no
+/// prompt, one statement per line: only a line ending with an opening
+/// bracket (`data {`, `h = relu(`) continues, up to the line that closes it
+/// but never into a `:command` line; errors name the script's line
+/// (`script:12:5: error: ...`). The exit status is 1 when any line failed.
 ///
 /// SIGINT during training asks the session to stop at the next step
 /// boundary; at the prompt it only cancels the line, so a session with
@@ -21,6 +25,7 @@
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/InitLLVM.h>
 #include <llvm/Support/TargetSelect.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace llvm;
@@ -59,21 +64,64 @@ static void continueLine(std::string &Line, ReadFn Read) {
     Line += "\n" + More;
 }
 
+/// The name errors give the script: "-e" (its lines are the -e options),
+/// the file stdin is redirected from, else "<stdin>".
+static std::string scriptName() {
+  if (!Exprs.empty())
+    return "-e";
+  struct stat St;
+  char Buf[4096];
+  if (fstat(STDIN_FILENO, &St) == 0 && S_ISREG(St.st_mode)) {
+    ssize_t N = readlink("/proc/self/fd/0", Buf, sizeof(Buf) - 1);
+    if (N > 0)
+      return std::string(Buf, size_t(N));
+  }
+  return "<stdin>";
+}
+
 static int runScript(adj::Repl &R, bool LoadOk) {
   bool Failed = !LoadOk;
   size_t Next = 0;
-  auto Read = [&](std::string &Line) {
+  unsigned Count = 0;
+  std::string Name = scriptName();
+  // A line read but not used by the statement before it (a :command after
+  // an unclosed bracket), and its number.
+  bool HavePending = false;
+  std::string Pending;
+  unsigned PendingNo = 0;
+  auto Read = [&](std::string &Line, unsigned &No) {
+    if (HavePending) {
+      Line = std::move(Pending);
+      No = PendingNo;
+      HavePending = false;
+      return true;
+    }
     if (!Exprs.empty()) {
       if (Next == Exprs.size())
         return false;
       Line = Exprs[Next++];
-      return true;
+    } else if (!std::getline(std::cin, Line)) {
+      return false;
     }
-    return bool(std::getline(std::cin, Line));
+    No = ++Count;
+    return true;
   };
-  std::string Line;
-  while (!R.quitRequested() && Read(Line)) {
-    continueLine(Line, Read);
+  std::string Line, More;
+  unsigned First = 0, MoreNo = 0;
+  while (!R.quitRequested() && Read(Line, First)) {
+    if (adj::Repl::endsWithOpener(Line)) {
+      while (adj::Repl::isIncomplete(Line) && Read(More, MoreNo)) {
+        size_t B = More.find_first_not_of(" \t");
+        if (B != std::string::npos && More[B] == ':') {
+          Pending = std::move(More);
+          PendingNo = MoreNo;
+          HavePending = true;
+          break;
+        }
+        Line += "\n" + More;
+      }
+    }
+    adj::Repl::setScriptLine(Name, First);
     if (!R.run(Line))
       Failed = true;
   }

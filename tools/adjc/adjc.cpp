@@ -9,6 +9,7 @@
 #include "frontend/Frontend.h"
 #include "tools/engine/Engine.h"
 #include "tools/engine/GradCheck.h"
+#include "tools/engine/Memory.h"
 #include "tools/engine/PassFlags.h"
 
 #include <cerrno>
@@ -192,6 +193,9 @@ int main(int argc, char **argv) {
   std::unique_ptr<adj::ModelSpec> Spec =
       adj::compileModelSource(InputFile, Source, Diags);
   if (!Spec || Diags.hasErrors())
+    return 1;
+  // The modes that allocate the parameters refuse sizes beyond memory.
+  if ((GradCheck || Run) && !adj::checkParamMemory(*Spec, Diags, GradCheck))
     return 1;
 
   if (GradCheck) {
