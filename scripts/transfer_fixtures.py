@@ -97,6 +97,38 @@ def evaluate(model, x, y):
         return logits, F.cross_entropy(logits, y).item()
 
 
+def reverse_direction(adjc, model, weights, tuned, net, test_x, test_y):
+    """adjc fine-tunes MODEL from WEIGHTS for an epoch into TUNED and
+    evaluates it; PyTorch loads TUNED into NET with strict=True and
+    evaluates it too. Returns both losses and whether the load was strict."""
+    model_file = os.path.join(OUT, model)
+    tuned = os.path.join(OUT, tuned)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "r.json")
+        subprocess.run([adjc, model_file, "--run", "--init-from",
+                        os.path.join(OUT, weights), "--save", tuned,
+                        "--quiet"], check=True)
+        subprocess.run([adjc, model_file, "--run", "--load", tuned,
+                        "--eval-only", "--quiet", "--report", report],
+                       check=True)
+        with open(report) as f:
+            adjoint_loss = json.load(f)["test_loss"]
+    tensors, metadata = torch_to_safetensors.load(tuned)
+    twin = net()
+    result = twin.load_state_dict(
+        torch_to_safetensors.to_torch_state_dict(tensors, metadata),
+        strict=True)
+    strict_ok = not result.missing_keys and not result.unexpected_keys
+    _, torch_tuned_loss = evaluate(twin, test_x, test_y)
+    return {
+        "adjoint_test_loss": adjoint_loss,
+        "torch_test_loss": torch_tuned_loss,
+        "strict_load": strict_ok,
+        "relative_difference": abs(adjoint_loss - torch_tuned_loss) /
+        abs(torch_tuned_loss),
+    }
+
+
 def main():
     adjc = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build",
                                                               "bin", "adjc")
@@ -125,38 +157,13 @@ def main():
     np.save(os.path.join(OUT, "torch_logits.npy"),
             logits.numpy().astype("<f4"))
 
-    # The reverse direction, through adjc.
-    model_file = os.path.join(OUT, "torch_net.adj")
-    tuned = os.path.join(OUT, "adjoint_tuned.safetensors")
-    with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "r.json")
-        subprocess.run([adjc, model_file, "--run", "--init-from",
-                        os.path.join(OUT, "torch_net.safetensors"),
-                        "--save", tuned, "--quiet"], check=True)
-        subprocess.run([adjc, model_file, "--run", "--load", tuned,
-                        "--eval-only", "--quiet", "--report", report],
-                       check=True)
-        with open(report) as f:
-            adjoint_loss = json.load(f)["test_loss"]
-    tensors, metadata = torch_to_safetensors.load(tuned)
-    twin = TorchNet()
-    result = twin.load_state_dict(
-        torch_to_safetensors.to_torch_state_dict(tensors, metadata),
-        strict=True)
-    strict_ok = not result.missing_keys and not result.unexpected_keys
-    _, torch_tuned_loss = evaluate(twin, test_x, test_y)
-
     reference = {
         "torch_version": torch.__version__,
         "torch_test_loss": loss,
         "num_batches_tracked": int(model.bn1.num_batches_tracked),
-        "reverse": {
-            "adjoint_test_loss": adjoint_loss,
-            "torch_test_loss": torch_tuned_loss,
-            "strict_load": strict_ok,
-            "relative_difference": abs(adjoint_loss - torch_tuned_loss) /
-            abs(torch_tuned_loss),
-        },
+        "reverse": reverse_direction(
+            adjc, "torch_net.adj", "torch_net.safetensors",
+            "adjoint_tuned.safetensors", TorchNet, test_x, test_y),
     }
     with open(os.path.join(OUT, "reference.json"), "w") as f:
         json.dump(reference, f, indent=2)
@@ -187,34 +194,12 @@ def seq_main(adjc):
         np.save(os.path.join(OUT, name + ".npy"), t.numpy().astype("<i4"))
     np.save(os.path.join(OUT, "seq_torch_logits.npy"),
             logits.numpy().astype("<f4"))
-    model_file = os.path.join(OUT, "seq_net.adj")
-    tuned = os.path.join(OUT, "seq_adjoint_tuned.safetensors")
-    with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "r.json")
-        subprocess.run([adjc, model_file, "--run", "--init-from", weights,
-                        "--save", tuned, "--quiet"], check=True)
-        subprocess.run([adjc, model_file, "--run", "--load", tuned,
-                        "--eval-only", "--quiet", "--report", report],
-                       check=True)
-        with open(report) as f:
-            adjoint_loss = json.load(f)["test_loss"]
-    tensors, metadata = torch_to_safetensors.load(tuned)
-    twin = SeqNet()
-    result = twin.load_state_dict(
-        torch_to_safetensors.to_torch_state_dict(tensors, metadata),
-        strict=True)
-    strict_ok = not result.missing_keys and not result.unexpected_keys
-    _, torch_tuned_loss = evaluate(twin, test_x, test_y)
     reference = {
         "torch_version": torch.__version__,
         "torch_test_loss": loss,
-        "reverse": {
-            "adjoint_test_loss": adjoint_loss,
-            "torch_test_loss": torch_tuned_loss,
-            "strict_load": strict_ok,
-            "relative_difference": abs(adjoint_loss - torch_tuned_loss) /
-            abs(torch_tuned_loss),
-        },
+        "reverse": reverse_direction(
+            adjc, "seq_net.adj", "seq_net.safetensors",
+            "seq_adjoint_tuned.safetensors", SeqNet, test_x, test_y),
     }
     with open(os.path.join(OUT, "seq_reference.json"), "w") as f:
         json.dump(reference, f, indent=2)
