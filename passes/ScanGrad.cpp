@@ -9,8 +9,9 @@
 ///           dy_j..., capture...) -> (d_carry_prev..., acc + d_capture...,
 ///                                    d_x_t...)
 ///
-/// which recomputes f's step from the saved previous carries (only the
-/// carries are saved: they are the forward scan's stacked outputs), seeds
+/// which recomputes f's step from the saved previous carries (the forward
+/// scan's stacked outputs) and the saved matmul results (the training loop
+/// runs @f.train, a copy of f that also outputs them, see saveMatmuls), seeds
 /// d carry' = d_carry + dout_k and d y = dy_j, and runs the reverse sweep
 /// (Autodiff.h) over that copy. The forward function then gets one reverse
 /// scan over @f.grad, T-1 down to 0, whose carries are the carries'
@@ -44,6 +45,11 @@ public:
 private:
   /// A name for a new function: \p Base, or Base.1, Base.2, ...
   std::string freshFunctionName(const std::string &Base) const;
+  /// Makes the forward loop also output every step's matmul results (a
+  /// copy of the body, @f.train, with them as per-step outputs, and a
+  /// sibling per saved value), so that the adjoint step reads them instead
+  /// of recomputing the matmuls.
+  void saveMatmuls();
   /// Builds @f.grad; false after setting C.Error.
   bool buildAdjointBody();
   /// The reverse scan in the forward function.
@@ -65,6 +71,10 @@ private:
   /// Captures and sequences that need an adjoint, by index.
   std::vector<unsigned> Caps, Xs;
   Function *Grad = nullptr;
+  /// The body's matmuls whose results the forward loop saves (their
+  /// indices in the body) and the stacked saved values.
+  std::vector<size_t> SavedOps;
+  std::vector<Value *> SavedStacks;
 };
 
 } // namespace
@@ -74,6 +84,47 @@ std::string ScanGrad::freshFunctionName(const std::string &Base) const {
   for (int I = 1; M.function(Name); ++I)
     Name = fmt::format("{}.{}", Base, I);
   return Name;
+}
+
+void ScanGrad::saveMatmuls() {
+  for (size_t I = 0; I < Body->Ops.size(); ++I)
+    if (Body->Ops[I]->Kind == OpKind::MatMul)
+      SavedOps.push_back(I);
+  if (SavedOps.empty() || Mutation != ScanGradMutation::None)
+    return;
+  std::unique_ptr<Function> Copy = Body->clone();
+  Copy->Name = freshFunctionName(Body->Name + ".train");
+  unsigned First = Copy->Results.size();
+  for (size_t J = 0; J < SavedOps.size(); ++J)
+    Copy->Results.push_back(
+        {fmt::format("saved{}", J), &Copy->Ops[SavedOps[J]]->Result});
+  Body = Copy.get();
+  M.Functions.push_back(std::move(Copy));
+  // The loop's siblings now run the copy; one more sibling per saved value,
+  // after the last, so that they stay one loop.
+  Function &F = C.B.function();
+  size_t Last = 0;
+  for (size_t I = 0; I < F.Ops.size(); ++I)
+    for (const Op *Sib : C.Group)
+      if (F.Ops[I].get() == Sib) {
+        const_cast<Op *>(Sib)->Attributes["body"] = Body->Name;
+        Last = I;
+      }
+  for (size_t J = 0; J < SavedOps.size(); ++J) {
+    auto New = std::make_unique<Op>();
+    New->Kind = OpKind::Scan;
+    New->Operands = O.Operands;
+    New->Attributes = O.Attributes;
+    New->Attributes.erase("final");
+    New->Attributes["output"] = int64_t(First + J);
+    New->Result.Type = scanOutputType(*Body, S, First + J, false);
+    New->Result.Def = New.get();
+    New->Location = O.Location;
+    SavedStacks.push_back(&New->Result);
+    F.Ops.insert(F.Ops.begin() + Last + 1 + J, std::move(New));
+  }
+  NY = Body->Results.size() - S.Carries;
+  DY.resize(NY, nullptr);
 }
 
 bool ScanGrad::buildAdjointBody() {
@@ -101,11 +152,17 @@ bool ScanGrad::buildAdjointBody() {
     if (DY[J])
       DYs.push_back(G.addArg(fmt::format("dy{}", J),
                              Body->Results[NK + J].V->Type, ArgRole::Input));
+  std::vector<Value *> Saved;
+  for (size_t J = 0; J < SavedStacks.size(); ++J)
+    Saved.push_back(G.addArg(fmt::format("saved{}", J),
+                             Body->Ops[SavedOps[J]]->Result.Type,
+                             ArgRole::Input));
   for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
     Cap.push_back(G.addArg(ArgName(NK + S.Seqs + Ci),
                            Body->Args[NK + S.Seqs + Ci]->Type, ArgRole::Input));
 
-  // The body's step, recomputed from the previous carries.
+  // The body's step, recomputed from the previous carries (but for the
+  // saved matmuls, below).
   std::unordered_map<const Value *, Value *> Map;
   for (unsigned K = 0; K < NK; ++K)
     Map[Body->Args[K].get()] = Prev[K];
@@ -153,6 +210,10 @@ bool ScanGrad::buildAdjointBody() {
     C.Error = fmt::format("cannot differentiate the body @{}", Body->Name);
     return false;
   }
+  // The saved matmuls' results replace their recomputation, which is then
+  // dead: the reverse sweep has differentiated it, and DCE removes it.
+  for (size_t J = 0; J < Saved.size(); ++J)
+    G.replaceAllUses(Map.at(&Body->Ops[SavedOps[J]]->Result), Saved[J]);
   auto AdjointOf = [&](Value *V) {
     auto It = Adjoint.find(V);
     return It != Adjoint.end() ? It->second
@@ -207,6 +268,7 @@ void ScanGrad::buildReverseScan() {
   for (unsigned J = 0; J < NY; ++J)
     if (DY[J])
       Operands.push_back(DY[J]);
+  Operands.insert(Operands.end(), SavedStacks.begin(), SavedStacks.end());
   for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
     Operands.push_back(S.capture(O, Ci));
 
@@ -290,6 +352,7 @@ void ScanGrad::run() {
   for (unsigned Xi = 0; Xi < S.Seqs; ++Xi)
     if (C.Needs[NK + Xi])
       Xs.push_back(Xi);
+  saveMatmuls();
   if (buildAdjointBody())
     buildReverseScan();
 }
