@@ -90,6 +90,17 @@ def seq_task(n, gen):
     return x, x[:, 0] % 5
 
 
+def pretrain(model, x, y, lr, steps):
+    """SGD with momentum 0.9 over `steps` batches of 8, in order."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    model.train()
+    for step in range(steps):
+        b = slice(step * 8, step * 8 + 8)
+        opt.zero_grad()
+        F.cross_entropy(model(x[b]), y[b]).backward()
+        opt.step()
+
+
 def evaluate(model, x, y):
     model.eval()
     with torch.no_grad():
@@ -137,13 +148,7 @@ def main():
     train_x, train_y = task(48, gen)
     test_x, test_y = task(32, gen)
     model = TorchNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    model.train()
-    for step in range(6):
-        b = slice(step * 8, step * 8 + 8)
-        opt.zero_grad()
-        F.cross_entropy(model(train_x[b]), train_y[b]).backward()
-        opt.step()
+    pretrain(model, train_x, train_y, lr=0.05, steps=6)
     logits, loss = evaluate(model, test_x, test_y)
 
     os.makedirs(OUT, exist_ok=True)
@@ -179,13 +184,7 @@ def seq_main(adjc):
     train_x, train_y = seq_task(64, gen)
     test_x, test_y = seq_task(32, gen)
     model = SeqNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    model.train()
-    for step in range(8):
-        b = slice(step * 8, step * 8 + 8)
-        opt.zero_grad()
-        F.cross_entropy(model(train_x[b]), train_y[b]).backward()
-        opt.step()
+    pretrain(model, train_x, train_y, lr=0.1, steps=8)
     logits, loss = evaluate(model, test_x, test_y)
     weights = os.path.join(OUT, "seq_net.safetensors")
     torch_to_safetensors.save(model.state_dict(), weights, {"format": "pt"})
