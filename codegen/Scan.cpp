@@ -29,7 +29,6 @@ namespace adj::cg {
 using namespace llvm;
 
 static bool sliceInPlace(const Op &Scan);
-bool sliceInPlaceOf(const Op &Scan) { return sliceInPlace(Scan); }
 
 namespace {
 
@@ -206,7 +205,7 @@ std::vector<adj::TensorType> adj::scanBuffers(const Module &M, const Op &Scan) {
     Out.push_back(S.init(Scan, C)->Type);
     Out.push_back(S.init(Scan, C)->Type);
   }
-  if (!cg::sliceInPlaceOf(Scan))
+  if (!cg::sliceInPlace(Scan))
     for (unsigned X = 0; X < S.Seqs; ++X)
       Out.push_back(dropAxis(S.seq(Scan, X)->Type, S.Axis));
   for (size_t J = S.Carries; Body && J < Body->Results.size(); ++J)
