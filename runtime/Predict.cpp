@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Checkpoint.h"
+#include "runtime/Distributed.h"
 #include "runtime/Trainer.h"
 
 #include <cstdio>
@@ -160,6 +161,8 @@ int adj_rt_session::predict() {
   }
   size_t bytes = size_t(split.Samples) * size_t(perRow) * dtypeSize(dtype);
   bool csv = endsWith(S->OutPath, ".csv"); // else .npy (Settings.cpp)
+  if (rank() != 0) // under MPI every rank predicts alike; rank 0 writes
+    return 0;
   if (csv ? writeCsv(S->OutPath, dtype, split.Samples, perRow, data)
           : writeNpy(S->OutPath, dtype, shape, data, bytes))
     return 1;

@@ -103,6 +103,9 @@ int writeReport(const char *path, const Report &r) {
       {"wall_seconds", r.WallSeconds},
       {"peak_rss_bytes", r.PeakRssBytes},
   };
+  j["ranks"] = r.Ranks;
+  if (r.Ranks > 1)
+    j["allreduce_seconds_per_step"] = r.AllReduceSecondsPerStep;
   if (r.ArenaBytes >= 0)
     j["arena_bytes"] = r.ArenaBytes;
   if (!r.ObjectCache.empty())

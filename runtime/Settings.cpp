@@ -12,6 +12,7 @@
 ///
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Distributed.h"
 #include "runtime/Trainer.h"
 
 #include <algorithm>
@@ -210,7 +211,8 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
   s.Shuffle = o.shuffle != 0;
   s.Quiet = o.quiet != 0;
   s.EvalOnly = o.eval_only != 0;
-  s.Live = !s.Quiet && isatty(STDOUT_FILENO);
+  // mpirun hands ranks a pseudo-terminal whatever its own output is.
+  s.Live = !s.Quiet && isatty(STDOUT_FILENO) && ranks() == 1;
   s.LoadPath = o.load_path;
   s.SavePath = o.save_path;
   s.LogPath = o.log_path;

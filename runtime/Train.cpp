@@ -21,9 +21,16 @@
 /// Parameter i is initialised from mix64(seed * golden + i), so a parameter's
 /// initial value depends only on the seed and its position in the model.
 ///
+/// In a data-parallel run (Distributed.h) a step is a global batch of
+/// `batch` rows per rank, of which each rank gathers and trains its shard;
+/// the ranks' replicas are compared after every epoch, the test split is
+/// evaluated in shards, and rank 0 alone writes checkpoints, log, plot and
+/// report.
+///
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Checkpoint.h"
+#include "runtime/Distributed.h"
 #include "runtime/Trainer.h"
 
 #include <chrono>
@@ -121,10 +128,13 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
 }
 
 /// Means of eval_step's results over the test split, weighted by batch size.
+/// With several ranks, rank r evaluates batches r, r + K, ... and the sums
+/// are added up over the ranks.
 static int evaluate(Step &eval, const Split &test, int64_t batch,
                     std::vector<double> &means) {
   means.assign(size_t(eval.numResults()), 0.0);
-  for (int64_t start = 0; start < test.Samples; start += batch) {
+  for (int64_t start = batch * rank(); start < test.Samples;
+       start += batch * ranks()) {
     int64_t n = std::min(batch, test.Samples - start);
     eval.gather(nullptr, start, n);
     if (eval.call(n) != 0)
@@ -133,6 +143,7 @@ static int evaluate(Step &eval, const Split &test, int64_t batch,
     for (int r = 0; r < eval.numResults(); ++r)
       means[size_t(r)] += eval.result(r) * double(n);
   }
+  sumOverRanks(means);
   for (double &v : means)
     v /= double(test.Samples);
   return 0;
@@ -145,7 +156,7 @@ void adj_rt_session::showProgress(int64_t epoch, int64_t lastEpoch, int64_t end,
                                   double loss, int64_t samples, double secs) {
   if (!Live.due())
     return;
-  int64_t total = Data.Train.Samples, batch = S->Batch;
+  int64_t total = Data.Train.Samples, batch = S->Batch * ranks();
   std::string line =
       format("epoch %lld/%lld  step %lld/%lld  loss ", (long long)epoch,
              (long long)lastEpoch, (long long)((end + batch - 1) / batch),
@@ -169,7 +180,8 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
                                int64_t maxSteps, int64_t &runSteps,
                                double &loss, int64_t &samples) {
   const Split &train = Data.Train;
-  const int64_t batch = S->Batch;
+  // The global batch: --batch rows on each rank.
+  const int64_t batch = S->Batch * ranks();
   // A partial epoch continues with the permutation it started with.
   if (Pos.EpochSamples > 0)
     Shuffler = EpochStart;
@@ -189,11 +201,12 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
       break;
     auto stepStart = Clock::now();
     int64_t n = std::min(batch, train.Samples - first);
-    Train.gather(S->Shuffle ? Order.data() : nullptr, first, n);
+    int64_t rows =
+        gatherShard(Train, S->Shuffle ? Order.data() : nullptr, first, n);
     int64_t step = Pos.Step + 1;
-    Train.setHyper(currentLr(), step, S->Seed);
+    Train.setHyper(currentLr(), step, rankSeed(S->Seed));
     DeltaValid = false;
-    if (Train.call(n) != 0) {
+    if (Train.call(rows) != 0) {
       status =
           fail(format("invalid data in batch at step %lld", (long long)step));
       break;
@@ -208,6 +221,10 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
     }
     Train.commit();
     DeltaValid = true;
+    if (afterStep(Params, step, epoch)) {
+      status = 1;
+      break;
+    }
     Pos.Step = step;
     ++runSteps;
     ++TrainedSteps;
@@ -274,11 +291,15 @@ int adj_rt_session::evalLine() {
 }
 
 int adj_rt_session::save(const char *path) {
+  Unsaved = false;
+  if (rank() != 0) // rank 0 writes the checkpoint of every rank's state
+    return 0;
   Position pos = Pos;
   pos.Rng = Pos.EpochSamples > 0 ? EpochStart.state() : Shuffler.state();
-  if (saveCheckpoint(path, *S, Params, pos))
+  if (saveCheckpoint(path, *S, Params, pos)) {
+    Unsaved = true;
     return 1;
-  Unsaved = false;
+  }
   return 0;
 }
 
@@ -342,7 +363,7 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
   }
   Order.resize(size_t(samples));
   // Only steps: as many epochs as the steps need.
-  const int64_t batch = S->Batch;
+  const int64_t batch = S->Batch * ranks();
   int64_t perEpoch = (samples + batch - 1) / batch;
   int64_t firstBatches = (samples - Pos.EpochSamples + batch - 1) / batch;
   if (epochs <= 0 && steps > 0)
@@ -385,6 +406,8 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
     int64_t trained = 0;
     double before = TrainSeconds;
     int status = trainEpoch(epoch, lastEpoch, steps, runSteps, loss, trained);
+    if (!status)
+      status = syncReplicas(Params, Pos.Step, epoch);
     if (status) {
       Live.clear();
       return status;
@@ -431,6 +454,8 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
 }
 
 int adj_rt_session::writeHistory() const {
+  if (rank() != 0)
+    return 0;
   if (S->LogPath && writeLog(S->LogPath, Log))
     return 1;
   if (S->PlotPath && writePlot(S->PlotPath, S->Model.name, Log))
@@ -442,6 +467,8 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   auto entered = Clock::now();
   if (!m)
     return fail("adj_rt_train: no model");
+  if (checkLaunch())
+    return 1;
   std::unique_ptr<adj_rt_session, void (*)(adj_rt_session *)> s(
       createSession(m, o, /*keepPrevious=*/false), adj_rt_session_free);
   if (!s)
@@ -470,11 +497,15 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   report.CompileSeconds = o ? o->compile_seconds : 0;
   report.WallSeconds = secondsSince(entered) + report.CompileSeconds;
   report.PeakRssBytes = peakRssBytes();
+  report.Ranks = ranks();
+  if (allReduceCalls() > 0)
+    report.AllReduceSecondsPerStep =
+        allReduceSeconds() / double(allReduceCalls());
   if (o) {
     report.ArenaBytes = o->arena_bytes;
     report.ObjectCache = o->object_cache ? o->object_cache : "";
   }
-  if (o && o->report_path && writeReport(o->report_path, report))
+  if (o && o->report_path && rank() == 0 && writeReport(o->report_path, report))
     return 1;
   return 0;
 }

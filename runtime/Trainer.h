@@ -334,6 +334,11 @@ struct Report {
   int64_t PeakRssBytes = 0;
   int64_t ArenaBytes = -1; ///< written when known (>= 0)
   std::string ObjectCache; ///< written when not empty
+  /// Data-parallel runs: the number of ranks (samples_per_sec counts the
+  /// samples of all of them) and rank 0's mean seconds per step in
+  /// adj_rt_allreduce (written when there is more than one rank).
+  int Ranks = 1;
+  double AllReduceSecondsPerStep = 0;
 };
 
 /// Writes `r` as one JSON object, atomically (temporary file + rename).

@@ -13,6 +13,7 @@
 ///
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Distributed.h"
 #include "runtime/Trainer.h"
 
 #include <CLI/CLI.hpp>
@@ -90,7 +91,8 @@ extern "C" int adj_rt_trainer_main(const adj_rt_model *m, int argc,
                                    char **argv) {
   std::string prog = programName(argc, argv);
   auto error = [&](const std::string &message) {
-    std::fprintf(stderr, "%s: error: %s\n", prog.c_str(), message.c_str());
+    std::fprintf(stderr, "%s: error: %s%s\n", prog.c_str(),
+                 rankPrefix().c_str(), message.c_str());
     return 1;
   };
   if (!m)

@@ -3,7 +3,8 @@
  * The binary interface between the code a compiler generates and the runtime:
  * the signature of a compiled step function (adj_rt_step_fn), the descriptors
  * of its arguments and results (adj_rt_value_desc, adj_rt_function) and the
- * one runtime function generated code calls, adj_rt_parallel_for.
+ * runtime functions generated code calls: adj_rt_parallel_for and, in a
+ * model compiled for data-parallel training (adjc --mpi), adj_rt_allreduce.
  *
  * ADJ_RT_ABI_VERSION numbers this interface together with the model
  * description a compiler fills in (adj_rt_model and the structs it points
@@ -25,7 +26,7 @@ extern "C" {
 
 /** The version of the interface between compiled models and the runtime;
  *  see above. */
-#define ADJ_RT_ABI_VERSION 4
+#define ADJ_RT_ABI_VERSION 5
 
 /** Element types; the values match adj::DType. */
 typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;
@@ -93,6 +94,17 @@ typedef struct {
  *  pool is busy, runs its tasks inline, in order. */
 void adj_rt_parallel_for(int64_t n_tasks, void (*fn)(void *ctx, int64_t task),
                          void *ctx);
+
+/* ---- Data parallelism: what an all_reduce kernel calls (adjc --mpi). ---- */
+
+/** Replaces buf[0, count) (f32 or f64 elements, as `dtype` says) in place by
+ *  its weighted sum over the ranks of a data-parallel run: sum over ranks r
+ *  of w_r * buf_r, w_r being rank r's share of the current step's global
+ *  batch (so the result is the global batch's mean of per-rank means). Every
+ *  rank calls it once per train step with the same count and receives the
+ *  same values. In a single process it returns at once, leaving buf as it
+ *  is. Errors of the transport end the job (MPI_Abort), they never return. */
+void adj_rt_allreduce(void *buf, int64_t count, int32_t dtype);
 
 #ifdef __cplusplus
 }

@@ -31,3 +31,15 @@ config.substitutions.append(("%python", "/usr/bin/python3"))
 import platform
 if platform.machine() in ("x86_64", "AMD64"):
     config.available_features.add("x86_64")
+
+# MPI (data-parallel trainers, tests/lit/mpi): adjc built with MPI and mpirun
+# on PATH; %mpirun runs it bounded in time (Inputs/mpirun.py).
+if config.adj_mpi and shutil.which("mpirun"):
+    config.available_features.add("mpi")
+    config.substitutions.append(("%mpirun", "/usr/bin/python3 " + os.path.join(
+        config.adj_src_root, "tests", "lit", "mpi", "Inputs", "mpirun.py")))
+else:
+    lit_config.note("MPI tests are skipped: %s (scripts/bootstrap.sh installs "
+                    "openmpi-bin and libopenmpi-dev)" %
+                    ("mpirun is not on PATH" if config.adj_mpi
+                     else "Adjoint was built without MPI"))

@@ -32,6 +32,8 @@ TEST(EngineErrorsTest, EveryPipelineTheEngineRunsBuilds) {
   for (const std::string &P :
        {pipelineFor(Stage::Grad), pipelineFor(Stage::Opt, /*Fuse=*/true),
         pipelineFor(Stage::Opt, /*Fuse=*/false),
+        pipelineFor(Stage::Grad, /*Fuse=*/true, /*Mpi=*/true),
+        pipelineFor(Stage::Opt, /*Fuse=*/true, /*Mpi=*/true),
         std::string(kGradCheckPipeline)}) {
     auto PM = passPipeline(P);
     ASSERT_TRUE(bool(PM)) << llvm::toString(PM.takeError());

@@ -47,6 +47,12 @@ static cl::opt<std::string> OutputFile("o", cl::desc("output file"),
                                        cl::cat(AdjcCat));
 static cl::opt<bool> Run("run", cl::desc("JIT-compile the model and train it"),
                          cl::cat(AdjcCat));
+static cl::opt<bool>
+    Mpi("mpi",
+        cl::desc("data-parallel training: all-reduce the gradients of every "
+                 "step over the ranks of an MPI job; with -o TRAINER, a "
+                 "trainer to run under mpirun"),
+        cl::cat(AdjcCat));
 static cl::opt<bool> GradCheck(
     "gradcheck",
     cl::desc("compare analytic gradients with f64 central differences"),
@@ -220,6 +226,7 @@ int main(int argc, char **argv) {
   EO.Fuse = !DisableFuse;
   EO.Lower.GroupLoops = !DisableLoopGroups;
   EO.Lower.InPlace = !DisableInPlace;
+  EO.Mpi = Mpi;
   adj::Engine E(EO, Diags, std::cerr, "adjc");
 
   if (Trainer)

@@ -8,7 +8,9 @@
 /// main() calling adj_rt_trainer_main, and both are linked with the runtime's
 /// static library by the system C/C++ driver. The trainer needs neither
 /// LLVM nor the model file at run time; the data paths of the model's
-/// data { } block are made absolute and serve as defaults.
+/// data { } block are made absolute and serve as defaults. With --mpi the
+/// main() calls adj_rt_mpi_trainer_main and the trainer also links
+/// adjoint_rt_mpi and the MPI libraries found when adjc was built.
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
@@ -55,15 +57,32 @@ static bool run(const std::vector<std::string> &Args, std::string &Err) {
 /// object, the model's objects and the runtime.
 static std::vector<std::string>
 linkCommand(const std::string &OutPath, const std::string &DescObj,
-            const std::vector<std::string> &ModelObjs) {
+            const std::vector<std::string> &ModelObjs, bool Mpi) {
   std::vector<std::string> Cmd = {"c++", "-pthread", "-o", OutPath, DescObj};
   Cmd.insert(Cmd.end(), ModelObjs.begin(), ModelObjs.end());
+#ifdef ADJ_RT_MPI_LIBRARY
+  if (Mpi) {
+    Cmd.push_back(ADJ_RT_MPI_LIBRARY);
+    llvm::SmallVector<llvm::StringRef, 4> Libs;
+    llvm::StringRef(ADJ_MPI_LINK).split(Libs, '|', -1, /*KeepEmpty=*/false);
+    for (llvm::StringRef L : Libs)
+      Cmd.push_back(L.str());
+  }
+#endif
   for (const char *A : {ADJ_RT_LIBRARY, "-lz", "-lm"})
     Cmd.push_back(A);
   return Cmd;
 }
 
 bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
+#ifndef ADJ_RT_MPI_LIBRARY
+  if (Opts.Mpi) {
+    Err << Prog
+        << ": error: --mpi: this adjc was built without MPI (install "
+           "openmpi-bin and libopenmpi-dev, then rebuild Adjoint)\n";
+    return false;
+  }
+#endif
   if (llvm::sys::fs::is_directory(OutPath)) {
     Err << Prog << ": error: cannot write the trainer to '" << OutPath
         << "': it is a directory\n";
@@ -124,7 +143,7 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
       Opts.Lower);
   {
     std::ofstream OS(Src, std::ios::binary);
-    OS << Desc.emitC();
+    OS << Desc.emitC(Opts.Mpi);
     if (!OS) {
       Err << Prog << ": error: cannot write '" << Src << "'\n";
       Cleanup();
@@ -134,7 +153,7 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
   std::string LinkErr;
   bool Ok = run({"cc", "-c", "-O1", "-I", ADJ_RT_INCLUDE, Src, "-o", DescObj},
                 LinkErr) &&
-            run(linkCommand(OutPath, DescObj, Objs), LinkErr);
+            run(linkCommand(OutPath, DescObj, Objs, Opts.Mpi), LinkErr);
   Cleanup();
   if (!Ok) {
     Err << Prog << ": error: " << LinkErr << "\n";

@@ -39,8 +39,9 @@ public:
   ModelDescription &operator=(const ModelDescription &) = delete;
 
   const adj_rt_model &model() const { return Desc; }
-  /// C source defining the description and a trainer's main().
-  std::string emitC() const;
+  /// C source defining the description and a trainer's main(), which
+  /// calls adj_rt_mpi_trainer_main with \p Mpi, else adj_rt_trainer_main.
+  std::string emitC(bool Mpi = false) const;
 
 private:
   LowerOptions Lower;

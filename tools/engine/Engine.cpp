@@ -45,11 +45,12 @@ OptimizerConfig optimizerConfig(const OptimizerSpec &S,
   return C;
 }
 
-std::string pipelineFor(Stage Last, bool Fuse) {
+std::string pipelineFor(Stage Last, bool Fuse, bool Mpi) {
+  std::string P = Mpi ? "autodiff,allreduce,optimizer" : "autodiff,optimizer";
   if (Last <= Stage::Grad)
-    return "autodiff,optimizer";
-  return Fuse ? "autodiff,optimizer,canonicalize,constant-fold,cse,dce,fuse"
-              : "autodiff,optimizer,canonicalize,constant-fold,cse,dce";
+    return P;
+  return P + (Fuse ? ",canonicalize,constant-fold,cse,dce,fuse"
+                   : ",canonicalize,constant-fold,cse,dce");
 }
 
 void reportPassErrors(const PassContext &Ctx, DiagEngine &Diags,
@@ -88,7 +89,7 @@ bool Engine::fail(llvm::Error E) {
 
 bool Engine::runPipeline(Module &M, const TrainSpec &Train, Stage Last,
                          std::ostream &Log) {
-  auto PM = passPipeline(pipelineFor(Last, Opts.Fuse), Opts.Passes);
+  auto PM = passPipeline(pipelineFor(Last, Opts.Fuse, Opts.Mpi), Opts.Passes);
   if (!PM)
     return fail(PM.takeError());
   PassContext Ctx;

@@ -48,6 +48,9 @@ struct EngineOptions {
   /// -disable-inplace).
   LowerOptions Lower;
   bool ObjectCache = true; ///< compile() uses defaultObjectCacheDir()
+  /// Data-parallel training (adjc --mpi): the pipeline all-reduces the
+  /// gradients (the allreduce pass) and a native trainer links MPI.
+  bool Mpi = false;
 };
 
 /// Turns a model's optimizer spec (with an optional override) into the
@@ -55,8 +58,9 @@ struct EngineOptions {
 OptimizerConfig optimizerConfig(const OptimizerSpec &S,
                                 const std::string &Override);
 
-/// The passes producing @train_step up to \p Last (Grad or Opt).
-std::string pipelineFor(Stage Last, bool Fuse = true);
+/// The passes producing @train_step up to \p Last (Grad or Opt); with
+/// \p Mpi the gradients are all-reduced before the optimizer.
+std::string pipelineFor(Stage Last, bool Fuse = true, bool Mpi = false);
 
 /// A pass manager with the passes of \p Pipeline (comma-separated names);
 /// an error names the pipeline and the unknown pass.

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes a small 3-class classification data set as uncompressed IDX files
 (f32 features, u8 labels) into the directory given as argv[1]: three
-Gaussian blobs in 4-D, 300 training and 90 test samples, fixed seed."""
+Gaussian blobs in 4-D, 300 training (or argv[2]) and 90 test samples, fixed
+seed."""
 import os, random, struct, sys
 
 def write_idx(path, type_code, dims, values, fmt):
@@ -21,7 +22,8 @@ def blobs(n, rng):
 
 out = sys.argv[1]
 rng = random.Random(7)
-for split, n in (("train", 300), ("test", 90)):
+train = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+for split, n in (("train", train), ("test", 90)):
     xs, ys = blobs(n, rng)
     write_idx(os.path.join(out, f"{split}-x.idx"), 0x0D, [n, 4], xs, "f")
     write_idx(os.path.join(out, f"{split}-y.idx"), 0x08, [n], ys, "B")
