@@ -5,11 +5,12 @@
 /// MPI_COMM_WORLD, and adj_rt_mpi_trainer_main, the main() of trainers
 /// built with adjc --mpi. It initialises MPI (MPI_THREAD_FUNNELED: only the
 /// thread that runs the training loop, which also runs the step functions'
-/// all_reduce kernels, calls MPI), installs the Comm, silences stdout on
-/// every rank but 0, runs adj_rt_trainer_main and turns any failure into
-/// MPI_Abort: a rank that stops early would leave the others blocked in
-/// their next collective. Sums, maxima and broadcasts go in pieces of at
-/// most INT_MAX elements, MPI's count type.
+/// all_reduce kernels, calls MPI), has waiting ranks yield their core
+/// (Open MPI's mpi_yield_when_idle, unless set), installs the Comm, silences
+/// stdout on every rank but 0, runs adj_rt_trainer_main and turns any
+/// failure into MPI_Abort: a rank that stops early would leave the others
+/// blocked in their next collective. Sums, maxima and broadcasts go in
+/// pieces of at most INT_MAX elements, MPI's count type.
 ///
 //===----------------------------------------------------------------------===//
 
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 
 // MPI's C interface only: its deprecated C++ bindings would need libmpi_cxx.
 #define OMPI_SKIP_MPICXX 1
@@ -72,6 +74,11 @@ private:
 
 extern "C" int adj_rt_mpi_trainer_main(const adj_rt_model *m, int argc,
                                        char **argv) {
+  // A rank waiting in a collective yields its core instead of spinning
+  // (unless the user chose): ranks share cores with their own threads and,
+  // on a shared machine, with other work; a step lasts milliseconds, so
+  // the microseconds of a wake-up do not count.
+  setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MpiComm comm;
