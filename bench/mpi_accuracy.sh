@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 EPOCHS=${EPOCHS:-1}
 STEPS=${STEPS:-150}
-EXAMPLES=${EXAMPLES:-$(cd examples && ls *.adj | sed 's/\.adj$//')}
+EXAMPLES=${EXAMPLES:-$(cd examples && for f in *.adj; do echo "${f%.adj}"; done)}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
