@@ -43,7 +43,9 @@
 ///
 /// Batched products a[..., M, K] @ b[..., K, N] loop over the result's
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
-/// operand is broadcast) and run the 2-D code on each matrix.
+/// operand is broadcast) and run the 2-D code on each matrix. With
+/// `reduce_leading` the leading dims join the reduction instead: a 2-D
+/// product with K = (their product) * K over the same memory.
 ///
 /// The 2-D code is the class Gemm, one method per step above: tile (the
 /// register tile, with its accumulators, K loop and store), packPanel,
@@ -490,6 +492,12 @@ void emitMatMul(Kernel &K, const Op &O) {
   bool TA = O.boolAttr("transpose_a"), TB = O.boolAttr("transpose_b");
   Extent ME = Extent::dim(CT.Dims[RC - 2]), NE = Extent::dim(CT.Dims[RC - 1]);
   Extent KE = Extent::dim(AT.Dims[RA - (TA ? 2 : 1)]);
+  // reduce_leading: a[P..., K, M] is the matrix a[P*K, M] (the leading dims
+  // are the outer ones), and b[P..., K, N] likewise.
+  if (O.boolAttr("reduce_leading"))
+    KE = product(shapeOf(
+             std::vector<int64_t>(AT.Dims.begin(), AT.Dims.end() - 2))) *
+         KE;
   unsigned NumInputs = 0;
   std::vector<BodyMember> Epilogue;
   if (const std::string *Body = bodyOf(O, NumInputs)) {

@@ -57,15 +57,9 @@ static void pruneToResults(Function &F) {
   }
   F.Ops.assign(std::make_move_iterator(Kept.rbegin()),
                std::make_move_iterator(Kept.rend()));
-  for (size_t I = F.Args.size(); I-- > 0;) {
-    if (F.Roles[I] != ArgRole::Input || Live.count(F.Args[I].get()))
-      continue;
-    F.Args.erase(F.Args.begin() + I);
-    F.Roles.erase(F.Roles.begin() + I);
-    F.Frozen.erase(F.Frozen.begin() + I);
-  }
-  for (size_t I = 0; I < F.Args.size(); ++I)
-    F.Args[I]->ArgNo = int(I);
+  for (size_t I = F.Args.size(); I-- > 0;)
+    if (F.Roles[I] == ArgRole::Input && !Live.count(F.Args[I].get()))
+      F.eraseArg(I);
 }
 
 bool Lowerer::lowerPredict() {

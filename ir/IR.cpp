@@ -295,6 +295,14 @@ Value *Function::addArg(const std::string &N, TensorType T, ArgRole R,
   return Args.back().get();
 }
 
+void Function::eraseArg(size_t I) {
+  Args.erase(Args.begin() + I);
+  Roles.erase(Roles.begin() + I);
+  Frozen.erase(Frozen.begin() + I);
+  for (size_t J = I; J < Args.size(); ++J)
+    Args[J]->ArgNo = int(J);
+}
+
 Value *Function::arg(const std::string &N) const {
   int I = argIndex(N);
   return I < 0 ? nullptr : Args[I].get();

@@ -203,6 +203,8 @@ public:
 
   Value *addArg(const std::string &Name, TensorType T, ArgRole R,
                 bool IsFrozen = false);
+  /// Removes argument \p I (it must have no uses) and renumbers the rest.
+  void eraseArg(size_t I);
   Value *arg(const std::string &Name) const;
   int argIndex(const std::string &Name) const;
   const Result *result(const std::string &Name) const;

@@ -381,6 +381,15 @@ TypeOrError ruleMatMul(const ShapeQuery &Q) {
                             TB ? "^T" : ""));
   std::vector<int64_t> LB(L.Dims.begin(), L.Dims.end() - 2);
   std::vector<int64_t> RB(R.Dims.begin(), R.Dims.end() - 2);
+  if (getBool(Q.A, "reduce_leading")) {
+    if (!TA || TB || LB.empty() || LB != RB)
+      return fail(fmt::format("matmul 'reduce_leading' needs 'transpose_a', "
+                              "no 'transpose_b' and operands with the same "
+                              "leading dims, got {}^T @ {}{}",
+                              L.str(B), R.str(B), TB ? "^T" : ""));
+    LB.clear();
+    RB.clear();
+  }
   auto Out = broadcastShapes(LB, RB);
   if (!Out)
     return fail(fmt::format("matmul batch dimensions do not broadcast: {} "

@@ -157,6 +157,38 @@ Value *transposeOfTranspose(Rewriter &R) {
   return R.create(K::Transpose, {X}, {{"perm", C}});
 }
 
+/// transpose(matmul(a, b)) over the last two axes -> matmul(b, a) with the
+/// flags swapped and flipped, (op(a) op(b))^T = op(b)^T op(a)^T; with
+/// reduce_leading, (sum a_p^T b_p)^T = sum b_p^T a_p. A weight gradient
+/// for a weight used transposed (linear's [out, in]) is then one product
+/// without a copy.
+Value *transposeOfMatMul(Rewriter &R) {
+  const Op *M = Rewriter::defOf(R.operand(0), K::MatMul);
+  const std::vector<int64_t> *P = R.O.listAttr("perm");
+  if (!M || !P || !R.singleUse(R.operand(0)) || M->Operands.size() != 2 ||
+      M->hasAttr("epilogue"))
+    return nullptr;
+  std::vector<int64_t> Swap(P->size());
+  for (size_t I = 0; I < Swap.size(); ++I)
+    Swap[I] = int64_t(I);
+  if (Swap.size() < 2)
+    return nullptr;
+  std::swap(Swap[Swap.size() - 2], Swap[Swap.size() - 1]);
+  if (*P != Swap)
+    return nullptr;
+  Attrs A;
+  if (M->boolAttr("reduce_leading")) {
+    A = M->Attributes;
+  } else {
+    if (!M->boolAttr("transpose_b"))
+      A["transpose_a"] = true;
+    if (!M->boolAttr("transpose_a"))
+      A["transpose_b"] = true;
+  }
+  Value *V = R.create(K::MatMul, {M->Operands[1], M->Operands[0]}, A);
+  return V && V->Type == R.O.Result.Type ? V : nullptr;
+}
+
 bool isReduce(OpKind Kind) {
   return Kind == K::ReduceSum || Kind == K::ReduceMean ||
          Kind == K::ReduceMax || Kind == K::ReduceMin;
@@ -289,6 +321,8 @@ const std::vector<Rewrite> &rewrites() {
        }},
       {"transpose(transpose(x, p), q) -> transpose(x, p[q])", K::Transpose,
        transposeOfTranspose},
+      {"transpose(matmul(a, b)) -> matmul(b, a)", K::Transpose,
+       transposeOfMatMul},
       {"reshape(x) to x's shape -> x", K::Reshape, sameType},
       {"reshape(reshape(x)) -> reshape(x)", K::Reshape,
        [](Rewriter &R) {

@@ -108,7 +108,8 @@ Value *swappedLast2(Value *V) {
 void foldTransposes(Function &F) {
   bool Changed = false;
   for (auto &O : F.Ops) {
-    if (O->Kind != OpKind::MatMul)
+    // reduce_leading fixes both flags.
+    if (O->Kind != OpKind::MatMul || O->boolAttr("reduce_leading"))
       continue;
     for (unsigned I = 0; I < 2; ++I) {
       Value *Src = swappedLast2(O->Operands[I]);

@@ -199,18 +199,43 @@ static Value *matmul(GradContext &C, Value *A, Value *B, bool TA, bool TB) {
   return C.B.create(K::MatMul, {A, B}, At);
 }
 
+/// X^T @ Y summed over their equal leading dims: one product over all of
+/// their rows (matmul's `reduce_leading`), instead of a batch of products
+/// and a reduce_sum over the batch.
+static Value *matmulReduced(GradContext &C, Value *X, Value *Y) {
+  return C.B.create(K::MatMul, {X, Y},
+                    {{"transpose_a", true}, {"reduce_leading", true}});
+}
+
 /// For C = op(A) @ op(B), op a transpose when the flag is set:
 /// d op(A) = dC @ op(B)^T and d op(B) = op(A)^T @ dC, expressed with the
 /// flags instead of materialised transposes, then summed over the batch
-/// dims an operand was broadcast along.
+/// dims an operand was broadcast along. A 2-D B (a weight) applied to a
+/// batch of matrices A[..., M, K] (not read transposed) gets its gradient
+/// as one product over all the rows, reduce_leading. With
+/// `reduce_leading` itself, C = sum_p A_p^T B_p: dA_p = B_p dC^T and
+/// dB_p = A_p dC.
 static void matmulRule(GradContext &C) {
   Value *A = C.O.Operands[0], *B = C.O.Operands[1];
   bool TA = C.O.boolAttr("transpose_a"), TB = C.O.boolAttr("transpose_b");
+  if (C.O.boolAttr("reduce_leading")) {
+    if (C.Needs[0])
+      C.Grads[0] = matmul(C, B, C.DY, false, true);
+    if (C.Needs[1])
+      C.Grads[1] = matmul(C, A, C.DY, false, false);
+    return;
+  }
   if (C.Needs[0]) // dA = dC op(B)^T, or (B-side) op(B) dC^T when A is read^T.
     C.Grads[0] = C.unbroadcast(TA ? matmul(C, B, C.DY, TB, true)
                                   : matmul(C, C.DY, B, false, !TB),
                                A->Type);
-  if (C.Needs[1]) // dB = op(A)^T dC, or dC^T op(A) when B is read^T.
+  if (!C.Needs[1])
+    return;
+  // dB = op(A)^T dC, or dC^T op(A) when B is read^T.
+  if (B->Type.rank() == 2 && A->Type.rank() > 2 && !TA &&
+      C.DY->Type.rank() == A->Type.rank())
+    C.Grads[1] = TB ? matmulReduced(C, C.DY, A) : matmulReduced(C, A, C.DY);
+  else
     C.Grads[1] = C.unbroadcast(TB ? matmul(C, C.DY, A, true, TA)
                                   : matmul(C, A, C.DY, !TA, false),
                                B->Type);

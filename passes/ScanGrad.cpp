@@ -21,12 +21,27 @@
 /// the xs and the adjoints of the stacked outputs. Its final carries are
 /// the adjoints of the inits and captures, its stacked ys those of the xs.
 ///
+/// Weight gradients leave the loop: a capture whose adjoint in @f.grad is
+/// a sum of per-step products x_t^T @ y_t (the gradient of W in h_t @ W
+/// is h_t^T @ dz_t, with x_t and y_t [N, ...] step values) is not
+/// accumulated in a carry. The reverse scan outputs y_t (and x_t, unless
+/// it is one of its sequences already) stacked over the steps, and one
+/// matmul after the loop sums the products over every row of the stacks,
+/// N * T of them (`reduce_leading`): one large GEMM instead of T small
+/// ones. A bias's gradient, the sum of a step value's batch rows, is
+/// likewise one reduce_sum over the stack.
+///
 //===----------------------------------------------------------------------===//
 #include "ir/Scan.h"
 #include "passes/Autodiff.h"
 #include "passes/GradRules.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <optional>
 
 namespace adj {
 
@@ -56,6 +71,25 @@ private:
   void buildReverseScan();
   /// The previous carry of every step: init, then stacked[0 .. T-2].
   Value *previousCarries(unsigned K);
+  /// Sorts the captures' adjoints in @f.grad (\p D per capture of Caps)
+  /// into results of @f.grad and weight-gradient terms for after the
+  /// loop, and adds the results after the carries' (\p DX: the xs').
+  void captureResults(const std::vector<Value *> &D,
+                      const std::vector<Value *> &Acc,
+                      const std::vector<Value *> &DX);
+  /// The step values of \p V, a term of a capture's adjoint, when it is
+  /// x_t^T @ y_t over the batch rows of two step values (a weight's
+  /// gradient), or the sum of x_t's batch rows, {x_t, null} (a bias's).
+  std::optional<std::pair<Value *, Value *>> stepTerm(const Value *V) const;
+  /// Whether \p V is a value of @f.grad's step: computed, or a sequence.
+  bool isStepValue(const Value *V) const;
+  /// Where the stacked values of @f.grad's \p V are: a sequence operand
+  /// of the reverse scan or a per-step output (added if needed).
+  struct Stack {
+    bool IsOutput;
+    unsigned Index;
+  };
+  Stack stackOf(Value *V);
   Value *zeros(const TensorType &T) { return B.constant(0.0, T.Elt, T.Dims); }
 
   GradContext &C;
@@ -70,6 +104,18 @@ private:
   std::vector<Value *> DStacked, DFinal, DY;
   /// Captures and sequences that need an adjoint, by index.
   std::vector<unsigned> Caps, Xs;
+  /// The captures whose adjoint (or part of it) is a carry of the reverse
+  /// scan, by index; the others' is summed after the loop only.
+  std::vector<unsigned> AccCaps;
+  /// Per capture with terms summed after the loop: the stacks of x and y
+  /// (y unset for a bias's sum of rows).
+  struct Term {
+    Stack X;
+    std::optional<Stack> Y;
+  };
+  std::vector<std::pair<unsigned, std::vector<Term>>> Hoisted;
+  /// @f.grad's sequence arguments, in the reverse scan's order.
+  std::vector<Value *> SeqArgs;
   Function *Grad = nullptr;
   /// The body's matmuls whose results the forward loop saves (their
   /// indices in the body) and the stacked saved values.
@@ -157,6 +203,8 @@ bool ScanGrad::buildAdjointBody() {
     Saved.push_back(G.addArg(fmt::format("saved{}", J),
                              Body->Ops[SavedOps[J]]->Result.Type,
                              ArgRole::Input));
+  for (const std::vector<Value *> *L : {&Prev, &X, &DOut, &DYs, &Saved})
+    SeqArgs.insert(SeqArgs.end(), L->begin(), L->end());
   for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
     Cap.push_back(G.addArg(ArgName(NK + S.Seqs + Ci),
                            Body->Args[NK + S.Seqs + Ci]->Type, ArgRole::Input));
@@ -226,14 +274,124 @@ bool ScanGrad::buildAdjointBody() {
          Mutation == ScanGradMutation::OneStep
              ? GB.constant(0.0, Prev[K]->Type.Elt, Prev[K]->Type.Dims)
              : AdjointOf(Prev[K])});
-  for (size_t I = 0; I < Caps.size(); ++I) {
-    Value *D = Adjoint.count(Cap[Caps[I]]) ? Adjoint[Cap[Caps[I]]] : nullptr;
-    G.Results.push_back({"next.acc_" + ArgName(NK + S.Seqs + Caps[I]),
-                         D ? GB.create(OpKind::Add, {Acc[I], D}) : Acc[I]});
-  }
+  std::vector<Value *> DCap, DX;
+  for (unsigned Ci : Caps)
+    DCap.push_back(Adjoint.count(Cap[Ci]) ? Adjoint[Cap[Ci]] : nullptr);
   for (unsigned Xi : Xs)
-    G.Results.push_back({"d_" + ArgName(NK + Xi), AdjointOf(X[Xi])});
+    DX.push_back(AdjointOf(X[Xi]));
+  captureResults(DCap, Acc, DX);
   return true;
+}
+
+bool ScanGrad::isStepValue(const Value *V) const {
+  if (V->Type.rank() != 2 || V->Type.Dims[0] != kBatch)
+    return false;
+  // Carries of the reverse scan and captures are not step values.
+  return V->Def ||
+         std::find(SeqArgs.begin(), SeqArgs.end(), V) != SeqArgs.end();
+}
+
+std::optional<std::pair<Value *, Value *>>
+ScanGrad::stepTerm(const Value *V) const {
+  const Op *D = V->Def;
+  if (!D || S.Axis != 1)
+    return std::nullopt;
+  if (D->Kind == OpKind::MatMul && D->Operands.size() == 2 &&
+      D->boolAttr("transpose_a") && !D->boolAttr("transpose_b") &&
+      !D->boolAttr("reduce_leading") && isStepValue(D->Operands[0]) &&
+      isStepValue(D->Operands[1]))
+    return std::make_pair(D->Operands[0], D->Operands[1]);
+  // reshape(reduce_sum(x_t, axes = [0], keepdims)) to x_t's row shape.
+  if (D->Kind != OpKind::Reshape || !D->Operands[0]->Def)
+    return std::nullopt;
+  const Op *R = D->Operands[0]->Def;
+  const std::vector<int64_t> *Axes = R->listAttr("axes");
+  if (R->Kind != OpKind::ReduceSum || !Axes ||
+      *Axes != std::vector<int64_t>{0} || !isStepValue(R->Operands[0]) ||
+      V->Type.Dims != std::vector<int64_t>{R->Operands[0]->Type.Dims[1]})
+    return std::nullopt;
+  return std::make_pair(R->Operands[0], nullptr);
+}
+
+ScanGrad::Stack ScanGrad::stackOf(Value *V) {
+  auto It = std::find(SeqArgs.begin(), SeqArgs.end(), V);
+  if (It != SeqArgs.end())
+    return {false, unsigned(It - SeqArgs.begin())};
+  unsigned FirstY = S.Carries + AccCaps.size();
+  for (size_t R = FirstY; R < Grad->Results.size(); ++R)
+    if (Grad->Results[R].V == V)
+      return {true, unsigned(R)};
+  Grad->Results.push_back(
+      {fmt::format("step{}", Grad->Results.size() - FirstY - Xs.size()), V});
+  return {true, unsigned(Grad->Results.size() - 1)};
+}
+
+void ScanGrad::captureResults(const std::vector<Value *> &D,
+                              const std::vector<Value *> &Acc,
+                              const std::vector<Value *> &DX) {
+  Function &G = *Grad;
+  Builder GB(G);
+  GB.CurLoc = O.Location.asGrad();
+  std::map<const Value *, unsigned> Uses = G.useCounts();
+  // The terms of a sum: adds used only by the sum itself.
+  std::function<void(Value *, bool, std::vector<Value *> &)> Terms =
+      [&](Value *V, bool Top, std::vector<Value *> &Out) {
+        if (V->Def && V->Def->Kind == OpKind::Add &&
+            Uses[V] == (Top ? 0u : 1u) &&
+            V->Def->Operands[0]->Type == V->Type &&
+            V->Def->Operands[1]->Type == V->Type) {
+          Terms(V->Def->Operands[0], false, Out);
+          Terms(V->Def->Operands[1], false, Out);
+        } else {
+          Out.push_back(V);
+        }
+      };
+  std::vector<Value *> DeadAcc;
+  std::vector<std::vector<std::pair<Value *, Value *>>> Weights(Caps.size());
+  std::vector<Result> AccResults;
+  for (size_t I = 0; I < Caps.size(); ++I) {
+    std::vector<Value *> All, Rest;
+    if (D[I])
+      Terms(D[I], true, All);
+    for (Value *T : All)
+      if (auto XY = stepTerm(T))
+        Weights[I].push_back(*XY);
+      else
+        Rest.push_back(T);
+    std::string Name =
+        "next.acc_" + Body->Args[S.Carries + S.Seqs + Caps[I]]->Name;
+    if (!Weights[I].empty() && Rest.empty()) {
+      DeadAcc.push_back(Acc[I]);
+      continue;
+    }
+    Value *Sum = Acc[I];
+    for (Value *T : Rest)
+      Sum = GB.create(OpKind::Add, {Sum, T});
+    AccCaps.push_back(Caps[I]);
+    AccResults.push_back({Name, Sum});
+  }
+  // The results: carries' adjoints (already there), accumulators, the xs'
+  // adjoints, then the stacked step values of the weight terms.
+  G.Results.insert(G.Results.end(), AccResults.begin(), AccResults.end());
+  for (size_t I = 0; I < Xs.size(); ++I)
+    G.Results.push_back({"d_" + Body->Args[S.Carries + Xs[I]]->Name, DX[I]});
+  for (size_t I = 0; I < Caps.size(); ++I) {
+    if (Weights[I].empty())
+      continue;
+    std::vector<Term> Terms;
+    for (auto [X, Y] : Weights[I])
+      Terms.push_back(
+          {stackOf(X), Y ? std::optional(stackOf(Y)) : std::nullopt});
+    Hoisted.push_back({Caps[I], std::move(Terms)});
+  }
+  // The per-step products are now dead (DCE removes them), and so are the
+  // accumulators of captures with no other terms.
+  for (Value *A : DeadAcc)
+    for (size_t J = 0; J < G.Args.size(); ++J)
+      if (G.Args[J].get() == A) {
+        G.eraseArg(J);
+        break;
+      }
 }
 
 Value *ScanGrad::previousCarries(unsigned K) {
@@ -256,7 +414,7 @@ void ScanGrad::buildReverseScan() {
   std::vector<Value *> Operands;
   for (unsigned K = 0; K < NK; ++K)
     Operands.push_back(DFinal[K] ? DFinal[K] : zeros(S.init(O, K)->Type));
-  for (unsigned Ci : Caps)
+  for (unsigned Ci : AccCaps)
     Operands.push_back(zeros(S.capture(O, Ci)->Type));
   for (unsigned K = 0; K < NK; ++K)
     Operands.push_back(previousCarries(K));
@@ -272,7 +430,7 @@ void ScanGrad::buildReverseScan() {
   for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
     Operands.push_back(S.capture(O, Ci));
 
-  unsigned RK = NK + Caps.size();
+  unsigned RK = NK + AccCaps.size();
   unsigned RS = Operands.size() - RK - S.Captures;
   ScanShape R = S;
   R.Carries = RK;
@@ -289,10 +447,40 @@ void ScanGrad::buildReverseScan() {
   for (unsigned K = 0; K < NK; ++K)
     if (C.Needs[K])
       C.Grads[K] = Emit(K, true);
-  for (size_t I = 0; I < Caps.size(); ++I)
-    C.Grads[NK + S.Seqs + Caps[I]] = Emit(NK + I, true);
+  for (size_t I = 0; I < AccCaps.size(); ++I)
+    C.Grads[NK + S.Seqs + AccCaps[I]] = Emit(NK + I, true);
   for (size_t I = 0; I < Xs.size(); ++I)
     C.Grads[NK + Xs[I]] = Emit(RK + I, false);
+  // The terms summed after the loop: the stacked step values (all
+  // siblings first, so that they stay one loop), then one product (or sum)
+  // over all steps each.
+  std::map<unsigned, Value *> Outputs;
+  for (size_t I = 0; I < Xs.size(); ++I)
+    Outputs[RK + I] = C.Grads[NK + Xs[I]];
+  auto Need = [&](const Stack &St) {
+    if (St.IsOutput && !Outputs.count(St.Index))
+      Outputs[St.Index] = Emit(St.Index, false);
+  };
+  for (auto &[Ci, Terms] : Hoisted)
+    for (const Term &T : Terms) {
+      Need(T.X);
+      if (T.Y)
+        Need(*T.Y);
+    }
+  auto Stacked = [&](const Stack &St) {
+    return St.IsOutput ? Outputs.at(St.Index) : Operands[RK + St.Index];
+  };
+  for (auto &[Ci, Terms] : Hoisted) {
+    Value *&G = C.Grads[NK + S.Seqs + Ci];
+    for (const Term &T : Terms) {
+      Value *P =
+          T.Y ? B.create(OpKind::MatMul, {Stacked(T.X), Stacked(*T.Y)},
+                         {{"transpose_a", true}, {"reduce_leading", true}})
+              : B.create(OpKind::ReduceSum, {Stacked(T.X)},
+                         {{"axes", std::vector<int64_t>{0, 1}}});
+      G = G ? B.create(OpKind::Add, {G, P}) : P;
+    }
+  }
 }
 
 void ScanGrad::run() {

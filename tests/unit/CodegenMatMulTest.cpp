@@ -199,6 +199,45 @@ TEST(Codegen, BatchedMatMul) {
   }
 }
 
+TEST(Codegen, MatMulReduceLeading) {
+  // sum_p a_p^T @ b_p over the leading dims (a weight gradient over
+  // [N, T, ...] activations): small, around the tiles, the batch dim
+  // inside the leading dims.
+  const std::vector<std::pair<Dims, Dims>> Cases = {
+      {{kBatch, 3, 4}, {kBatch, 3, 5}},
+      {{kBatch, 9, 37}, {kBatch, 9, 70}},
+      {{2, kBatch, 5, 3}, {2, kBatch, 5, 17}}};
+  for (DType T : FloatTypes) {
+    Compiled C;
+    for (size_t S = 0; S < Cases.size(); ++S) {
+      Function *F = C.add("rl" + std::to_string(S));
+      Builder B(*F);
+      Value *A = F->addArg("a", ty(T, Cases[S].first), ArgRole::Input);
+      Value *Bm = F->addArg("b", ty(T, Cases[S].second), ArgRole::Input);
+      F->Results.push_back(
+          {"c", B.create(OpKind::MatMul, {A, Bm},
+                         {{"transpose_a", true}, {"reduce_leading", true}})});
+    }
+    C.compile();
+    for (int64_t N : {1, 3, 8})
+      for (size_t S = 0; S < Cases.size(); ++S) {
+        const Function &F = *C.M.function("rl" + std::to_string(S));
+        Dims DA = concrete(F.Args[0]->type(), N),
+             DB = concrete(F.Args[1]->type(), N);
+        Vec AV = randVec(numel(DA), -1, 1, T, 70 + S),
+            BV = randVec(numel(DB), -1, 1, T, 90 + S);
+        std::vector<Vec> Res;
+        ASSERT_EQ(C.run(F.Name, N, {AV, BV}, Res), 0);
+        int64_t M = DA.back(), P = DB.back();
+        int64_t Rows = numel(DA) / M;
+        // The stacks are [Rows, M] and [Rows, P] matrices.
+        Vec Want = matmulRef(transposed(AV, Rows, M), BV, M, Rows, P);
+        expectClose(Res[0], Want, tolFor(T) * 10,
+                    label("matmul " + F.Name, T, N));
+      }
+  }
+}
+
 TEST(Codegen, MatMulMnistSize) {
   Compiled C;
   Function *F = C.add("mm");

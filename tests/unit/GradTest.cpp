@@ -191,7 +191,16 @@ std::vector<Case> casesFor(OpKind K) {
              2,
              {f({kBatch, 2, 4})},
              false},
-            {{f({4, 3})}, {{"transpose_a", true}}, -2, 2, {f({4, kBatch})}}};
+            {{f({4, 3})}, {{"transpose_a", true}}, -2, 2, {f({4, kBatch})}},
+            // A weight over a batch of matrices, read transposed or not:
+            // its gradient is one reduce_leading product.
+            {{f({2, 3, 4}), f({5, 4})}, {{"transpose_b", true}}},
+            {{f({3, 2})}, {{"transpose_b", true}}, -2, 2, {f({kBatch, 4, 2})}},
+            // reduce_leading: sum_p a_p^T @ b_p.
+            {{f({2, 3, 4}), f({2, 3, 5})},
+             {{"transpose_a", true}, {"reduce_leading", true}}},
+            {{f({2, 2, 3, 1}), f({2, 2, 3, 2})},
+             {{"transpose_a", true}, {"reduce_leading", true}}}};
   case OpKind::Softmax:
   case OpKind::LogSoftmax:
     return {{{f({2, 5})}, {{"axis", int64_t(1)}}},

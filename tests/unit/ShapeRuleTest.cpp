@@ -47,6 +47,31 @@ TEST(ShapeRules, BatchedMatMul) {
             "twice");
 }
 
+TEST(ShapeRules, MatMulReduceLeading) {
+  Attrs R{{"transpose_a", true}, {"reduce_leading", true}};
+  EXPECT_EQ(typeOf(OpKind::MatMul, {f({kBatch, 7, 3}), f({kBatch, 7, 5})}, R),
+            "f32[3,5]");
+  EXPECT_EQ(
+      typeOf(OpKind::MatMul, {f({2, kBatch, 4, 3}), f({2, kBatch, 4, 5})}, R),
+      "f32[3,5]");
+  const char *Needs = "error: matmul 'reduce_leading' needs 'transpose_a', no "
+                      "'transpose_b' and operands with the same leading dims, "
+                      "got ";
+  EXPECT_EQ(typeOf(OpKind::MatMul, {f({kBatch, 7, 3}), f({7, 5})}, R),
+            std::string(Needs) + "f32[N,7,3]^T @ f32[7,5]");
+  EXPECT_EQ(typeOf(OpKind::MatMul, {f({2, 7, 3}), f({3, 7, 5})}, R),
+            std::string(Needs) + "f32[2,7,3]^T @ f32[3,7,5]");
+  EXPECT_EQ(typeOf(OpKind::MatMul, {f({7, 3}), f({7, 5})}, R),
+            std::string(Needs) + "f32[7,3]^T @ f32[7,5]");
+  EXPECT_EQ(typeOf(OpKind::MatMul, {f({2, 3, 7}), f({2, 7, 5})},
+                   {{"reduce_leading", true}}),
+            std::string(Needs) + "f32[2,3,7]^T @ f32[2,7,5]");
+  Attrs RT = R;
+  RT["transpose_b"] = true;
+  EXPECT_EQ(typeOf(OpKind::MatMul, {f({2, 7, 3}), f({2, 5, 7})}, RT),
+            std::string(Needs) + "f32[2,7,3]^T @ f32[2,5,7]^T");
+}
+
 TEST(ShapeRules, SlicePad) {
   Attrs S = ints({{"axis", 1}, {"start", 1}, {"end", 3}});
   EXPECT_EQ(typeOf(OpKind::Slice, {f({kBatch, 4})}, S), "f32[N,2]");
