@@ -6,10 +6,11 @@
 /// flat index of the first), and the training loop checks its parameters
 /// and optimizer state with the same scan (see Anomaly.cpp). The scan reads
 /// a float's exponent bits, so it vectorises and costs about a memcpy.
+/// Also adj_rt_check_values, which a checked step calls after every op.
 ///
 //===----------------------------------------------------------------------===//
 
-#include "runtime/Internal.h"
+#include "runtime/Trainer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -99,4 +100,65 @@ int checkFiniteValues(const std::string &name, const void *data,
                      context.c_str()));
 }
 
+namespace {
+struct CheckRecord {
+  bool Found = false;
+  int64_t Site = -1, Index = -1;
+  double Value = 0;
+};
+thread_local CheckRecord LastCheck;
+} // namespace
+
+bool lastCheckFailure(int64_t &site, int64_t &index, double &value) {
+  site = LastCheck.Site;
+  index = LastCheck.Index;
+  value = LastCheck.Value;
+  return LastCheck.Found;
+}
+
+void clearCheckFailure() { LastCheck = CheckRecord(); }
+
+bool Step::updatesFinite(std::string &slot, int64_t &index) const {
+  for (const Update &u : Updates) {
+    if (frozen(u.S))
+      continue;
+    int64_t at = firstNonFinite(Results[size_t(u.Result)], u.S->DType,
+                                u.S->Count);
+    if (at >= 0) {
+      slot = u.S->Name;
+      index = at;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Step::inputsFinite(int64_t n, std::string &input, int64_t &index,
+                        int64_t &perSample) const {
+  for (const Input &in : Inputs) {
+    int64_t at = firstNonFinite(in.Buf.data(), in.Data->DType,
+                                n * in.Data->PerSample);
+    if (at >= 0) {
+      input = in.Data->Name;
+      index = at;
+      perSample = in.Data->PerSample;
+      return false;
+    }
+  }
+  return true;
+}
+
 } // namespace adj::rt
+
+extern "C" int32_t adj_rt_check_values(int64_t site, const void *data,
+                                       int64_t count, int32_t dtype) {
+  using namespace adj::rt;
+  int64_t at = firstNonFinite(data, adj_rt_dtype(dtype), count);
+  if (at < 0)
+    return 0;
+  double v = dtype == ADJ_RT_F64 ? static_cast<const double *>(data)[at]
+                                 : static_cast<const float *>(data)[at];
+  if (!LastCheck.Found)
+    LastCheck = {true, site, at, v};
+  return 1;
+}
