@@ -402,10 +402,11 @@ void StepLowering::checkValues(const StepUnit &Unit) {
     size_t Site = 0;
     while (Site < F.Ops.size() && &F.Ops[Site]->Result != V)
       ++Site;
-    llvm::Value *Count = cg::emitExtent(B, N, cg::product(cg::shapeOf(V->type())));
-    llvm::Value *Bad = B.CreateCall(
-        Hook, {B.getInt64(int64_t(Site)), Buf.at(V), Count,
-               B.getInt32(int32_t(V->type().Elt))});
+    llvm::Value *Count =
+        cg::emitExtent(B, N, cg::product(cg::shapeOf(V->type())));
+    llvm::Value *Bad =
+        B.CreateCall(Hook, {B.getInt64(int64_t(Site)), Buf.at(V), Count,
+                            B.getInt32(int32_t(V->type().Elt))});
     if (!NonFinite) {
       NonFinite = BasicBlock::Create(Ctx, "nonfinite", Step);
       IRBuilder<> IB(NonFinite);

@@ -122,8 +122,8 @@ bool Step::updatesFinite(std::string &slot, int64_t &index) const {
   for (const Update &u : Updates) {
     if (frozen(u.S))
       continue;
-    int64_t at = firstNonFinite(Results[size_t(u.Result)], u.S->DType,
-                                u.S->Count);
+    int64_t at =
+        firstNonFinite(Results[size_t(u.Result)], u.S->DType, u.S->Count);
     if (at >= 0) {
       slot = u.S->Name;
       index = at;
@@ -136,8 +136,8 @@ bool Step::updatesFinite(std::string &slot, int64_t &index) const {
 bool Step::inputsFinite(int64_t n, std::string &input, int64_t &index,
                         int64_t &perSample) const {
   for (const Input &in : Inputs) {
-    int64_t at = firstNonFinite(in.Buf.data(), in.Data->DType,
-                                n * in.Data->PerSample);
+    int64_t at =
+        firstNonFinite(in.Buf.data(), in.Data->DType, n * in.Data->PerSample);
     if (at >= 0) {
       input = in.Data->Name;
       index = at;

@@ -1,8 +1,8 @@
 //===- Describe.cpp - A compiled model described to the runtime -----------===//
 ///
 /// Storage for every string and array the description points to lives in
-/// this object (in deques, so pointers stay valid as it grows). Which results may
-/// be updated in place comes from the step plan the code was lowered with
+/// this object (in deques, so pointers stay valid as it grows). Which results
+/// may be updated in place comes from the step plan the code was lowered with
 /// (planStep), so the description and the compiled code agree. emitC() walks
 /// the finished adj_rt_model and prints it as C initialisers, so the JIT and a
 /// native trainer are described by one piece of code. Both record the
@@ -185,11 +185,11 @@ const adj_rt_check_step &ModelDescription::describeCheck(
   Sites.clear();
   for (const auto &O : F.Ops) {
     const Loc &L = O->Location;
-    Sites.push_back(
-        {str(O->info().Mnemonic),
-         L.known() ? str(fmt::format("{}:{}:{}", L.File, L.Line, L.Col))
-                   : nullptr,
-         L.Grad ? 1 : 0});
+    Sites.push_back({str(O->info().Mnemonic),
+                     L.known()
+                         ? str(fmt::format("{}:{}:{}", L.File, L.Line, L.Col))
+                         : nullptr,
+                     L.Grad ? 1 : 0});
   }
   Check.step = describe(F, kCheckStepName, R);
   Check.num_sites = int(Sites.size());
