@@ -5,9 +5,9 @@
 /// a CPU name or features (the JIT would silently fall back to a generic
 /// x86-64 without AVX2/FMA). The process's own symbols are the fallback
 /// definition generator, so generated code calls the C library directly;
-/// the runtime's adj_rt_parallel_for and adj_rt_allreduce are defined
-/// explicitly. The compile layer's compiler carries the on-disk object
-/// cache (see JIT.h).
+/// the runtime's adj_rt_parallel_for, adj_rt_allreduce and
+/// adj_rt_check_values are defined explicitly. The compile layer's compiler
+/// carries the on-disk object cache (see JIT.h).
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/JIT.h"
@@ -313,6 +313,8 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
       JITEvaluatedSymbol::fromPointer(&adj_rt_parallel_for);
   Runtime[Mangle("adj_rt_allreduce")] =
       JITEvaluatedSymbol::fromPointer(&adj_rt_allreduce);
+  Runtime[Mangle("adj_rt_check_values")] =
+      JITEvaluatedSymbol::fromPointer(&adj_rt_check_values);
   if (Error E = Self->J->getMainJITDylib().define(
           orc::absoluteSymbols(std::move(Runtime))))
     return E;

@@ -23,6 +23,11 @@
 ///   5. returns 0 (1 for invalid data, 2 when malloc fails), and records the
 ///      arena's slices as the metadata arenaBytes reads (recordArena).
 ///
+/// The function LowerOptions::CheckFunction names is lowered in checked
+/// mode: after each kernel call the step passes every float value the unit
+/// stored to the runtime's adj_rt_check_values (checkValues) and returns 3
+/// at the first non-finite one.
+///
 /// A result the plan marks in place may be given the buffer of the argument
 /// it updates: its kernel then reads and writes that buffer (see
 /// Kernel.h), after every other reader of the argument has run.
@@ -210,6 +215,8 @@ private:
   std::vector<llvm::Value *> Offsets;
   /// The block returning 1 for invalid data (null until a kernel can fail).
   BasicBlock *Invalid = nullptr;
+  /// The block returning 3 for a non-finite value (checked mode).
+  BasicBlock *NonFinite = nullptr;
 
   /// Checks that every op is one the emitters support, and the name.
   Error checkFunction();
@@ -229,6 +236,9 @@ private:
   void callUnit(size_t U);
   /// Returns 1 from the step when \p Status is not 0.
   void checkStatus(llvm::Value *Status);
+  /// Checked mode: passes each float output of \p Unit to
+  /// adj_rt_check_values and returns 3 from the step when it reports one.
+  void checkValues(const StepUnit &Unit);
   /// Copies the results that are arguments or repeat an earlier result.
   void copyResults();
   /// Records the arena's slices as metadata, for arenaBytes.
@@ -377,6 +387,35 @@ void StepLowering::callUnit(size_t U) {
   llvm::Value *Status = B.CreateCall(K.Fn, CallArgs);
   if (Fails)
     checkStatus(Status);
+  if (Opts.checks(F.Name))
+    checkValues(Unit);
+}
+
+void StepLowering::checkValues(const StepUnit &Unit) {
+  LLVMContext &Ctx = LM.getContext();
+  FunctionCallee Hook = LM.getOrInsertFunction(
+      "adj_rt_check_values", B.getInt32Ty(), B.getInt64Ty(), B.getPtrTy(),
+      B.getInt64Ty(), B.getInt32Ty());
+  for (const adj::Value *V : Unit.Outputs) {
+    if (!isFloat(V->type().Elt) || !V->Def)
+      continue;
+    size_t Site = 0;
+    while (Site < F.Ops.size() && &F.Ops[Site]->Result != V)
+      ++Site;
+    llvm::Value *Count =
+        cg::emitExtent(B, N, cg::product(cg::shapeOf(V->type())));
+    llvm::Value *Bad =
+        B.CreateCall(Hook, {B.getInt64(int64_t(Site)), Buf.at(V), Count,
+                            B.getInt32(int32_t(V->type().Elt))});
+    if (!NonFinite) {
+      NonFinite = BasicBlock::Create(Ctx, "nonfinite", Step);
+      IRBuilder<> IB(NonFinite);
+      IB.CreateRet(IB.getInt32(3)); // ADJ_RT_STEP_NONFINITE
+    }
+    BasicBlock *Next = BasicBlock::Create(Ctx, "finite", Step);
+    B.CreateCondBr(B.CreateIsNotNull(Bad), NonFinite, Next);
+    B.SetInsertPoint(Next);
+  }
 }
 
 void StepLowering::checkStatus(llvm::Value *Status) {
@@ -419,7 +458,7 @@ void StepLowering::recordArena() {
 Error StepLowering::run() {
   if (Error E = checkFunction())
     return E;
-  Plan = planStep(F, Opts, &M);
+  Plan = planStep(F, Opts.forFunction(F.Name), &M);
   createStep();
   loadPointers();
   placeBuffers();
@@ -430,6 +469,8 @@ Error StepLowering::run() {
   B.CreateRet(B.getInt32(0));
   if (Invalid)
     Invalid->moveAfter(&Step->back());
+  if (NonFinite)
+    NonFinite->moveAfter(&Step->back());
   recordArena();
   return Error::success();
 }

@@ -21,6 +21,7 @@
 
 #include "ir/IR.h"
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,23 @@ struct LowerOptions {
   bool GroupLoops = true;
   /// Parameter and state updates may be written into their inputs' buffers.
   bool InPlace = true;
+  /// The function of this name (if any) is lowered in checked mode: one
+  /// kernel per op (no loop groups, no in-place results), every float
+  /// result passed to the runtime's adj_rt_check_values with the op's index
+  /// as its site, the step returning ADJ_RT_STEP_NONFINITE (3) at the first
+  /// non-finite one. The runtime re-runs a failing step in it.
+  std::string CheckFunction;
+
+  /// The options function \p Name is planned and lowered with.
+  LowerOptions forFunction(const std::string &Name) const {
+    LowerOptions O = *this;
+    if (!CheckFunction.empty() && Name == CheckFunction)
+      O.GroupLoops = O.InPlace = false;
+    return O;
+  }
+  bool checks(const std::string &Name) const {
+    return !CheckFunction.empty() && Name == CheckFunction;
+  }
 };
 
 /// A size in bytes, `Mul * n^Pow` for the run-time batch size n.

@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cfloat>
+#include <cmath>
 #include <cstring>
 #include <fcntl.h>
 #include <set>
@@ -387,6 +389,23 @@ int CheckpointFile::check(const Entry &e, adj_rt_dtype dtype, int rank,
     return fail(format("%s: tensor '%s' has dtype %s, the model expects %s",
                        Name.c_str(), e.Name.c_str(), e.DType.c_str(),
                        safetensorsName(dtype)));
+  if (!isFloat)
+    return 0;
+  // NaN and infinity, and F64 values that overflow an f32 tensor.
+  const auto *src = static_cast<const unsigned char *>(Data.get()) + e.Begin;
+  adj_rt_dtype stored = e.DType == "F32" ? ADJ_RT_F32 : ADJ_RT_F64;
+  int64_t count = int64_t(e.End - e.Begin) / int64_t(dtypeSize(stored));
+  std::string what = format("%s: tensor '%s'", Name.c_str(), e.Name.c_str());
+  if (checkFiniteValues(what, src, stored, count))
+    return 1;
+  if (stored == ADJ_RT_F64 && dtype == ADJ_RT_F32)
+    for (int64_t i = 0; i < count; ++i) {
+      double d;
+      std::memcpy(&d, src + 8 * size_t(i), 8);
+      if (std::fabs(d) > double(FLT_MAX))
+        return fail(format("%s: value %g at index %lld overflows f32",
+                           what.c_str(), d, (long long)i));
+    }
   return 0;
 }
 

@@ -73,6 +73,14 @@ bool parseNumber(const std::string &cell, double &v) {
   return *end == '\0' && std::isfinite(v);
 }
 
+/// A cell strtod reads completely as NaN or an infinity ("nan", "-inf",
+/// "1e999").
+bool isNonFinite(const std::string &cell) {
+  char *end = nullptr;
+  double v = cell.empty() ? 0 : std::strtod(cell.c_str(), &end);
+  return !cell.empty() && *end == '\0' && !std::isfinite(v);
+}
+
 bool allNumbers(const std::vector<std::string> &cells) {
   double v;
   for (const std::string &c : cells)
@@ -196,9 +204,13 @@ extern "C" int adj_rt_load_csv(const char *path, adj_rt_dtype dtype,
     for (size_t c : selected) {
       double v;
       if (!parseNumber(cells[c], v))
-        return fail(format("%s: row %lld, column %zu: '%s' is not a number",
+        return fail(format("%s: row %lld, column %zu: '%s' is not a%s number%s",
                            name.c_str(), (long long)line, c + 1,
-                           cells[c].c_str()));
+                           cells[c].c_str(),
+                           isNonFinite(cells[c]) ? " finite" : "",
+                           isNonFinite(cells[c]) && !LoadContext.empty()
+                               ? (" (" + LoadContext + ")").c_str()
+                               : ""));
       if (dtype == ADJ_RT_I32 &&
           (v != std::floor(v) || v < INT32_MIN || v > INT32_MAX))
         return fail(format("%s: row %lld, column %zu: '%s' is not an i32 "

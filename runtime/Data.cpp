@@ -121,8 +121,11 @@ int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
   if (perSampleCount(d, perSample))
     return 1;
   adj_rt_tensor t;
-  if (loadSource(src, d.dtype, t))
-    return 1;
+  {
+    LoadContextScope context(format("%s input '%s'", src.split, src.input));
+    if (loadSource(src, d.dtype, t))
+      return 1;
+  }
   InputData in;
   in.Name = src.input;
   in.Path = src.path;

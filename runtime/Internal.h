@@ -114,6 +114,35 @@ int finishTensor(const std::string &name, const std::vector<unsigned char> &raw,
                  ElemType src, bool bigEndian, adj_rt_dtype dtype, double scale,
                  adj_rt_tensor &out);
 
+//===--- Non-finite values (NonFinite.cpp) -------------------------------===//
+
+/// The index of the first NaN or infinity among `count` elements of `dtype`
+/// at `data`, or -1 (always -1 for i32).
+int64_t firstNonFinite(const void *data, adj_rt_dtype dtype, int64_t count);
+
+/// "nan", "inf" or "-inf" for a non-finite value, else "%g".
+std::string valueText(double v);
+
+/// What the tensor being loaded is for, appended to a loader's message about
+/// a non-finite value ("train input 'x'"); set by the caller around a load
+/// (LoadContextScope), empty otherwise.
+extern thread_local std::string LoadContext;
+
+struct LoadContextScope {
+  explicit LoadContextScope(std::string what) { LoadContext = std::move(what); }
+  ~LoadContextScope() { LoadContext.clear(); }
+};
+
+/// Fails with "NAME: value nan at index I is not a finite number" (and
+/// " (CONTEXT)") when one of the `count` elements of `dtype` at `data` is
+/// not finite. `raw` (or null) reads element i as it was in the file, for a
+/// value that became infinite only by conversion or by the `scale` it was
+/// multiplied by ("value 1e+39 at index I overflows f32").
+int checkFiniteValues(const std::string &name, const void *data,
+                      adj_rt_dtype dtype, int64_t count,
+                      double (*raw)(const void *ctx, int64_t i) = nullptr,
+                      const void *rawCtx = nullptr, double scale = 1);
+
 //===--- Writing files ----------------------------------------------------===//
 
 /// Bytes to write: a pointer and a length.

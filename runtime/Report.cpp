@@ -110,6 +110,8 @@ int writeReport(const char *path, const Report &r) {
     j["arena_bytes"] = r.ArenaBytes;
   if (!r.ObjectCache.empty())
     j["object_cache"] = r.ObjectCache;
+  if (r.SkippedSteps)
+    j["skipped_steps"] = *r.SkippedSteps;
   std::string text = j.dump(2) + "\n";
   return writeFileAtomically(path, "report", {{text.data(), text.size()}});
 }

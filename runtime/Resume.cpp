@@ -250,6 +250,9 @@ int initFromCheckpoint(const char *path, const Settings &s, State &state) {
                        n, skipped.size(), fresh.size(),
                        nameList(unused).c_str()));
   for (const auto &[e, slot] : plan)
+    if (f.check(*e, slot->DType, slot->Rank, slot->Dims))
+      return 1;
+  for (const auto &[e, slot] : plan)
     f.copy(*e, slot->DType, slot->current());
   if (s.Quiet)
     return 0;

@@ -38,7 +38,7 @@ adj_rt_session::OwnedOptions::OwnedOptions(const adj_rt_options &src) : O(src) {
   };
   for (const char **f :
        {&O.report_path, &O.optimizer, &O.load_path, &O.save_path, &O.log_path,
-        &O.plot_path, &O.init_from_path, &O.out_path})
+        &O.plot_path, &O.init_from_path, &O.out_path, &O.on_nonfinite})
     own(*f);
   auto array = [&](const char *const *from, int n,
                    std::vector<const char *> &to) {
@@ -93,8 +93,9 @@ int adj_rt_session::bindSteps(const Settings &s, const DataSet &data,
                               State &state, Step &train, Step &eval,
                               bool &hasEval) const {
   bool training = !s.EvalOnly && s.Predict.empty();
+  // --on-nonfinite=skip needs the values before a step: no in-place writes.
   if (training && train.bind(s.Model.train_step, "train_step", data.Train,
-                             state, s.Batch, !KeepPrevious))
+                             state, s.Batch, !KeepPrevious && !s.SkipNonFinite))
     return 1;
   for (const std::string &name : s.Freeze)
     if (training && train.freeze(name))
@@ -153,6 +154,10 @@ int adj_rt_session::rebuild(const adj_rt_model &m,
     Shuffler = EpochStart;
   }
   DeltaValid = false;
+  // The checked step is bound to the old data and state.
+  Check = Step();
+  CheckDesc = nullptr;
+  Snap = Snapshot();
   return 0;
 }
 

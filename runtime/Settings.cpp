@@ -231,6 +231,11 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
   if (s.EvalOnly && s.SavePath)
     return fail("--save cannot be used with --eval-only, which does not "
                 "train");
+  std::string onNonFinite = o.on_nonfinite ? o.on_nonfinite : "stop";
+  if (onNonFinite != "stop" && onNonFinite != "skip")
+    return fail(format("--on-nonfinite: '%s' is neither stop nor skip",
+                       onNonFinite.c_str()));
+  s.SkipNonFinite = onNonFinite == "skip";
   if (chooseOptimizer(m, o.optimizer, s) || checkFreeze(m, o, s) ||
       checkTransfer(m, o, s) || applyDataOverrides(m, o, s.Data, s.DataPaths))
     return 1;

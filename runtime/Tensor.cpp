@@ -160,6 +160,22 @@ int finishTensor(const std::string &name, const std::vector<unsigned char> &raw,
   if (!data)
     return fail(name + ": out of memory");
   convertElements(raw.data(), src, bigEndian, count, dtype, scale, data);
+  // NaN and infinity, in the file or made by the conversion (1e39 as f32).
+  struct Source {
+    const unsigned char *Raw;
+    ElemType Src;
+    bool BigEndian;
+  } at{raw.data(), src, bigEndian};
+  auto rawValue = [](const void *ctx, int64_t i) {
+    const auto &s = *static_cast<const Source *>(ctx);
+    return loadAs<double>(s.Raw + size_t(i) * elemTypeSize(s.Src), s.Src,
+                          s.BigEndian);
+  };
+  if (dtype != ADJ_RT_I32 &&
+      checkFiniteValues(name, data, dtype, count, rawValue, &at, scale)) {
+    std::free(data);
+    return 1;
+  }
   out.dtype = dtype;
   out.data = data;
   return 0;

@@ -12,11 +12,11 @@
 /// train_step, whose updated parameters and optimizer state are written in
 /// place or swapped in (frozen ones never change; see Step.cpp). After each
 /// epoch the test split is evaluated in order with eval_step, every result
-/// weighted by its batch's size; the epoch's line goes to stdout and the
-/// checkpoint, if asked for, to disk. At the end the report, log and plot are
-/// written. A session trained again continues where it stopped: a partial epoch
-/// (after --steps or an interrupt) is finished with the permutation it started
-/// with.
+/// weighted by its batch's size (a non-finite one is an error); the epoch's
+/// line goes to stdout and the checkpoint, if asked for, to disk. At the end
+/// the report, log and plot are written. A session trained again continues
+/// where it stopped: a partial epoch (after --steps or an interrupt) is
+/// finished with the permutation it started with.
 ///
 /// Parameter i is initialised from mix64(seed * golden + i), so a parameter's
 /// initial value depends only on the seed and its position in the model.
@@ -127,11 +127,14 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
   return 0;
 }
 
-/// Means of eval_step's results over the test split, weighted by batch size.
-/// With several ranks, rank r evaluates batches r, r + K, ... and the sums
-/// are added up over the ranks.
+/// Means of eval_step's results over the test split, weighted by batch size:
+/// each result is computed per batch of `batch` samples in file order (the
+/// last one partial) and weighted by the batch's samples. A non-finite
+/// result is an error naming the batch and the cause. With several ranks,
+/// rank r evaluates batches r, r + K, ... and the sums are added up over
+/// the ranks.
 static int evaluate(Step &eval, const Split &test, int64_t batch,
-                    std::vector<double> &means) {
+                    const State &state, std::vector<double> &means) {
   means.assign(size_t(eval.numResults()), 0.0);
   for (int64_t start = batch * rank(); start < test.Samples;
        start += batch * ranks()) {
@@ -140,8 +143,11 @@ static int evaluate(Step &eval, const Split &test, int64_t batch,
     if (eval.call(n) != 0)
       return fail(format("invalid data in test batch at sample %lld",
                          (long long)start));
-    for (int r = 0; r < eval.numResults(); ++r)
+    for (int r = 0; r < eval.numResults(); ++r) {
+      if (!std::isfinite(eval.result(r)))
+        return failNonFiniteEval(eval, r, start, n, state);
       means[size_t(r)] += eval.result(r) * double(n);
+    }
   }
   sumOverRanks(means);
   for (double &v : means)
@@ -196,9 +202,11 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
   auto start = Clock::now();
   int64_t first = Pos.EpochSamples;
   int status = 0;
-  for (; first < train.Samples; first += batch) {
+  bool diagnosed = false;
+  for (int64_t inEpoch = 0; first < train.Samples; first += batch) {
     if ((maxSteps > 0 && runSteps >= maxSteps) || Interrupt.load())
       break;
+    beforeStep(first, inEpoch++);
     auto stepStart = Clock::now();
     int64_t n = std::min(batch, train.Samples - first);
     int64_t rows =
@@ -212,12 +220,13 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
       break;
     }
     double l = Train.result(Train.lossIndex());
-    if (!std::isfinite(l)) {
-      status = fail(format("loss is %s at step %lld (epoch %lld); try a lower "
-                           "learning rate",
-                           std::isnan(l) ? "nan" : "inf", (long long)step,
-                           (long long)epoch));
-      break;
+    if (!stepFinite(l)) { // skipped (--on-nonfinite=skip), or a diagnosis
+      if ((status = onNonFinite(epoch, first, n, l))) {
+        diagnosed = true; // the position is the one before the bad step
+        break;
+      }
+      ++runSteps;
+      continue;
     }
     Train.commit();
     DeltaValid = true;
@@ -244,9 +253,12 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
   TrainSamples += samples;
   loss = samples ? lossSum / double(samples) : 0;
   if (first < train.Samples) { // stopped inside the epoch
-    Pos.EpochSamples = first;
+    if (!diagnosed)
+      Pos.EpochSamples = first;
     return status;
   }
+  if (!stateFinite()) // a non-finite update the loss did not show
+    return diagnose(epoch, first);
   Pos.Epoch = epoch;
   Pos.EpochSamples = 0;
   return 0;
@@ -258,7 +270,7 @@ int adj_rt_session::evaluateInto(std::string &line, History::Row *row) {
   if (!HasEval)
     return 0;
   std::vector<double> means;
-  if (evaluate(Eval, Data.Test, S->Batch, means))
+  if (evaluate(Eval, Data.Test, S->Batch, Params, means))
     return 1;
   Last.Metrics.clear();
   for (int r = 0; r < Eval.numResults(); ++r) {
@@ -490,6 +502,8 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
     return 1;
   Report report = s->Last;
   report.Steps = s->Pos.Step;
+  if (set.SkipNonFinite)
+    report.SkippedSteps = s->SkippedSteps;
   if (!report.Epochs)
     report.Epochs = s->Pos.Epoch;
   report.SamplesPerSec =

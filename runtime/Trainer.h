@@ -59,6 +59,9 @@ struct Settings {
   const char *OutPath = nullptr;
   bool Classes = false;
   const char *LogPath = nullptr, *PlotPath = nullptr;
+  /// --on-nonfinite=skip: a step whose loss or update is not finite is not
+  /// committed (else training stops with a diagnosis).
+  bool SkipNonFinite = false;
 };
 
 /// Fails with "the compiled model uses runtime ABI version X, this runtime
@@ -207,6 +210,14 @@ public:
   int freeze(const std::string &param);
   /// Where a call writes the next value of `slot`.
   Write writeOf(const Slot *slot) const;
+  /// The first non-finite value the last call wrote into a slot it updates
+  /// (frozen ones aside): false with the slot's name and the element's
+  /// index, true when every update is finite (NonFinite.cpp).
+  bool updatesFinite(std::string &slot, int64_t &index) const;
+  /// The first non-finite value of the gathered batch of `n` rows: false
+  /// with the input's name and the element's index in the batch.
+  bool inputsFinite(int64_t n, std::string &input, int64_t &index,
+                    int64_t &perSample) const;
   /// Result `r` (a scalar) as a double.
   double result(int r) const;
   int numResults() const { return int(Results.size()); }
@@ -253,6 +264,25 @@ private:
   std::vector<AlignedBuffer> ResultBufs;
   int Loss = -1;
 };
+
+/// The parameters, buffers and optimizer state at a step of the current
+/// epoch, for replaying the steps after it when one is not finite.
+struct Snapshot {
+  std::vector<AlignedBuffer> Values; ///< Params, then States, in order
+  int64_t Step = -1;                 ///< optimizer steps taken (-1: none)
+  int64_t First = 0;                 ///< the epoch's samples trained
+};
+
+/// The first non-finite value adj_rt_check_values() recorded in this thread
+/// since clearCheckFailure(): false when there is none.
+bool lastCheckFailure(int64_t &site, int64_t &index, double &value);
+void clearCheckFailure();
+
+/// Fails because result `r` of `eval` on the test samples [start, start +
+/// n) is not finite, naming the cause: the batch, a parameter, or an op of
+/// the model (Anomaly.cpp).
+int failNonFiniteEval(const Step &eval, int r, int64_t start, int64_t n,
+                      const State &state);
 
 /// Where training stands: what a checkpoint holds besides the tensors.
 struct Position {
@@ -332,6 +362,8 @@ struct Report {
   double CompileSeconds = 0;
   double WallSeconds = 0;
   int64_t PeakRssBytes = 0;
+  /// --on-nonfinite=skip: the steps whose update was skipped.
+  std::optional<int64_t> SkippedSteps;
   int64_t ArenaBytes = -1; ///< written when known (>= 0)
   std::string ObjectCache; ///< written when not empty
   /// Data-parallel runs: the number of ranks (samples_per_sec counts the
@@ -438,8 +470,36 @@ struct adj_rt_session {
   adj::rt::LiveLine Live{false};
   adj::rt::Report Last; ///< the latest results of train() and evalLine()
   std::atomic<int> Interrupt{0};
+  /// Non-finite steps (Anomaly.cpp): the state to replay from (stop), the
+  /// steps skipped (skip), the checked step once bound.
+  adj::rt::Snapshot Snap;
+  int64_t SkippedSteps = 0;
+  adj::rt::Step Check;
+  const adj_rt_check_step *CheckDesc = nullptr;
 
 private:
+  /// Before the step training the epoch's sample `first`, the `inEpoch`th
+  /// of this call: copies the parameters, buffers and optimizer state every
+  /// SnapshotEvery steps (--on-nonfinite=stop).
+  void beforeStep(int64_t first, int64_t inEpoch);
+  void takeSnapshot(int64_t first);
+  /// Whether the last step's loss `loss` is finite and (skip) its updates.
+  bool stepFinite(double loss) const;
+  /// Whether every parameter, buffer and optimizer state is finite.
+  bool stateFinite() const;
+  /// The step of the epoch's samples [first, first + n) gave the non-finite
+  /// loss `loss` (or a non-finite update): skips it (--on-nonfinite=skip,
+  /// returns 0) or finds the first such step since the snapshot, re-runs it
+  /// in checked mode and fails with the cause.
+  int onNonFinite(int64_t epoch, int64_t first, int64_t n, double loss);
+  int diagnose(int64_t epoch, int64_t end);
+  /// Restores the snapshot and replays the steps before sample `end`,
+  /// stopping before the first one that is not finite (when `stopAtBad`);
+  /// `stop` is where it stopped.
+  int replay(int64_t end, bool stopAtBad, int64_t &stop);
+  /// The cause of the non-finite step at sample `first`, the state being
+  /// the one before it, as notes for the error message.
+  std::string explain(int64_t first, int64_t n, double lr);
   int trainEpoch(int64_t epoch, int64_t lastEpoch, int64_t maxSteps,
                  int64_t &runSteps, double &loss, int64_t &samples);
   void showProgress(int64_t epoch, int64_t lastEpoch, int64_t end, double loss,

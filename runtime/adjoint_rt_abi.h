@@ -3,8 +3,9 @@
  * The binary interface between the code a compiler generates and the runtime:
  * the signature of a compiled step function (adj_rt_step_fn), the descriptors
  * of its arguments and results (adj_rt_value_desc, adj_rt_function) and the
- * runtime functions generated code calls: adj_rt_parallel_for and, in a
- * model compiled for data-parallel training (adjc --mpi), adj_rt_allreduce.
+ * runtime functions generated code calls: adj_rt_parallel_for, in a model
+ * compiled for data-parallel training (adjc --mpi) adj_rt_allreduce, and in
+ * a checked step adj_rt_check_values.
  *
  * ADJ_RT_ABI_VERSION numbers this interface together with the model
  * description a compiler fills in (adj_rt_model and the structs it points
@@ -26,7 +27,7 @@ extern "C" {
 
 /** The version of the interface between compiled models and the runtime;
  *  see above. */
-#define ADJ_RT_ABI_VERSION 5
+#define ADJ_RT_ABI_VERSION 6
 
 /** Element types; the values match adj::DType. */
 typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;
@@ -67,7 +68,8 @@ typedef struct {
  * argument's buffer (the function computes the same either way). Returns
  * 0, or non-zero when the data was invalid (e.g. a label out of range), in
  * which case the results (and the arguments updated in place) are
- * unspecified.
+ * unspecified. A checked step (adj_rt_check_step) also returns
+ * ADJ_RT_STEP_NONFINITE when an op's result held NaN or an infinity.
  */
 typedef int32_t (*adj_rt_step_fn)(int64_t n, void *const *args,
                                   void *const *results);
@@ -105,6 +107,21 @@ void adj_rt_parallel_for(int64_t n_tasks, void (*fn)(void *ctx, int64_t task),
  *  same values. In a single process it returns at once, leaving buf as it
  *  is. Errors of the transport end the job (MPI_Abort), they never return. */
 void adj_rt_allreduce(void *buf, int64_t count, int32_t dtype);
+
+/* ---- Checked steps: what a step compiled with every op checked calls. ---- */
+
+/** A checked step function's status when adj_rt_check_values found a
+ *  non-finite value. */
+#define ADJ_RT_STEP_NONFINITE 3
+
+/** Called by a checked step function (adj_rt_check_step) after each op with
+ *  the op's result: `count` elements of `dtype` (an adj_rt_dtype) at `data`,
+ *  `site` the op's index into the check step's sites. Returns 0 when every
+ *  element is finite; otherwise records the site and the first non-finite
+ *  element (for the runtime's diagnosis) and returns 1, and the step
+ *  returns ADJ_RT_STEP_NONFINITE at once. */
+int32_t adj_rt_check_values(int64_t site, const void *data, int64_t count,
+                            int32_t dtype);
 
 #ifdef __cplusplus
 }

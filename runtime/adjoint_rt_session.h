@@ -101,7 +101,8 @@ void adj_rt_session_interrupt(adj_rt_session *s);
 
 /** Changes a trainer option (adj_rt_options_set's flags and values, e.g.
  *  "lr" "3e-4", "batch" "32", "optimizer" "sgd", "seed" "1", "threads" "4",
- *  "data" "train.x=x.npy", "no-shuffle", "freeze" "w1", "save" "ck") with no
+ *  "data" "train.x=x.npy", "no-shuffle", "freeze" "w1", "save" "ck",
+ *  "on-nonfinite" "skip") with no
  *  recompilation; the parameters keep their values. Another optimizer
  *  starts from fresh optimizer state; another seed reseeds the shuffle;
  *  --data reloads the data. "load", "eval-only" and "report" are not

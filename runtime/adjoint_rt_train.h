@@ -126,6 +126,28 @@ typedef struct {
   double eta_min;    /**< cosine: non-negative */
 } adj_rt_schedule;
 
+/** An op of a checked step: what a non-finite value is reported at. */
+typedef struct {
+  const char *op;    /**< the op's mnemonic, e.g. "log", "log_grad" */
+  const char *where; /**< its place in the model, "model.adj:5:11", or NULL */
+  int grad;          /**< an op of the backward pass (the gradient of the
+                          op at `where`) */
+} adj_rt_op_site;
+
+/** The train step without the optimizer, compiled op by op (no fusion, no
+ *  loop groups, no in-place results) with every op's result passed to
+ *  adj_rt_check_values, site i being op i of `sites`: the checked mode the
+ *  runtime re-runs a step in whose loss or update was not finite, as
+ *  torch.autograd.detect_anomaly does. Arguments: the inputs, parameters,
+ *  buffers and the hyperparameters "step" and "seed" of train_step (no
+ *  optimizer state, no "lr"); results: "loss", the gradients
+ *  "grad.PARAM" and the buffers' next values. */
+typedef struct {
+  adj_rt_function step;
+  int num_sites;
+  const adj_rt_op_site *sites;
+} adj_rt_check_step;
+
 typedef struct {
   /** ADJ_RT_ABI_VERSION of the headers the model was compiled against.
    *  adj_rt_trainer_main, adj_rt_train, adj_rt_session_create and
@@ -162,6 +184,13 @@ typedef struct {
    *  it reads, then the parameters and buffers; one result [N, ...] named
    *  after the output. fn NULL: the model has no per-sample output. */
   adj_rt_function predict_step;
+  /** The checked step (see adj_rt_check_step), built on first use: called
+   *  with check_ctx only when a step's loss or update is not finite (the JIT
+   *  compiles it then; a native trainer has it compiled in). NULL, or a
+   *  NULL result: the runtime names the cause (inputs, parameters or an op)
+   *  without the op. */
+  const adj_rt_check_step *(*check_step)(void *check_ctx);
+  void *check_ctx;
 } adj_rt_model;
 
 /* ---- Running a model. ---- */
@@ -225,6 +254,10 @@ typedef struct {
   const char *const *predict_values;
   const char *out_path;
   int classes;
+  /** --on-nonfinite stop|skip: when a step's loss or update is not finite,
+   *  stop with a diagnosis (NULL or "stop", the default) or skip that
+   *  step's update and go on ("skip"), counting the skipped steps. */
+  const char *on_nonfinite;
   void *storage; /**< owned by adj_rt_options_set; NULL until then */
 } adj_rt_options;
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -68,7 +69,7 @@ TEST(CheckpointFormat, RoundTripsTensorsAndMetadata) {
   TempDir dir;
   std::string path = dir.file("ck.safetensors");
   float w[6] = {1, -2, 3.5f, 4, 5, 6e-8f};
-  double v[3] = {0.1, -0.2, 1e300};
+  double v[3] = {0.1, -0.2, 1e30};
   int32_t n = -7;
   adj_rt_named_tensor t[] = {{"w", ADJ_RT_F32, 2, TwoByThree, w},
                              {"opt.m.w", ADJ_RT_F64, 1, Three, v},
@@ -112,7 +113,38 @@ TEST(CheckpointFormat, RoundTripsTensorsAndMetadata) {
     EXPECT_EQ(w64[i], double(w[i]));
   EXPECT_EQ(v32[0], 0.1f);
   EXPECT_EQ(v32[1], -0.2f);
+  EXPECT_EQ(v32[2], 1e30f);
   EXPECT_EQ(dir.entries(), 1u);
+}
+
+TEST(CheckpointFormat, RejectsNonFiniteValues) {
+  TempDir dir;
+  std::string path = dir.file("ck.safetensors");
+  float w[6] = {1, 2, 3, 4, NAN, -INFINITY};
+  double v[3] = {0.1, -1e300, 1};
+  adj_rt_named_tensor t[] = {{"w", ADJ_RT_F32, 2, TwoByThree, w},
+                             {"v", ADJ_RT_F64, 1, Three, v}};
+  ASSERT_EQ(adj_rt_save_checkpoint(path.c_str(), 2, t, 0, nullptr), 0);
+  float w2[6] = {};
+  double v64[3] = {};
+  float v32[3] = {};
+  adj_rt_named_tensor back[] = {{"w", ADJ_RT_F32, 2, TwoByThree, w2},
+                                {"v", ADJ_RT_F64, 1, Three, v64}};
+  EXPECT_EQ(adj_rt_load_checkpoint(path.c_str(), 2, back), 1);
+  EXPECT_EQ(std::string(adj_rt_last_error()),
+            "'" + path +
+                "': tensor 'w': value nan at index 4 is not a finite number");
+  EXPECT_EQ(w2[0], 0) << "nothing is copied";
+  // Finite in the file, but not as f32.
+  w[4] = w[5] = 0;
+  ASSERT_EQ(adj_rt_save_checkpoint(path.c_str(), 2, t, 0, nullptr), 0);
+  ASSERT_EQ(adj_rt_load_checkpoint(path.c_str(), 2, back), 0)
+      << adj_rt_last_error();
+  back[1] = {"v", ADJ_RT_F32, 1, Three, v32};
+  EXPECT_EQ(adj_rt_load_checkpoint(path.c_str(), 2, back), 1);
+  EXPECT_EQ(std::string(adj_rt_last_error()),
+            "'" + path +
+                "': tensor 'v': value -1e+300 at index 1 overflows f32");
 }
 
 TEST(CheckpointFormat, RejectsBadArguments) {

@@ -115,7 +115,8 @@ TEST_F(RuntimeCsv, ReportsBadCellsWithTheirRowAndColumn) {
   write("1,2\n4,5,6\n");
   EXPECT_EQ(load(), error("row 2 has 3 columns, expected 2"));
   write("1,inf\n");
-  EXPECT_EQ(load(nullptr, 0), error("row 1, column 2: 'inf' is not a number"));
+  EXPECT_EQ(load(nullptr, 0),
+            error("row 1, column 2: 'inf' is not a finite number"));
   write("1,2x\n");
   EXPECT_EQ(load(nullptr, 0), error("row 1, column 2: '2x' is not a number"));
 }

@@ -17,7 +17,9 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -132,6 +134,19 @@ void checkValues(const std::string &path, const Dtype &d) {
     EXPECT_EQ(p64[i], d.Values[i]) << "f64 element " << i;
   adj_rt_tensor_free(&t);
 
+  // A value that overflows f32 once scaled is an error, not an infinity.
+  size_t huge = 0;
+  while (huge < d.Values.size() && std::isfinite(float(d.Values[huge] * 0.5)))
+    ++huge;
+  if (huge < d.Values.size()) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", d.Values[huge]);
+    EXPECT_EQ(load(path, ADJ_RT_F32, 0.5, t),
+              error(path, std::string("value ") + value + " at index " +
+                              std::to_string(huge) +
+                              " overflows f32 when scaled by 0.5"));
+    return;
+  }
   ASSERT_EQ(load(path, ADJ_RT_F32, 0.5, t), "");
   EXPECT_EQ(t.dtype, ADJ_RT_F32);
   ASSERT_EQ(t.rank, 2);

@@ -6,7 +6,9 @@
 /// files, one per part of the module compiled on a thread of its own (see
 /// compileObjectFiles), the model description is emitted as C source with a
 /// main() calling adj_rt_trainer_main, and both are linked with the runtime's
-/// static library by the system C/C++ driver. The trainer needs neither
+/// static library by the system C/C++ driver. The checked step a failing
+/// step is re-run in (Check.cpp) is compiled in too, so that the trainer
+/// names the op that made a loss non-finite. The trainer needs neither
 /// LLVM nor the model file at run time; the data paths of the model's
 /// data { } block are made absolute and serve as defaults. With --mpi the
 /// main() calls adj_rt_mpi_trainer_main and the trainer also links
@@ -107,10 +109,19 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
   std::unique_ptr<Module> M = buildIR(Abs, /*AllOptimizers=*/true);
   if (!M)
     return false;
+  // The checked step the runtime re-runs a non-finite step in (Check.cpp).
+  std::unique_ptr<Module> CheckM = buildCheckModule(Abs, Opts);
+  if (CheckM)
+    for (auto &F : CheckM->Functions)
+      M->Functions.push_back(std::move(F));
+  LowerOptions Lower = Opts.Lower;
+  if (CheckM)
+    Lower.CheckFunction = kCheckStepName;
   llvm::LLVMContext Ctx;
-  std::unique_ptr<llvm::Module> LM;
-  if (!lowerModule(*M, Ctx, LM))
-    return false;
+  auto Lowered = lowerToLLVM(*M, Ctx, Lower);
+  if (!Lowered)
+    return fail(Lowered.takeError());
+  std::unique_ptr<llvm::Module> LM = std::move(*Lowered);
 
   llvm::SmallString<128> Dir;
   if (auto EC = llvm::sys::fs::createUniqueDirectory("adjc-trainer", Dir)) {
@@ -138,9 +149,10 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
     return false;
   }
   Objs = std::move(*Compiled);
-  ModelDescription Desc(
-      *M, Abs, optimizerName(Abs), [](const std::string &) { return nullptr; },
-      Opts.Lower);
+  auto NoAddress = [](const std::string &) -> void * { return nullptr; };
+  ModelDescription Desc(*M, Abs, optimizerName(Abs), NoAddress, Lower);
+  if (CheckM)
+    Desc.describeCheck(*M->function(kCheckStepName), NoAddress);
   {
     std::ofstream OS(Src, std::ios::binary);
     OS << Desc.emitC(Opts.Mpi);

@@ -1,8 +1,8 @@
 //===- Describe.cpp - A compiled model described to the runtime -----------===//
 ///
 /// Storage for every string and array the description points to lives in
-/// this object (reserved up front so pointers stay valid). Which results may
-/// be updated in place comes from the step plan the code was lowered with
+/// this object (in deques, so pointers stay valid as it grows). Which results
+/// may be updated in place comes from the step plan the code was lowered with
 /// (planStep), so the description and the compiled code agree. emitC() walks
 /// the finished adj_rt_model and prints it as C initialisers, so the JIT and a
 /// native trainer are described by one piece of code. Both record the
@@ -114,7 +114,7 @@ adj_rt_function ModelDescription::describe(
   }
   ValueStore.emplace_back();
   std::vector<adj_rt_value_desc> &Results = ValueStore.back();
-  std::vector<bool> InPlace = planStep(F, Lower).InPlace;
+  std::vector<bool> InPlace = planStep(F, Lower.forFunction(F.Name)).InPlace;
   for (size_t I = 0; I < F.Results.size(); ++I) {
     const Value &V = *F.Results[I].V;
     Results.push_back({str(F.Results[I].Name), ADJ_RT_ARG_INPUT,
@@ -131,13 +131,6 @@ ModelDescription::ModelDescription(
     const std::function<void *(const std::string &)> &Resolve,
     const LowerOptions &Lower)
     : Lower(Lower) {
-  size_t Count = 64 + Spec.Params.size() * 2 + Spec.Data.size() * 4 +
-                 Spec.Labels.size() * 2;
-  for (auto &F : M.Functions)
-    Count += 2 * (F->Args.size() + F->Results.size()) + 4;
-  DimStore.reserve(Count);
-  StrStore.reserve(Count);
-  ValueStore.reserve(2 * M.Functions.size());
   OptimizerSteps.reserve(M.Functions.size());
 
   Desc.abi_version = ADJ_RT_ABI_VERSION;
@@ -185,6 +178,24 @@ ModelDescription::ModelDescription(
   Desc.seed = Spec.Train.Seed;
   Desc.schedule = scheduleOf(Spec.Train.Schedule);
   Desc.warmup = Spec.Train.Warmup;
+}
+
+const adj_rt_check_step &ModelDescription::describeCheck(
+    const Function &F, const std::function<void *(const std::string &)> &R) {
+  Sites.clear();
+  for (const auto &O : F.Ops) {
+    const Loc &L = O->Location;
+    Sites.push_back({str(O->info().Mnemonic),
+                     L.known()
+                         ? str(fmt::format("{}:{}:{}", L.File, L.Line, L.Col))
+                         : nullptr,
+                     L.Grad ? 1 : 0});
+  }
+  Check.step = describe(F, kCheckStepName, R);
+  Check.num_sites = int(Sites.size());
+  Check.sites = Sites.data();
+  HasCheck = true;
+  return Check;
 }
 
 /// A C string literal.
@@ -258,6 +269,20 @@ std::string ModelDescription::emitC(bool Mpi) const {
   std::vector<std::string> Opts;
   for (int I = 0; I < Desc.num_optimizer_steps; ++I)
     Opts.push_back(Function(Desc.optimizer_steps[I]));
+  std::string CheckFn = "0";
+  if (HasCheck) {
+    std::string Step = Function(Check.step);
+    S += "static const adj_rt_op_site sites[] = {\n";
+    for (const adj_rt_op_site &Site : Sites)
+      S += fmt::format("  {{{}, {}, {}}},\n", lit(Site.op), lit(Site.where),
+                       Site.grad);
+    S += fmt::format("}};\nstatic const adj_rt_check_step check = {{{}, {}, "
+                     "sites}};\nstatic const adj_rt_check_step "
+                     "*check_step_of(void *ctx) {{\n  (void)ctx;\n  return "
+                     "&check;\n}}\n",
+                     Step, Sites.size());
+    CheckFn = "check_step_of";
+  }
   std::string OptName = "0";
   if (!Opts.empty()) {
     OptName = "optimizer_steps";
@@ -310,7 +335,7 @@ std::string ModelDescription::emitC(bool Mpi) const {
   S += fmt::format(
       "\nstatic const adj_rt_model model = {{\n  {}, /* abi_version */\n"
       "  {}, {}, {}, {}, {}, {}, {}, {}, {},\n  {}, {}, {}, {}, {}u, {}, {},\n"
-      "  {{(adj_rt_schedule_kind){}, {}, {}, {}, {}}}, {},\n  {}}};\n\n"
+      "  {{(adj_rt_schedule_kind){}, {}, {}, {}, {}}}, {},\n  {}, {}, 0}};\n\n"
       "int main(int argc, char **argv) {{\n"
       "  return adj_rt_{}trainer_main(&model, argc, argv);\n}}\n",
       Desc.abi_version, lit(Desc.name), Train, Eval, Desc.num_params,
@@ -318,7 +343,8 @@ std::string ModelDescription::emitC(bool Mpi) const {
       lit(Desc.optimizer), num(Desc.lr), Desc.batch, Desc.epochs, Desc.seed,
       Desc.num_optimizer_steps, OptName, int(Desc.schedule.kind),
       Desc.schedule.step_size, num(Desc.schedule.gamma), Desc.schedule.t_max,
-      num(Desc.schedule.eta_min), Desc.warmup, Predict, Mpi ? "mpi_" : "");
+      num(Desc.schedule.eta_min), Desc.warmup, Predict, CheckFn,
+      Mpi ? "mpi_" : "");
   return S;
 }
 

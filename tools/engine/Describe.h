@@ -18,6 +18,7 @@
 #include "ir/IR.h"
 #include "runtime/adjoint_rt.h"
 
+#include <deque>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ namespace adj {
 
 /// The prefix of optimizer variants of @train_step: train_step_sgd, ...
 inline const char *kOptimizerStepPrefix = "train_step_";
+/// The checked step (adj_rt_check_step): @train_step without the optimizer.
+inline const char *kCheckStepName = "check_step";
 
 class ModelDescription {
 public:
@@ -39,6 +42,17 @@ public:
   ModelDescription &operator=(const ModelDescription &) = delete;
 
   const adj_rt_model &model() const { return Desc; }
+  /// Describes \p F, the checked step (lowered with
+  /// LowerOptions::CheckFunction naming it), with one site per op: its
+  /// mnemonic and place in the model. Valid as long as this object.
+  const adj_rt_check_step &
+  describeCheck(const Function &F,
+                const std::function<void *(const std::string &)> &R);
+  /// Sets adj_rt_model::check_step and check_ctx.
+  void setCheckProvider(const adj_rt_check_step *(*Fn)(void *), void *Ctx) {
+    Desc.check_step = Fn;
+    Desc.check_ctx = Ctx;
+  }
   /// C source defining the description and a trainer's main(), which
   /// calls adj_rt_mpi_trainer_main with \p Mpi, else adj_rt_trainer_main.
   std::string emitC(bool Mpi = false) const;
@@ -47,9 +61,13 @@ private:
   LowerOptions Lower;
   adj_rt_model Desc{};
   std::vector<std::string> Symbols; ///< per adj_rt_function: its symbol
-  std::vector<std::vector<int64_t>> DimStore;
-  std::vector<std::string> StrStore;
-  std::vector<std::vector<adj_rt_value_desc>> ValueStore;
+  // Deques: adding keeps the pointers into earlier entries valid.
+  std::deque<std::vector<int64_t>> DimStore;
+  std::deque<std::string> StrStore;
+  std::deque<std::vector<adj_rt_value_desc>> ValueStore;
+  std::vector<adj_rt_op_site> Sites;
+  adj_rt_check_step Check{};
+  bool HasCheck = false;
   std::vector<adj_rt_function> OptimizerSteps;
   std::vector<adj_rt_param_desc> Params;
   std::vector<adj_rt_data_desc> Data;

@@ -310,6 +310,8 @@ bool Engine::describeForRuntime(const ModelSpec &Spec, CompiledModel &CM,
   };
   CM.Description = std::make_unique<ModelDescription>(
       *CM.IR, Spec, optimizerName(Spec), Resolve, Opts.Lower);
+  CM.CheckOpts = Opts;
+  CM.Description->setCheckProvider(&Engine::compileCheckStep, &CM);
   if (!LookupErr.empty()) {
     Err << Prog << ": error: " << LookupErr << "\n";
     return false;

@@ -94,7 +94,23 @@ private:
   friend class Engine;
   std::unique_ptr<JIT> Jit;
   std::unique_ptr<ModelDescription> Description;
+  /// The checked step, compiled into Jit on the runtime's first request
+  /// (adj_rt_model::check_step): the options to build it with, its IR and
+  /// the result (null after a failure).
+  EngineOptions CheckOpts;
+  std::unique_ptr<Module> CheckIR;
+  bool CheckTried = false;
+  const adj_rt_check_step *CheckStep = nullptr;
 };
+
+/// The checked step of \p Spec (adj_rt_check_step) in a module of its own:
+/// @train_step built by autodiff and cleanups, without the optimizer and
+/// without fusion, renamed @check_step, and the scan bodies it calls renamed
+/// `check.NAME` so that the module can join one holding the model's other
+/// functions. Lower it with LowerOptions::CheckFunction = kCheckStepName.
+/// Null when a pass fails (the model compiled before, so that is a bug).
+std::unique_ptr<Module> buildCheckModule(const ModelSpec &Spec,
+                                         const EngineOptions &Opts);
 
 class Engine {
 public:
@@ -122,6 +138,9 @@ public:
   std::string optimizerName(const ModelSpec &Spec) const;
   /// Compiles a native trainer executable at \p OutPath (see AOT.cpp).
   bool buildTrainer(const ModelSpec &Spec, const std::string &OutPath);
+  /// adj_rt_model::check_step of a JIT-compiled model: compiles the checked
+  /// step into \p Ctx (a CompiledModel) on first use (Check.cpp).
+  static const adj_rt_check_step *compileCheckStep(void *Ctx);
 
 private:
   EngineOptions Opts;

@@ -200,10 +200,32 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
       double Ana = G[E];
       double Abs = std::fabs(Ana - Num);
       double Rel = Abs / std::max(std::fabs(Num), 1e-12);
-      PC.MaxAbsErr = std::max(PC.MaxAbsErr, Abs);
-      if (std::fabs(Num) > O.Atol)
-        PC.MaxRelErr = std::max(PC.MaxRelErr, Rel);
-      PC.MaxAbsGrad = std::max(PC.MaxAbsGrad, std::fabs(Ana));
+      if (!std::isfinite(Ana) || !std::isfinite(Num)) {
+        // std::max would drop a NaN: the first non-finite one is shown.
+        if (PC.NonFinite.empty()) {
+          double Bad = std::isfinite(Ana) ? Num : Ana;
+          PC.NonFinite =
+              fmt::format("{} gradient {} at index {}",
+                          std::isfinite(Ana) ? "numerical" : "analytic",
+                          std::isnan(Bad) ? "nan"
+                          : Bad > 0       ? "inf"
+                                          : "-inf",
+                          E);
+          PC.MaxAbsErr = PC.MaxRelErr = std::isnan(Abs) ? NAN : INFINITY;
+        }
+        if (!std::isfinite(Ana))
+          PC.MaxAbsGrad = std::fabs(Ana);
+        PC.Pass = false;
+        ++PC.Checked;
+        continue;
+      }
+      if (PC.NonFinite.empty()) {
+        PC.MaxAbsErr = std::max(PC.MaxAbsErr, Abs);
+        if (std::fabs(Num) > O.Atol)
+          PC.MaxRelErr = std::max(PC.MaxRelErr, Rel);
+      }
+      if (std::isfinite(PC.MaxAbsGrad))
+        PC.MaxAbsGrad = std::max(PC.MaxAbsGrad, std::fabs(Ana));
       if (!(Abs <= O.Atol + O.Rtol * std::fabs(Num)))
         PC.Pass = false;
       ++PC.Checked;
@@ -224,6 +246,9 @@ std::string formatGradCheck(const GradCheckResult &R) {
     S += fmt::format("{:<16} {:<18} {:>8} {:>12.3e} {:>12.3e} {:>12.3e}  {}\n",
                      P.Name, P.Type, P.Checked, P.MaxAbsErr, P.MaxRelErr,
                      P.MaxAbsGrad, P.Pass ? "ok" : "FAIL");
+  for (const ParamCheck &P : R.Params)
+    if (!P.NonFinite.empty())
+      S += fmt::format("{}: not finite: {}\n", P.Name, P.NonFinite);
   S += fmt::format("gradcheck: {} ({} forward ops, {} in @train_step)\n",
                    R.Ok ? "passed" : "FAILED", R.ForwardOps, R.TrainOps);
   return S;

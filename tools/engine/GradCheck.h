@@ -45,6 +45,9 @@ struct ParamCheck {
   double MaxAbsErr = 0, MaxRelErr = 0;
   double MaxAbsGrad = 0; ///< largest |analytic gradient| seen
   bool Pass = false;
+  /// The first element whose analytic or numerical gradient is not finite
+  /// ("analytic gradient nan at index 3"); the errors are then nan or inf.
+  std::string NonFinite;
 };
 
 struct GradCheckResult {
