@@ -37,6 +37,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,8 +53,11 @@ struct Fault {
   uint64_t AfterBytes = 0;
 };
 
-/// Files opened for writing whose path contains ADJ_FAULT_WRITE's SUBSTRING.
+/// Files opened for writing whose path contains ADJ_FAULT_WRITE's SUBSTRING,
+/// counted since the variable last changed (FaultSpec).
 std::atomic<uint64_t> FaultOpens{0};
+std::mutex FaultMutex;
+std::string FaultSpec;
 
 bool allDigits(const std::string &s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
@@ -111,8 +115,15 @@ bool isSpecialFile(const char *path) {
 } // namespace
 
 int openForWriting(const char *path, const char *dest, int flags) {
-  if (faultFor(dest).Matches)
+  if (faultFor(dest).Matches) {
+    std::lock_guard<std::mutex> lock(FaultMutex);
+    const char *env = std::getenv("ADJ_FAULT_WRITE");
+    if (FaultSpec != env) {
+      FaultSpec = env;
+      FaultOpens = 0;
+    }
     ++FaultOpens;
+  }
   Fault fault = faultFor(dest);
   if (fault.Active && fault.ReadOnly) {
     errno = EROFS;
