@@ -155,6 +155,14 @@ int afterStep(State &state, int64_t step, int64_t epoch) {
   return everyStep ? syncReplicas(state, step, epoch) : 0;
 }
 
+bool anyRank(bool local) {
+  if (ranks() <= 1)
+    return local;
+  uint64_t flag = local;
+  TheComm->max(&flag, 1);
+  return flag != 0;
+}
+
 void sumOverRanks(std::vector<double> &values) {
   if (ranks() > 1 && !values.empty())
     TheComm->sum(values.data(), int64_t(values.size()), ADJ_RT_F64);

@@ -95,6 +95,9 @@ int syncReplicas(State &state, int64_t step, int64_t epoch);
 /// flip the last bit of its first parameter value after step 5.
 int afterStep(State &state, int64_t step, int64_t epoch);
 
+/// Whether `local` is true on some rank (a max all-reduce; every rank must
+/// call it at the same point). In a single process: `local`.
+bool anyRank(bool local);
 /// Sums `values` over the ranks.
 void sumOverRanks(std::vector<double> &values);
 

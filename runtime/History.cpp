@@ -6,12 +6,13 @@
 /// batch's loss and throughput, empty test columns) and one per epoch
 /// (kind "epoch": the epoch's mean train loss, the test loss and metrics
 /// when there is a test split, the epoch's throughput). Values print with 9
-/// significant digits, so a float loss survives the round trip.
+/// significant digits, so a float loss survives the round trip. The log is
+/// written as training goes (see RunFiles.cpp), not at the end.
 ///
 /// --plot FILE.svg: a self-contained SVG line chart of the train and test
 /// loss per epoch: axes with "nice" ticks (1, 2 or 5 times a power of ten),
 /// grid lines, axis labels, a title and a legend; a marker per epoch while
-/// there are few. Both files are written atomically.
+/// there are few, written atomically at the end.
 ///
 //===----------------------------------------------------------------------===//
 
@@ -26,20 +27,21 @@ static std::string number(double v) {
   return std::isfinite(v) ? format("%.9g", v) : "";
 }
 
-int writeLog(const char *path, const History &h) {
+std::string logHeader(const History &h) {
   std::string text = "kind,epoch,step,loss,test_loss";
   for (const std::string &m : h.MetricNames)
     text += "," + m;
-  text += ",samples_per_sec\n";
-  for (const History::Row &r : h.Rows) {
-    text += format("%s,%lld,%lld,", r.IsEpoch ? "epoch" : "step",
-                   (long long)r.Epoch, (long long)r.Step) +
-            number(r.Loss) + "," + (r.TestLoss ? number(*r.TestLoss) : "");
-    for (size_t i = 0; i < h.MetricNames.size(); ++i)
-      text += "," + (i < r.Metrics.size() ? number(r.Metrics[i]) : "");
-    text += format(",%.1f\n", r.SamplesPerSec);
-  }
-  return writeFileAtomically(path, "log", {{text.data(), text.size()}});
+  return text + ",samples_per_sec\n";
+}
+
+std::string logLine(const History &h, const History::Row &r) {
+  std::string text = format("%s,%lld,%lld,", r.IsEpoch ? "epoch" : "step",
+                            (long long)r.Epoch, (long long)r.Step) +
+                     number(r.Loss) + "," +
+                     (r.TestLoss ? number(*r.TestLoss) : "");
+  for (size_t i = 0; i < h.MetricNames.size(); ++i)
+    text += "," + (i < r.Metrics.size() ? number(r.Metrics[i]) : "");
+  return text + format(",%.1f\n", r.SamplesPerSec);
 }
 
 namespace {

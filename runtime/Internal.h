@@ -3,9 +3,9 @@
 /// \file
 /// What the runtime's .cpp files share and nothing else sees: the error
 /// helpers behind adj_rt_last_error(), 64-byte aligned buffers, element
-/// conversion for the data loaders, atomic file writes, the random number
-/// generator and the fan computation of the initialisers. Everything lives
-/// in adj::rt.
+/// conversion for the data loaders, checked and atomic file writes, the random
+/// number generator and the fan computation of the initialisers. Everything
+/// lives in adj::rt.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJOINT_RUNTIME_INTERNAL_H
@@ -154,6 +154,46 @@ using Piece = std::pair<const void *, size_t>;
 /// as it was; the error reads "'path': cannot write WHAT: reason".
 int writeFileAtomically(const char *path, const char *what,
                         const std::vector<Piece> &pieces);
+
+/// Opens `path` for writing with `flags` added (O_CREAT, O_TRUNC, O_EXCL);
+/// `dest` is the file it stands for (the destination of a temporary file),
+/// for the ADJ_FAULT_WRITE test hook (see File.cpp). -1 with errno set.
+int openForWriting(const char *path, const char *dest, int flags);
+
+/// Writes all `len` bytes to `fd`, retrying short writes and EINTR; `dest`
+/// and the `offset` of the bytes in it are for ADJ_FAULT_WRITE. False with
+/// errno set.
+bool writeFully(int fd, const char *dest, uint64_t offset, const void *data,
+                size_t len);
+
+/// A file written as a program goes (the --log): created or truncated by
+/// open(), every write() checked. After a failure the file is closed and
+/// every later call fails again. Errors read "'path': cannot write WHAT:
+/// reason".
+class AppendFile {
+public:
+  AppendFile() = default;
+  AppendFile(const AppendFile &) = delete;
+  AppendFile &operator=(const AppendFile &) = delete;
+  ~AppendFile();
+  /// Closes the current file, then creates or truncates `path`.
+  int open(const char *path, const char *what);
+  /// Appends `text` (nothing to do when no file is open).
+  int write(const std::string &text);
+  /// Closes the file, reporting an earlier failure or close()'s.
+  int close();
+  bool isOpen() const { return Fd >= 0; }
+  const std::string &path() const { return Path; }
+
+private:
+  int error(int err) const;
+
+  int Fd = -1;
+  int Broken = 0; ///< errno of a failed write
+  std::string Path;
+  const char *What = "file";
+  uint64_t Written = 0;
+};
 
 //===--- Random numbers and initialisers ----------------------------------===//
 

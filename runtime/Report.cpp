@@ -7,7 +7,8 @@
 /// ten times a second) and the --report file: one JSON object with
 /// the fields fixed by the design (epochs, steps, train_loss, test_loss,
 /// metrics, samples_per_sec, compile_seconds, wall_seconds, peak_rss_bytes,
-/// and from adjc --run also arena_bytes and object_cache),
+/// and from adjc --run also arena_bytes and object_cache; "interrupted",
+/// and after a signal "signal": "SIGINT"),
 /// written atomically (writeFileAtomically) so that readers never see half a
 /// report.
 ///
@@ -112,6 +113,9 @@ int writeReport(const char *path, const Report &r) {
     j["object_cache"] = r.ObjectCache;
   if (r.SkippedSteps)
     j["skipped_steps"] = *r.SkippedSteps;
+  j["interrupted"] = !r.Signal.empty();
+  if (!r.Signal.empty())
+    j["signal"] = r.Signal;
   std::string text = j.dump(2) + "\n";
   return writeFileAtomically(path, "report", {{text.data(), text.size()}});
 }

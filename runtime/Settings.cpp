@@ -215,6 +215,7 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
   s.Live = !s.Quiet && isatty(STDOUT_FILENO) && ranks() == 1;
   s.LoadPath = o.load_path;
   s.SavePath = o.save_path;
+  s.SaveEvery = o.save_every;
   s.LogPath = o.log_path;
   s.PlotPath = o.plot_path;
   if (s.Epochs < 0)
@@ -228,6 +229,8 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
   if (checkSchedule(s.Schedule) || s.Warmup < 0)
     return fail(format("invalid learning-rate schedule %s",
                        describeSchedule(s.Schedule, s.Warmup).c_str()));
+  if (s.SaveEvery > 0 && !s.SavePath)
+    return fail("--save-every needs --save, the checkpoint it writes");
   if (s.EvalOnly && s.SavePath)
     return fail("--save cannot be used with --eval-only, which does not "
                 "train");

@@ -13,10 +13,12 @@
 /// place or swapped in (frozen ones never change; see Step.cpp). After each
 /// epoch the test split is evaluated in order with eval_step, every result
 /// weighted by its batch's size (a non-finite one is an error); the epoch's
-/// line goes to stdout and the checkpoint, if asked for, to disk. At the end
-/// the report, log and plot are written. A session trained again continues
-/// where it stopped: a partial epoch (after --steps or an interrupt) is
-/// finished with the permutation it started with.
+/// line goes to stdout and the checkpoint, if asked for, to disk; the log is
+/// written as training goes (RunFiles.cpp). At the end the report and plot
+/// are written; after SIGINT or SIGTERM too, once the current step is done
+/// (Signals.h). A session trained again continues where it stopped: a
+/// partial epoch (after --steps or an interrupt) is finished with the
+/// permutation it started with.
 ///
 /// Parameter i is initialised from mix64(seed * golden + i), so a parameter's
 /// initial value depends only on the seed and its position in the model.
@@ -31,6 +33,7 @@
 
 #include "runtime/Checkpoint.h"
 #include "runtime/Distributed.h"
+#include "runtime/Signals.h"
 #include "runtime/Trainer.h"
 
 #include <chrono>
@@ -39,6 +42,7 @@
 #include <cstring>
 #include <map>
 #include <numeric>
+#include <optional>
 
 using namespace adj::rt;
 
@@ -204,7 +208,7 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
   int status = 0;
   bool diagnosed = false;
   for (int64_t inEpoch = 0; first < train.Samples; first += batch) {
-    if ((maxSteps > 0 && runSteps >= maxSteps) || Interrupt.load())
+    if ((maxSteps > 0 && runSteps >= maxSteps) || stopRequested())
       break;
     beforeStep(first, inEpoch++);
     auto stepStart = Clock::now();
@@ -243,7 +247,11 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
     if (S->LogPath) {
       double secs = secondsSince(stepStart);
       double rate = secs > 0 ? double(n) / secs : 0;
-      Log.Rows.push_back({false, epoch, step, l, std::nullopt, {}, rate});
+      status = addLogRow({false, epoch, step, l, std::nullopt, {}, rate});
+    }
+    if (status || (status = saveEvery(first + n))) {
+      first += batch; // the step was taken
+      break;
     }
     if (Live.enabled())
       showProgress(epoch, lastEpoch, first + n, lossSum / double(samples),
@@ -261,7 +269,7 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
     return diagnose(epoch, first);
   Pos.Epoch = epoch;
   Pos.EpochSamples = 0;
-  return 0;
+  return status;
 }
 
 /// Evaluates on the test split (when there is one) into Last and `row` (if
@@ -362,7 +370,7 @@ void adj_rt_session::printInputs(const char *split,
   }
 }
 
-int adj_rt_session::train(int64_t epochs, int64_t steps) {
+int adj_rt_session::trainLoop(int64_t epochs, int64_t steps) {
   Interrupt.store(0);
   if (S->EvalOnly)
     return fail("cannot train with --eval-only");
@@ -412,7 +420,7 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
   for (int64_t epoch = firstEpoch; epoch <= lastEpoch; ++epoch) {
     if (steps > 0 && runSteps >= steps)
       break;
-    if (Interrupt.load())
+    if (stopRequested())
       return interrupted();
     double loss = 0;
     int64_t trained = 0;
@@ -424,7 +432,7 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
       Live.clear();
       return status;
     }
-    if (Pos.EpochSamples > 0 && Interrupt.load())
+    if (Pos.EpochSamples > 0 && stopRequested())
       return interrupted();
     Last.Epochs = epoch;
     Last.TrainLoss = loss;
@@ -448,8 +456,10 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
     if (Pos.EpochSamples == 0)
       Epochs.push_back(
           {epoch, Pos.Step, loss, row.TestLoss ? *row.TestLoss : NAN, rate});
-    if (S->LogPath || S->PlotPath)
-      Log.Rows.push_back(row);
+    if (addLogRow(row)) {
+      Live.clear();
+      return 1;
+    }
     Live.clear();
     if (!S->Quiet) {
       std::printf("%s%s  (%s samples/s)\n", line.c_str(),
@@ -465,11 +475,11 @@ int adj_rt_session::train(int64_t epochs, int64_t steps) {
   return 0;
 }
 
-int adj_rt_session::writeHistory() const {
+int adj_rt_session::writeHistory() {
+  if (flushLog(/*force=*/true) || LogFile.close())
+    return 1;
   if (rank() != 0)
     return 0;
-  if (S->LogPath && writeLog(S->LogPath, Log))
-    return 1;
   if (S->PlotPath && writePlot(S->PlotPath, S->Model.name, Log))
     return 1;
   return 0;
@@ -488,11 +498,16 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   const Settings &set = *s->S;
   if (!set.Quiet)
     s->printHeader();
+  // SIGINT and SIGTERM stop training after the current step (Signals.h).
+  std::optional<SignalGuard> signals;
+  if (set.Predict.empty() && !set.EvalOnly)
+    signals.emplace();
   int status =
       !set.Predict.empty() ? (set.EvalOnly && s->evalLine()) || s->predict()
       : set.EvalOnly       ? s->evalLine()
                      : s->train(set.EpochsGiven ? set.Epochs : 0, set.Steps);
-  if (status) {
+  int sig = status == ADJ_RT_INTERRUPTED ? pendingSignal() : 0;
+  if (status && !sig) {
     s->Live.clear();
     std::string error = adj_rt_last_error();
     s->writeHistory(); // best effort; the training error is the one to see
@@ -515,11 +530,12 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   if (allReduceCalls() > 0)
     report.AllReduceSecondsPerStep =
         allReduceSeconds() / double(allReduceCalls());
+  report.Signal = sig ? signalName(sig) : "";
   if (o) {
     report.ArenaBytes = o->arena_bytes;
     report.ObjectCache = o->object_cache ? o->object_cache : "";
   }
   if (o && o->report_path && rank() == 0 && writeReport(o->report_path, report))
     return 1;
-  return 0;
+  return sig ? 128 + sig : 0;
 }

@@ -46,6 +46,7 @@ struct Settings {
   int64_t Warmup = 0; ///< steps of linear warm-up; 0: none
   uint64_t Seed = 0;
   bool Shuffle = true, Quiet = false, EvalOnly = false;
+  int64_t SaveEvery = 0; ///< --save-every: steps between checkpoints (0: off)
   bool EpochsGiven = false;
   bool Live = false; ///< redraw a progress line (stdout is a terminal)
   std::vector<std::string> Freeze; ///< parameter names, globs expanded
@@ -311,7 +312,8 @@ int loadCheckpoint(const char *path, const Settings &s, bool training,
 /// (unless s.AllowEmpty) or a --map source is absent.
 int initFromCheckpoint(const char *path, const Settings &s, State &state);
 
-/// The values --log and --plot write: one row per step and per epoch.
+/// The values --log and --plot write: one row per step and per epoch. Rows
+/// holds the epochs' rows for --plot; --log's go to the file at once.
 struct History {
   struct Row {
     bool IsEpoch = false;
@@ -325,8 +327,11 @@ struct History {
   std::vector<Row> Rows;
 };
 
-/// --log: "kind,epoch,step,loss,test_loss,METRICS...,samples_per_sec".
-int writeLog(const char *path, const History &h);
+/// --log's first line: "kind,epoch,step,loss,test_loss,METRICS...,
+/// samples_per_sec\n".
+std::string logHeader(const History &h);
+/// --log's line of `r`.
+std::string logLine(const History &h, const History::Row &r);
 
 /// --plot: an SVG line chart of the train and test loss per epoch.
 int writePlot(const char *path, const char *model, const History &h);
@@ -371,6 +376,9 @@ struct Report {
   /// adj_rt_allreduce (written when there is more than one rank).
   int Ranks = 1;
   double AllReduceSecondsPerStep = 0;
+  /// The signal that stopped training ("SIGINT"; empty: none): "interrupted"
+  /// is true and "signal" names it.
+  std::string Signal;
 };
 
 /// Writes `r` as one JSON object, atomically (temporary file + rename).
@@ -423,6 +431,8 @@ struct adj_rt_session {
   /// settings' epochs), at most `steps` steps (0: no limit); prints an epoch
   /// line per epoch. Returns 0, 1 (error) or ADJ_RT_INTERRUPTED.
   int train(int64_t epochs, int64_t steps);
+  /// train() without opening and flushing --log.
+  int trainLoop(int64_t epochs, int64_t steps);
   /// Evaluates the test split into Last; prints "eval: ..." unless quiet.
   int evalLine();
   /// The learning rate of the next optimizer step (step Pos.Step, counting
@@ -432,8 +442,23 @@ struct adj_rt_session {
   void printHeader() const;
   static void printInputs(const char *split, const adj::rt::Split &data);
   int save(const char *path);
-  /// Writes --log and --plot.
-  int writeHistory() const;
+  /// Writes --plot and flushes --log.
+  int writeHistory();
+  /// --log: (re)opens the file with its header unless it is open on
+  /// S->LogPath (then rows are appended, e.g. across adj-repl's :train).
+  int openLog();
+  /// Appends `row` to --log (when asked for) and keeps epoch rows for --plot.
+  int addLogRow(const adj::rt::History::Row &row);
+  /// Writes the queued --log rows when `force` or at least a second after
+  /// the last write.
+  int flushLog(bool force);
+  /// --save-every: after a step that leaves `done` samples of the epoch
+  /// trained, writes the checkpoint when the step count is a multiple of N
+  /// and the epoch is not over (the epoch's end saves anyway).
+  int saveEvery(int64_t done);
+  /// Whether adj_rt_session_interrupt or a signal (adj_rt_train) asked the
+  /// training loop to stop.
+  bool stopRequested() const;
   /// --predict: writes predict_step's output for the --predict files to
   /// --out (Predict.cpp).
   int predict();
@@ -466,6 +491,9 @@ struct adj_rt_session {
   /// default t_max of a cosine schedule.
   int64_t RunEndStep = 1;
   adj::rt::History Log;
+  adj::rt::AppendFile LogFile;    ///< --log, written as training goes
+  std::string LogPending;         ///< rows not written yet
+  Clock::time_point LogWritten{}; ///< when LogPending was last written
   std::vector<adj_rt_epoch_record> Epochs;
   adj::rt::LiveLine Live{false};
   adj::rt::Report Last; ///< the latest results of train() and evalLine()

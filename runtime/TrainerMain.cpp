@@ -9,7 +9,8 @@
 /// optimizers and its data sources to the options' own help. A model
 /// compiled against another runtime ABI version is refused first, --help
 /// included. Every error is printed as "PROGRAM: error: MESSAGE" with exit
-/// status 1.
+/// status 1; a run stopped by SIGINT or SIGTERM exits with 128 + the
+/// signal's number.
 ///
 //===----------------------------------------------------------------------===//
 
@@ -170,8 +171,10 @@ extern "C" int adj_rt_trainer_main(const adj_rt_model *m, int argc,
     adj_rt_options_free(&o);
     return error(e.what());
   }
-  if (status || adj_rt_train(m, &o) != 0)
-    status = error(adj_rt_last_error());
+  if (!status) // 0, 1, or 128 + the signal that stopped training
+    status = adj_rt_train(m, &o);
+  if (status == 1)
+    error(adj_rt_last_error());
   adj_rt_options_free(&o);
   return status;
 }

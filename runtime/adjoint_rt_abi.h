@@ -27,7 +27,7 @@ extern "C" {
 
 /** The version of the interface between compiled models and the runtime;
  *  see above. */
-#define ADJ_RT_ABI_VERSION 6
+#define ADJ_RT_ABI_VERSION 7
 
 /** Element types; the values match adj::DType. */
 typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;

@@ -258,6 +258,9 @@ typedef struct {
    *  stop with a diagnosis (NULL or "stop", the default) or skip that
    *  step's update and go on ("skip"), counting the skipped steps. */
   const char *on_nonfinite;
+  /** --save-every N: with save_path, also save after every N-th optimizer
+   *  step (0: only after each epoch and at the end). */
+  int64_t save_every;
   void *storage; /**< owned by adj_rt_options_set; NULL until then */
 } adj_rt_options;
 
@@ -282,7 +285,14 @@ void adj_rt_options_free(adj_rt_options *o);
 /**
  * Trains (unless eval_only), evaluates on the test split, prints the
  * progress to stdout and writes the report, log, plot and checkpoint asked
- * for. Returns 0 or 1 (user error, message in adj_rt_last_error()).
+ * for. Returns 0, 1 (user error, message in adj_rt_last_error()), or
+ * 128 + the signal's number when SIGINT or SIGTERM stopped training: the
+ * step under way is finished, then the checkpoint, log, plot and report
+ * (with "interrupted": true and "signal") are written as at the end of a
+ * run; a second signal exits at once. The log is written as training goes.
+ * Every file error ("'PATH': cannot write checkpoint: No space left on
+ * device") is a user error; a checkpoint is replaced atomically, so a
+ * failed save leaves the previous one intact.
  *
  * With steps > 0 training stops after that many optimizer steps; when epochs
  * is not given too, it runs as many epochs as the steps need (the last one
@@ -298,9 +308,10 @@ void adj_rt_options_free(adj_rt_options *o);
  * Then epochs and steps count the work of this run ("N more"), while the
  * epoch numbers printed and the report's epochs and steps are totals.
  *
- * save_path is written atomically after every epoch and when training
- * stops; its metadata "epoch" counts completed epochs, and when --steps
- * stopped inside an epoch, "epoch_samples" the samples of it trained.
+ * save_path is written atomically after every epoch, every save_every
+ * steps (when given) and when training stops; its metadata "epoch" counts
+ * completed epochs, and when --steps stopped inside an epoch, "epoch_samples"
+ * the samples of it trained.
  */
 int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o);
 
@@ -308,7 +319,8 @@ int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o);
  *  TrainerOptions.def; --help lists them with the model's defaults) and
  *  calls adj_rt_train. Returns 0 on success and after --help; 1 after
  *  printing "PROGRAM: error: MESSAGE" to stderr, PROGRAM being the base
- *  name of argv[0]. */
+ *  name of argv[0]; 128 + the signal's number after SIGINT or SIGTERM
+ *  (see adj_rt_train). */
 int adj_rt_trainer_main(const adj_rt_model *m, int argc, char **argv);
 
 /** The message of the last failure in this thread. */

@@ -467,6 +467,7 @@ TEST(RuntimeTrain, FitsLinearRegression) {
     EXPECT_GE(j["wall_seconds"].get<double>(), 1.5);
     EXPECT_GT(j["peak_rss_bytes"].get<int64_t>(), 0);
     EXPECT_EQ(j["ranks"], 1); // a single process
+    EXPECT_EQ(j["interrupted"], false);
     EXPECT_EQ(j.size(), 10u);
 
     // One epoch leaves a higher loss: training made progress.

@@ -250,8 +250,8 @@ int main(int argc, char **argv) {
   O.arena_bytes = CM->ArenaBytes;
   O.object_cache = CM->CacheState.c_str();
   int RC = adj_rt_train(&CM->runtimeModel(), &O);
-  if (RC != 0)
+  if (RC == 1)
     fail(adj_rt_last_error());
   adj_rt_options_free(&O);
-  return RC == 0 ? 0 : 1;
+  return RC; // 0, 1, or 128 + the signal that stopped training
 }
