@@ -111,6 +111,8 @@ namespace {
 class Dumper {
 public:
   std::string Out;
+  /// Longer chains of binary operators print as a list (see expr).
+  static constexpr size_t MaxTreeChain = 16;
 
   void stmt(const Stmt &S, unsigned Depth) {
     switch (S.Kind) {
@@ -225,11 +227,22 @@ private:
       line(Depth, E.L, "Neg");
       break;
     case ExprKind::Binary: {
+      std::vector<const Expr *> Spine = leftSpine(E);
+      size_t N = Spine.size();
+      if (N > MaxTreeChain) {
+        // A long chain as a list, so that the dump grows with its length
+        // (a tree indents each operator one level deeper).
+        line(Depth, E.L, "Chain of {} operators, left to right", N);
+        expr(*Spine[0]->Args[0], Depth + 1);
+        for (const Expr *Op : Spine) {
+          line(Depth + 1, Op->L, "Operator {}", binOpSpelling(Op->Op));
+          expr(*Op->Args[1], Depth + 2);
+        }
+        return;
+      }
       // Pre-order, as the recursion would print it, with a loop along the
       // chain: its operators top-down, then the first operand, then the
       // other operands bottom-up.
-      std::vector<const Expr *> Spine = leftSpine(E);
-      size_t N = Spine.size();
       for (size_t I = 0; I < N; ++I)
         line(Depth + unsigned(I), Spine[N - 1 - I]->L, "Binary {}",
              binOpSpelling(Spine[N - 1 - I]->Op));
