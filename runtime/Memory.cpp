@@ -183,8 +183,15 @@ int adj::rt::checkMemory(const Settings &s, const DataSet &data,
                          bool keepPrevious) {
   bool training = !s.EvalOnly && s.Predict.empty();
   const int64_t batch = s.Batch;
-  // One batched tensor beyond the runtime's limit per tensor.
-  for (const adj_rt_function *f : {&s.Model.train_step, &s.Model.eval_step})
+  // One batched tensor beyond the runtime's limit per tensor, in the step
+  // functions the run binds at the batch size (--predict binds its own at
+  // no more than its rows).
+  std::vector<const adj_rt_function *> steps;
+  if (training)
+    steps.push_back(&s.Model.train_step);
+  if (!data.Test.empty())
+    steps.push_back(&s.Model.eval_step);
+  for (const adj_rt_function *f : steps)
     for (int a = 0; f->fn && f->args && a < f->num_args; ++a) {
       const adj_rt_value_desc &d = f->args[a];
       if (d.role != ADJ_RT_ARG_INPUT || !d.name)
