@@ -49,7 +49,8 @@ bool isLoopOp(const Op &O) {
 int64_t ByteSize::at(int64_t N) const {
   int64_t Bytes = Mul;
   for (unsigned P = 0; P < Pow; ++P)
-    Bytes *= N;
+    if (__builtin_mul_overflow(Bytes, N, &Bytes))
+      return INT64_MAX;
   return Bytes;
 }
 
@@ -65,10 +66,13 @@ ByteSize bytesOf(const TensorType &T) {
 }
 
 int64_t ArenaPlan::bytes(int64_t N) const {
-  int64_t Total = 0;
-  for (ByteSize S : Slices)
-    Total += (S.at(N) + 63) & ~int64_t(63);
-  return Total ? Total + 64 : 0; // + the alignment slack malloc'ed
+  int64_t Total = 0; // saturating at INT64_MAX - 64
+  for (ByteSize S : Slices) {
+    int64_t B = std::min(S.at(N), INT64_MAX - 127);
+    if (__builtin_add_overflow(Total, (B + 63) & ~int64_t(63), &Total))
+      Total = INT64_MAX - 127;
+  }
+  return Total ? std::min(Total, INT64_MAX - 127) + 64 : 0; // + the slack
 }
 
 unsigned StepPlan::numGroups() const {

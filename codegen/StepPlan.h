@@ -62,7 +62,7 @@ struct ByteSize {
   bool operator<(ByteSize O) const {
     return Mul != O.Mul ? Mul < O.Mul : Pow < O.Pow;
   }
-  /// The bytes at batch size \p N.
+  /// The bytes at batch size \p N (INT64_MAX when they overflow).
   int64_t at(int64_t N) const;
 };
 
@@ -128,7 +128,8 @@ struct ArenaPlan {
   std::vector<Buffer> Buffers;
 
   /// What the step mallocs at batch size \p N: the slices, each rounded to
-  /// 64 bytes, plus 64 bytes of alignment slack (0 when they need none).
+  /// 64 bytes, plus 64 bytes of alignment slack (0 when they need none);
+  /// about INT64_MAX when that overflows.
   int64_t bytes(int64_t N) const;
 };
 

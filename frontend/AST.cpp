@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/AST.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -59,6 +60,28 @@ std::optional<double> foldBinary(BinOp Op, double A, double B) {
   }
 }
 
+Expr::~Expr() {
+  // Move the children of a chain out before they are destroyed, so that
+  // destroying a chain of any length recurses only into real nesting.
+  std::vector<ExprPtr> Chain;
+  if (Kind == ExprKind::Binary && !Args.empty())
+    for (ExprPtr *Left = &Args[0]; *Left && (*Left)->Kind == ExprKind::Binary &&
+                                   !(*Left)->Args.empty();) {
+      Chain.push_back(std::move(*Left));
+      Left = &Chain.back()->Args[0];
+    }
+  // Chain's nodes now hold only a leaf or nothing in their Args[0]; they are
+  // destroyed in order, each without a chain of its own.
+}
+
+std::vector<const Expr *> leftSpine(const Expr &E) {
+  std::vector<const Expr *> Spine;
+  for (const Expr *X = &E; X->Kind == ExprKind::Binary; X = X->Args[0].get())
+    Spine.push_back(X);
+  std::reverse(Spine.begin(), Spine.end());
+  return Spine;
+}
+
 std::optional<double> evalConst(const Expr &E) {
   switch (E.Kind) {
   case ExprKind::Number:
@@ -68,11 +91,15 @@ std::optional<double> evalConst(const Expr &E) {
       return -*V;
     return std::nullopt;
   case ExprKind::Binary: {
-    auto A = evalConst(*E.Args[0]);
-    auto B = evalConst(*E.Args[1]);
-    if (!A || !B)
-      return std::nullopt;
-    return foldBinary(E.Op, *A, *B);
+    std::vector<const Expr *> Spine = leftSpine(E);
+    auto A = evalConst(*Spine[0]->Args[0]);
+    for (const Expr *Op : Spine) {
+      auto B = evalConst(*Op->Args[1]);
+      if (!A || !B)
+        return std::nullopt;
+      A = foldBinary(Op->Op, *A, *B);
+    }
+    return A;
   }
   default:
     return std::nullopt;
@@ -84,6 +111,8 @@ namespace {
 class Dumper {
 public:
   std::string Out;
+  /// Longer chains of binary operators print as a list (see expr).
+  static constexpr size_t MaxTreeChain = 16;
 
   void stmt(const Stmt &S, unsigned Depth) {
     switch (S.Kind) {
@@ -197,9 +226,31 @@ private:
     case ExprKind::Neg:
       line(Depth, E.L, "Neg");
       break;
-    case ExprKind::Binary:
-      line(Depth, E.L, "Binary {}", binOpSpelling(E.Op));
-      break;
+    case ExprKind::Binary: {
+      std::vector<const Expr *> Spine = leftSpine(E);
+      size_t N = Spine.size();
+      if (N > MaxTreeChain) {
+        // A long chain as a list, so that the dump grows with its length
+        // (a tree indents each operator one level deeper).
+        line(Depth, E.L, "Chain of {} operators, left to right", N);
+        expr(*Spine[0]->Args[0], Depth + 1);
+        for (const Expr *Op : Spine) {
+          line(Depth + 1, Op->L, "Operator {}", binOpSpelling(Op->Op));
+          expr(*Op->Args[1], Depth + 2);
+        }
+        return;
+      }
+      // Pre-order, as the recursion would print it, with a loop along the
+      // chain: its operators top-down, then the first operand, then the
+      // other operands bottom-up.
+      for (size_t I = 0; I < N; ++I)
+        line(Depth + unsigned(I), Spine[N - 1 - I]->L, "Binary {}",
+             binOpSpelling(Spine[N - 1 - I]->Op));
+      expr(*Spine[0]->Args[0], Depth + unsigned(N));
+      for (size_t I = 0; I < N; ++I)
+        expr(*Spine[I]->Args[1], Depth + unsigned(N - I));
+      return;
+    }
     case ExprKind::Call:
       line(Depth, E.L, "Call {}", E.Text);
       break;

@@ -54,10 +54,23 @@ struct Expr {
   std::vector<ExprPtr>
       Args; ///< Neg: 1, Binary: 2, List, Tuple: items, Call: positional.
   std::vector<KeywordArg> Keywords; ///< Call: `key = value` arguments.
-  unsigned Depth = 1; ///< Height of the tree; the parser bounds it.
+  /// Nesting of the tree, which the parser bounds: the height, except that
+  /// the left operand of a binary operator that is itself one (the chain
+  /// `a + b + c`) counts no level. Walks over an expression follow such a
+  /// chain in a loop (leftSpine) and recurse only into real nesting.
+  unsigned Depth = 1;
 
   Expr(ExprKind K, Loc L) : Kind(K), L(std::move(L)) {}
+  /// Frees the tree without recursing along chains.
+  ~Expr();
+  Expr(const Expr &) = delete;
+  Expr &operator=(const Expr &) = delete;
 };
+
+/// The binary operators of the chain rooted at \p E, innermost (leftmost)
+/// first: for `a + b - c`, [`a + b`, `(a + b) - c`]; empty when \p E is not
+/// a binary operator. The chain's first operand is the first one's Args[0].
+std::vector<const Expr *> leftSpine(const Expr &E);
 
 /// Evaluates a constant numeric expression (numbers, unary minus, + - * / **);
 /// nullopt if \p E is anything else.

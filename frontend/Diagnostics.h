@@ -17,6 +17,7 @@
 
 #include <map>
 #include <ostream>
+#include <set>
 #include <string>
 
 namespace adj {
@@ -32,12 +33,25 @@ public:
   unsigned errorCount() const { return Errors; }
   bool hasErrors() const { return Errors != 0; }
 
+  /// Errors shown per file, as clang's -ferror-limit: the next one prints
+  /// `too many errors emitted, stopping now` and the rest (and their notes)
+  /// are counted but not shown.
+  static constexpr unsigned ErrorLimit = 20;
+
 private:
   void emit(const Loc &L, const char *Kind, const std::string &Msg);
   std::ostream &OS;
   std::map<std::string, std::string> Sources;
+  std::map<std::string, unsigned> FileErrors;
+  std::set<std::string> Warned; ///< warnings shown, by location and text
   unsigned Errors = 0;
+  bool Silenced = false; ///< the last error was over the limit
 };
+
+/// \p S with every byte that is not printable text escaped: control
+/// characters and bytes of invalid UTF-8 as `\xNN` (tabs kept), so that a
+/// diagnostic never writes raw bytes of a file to the terminal.
+std::string escapeText(const std::string &S);
 
 } // namespace adj
 

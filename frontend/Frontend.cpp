@@ -2,7 +2,8 @@
 ///
 /// Runs the stages in order — lex, parse, Sema, lower — and stops after the
 /// first stage that reported errors, so later stages only see well-formed
-/// input and never report consequences of an earlier error.
+/// input and never report consequences of an earlier error. A UTF-8 byte
+/// order mark at the start of a file is skipped.
 ///
 //===----------------------------------------------------------------------===//
 #include "frontend/Frontend.h"
@@ -18,8 +19,11 @@
 
 namespace adj {
 
-static bool parseSource(const std::string &Path, const std::string &Source,
+static bool parseSource(const std::string &Path, const std::string &Text,
                         DiagEngine &Diags, ModelAST &AST) {
+  // A UTF-8 byte order mark (as some editors write) is not part of line 1.
+  const std::string Source =
+      Text.rfind("\xEF\xBB\xBF", 0) == 0 ? Text.substr(3) : Text;
   Diags.addSource(Path, Source);
   unsigned Before = Diags.errorCount();
   std::vector<Token> Toks = lex(Path, Source);

@@ -385,51 +385,60 @@ Lowerer::Lowered Lowerer::name(const Expr &E) {
   return O;
 }
 
-Lowerer::Lowered Lowerer::binaryExpr(const Expr &E) {
-  Lowered A = expr(*E.Args[0]);
-  Lowered Bo = expr(*E.Args[1]);
-  if (!A || !Bo)
-    return std::nullopt;
-  if (A->isNum() && Bo->isNum())
-    if (auto V = foldBinary(E.Op, A->Num, Bo->Num))
+Lowerer::Lowered Lowerer::binaryExpr(const Expr &Chain) {
+  // A chain `a + b - c` in a loop, left to right; every operand is lowered
+  // (and so checked) even after an error.
+  std::vector<const Expr *> Spine = leftSpine(Chain);
+  Lowered A = expr(*Spine[0]->Args[0]);
+  for (const Expr *Op : Spine) {
+    Lowered Bo = expr(*Op->Args[1]);
+    A = A && Bo ? binaryOp(*Op, *A, *Bo) : std::nullopt;
+  }
+  return A;
+}
+
+Lowerer::Lowered Lowerer::binaryOp(const Expr &E, const Operand &A,
+                                   const Operand &Bo) {
+  if (A.isNum() && Bo.isNum())
+    if (auto V = foldBinary(E.Op, A.Num, Bo.Num))
       return Operand{nullptr, *V, E.L};
   Value *V = nullptr;
   switch (E.Op) {
   case BinOp::Add:
-    V = binary(OpKind::Add, *A, *Bo, E.L);
+    V = binary(OpKind::Add, A, Bo, E.L);
     break;
   case BinOp::Sub:
-    V = binary(OpKind::Sub, *A, *Bo, E.L);
+    V = binary(OpKind::Sub, A, Bo, E.L);
     break;
   case BinOp::Mul:
-    V = binary(OpKind::Mul, *A, *Bo, E.L);
+    V = binary(OpKind::Mul, A, Bo, E.L);
     break;
   case BinOp::Div:
-    V = binary(OpKind::Div, *A, *Bo, E.L);
+    V = binary(OpKind::Div, A, Bo, E.L);
     break;
   case BinOp::Pow:
-    V = binary(OpKind::Pow, *A, *Bo, E.L);
+    V = binary(OpKind::Pow, A, Bo, E.L);
     break;
   case BinOp::MatMul:
-    V = binary(OpKind::MatMul, *A, *Bo, E.L);
+    V = binary(OpKind::MatMul, A, Bo, E.L);
     break;
   case BinOp::Gt:
-    V = binary(OpKind::GreaterMask, *A, *Bo, E.L);
+    V = binary(OpKind::GreaterMask, A, Bo, E.L);
     break;
   case BinOp::Ge:
-    V = binary(OpKind::GreaterEqualMask, *A, *Bo, E.L);
+    V = binary(OpKind::GreaterEqualMask, A, Bo, E.L);
     break;
   case BinOp::Lt:
-    V = binary(OpKind::GreaterMask, *Bo, *A, E.L);
+    V = binary(OpKind::GreaterMask, Bo, A, E.L);
     break;
   case BinOp::Le:
-    V = binary(OpKind::GreaterEqualMask, *Bo, *A, E.L);
+    V = binary(OpKind::GreaterEqualMask, Bo, A, E.L);
     break;
   case BinOp::Eq:
-    V = binary(OpKind::EqualMask, *A, *Bo, E.L);
+    V = binary(OpKind::EqualMask, A, Bo, E.L);
     break;
   case BinOp::Ne:
-    V = binary(OpKind::NotEqualMask, *A, *Bo, E.L);
+    V = binary(OpKind::NotEqualMask, A, Bo, E.L);
     break;
   }
   if (!V)

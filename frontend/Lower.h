@@ -73,7 +73,9 @@ private:
   /// after an error, with the names bound to nothing (poisoned).
   bool bind(const Stmt &S, std::map<std::string, Sym> &Scope);
   Lowered name(const Expr &E);
-  Lowered binaryExpr(const Expr &E);
+  Lowered binaryExpr(const Expr &Chain);
+  /// One binary operator \p E applied to its lowered operands.
+  Lowered binaryOp(const Expr &E, const Operand &A, const Operand &Bo);
   Lowered call(const Expr &E);
   Lowered inlineDef(const Stmt &Def, const Expr &Call);
   /// Binds \p Def's statements in \p Scope (its parameters bound) and

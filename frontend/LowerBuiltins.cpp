@@ -475,6 +475,10 @@ Lowerer::Lowered Lowerer::builtin(const Builtin &Bi, const Expr &Call) {
     Lowered X = expr(*A[0]), Lo = expr(*A[1]), Hi = expr(*A[2]);
     if (!X || !Lo || !Hi)
       break;
+    if (Lo->isNum() && Hi->isNum() && Lo->Num > Hi->Num)
+      Diags.warning(L, fmt::format("clamp: lo {} is greater than hi {}; "
+                                   "every value becomes {}",
+                                   Lo->Num, Hi->Num, Hi->Num));
     if (Value *T = binary(OpKind::Maximum, *X, *Lo, L))
       R = binary(OpKind::Minimum, Operand{T, 0, L}, *Hi, L);
     break;

@@ -17,7 +17,9 @@
 #include "frontend/Parser.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
+#include <limits>
 #include <set>
 
 namespace adj {
@@ -479,14 +481,19 @@ private:
 
   //===--- Expressions ----------------------------------------------------===//
 
-  /// Bounds the height of expression trees (and so the recursion of every
-  /// later walk over them): a pathological file gets an error, not a stack
-  /// overflow.
+  /// Bounds the nesting of expression trees (and so the recursion of every
+  /// later walk over them, which follows binary chains in a loop): a
+  /// pathological file gets an error, not a stack overflow. Binary chains
+  /// are parsed in a loop and may be of any length.
   static constexpr unsigned MaxDepth = 256;
 
   ExprPtr bounded(ExprPtr E) {
-    for (const ExprPtr &A : E->Args)
-      E->Depth = std::max(E->Depth, A->Depth + 1);
+    for (const ExprPtr &A : E->Args) {
+      // The left operand of a chain `a + b + c` is no deeper nesting.
+      bool Chain = E->Kind == ExprKind::Binary && &A == &E->Args[0] &&
+                   A->Kind == ExprKind::Binary;
+      E->Depth = std::max(E->Depth, A->Depth + (Chain ? 0 : 1));
+    }
     for (const KeywordArg &K : E->Keywords)
       E->Depth = std::max(E->Depth, K.Value->Depth + 1);
     if (E->Depth <= MaxDepth)
@@ -606,6 +613,10 @@ private:
     const Token &T = peek();
     switch (T.Kind) {
     case Tok::Number: {
+      if (!(std::fabs(T.Num) <= std::numeric_limits<float>::max()))
+        Diags.warning(T.L, fmt::format("number '{}' is out of the range of "
+                                       "f32 and becomes inf",
+                                       T.Text));
       auto E = std::make_unique<Expr>(ExprKind::Number, T.L);
       E->Num = T.Num;
       E->IsInt = T.IsInt;

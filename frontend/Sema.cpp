@@ -73,7 +73,9 @@ public:
 
   bool run() {
     unsigned Before = Diags.errorCount();
-    Spec.Name = std::filesystem::path(Spec.Path).stem().string();
+    Spec.Name = Spec.Path == "<stdin>"
+                    ? std::string("stdin")
+                    : std::filesystem::path(Spec.Path).stem().string();
     for (const Stmt &S : AST.Stmts)
       if (S.Kind == StmtKind::Model && once(ModelStmt, S, "a name"))
         Spec.Name = S.Name;
@@ -209,6 +211,12 @@ private:
         Diags.error(D.L, fmt::format("the batch dim '{}' may appear only once "
                                      "in a type",
                                      D.Sym));
+        return std::nullopt;
+      }
+      if (&D != &S.Type.Dims.front()) { // an input's samples are its rows
+        Diags.error(D.L, fmt::format("the batch dim '{}' must be the first dim "
+                                     "of input '{}'",
+                                     D.Sym, S.Name));
         return std::nullopt;
       }
       HasBatch = true;
@@ -549,7 +557,13 @@ private:
       return name(E, Scope);
     case ExprKind::Call:
       return call(E, Scope);
-    case ExprKind::Binary:
+    case ExprKind::Binary: {
+      std::vector<const Expr *> Spine = leftSpine(E);
+      expr(*Spine[0]->Args[0], Scope);
+      for (const Expr *Op : Spine)
+        expr(*Op->Args[1], Scope);
+      return;
+    }
     case ExprKind::Neg:
     case ExprKind::List:
     case ExprKind::Tuple:

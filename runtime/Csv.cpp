@@ -64,8 +64,40 @@ std::vector<std::string> splitCells(const std::string &line) {
   }
 }
 
+/// Whether `cell` is a decimal number: [+-]digits[.digits][e[+-]digits]
+/// (either side of the point may be empty, not both). strtod alone would
+/// also take hexadecimal (`0x10`), `inf` and `nan`.
+static bool isDecimal(const std::string &cell) {
+  size_t i = 0, n = cell.size();
+  auto digits = [&] {
+    size_t start = i;
+    while (i < n && cell[i] >= '0' && cell[i] <= '9')
+      ++i;
+    return i - start;
+  };
+  while (i < n && (cell[i] == ' ' || cell[i] == '\t'))
+    ++i;
+  if (i < n && (cell[i] == '+' || cell[i] == '-'))
+    ++i;
+  size_t mantissa = digits();
+  if (i < n && cell[i] == '.') {
+    ++i;
+    mantissa += digits();
+  }
+  if (mantissa == 0)
+    return false;
+  if (i < n && (cell[i] == 'e' || cell[i] == 'E')) {
+    ++i;
+    if (i < n && (cell[i] == '+' || cell[i] == '-'))
+      ++i;
+    if (digits() == 0)
+      return false;
+  }
+  return i == n;
+}
+
 bool parseNumber(const std::string &cell, double &v) {
-  if (cell.empty())
+  if (!isDecimal(cell))
     return false;
   char *end = nullptr;
   errno = 0;

@@ -179,8 +179,10 @@ int adj_rt_session::predictRows(Split &split, AlignedBuffer &rows,
                                 int64_t &perRow, const char *what) {
   const adj_rt_function &f = S->Model.predict_step;
   const adj_rt_value_desc &out = f.results[0];
+  // No larger batch than the rows: a huge --batch allocates nothing more.
+  const int64_t batch = std::max<int64_t>(1, std::min(S->Batch, split.Samples));
   Step step;
-  if (step.bind(f, "predict_step", split, Params, S->Batch, false,
+  if (step.bind(f, "predict_step", split, Params, batch, false,
                 /*needsLoss=*/false))
     return 1;
   perRow = 1;
@@ -190,8 +192,8 @@ int adj_rt_session::predictRows(Split &split, AlignedBuffer &rows,
   if (!rows.allocate(size_t(split.Samples) * rowBytes))
     return fail("out of memory for the predictions");
   auto *dst = static_cast<unsigned char *>(rows.data());
-  for (int64_t start = 0; start < split.Samples; start += S->Batch) {
-    int64_t n = std::min(S->Batch, split.Samples - start);
+  for (int64_t start = 0; start < split.Samples; start += batch) {
+    int64_t n = std::min(batch, split.Samples - start);
     step.gather(nullptr, start, n);
     if (step.call(n) != 0)
       return fail(format("%s: invalid data in the batch at row %lld", what,

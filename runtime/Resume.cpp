@@ -106,6 +106,11 @@ int loadCheckpoint(const char *path, const Settings &s, bool training,
   if (f.read(path))
     return 1;
   const char *n = f.name().c_str();
+  // Another model's checkpoint may still fit; say so, as it may not be meant.
+  if (auto it = f.metadata().find("model");
+      it != f.metadata().end() && s.Model.name && it->second != s.Model.name)
+    std::fprintf(stderr, "warning: %s was saved by model '%s', not '%s'\n", n,
+                 it->second.c_str(), s.Model.name);
   std::vector<std::pair<const CheckpointFile::Entry *, Slot *>> plan;
   for (const auto &p : state.Params) {
     const CheckpointFile::Entry *e = f.find(p->Name);

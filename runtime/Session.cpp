@@ -119,6 +119,8 @@ int adj_rt_session::rebuild(const adj_rt_model &m,
   if (!reuse && !noData && loadData(ns->Model, ns->EvalOnly, loaded))
     return 1;
   const DataSet &data = reuse ? Data : loaded;
+  if (checkMemory(*ns, data, KeepPrevious))
+    return 1;
   State state;
   if (initParams(ns->Model, ns->Seed, state))
     return 1;
@@ -383,6 +385,40 @@ extern "C" int adj_rt_session_init_from(adj_rt_session *s, const char *path,
     return 1;
   restartOptimizer(*s);
   s->EpochStart = s->Shuffler;
+  s->DeltaValid = false;
+  s->Unsaved = true;
+  return 0;
+}
+
+extern "C" int adj_rt_session_reset(adj_rt_session *s, const char *param) {
+  if (!s)
+    return fail("adj_rt_session_reset: no session");
+  bool all = !param || !*param;
+  Slot *one = all ? nullptr : s->Params.findParam(param);
+  if (!all && !one)
+    return fail(format("the model has no parameter or buffer '%s'", param));
+  State fresh;
+  if (initParams(s->S->Model, s->S->Seed, fresh))
+    return 1;
+  for (const auto &f : fresh.Params) {
+    Slot *to = s->Params.findParam(f->Name.c_str());
+    if (to && (all || to == one) && to->bytes() == f->bytes())
+      std::memcpy(to->current(), f->current(), to->bytes());
+  }
+  if (all) {
+    restartOptimizer(*s);
+    s->EpochStart = s->Shuffler;
+  } else { // its optimizer state: opt.<slot>.<param>
+    for (const auto &st : s->Params.States) {
+      const std::string &n = st->Name;
+      size_t dot = n.rfind("opt.", 0) == 0 ? n.find('.', 4) : std::string::npos;
+      if (dot != std::string::npos &&
+          n.compare(dot + 1, std::string::npos, param) == 0)
+        for (const AlignedBuffer &b : st->Buf)
+          if (b.data())
+            std::memset(b.data(), 0, b.size());
+    }
+  }
   s->DeltaValid = false;
   s->Unsaved = true;
   return 0;

@@ -91,6 +91,22 @@ static int checkFreeze(const adj_rt_model &m, const adj_rt_options &o,
   return 0;
 }
 
+/// Whether the model has parameters (not buffers) and all are frozen, in
+/// the model or by --freeze (`s.Freeze`).
+static bool allFrozen(const adj_rt_model &m, const Settings &s) {
+  int trainable = 0;
+  for (int p = 0; m.params && p < m.num_params; ++p) {
+    const adj_rt_param_desc &d = m.params[p];
+    if (d.buffer)
+      continue;
+    ++trainable;
+    if (!d.frozen && (!d.name || std::find(s.Freeze.begin(), s.Freeze.end(),
+                                           d.name) == s.Freeze.end()))
+      return false;
+  }
+  return trainable > 0;
+}
+
 /// Whether the model has a parameter or buffer `name`.
 static bool hasParam(const adj_rt_model &m, const std::string &name) {
   for (int p = 0; m.params && p < m.num_params; ++p)
@@ -246,6 +262,9 @@ int resolveSettings(const adj_rt_model &m, const adj_rt_options &o,
   s.Model.num_data = int(s.Data.size());
   if (!s.EvalOnly && !s.Model.train_step.fn)
     return fail("the model has no train_step");
+  if (!s.EvalOnly && s.Predict.empty() && !s.Quiet && allFrozen(m, s))
+    std::fprintf(stderr, "warning: every parameter is frozen (in the model "
+                         "or by --freeze); training will not change them\n");
   return 0;
 }
 

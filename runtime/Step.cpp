@@ -76,8 +76,11 @@ int Step::bindArg(int i, const Split &split, State &state, int64_t batch) {
         format("internal error: %s argument '%s' %s", What, d.name, problem));
   };
   int64_t count;
-  if (!validDType(d.dtype) || !descCount(d, batch, count))
+  if (!validDType(d.dtype) || !descCount(d, 1, count))
     return internal("has an invalid type");
+  if (!descCount(d, batch, count)) // a user's batch size, not the model
+    return fail(format("batch size %lld is too large for %s argument '%s'",
+                       (long long)batch, What, d.name));
   switch (d.role) {
   case ADJ_RT_ARG_INPUT: {
     const InputData *data = split.find(d.name);
@@ -152,8 +155,11 @@ int Step::bindResult(int r, int64_t batch) {
         format("internal error: %s result '%s' %s", What, d.name, problem));
   };
   int64_t count;
-  if (!validDType(d.dtype) || !descCount(d, batch, count))
+  if (!validDType(d.dtype) || !descCount(d, 1, count))
     return internal("has an invalid type");
+  if (!descCount(d, batch, count))
+    return fail(format("batch size %lld is too large for %s result '%s'",
+                       (long long)batch, What, d.name));
   for (int i = 0; i < Fn->num_args; ++i) {
     if (std::strcmp(Fn->args[i].name, d.name) != 0)
       continue;

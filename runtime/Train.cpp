@@ -92,11 +92,15 @@ int adj::rt::initParams(const adj_rt_model &m, uint64_t seed, State &state) {
     s->Count = 1;
     for (int k = 0; k < p.rank; ++k) {
       s->Dims[k] = p.dims[k];
-      if (!checkedMul(s->Count, p.dims[k], s->Count) ||
-          s->Count * 8 > MaxTensorBytes)
+      if (p.dims[k] < 1)
         return fail(format("internal error: parameter '%s' has an invalid "
                            "shape",
                            p.name));
+      if (!checkedMul(s->Count, p.dims[k], s->Count) ||
+          s->Count * 8 > MaxTensorBytes) // a declared shape, not a bug
+        return fail(format("parameter '%s' is too large: more than the %s "
+                           "bytes a tensor may have",
+                           p.name, groupDigits(MaxTensorBytes).c_str()));
     }
     // The dtype is the step functions' (the train_step's first).
     s->DType = ADJ_RT_F32;

@@ -138,6 +138,11 @@ int loadInput(const adj_rt_data_desc &src, const adj_rt_value_desc &d,
 /// counts, label ranges. Skips the train split when `evalOnly`.
 int loadData(const adj_rt_model &m, bool evalOnly, DataSet &out);
 
+/// Fails with the estimate broken down when a run of `s` over `data` would
+/// not fit in physical memory (see Memory.cpp); `keepPrevious`: the session
+/// keeps each slot's previous value.
+int checkMemory(const Settings &s, const DataSet &data, bool keepPrevious);
+
 /// A parameter or optimizer-state tensor. A step function reads the current
 /// value and writes the next one either into the same buffer (in place,
 /// where the function allows it and the old value is not needed) or into

@@ -27,7 +27,7 @@ extern "C" {
 
 /** The version of the interface between compiled models and the runtime;
  *  see above. */
-#define ADJ_RT_ABI_VERSION 7
+#define ADJ_RT_ABI_VERSION 8
 
 /** Element types; the values match adj::DType. */
 typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;
@@ -83,6 +83,13 @@ typedef struct {
   /** Result names: "loss", metric names, or the name of an argument whose
    *  next value it is (updated parameters and optimizer state). */
   const adj_rt_value_desc *results;
+  /** The scratch arena the function mallocs (and keeps) for its
+   *  intermediate values, as the compiler planned it: num_arena slices,
+   *  slice i of arena[2i] * n^arena[2i+1] bytes at batch size n, each
+   *  rounded up to 64 bytes, plus 64 bytes of alignment slack when there is
+   *  any. The runtime sizes a run's memory with it before allocating. */
+  int num_arena;
+  const int64_t *arena;
 } adj_rt_function;
 
 /* ---- Thread pool: what generated code calls for its parallel loops. ---- */

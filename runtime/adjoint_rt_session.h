@@ -168,6 +168,12 @@ int adj_rt_session_predict_rows(adj_rt_session *s, const char *input,
  *  failure nothing changes. */
 int adj_rt_session_load(adj_rt_session *s, const char *path);
 
+/** Re-initialises parameter or buffer `param` from its initialiser (the
+ *  value it had when the session was created) and zeroes its optimizer
+ *  state; `param` NULL or "": every parameter and buffer, with the optimizer
+ *  restarted at step 0 with fresh state. */
+int adj_rt_session_reset(adj_rt_session *s, const char *param);
+
 /** The completed epochs so far (in `*records`, valid until the next
  *  training call); returns their count. */
 int adj_rt_session_history(const adj_rt_session *s,

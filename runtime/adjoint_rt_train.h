@@ -333,6 +333,11 @@ const char *adj_rt_last_error(void);
  *  default). Not to be called while a parallel loop runs. */
 void adj_rt_set_threads(int64_t n);
 
+/** The machine's physical memory in bytes, which a run must fit in (the
+ *  environment variable ADJ_MEMORY_BYTES overrides it, for tests); 0 when
+ *  unknown. */
+uint64_t adj_rt_physical_memory(void);
+
 /** The number of threads adj_rt_parallel_for uses. */
 int64_t adj_rt_threads(void);
 

@@ -121,6 +121,19 @@ TEST_F(RuntimeCsv, ReportsBadCellsWithTheirRowAndColumn) {
   EXPECT_EQ(load(nullptr, 0), error("row 1, column 2: '2x' is not a number"));
 }
 
+// strtod alone takes hexadecimal and nan; a CSV cell is decimal only.
+TEST_F(RuntimeCsv, RejectsCellsThatAreNotDecimal) {
+  write("a,b\n1,2\n3,0x10\n");
+  EXPECT_EQ(load(), error("row 3, column 2: '0x10' is not a number"));
+  write("1,nan\n");
+  EXPECT_EQ(load(nullptr, 0), error("row 1, column 2: 'nan' is not a number"));
+  write("1,0X1p3\n");
+  EXPECT_EQ(load(nullptr, 0),
+            error("row 1, column 2: '0X1p3' is not a number"));
+  write("+1.5,-.5\n2.,1e-3\n");
+  EXPECT_EQ(load(nullptr, 0), "2x2: 1.5 -0.5 2 0.001");
+}
+
 TEST_F(RuntimeCsv, LoadsIntegers) {
   write("label\n3\n-1\n7\n");
   adj_rt_tensor t;

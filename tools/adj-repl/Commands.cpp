@@ -14,6 +14,7 @@
 #include "frontend/Sema.h"
 #include "tools/adj-repl/ModelText.h"
 #include "tools/engine/GradCheck.h"
+#include "tools/engine/Memory.h"
 
 #include <algorithm>
 #include <cmath>
@@ -492,6 +493,8 @@ bool Repl::cmdGradCheck(const std::string &) {
     adj_rt_session_get_info(Session, &I);
     GO.Seed = I.seed;
   }
+  GO.Progress = &std::cerr;
+  GO.MemoryLimit = physicalMemoryBytes();
   for (const LabelSpec &L : CM->Spec->Labels)
     GO.Classes[L.Input] = L.Classes;
   rangesFromInitialisers(*CM->Spec, GO);
@@ -543,6 +546,26 @@ bool Repl::cmdInitFrom(const std::string &Args) {
     return replError(":init-from: expected a file name");
   if (adj_rt_session_init_from(Session, File.c_str(), Map.c_str()))
     return replError(adj_rt_last_error());
+  ParamsDirty = true;
+  return true;
+}
+
+bool Repl::cmdReset(const std::string &Args) {
+  if (!ensureSession(":reset"))
+    return false;
+  std::istringstream Words(Args);
+  std::string Name, Extra;
+  Words >> Name >> Extra;
+  if (!Extra.empty())
+    return replError(":reset: expected at most one parameter name");
+  if (adj_rt_session_reset(Session, Name.c_str()))
+    return replError(":reset: " + std::string(adj_rt_last_error()));
+  if (Name.empty())
+    std::printf("reset every parameter to its initialiser; optimizer "
+                "restarted at step 0\n");
+  else
+    std::printf("reset %s to its initialiser, with its optimizer state\n",
+                Name.c_str());
   ParamsDirty = true;
   return true;
 }
@@ -661,6 +684,8 @@ const Repl::Command *Repl::commands(size_t &Count) {
       {"load", &Repl::cmdLoad, "FILE", "read a checkpoint"},
       {"init-from", &Repl::cmdInitFrom, "FILE [NEW=OLD,...]",
        "copy the tensors that match; fresh optimizer"},
+      {"reset", &Repl::cmdReset, "[PARAM]",
+       "re-initialise all parameters (or one) and their optimizer state"},
       {"predict", &Repl::cmdPredict, "INPUT=PATH... FILE [classes]",
        "the model's output for new inputs to .npy/.csv"},
       {"sample", &Repl::cmdSample, "N [\"PROMPT\"] [temperature=T]",

@@ -87,6 +87,7 @@ private:
   bool cmdPredict(const std::string &Args);
   bool cmdSample(const std::string &Args); // Sample.cpp
   bool cmdInitFrom(const std::string &Args);
+  bool cmdReset(const std::string &Args);
   bool cmdTime(const std::string &Args);
   bool cmdSource(const std::string &Args);
   bool cmdWrite(const std::string &Args);

@@ -28,7 +28,8 @@ static cl::OptionCategory AdjcCat("adjc options");
 static cl::OptionCategory TrainCat("trainer options (with --run)");
 static cl::OptionCategory PassCat("pass pipeline options");
 
-static cl::opt<std::string> InputFile(cl::Positional, cl::desc("MODEL.adj"),
+static cl::opt<std::string> InputFile(cl::Positional,
+                                      cl::desc("MODEL.adj (- reads stdin)"),
                                       cl::Required, cl::cat(AdjcCat));
 static cl::opt<adj::Stage> Emit(
     "emit", cl::desc("print a stage of the compilation"),
@@ -181,12 +182,19 @@ int main(int argc, char **argv) {
     return fail("--emit, --run and --gradcheck cannot be used together");
 
   adj::DiagEngine Diags(std::cerr);
-  std::ifstream In(InputFile, std::ios::binary);
-  if (!In)
-    return fail(fmt::format("cannot open '{}': {}", std::string(InputFile),
-                            std::strerror(errno)));
+  // `adjc -` reads the model from stdin, named <stdin> in diagnostics; its
+  // data paths are relative to the working directory.
   std::stringstream Buf;
-  Buf << In.rdbuf();
+  if (InputFile == "-") {
+    Buf << std::cin.rdbuf();
+    InputFile = "<stdin>";
+  } else {
+    std::ifstream In(InputFile, std::ios::binary);
+    if (!In)
+      return fail(fmt::format("cannot open '{}': {}", std::string(InputFile),
+                              std::strerror(errno)));
+    Buf << In.rdbuf();
+  }
   std::string Source = Buf.str();
 
   if (Emit.getNumOccurrences() && Emit == adj::Stage::AST) {
@@ -208,6 +216,8 @@ int main(int argc, char **argv) {
     adj::GradCheckOptions GO;
     GO.Batch = O.batch ? O.batch : 3;
     GO.Seed = O.seed >= 0 ? uint64_t(O.seed) : 0;
+    GO.Progress = O.quiet ? nullptr : &std::cerr;
+    GO.MemoryLimit = adj::physicalMemoryBytes();
     for (const adj::LabelSpec &L : Spec->Labels)
       GO.Classes[L.Input] = L.Classes;
     adj::rangesFromInitialisers(*Spec, GO);

@@ -114,16 +114,28 @@ adj_rt_function ModelDescription::describe(
   }
   ValueStore.emplace_back();
   std::vector<adj_rt_value_desc> &Results = ValueStore.back();
-  std::vector<bool> InPlace = planStep(F, Lower.forFunction(F.Name)).InPlace;
+  StepPlan Plan = planStep(F, Lower.forFunction(F.Name));
+  const std::vector<bool> &InPlace = Plan.InPlace;
   for (size_t I = 0; I < F.Results.size(); ++I) {
     const Value &V = *F.Results[I].V;
     Results.push_back({str(F.Results[I].Name), ADJ_RT_ARG_INPUT,
                        adj_rt_dtype(V.Type.Elt), int(V.Type.rank()),
                        Dims(V.Type.Dims), InPlace[I] ? 1 : 0});
   }
+  std::vector<int64_t> Arena;
+  for (ByteSize S : Plan.Arena.Slices) {
+    Arena.push_back(S.Mul);
+    Arena.push_back(int64_t(S.Pow));
+  }
   Symbols.push_back(F.Name);
-  return {Name,        adj_rt_step_fn(R(F.Name)), int(Args.size()),
-          Args.data(), int(Results.size()),       Results.data()};
+  return {Name,
+          adj_rt_step_fn(R(F.Name)),
+          int(Args.size()),
+          Args.data(),
+          int(Results.size()),
+          Results.data(),
+          int(Arena.size() / 2),
+          Arena.empty() ? nullptr : Dims(Arena)};
 }
 
 ModelDescription::ModelDescription(
@@ -258,8 +270,9 @@ std::string ModelDescription::emitC(bool Mpi) const {
                      Sym);
     std::string A = Values(F.num_args, F.args);
     std::string R = Values(F.num_results, F.results);
-    return fmt::format("{{{}, {}, {}, {}, {}, {}}}", lit(F.name), Sym,
-                       F.num_args, A, F.num_results, R);
+    std::string Arena = Dims(2 * F.num_arena, F.arena);
+    return fmt::format("{{{}, {}, {}, {}, {}, {}, {}, {}}}", lit(F.name), Sym,
+                       F.num_args, A, F.num_results, R, F.num_arena, Arena);
   };
   std::string Eval = Function(Desc.eval_step);
   std::string Train = Function(Desc.train_step);

@@ -21,8 +21,10 @@
 #include "passes/Pass.h"
 #include "runtime/adjoint_rt.h"
 #include "tools/engine/Engine.h"
+#include "tools/engine/Memory.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fmt/format.h>
 #include <llvm/IR/LLVMContext.h>
@@ -35,6 +37,53 @@
 namespace adj {
 
 using StepFn = int32_t (*)(int64_t, void *const *, void *const *);
+
+/// Bytes of \p T at batch size \p N, saturating.
+static uint64_t bytesAt(const TensorType &T, int64_t N) {
+  uint64_t B = 8;
+  for (int64_t D : T.Dims)
+    if (__builtin_mul_overflow(B, uint64_t(D == kBatch ? N : D), &B))
+      return UINT64_MAX;
+  return std::max<uint64_t>(B, 8);
+}
+
+static uint64_t addSat(uint64_t A, uint64_t B) {
+  return __builtin_add_overflow(A, B, &A) ? UINT64_MAX : A;
+}
+
+static std::string bytesText(uint64_t B) {
+  return B == UINT64_MAX ? std::string("more than 2^64") : groupDigits(B);
+}
+
+/// Empty when the check's buffers at O.Batch fit in O.MemoryLimit, else
+/// the error with the estimate: @train_step's arguments and results (as
+/// f64, one value at least each), @forward's results, and both functions'
+/// scratch arenas.
+static std::string checkMemory(const Module &M, const llvm::Module &LM,
+                               const GradCheckOptions &O) {
+  const Function &Train = *M.function("train_step");
+  const int64_t N = O.Batch;
+  uint64_t Args = 0, Results = 0, Scratch = 0;
+  for (const auto &A : Train.Args)
+    Args = addSat(Args, bytesAt(A->Type, N));
+  for (const Function *F : {&Train, (const Function *)M.function("forward")})
+    for (const auto &Res : F->Results)
+      Results = addSat(Results, bytesAt(Res.V->Type, N));
+  for (const char *Fn : {"train_step", "forward"})
+    if (auto A = arenaBytes(LM, Fn, N))
+      Scratch =
+          addSat(Scratch, *A >= INT64_MAX - 64 ? UINT64_MAX : uint64_t(*A));
+  uint64_t Total = addSat(addSat(Args, Results), Scratch);
+  if (Total <= O.MemoryLimit)
+    return "";
+  return fmt::format(
+      "at batch {} the check needs about {} bytes, more than the {} bytes of "
+      "this machine's memory: {} for the arguments (parameters and inputs, "
+      "as f64), {} for the results (gradients, loss), {} of scratch "
+      "(activations and their gradients); give a smaller --batch",
+      N, bytesText(Total), bytesText(O.MemoryLimit), bytesText(Args),
+      bytesText(Results), bytesText(Scratch));
+}
 
 GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   GradCheckResult R;
@@ -66,6 +115,11 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
     R.Error = llvm::toString(LM.takeError());
     return R;
   }
+  if (O.MemoryLimit)
+    if (std::string E = checkMemory(*M, **LM, O); !E.empty()) {
+      R.Error = E;
+      return R;
+    }
   auto J = JIT::create(2);
   if (!J) {
     R.Error = llvm::toString(J.takeError());
@@ -164,6 +218,10 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
   };
 
   R.Ok = true;
+  auto Start = std::chrono::steady_clock::now();
+  size_t Grads = 0, Done = 0;
+  for (const auto &Res : Train.Results)
+    Grads += Res.Name.rfind("grad.", 0) == 0;
   for (size_t RI = 0; RI < Train.Results.size(); ++RI) {
     const std::string &RName = Train.Results[RI].Name;
     if (RName.rfind("grad.", 0) != 0)
@@ -232,6 +290,17 @@ GradCheckResult gradCheck(const Module &Src, const GradCheckOptions &O) {
     }
     R.Ok &= PC.Pass;
     R.Params.push_back(PC);
+    double Secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - Start)
+            .count();
+    if (O.Progress && Secs > O.ProgressAfter)
+      *O.Progress << fmt::format("gradcheck: {}/{} {} {}: {} elements, {}  "
+                                 "({:.1f} s)\n",
+                                 ++Done, Grads, PC.Name, PC.Type, PC.Checked,
+                                 PC.Pass ? "ok" : "FAIL", Secs)
+                  << std::flush;
+    else
+      ++Done;
   }
   return R;
 }

@@ -14,6 +14,7 @@
 #include "ir/IR.h"
 
 #include <map>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -36,6 +37,14 @@ struct GradCheckOptions {
   std::set<std::string> Integral;
   /// Class counts of integer label inputs, by input name.
   std::map<std::string, int64_t> Classes;
+  /// Progress (null: none): once the check has run for over ProgressAfter
+  /// seconds, a line per parameter checked.
+  std::ostream *Progress = nullptr;
+  double ProgressAfter = 1;
+  /// Bytes the check may allocate (0: no limit): its arguments, results
+  /// and scratch at Batch, estimated before allocating; more is an Error
+  /// with the estimate.
+  uint64_t MemoryLimit = 0;
 };
 
 struct ParamCheck {

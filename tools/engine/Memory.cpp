@@ -7,26 +7,15 @@
 //===----------------------------------------------------------------------===//
 #include "tools/engine/Memory.h"
 
-#include <cstdlib>
+#include "runtime/adjoint_rt.h"
+
 #include <fmt/format.h>
-#include <unistd.h>
 
 namespace adj {
 
-uint64_t physicalMemoryBytes() {
-  if (const char *E = std::getenv("ADJ_MEMORY_BYTES"); E && *E) {
-    char *End = nullptr;
-    unsigned long long V = std::strtoull(E, &End, 10);
-    if (*End == '\0' && V > 0)
-      return V;
-  }
-  long Pages = sysconf(_SC_PHYS_PAGES), Page = sysconf(_SC_PAGE_SIZE);
-  if (Pages <= 0 || Page <= 0)
-    return 0;
-  return uint64_t(Pages) * uint64_t(Page);
-}
+uint64_t physicalMemoryBytes() { return adj_rt_physical_memory(); }
 
-static std::string groupDigits(uint64_t V) {
+std::string groupDigits(uint64_t V) {
   std::string S = std::to_string(V), Out;
   for (size_t I = 0; I < S.size(); ++I) {
     if (I && (S.size() - I) % 3 == 0)

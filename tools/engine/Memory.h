@@ -15,12 +15,16 @@
 #include "frontend/Frontend.h"
 
 #include <cstdint>
+#include <string>
 
 namespace adj {
 
 /// The machine's physical memory in bytes (the environment variable
 /// ADJ_MEMORY_BYTES overrides it, for tests); 0 when unknown.
 uint64_t physicalMemoryBytes();
+
+/// \p V with its digits in groups of three: 40,000,000,000.
+std::string groupDigits(uint64_t V);
 
 /// Checks that each parameter of \p Spec, and all of them together, fit in
 /// physical memory: an error at the parameter's declaration with the bytes
