@@ -343,8 +343,13 @@ static std::string cacheKey(const llvm::Module &M, TargetMachine &TM,
                /*LowerCase=*/true);
 }
 
-Error JIT::addModule(std::unique_ptr<llvm::Module> M,
-                     std::unique_ptr<LLVMContext> Ctx) {
+Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
+                     std::unique_ptr<LLVMContext> CtxArg) {
+  // Parameters are destroyed in an order the ABI leaves open (with clang,
+  // Ctx before M when a split module leaves both here: a use after free in
+  // ~Module, found by the ASan suite). Locals go in reverse order: M first.
+  std::unique_ptr<LLVMContext> Ctx = std::move(CtxArg);
+  std::unique_ptr<llvm::Module> M = std::move(MArg);
   using Clock = std::chrono::steady_clock;
   auto Seconds = [](Clock::time_point Since) {
     return std::chrono::duration<double>(Clock::now() - Since).count();

@@ -87,6 +87,21 @@ bool Lowerer::lowerPredict() {
   Function *PF = P->function("predict");
   PF->Results = {{OutputName, Output}};
   pruneToResults(*PF);
+  // A result named as an argument is that argument's update (the verifier's
+  // rule), so an output that is an input itself (`loss f(x, y)` with input
+  // x) is returned as "output" (or "output_", ... if an input has that name).
+  auto NamesArg = [&](const std::string &Name) {
+    for (const auto &A : PF->Args)
+      if (A->Name == Name)
+        return true;
+    return false;
+  };
+  if (NamesArg(PF->Results[0].Name)) {
+    std::string Name = "output";
+    while (NamesArg(Name))
+      Name += "_";
+    PF->Results[0].Name = Name;
+  }
   Spec.Predict = std::move(P);
   return true;
 }

@@ -94,9 +94,12 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
     }
     if (SumSq) {
       Value *Norm = B.create(OpKind::Sqrt, {SumSq});
-      Value *Scale = Op2(
-          OpKind::Minimum, Cst(1),
-          Op2(OpKind::Div, Cst(C.ClipNorm), Op2(OpKind::Add, Norm, Cst(1e-6))));
+      // One op per statement, in the order g++ evaluated the nested calls
+      // (right to left): a call's argument order differs between compilers
+      // (clang: left to right), and so would the IR's.
+      Value *Den = Op2(OpKind::Add, Norm, Cst(1e-6));
+      Value *Ratio = Op2(OpKind::Div, Cst(C.ClipNorm), Den);
+      Value *Scale = Op2(OpKind::Minimum, Cst(1), Ratio);
       for (Result &R : F->Results)
         if (R.Name.rfind("grad.", 0) == 0)
           R.V = Op2(OpKind::Mul, R.V, Scale);
@@ -146,26 +149,32 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
       NewP = Op2(OpKind::Sub, P, Op2(OpKind::Mul, Lr, Dir));
     } else {
       if (!BiasC1) {
-        // 1 - beta^t, once for all parameters.
-        BiasC1 = Op2(OpKind::Sub, Cst(1), Op2(OpKind::Pow, Cst(C.Beta1), Step));
-        BiasC2 = Op2(OpKind::Sub, Cst(1), Op2(OpKind::Pow, Cst(C.Beta2), Step));
+        // 1 - beta^t, once for all parameters (one op per statement, as
+        // above and below).
+        Value *Pow1 = Op2(OpKind::Pow, Cst(C.Beta1), Step);
+        BiasC1 = Op2(OpKind::Sub, Cst(1), Pow1);
+        Value *Pow2 = Op2(OpKind::Pow, Cst(C.Beta2), Step);
+        BiasC2 = Op2(OpKind::Sub, Cst(1), Pow2);
       }
       Value *Mv = State("m"), *Vv = State("v");
-      Value *NewM = Op2(OpKind::Add, Op2(OpKind::Mul, Cst(C.Beta1), Mv),
-                        Op2(OpKind::Mul, Cst(1 - C.Beta1), G));
-      Value *NewV =
-          Op2(OpKind::Add, Op2(OpKind::Mul, Cst(C.Beta2), Vv),
-              Op2(OpKind::Mul, Cst(1 - C.Beta2), Op2(OpKind::Mul, G, G)));
+      Value *GPart = Op2(OpKind::Mul, Cst(1 - C.Beta1), G);
+      Value *MPart = Op2(OpKind::Mul, Cst(C.Beta1), Mv);
+      Value *NewM = Op2(OpKind::Add, MPart, GPart);
+      Value *GG = Op2(OpKind::Mul, G, G);
+      Value *GGPart = Op2(OpKind::Mul, Cst(1 - C.Beta2), GG);
+      Value *VPart = Op2(OpKind::Mul, Cst(C.Beta2), Vv);
+      Value *NewV = Op2(OpKind::Add, VPart, GGPart);
       Updates.push_back({Mv->Name, NewM});
       Updates.push_back({Vv->Name, NewV});
       Value *MHat = Op2(OpKind::Div, NewM, BiasC1);
       Value *VHat = Op2(OpKind::Div, NewV, BiasC2);
-      Value *Den = Op2(OpKind::Add, B.create(OpKind::Sqrt, {VHat}), Cst(C.Eps));
+      Value *Eps = Cst(C.Eps);
+      Value *Den = Op2(OpKind::Add, B.create(OpKind::Sqrt, {VHat}), Eps);
       Value *Base = P;
-      if (Kind == OptimizerKind::AdamW && C.WeightDecay != 0)
-        Base = Op2(
-            OpKind::Mul, P,
-            Op2(OpKind::Sub, Cst(1), Op2(OpKind::Mul, Lr, Cst(C.WeightDecay))));
+      if (Kind == OptimizerKind::AdamW && C.WeightDecay != 0) {
+        Value *Decay = Op2(OpKind::Mul, Lr, Cst(C.WeightDecay));
+        Base = Op2(OpKind::Mul, P, Op2(OpKind::Sub, Cst(1), Decay));
+      }
       NewP = Op2(OpKind::Sub, Base,
                  Op2(OpKind::Mul, Lr, Op2(OpKind::Div, MHat, Den)));
     }

@@ -17,6 +17,7 @@
 
 #include "runtime/Internal.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -168,10 +169,11 @@ int selectColumns(const std::string &name, const char *columns,
   return 0;
 }
 
-/// Reads the whole (possibly gzipped) file.
+/// Reads the whole (possibly gzipped) file, in chunks from 64 KiB doubling
+/// to 16 MiB (a small file does not pay for clearing a large buffer).
 int readAll(FileReader &file, std::string &text) {
-  constexpr int64_t Chunk = int64_t(1) << 20;
-  for (;;) {
+  for (int64_t Chunk = int64_t(64) << 10;;
+       Chunk = std::min(Chunk * 2, int64_t(16) << 20)) {
     size_t have = text.size();
     if (int64_t(have) > MaxTensorBytes)
       return fail(file.name() + ": file too large");

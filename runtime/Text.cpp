@@ -16,15 +16,17 @@
 
 #include "runtime/Internal.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace adj::rt;
 
-/// Reads all of `file` into `bytes`.
+/// Reads all of `file` into `bytes`, in chunks from 64 KiB doubling to 16
+/// MiB (a small file does not pay for clearing a large buffer).
 static int readAll(FileReader &file, std::vector<unsigned char> &bytes) {
   int64_t have = 0;
-  for (;;) {
-    int64_t want = int64_t(16) << 20;
+  for (int64_t want = int64_t(64) << 10;;
+       want = std::min(want * 2, int64_t(16) << 20)) {
     if (have + want > MaxTensorBytes)
       return fail(file.name() + ": file too large for text data");
     bytes.resize(size_t(have + want));

@@ -60,7 +60,11 @@ static bool run(const std::vector<std::string> &Args, std::string &Err) {
 static std::vector<std::string>
 linkCommand(const std::string &OutPath, const std::string &DescObj,
             const std::vector<std::string> &ModelObjs, bool Mpi) {
-  std::vector<std::string> Cmd = {"c++", "-pthread", "-o", OutPath, DescObj};
+#ifndef ADJ_RT_CXX
+#define ADJ_RT_CXX "c++"
+#endif
+  std::vector<std::string> Cmd = {ADJ_RT_CXX, "-pthread", "-o", OutPath,
+                                  DescObj};
   Cmd.insert(Cmd.end(), ModelObjs.begin(), ModelObjs.end());
 #ifdef ADJ_RT_MPI_LIBRARY
   if (Mpi) {
@@ -73,6 +77,11 @@ linkCommand(const std::string &OutPath, const std::string &DescObj,
 #endif
   for (const char *A : {ADJ_RT_LIBRARY, "-lz", "-lm"})
     Cmd.push_back(A);
+#ifdef ADJ_RT_SANITIZE
+  // A sanitizer build's runtime needs the sanitizer's runtime too (of the
+  // compiler that built it: ADJ_RT_CXX).
+  Cmd.push_back("-fsanitize=" ADJ_RT_SANITIZE);
+#endif
   return Cmd;
 }
 
