@@ -41,6 +41,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <elf.h>
+#include <link.h>
 
 namespace adj {
 
@@ -71,24 +73,24 @@ unsigned defaultCompileThreads() {
 }
 
 namespace {
-/// The trailer of an entry: [object bytes][key bytes][Trailer]. The key is
-/// stored and compared on load, so that an entry under another key's file
-/// name (copied, or an older layout) is a miss, never loaded.
+/// The trailer of an entry: [object 1]...[object n][n uint64_t sizes]
+/// [key bytes][Trailer]. The key is stored and compared on load, so that an
+/// entry under another key's file name (copied, or an older layout) is a
+/// miss, never loaded.
 struct Trailer {
   char Magic[8];
-  uint64_t Size;    ///< of the object bytes
-  uint64_t KeySize; ///< of the key bytes after them
-  uint64_t Hash;    ///< xxHash64 of the object and key bytes
+  uint64_t Objects; ///< n
+  uint64_t KeySize; ///< of the key bytes before the trailer
+  uint64_t Hash;    ///< xxHash64 of everything before the trailer
 };
-constexpr char kMagic[8] = {'A', 'D', 'J', 'O', 'B', 'J', '2', '\0'};
+constexpr char kMagic[8] = {'A', 'D', 'J', 'O', 'B', 'J', '3', '\0'};
 } // namespace
 
 /// The on-disk cache, an llvm::ObjectCache on the compile layer's
-/// compiler. JIT::addModule tags each module with its key (named metadata
-/// !adj.cache.key); the optimisation transform looks the key up first and
-/// skips the pipeline on a hit, leaving the loaded object for getObject,
-/// which the compiler asks before compiling. Thread-safe: modules are
-/// compiled concurrently.
+/// compiler. JIT::addModule tags each part with its index (named metadata
+/// !adj.cache.part); notifyObjectCompiled collects the parts' objects,
+/// which JIT::addModule writes as one entry once all are compiled.
+/// Thread-safe: parts are compiled concurrently.
 class DiskObjectCache : public ObjectCache {
 public:
   explicit DiskObjectCache(std::string Dir) : Dir(std::move(Dir)) {}
@@ -97,52 +99,61 @@ public:
     return Dir + "/" + Key + ".o";
   }
 
-  static std::string keyOf(const llvm::Module &M) {
-    const NamedMDNode *MD = M.getNamedMetadata("adj.cache.key");
+  static int partOf(const llvm::Module &M) {
+    const NamedMDNode *MD = M.getNamedMetadata("adj.cache.part");
     if (!MD || !MD->getNumOperands() || !MD->getOperand(0)->getNumOperands())
-      return "";
-    auto *S = dyn_cast<MDString>(MD->getOperand(0)->getOperand(0));
-    return S ? S->getString().str() : "";
+      return -1;
+    auto *C =
+        mdconst::dyn_extract<ConstantInt>(MD->getOperand(0)->getOperand(0));
+    return C ? int(C->getSExtValue()) : -1;
   }
-  static void setKey(llvm::Module &M, const std::string &Key) {
-    M.getOrInsertNamedMetadata("adj.cache.key")
+  static void setPart(llvm::Module &M, unsigned Part) {
+    LLVMContext &Ctx = M.getContext();
+    M.getOrInsertNamedMetadata("adj.cache.part")
         ->addOperand(
-            MDTuple::get(M.getContext(), {MDString::get(M.getContext(), Key)}));
-  }
-
-  /// Loads and checks \p Key's entry, keeping it for getObject; true on a
-  /// hit. Counts hits, misses (an entry of another key among them) and
-  /// rejected (corrupt) entries.
-  bool prefetch(const std::string &Key) {
-    bool Corrupt = false;
-    auto Obj = load(Key, Corrupt);
-    std::lock_guard<std::mutex> Lock(Mu);
-    if (!Obj) {
-      ++(Corrupt ? Rejected : Misses);
-      return false;
-    }
-    ++Hits;
-    Loaded[Key] = std::move(Obj);
-    return true;
+            MDTuple::get(Ctx, {ConstantAsMetadata::get(ConstantInt::get(
+                                  Type::getInt64Ty(Ctx), Part))}));
   }
 
   void notifyObjectCompiled(const llvm::Module *M,
                             MemoryBufferRef Obj) override {
-    std::string Key = keyOf(*M);
-    if (Key.empty() || sys::fs::create_directories(Dir))
+    int Part = partOf(*M);
+    if (Part < 0)
       return;
+    std::lock_guard<std::mutex> Lock(Mu);
+    Compiled[unsigned(Part)] = Obj.getBuffer().str();
+  }
+
+  std::unique_ptr<MemoryBuffer> getObject(const llvm::Module *) override {
+    return nullptr; // hits never reach the compiler (addCachedObjects)
+  }
+
+  /// Writes the \p Parts objects collected as \p Key's entry (nothing
+  /// when one is missing: a failed compile).
+  void store(const std::string &Key, unsigned Parts) {
+    std::lock_guard<std::mutex> Lock(Mu);
+    if (Compiled.size() != Parts || sys::fs::create_directories(Dir))
+      return;
+    std::string Body;
+    std::vector<uint64_t> Sizes;
+    for (auto &[Index, Obj] : Compiled) {
+      Body += Obj;
+      Sizes.push_back(Obj.size());
+    }
+    Body.append(reinterpret_cast<const char *>(Sizes.data()),
+                Sizes.size() * sizeof(uint64_t));
+    Body += Key;
+    Trailer T;
+    std::memcpy(T.Magic, kMagic, sizeof(kMagic));
+    T.Objects = Parts;
+    T.KeySize = Key.size();
+    T.Hash = xxHash64(Body);
     SmallString<256> Tmp;
     int FD;
     if (sys::fs::createUniqueFile(pathOf(Key) + ".tmp-%%%%%%%%", FD, Tmp))
       return;
     {
       raw_fd_ostream OS(FD, /*shouldClose=*/true);
-      Trailer T;
-      std::memcpy(T.Magic, kMagic, sizeof(kMagic));
-      T.Size = Obj.getBufferSize();
-      T.KeySize = Key.size();
-      std::string Body = Obj.getBuffer().str() + Key;
-      T.Hash = xxHash64(Body);
       OS << Body;
       OS.write(reinterpret_cast<const char *>(&T), sizeof(T));
       OS.close();
@@ -156,58 +167,71 @@ public:
       sys::fs::remove(Tmp);
   }
 
-  std::unique_ptr<MemoryBuffer> getObject(const llvm::Module *M) override {
-    std::lock_guard<std::mutex> Lock(Mu);
-    auto It = Loaded.find(keyOf(*M));
-    if (It == Loaded.end())
-      return nullptr;
-    auto Obj = std::move(It->second);
-    Loaded.erase(It);
-    return Obj;
-  }
-
-  std::string Dir;
-  std::mutex Mu;
-  std::map<std::string, std::unique_ptr<MemoryBuffer>> Loaded;
-  unsigned Hits = 0, Misses = 0, Rejected = 0;
-
-private:
-  /// The checked object of \p Key; null when absent or when the entry
-  /// belongs to another key, \p Corrupt set when an entry exists but fails
-  /// its checks (never loaded then).
-  std::unique_ptr<MemoryBuffer> load(const std::string &Key, bool &Corrupt) {
+  /// The checked objects of \p Key's entry; empty when absent or when the
+  /// entry belongs to another key, \p Corrupt set when an entry exists but
+  /// fails its checks (never loaded then).
+  std::vector<std::unique_ptr<MemoryBuffer>> load(const std::string &Key,
+                                                  bool &Corrupt) {
     Corrupt = false;
+    std::vector<std::unique_ptr<MemoryBuffer>> Objects;
     auto Buf = MemoryBuffer::getFile(pathOf(Key), /*IsText=*/false,
                                      /*RequiresNullTerminator=*/false);
     if (!Buf)
-      return nullptr;
+      return Objects;
     StringRef Bytes = (*Buf)->getBuffer();
     Trailer T;
     if (Bytes.size() < sizeof(T)) {
       Corrupt = true;
-      return nullptr;
+      return Objects;
     }
     std::memcpy(&T, Bytes.data() + Bytes.size() - sizeof(T), sizeof(T));
     StringRef Body = Bytes.drop_back(sizeof(T));
-    if (std::memcmp(T.Magic, kMagic, sizeof(kMagic)) != 0 ||
-        T.Size > Body.size() || T.KeySize != Body.size() - T.Size ||
+    if (std::memcmp(T.Magic, kMagic, sizeof(kMagic)) != 0 || T.Objects == 0 ||
+        T.Objects > Body.size() / sizeof(uint64_t) ||
+        T.KeySize > Body.size() - T.Objects * sizeof(uint64_t) ||
         T.Hash != xxHash64(Body)) {
       Corrupt = true;
-      return nullptr;
+      return Objects;
     }
-    StringRef Obj = Body.take_front(T.Size);
-    if (Body.drop_front(T.Size) != Key)
-      return nullptr; // a sound entry of another key: a miss
-
-    auto Copy = MemoryBuffer::getMemBufferCopy(Obj, pathOf(Key));
-    auto Parsed = object::ObjectFile::createObjectFile(Copy->getMemBufferRef());
-    if (!Parsed) {
-      consumeError(Parsed.takeError());
+    StringRef Stored = Body.take_back(T.KeySize);
+    StringRef Table =
+        Body.drop_back(T.KeySize).take_back(T.Objects * sizeof(uint64_t));
+    StringRef Data = Body.drop_back(T.KeySize + Table.size());
+    std::vector<uint64_t> Sizes(T.Objects);
+    std::memcpy(Sizes.data(), Table.data(), Table.size());
+    uint64_t Sum = 0;
+    for (uint64_t S : Sizes) {
+      if (S > Data.size() - Sum) {
+        Corrupt = true;
+        return Objects;
+      }
+      Sum += S;
+    }
+    if (Sum != Data.size()) {
       Corrupt = true;
-      return nullptr;
+      return Objects;
     }
-    return Copy;
+    if (Stored != Key)
+      return Objects; // a sound entry of another key: a miss
+    for (uint64_t S : Sizes) {
+      auto Copy =
+          MemoryBuffer::getMemBufferCopy(Data.take_front(S), pathOf(Key));
+      Data = Data.drop_front(S);
+      auto Parsed =
+          object::ObjectFile::createObjectFile(Copy->getMemBufferRef());
+      if (!Parsed) {
+        consumeError(Parsed.takeError());
+        Corrupt = true;
+        return {};
+      }
+      Objects.push_back(std::move(Copy));
+    }
+    return Objects;
   }
+
+  std::string Dir;
+  std::mutex Mu;
+  std::map<unsigned, std::string> Compiled; ///< of the module being added
 };
 
 namespace {
@@ -276,18 +300,12 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
   if (!J)
     return J.takeError();
   Self->J = std::move(*J);
-  // Optimisation runs in the compile threads, one TargetMachine each, and
-  // is skipped for modules whose object the cache holds.
+  // Optimisation runs in the compile threads, one TargetMachine each.
   JIT *Raw = Self.get();
   Self->J->getIRTransformLayer().setTransform(
       [Raw](orc::ThreadSafeModule TSM, orc::MaterializationResponsibility &)
           -> Expected<orc::ThreadSafeModule> {
         TSM.withModuleDo([&](llvm::Module &M) {
-          if (Raw->Cache) {
-            std::string Key = DiskObjectCache::keyOf(M);
-            if (!Key.empty() && Raw->Cache->prefetch(Key))
-              return;
-          }
           auto Start = std::chrono::steady_clock::now();
           // JIT::create made one with the same settings.
           auto TM = cantFail(createHostTargetMachine(Raw->OptLevel));
@@ -321,30 +339,143 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
   return Self;
 }
 
-/// The cache key of \p M for \p TM at \p OptLevel: BLAKE3 of the
-/// unoptimised IR text and everything else that decides the object code.
-/// The IR holds every kernel, so codegen changes give new keys; bump the
-/// version string when optimizeLLVM's pipeline changes.
-static std::string cacheKey(const llvm::Module &M, TargetMachine &TM,
-                            int OptLevel) {
-  std::string Text;
-  raw_string_ostream OS(Text);
-  OS << "adjoint-object-v3\n"
+/// An id of the running compiler's build: the GNU build id of the main
+/// executable (which links the lowering code), else its size and
+/// modification time. Any rebuild of the compiler changes it, so entries
+/// of another build (whose lowering may differ) are never loaded.
+static std::string compilerBuildId() {
+  static const std::string Id = [] {
+    std::string Found;
+    dl_iterate_phdr(
+        [](dl_phdr_info *Info, size_t, void *Out) -> int {
+          // The first object is the main executable.
+          for (unsigned I = 0; I < Info->dlpi_phnum; ++I) {
+            const ElfW(Phdr) &P = Info->dlpi_phdr[I];
+            if (P.p_type != PT_NOTE)
+              continue;
+            const char *Note =
+                reinterpret_cast<const char *>(Info->dlpi_addr + P.p_vaddr);
+            const char *End = Note + P.p_memsz;
+            while (Note + sizeof(ElfW(Nhdr)) <= End) {
+              ElfW(Nhdr) H;
+              std::memcpy(&H, Note, sizeof(H));
+              const char *Name = Note + sizeof(H);
+              const char *Desc = Name + alignTo(H.n_namesz, 4);
+              if (H.n_type == NT_GNU_BUILD_ID && H.n_namesz == 4 &&
+                  std::memcmp(Name, "GNU", 4) == 0 &&
+                  Desc + H.n_descsz <= End) {
+                *static_cast<std::string *>(Out) = toHex(
+                    ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(Desc),
+                                      H.n_descsz),
+                    /*LowerCase=*/true);
+                return 1;
+              }
+              Note = Desc + alignTo(H.n_descsz, 4);
+            }
+          }
+          return 1;
+        },
+        &Found);
+    if (!Found.empty())
+      return "build-id " + Found;
+    sys::fs::file_status St;
+    if (!sys::fs::status("/proc/self/exe", St))
+      return "exe " + std::to_string(St.getSize()) + " " +
+             std::to_string(
+                 St.getLastModificationTime().time_since_epoch().count());
+    return std::string("unknown build");
+  }();
+  return Id;
+}
+
+std::string JIT::cacheKey(StringRef Content) {
+  if (!Cache)
+    return "";
+  auto Start = std::chrono::steady_clock::now();
+  // Bump the version string when the entry's meaning changes.
+  std::string Head;
+  raw_string_ostream OS(Head);
+  OS << "adjoint-object-v4\n"
+     << compilerBuildId() << "\n"
      << LLVM_VERSION_STRING << "\n"
-     << TM.getTargetTriple().str() << "\n"
-     << TM.getTargetCPU() << "\n"
-     << TM.getTargetFeatureString() << "\n"
+     << TM->getTargetTriple().str() << "\n"
+     << TM->getTargetCPU() << "\n"
+     << TM->getTargetFeatureString() << "\n"
      << "O" << OptLevel << "\n";
-  M.print(OS, nullptr);
   OS.flush();
-  auto Hash = BLAKE3::hash<16>(ArrayRef<uint8_t>(
-      reinterpret_cast<const uint8_t *>(Text.data()), Text.size()));
+  BLAKE3 Hasher;
+  Hasher.update(Head);
+  Hasher.update(Content);
+  auto Hash = Hasher.final<16>();
+  Stats.CacheKeySeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - Start)
+          .count();
   return toHex(ArrayRef<uint8_t>(Hash.data(), Hash.size()),
                /*LowerCase=*/true);
 }
 
+Error JIT::materialize(const std::vector<std::string> &Names) {
+  if (Names.empty())
+    return Error::success();
+  orc::SymbolLookupSet Set;
+  for (const std::string &N : Names)
+    Set.add(J->getExecutionSession().intern(N));
+  auto Syms = J->getExecutionSession().lookup(
+      orc::makeJITDylibSearchOrder(&J->getMainJITDylib()), std::move(Set));
+  if (!Syms)
+    return Syms.takeError();
+  return Error::success();
+}
+
+Expected<bool> JIT::addCachedObjects(const std::string &Key) {
+  if (!Cache || Key.empty())
+    return false;
+  auto Start = std::chrono::steady_clock::now();
+  Stats.CacheFile = Cache->pathOf(Key);
+  bool Corrupt = false;
+  auto Objects = Cache->load(Key, Corrupt);
+  if (Objects.empty()) {
+    Stats.Cache = Corrupt ? JITStats::Corrupt : JITStats::Miss;
+    return false;
+  }
+  // Every global symbol the objects define, linked now (as addModule
+  // compiles now), already mangled.
+  std::vector<std::string> Defined;
+  for (auto &Obj : Objects) {
+    auto Parsed = object::ObjectFile::createObjectFile(Obj->getMemBufferRef());
+    if (!Parsed)
+      return Parsed.takeError();
+    for (const object::SymbolRef &Sym : (*Parsed)->symbols()) {
+      auto Flags = Sym.getFlags();
+      if (!Flags)
+        return Flags.takeError();
+      if (!(*Flags & object::SymbolRef::SF_Global) ||
+          (*Flags & object::SymbolRef::SF_Undefined))
+        continue;
+      auto Name = Sym.getName();
+      if (!Name)
+        return Name.takeError();
+      if (!Name->empty())
+        Defined.push_back(Name->str());
+    }
+  }
+  Stats.Parts = unsigned(Objects.size());
+  Stats.PartInstructions.clear();
+  for (auto &Obj : Objects)
+    if (Error E = J->addObjectFile(std::move(Obj)))
+      return std::move(E);
+  if (Error E = materialize(Defined))
+    return std::move(E);
+  Stats.Cache = JITStats::Hit;
+  Stats.CompileSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - Start)
+          .count();
+  return true;
+}
+
 Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
-                     std::unique_ptr<LLVMContext> CtxArg) {
+                     std::unique_ptr<LLVMContext> CtxArg,
+                     const std::string &Key) {
   // Parameters are destroyed in an order the ABI leaves open (with clang,
   // Ctx before M when a split module leaves both here: a use after free in
   // ~Module, found by the ASan suite). Locals go in reverse order: M first.
@@ -356,15 +487,14 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
   };
   M->setDataLayout(J->getDataLayout());
   M->setTargetTriple(TM->getTargetTriple().str());
-  std::string Key;
-  if (Cache) {
-    auto Start = Clock::now();
-    Key = cacheKey(*M, *TM, OptLevel);
-    Stats.CacheKeySeconds = Seconds(Start);
+  bool Store = Cache && !Key.empty();
+  if (Store) {
+    Stats.CacheFile = Cache->pathOf(Key);
+    std::lock_guard<std::mutex> Lock(Cache->Mu);
+    Cache->Compiled.clear();
   }
 
-  // Split a large module so that its parts compile concurrently. The split
-  // is deterministic, so a part's cache key is the module's and its index.
+  // Split a large module so that its parts compile concurrently.
   unsigned Parts = partsFor(*M, CompileThreads);
   std::vector<ModulePart> Modules;
   if (Parts > 1) {
@@ -395,43 +525,29 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
     for (const llvm::Function &F : Part)
       if (!F.isDeclaration() && !F.hasLocalLinkage())
         Defined.push_back(F.getName().str());
-    if (!Key.empty()) {
-      std::string PartKey = Modules.size() == 1
-                                ? Key
-                                : Key + "-" + std::to_string(P + 1) + "of" +
-                                      std::to_string(Modules.size());
-      DiskObjectCache::setKey(Part, PartKey);
-      if (P == 0)
-        Stats.CacheFile = Cache->pathOf(PartKey);
-    }
+    if (Store)
+      DiskObjectCache::setPart(Part, unsigned(P));
     Stats.PartInstructions.push_back(Modules[P].Instructions);
     if (Error E = J->addIRModule(orc::ThreadSafeModule(
             std::move(Modules[P].M), std::move(Modules[P].Ctx))))
       return E;
   }
   // Compile now (one lookup of every function, which ORC dispatches to its
-  // compile threads a part each), so that the stages can be timed and a
-  // cache hit counted.
+  // compile threads a part each), so that the stages can be timed and the
+  // entry written.
   auto Start = Clock::now();
   orc::MangleAndInterner Mangle(J->getExecutionSession(), J->getDataLayout());
-  orc::SymbolLookupSet Names;
+  std::vector<std::string> Mangled;
   for (const std::string &N : Defined)
-    Names.add(Mangle(N));
-  Expected<orc::SymbolMap> Syms = orc::SymbolMap();
-  if (!Names.empty())
-    Syms = J->getExecutionSession().lookup(
-        orc::makeJITDylibSearchOrder(&J->getMainJITDylib()), std::move(Names));
+    Mangled.push_back((*Mangle(N)).str());
+  Error E = materialize(Mangled);
   Stats.CompileSeconds = Seconds(Start);
   Stats.OptimizeSeconds = double(OptimizeNanos.load()) * 1e-9;
   Stats.CodegenSeconds = double(CodegenNanos.load()) * 1e-9;
-  if (Cache) {
-    std::lock_guard<std::mutex> Lock(Cache->Mu);
-    Stats.Cache = Cache->Rejected                 ? JITStats::Corrupt
-                  : Cache->Hits && !Cache->Misses ? JITStats::Hit
-                                                  : JITStats::Miss;
-  }
-  if (!Syms)
-    return Syms.takeError();
+  if (E)
+    return E;
+  if (Store)
+    Cache->store(Key, Stats.Parts);
   return Error::success();
 }
 

@@ -12,14 +12,17 @@
 /// optimises and compiles on a pool of compile threads, one part each, and
 /// links together: the cold compile takes about 1/threads of the time.
 ///
-/// With a cache directory, compiled objects are kept on disk keyed by a
-/// hash of the module's unoptimised LLVM IR text, the CPU name, the feature
-/// string, the optimisation level and the LLVM version: addModule of a
-/// module seen before loads its object and skips optimisation and code
-/// generation. Objects are written by an llvm::ObjectCache on the compile
-/// layer, atomically (temporary file + rename), with a trailer holding
-/// their size and hash; an entry that does not check out is ignored (and
-/// rewritten), never loaded.
+/// With a cache directory, compiled objects are kept on disk under a key
+/// the caller derives from what it lowered the module from (cacheKey:
+/// BLAKE3 of that text and of everything else that decides the object
+/// code: the compiler's build id, the LLVM version, triple, CPU name,
+/// feature string and optimisation level). A caller with a key tries
+/// addCachedObjects first; on a hit it never builds the LLVM module at
+/// all. On a miss, addModule with the key compiles the module (in parts)
+/// and writes all its parts' objects as one entry, atomically (temporary
+/// file + rename): [objects][their sizes][key][trailer: magic ADJOBJ3,
+/// counts, xxHash64]. An entry that does not check out is ignored (and
+/// rewritten), never loaded; one holding another key is a miss.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_JIT_H
@@ -58,7 +61,7 @@ struct JITStats {
   enum CacheState { Off, Miss, Hit, Corrupt };
   CacheState Cache = Off; ///< Corrupt: an entry was there but rejected
   std::string CacheFile;
-  double CacheKeySeconds = 0;  ///< hashing the IR text
+  double CacheKeySeconds = 0;  ///< cacheKey(): hashing the caller's text
   double PartitionSeconds = 0; ///< merging and splitting (0 in one part)
   double CompileSeconds = 0;   ///< optimising, compiling and linking (wall)
   /// optimizeLLVM and code generation, summed over the compile threads (0
@@ -84,11 +87,21 @@ public:
          unsigned CompileThreads = 0);
   ~JIT();
 
+  /// The object cache key of a module lowered from \p Content (which must
+  /// determine the LLVM module exactly) for this JIT's target and level.
+  /// Empty without a cache directory.
+  std::string cacheKey(llvm::StringRef Content);
+  /// Loads the cache entry of \p Key (from cacheKey) and links its objects
+  /// now: true on a hit. False on a miss, or when the entry is corrupt
+  /// (stats() says which); the caller then builds the module and passes it
+  /// to addModule with the same key.
+  llvm::Expected<bool> addCachedObjects(const std::string &Key);
   /// Adds \p M (taking ownership of it with its context) and compiles it
-  /// now: optimised with optimizeLLVM and compiled, or loaded from the
-  /// object cache.
+  /// now, optimised with optimizeLLVM. With a cache and a non-empty \p Key
+  /// the objects are stored under \p Key.
   llvm::Error addModule(std::unique_ptr<llvm::Module> M,
-                        std::unique_ptr<llvm::LLVMContext> Ctx);
+                        std::unique_ptr<llvm::LLVMContext> Ctx,
+                        const std::string &Key = "");
   /// The address of the compiled function \p Name (compiling on first use).
   llvm::Expected<void *> lookup(const std::string &Name);
 
@@ -100,6 +113,8 @@ public:
 
 private:
   JIT() = default;
+  /// Looks up (and so links) every symbol of \p Names now.
+  llvm::Error materialize(const std::vector<std::string> &Names);
   std::unique_ptr<DiskObjectCache> Cache;
   std::unique_ptr<llvm::orc::LLJIT> J;
   std::unique_ptr<llvm::TargetMachine> TM;

@@ -7,8 +7,8 @@
 /// ten times a second) and the --report file: one JSON object with
 /// the fields fixed by the design (epochs, steps, train_loss, test_loss,
 /// metrics, samples_per_sec, compile_seconds, wall_seconds, peak_rss_bytes,
-/// and from adjc --run also arena_bytes and object_cache; "interrupted",
-/// and after a signal "signal": "SIGINT"),
+/// time_to_first_step once a step ran, and from adjc --run also arena_bytes
+/// and object_cache; "interrupted", and after a signal "signal": "SIGINT"),
 /// written atomically (writeFileAtomically) so that readers never see half a
 /// report.
 ///
@@ -18,11 +18,29 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <sys/resource.h>
 
 namespace adj::rt {
+
+/// The clock time_to_first_step counts from: set during static
+/// initialisation, before main() runs.
+static const Clock::time_point ProcessStart = Clock::now();
+/// Nanoseconds from ProcessStart to the end of the first step; -1: none yet.
+static std::atomic<int64_t> FirstStepNanos{-1};
+
+void noteStepEnd() {
+  if (FirstStepNanos.load(std::memory_order_relaxed) >= 0)
+    return;
+  int64_t n = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  Clock::now() - ProcessStart)
+                  .count();
+  int64_t none = -1;
+  FirstStepNanos.compare_exchange_strong(none, n);
+}
 
 int64_t peakRssBytes() {
   struct rusage ru;
@@ -107,6 +125,8 @@ int writeReport(const char *path, const Report &r) {
   j["ranks"] = r.Ranks;
   if (r.Ranks > 1)
     j["allreduce_seconds_per_step"] = r.AllReduceSecondsPerStep;
+  if (r.TimeToFirstStep >= 0)
+    j["time_to_first_step"] = r.TimeToFirstStep;
   if (r.ArenaBytes >= 0)
     j["arena_bytes"] = r.ArenaBytes;
   if (!r.ObjectCache.empty())
@@ -121,3 +141,8 @@ int writeReport(const char *path, const Report &r) {
 }
 
 } // namespace adj::rt
+
+extern "C" double adj_rt_time_to_first_step(void) {
+  int64_t n = adj::rt::FirstStepNanos.load();
+  return n < 0 ? -1.0 : double(n) * 1e-9;
+}

@@ -237,6 +237,7 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
       continue;
     }
     Train.commit();
+    noteStepEnd();
     DeltaValid = true;
     if (afterStep(Params, step, epoch)) {
       status = 1;
@@ -530,6 +531,7 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
   report.CompileSeconds = o ? o->compile_seconds : 0;
   report.WallSeconds = secondsSince(entered) + report.CompileSeconds;
   report.PeakRssBytes = peakRssBytes();
+  report.TimeToFirstStep = adj_rt_time_to_first_step();
   report.Ranks = ranks();
   if (allReduceCalls() > 0)
     report.AllReduceSecondsPerStep =

@@ -375,6 +375,8 @@ struct Report {
   /// --on-nonfinite=skip: the steps whose update was skipped.
   std::optional<int64_t> SkippedSteps;
   int64_t ArenaBytes = -1; ///< written when known (>= 0)
+  /// adj_rt_time_to_first_step() (written when >= 0).
+  double TimeToFirstStep = -1;
   std::string ObjectCache; ///< written when not empty
   /// Data-parallel runs: the number of ranks (samples_per_sec counts the
   /// samples of all of them) and rank 0's mean seconds per step in
@@ -388,6 +390,10 @@ struct Report {
 
 /// Writes `r` as one JSON object, atomically (temporary file + rename).
 int writeReport(const char *path, const Report &r);
+
+/// Records the end of an optimizer step: the first one of the process sets
+/// adj_rt_time_to_first_step(); later ones do nothing.
+void noteStepEnd();
 
 /// The peak resident set size of this process in bytes.
 int64_t peakRssBytes();

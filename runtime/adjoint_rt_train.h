@@ -315,6 +315,12 @@ void adj_rt_options_free(adj_rt_options *o);
  */
 int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o);
 
+/** Seconds from the start of this process (the runtime's static
+ *  initialisation, before main) to the end of its first optimizer step
+ *  (train_step returned and its results were committed); -1 before any.
+ *  --report writes it as time_to_first_step. */
+double adj_rt_time_to_first_step(void);
+
 /** A native trainer's main(): parses the trainer options of argv (see
  *  TrainerOptions.def; --help lists them with the model's defaults) and
  *  calls adj_rt_train. Returns 0 on success and after --help; 1 after

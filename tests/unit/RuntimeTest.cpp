@@ -468,7 +468,11 @@ TEST(RuntimeTrain, FitsLinearRegression) {
     EXPECT_GT(j["peak_rss_bytes"].get<int64_t>(), 0);
     EXPECT_EQ(j["ranks"], 1); // a single process
     EXPECT_EQ(j["interrupted"], false);
-    EXPECT_EQ(j.size(), 10u);
+    // The first step of this process (in an earlier test, or this one).
+    EXPECT_GT(j["time_to_first_step"].get<double>(), 0);
+    EXPECT_EQ(j["time_to_first_step"].get<double>(),
+              adj_rt_time_to_first_step());
+    EXPECT_EQ(j.size(), 11u);
 
     // One epoch leaves a higher loss: training made progress.
     o.epochs = 1;

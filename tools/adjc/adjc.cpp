@@ -262,6 +262,12 @@ int main(int argc, char **argv) {
   int RC = adj_rt_train(&CM->runtimeModel(), &O);
   if (RC == 1)
     fail(adj_rt_last_error());
+  // After the -time-passes table: when the first step ended.
+  if (PassOpts.TimePasses && adj_rt_time_to_first_step() >= 0)
+    std::cerr << fmt::format("time to first step: {:.4f} s from process start "
+                             "(compile {:.4f} s, object cache {})\n",
+                             adj_rt_time_to_first_step(), CM->CompileSeconds,
+                             CM->CacheState);
   adj_rt_options_free(&O);
   return RC; // 0, 1, or 128 + the signal that stopped training
 }

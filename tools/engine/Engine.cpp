@@ -2,18 +2,20 @@
 ///
 /// Compilation is a list of stages: frontend (done by the caller), the pass
 /// pipeline on a module holding @forward (autodiff, optimizer, canonicalize,
-/// constant-fold, cse, dce, fuse), optional f64 conversion, LLVM lowering,
-/// and the JIT. compile() calls them in order; each stage prints its errors
-/// (an llvm::Error from codegen becomes `prog: error: message`) and reports
-/// its time into a CompileTimer (Timing.h). The compiled functions are
-/// described to the runtime by name and role, which is all the runtime's
-/// training loop needs.
+/// constant-fold, cse, dce, fuse), optional f64 conversion, the object
+/// cache's lookup (keyed on the optimised Adjoint IR's text, so that a hit
+/// skips LLVM entirely), LLVM lowering, and the JIT. compile() calls them in
+/// order; each stage prints its errors (an llvm::Error from codegen becomes
+/// `prog: error: message`) and reports its time into a CompileTimer (Timing.h).
+/// The compiled functions are described to the runtime by name and role, which
+/// is all the runtime's training loop needs.
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/Engine.h"
 
 #include "codegen/Codegen.h"
 #include "codegen/JIT.h"
+#include "codegen/StepPlan.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
 #include "tools/engine/Timing.h"
@@ -240,17 +242,30 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
   // pass; each stage reports its time into Timer.
   CompileTimer Timer;
   auto CM = std::make_unique<CompiledModel>();
-  LLVMCode Code;
   // autodiff, optimizer, canonicalize, constant-fold, cse, dce, fuse (unless
   // -disable-fuse)
   if (!runPasses(*Spec, *CM, Timer))
     return nullptr;
-  // codegen: @forward and @train_step as LLVM IR, and the arena's size
-  if (!lowerToLLVMIR(*Spec, *CM, Code, Timer))
+  // The JIT, and the object cache's entry for the optimised Adjoint IR: on
+  // a hit its objects are linked and LLVM is never involved.
+  if (!createJIT(*CM, Timer))
     return nullptr;
-  // LLVM optimisation, object code and link (or the cached object)
-  if (!jitCompile(*CM, Code, Timer))
+  std::string Key;
+  if (!loadCachedObjects(*CM, Key, Timer))
     return nullptr;
+  if (CM->CacheState != "hit") {
+    LLVMCode Code;
+    // codegen: @forward and @train_step as LLVM IR
+    if (!lowerToLLVMIR(*CM, Code, Timer))
+      return nullptr;
+    // LLVM optimisation, object code and link (the entry written under Key)
+    if (!jitCompile(*CM, Code, Key, Timer))
+      return nullptr;
+  }
+  // The scratch arena at the model's batch size, planned as lowering does.
+  if (const Function *Step = CM->IR->function("train_step"))
+    CM->ArenaBytes = planStep(*Step, Opts.Lower, CM->IR.get())
+                         .Arena.bytes(Spec->Train.Batch);
   // the compiled functions by name and role, for the runtime
   if (!describeForRuntime(*Spec, *CM, Timer))
     return nullptr;
@@ -273,24 +288,51 @@ bool Engine::runPasses(const ModelSpec &Spec, CompiledModel &CM,
   return true;
 }
 
-bool Engine::lowerToLLVMIR(const ModelSpec &Spec, CompiledModel &CM,
-                           LLVMCode &Code, CompileTimer &T) {
-  Code.Ctx = std::make_unique<llvm::LLVMContext>();
-  if (!lowerModule(*CM.IR, *Code.Ctx, Code.M))
-    return false;
-  if (auto A = arenaBytes(*Code.M, "train_step", Spec.Train.Batch))
-    CM.ArenaBytes = *A;
-  T.loweringEnded();
-  return true;
-}
-
-bool Engine::jitCompile(CompiledModel &CM, LLVMCode &Code, CompileTimer &T) {
+bool Engine::createJIT(CompiledModel &CM, CompileTimer &T) {
   auto J = JIT::create(Opts.OptLevel,
                        Opts.ObjectCache ? defaultObjectCacheDir() : "");
   if (!J)
     return fail(J.takeError());
   CM.Jit = std::move(*J);
-  if (auto E = CM.Jit->addModule(std::move(Code.M), std::move(Code.Ctx)))
+  T.jitCreated();
+  return true;
+}
+
+std::string Engine::cacheContent(const Module &M) const {
+  // Everything lowerToLLVM reads: the module (its text is complete:
+  // print(parse(print(x))) is byte-identical) and the lowering options.
+  return fmt::format("adjoint-ir loop-groups={} in-place={}\n",
+                     Opts.Lower.GroupLoops, Opts.Lower.InPlace) +
+         printModule(M);
+}
+
+bool Engine::loadCachedObjects(CompiledModel &CM, std::string &Key,
+                               CompileTimer &T) {
+  CM.CacheState = CM.Jit->stats().cacheName();
+  if (CM.Jit->stats().Cache == JITStats::Off)
+    return true;
+  Key = CM.Jit->cacheKey(cacheContent(*CM.IR));
+  T.cacheKeyed();
+  auto Hit = CM.Jit->addCachedObjects(Key);
+  if (!Hit)
+    return fail(Hit.takeError());
+  CM.CacheState = CM.Jit->stats().cacheName();
+  if (*Hit)
+    T.jitEnded(CM.Jit->stats(), Opts.OptLevel);
+  return true;
+}
+
+bool Engine::lowerToLLVMIR(CompiledModel &CM, LLVMCode &Code, CompileTimer &T) {
+  Code.Ctx = std::make_unique<llvm::LLVMContext>();
+  if (!lowerModule(*CM.IR, *Code.Ctx, Code.M))
+    return false;
+  T.loweringEnded();
+  return true;
+}
+
+bool Engine::jitCompile(CompiledModel &CM, LLVMCode &Code,
+                        const std::string &Key, CompileTimer &T) {
+  if (auto E = CM.Jit->addModule(std::move(Code.M), std::move(Code.Ctx), Key))
     return fail(std::move(E));
   CM.CacheState = CM.Jit->stats().cacheName();
   T.jitEnded(CM.Jit->stats(), Opts.OptLevel);

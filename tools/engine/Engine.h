@@ -152,15 +152,22 @@ private:
   /// compile()'s stages, in order; each returns false after printing errors
   /// and reports its time into the timer.
   bool runPasses(const ModelSpec &Spec, CompiledModel &CM, CompileTimer &T);
-  bool lowerToLLVMIR(const ModelSpec &Spec, CompiledModel &CM, LLVMCode &Code,
-                     CompileTimer &T);
-  bool jitCompile(CompiledModel &CM, LLVMCode &Code, CompileTimer &T);
+  bool createJIT(CompiledModel &CM, CompileTimer &T);
+  /// With an object cache: sets \p Key (from the optimised IR) and links
+  /// its entry's objects when there is one (CM.CacheState "hit").
+  bool loadCachedObjects(CompiledModel &CM, std::string &Key, CompileTimer &T);
+  bool lowerToLLVMIR(CompiledModel &CM, LLVMCode &Code, CompileTimer &T);
+  bool jitCompile(CompiledModel &CM, LLVMCode &Code, const std::string &Key,
+                  CompileTimer &T);
   bool describeForRuntime(const ModelSpec &Spec, CompiledModel &CM,
                           CompileTimer &T);
   /// Stores the stage times in \p CM; prints the -time-passes table.
   void reportTimes(const ModelSpec &Spec, CompiledModel &CM,
                    const CompileTimer &T);
 
+  /// The text the object cache key hashes for \p M: the module and the
+  /// options that decide its lowering to LLVM IR.
+  std::string cacheContent(const Module &M) const;
   /// Prints \p E as `Prog: error: message`; returns false.
   bool fail(llvm::Error E);
   bool lowerModule(const Module &M, llvm::LLVMContext &Ctx,

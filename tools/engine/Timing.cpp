@@ -2,8 +2,9 @@
 ///
 /// Each report ends a stage at the time it is made (a lap of one clock), so
 /// the stages add up to the compile's total. The JIT's own statistics split
-/// its stage into rows: cache key, merge and split, optimisation, codegen and
-/// link (or the cached object's load), and the rest as "jit setup".
+/// its compile into rows: merge and split, optimisation, codegen and link,
+/// and the rest (the cache's lookup and write); a cache hit is one row, the
+/// entry's load and link.
 ///
 //===----------------------------------------------------------------------===//
 #include "tools/engine/Timing.h"
@@ -17,38 +18,46 @@ namespace adj {
 
 CompileTimer::CompileTimer() : Start(Clock::now()), Last(Start) {}
 
-double CompileTimer::lap(const char *Name) {
+double CompileTimer::lap() {
   auto Now = Clock::now();
   double S = std::chrono::duration<double>(Now - Last).count();
-  Stages.push_back({Name, S});
   Last = Now;
   return S;
 }
 
-double CompileTimer::sinceLap() const {
-  return std::chrono::duration<double>(Clock::now() - Last).count();
-}
-
 void CompileTimer::passesEnded(const StageTimes &PassTimes) {
   Table = PassTimes;
-  lap("passes");
+  PassSeconds = lap();
+}
+
+void CompileTimer::jitCreated() {
+  double S = lap();
+  JitSeconds += S;
+  Table.push_back({"jit setup", S});
+}
+
+void CompileTimer::cacheKeyed() {
+  double S = lap();
+  JitSeconds += S;
+  Table.push_back({"object cache key (hash of the adj IR text)", S});
 }
 
 void CompileTimer::loweringEnded() {
-  Table.push_back({"llvm lowering", lap("lower")});
+  LowerSeconds = lap();
+  Table.push_back({"llvm lowering", LowerSeconds});
 }
 
 void CompileTimer::jitEnded(const JITStats &JS, int OptLevel) {
-  JitSeconds = sinceLap();
-  if (JS.Cache != JITStats::Off)
-    Table.push_back(
-        {"llvm cache key (hash of the IR text)", JS.CacheKeySeconds});
+  double S = lap();
+  JitSeconds += S;
+  if (JS.Cache == JITStats::Hit) {
+    Table.push_back({"object cache load + jit link", S});
+    return;
+  }
   if (JS.Parts > 1)
     Table.push_back({fmt::format("llvm merge + split into {} parts", JS.Parts),
                      JS.PartitionSeconds});
-  if (JS.Cache == JITStats::Hit) {
-    Table.push_back({"jit load cached object + link", JS.CompileSeconds});
-  } else if (JS.Parts > 1) {
+  if (JS.Parts > 1) {
     // The stages overlap on the compile threads: their wall time together,
     // and each stage's thread time in a note.
     Table.push_back(
@@ -63,15 +72,16 @@ void CompileTimer::jitEnded(const JITStats &JS, int OptLevel) {
         {"jit link", std::max(0.0, JS.CompileSeconds - JS.OptimizeSeconds -
                                        JS.CodegenSeconds)});
   }
-  Table.push_back({"jit setup",
-                   std::max(0.0, JitSeconds - JS.CacheKeySeconds -
-                                     JS.PartitionSeconds - JS.CompileSeconds)});
+  Table.push_back({"jit other (cache lookup and write)",
+                   std::max(0.0, S - JS.PartitionSeconds - JS.CompileSeconds)});
 }
 
 void CompileTimer::lookupEnded() {
-  double Lookup = sinceLap() - JitSeconds;
-  lap("jit");
-  Table.push_back({"jit symbol lookup", Lookup});
+  double S = lap();
+  JitSeconds += S;
+  Table.push_back({"arena plan + jit symbol lookup", S});
+  Stages = {
+      {"passes", PassSeconds}, {"lower", LowerSeconds}, {"jit", JitSeconds}};
   Total = std::chrono::duration<double>(Clock::now() - Start).count();
 }
 

@@ -2,12 +2,14 @@
 //-*-===//
 ///
 /// Engine::compile's stages report into a CompileTimer as each one ends: the
-/// pass pipeline with its per-pass times, LLVM lowering, the JIT with its
-/// statistics, then the symbol lookup. The timer keeps the coarse stage
-/// times the REPL shows (passes, lower, jit), the compile's total, and the
-/// rows of the -time-passes table: the adj passes and the LLVM stages in one
-/// table, followed by notes on the object cache, the split into parts, the
-/// scratch arena and @train_step's kernels.
+/// pass pipeline with its per-pass times, the JIT's creation, the object
+/// cache's key and lookup, LLVM lowering and the JIT's compile (both
+/// skipped on a cache hit) with its statistics, then the symbol lookup.
+/// The timer keeps the coarse stage times the REPL shows (passes, lower,
+/// jit), the compile's total, and the rows of the -time-passes table: the
+/// adj passes and the LLVM stages in one table, followed by notes on the
+/// object cache, the split into parts, the scratch arena and @train_step's
+/// kernels.
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_TOOLS_TIMING_H
@@ -31,9 +33,13 @@ public:
 
   /// The pass pipeline ended; \p PassTimes are its per-pass times.
   void passesEnded(const StageTimes &PassTimes);
+  /// The JIT was created.
+  void jitCreated();
+  /// The object cache key was computed (JITStats::CacheKeySeconds).
+  void cacheKeyed();
   /// LLVM lowering ended.
   void loweringEnded();
-  /// The JIT holds the module: compiled at \p OptLevel, or loaded from the
+  /// The JIT holds the code: compiled at \p OptLevel, or loaded from the
   /// object cache, as \p JS says.
   void jitEnded(const JITStats &JS, int OptLevel);
   /// The symbols were looked up: the last stage; the total is taken here.
@@ -53,14 +59,14 @@ public:
 
 private:
   using Clock = std::chrono::steady_clock;
-  /// Ends the stage \p Name: its seconds since the previous stage ended.
-  double lap(const char *Name);
-  double sinceLap() const;
+  /// Seconds since the previous lap.
+  double lap();
 
   Clock::time_point Start, Last;
-  StageTimes Stages;     ///< coarse: passes, lower, jit
-  StageTimes Table;      ///< the -time-passes rows
-  double JitSeconds = 0; ///< creating the JIT and adding the module
+  StageTimes Stages; ///< coarse: passes, lower, jit
+  StageTimes Table;  ///< the -time-passes rows
+  double PassSeconds = 0, LowerSeconds = 0;
+  double JitSeconds = 0; ///< the JIT, the cache and the symbol lookup
   double Total = 0;
 };
 
