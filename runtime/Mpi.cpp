@@ -89,7 +89,11 @@ extern "C" int adj_rt_mpi_trainer_main(const adj_rt_model *m, int argc,
   int status = adj_rt_trainer_main(m, argc, argv);
   std::fflush(stdout);
   std::fflush(stderr);
-  if (status != 0 && comm.size() > 1)
+  // A signal stops every rank after the same step (the ranks agree on it,
+  // anyRank) with 128 + the signal: a clean end, as in one process. Any
+  // other failure may be one rank's alone, which MPI_Abort makes the job's.
+  bool interrupted = status > 128;
+  if (status != 0 && !interrupted && comm.size() > 1)
     MPI_Abort(MPI_COMM_WORLD, status);
   adj::rt::setComm(nullptr);
   MPI_Finalize();
