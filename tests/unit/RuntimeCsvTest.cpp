@@ -126,7 +126,8 @@ TEST_F(RuntimeCsv, RejectsCellsThatAreNotDecimal) {
   write("a,b\n1,2\n3,0x10\n");
   EXPECT_EQ(load(), error("row 3, column 2: '0x10' is not a number"));
   write("1,nan\n");
-  EXPECT_EQ(load(nullptr, 0), error("row 1, column 2: 'nan' is not a number"));
+  EXPECT_EQ(load(nullptr, 0),
+            error("row 1, column 2: 'nan' is not a finite number"));
   write("1,0X1p3\n");
   EXPECT_EQ(load(nullptr, 0),
             error("row 1, column 2: '0X1p3' is not a number"));

@@ -472,7 +472,7 @@ TEST(RuntimeTrain, FitsLinearRegression) {
     EXPECT_GT(j["time_to_first_step"].get<double>(), 0);
     EXPECT_EQ(j["time_to_first_step"].get<double>(),
               adj_rt_time_to_first_step());
-    EXPECT_EQ(j.size(), 11u);
+    EXPECT_EQ(j.size(), 12u);
 
     // One epoch leaves a higher loss: training made progress.
     o.epochs = 1;
