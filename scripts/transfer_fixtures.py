@@ -140,6 +140,21 @@ def reverse_direction(adjc, model, weights, tuned, net, test_x, test_y):
     }
 
 
+def write_reference(name, reference):
+    """Writes REFERENCE as OUT/NAME (indented JSON and a newline) and
+    prints it."""
+    with open(os.path.join(OUT, name), "w") as f:
+        json.dump(reference, f, indent=2)
+        f.write("\n")
+    print(json.dumps(reference, indent=2))
+
+
+def save_arrays(arrays, dtype):
+    """Saves each (name, tensor) of ARRAYS as OUT/name.npy in DTYPE."""
+    for name, t in arrays:
+        np.save(os.path.join(OUT, name + ".npy"), t.numpy().astype(dtype))
+
+
 def main():
     adjc = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build",
                                                               "bin", "adjc")
@@ -155,12 +170,9 @@ def main():
     torch_to_safetensors.save(model.state_dict(),
                               os.path.join(OUT, "torch_net.safetensors"),
                               {"format": "pt"})
-    for name, t in (("train_x", train_x), ("test_x", test_x)):
-        np.save(os.path.join(OUT, name + ".npy"), t.numpy().astype("<f4"))
-    for name, t in (("train_y", train_y), ("test_y", test_y)):
-        np.save(os.path.join(OUT, name + ".npy"), t.numpy().astype("<i4"))
-    np.save(os.path.join(OUT, "torch_logits.npy"),
-            logits.numpy().astype("<f4"))
+    save_arrays((("train_x", train_x), ("test_x", test_x),
+                 ("torch_logits", logits)), "<f4")
+    save_arrays((("train_y", train_y), ("test_y", test_y)), "<i4")
 
     reference = {
         "torch_version": torch.__version__,
@@ -170,10 +182,7 @@ def main():
             adjc, "torch_net.adj", "torch_net.safetensors",
             "adjoint_tuned.safetensors", TorchNet, test_x, test_y),
     }
-    with open(os.path.join(OUT, "reference.json"), "w") as f:
-        json.dump(reference, f, indent=2)
-        f.write("\n")
-    print(json.dumps(reference, indent=2))
+    write_reference("reference.json", reference)
 
 
 def seq_main(adjc):
@@ -188,11 +197,9 @@ def seq_main(adjc):
     logits, loss = evaluate(model, test_x, test_y)
     weights = os.path.join(OUT, "seq_net.safetensors")
     torch_to_safetensors.save(model.state_dict(), weights, {"format": "pt"})
-    for name, t in (("seq_train_x", train_x), ("seq_test_x", test_x),
-                    ("seq_train_y", train_y), ("seq_test_y", test_y)):
-        np.save(os.path.join(OUT, name + ".npy"), t.numpy().astype("<i4"))
-    np.save(os.path.join(OUT, "seq_torch_logits.npy"),
-            logits.numpy().astype("<f4"))
+    save_arrays((("seq_train_x", train_x), ("seq_test_x", test_x),
+                 ("seq_train_y", train_y), ("seq_test_y", test_y)), "<i4")
+    save_arrays((("seq_torch_logits", logits),), "<f4")
     reference = {
         "torch_version": torch.__version__,
         "torch_test_loss": loss,
@@ -200,10 +207,7 @@ def seq_main(adjc):
             adjc, "seq_net.adj", "seq_net.safetensors",
             "seq_adjoint_tuned.safetensors", SeqNet, test_x, test_y),
     }
-    with open(os.path.join(OUT, "seq_reference.json"), "w") as f:
-        json.dump(reference, f, indent=2)
-        f.write("\n")
-    print(json.dumps(reference, indent=2))
+    write_reference("seq_reference.json", reference)
 
 
 if __name__ == "__main__":
