@@ -7,9 +7,9 @@
 #                                  512x512x512 1024x1024x1024 2048x2048x2048)
 #   THREADS="1 2" BUILD_DIR=build
 #
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the numpy runs only, so
-# OpenBLAS picks its own kernels for the host; with AVX2=1 (and ADJ_CPU for
-# Adjoint, see bench/run.sh) OpenBLAS is forced to its Haswell (AVX2) ones.
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the caller are dropped, so
+# OpenBLAS runs the best kernels for the host (bench/baseline_env.sh); with
+# AVX2=1 (and ADJ_CPU for Adjoint, see bench/run.sh) its Haswell (AVX2) ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -24,13 +24,13 @@ if [ ${#SHAPES[@]} -eq 0 ]; then
   SHAPES=(64x784x256 128x1024x1024 512x512x512 1024x1024x1024 2048x2048x2048)
 fi
 
+# shellcheck source=bench/baseline_env.sh
+. bench/baseline_env.sh
 OURS=$(mktemp) NP=$(mktemp)
 trap 'rm -f "$OURS" "$NP"' EXIT
 for T in $THREADS; do
   "$BENCH" --threads "$T" "${SHAPES[@]}" >>"$OURS"
-  BASELINE=()
-  [ "${AVX2:-0}" = 1 ] && BASELINE=(OPENBLAS_CORETYPE=Haswell)
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${BASELINE[@]+"${BASELINE[@]}"} \
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${BASELINE_ENV[@]+"${BASELINE_ENV[@]}"} \
     OPENBLAS_NUM_THREADS="$T" \
     OMP_NUM_THREADS="$T" /usr/bin/python3 bench/gemm_numpy.py "${SHAPES[@]}" \
     >>"$NP"

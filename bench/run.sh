@@ -29,7 +29,8 @@
 #      AVX2=1 measures the AVX2 path on an AVX-512 host: Adjoint's code for
 #      ADJ_CPU (default znver3), OpenBLAS forced to its Haswell (AVX2)
 #      kernels and PyTorch to ATEN_CPU_CAPABILITY=avx2, so both sides run
-#      what an AVX2-only machine runs.
+#      what an AVX2-only machine runs. Without it the baselines get the best
+#      OpenBLAS kernels for the host (bench/baseline_env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for p in python3-torch libopenblas0-pthread; do
@@ -38,11 +39,10 @@ for p in python3-torch libopenblas0-pthread; do
 done
 if [ "${AVX2:-0}" = 1 ]; then
   export ADJ_CPU=${ADJ_CPU:-znver3}
-  BASELINE_ENV=(OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2)
-  echo "AVX2 path: ADJ_CPU=$ADJ_CPU, baselines with ${BASELINE_ENV[*]}" >&2
-else
-  BASELINE_ENV=()
+  echo "AVX2 path: ADJ_CPU=$ADJ_CPU" >&2
 fi
+# shellcheck source=bench/baseline_env.sh
+. bench/baseline_env.sh
 export AVX2=${AVX2:-0}
 REPS=${REPS:-3}
 THREADS=${THREADS:-1 2}
