@@ -343,8 +343,17 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   // The loop runs time-major: x is transposed once to [T, N, I], so that
   // every step's slice of the sequences (and of the reverse scan's) lies
   // contiguous and is read in place, not gathered from N rows T apart.
+  // x = embedding(table, ids) is gathered time-major directly, from the
+  // transposed ids (the batch-first gather is then dead unless used again).
   std::vector<int64_t> Swap{1, 0, 2};
-  Value *XT = emit(OpKind::Transpose, {X}, {{"perm", Swap}}, L);
+  const Op *XD = X->Def;
+  Value *XT = XD && XD->Kind == OpKind::Embedding
+                  ? emit(OpKind::Embedding,
+                         {XD->Operands[0],
+                          emit(OpKind::Transpose, {XD->Operands[1]},
+                               {{"perm", std::vector<int64_t>{1, 0}}}, L)},
+                         XD->Attributes, L)
+                  : emit(OpKind::Transpose, {X}, {{"perm", Swap}}, L);
   // Hoisted out of the loop: every step's input projection in one matmul,
   // x @ w_ih^T + b_ih : [T, N, G].
   Value *XP = emit(OpKind::MatMul,
