@@ -18,6 +18,11 @@
 /// the loop allocates nothing. A body that reports invalid data stops the
 /// loop and the kernel returns 1.
 ///
+/// Where a step's block of a stacked output is contiguous (no dim before
+/// the axis is larger than 1: time-major, as the recurrent layers run), the
+/// body writes that output in place, at position t of the stack, and a
+/// carry's next step reads it from there: no copy in or out of the loop.
+///
 //===----------------------------------------------------------------------===//
 #include "ir/Scan.h"
 #include "codegen/Kernel.h"
@@ -53,6 +58,24 @@ private:
   /// the scan's axis): Outer blocks of Inner bytes each.
   void copyStep(const TensorType &T, llvm::Value *Seq, llvm::Value *Step,
                 llvm::Value *Time, bool ToSeq);
+  /// Whether a step's block of a value of \p T stacked at the axis is
+  /// contiguous: no dim before the axis is larger than 1.
+  bool contiguousStep(const TensorType &T) const {
+    for (int64_t D = 0; D < S.Axis; ++D)
+      if (T.Dims[D] != 1)
+        return false;
+    return true;
+  }
+  /// Position \p Time of \p Seq, whose steps are contiguous values of \p T.
+  llvm::Value *stepAt(llvm::Value *Seq, const TensorType &T,
+                      llvm::Value *Time) {
+    return B.CreateGEP(B.getInt8Ty(), Seq, B.CreateMul(Time, bytes(T)));
+  }
+  /// Per carry and per y: the output (index into U.Outputs) the body writes
+  /// in place, stacked, or -1.
+  void findDirect(const std::vector<TensorType> &CarryT,
+                  const std::vector<TensorType> &YT);
+  std::vector<int> DirectCarry, DirectY;
   Kernel &K;
   IRBuilder<> &B;
   const Function &F;
@@ -85,6 +108,23 @@ void ScanEmitter::copyStep(const TensorType &T, llvm::Value *Seq,
     else
       B.CreateMemCpy(StepP, A, SeqP, A, InnerV);
   });
+}
+
+void ScanEmitter::findDirect(const std::vector<TensorType> &CarryT,
+                             const std::vector<TensorType> &YT) {
+  DirectCarry.assign(CarryT.size(), -1);
+  DirectY.assign(YT.size(), -1);
+  for (size_t O = 0; O < U.Outputs.size(); ++O) {
+    const Op &Sib = *F.Ops[U.Ops[O]];
+    if (Sib.boolAttr("final"))
+      continue;
+    unsigned Out = Sib.intAttr("output");
+    bool IsCarry = Out < CarryT.size();
+    int &D = IsCarry ? DirectCarry[Out] : DirectY[Out - CarryT.size()];
+    if (D < 0 &&
+        contiguousStep(IsCarry ? CarryT[Out] : YT[Out - CarryT.size()]))
+      D = int(O);
+  }
 }
 
 void ScanEmitter::run() {
@@ -125,8 +165,10 @@ void ScanEmitter::run() {
   };
   for (unsigned C = 0; C < NC; ++C)
     SetPtr(Args, ArgsTy, NK + NS + C, K.In[NK + NS + C]);
+  findDirect(CarryT, YT);
   for (unsigned J = 0; J < NY; ++J)
-    SetPtr(Res, ResTy, NK + J, YBuf[J]);
+    if (DirectY[J] < 0)
+      SetPtr(Res, ResTy, NK + J, YBuf[J]);
 
   FunctionCallee BodyFn = K.M.getOrInsertFunction(Body.Name, B.getInt32Ty(),
                                                   B.getInt64Ty(), PtrTy, PtrTy);
@@ -135,13 +177,27 @@ void ScanEmitter::run() {
     llvm::Value *Time = S.Reverse ? B.CreateSub(K.i64(T - 1), I) : I;
     llvm::Value *Odd = B.CreateTrunc(I, B.getInt1Ty());
     llvm::Value *IsFirst = B.CreateICmpEQ(I, K.i64(0));
+    // The previous step's time (unused at step 0).
+    llvm::Value *PrevTime =
+        S.Reverse ? B.CreateAdd(Time, K.i64(1)) : B.CreateSub(Time, K.i64(1));
     for (unsigned C = 0; C < NK; ++C) {
+      if (int O = DirectCarry[C]; O >= 0) {
+        // Written at position t of the stack, read from the previous one.
+        llvm::Value *Src = B.CreateSelect(
+            IsFirst, K.In[C], stepAt(K.Outs[O], CarryT[C], PrevTime));
+        SetPtr(Args, ArgsTy, C, Src);
+        SetPtr(Res, ResTy, C, stepAt(K.Outs[O], CarryT[C], Time));
+        continue;
+      }
       // Even steps write Ping and read Pong (the init at step 0).
       llvm::Value *Src = B.CreateSelect(Odd, Ping[C], Pong[C]);
       Src = B.CreateSelect(IsFirst, K.In[C], Src);
       SetPtr(Args, ArgsTy, C, Src);
       SetPtr(Res, ResTy, C, B.CreateSelect(Odd, Pong[C], Ping[C]));
     }
+    for (unsigned J = 0; J < NY; ++J)
+      if (int O = DirectY[J]; O >= 0)
+        SetPtr(Res, ResTy, NK + J, stepAt(K.Outs[O], YT[J], Time));
     for (unsigned X = 0; X < NS; ++X) {
       llvm::Value *Seq = K.In[NK + X];
       llvm::Value *P;
@@ -160,9 +216,18 @@ void ScanEmitter::run() {
       if (Sib.boolAttr("final"))
         continue;
       unsigned Out = Sib.intAttr("output");
+      const TensorType &Ty = Out < NK ? CarryT[Out] : YT[Out - NK];
+      int Direct = Out < NK ? DirectCarry[Out] : DirectY[Out - NK];
+      if (Direct >= 0) {
+        // Written in place; a second sibling of the output gets a copy.
+        Align A(dtypeBytes(Ty.Elt));
+        if (size_t(Direct) != O)
+          B.CreateMemCpy(stepAt(K.Outs[O], Ty, Time), A,
+                         stepAt(K.Outs[Direct], Ty, Time), A, bytes(Ty));
+        continue;
+      }
       llvm::Value *Src =
           Out < NK ? B.CreateSelect(Odd, Pong[Out], Ping[Out]) : YBuf[Out - NK];
-      const TensorType &Ty = Out < NK ? CarryT[Out] : YT[Out - NK];
       copyStep(Ty, K.Outs[O], Src, Time, /*ToSeq=*/true);
     }
   });
@@ -173,6 +238,8 @@ void ScanEmitter::run() {
       continue;
     unsigned Out = Sib.intAttr("output");
     llvm::Value *Last = (T - 1) % 2 == 0 ? Ping[Out] : Pong[Out];
+    if (int D = DirectCarry[Out]; D >= 0)
+      Last = stepAt(K.Outs[D], CarryT[Out], K.i64(S.Reverse ? 0 : T - 1));
     Align A(dtypeBytes(CarryT[Out].Elt));
     B.CreateMemCpy(K.Outs[O], A, Last, A, bytes(CarryT[Out]));
   }

@@ -340,11 +340,25 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   if (Bhh)
     noteBias(Bhh, H);
 
+  // The loop runs time-major: x is transposed once to [T, N, I], so that
+  // every step's slice of the sequences (and of the reverse scan's) lies
+  // contiguous and is read in place, not gathered from N rows T apart.
+  // x = embedding(table, ids) is gathered time-major directly, from the
+  // transposed ids (the batch-first gather is then dead unless used again).
+  std::vector<int64_t> Swap{1, 0, 2};
+  const Op *XD = X->Def;
+  Value *XT = XD && XD->Kind == OpKind::Embedding
+                  ? emit(OpKind::Embedding,
+                         {XD->Operands[0],
+                          emit(OpKind::Transpose, {XD->Operands[1]},
+                               {{"perm", std::vector<int64_t>{1, 0}}}, L)},
+                         XD->Attributes, L)
+                  : emit(OpKind::Transpose, {X}, {{"perm", Swap}}, L);
   // Hoisted out of the loop: every step's input projection in one matmul,
-  // x @ w_ih^T + b_ih : [N, T, G].
+  // x @ w_ih^T + b_ih : [T, N, G].
   Value *XP = emit(OpKind::MatMul,
-                   {X, emit(OpKind::Transpose, {Wih},
-                            {{"perm", std::vector<int64_t>{1, 0}}}, L)},
+                   {XT, emit(OpKind::Transpose, {Wih},
+                             {{"perm", std::vector<int64_t>{1, 0}}}, L)},
                    {}, L);
   if (Bih)
     XP = emit(OpKind::Add, {XP, Bih}, {}, L);
@@ -400,11 +414,16 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   std::vector<Value *> Caps{Whh};
   if (Bhh)
     Caps.push_back(Bhh);
-  Lowered R = emitScanOps(*Body, Init, {XP}, Caps, 1, T, L);
+  Lowered R = emitScanOps(*Body, Init, {XP}, Caps, 0, T, L);
   if (!R)
     return std::nullopt;
-  // Every hidden state [N, T, H] (an LSTM's cell states are not returned).
-  return R->isTuple() ? R->Parts[0] : *R;
+  // Every hidden state [T, N, H] (an LSTM's cell states are not returned),
+  // back to batch first: [N, T, H].
+  Operand HS = R->isTuple() ? R->Parts[0] : *R;
+  HS.V = emit(OpKind::Transpose, {HS.V}, {{"perm", Swap}}, L);
+  if (!HS.V)
+    return std::nullopt;
+  return HS;
 }
 
 } // namespace adj

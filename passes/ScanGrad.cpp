@@ -60,10 +60,10 @@ public:
 private:
   /// A name for a new function: \p Base, or Base.1, Base.2, ...
   std::string freshFunctionName(const std::string &Base) const;
-  /// Makes the forward loop also output every step's matmul results (a
-  /// copy of the body, @f.train, with them as per-step outputs, and a
-  /// sibling per saved value), so that the adjoint step reads them instead
-  /// of recomputing the matmuls.
+  /// Makes the forward loop also output every step's matmul results (or
+  /// the sums they flow into alone; a copy of the body, @f.train, with them
+  /// as per-step outputs, and a sibling per saved value), so that the
+  /// adjoint step reads them instead of recomputing the matmuls.
   void saveMatmuls();
   /// Builds @f.grad; false after setting C.Error.
   bool buildAdjointBody();
@@ -133,9 +133,34 @@ std::string ScanGrad::freshFunctionName(const std::string &Base) const {
 }
 
 void ScanGrad::saveMatmuls() {
+  // A matmul's result, or the sum it flows into alone: the pre-activation
+  // h @ w_hh^T + b_hh + xp_t of a recurrent cell, which the adjoint step then
+  // reads instead of adding it up again.
+  std::map<const Value *, unsigned> Uses = Body->useCounts();
+  auto SoleAdd = [&](size_t I) -> std::optional<size_t> {
+    const Value *V = &Body->Ops[I]->Result;
+    if (Uses[V] != 1)
+      return std::nullopt;
+    for (size_t J = I + 1; J < Body->Ops.size(); ++J) {
+      const Op &U = *Body->Ops[J];
+      if (std::find(U.Operands.begin(), U.Operands.end(), V) ==
+          U.Operands.end())
+        continue;
+      if (U.Kind == OpKind::Add && U.Result.Type == V->Type)
+        return J;
+      return std::nullopt;
+    }
+    return std::nullopt;
+  };
   for (size_t I = 0; I < Body->Ops.size(); ++I)
-    if (Body->Ops[I]->Kind == OpKind::MatMul)
-      SavedOps.push_back(I);
+    if (Body->Ops[I]->Kind == OpKind::MatMul) {
+      size_t Saved = I;
+      while (std::optional<size_t> Next = SoleAdd(Saved))
+        Saved = *Next;
+      // Two matmuls summed (h @ w + x_t @ v) save their sum once.
+      if (std::find(SavedOps.begin(), SavedOps.end(), Saved) == SavedOps.end())
+        SavedOps.push_back(Saved);
+    }
   if (SavedOps.empty() || Mutation != ScanGradMutation::None)
     return;
   std::unique_ptr<Function> Copy = Body->clone();
@@ -294,7 +319,9 @@ bool ScanGrad::isStepValue(const Value *V) const {
 std::optional<std::pair<Value *, Value *>>
 ScanGrad::stepTerm(const Value *V) const {
   const Op *D = V->Def;
-  if (!D || S.Axis != 1)
+  // The stacks are [N, T, ...] (axis 1) or [T, N, ...] (axis 0): either
+  // way their leading dims hold every step's batch rows.
+  if (!D || S.Axis > 1)
     return std::nullopt;
   if (D->Kind == OpKind::MatMul && D->Operands.size() == 2 &&
       D->boolAttr("transpose_a") && !D->boolAttr("transpose_b") &&
