@@ -7,7 +7,9 @@
 /// definition generator, so generated code calls the C library directly;
 /// the runtime's adj_rt_parallel_for, adj_rt_allreduce and
 /// adj_rt_check_values are defined explicitly. The compile layer's compiler
-/// carries the on-disk object cache (see JIT.h).
+/// carries the on-disk object cache (see JIT.h). addModule hands its parts
+/// to the optimising layer directly, each in a context of its own, and
+/// accounts each part's compile-thread CPU time (JITStats::PartCPUSeconds).
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/JIT.h"
