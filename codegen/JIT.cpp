@@ -7,7 +7,9 @@
 /// definition generator, so generated code calls the C library directly;
 /// the runtime's adj_rt_parallel_for, adj_rt_allreduce and
 /// adj_rt_check_values are defined explicitly. The compile layer's compiler
-/// carries the on-disk object cache (see JIT.h).
+/// carries the on-disk object cache (see JIT.h). addModule hands its parts
+/// to the optimising layer directly, each in a context of its own, and
+/// accounts each part's compile-thread CPU time (JITStats::PartCPUSeconds).
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/JIT.h"
@@ -41,6 +43,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <elf.h>
 #include <link.h>
 
@@ -234,18 +237,34 @@ public:
   std::map<unsigned, std::string> Compiled; ///< of the module being added
 };
 
+/// CPU seconds of the calling thread so far.
+static double threadCPUSeconds() {
+  timespec T;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &T);
+  return double(T.tv_sec) + double(T.tv_nsec) * 1e-9;
+}
+
+void JIT::addPartCPU(const llvm::Module &M, double Seconds) {
+  std::lock_guard<std::mutex> Lock(PartMu);
+  auto It = PartIndex.find(&M);
+  if (It != PartIndex.end() && It->second < Stats.PartCPUSeconds.size())
+    Stats.PartCPUSeconds[It->second] += Seconds;
+}
+
 namespace {
 /// The compile layer's compiler: ORC's concurrent one (a TargetMachine per
 /// module) with the object cache, timing its code generation.
 class TimedCompiler : public orc::IRCompileLayer::IRCompiler {
 public:
   TimedCompiler(orc::JITTargetMachineBuilder JTMB, ObjectCache *Cache,
-                std::atomic<int64_t> &Nanos)
+                JIT &Owner, std::atomic<int64_t> &Nanos)
       : IRCompiler(orc::irManglingOptionsFromTargetOptions(JTMB.getOptions())),
-        Inner(std::move(JTMB), Cache), Nanos(Nanos) {}
+        Inner(std::move(JTMB), Cache), Owner(Owner), Nanos(Nanos) {}
   Expected<std::unique_ptr<MemoryBuffer>> operator()(llvm::Module &M) override {
     auto Start = std::chrono::steady_clock::now();
+    double CPU = threadCPUSeconds();
     auto R = Inner(M);
+    Owner.addPartCPU(M, threadCPUSeconds() - CPU);
     Nanos += std::chrono::duration_cast<std::chrono::nanoseconds>(
                  std::chrono::steady_clock::now() - Start)
                  .count();
@@ -254,6 +273,7 @@ public:
 
 private:
   orc::ConcurrentIRCompiler Inner;
+  JIT &Owner;
   std::atomic<int64_t> &Nanos;
 };
 } // namespace
@@ -290,11 +310,12 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
   if (Self->CompileThreads > 1)
     Builder.setNumCompileThreads(Self->CompileThreads);
   DiskObjectCache *C = Self->Cache.get();
-  std::atomic<int64_t> *CodegenNanos = &Self->CodegenNanos;
+  JIT *Owner = Self.get();
   Builder.setCompileFunctionCreator(
-      [C, CodegenNanos](orc::JITTargetMachineBuilder B)
+      [C, Owner](orc::JITTargetMachineBuilder B)
           -> Expected<std::unique_ptr<orc::IRCompileLayer::IRCompiler>> {
-        return std::make_unique<TimedCompiler>(std::move(B), C, *CodegenNanos);
+        return std::make_unique<TimedCompiler>(std::move(B), C, *Owner,
+                                               Owner->CodegenNanos);
       });
   auto J = Builder.create();
   if (!J)
@@ -307,9 +328,11 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
           -> Expected<orc::ThreadSafeModule> {
         TSM.withModuleDo([&](llvm::Module &M) {
           auto Start = std::chrono::steady_clock::now();
+          double CPU = threadCPUSeconds();
           // JIT::create made one with the same settings.
           auto TM = cantFail(createHostTargetMachine(Raw->OptLevel));
           optimizeLLVM(M, *TM, Raw->OptLevel);
+          Raw->addPartCPU(M, threadCPUSeconds() - CPU);
           Raw->OptimizeNanos +=
               std::chrono::duration_cast<std::chrono::nanoseconds>(
                   std::chrono::steady_clock::now() - Start)
@@ -461,6 +484,7 @@ Expected<bool> JIT::addCachedObjects(const std::string &Key) {
   }
   Stats.Parts = unsigned(Objects.size());
   Stats.PartInstructions.clear();
+  Stats.PartCPUSeconds.clear();
   for (auto &Obj : Objects)
     if (Error E = J->addObjectFile(std::move(Obj)))
       return std::move(E);
@@ -515,6 +539,13 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
   ++ModulesAdded;
   Stats.Parts = unsigned(Modules.size());
   Stats.PartInstructions.clear();
+  {
+    std::lock_guard<std::mutex> Lock(PartMu);
+    PartIndex.clear();
+    for (size_t P = 0; P < Modules.size(); ++P)
+      PartIndex[Modules[P].M.get()] = unsigned(P);
+    Stats.PartCPUSeconds.assign(Modules.size(), 0.0);
+  }
 
   // The functions to compile now (all of them: addModule compiles eagerly).
   std::vector<std::string> Defined;
@@ -528,8 +559,14 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
     if (Store)
       DiskObjectCache::setPart(Part, unsigned(P));
     Stats.PartInstructions.push_back(Modules[P].Instructions);
-    if (Error E = J->addIRModule(orc::ThreadSafeModule(
-            std::move(Modules[P].M), std::move(Modules[P].Ctx))))
+    // Straight to the optimising layer: LLJIT::addIRModule's top layer
+    // (for static initialisers, which generated code has none of) copies
+    // every module into a new context through bitcode when there are
+    // compile threads, and each part already has a context of its own.
+    if (Error E = J->getIRTransformLayer().add(
+            J->getMainJITDylib().getDefaultResourceTracker(),
+            orc::ThreadSafeModule(std::move(Modules[P].M),
+                                  std::move(Modules[P].Ctx))))
       return E;
   }
   // Compile now (one lookup of every function, which ORC dispatches to its
@@ -542,6 +579,10 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
     Mangled.push_back((*Mangle(N)).str());
   Error E = materialize(Mangled);
   Stats.CompileSeconds = Seconds(Start);
+  {
+    std::lock_guard<std::mutex> Lock(PartMu);
+    PartIndex.clear(); // the modules are gone
+  }
   Stats.OptimizeSeconds = double(OptimizeNanos.load()) * 1e-9;
   Stats.CodegenSeconds = double(CodegenNanos.load()) * 1e-9;
   if (E)

@@ -33,7 +33,9 @@
 #include "llvm/Support/Error.h"
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,10 @@ struct JITStats {
   }
   unsigned Parts = 1;                   ///< modules compiled concurrently
   std::vector<size_t> PartInstructions; ///< their unoptimised sizes
+  /// Per part, the CPU seconds of its compile thread in optimisation and
+  /// code generation (thread CPU time: unlike wall time, independent of
+  /// other processes on the machine); empty on a hit.
+  std::vector<double> PartCPUSeconds;
 };
 
 class JIT {
@@ -110,6 +116,9 @@ public:
   const JITStats &stats() const { return Stats; }
   /// The machine modules are optimised for (host CPU and features).
   llvm::TargetMachine &targetMachine() { return *TM; }
+  /// Adds \p Seconds of a compile thread's CPU time to the part \p M
+  /// (nothing when it is none of addModule's parts).
+  void addPartCPU(const llvm::Module &M, double Seconds);
 
 private:
   JIT() = default;
@@ -124,6 +133,9 @@ private:
   unsigned ModulesAdded = 0;
   JITStats Stats;
   std::atomic<int64_t> OptimizeNanos{0}, CodegenNanos{0};
+  /// The parts being compiled by addModule and their threads' CPU time.
+  std::mutex PartMu;
+  std::map<const llvm::Module *, unsigned> PartIndex;
 };
 
 } // namespace adj

@@ -104,6 +104,21 @@ std::string CompileTimer::report(const JITStats &JS, const Function *TrainStep,
         "{:.4f}, codegen {:.4f}",
         JS.Parts, Sizes, JS.OptimizeSeconds, JS.CodegenSeconds));
   }
+  if (!JS.PartCPUSeconds.empty() && JS.Cache != JITStats::Hit) {
+    // Thread CPU time, unlike the wall times above, does not grow with
+    // the machine's load: the longest part bounds the compile's wall time
+    // with one core per part.
+    std::string CPU;
+    double Sum = 0, Longest = 0;
+    for (double S : JS.PartCPUSeconds) {
+      CPU += fmt::format("{}{:.4f}", CPU.empty() ? "" : ", ", S);
+      Sum += S;
+      Longest = std::max(Longest, S);
+    }
+    Notes.push_back(fmt::format("llvm cpu seconds per part: {} (sum {:.4f}, "
+                                "longest {:.4f})",
+                                CPU, Sum, Longest));
+  }
   if (ArenaBytes >= 0)
     Notes.push_back(fmt::format(
         "scratch arena @train_step: {} bytes at batch {}", ArenaBytes, Batch));
