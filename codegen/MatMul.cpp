@@ -495,6 +495,31 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
   K.parallel(NTasks, Body, {G.M, G.K, G.N});
 }
 
+/// Whether a batched product is one 2-D product with the batch joining A's
+/// rows: A not transposed and not broadcast, B one matrix (a linear layer
+/// on [N, T, F]), and every epilogue input flat along the batch too (a full
+/// operand, or one broadcast along all rows). Each element's sum is the
+/// same, so only the blocking and the parallel split change.
+static bool batchIsRows(const TensorType &AT, const TensorType &BT,
+                        const TensorType &CT, bool TA,
+                        const std::vector<Shape> &EpiSt) {
+  unsigned RC = CT.rank();
+  if (RC <= 2 || TA || BT.rank() != 2 || AT.rank() != RC)
+    return false;
+  for (unsigned D = 0; D + 2 < RC; ++D)
+    if (AT.Dims[D] != CT.Dims[D])
+      return false;
+  for (const Shape &St : EpiSt) {
+    Extent Want = St[RC - 2] * Extent::dim(CT.Dims[RC - 2]);
+    for (unsigned D = RC - 2; D-- > 0;) {
+      if (!(St[D] == Want))
+        return false;
+      Want = Want * Extent::dim(CT.Dims[D]);
+    }
+  }
+  return true;
+}
+
 void emitMatMul(Kernel &K, const Op &O) {
   const TensorType &AT = O.Operands[0]->type();
   const TensorType &CT = O.type();
@@ -541,6 +566,12 @@ void emitMatMul(Kernel &K, const Op &O) {
   };
   if (RC == 2)
     return parallelGemm(K, Args);
+  if (batchIsRows(AT, O.Operands[1]->type(), CT, TA, EpiSt)) {
+    ME = product(shapeOf(
+             std::vector<int64_t>(CT.Dims.begin(), CT.Dims.end() - 2))) *
+         ME;
+    return parallelGemm(K, Args);
+  }
   // Batched: one 2-D product per index of the (broadcast) batch dims, the
   // matrices split among parallel tasks (each product serial in one task,
   // so a result does not depend on the split).

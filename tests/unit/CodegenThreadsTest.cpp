@@ -44,7 +44,7 @@ TEST_F(CodegenThreads, ResultsDoNotDependOnTheThreadCount) {
   Value *Q = F->addArg("q", ty(T, {kBatch, W}), ArgRole::Input);
   Value *R = F->addArg("r", ty(T, {W}), ArgRole::Param);
   Value *Z = F->addArg("z", ty(T, {kBatch, 40, 50}), ArgRole::Input);
-  Value *U = F->addArg("u", ty(T, {50, 60}), ArgRole::Param);
+  Value *U = F->addArg("u", ty(T, {kBatch, 50, 60}), ArgRole::Input);
   auto Flags = [](bool TA, bool TB) {
     return Attrs{{"transpose_a", Attr(TA)}, {"transpose_b", Attr(TB)}};
   };
@@ -87,7 +87,7 @@ TEST_F(CodegenThreads, ResultsDoNotDependOnTheThreadCount) {
         randVec(N * 500, -1, 1, T, 3),   randVec(N * 130, -1, 1, T, 4),
         randVec(170 * 300, -1, 1, T, 5), randVec(N * W, -1, 1, T, 6),
         randVec(N * W, -1, 1, T, 7),     randVec(W, -1, 1, T, 8),
-        randVec(N * 2000, -1, 1, T, 9),  randVec(3000, -1, 1, T, 10)};
+        randVec(N * 2000, -1, 1, T, 9),  randVec(N * 3000, -1, 1, T, 10)};
     std::vector<Vec> One;
     adj_rt_set_threads(1);
     ASSERT_EQ(C.run("f", N, Args, One), 0);
@@ -125,7 +125,8 @@ TEST_F(CodegenThreads, ResultsDoNotDependOnTheThreadCount) {
     Vec Bmm;
     for (int64_t I = 0; I < N; ++I) {
       Vec Zi(Args[8].begin() + I * 2000, Args[8].begin() + (I + 1) * 2000);
-      Vec Ci = matmulRef(Zi, Args[9], 40, 50, 60);
+      Vec Ui(Args[9].begin() + I * 3000, Args[9].begin() + (I + 1) * 3000);
+      Vec Ci = matmulRef(Zi, Ui, 40, 50, 60);
       Bmm.insert(Bmm.end(), Ci.begin(), Ci.end());
     }
     expectClose(One[7], Bmm, Tol, "batched z @ u");
