@@ -44,7 +44,9 @@
 /// Batched products a[..., M, K] @ b[..., K, N] loop over the result's
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
 /// operand is broadcast) and run the 2-D code on each matrix, the matrices
-/// split among parallel tasks when there is enough work. With
+/// split among parallel tasks when there is enough work. A batch against
+/// one matrix (a linear layer on [N, T, F]) is one 2-D product instead,
+/// with the batch in A's rows (batchIsRows). With
 /// `reduce_leading` the leading dims join the reduction instead: a 2-D
 /// product with K = (their product) * K over the same memory.
 ///
