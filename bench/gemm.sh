@@ -6,6 +6,8 @@
 #   bench/gemm.sh [MxKxN ...]     (default: 64x784x256 128x1024x1024
 #                                  512x512x512 1024x1024x1024 2048x2048x2048)
 #   THREADS="1 2" BUILD_DIR=build
+#   CPU_TIME=1: time by CPU time and report the fastest run on both sides
+#   (with THREADS=1: steadier when other jobs share the machine)
 #
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the caller are dropped, so
 # OpenBLAS runs the best kernels for the host (bench/baseline_env.sh); with
@@ -19,6 +21,8 @@ if [ ! -x "$BENCH" ]; then
   echo "gemm.sh: $BENCH missing; run scripts/build.sh" >&2
   exit 1
 fi
+TIMING=()
+[ "${CPU_TIME:-0}" = 1 ] && TIMING=(--cpu-time)
 SHAPES=("$@")
 if [ ${#SHAPES[@]} -eq 0 ]; then
   SHAPES=(64x784x256 128x1024x1024 512x512x512 1024x1024x1024 2048x2048x2048)
@@ -29,14 +33,14 @@ fi
 OURS=$(mktemp) NP=$(mktemp)
 trap 'rm -f "$OURS" "$NP"' EXIT
 for T in $THREADS; do
-  "$BENCH" --threads "$T" "${SHAPES[@]}" >>"$OURS"
+  "$BENCH" --threads "$T" ${TIMING[@]+"${TIMING[@]}"} "${SHAPES[@]}" >>"$OURS"
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${BASELINE_ENV[@]+"${BASELINE_ENV[@]}"} \
     OPENBLAS_NUM_THREADS="$T" \
-    OMP_NUM_THREADS="$T" /usr/bin/python3 bench/gemm_numpy.py "${SHAPES[@]}" \
+    OMP_NUM_THREADS="$T" /usr/bin/python3 bench/gemm_numpy.py ${TIMING[@]+"${TIMING[@]}"} "${SHAPES[@]}" \
     >>"$NP"
 done
 
-echo "GEMM f32 C = A @ B, GFLOP/s (median), $(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "GEMM f32 C = A @ B, GFLOP/s ($([ ${#TIMING[@]} -gt 0 ] && echo "fastest, CPU time" || echo median)), $(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| M x K x N | threads | adjoint | openblas | ratio |"
 echo "|---|---|---|---|---|"

@@ -383,16 +383,21 @@ void Kernel::forEach(Shape S, std::vector<Shape> Strides,
       .emit(*this, [&](Kernel &, ArrayRef<Value *> Offs) { Body(Offs); });
 }
 
-void Kernel::parallelForEach(Shape S, std::vector<Shape> Strides, NestFn Body) {
+void Kernel::parallelForEach(Shape S, std::vector<Shape> Strides, NestFn Body,
+                             Value *EltWork) {
   LoopNest Nest(S, Strides, /*Parallel=*/true);
   if (Nest.Split == Nest.Dims.size())
     return Nest.emit(*this, Body);
-  // Split the innermost dim in multiples of 64 elements, for whole vectors.
+  // Split the innermost dim in multiples of 64 elements, for whole vectors
+  // (of single elements when each is a piece of work of its own).
   Extent SplitDim = Nest.Dims[Nest.Split];
-  int64_t Unit = Nest.Split + 1 == Nest.Dims.size() ? 64 : 1;
+  int64_t Unit = Nest.Split + 1 == Nest.Dims.size() && !EltWork ? 64 : 1;
   Value *Size = get(SplitDim);
   Value *Units = B.CreateUDiv(add(Size, i64(Unit - 1)), i64(Unit));
-  parallel(taskCount(get(product(Nest.Dims)), kParallelGrain, Units),
+  Value *Work = get(product(Nest.Dims));
+  if (EltWork)
+    Work = B.CreateMul(Work, EltWork);
+  parallel(taskCount(Work, kParallelGrain, Units),
            [&](Kernel &Task, Value *Index, Value *NTasks, ArrayRef<Value *>) {
              auto [Lo, Hi] =
                  Task.taskRange(Index, NTasks, Task.get(SplitDim), Unit);

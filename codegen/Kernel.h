@@ -144,8 +144,12 @@ public:
   /// split along its outermost dim in which operand 0 (the output) has a
   /// non-zero stride, so tasks write disjoint outputs and each output sees
   /// the same loop order as without the split (see parallel()). \p Body
-  /// must emit into the kernel it is given.
-  void parallelForEach(Shape S, std::vector<Shape> Strides, NestFn Body);
+  /// must emit into the kernel it is given. With \p EltWork (i64, computed
+  /// in this kernel), each element is that much work, the split is in whole
+  /// elements and a task gets at least kParallelGrain units of work (the
+  /// matrices of a batched matmul).
+  void parallelForEach(Shape S, std::vector<Shape> Strides, NestFn Body,
+                       llvm::Value *EltWork = nullptr);
 
   /// A task's body emitted into the kernel \p Body, for task \p Task of
   /// \p NTasks, with the sizes handed to parallel() as \p Body's values.

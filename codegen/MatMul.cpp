@@ -43,7 +43,10 @@
 ///
 /// Batched products a[..., M, K] @ b[..., K, N] loop over the result's
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
-/// operand is broadcast) and run the 2-D code on each matrix. With
+/// operand is broadcast) and run the 2-D code on each matrix, the matrices
+/// split among parallel tasks when there is enough work. A batch against
+/// one matrix (a linear layer on [N, T, F]) is one 2-D product instead,
+/// with the batch in A's rows (batchIsRows). With
 /// `reduce_leading` the leading dims join the reduction instead: a 2-D
 /// product with K = (their product) * K over the same memory.
 ///
@@ -69,13 +72,15 @@ constexpr unsigned kNV = 2;  ///< Vectors per row of a register tile.
 /// Products with M, N and K all at least this large take the packed path:
 /// every KC x NR panel of B (a plain one too) is copied to a contiguous
 /// buffer, so a power-of-two N no longer maps its rows to the same L1 sets,
-/// and M is blocked by kMC rows so that A's MC x KC block stays in L2.
+/// and M is blocked by MC rows (TileShape) so that A's MC x KC block stays in
+/// L2 next to the panels of B it meets.
 constexpr int64_t kBigMin = 128;
-constexpr int64_t kMC = 1024; ///< Rows per M block (rounded to MR) there.
 
-/// The register tile: MR rows by NV vectors of VL elements.
+/// The register tile: MR rows by NV vectors of VL elements, and MC, the
+/// rows per M block of the packed path (a multiple of MR).
 struct TileShape {
   unsigned VL, MR, NV;
+  int64_t MC;
   unsigned NR() const { return NV * VL; }
 };
 } // namespace
@@ -89,9 +94,14 @@ unsigned hostVectorBits() {
 
 static TileShape tileShape(const GemmArgs &G) {
   unsigned VL = hostVectorBits() / G.T->getPrimitiveSizeInBits();
-  unsigned MR = hostVectorBits() >= 512 ? 8 : 6;
+  bool Wide = hostVectorBits() >= 512;
+  unsigned MR = Wide ? 8 : 6;
   bool Narrow = G.NE.Pow == 0 && G.NE.Mul <= int64_t(VL);
-  return {VL, MR, Narrow ? 1 : kNV};
+  // M blocks of 256 x KC (256 KiB of A) with AVX-512, 168 x KC (168 KiB,
+  // BLIS's Haswell value, a third of znver3's 512 KiB L2) with AVX2; 1024
+  // rows measured 15-20% slower at 1024^3 and 2048^3 on both
+  // (bench/RESULTS.md).
+  return {VL, MR, Narrow ? 1 : kNV, Wide ? 256 : 168};
 }
 
 namespace {
@@ -109,6 +119,7 @@ private:
   IRBuilder<> &B;
   const GemmArgs &G;
   unsigned VL, MR, NV, NR;          ///< The register tile (TileShape).
+  int64_t MC;                       ///< Rows per M block (TileShape).
   Value *Row0, *Row1, *Col0, *Col1; ///< The block of C to compute.
   FixedVectorType *VT;              ///< One vector of VL elements.
   Align EltAlign;
@@ -178,6 +189,7 @@ Gemm::Gemm(Kernel &K, const GemmArgs &G) : K(K), B(K.B), G(G) {
   MR = TS.MR;
   NV = TS.NV;
   NR = TS.NR();
+  MC = TS.MC;
   Row0 = G.Row0 ? G.Row0 : K.i64(0);
   Row1 = G.Row1 ? G.Row1 : G.M;
   Col0 = G.Col0 ? G.Col0 : K.i64(0);
@@ -384,8 +396,8 @@ void Gemm::columnTiles(function_ref<void(Value *, bool)> Body) {
 
 void Gemm::packedPath() {
   kBlocks([&](Value *K0, Value *KLen) {
-    K.loop(Row0, Row1, K.i64(kMC / MR * MR), [&](Value *IB) {
-      Value *IEnd = K.min(K.add(IB, K.i64(kMC / MR * MR)), Row1);
+    K.loop(Row0, Row1, K.i64(MC), [&](Value *IB) {
+      Value *IEnd = K.min(K.add(IB, K.i64(MC)), Row1);
       columnTiles([&](Value *J0, bool Masked) {
         packPanel(J0, K0, KLen, Masked);
         K.loop(IB, IEnd, K.i64(MR),
@@ -485,6 +497,31 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
   K.parallel(NTasks, Body, {G.M, G.K, G.N});
 }
 
+/// Whether a batched product is one 2-D product with the batch joining A's
+/// rows: A not transposed and not broadcast, B one matrix (a linear layer
+/// on [N, T, F]), and every epilogue input flat along the batch too (a full
+/// operand, or one broadcast along all rows). Each element's sum is the
+/// same, so only the blocking and the parallel split change.
+static bool batchIsRows(const TensorType &AT, const TensorType &BT,
+                        const TensorType &CT, bool TA,
+                        const std::vector<Shape> &EpiSt) {
+  unsigned RC = CT.rank();
+  if (RC <= 2 || TA || BT.rank() != 2 || AT.rank() != RC)
+    return false;
+  for (unsigned D = 0; D + 2 < RC; ++D)
+    if (AT.Dims[D] != CT.Dims[D])
+      return false;
+  for (const Shape &St : EpiSt) {
+    Extent Want = St[RC - 2] * Extent::dim(CT.Dims[RC - 2]);
+    for (unsigned D = RC - 2; D-- > 0;) {
+      if (!(St[D] == Want))
+        return false;
+      Want = Want * Extent::dim(CT.Dims[D]);
+    }
+  }
+  return true;
+}
+
 void emitMatMul(Kernel &K, const Op &O) {
   const TensorType &AT = O.Operands[0]->type();
   const TensorType &CT = O.type();
@@ -531,7 +568,15 @@ void emitMatMul(Kernel &K, const Op &O) {
   };
   if (RC == 2)
     return parallelGemm(K, Args);
-  // Batched: one 2-D product per index of the (broadcast) batch dims.
+  if (batchIsRows(AT, O.Operands[1]->type(), CT, TA, EpiSt)) {
+    ME = product(shapeOf(
+             std::vector<int64_t>(CT.Dims.begin(), CT.Dims.end() - 2))) *
+         ME;
+    return parallelGemm(K, Args);
+  }
+  // Batched: one 2-D product per index of the (broadcast) batch dims, the
+  // matrices split among parallel tasks (each product serial in one task,
+  // so a result does not depend on the split).
   GemmArgs G = Args(K);
   const TensorType &BT = O.Operands[1]->type();
   std::vector<int64_t> Batch(CT.Dims.begin(), CT.Dims.end() - 2);
@@ -539,15 +584,21 @@ void emitMatMul(Kernel &K, const Op &O) {
                            matrixStrides(BT, Batch)};
   for (const Shape &E : EpiSt)
     St.push_back(Shape(E.begin(), E.end() - 2));
-  K.forEach(shapeOf(Batch), St, [&](ArrayRef<Value *> Off) {
-    GemmArgs One = G;
-    One.C = K.B.CreateInBoundsGEP(G.T, K.Out, Off[0]);
-    One.A = K.B.CreateInBoundsGEP(G.T, K.In[0], Off[1]);
-    One.B = K.B.CreateInBoundsGEP(G.T, K.In[1], Off[2]);
-    for (size_t I = 0; I < One.EpiIn.size(); ++I)
-      One.EpiIn[I].Base = K.B.CreateInBoundsGEP(G.T, K.In[I + 2], Off[I + 3]);
-    gemm(K, One);
-  });
+  Value *Work = K.B.CreateMul(K.B.CreateMul(G.M, G.N), G.K);
+  K.parallelForEach(
+      shapeOf(Batch), St,
+      [&](Kernel &Task, ArrayRef<Value *> Off) {
+        GemmArgs One = Args(Task);
+        IRBuilder<> &B = Task.B;
+        One.C = B.CreateInBoundsGEP(One.T, Task.Out, Off[0]);
+        One.A = B.CreateInBoundsGEP(One.T, Task.In[0], Off[1]);
+        One.B = B.CreateInBoundsGEP(One.T, Task.In[1], Off[2]);
+        for (size_t I = 0; I < One.EpiIn.size(); ++I)
+          One.EpiIn[I].Base =
+              B.CreateInBoundsGEP(One.T, Task.In[I + 2], Off[I + 3]);
+        gemm(Task, One);
+      },
+      Work);
 }
 
 } // namespace adj::cg

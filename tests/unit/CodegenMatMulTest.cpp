@@ -113,7 +113,8 @@ TEST(Codegen, MatMulTransposeFlags) {
 TEST(Codegen, MatMulLargeOddShapes) {
   // Odd sizes past the K block and many register tiles in every dim, with
   // every transpose variant, against the double-precision reference.
-  // 1100 rows cross the packed path's 1024-row block with an odd remainder.
+  // 1100 rows cross the packed path's M blocks (256 or 168 rows) with an
+  // odd remainder.
   const std::vector<std::array<int64_t, 3>> Sizes = {
       {257, 513, 129}, {129, 300, 515}, {1100, 130, 131}};
   for (DType T : FloatTypes) {

@@ -2,10 +2,10 @@
 //===//
 ///
 /// GEMMs split along N and along M (plain, transposed A, transposed B), a
-/// large fused elementwise kernel (flat and with a broadcast operand) and
-/// reductions over the leading and the trailing axis are lowered to
-/// parallel loops; run with 1, 2 and 3 threads their results are
-/// bit-identical and match the C++ reference.
+/// batched matmul split across its matrices, a large fused elementwise kernel
+/// (flat and with a broadcast operand) and reductions over the leading and the
+/// trailing axis are lowered to parallel loops; run with 1, 2 and 3 threads
+/// their results are bit-identical and match the C++ reference.
 ///
 //===----------------------------------------------------------------------===//
 #include "CodegenTestUtil.h"
@@ -43,6 +43,8 @@ TEST_F(CodegenThreads, ResultsDoNotDependOnTheThreadCount) {
   Value *P = F->addArg("p", ty(T, {kBatch, W}), ArgRole::Input);
   Value *Q = F->addArg("q", ty(T, {kBatch, W}), ArgRole::Input);
   Value *R = F->addArg("r", ty(T, {W}), ArgRole::Param);
+  Value *Z = F->addArg("z", ty(T, {kBatch, 40, 50}), ArgRole::Input);
+  Value *U = F->addArg("u", ty(T, {kBatch, 50, 60}), ArgRole::Input);
   auto Flags = [](bool TA, bool TB) {
     return Attrs{{"transpose_a", Attr(TA)}, {"transpose_b", Attr(TB)}};
   };
@@ -64,6 +66,7 @@ TEST_F(CodegenThreads, ResultsDoNotDependOnTheThreadCount) {
       {"cols", B.create(OpKind::ReduceSum, {P}, axesAttr({0}))});
   F->Results.push_back(
       {"rows", B.create(OpKind::ReduceSum, {P}, axesAttr({1}))});
+  F->Results.push_back({"bmm", B.create(OpKind::MatMul, {Z, U})});
 
   {
     llvm::LLVMContext Ctx;
@@ -83,7 +86,8 @@ TEST_F(CodegenThreads, ResultsDoNotDependOnTheThreadCount) {
         randVec(N * 300, -1, 1, T, 1),   randVec(300 * 200, -1, 1, T, 2),
         randVec(N * 500, -1, 1, T, 3),   randVec(N * 130, -1, 1, T, 4),
         randVec(170 * 300, -1, 1, T, 5), randVec(N * W, -1, 1, T, 6),
-        randVec(N * W, -1, 1, T, 7),     randVec(W, -1, 1, T, 8)};
+        randVec(N * W, -1, 1, T, 7),     randVec(W, -1, 1, T, 8),
+        randVec(N * 2000, -1, 1, T, 9),  randVec(N * 3000, -1, 1, T, 10)};
     std::vector<Vec> One;
     adj_rt_set_threads(1);
     ASSERT_EQ(C.run("f", N, Args, One), 0);
@@ -118,6 +122,14 @@ TEST_F(CodegenThreads, ResultsDoNotDependOnTheThreadCount) {
     expectClose(One[4], Bcast, Tol, "fused, broadcast");
     expectClose(One[5], Cols, Tol, "reduce_sum axis 0");
     expectClose(One[6], Rows, Tol * 10, "reduce_sum axis 1");
+    Vec Bmm;
+    for (int64_t I = 0; I < N; ++I) {
+      Vec Zi(Args[8].begin() + I * 2000, Args[8].begin() + (I + 1) * 2000);
+      Vec Ui(Args[9].begin() + I * 3000, Args[9].begin() + (I + 1) * 3000);
+      Vec Ci = matmulRef(Zi, Ui, 40, 50, 60);
+      Bmm.insert(Bmm.end(), Ci.begin(), Ci.end());
+    }
+    expectClose(One[7], Bmm, Tol, "batched z @ u");
   }
 }
 
