@@ -36,6 +36,7 @@
 /// bounds and the inner loops have no branch.
 ///
 //===----------------------------------------------------------------------===//
+#include "codegen/ConvPath.h"
 #include "codegen/Gemm.h"
 #include "ir/Conv2d.h"
 
@@ -53,6 +54,11 @@ constexpr int64_t kGemmGrain = 1 << 18;
 constexpr int64_t kConvTasks = 8;
 /// Larger cols buffers (of one image) take the direct loops instead.
 constexpr int64_t kMaxColsBytes = int64_t(64) << 20;
+
+ConvPath &convPathForTesting() {
+  static ConvPath P = ConvPath::Auto;
+  return P;
+}
 
 namespace {
 /// The sizes of one convolution (see the file comment).
@@ -90,6 +96,8 @@ struct ConvShape {
   int64_t colsElts() const { return identity() ? 0 : C * KH * KW * pixels(); }
   /// Whether the GEMM path runs, for elements of \p EltBytes.
   bool gemm(int64_t EltBytes) const {
+    if (convPathForTesting() != ConvPath::Auto)
+      return convPathForTesting() == ConvPath::Gemm;
     return colsElts() * EltBytes <= kMaxColsBytes;
   }
   /// The most tasks of the GEMM path.
@@ -740,7 +748,9 @@ static int64_t gemmCost(const ConvShape &S, unsigned VL) {
 /// layer's single input channel).
 static bool directRows(const ConvShape &S, int64_t EltBytes) {
   unsigned VL = std::max<unsigned>(1, hostVectorBits() / 8 / EltBytes);
-  return vectorRows(S) && 2 * directRowsCost(S, VL) < gemmCost(S, VL);
+  if (!vectorRows(S) || convPathForTesting() != ConvPath::Auto)
+    return vectorRows(S) && convPathForTesting() == ConvPath::Direct;
+  return 2 * directRowsCost(S, VL) < gemmCost(S, VL);
 }
 
 /// dw[o, c, kh, kw] = sum over images n and output rows oh (the tap row

@@ -161,6 +161,12 @@ CONV2D = [
      {"padding": "same", "dilation": [2, 1]}),
     ("depthwise_stride3", (2, 3, 7, 8), (6, 1, 2, 3),
      {"stride": [3, 2], "padding": [0, 1], "dilation": [1, 2], "groups": 3}),
+    # Width stride 1 (codegen/Conv.cpp's vector rows): groups, a height
+    # stride, width dilation and padding; a single channel wider than a
+    # vector.
+    ("rows_groups2_stride2x1", (3, 4, 9, 11), (6, 2, 3, 5),
+     {"stride": [2, 1], "padding": [1, 3], "dilation": [1, 2], "groups": 2}),
+    ("rows_wide_one_channel", (2, 1, 6, 37), (3, 1, 5, 5), {"padding": 2}),
 ]
 
 # (name, op, x shape, F.*_pool2d keyword arguments): odd sizes leaving
