@@ -459,43 +459,44 @@ static void im2colRows(Kernel &K, const ConvShape &S, Type *T, Value *X,
   });
 }
 
-/// col2im with width stride 1, per input row: for each (c, kh) and output
-/// row oh whose tap row ih is inside, dx[c, ih, iw] += sum over kw of
-/// cols[(c, kh, kw), oh, iw - IwOff(kw)] for the columns inside, added in
-/// kw order to a vector of dx read and written once (no load waits on a
-/// store of the previous tap).
+/// col2im with width stride 1 as a gather: dx[c, ih, iw] = the sum over
+/// (kh, kw) in order of cols[(c, kh, kw), oh, iw - IwOff(kw)] for the taps
+/// whose output row oh (ih = oh * sh + IhOff(kh)) and column are inside,
+/// summed in a vector and stored once: dx needs no zeroing, and no load
+/// waits on a store.
 static void col2imRows(Kernel &K, const ConvShape &S, Type *T, Value *Cols,
                        Value *DX) {
   IRBuilder<> &B = K.B;
   RowVectors RV(K, T);
   K.loop(K.i64(S.C), [&](Value *C) {
     Value *XPlane = B.CreateMul(C, K.i64(S.H * S.W));
-    for (int64_t Kh = 0; Kh < S.KH; ++Kh) {
-      int64_t IhOff = Kh * S.G.Dilation[0] - S.G.Padding[0];
-      auto [OhLo, OhHi] = validRange(K, K.i64(IhOff), S.G.Stride[0], S.H, S.OH);
-      Value *Row0 = B.CreateMul(K.madd(K.i64(Kh * S.KW), C, K.i64(S.KH * S.KW)),
-                                K.i64(S.pixels()));
-      K.loop(OhLo, OhHi, K.i64(1), [&](Value *Oh) {
-        Value *Ih =
-            B.CreateAdd(B.CreateMul(Oh, K.i64(S.G.Stride[0])), K.i64(IhOff));
-        Value *XRow = K.madd(XPlane, Ih, K.i64(S.W));
-        Value *ColRow = K.madd(Row0, Oh, K.i64(S.OW));
-        K.loop(K.i64(0), K.i64(S.W), K.i64(RV.VL), [&](Value *Iw) {
-          Value *Off = K.add(XRow, Iw);
-          Value *InRow = RV.mask(Iw, 0, S.W, S.W);
-          Value *Acc = RV.load(DX, Off, InRow);
+    Value *Rows = B.CreateMul(C, K.i64(S.KH * S.KW * S.pixels()));
+    K.loop(K.i64(S.H), [&](Value *Ih) {
+      Value *XRow = K.madd(XPlane, Ih, K.i64(S.W));
+      K.loop(K.i64(0), K.i64(S.W), K.i64(RV.VL), [&](Value *Iw) {
+        Value *Acc = Constant::getNullValue(RV.VT);
+        for (int64_t Kh = 0; Kh < S.KH; ++Kh) {
+          // oh = (ih - IhOff) / sh when that divides and lies inside.
+          Value *D =
+              B.CreateSub(Ih, K.i64(Kh * S.G.Dilation[0] - S.G.Padding[0]));
+          Value *Oh = B.CreateUDiv(D, K.i64(S.G.Stride[0]));
+          Value *Inside = B.CreateAnd(
+              B.CreateICmpEQ(B.CreateURem(D, K.i64(S.G.Stride[0])), K.i64(0)),
+              B.CreateICmpULT(Oh, K.i64(S.OH)));
+          Oh = B.CreateSelect(Inside, Oh, K.i64(0));
+          Value *All = B.CreateVectorSplat(RV.VL, Inside);
           for (int64_t Kw = 0; Kw < S.KW; ++Kw) {
             int64_t IwOff = Kw * S.G.Dilation[1] - S.G.Padding[2];
-            // ow = iw - IwOff.
-            Value *M = RV.mask(Iw, -IwOff, S.OW, S.W);
-            Value *Src = B.CreateSub(
-                K.add(K.add(ColRow, K.i64(Kw * S.pixels())), Iw), K.i64(IwOff));
+            Value *M = B.CreateAnd(RV.mask(Iw, -IwOff, S.OW, S.W), All);
+            Value *Row = K.add(Rows, K.i64((Kh * S.KW + Kw) * S.pixels()));
+            Value *Src = B.CreateSub(K.add(K.madd(Row, Oh, K.i64(S.OW)), Iw),
+                                     K.i64(IwOff));
             Acc = B.CreateFAdd(Acc, RV.load(Cols, Src, M));
           }
-          RV.store(Acc, DX, Off, InRow);
-        });
+        }
+        RV.store(Acc, DX, K.add(XRow, Iw), RV.mask(Iw, 0, S.W, S.W));
       });
-    }
+    });
   });
 }
 
@@ -625,7 +626,8 @@ static void gemmGradInput(Kernel &K, const ConvShape &S, Type *T) {
       });
       if (!Cols)
         return;
-      zero(Tk, T, DX, Tk.i64(0), Tk.i64(S.image()));
+      if (!vectorRows(S)) // col2imRows writes every element.
+        zero(Tk, T, DX, Tk.i64(0), Tk.i64(S.image()));
       col2im(Tk, S, T, Cols, DX);
     });
   });
