@@ -17,23 +17,34 @@
 ///   conv2d_grad_input   cols_g[Kcg, P] = w_g^T dy_g[Og, P] (transpose_a),
 ///                       then dx = col2im(cols): each column adds its taps
 ///   conv2d_grad_weight  dw_g[Og, Kcg] += dy_g[Og, P] cols_g^T (transpose_b,
-///                       accumulating over the images)
+///                       accumulating over the images); when Og < Kcg
+///                       instead dw_g^T[Kcg, Og] += cols_g dy_g^T, which
+///                       packs only dy for the micro-kernel, into per-task
+///                       partials transposed into dw at the end
+///
+/// With width stride 1 (vectorRows), im2col and col2im move vectors along
+/// the output rows: im2col one masked load per row segment (zeros for the
+/// padding), col2im a gather of all taps of a dx vector, stored once.
 ///
 /// A 1x1 convolution with stride 1 and no padding needs no im2col: cols is
 /// the image (dx for the input gradient). Tasks run over blocks of images,
 /// each with its own cols buffer in the kernel's workspace (workspaceOf, a
 /// slice of the step's planned scratch arena); the weight gradient's task t
-/// > 0 sums its images into a partial dw of its own there, and the partials
-/// are added to task 0's (the output) in task order after the loop. The
-/// task count depends on the problem size only, and every output element
-/// is computed by one task in a fixed order, so results do not depend on
-/// the number of threads.
+/// > 0 (every task in the transposed form) sums its images into a partial
+/// dw of its own there, and the partials are added in task order after the
+/// loop. The task count depends on the problem size only, and every output
+/// element is computed by one task in a fixed order, so results do not
+/// depend on the number of threads.
 ///
-/// When one image's cols buffer would exceed kMaxColsBytes, the ops fall
-/// back to direct loop nests (tasks over output planes, images and output
-/// channels) in which the loops over kh and kw run over the taps inside the
-/// input only (a range computed per output pixel), so no load is out of
-/// bounds and the inner loops have no branch.
+/// The weight gradient of shapes with few channels (LeNet's 1 -> 6 layer),
+/// where the GEMM's register tiles are mostly empty, takes a direct kernel
+/// along the output rows (directGradWeightRows), chosen by an estimate of
+/// both paths' vector operations. When one image's cols buffer would exceed
+/// kMaxColsBytes, the ops fall back to direct loop nests (tasks over output
+/// planes, images and output channels) in which the loops over kh and kw
+/// run over the taps inside the input only (a range computed per output
+/// pixel), so no load is out of bounds and the inner loops have no branch.
+/// Tests force either path (ConvPath.h).
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/ConvPath.h"
@@ -774,7 +785,9 @@ static void directGradWeightRows(Kernel &K, const ConvShape &S, Type *T) {
         Tk.loop(Tk.i64(S.KH), [&](Value *Kh) {
           Value *IhOff = B.CreateSub(B.CreateMul(Kh, Tk.i64(S.G.Dilation[0])),
                                      Tk.i64(S.G.Padding[0]));
-          auto [OhLo, OhHi] = validRange(Tk, IhOff, S.G.Stride[0], S.H, S.OH);
+          // Not a structured binding: the lambdas below capture it.
+          std::pair<Value *, Value *> OhR =
+              validRange(Tk, IhOff, S.G.Stride[0], S.H, S.OH);
           std::vector<Value *> Acc;
           for (int64_t Kw = 0; Kw < S.KW; ++Kw)
             Acc.push_back(Tk.var(Zero));
@@ -782,7 +795,7 @@ static void directGradWeightRows(Kernel &K, const ConvShape &S, Type *T) {
             Value *XImg = Tk.madd(XPlane, Img, Tk.i64(S.image()));
             Value *DYBase =
                 B.CreateMul(Tk.madd(Oc, Img, Tk.i64(S.O)), Tk.i64(S.pixels()));
-            Tk.loop(OhLo, OhHi, Tk.i64(1), [&](Value *Oh) {
+            Tk.loop(OhR.first, OhR.second, Tk.i64(1), [&](Value *Oh) {
               Value *Ih =
                   B.CreateAdd(B.CreateMul(Oh, Tk.i64(S.G.Stride[0])), IhOff);
               Value *XRow = Tk.madd(XImg, Ih, Tk.i64(S.W));
