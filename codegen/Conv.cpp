@@ -401,13 +401,19 @@ struct RowVectors {
   /// The lanes i = \p I0 + lane with 0 <= i + \p Off < \p Size and i <
   /// \p Limit (Off and the sizes small compile-time constants).
   Value *mask(Value *I0, int64_t Off, int64_t Size, int64_t Limit) {
+    return mask(I0, K.i64(Off), Size, Limit);
+  }
+  /// The same for an offset \p Off known at run time only.
+  Value *mask(Value *I0, Value *Off, int64_t Size, int64_t Limit) {
     IRBuilder<> &B = K.B;
     Value *I = B.CreateAdd(
         B.CreateVectorSplat(VL, B.CreateTrunc(I0, B.getInt32Ty())), Lanes);
     Value *In = B.CreateICmpULT(
-        B.CreateAdd(I, B.CreateVectorSplat(VL, B.getInt32(Off))),
+        B.CreateAdd(
+            I, B.CreateVectorSplat(VL, B.CreateTrunc(Off, B.getInt32Ty()))),
         B.CreateVectorSplat(VL, B.getInt32(Size)));
-    if (Off == 0 && Size <= Limit)
+    auto *C = dyn_cast<ConstantInt>(Off);
+    if (C && C->isZero() && Size <= Limit)
       return In;
     return B.CreateAnd(
         In, B.CreateICmpULT(I, B.CreateVectorSplat(VL, B.getInt32(Limit))));
@@ -442,31 +448,35 @@ static void im2colRows(Kernel &K, const ConvShape &S, Type *T, Value *X,
   Value *Zero = Constant::getNullValue(RV.VT);
   K.loop(K.i64(S.C), [&](Value *C) {
     Value *XPlane = B.CreateMul(C, K.i64(S.H * S.W));
-    for (int64_t Kh = 0; Kh < S.KH; ++Kh)
-      for (int64_t Kw = 0; Kw < S.KW; ++Kw) {
-        int64_t IhOff = Kh * S.G.Dilation[0] - S.G.Padding[0];
-        int64_t IwOff = Kw * S.G.Dilation[1] - S.G.Padding[2];
-        Value *Row =
-            B.CreateMul(K.madd(K.i64(Kh * S.KW + Kw), C, K.i64(S.KH * S.KW)),
-                        K.i64(S.pixels()));
+    // Loops, not unrolled taps: im2col runs twice per layer, and its code
+    // size counts in the compile time.
+    K.loop(K.i64(S.KH), [&](Value *Kh) {
+      K.loop(K.i64(S.KW), [&](Value *Kw) {
+        Value *IhOff = B.CreateSub(B.CreateMul(Kh, K.i64(S.G.Dilation[0])),
+                                   K.i64(S.G.Padding[0]));
+        Value *IwOff = B.CreateSub(B.CreateMul(Kw, K.i64(S.G.Dilation[1])),
+                                   K.i64(S.G.Padding[2]));
+        Value *Row = B.CreateMul(
+            K.madd(K.madd(Kw, Kh, K.i64(S.KW)), C, K.i64(S.KH * S.KW)),
+            K.i64(S.pixels()));
         K.loop(K.i64(S.OH), [&](Value *Oh) {
-          Value *Ih =
-              B.CreateAdd(B.CreateMul(Oh, K.i64(S.G.Stride[0])), K.i64(IhOff));
+          Value *Ih = B.CreateAdd(B.CreateMul(Oh, K.i64(S.G.Stride[0])), IhOff);
           Value *Inside = B.CreateICmpULT(Ih, K.i64(S.H));
           Value *XRow =
               K.madd(XPlane, B.CreateSelect(Inside, Ih, K.i64(0)), K.i64(S.W));
           Value *ColRow = K.madd(Row, Oh, K.i64(S.OW));
           K.loop(K.i64(0), K.i64(S.OW), K.i64(RV.VL), [&](Value *Ow) {
-            Value *Store = RV.mask(Ow, 0, S.OW, S.OW);
+            Value *Store = RV.mask(Ow, int64_t(0), S.OW, S.OW);
             Value *Load = B.CreateAnd(RV.mask(Ow, IwOff, S.W, S.OW),
                                       B.CreateVectorSplat(RV.VL, Inside));
-            Value *V = RV.load(
-                X, B.CreateAdd(B.CreateAdd(XRow, K.i64(IwOff)), Ow), Load);
+            Value *V =
+                RV.load(X, B.CreateAdd(B.CreateAdd(XRow, IwOff), Ow), Load);
             RV.store(B.CreateSelect(Load, V, Zero), Cols, K.add(ColRow, Ow),
                      Store);
           });
         });
-      }
+      });
+    });
   });
 }
 
@@ -505,7 +515,7 @@ static void col2imRows(Kernel &K, const ConvShape &S, Type *T, Value *Cols,
             Acc = B.CreateFAdd(Acc, RV.load(Cols, Src, M));
           }
         }
-        RV.store(Acc, DX, K.add(XRow, Iw), RV.mask(Iw, 0, S.W, S.W));
+        RV.store(Acc, DX, K.add(XRow, Iw), RV.mask(Iw, int64_t(0), S.W, S.W));
       });
     });
   });
@@ -802,7 +812,7 @@ static void directGradWeightRows(Kernel &K, const ConvShape &S, Type *T) {
               Value *DYRow = Tk.madd(DYBase, Oh, Tk.i64(S.OW));
               Tk.loop(Tk.i64(0), Tk.i64(S.OW), Tk.i64(RV.VL), [&](Value *Ow) {
                 Value *DY = RV.load(Tk.In[0], Tk.add(DYRow, Ow),
-                                    RV.mask(Ow, 0, S.OW, S.OW));
+                                    RV.mask(Ow, int64_t(0), S.OW, S.OW));
                 for (int64_t Kw = 0; Kw < S.KW; ++Kw) {
                   int64_t IwOff = Kw * S.G.Dilation[1] - S.G.Padding[2];
                   Value *X = RV.load(
