@@ -17,25 +17,37 @@
 ///   conv2d_grad_input   cols_g[Kcg, P] = w_g^T dy_g[Og, P] (transpose_a),
 ///                       then dx = col2im(cols): each column adds its taps
 ///   conv2d_grad_weight  dw_g[Og, Kcg] += dy_g[Og, P] cols_g^T (transpose_b,
-///                       accumulating over the images)
+///                       accumulating over the images); when Og < Kcg
+///                       instead dw_g^T[Kcg, Og] += cols_g dy_g^T, which
+///                       packs only dy for the micro-kernel, into per-task
+///                       partials transposed into dw at the end
+///
+/// With width stride 1 (vectorRows), im2col and col2im move vectors along
+/// the output rows: im2col one masked load per row segment (zeros for the
+/// padding), col2im a gather of all taps of a dx vector, stored once.
 ///
 /// A 1x1 convolution with stride 1 and no padding needs no im2col: cols is
 /// the image (dx for the input gradient). Tasks run over blocks of images,
 /// each with its own cols buffer in the kernel's workspace (workspaceOf, a
 /// slice of the step's planned scratch arena); the weight gradient's task t
-/// > 0 sums its images into a partial dw of its own there, and the partials
-/// are added to task 0's (the output) in task order after the loop. The
-/// task count depends on the problem size only, and every output element
-/// is computed by one task in a fixed order, so results do not depend on
-/// the number of threads.
+/// > 0 (every task in the transposed form) sums its images into a partial
+/// dw of its own there, and the partials are added in task order after the
+/// loop. The task count depends on the problem size only, and every output
+/// element is computed by one task in a fixed order, so results do not
+/// depend on the number of threads.
 ///
-/// When one image's cols buffer would exceed kMaxColsBytes, the ops fall
-/// back to direct loop nests (tasks over output planes, images and output
-/// channels) in which the loops over kh and kw run over the taps inside the
-/// input only (a range computed per output pixel), so no load is out of
-/// bounds and the inner loops have no branch.
+/// The weight gradient of shapes with few channels (LeNet's 1 -> 6 layer),
+/// where the GEMM's register tiles are mostly empty, takes a direct kernel
+/// along the output rows (directGradWeightRows), chosen by an estimate of
+/// both paths' vector operations. When one image's cols buffer would exceed
+/// kMaxColsBytes, the ops fall back to direct loop nests (tasks over output
+/// planes, images and output channels) in which the loops over kh and kw
+/// run over the taps inside the input only (a range computed per output
+/// pixel), so no load is out of bounds and the inner loops have no branch.
+/// Tests force either path (ConvPath.h).
 ///
 //===----------------------------------------------------------------------===//
+#include "codegen/ConvPath.h"
 #include "codegen/Gemm.h"
 #include "ir/Conv2d.h"
 
@@ -53,6 +65,11 @@ constexpr int64_t kGemmGrain = 1 << 18;
 constexpr int64_t kConvTasks = 8;
 /// Larger cols buffers (of one image) take the direct loops instead.
 constexpr int64_t kMaxColsBytes = int64_t(64) << 20;
+
+ConvPath &convPathForTesting() {
+  static ConvPath P = ConvPath::Auto;
+  return P;
+}
 
 namespace {
 /// The sizes of one convolution (see the file comment).
@@ -90,6 +107,8 @@ struct ConvShape {
   int64_t colsElts() const { return identity() ? 0 : C * KH * KW * pixels(); }
   /// Whether the GEMM path runs, for elements of \p EltBytes.
   bool gemm(int64_t EltBytes) const {
+    if (convPathForTesting() != ConvPath::Auto)
+      return convPathForTesting() == ConvPath::Gemm;
     return colsElts() * EltBytes <= kMaxColsBytes;
   }
   /// The most tasks of the GEMM path.
@@ -308,31 +327,28 @@ struct ColRow {
 };
 } // namespace
 
-/// Calls \p Fn for every row of one image's im2col matrix, in order.
+/// Calls \p Fn for every row of one image's im2col matrix: in order, or
+/// with kw outside kh when \p KwOuter (col2im: rows next in that order
+/// add to different input rows, so no load waits on an overlapping store).
 static void forEachColRow(Kernel &K, const ConvShape &S,
-                          function_ref<void(const ColRow &)> Fn) {
+                          function_ref<void(const ColRow &)> Fn,
+                          bool KwOuter = false) {
   IRBuilder<> &B = K.B;
+  auto Row = [&](Value *C, Value *Kh, Value *Kw) {
+    Value *IhOff = B.CreateSub(B.CreateMul(Kh, K.i64(S.G.Dilation[0])),
+                               K.i64(S.G.Padding[0]));
+    auto [OhLo, OhHi] = validRange(K, IhOff, S.G.Stride[0], S.H, S.OH);
+    Value *IwOff = B.CreateSub(B.CreateMul(Kw, K.i64(S.G.Dilation[1])),
+                               K.i64(S.G.Padding[2]));
+    auto [OwLo, OwHi] = validRange(K, IwOff, S.G.Stride[1], S.W, S.OW);
+    Value *R = K.madd(K.madd(Kw, Kh, K.i64(S.KW)), C, K.i64(S.KH * S.KW));
+    Fn({B.CreateMul(R, K.i64(S.pixels())), B.CreateMul(C, K.i64(S.H * S.W)),
+        OhLo, OhHi, OwLo, OwHi, IhOff, IwOff});
+  };
   K.loop(K.i64(S.C), [&](Value *C) {
-    K.loop(K.i64(S.KH), [&](Value *Kh) {
-      Value *IhOff = B.CreateSub(B.CreateMul(Kh, K.i64(S.G.Dilation[0])),
-                                 K.i64(S.G.Padding[0]));
-      std::pair<Value *, Value *> OhR =
-          validRange(K, IhOff, S.G.Stride[0], S.H, S.OH);
-      K.loop(K.i64(S.KW), [&](Value *Kw) {
-        Value *IwOff = B.CreateSub(B.CreateMul(Kw, K.i64(S.G.Dilation[1])),
-                                   K.i64(S.G.Padding[2]));
-        auto [OwLo, OwHi] = validRange(K, IwOff, S.G.Stride[1], S.W, S.OW);
-        Value *Row = K.madd(K.madd(Kw, Kh, K.i64(S.KW)), C, K.i64(S.KH * S.KW));
-        ColRow R{B.CreateMul(Row, K.i64(S.pixels())),
-                 B.CreateMul(C, K.i64(S.H * S.W)),
-                 OhR.first,
-                 OhR.second,
-                 OwLo,
-                 OwHi,
-                 IhOff,
-                 IwOff};
-        Fn(R);
-      });
+    K.loop(K.i64(KwOuter ? S.KW : S.KH), [&](Value *A) {
+      K.loop(K.i64(KwOuter ? S.KH : S.KW),
+             [&](Value *I) { KwOuter ? Row(C, I, A) : Row(C, A, I); });
     });
   });
 }
@@ -360,10 +376,157 @@ static void zero(Kernel &K, Type *T, Value *Buf, Value *Begin, Value *End) {
   K.loop(Begin, End, K.i64(1), [&](Value *I) { K.store(K.fp(T, 0), Buf, I); });
 }
 
+namespace {
+/// Vectors along a row for im2col and col2im when the width stride is 1:
+/// VL lanes of the host's vector width, masked loads that read zeros (or
+/// nothing) for lanes outside the input, so padding needs no branch.
+struct RowVectors {
+  Kernel &K;
+  Type *T;
+  unsigned VL;
+  FixedVectorType *VT;
+  Value *Lanes; ///< <0, 1, ..., VL - 1> in i32.
+  Align A;
+
+  RowVectors(Kernel &K, Type *T)
+      : K(K), T(T), VL(std::max(1u, hostVectorBits() /
+                                        unsigned(T->getPrimitiveSizeInBits()))),
+        VT(FixedVectorType::get(T, VL)),
+        A(Align(T->getPrimitiveSizeInBits() / 8)) {
+    SmallVector<Constant *, 16> L;
+    for (unsigned I = 0; I < VL; ++I)
+      L.push_back(K.B.getInt32(I));
+    Lanes = ConstantVector::get(L);
+  }
+  /// The lanes i = \p I0 + lane with 0 <= i + \p Off < \p Size and i <
+  /// \p Limit (Off and the sizes small compile-time constants).
+  Value *mask(Value *I0, int64_t Off, int64_t Size, int64_t Limit) {
+    return mask(I0, K.i64(Off), Size, Limit);
+  }
+  /// The same for an offset \p Off known at run time only.
+  Value *mask(Value *I0, Value *Off, int64_t Size, int64_t Limit) {
+    IRBuilder<> &B = K.B;
+    Value *I = B.CreateAdd(
+        B.CreateVectorSplat(VL, B.CreateTrunc(I0, B.getInt32Ty())), Lanes);
+    Value *In = B.CreateICmpULT(
+        B.CreateAdd(
+            I, B.CreateVectorSplat(VL, B.CreateTrunc(Off, B.getInt32Ty()))),
+        B.CreateVectorSplat(VL, B.getInt32(Size)));
+    auto *C = dyn_cast<ConstantInt>(Off);
+    if (C && C->isZero() && Size <= Limit)
+      return In;
+    return B.CreateAnd(
+        In, B.CreateICmpULT(I, B.CreateVectorSplat(VL, B.getInt32(Limit))));
+  }
+  /// The address Base + Off (elements; may lie outside the buffer for
+  /// lanes a mask turns off, so no inbounds).
+  Value *ptr(Value *Base, Value *Off) { return K.B.CreateGEP(T, Base, Off); }
+  Value *load(Value *Base, Value *Off, Value *Mask) {
+    return K.B.CreateMaskedLoad(VT, ptr(Base, Off), A, Mask,
+                                Constant::getNullValue(VT));
+  }
+  void store(Value *V, Value *Base, Value *Off, Value *Mask) {
+    K.B.CreateMaskedStore(V, ptr(Base, Off), A, Mask);
+  }
+};
+} // namespace
+
+/// Whether im2col and col2im take the vector rows of RowVectors (width
+/// stride 1, and small enough for i32 lanes).
+static bool vectorRows(const ConvShape &S) {
+  return S.G.Stride[1] == 1 && S.W + S.KW * S.G.Dilation[1] < (1 << 30);
+}
+
+/// im2col with width stride 1: per row k = (c, kh, kw) and output row oh,
+/// the OW columns are one masked load of the input row at iw = ow + IwOff
+/// (zeros outside it) stored whole; output rows whose tap row lies in the
+/// padding are zeros.
+static void im2colRows(Kernel &K, const ConvShape &S, Type *T, Value *X,
+                       Value *Cols) {
+  IRBuilder<> &B = K.B;
+  RowVectors RV(K, T);
+  Value *Zero = Constant::getNullValue(RV.VT);
+  K.loop(K.i64(S.C), [&](Value *C) {
+    Value *XPlane = B.CreateMul(C, K.i64(S.H * S.W));
+    // Loops, not unrolled taps: im2col runs twice per layer, and its code
+    // size counts in the compile time.
+    K.loop(K.i64(S.KH), [&](Value *Kh) {
+      K.loop(K.i64(S.KW), [&](Value *Kw) {
+        Value *IhOff = B.CreateSub(B.CreateMul(Kh, K.i64(S.G.Dilation[0])),
+                                   K.i64(S.G.Padding[0]));
+        Value *IwOff = B.CreateSub(B.CreateMul(Kw, K.i64(S.G.Dilation[1])),
+                                   K.i64(S.G.Padding[2]));
+        Value *Row = B.CreateMul(
+            K.madd(K.madd(Kw, Kh, K.i64(S.KW)), C, K.i64(S.KH * S.KW)),
+            K.i64(S.pixels()));
+        K.loop(K.i64(S.OH), [&](Value *Oh) {
+          Value *Ih = B.CreateAdd(B.CreateMul(Oh, K.i64(S.G.Stride[0])), IhOff);
+          Value *Inside = B.CreateICmpULT(Ih, K.i64(S.H));
+          Value *XRow =
+              K.madd(XPlane, B.CreateSelect(Inside, Ih, K.i64(0)), K.i64(S.W));
+          Value *ColRow = K.madd(Row, Oh, K.i64(S.OW));
+          K.loop(K.i64(0), K.i64(S.OW), K.i64(RV.VL), [&](Value *Ow) {
+            Value *Store = RV.mask(Ow, int64_t(0), S.OW, S.OW);
+            Value *Load = B.CreateAnd(RV.mask(Ow, IwOff, S.W, S.OW),
+                                      B.CreateVectorSplat(RV.VL, Inside));
+            Value *V =
+                RV.load(X, B.CreateAdd(B.CreateAdd(XRow, IwOff), Ow), Load);
+            RV.store(B.CreateSelect(Load, V, Zero), Cols, K.add(ColRow, Ow),
+                     Store);
+          });
+        });
+      });
+    });
+  });
+}
+
+/// col2im with width stride 1 as a gather: dx[c, ih, iw] = the sum over
+/// (kh, kw) in order of cols[(c, kh, kw), oh, iw - IwOff(kw)] for the taps
+/// whose output row oh (ih = oh * sh + IhOff(kh)) and column are inside,
+/// summed in a vector and stored once: dx needs no zeroing, and no load
+/// waits on a store.
+static void col2imRows(Kernel &K, const ConvShape &S, Type *T, Value *Cols,
+                       Value *DX) {
+  IRBuilder<> &B = K.B;
+  RowVectors RV(K, T);
+  K.loop(K.i64(S.C), [&](Value *C) {
+    Value *XPlane = B.CreateMul(C, K.i64(S.H * S.W));
+    Value *Rows = B.CreateMul(C, K.i64(S.KH * S.KW * S.pixels()));
+    K.loop(K.i64(S.H), [&](Value *Ih) {
+      Value *XRow = K.madd(XPlane, Ih, K.i64(S.W));
+      K.loop(K.i64(0), K.i64(S.W), K.i64(RV.VL), [&](Value *Iw) {
+        Value *Acc = Constant::getNullValue(RV.VT);
+        for (int64_t Kh = 0; Kh < S.KH; ++Kh) {
+          // oh = (ih - IhOff) / sh when that divides and lies inside.
+          Value *D =
+              B.CreateSub(Ih, K.i64(Kh * S.G.Dilation[0] - S.G.Padding[0]));
+          Value *Oh = B.CreateUDiv(D, K.i64(S.G.Stride[0]));
+          Value *Inside = B.CreateAnd(
+              B.CreateICmpEQ(B.CreateURem(D, K.i64(S.G.Stride[0])), K.i64(0)),
+              B.CreateICmpULT(Oh, K.i64(S.OH)));
+          Oh = B.CreateSelect(Inside, Oh, K.i64(0));
+          Value *All = B.CreateVectorSplat(RV.VL, Inside);
+          for (int64_t Kw = 0; Kw < S.KW; ++Kw) {
+            int64_t IwOff = Kw * S.G.Dilation[1] - S.G.Padding[2];
+            Value *M = B.CreateAnd(RV.mask(Iw, -IwOff, S.OW, S.W), All);
+            Value *Row = K.add(Rows, K.i64((Kh * S.KW + Kw) * S.pixels()));
+            Value *Src = B.CreateSub(K.add(K.madd(Row, Oh, K.i64(S.OW)), Iw),
+                                     K.i64(IwOff));
+            Acc = B.CreateFAdd(Acc, RV.load(Cols, Src, M));
+          }
+        }
+        RV.store(Acc, DX, K.add(XRow, Iw), RV.mask(Iw, int64_t(0), S.W, S.W));
+      });
+    });
+  });
+}
+
 /// Writes image \p X's im2col matrix to \p Cols: the taps inside the input,
 /// zeros for those in the padding.
 static void im2col(Kernel &K, const ConvShape &S, Type *T, Value *X,
                    Value *Cols) {
+  if (vectorRows(S))
+    return im2colRows(K, S, T, X, Cols);
   forEachColRow(K, S, [&](const ColRow &R) {
     Value *OW = K.i64(S.OW);
     // Rows above and below the input, then the columns beside it.
@@ -385,13 +548,19 @@ static void im2col(Kernel &K, const ConvShape &S, Type *T, Value *X,
 /// im2col), row by row in order.
 static void col2im(Kernel &K, const ConvShape &S, Type *T, Value *Cols,
                    Value *DX) {
+  if (vectorRows(S))
+    return col2imRows(K, S, T, Cols, DX);
   IRBuilder<> &B = K.B;
-  forEachColRow(K, S, [&](const ColRow &R) {
-    forEachInside(K, S, R, [&](Value *ColOff, Value *XOff) {
-      Value *Sum = B.CreateFAdd(K.load(T, DX, XOff), K.load(T, Cols, ColOff));
-      K.store(Sum, DX, XOff);
-    });
-  });
+  forEachColRow(
+      K, S,
+      [&](const ColRow &R) {
+        forEachInside(K, S, R, [&](Value *ColOff, Value *XOff) {
+          Value *Sum =
+              B.CreateFAdd(K.load(T, DX, XOff), K.load(T, Cols, ColOff));
+          K.store(Sum, DX, XOff);
+        });
+      },
+      /*KwOuter=*/true);
 }
 
 /// The product of one image and group, of static sizes M x K x N.
@@ -478,22 +647,64 @@ static void gemmGradInput(Kernel &K, const ConvShape &S, Type *T) {
       });
       if (!Cols)
         return;
-      zero(Tk, T, DX, Tk.i64(0), Tk.i64(S.image()));
+      if (!vectorRows(S)) // col2imRows writes every element.
+        zero(Tk, T, DX, Tk.i64(0), Tk.i64(S.image()));
       col2im(Tk, S, T, Cols, DX);
     });
   });
 }
 
+/// dw[g, o, k] = the sum over tasks t < \p NTasks, in order, of partial
+/// t's dw^T[g, k, o] (each partial DW elements from \p Parts).
+static void sumTransposedParts(Kernel &K, const ConvShape &S, Type *T,
+                               Value *Parts, Value *NTasks) {
+  IRBuilder<> &B = K.B;
+  int64_t Kcg = S.rowsPerGroup(), DW = S.O * Kcg;
+  K.loop(K.i64(S.G.Groups), [&](Value *G) {
+    Value *Base = B.CreateMul(G, K.i64(S.Og * Kcg));
+    K.loop(K.i64(S.Og), [&](Value *Oc) {
+      K.loop(K.i64(Kcg), [&](Value *Kk) {
+        Value *Src = K.madd(Oc, Kk, K.i64(S.Og));
+        Value *Sum = K.var(K.load(T, Parts, K.add(Base, Src)));
+        K.loop(K.i64(1), NTasks, K.i64(1), [&](Value *Task) {
+          Value *Off = K.add(K.madd(Base, Task, K.i64(DW)), Src);
+          K.write(Sum, B.CreateFAdd(K.read(T, Sum), K.load(T, Parts, Off)));
+        });
+        K.store(K.read(T, Sum), K.Out, K.add(Base, K.madd(Kk, Oc, K.i64(Kcg))));
+      });
+    });
+  });
+}
+
+/// Whether the weight gradient runs as dw^T[Kcg, Og] = cols dy^T, which
+/// packs dy (Og x P per image) for the micro-kernel instead of cols^T (Kcg x
+/// P): when a group has fewer output channels than im2col rows.
+static bool gradWeightTransposed(const ConvShape &S) {
+  return S.Og < S.rowsPerGroup();
+}
+
+/// The elements of one task's partial weight gradient in the workspace,
+/// after the cols buffers: all tasks' in the transposed form, those of
+/// tasks t > 0 otherwise (task 0 sums into dw).
+static int64_t gradWeightParts(const ConvShape &S) {
+  int64_t Parts = gradWeightTransposed(S) ? S.maxTasks() : S.maxTasks() - 1;
+  return Parts * S.O * S.rowsPerGroup();
+}
+
 static void gemmGradWeight(Kernel &K, const ConvShape &S, Type *T) {
   int64_t Kcg = S.rowsPerGroup(), P = S.pixels(), DW = S.O * Kcg;
   int64_t ColsAll = S.maxTasks() * S.colsElts();
+  bool Tr = gradWeightTransposed(S);
   overImages(K, S, [&](Kernel &Tk, Value *Task, Value *, Value *Lo, Value *Hi) {
     IRBuilder<> &B = Tk.B;
     Value *Ws = Tk.Outs.size() > 1 ? Tk.Outs[1] : nullptr;
     Value *Cols = S.identity() ? nullptr : at(Tk, T, Ws, Task, S.colsElts());
-    // Task 0 sums into dw, task t > 0 into partial t - 1 after the cols.
+    // Transposed: task t sums into partial t. Otherwise task 0 sums into
+    // dw, task t > 0 into partial t - 1.
     Value *Acc = Tk.Out;
-    if (Ws) {
+    if (Tr) {
+      Acc = at(Tk, T, at(Tk, T, Ws, Tk.i64(1), ColsAll), Task, DW);
+    } else if (Ws) {
       Value *Part = at(Tk, T, at(Tk, T, Ws, Tk.i64(1), ColsAll),
                        B.CreateSub(Tk.max(Task, Tk.i64(1)), Tk.i64(1)), DW);
       Acc = B.CreateSelect(B.CreateICmpEQ(Task, Tk.i64(0)), Tk.Out, Part);
@@ -505,25 +716,124 @@ static void gemmGradWeight(Kernel &K, const ConvShape &S, Type *T) {
       if (Cols)
         im2col(Tk, S, T, X, Cols);
       forEachGroup(Tk, S, [&](Value *G) {
-        GemmArgs A = product(Tk, T, S.Og, P, Kcg, at(Tk, T, DY, G, S.Og * P),
-                             at(Tk, T, Cols ? Cols : X, G, Kcg * P),
-                             at(Tk, T, Acc, G, S.Og * Kcg), false, true);
+        Value *CG = at(Tk, T, Cols ? Cols : X, G, Kcg * P);
+        Value *DYG = at(Tk, T, DY, G, S.Og * P);
+        Value *AccG = at(Tk, T, Acc, G, S.Og * Kcg);
+        GemmArgs A =
+            Tr ? product(Tk, T, Kcg, P, S.Og, CG, DYG, AccG, false, true)
+               : product(Tk, T, S.Og, P, Kcg, DYG, CG, AccG, false, true);
         A.Accumulate = true;
         gemm(Tk, A);
       });
     });
   });
-  if (S.maxTasks() == 1)
+  if (S.maxTasks() == 1 && !Tr)
     return;
   // The partials, added in task order.
   Value *Max = K.min(K.get(S.N), K.i64(S.maxTasks()));
   Value *NTasks = K.taskCount(K.get(S.work()), kGemmGrain, Max);
   Value *Parts = at(K, T, K.Outs[1], K.i64(1), ColsAll);
+  if (Tr)
+    return sumTransposedParts(K, S, T, Parts, NTasks);
   K.loop(K.i64(1), NTasks, K.i64(1), [&](Value *Task) {
     Value *Part = at(K, T, Parts, K.B.CreateSub(Task, K.i64(1)), DW);
     K.loop(K.i64(DW), [&](Value *I) {
       K.store(K.B.CreateFAdd(K.load(T, K.Out, I), K.load(T, Part, I)), K.Out,
               I);
+    });
+  });
+}
+
+//===-- Direct weight gradient along the rows
+//------------------------------===//
+
+/// Vector multiply-adds of the direct weight gradient per image: one per
+/// (o, c, kh, kw, oh, vector of the output row).
+static int64_t directRowsCost(const ConvShape &S, unsigned VL) {
+  return S.O * S.Cg * S.KH * S.KW * S.OH * ((S.OW + VL - 1) / VL);
+}
+
+/// Those of the GEMM path per image (the transposed or plain product with
+/// its register tiles rounded up, the packing of its transposed operand
+/// and im2col), for choosing between the two.
+static int64_t gemmCost(const ConvShape &S, unsigned VL) {
+  int64_t Kcg = S.rowsPerGroup(), P = S.pixels(), MR = VL >= 16 ? 8 : 6;
+  auto Up = [](int64_t A, int64_t B) { return (A + B - 1) / B * B; };
+  int64_t M = S.Og < Kcg ? Kcg : S.Og, N = S.Og < Kcg ? S.Og : Kcg;
+  int64_t NR = N <= VL ? VL : 2 * VL;
+  int64_t Fma = Up(M, MR) * P * (Up(N, NR) / VL);
+  return S.G.Groups * (Fma + Up(N, NR) * P) + S.colsElts() * 2 / VL;
+}
+
+/// Whether the weight gradient takes the direct rows kernel: width stride
+/// 1 and, at twice the GEMM's cost per vector operation (two loads per
+/// multiply-add), cheaper than the GEMM path (few channels, e.g. a first
+/// layer's single input channel).
+static bool directRows(const ConvShape &S, int64_t EltBytes) {
+  unsigned VL = std::max<unsigned>(1, hostVectorBits() / 8 / EltBytes);
+  if (!vectorRows(S) || convPathForTesting() != ConvPath::Auto)
+    return vectorRows(S) && convPathForTesting() == ConvPath::Direct;
+  return 2 * directRowsCost(S, VL) < gemmCost(S, VL);
+}
+
+/// dw[o, c, kh, kw] = sum over images n and output rows oh (the tap row
+/// inside) of dy[n, o, oh, :] . x[n, g c, ih, IwOff(kw) + :], in vectors
+/// along the output row: per (o, c, kh), KW vector accumulators summed in
+/// a fixed order and reduced at the end. Tasks over output channels.
+static void directGradWeightRows(Kernel &K, const ConvShape &S, Type *T) {
+  Value *NTasks = K.taskCount(K.get(S.work()), kConvGrain, K.i64(S.O));
+  K.parallel(NTasks, [&](Kernel &Tk, Value *Task, Value *Count,
+                         ArrayRef<Value *>) {
+    IRBuilder<> &B = Tk.B;
+    RowVectors RV(Tk, T);
+    Value *Zero = Constant::getNullValue(RV.VT);
+    auto [Lo, Hi] = Tk.taskRange(Task, Count, Tk.i64(S.O), 1);
+    Tk.loop(Lo, Hi, Tk.i64(1), [&](Value *Oc) {
+      Value *XCh0 = B.CreateMul(B.CreateUDiv(Oc, Tk.i64(S.Og)), Tk.i64(S.Cg));
+      Tk.loop(Tk.i64(S.Cg), [&](Value *Ch) {
+        Value *XPlane = B.CreateMul(Tk.add(XCh0, Ch), Tk.i64(S.H * S.W));
+        Tk.loop(Tk.i64(S.KH), [&](Value *Kh) {
+          Value *IhOff = B.CreateSub(B.CreateMul(Kh, Tk.i64(S.G.Dilation[0])),
+                                     Tk.i64(S.G.Padding[0]));
+          // Not a structured binding: the lambdas below capture it.
+          std::pair<Value *, Value *> OhR =
+              validRange(Tk, IhOff, S.G.Stride[0], S.H, S.OH);
+          std::vector<Value *> Acc;
+          for (int64_t Kw = 0; Kw < S.KW; ++Kw)
+            Acc.push_back(Tk.var(Zero));
+          Tk.loop(Tk.get(S.N), [&](Value *Img) {
+            Value *XImg = Tk.madd(XPlane, Img, Tk.i64(S.image()));
+            Value *DYBase =
+                B.CreateMul(Tk.madd(Oc, Img, Tk.i64(S.O)), Tk.i64(S.pixels()));
+            Tk.loop(OhR.first, OhR.second, Tk.i64(1), [&](Value *Oh) {
+              Value *Ih =
+                  B.CreateAdd(B.CreateMul(Oh, Tk.i64(S.G.Stride[0])), IhOff);
+              Value *XRow = Tk.madd(XImg, Ih, Tk.i64(S.W));
+              Value *DYRow = Tk.madd(DYBase, Oh, Tk.i64(S.OW));
+              Tk.loop(Tk.i64(0), Tk.i64(S.OW), Tk.i64(RV.VL), [&](Value *Ow) {
+                Value *DY = RV.load(Tk.In[0], Tk.add(DYRow, Ow),
+                                    RV.mask(Ow, int64_t(0), S.OW, S.OW));
+                for (int64_t Kw = 0; Kw < S.KW; ++Kw) {
+                  int64_t IwOff = Kw * S.G.Dilation[1] - S.G.Padding[2];
+                  Value *X = RV.load(
+                      Tk.In[1], B.CreateAdd(Tk.add(XRow, Ow), Tk.i64(IwOff)),
+                      RV.mask(Ow, IwOff, S.W, S.OW));
+                  Value *Cur = Tk.read(RV.VT, Acc[Kw]);
+                  Tk.write(Acc[Kw],
+                           Tk.intrinsic(Intrinsic::fmuladd, {DY, X, Cur}));
+                }
+              });
+            });
+          });
+          // dw[o, c, kh, :] at ((o Cg + c) KH + kh) KW.
+          Value *WRow = B.CreateMul(
+              Tk.madd(Kh, Tk.madd(Ch, Oc, Tk.i64(S.Cg)), Tk.i64(S.KH)),
+              Tk.i64(S.KW));
+          for (int64_t Kw = 0; Kw < S.KW; ++Kw)
+            Tk.store(B.CreateFAddReduce(Tk.fp(T, 0), Tk.read(RV.VT, Acc[Kw])),
+                     Tk.Out, Tk.add(WRow, Tk.i64(Kw)));
+        });
+      });
     });
   });
 }
@@ -547,6 +857,8 @@ void emitConv2dGradInput(Kernel &K, const Op &O) {
 void emitConv2dGradWeight(Kernel &K, const Op &O) {
   ConvShape S = ConvShape::of(O);
   Type *T = eltType(K.Ctx, O.type().Elt);
+  if (directRows(S, dtypeBytes(O.type().Elt)))
+    return directGradWeightRows(K, S, T);
   if (S.gemm(dtypeBytes(O.type().Elt)))
     return gemmGradWeight(K, S, T);
   directGradWeight(K, O, S, T);
@@ -562,11 +874,12 @@ ByteSize workspaceOf(const Op &O) {
     return {};
   cg::ConvShape S = cg::ConvShape::of(O);
   int64_t Bytes = dtypeBytes(O.type().Elt);
-  if (!S.gemm(Bytes))
+  if (!S.gemm(Bytes) ||
+      (O.Kind == OpKind::Conv2dGradWeight && cg::directRows(S, Bytes)))
     return {};
   int64_t Elts = S.maxTasks() * S.colsElts();
   if (O.Kind == OpKind::Conv2dGradWeight)
-    Elts += (S.maxTasks() - 1) * S.O * S.rowsPerGroup();
+    Elts += cg::gradWeightParts(S);
   return Elts ? ByteSize{Elts * Bytes, 0} : ByteSize{};
 }
 

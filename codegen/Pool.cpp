@@ -130,10 +130,206 @@ static void fill(Kernel &K, Value *V, Value *Base, int64_t Count) {
   K.loop(K.i64(Count), [&](Value *I) { K.store(V, K.Out, K.add(Base, I)); });
 }
 
+//===-- Windows that tile the input
+//----------------------------------------===//
+
+/// Whether the windows tile the input without overlap or padding (kernel =
+/// stride, no padding; e.g. LeNet's 2x2 pools): then every input element
+/// lies in at most one window, and the pools run on whole vectors of
+/// output columns (WindowRows).
+static bool tiling(const PoolShape &S) {
+  const Pool2dGeometry &G = S.G;
+  return G.Kernel == G.Stride && G.Padding == std::array<int64_t, 2>{0, 0} &&
+         S.OW * G.Kernel[1] < (int64_t(1) << 30);
+}
+
+namespace {
+/// Vectors of VL output columns of one output row of a tiling pool: the
+/// KW * VL input elements under them in each window row are loaded at once
+/// and split into the KW taps (lane j of tap kw: element j * KW + kw), and
+/// the adjoint's taps are interleaved back the same way.
+struct WindowRows {
+  Kernel &K;
+  Type *T;
+  int64_t KW;
+  unsigned VL;
+  FixedVectorType *VT, *WideT;
+  Align A;
+
+  WindowRows(Kernel &K, Type *T, int64_t KW)
+      : K(K), T(T), KW(KW),
+        VL(std::max(1u,
+                    hostVectorBits() / unsigned(T->getPrimitiveSizeInBits()))),
+        VT(FixedVectorType::get(T, VL)),
+        WideT(FixedVectorType::get(T, unsigned(KW) * VL)),
+        A(Align(T->getPrimitiveSizeInBits() / 8)) {}
+
+  /// The first \p Room of \p Lanes lanes.
+  Value *mask(unsigned Lanes, Value *Room) {
+    IRBuilder<> &B = K.B;
+    SmallVector<Constant *, 64> L;
+    for (unsigned I = 0; I < Lanes; ++I)
+      L.push_back(B.getInt32(I));
+    return B.CreateICmpULT(
+        ConstantVector::get(L),
+        B.CreateVectorSplat(Lanes, B.CreateTrunc(Room, B.getInt32Ty())));
+  }
+  /// The KW taps of the window row at \p Off (input offset of output
+  /// column Ow0's window) for the \p Cols valid output columns.
+  std::vector<Value *> taps(Value *Base, Value *Off, Value *Cols) {
+    IRBuilder<> &B = K.B;
+    Value *Wide = B.CreateMaskedLoad(
+        WideT, B.CreateInBoundsGEP(T, Base, Off), A,
+        mask(unsigned(KW) * VL, B.CreateMul(Cols, K.i64(KW))),
+        Constant::getNullValue(WideT));
+    std::vector<Value *> R;
+    for (int64_t Kw = 0; Kw < KW; ++Kw) {
+      SmallVector<int, 16> Idx;
+      for (unsigned J = 0; J < VL; ++J)
+        Idx.push_back(int(J * KW + Kw));
+      R.push_back(B.CreateShuffleVector(Wide, Idx));
+    }
+    return R;
+  }
+  /// Stores the KW taps \p Taps interleaved at \p Off (the inverse of
+  /// taps) for the \p Cols valid output columns.
+  void storeTaps(ArrayRef<Value *> Taps, Value *Base, Value *Off, Value *Cols) {
+    IRBuilder<> &B = K.B;
+    // Concatenate the taps (operands of a shuffle have one width: each
+    // tap is widened to the lanes so far first), then interleave.
+    Value *Cat = Taps[0];
+    for (int64_t Kw = 1; Kw < KW; ++Kw) {
+      unsigned N = unsigned(Kw) * VL;
+      SmallVector<int, 64> Pad, Join;
+      for (unsigned I = 0; I < N; ++I)
+        Pad.push_back(I < VL ? int(I) : -1);
+      for (unsigned I = 0; I < N + VL; ++I)
+        Join.push_back(int(I));
+      Value *Tap = N == VL ? Taps[Kw] : B.CreateShuffleVector(Taps[Kw], Pad);
+      Cat = B.CreateShuffleVector(Cat, Tap, Join);
+    }
+    SmallVector<int, 64> Idx;
+    for (unsigned J = 0; J < VL; ++J)
+      for (int64_t Kw = 0; Kw < KW; ++Kw)
+        Idx.push_back(int(Kw * VL + J));
+    B.CreateMaskedStore(B.CreateShuffleVector(Cat, Idx),
+                        B.CreateInBoundsGEP(T, Base, Off), A,
+                        mask(unsigned(KW) * VL, B.CreateMul(Cols, K.i64(KW))));
+  }
+};
+} // namespace
+
+/// Calls \p Fn(plane, oh, ow0, valid columns, window rows) for every
+/// vector of output columns of every output row of a tiling pool.
+static void
+forEachWindowVector(Kernel &K, const PoolShape &S, Type *T,
+                    function_ref<void(Kernel &, const Planes &, Value *,
+                                      Value *, Value *, WindowRows &)>
+                        Fn) {
+  forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
+    WindowRows WR(Tk, T, S.G.Kernel[1]);
+    Tk.loop(Tk.i64(S.OH), [&](Value *Oh) {
+      Tk.loop(Tk.i64(0), Tk.i64(S.OW), Tk.i64(WR.VL), [&](Value *Ow0) {
+        Value *Cols = Tk.min(Tk.i64(WR.VL), Tk.B.CreateSub(Tk.i64(S.OW), Ow0));
+        Fn(Tk, P, Oh, Ow0, Cols, WR);
+      });
+    });
+  });
+}
+
+/// The input offset of window row \p Kh of output (\p Oh, \p Ow0).
+static Value *windowRow(Kernel &K, const PoolShape &S, const Planes &P,
+                        Value *Oh, Value *Ow0, int64_t Kh) {
+  Value *Ih = K.madd(K.i64(Kh), Oh, K.i64(S.G.Kernel[0]));
+  return K.add(K.madd(P.X, Ih, K.i64(S.W)),
+               K.B.CreateMul(Ow0, K.i64(S.G.Kernel[1])));
+}
+
+/// max_pool2d and avg_pool2d of a tiling pool: the taps in row-major
+/// window order, as emitPool.
+static void tilingPool(Kernel &K, const PoolShape &S, Type *T, bool Max) {
+  double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
+  forEachWindowVector(
+      K, S, T,
+      [&](Kernel &Tk, const Planes &P, Value *Oh, Value *Ow0, Value *Cols,
+          WindowRows &WR) {
+        IRBuilder<> &B = Tk.B;
+        double Init = Max ? -std::numeric_limits<double>::infinity() : 0.0;
+        Value *Acc = B.CreateVectorSplat(WR.VL, Tk.fp(T, Init));
+        for (int64_t Kh = 0; Kh < S.G.Kernel[0]; ++Kh)
+          for (Value *X :
+               WR.taps(Tk.In[0], windowRow(Tk, S, P, Oh, Ow0, Kh), Cols))
+            Acc = Max ? B.CreateSelect(B.CreateFCmpOGT(X, Acc), X, Acc)
+                      : B.CreateFAdd(Acc, X);
+        if (!Max)
+          Acc =
+              B.CreateFMul(Acc, B.CreateVectorSplat(WR.VL, Tk.fp(T, 1 / Taps)));
+        Value *Y = Tk.add(Tk.madd(P.Y, Oh, Tk.i64(S.OW)), Ow0);
+        B.CreateMaskedStore(Acc, B.CreateInBoundsGEP(T, Tk.Out, Y), WR.A,
+                            WR.mask(WR.VL, Cols));
+      });
+}
+
+/// The adjoints of a tiling pool: per window, dy to its first maximum
+/// (max; the first element, then each strictly greater) or dy / taps to
+/// every tap (avg), zeros elsewhere, written once. Rows and columns past
+/// the last window are zeroed first.
+static void tilingPoolGrad(Kernel &K, const PoolShape &S, Type *T, bool Max) {
+  double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
+  bool Covered = S.OH * S.G.Kernel[0] == S.H && S.OW * S.G.Kernel[1] == S.W;
+  if (!Covered)
+    forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
+      fill(Tk, Tk.fp(T, 0), P.X, S.H * S.W);
+    });
+  forEachWindowVector(
+      K, S, T,
+      [&](Kernel &Tk, const Planes &P, Value *Oh, Value *Ow0, Value *Cols,
+          WindowRows &WR) {
+        IRBuilder<> &B = Tk.B;
+        Value *DYOff = Tk.add(Tk.madd(P.Y, Oh, Tk.i64(S.OW)), Ow0);
+        Value *DY = B.CreateMaskedLoad(
+            WR.VT, B.CreateInBoundsGEP(T, Tk.In[0], DYOff), WR.A,
+            WR.mask(WR.VL, Cols), Constant::getNullValue(WR.VT));
+        Value *Zero = Constant::getNullValue(WR.VT);
+        if (!Max)
+          DY = B.CreateFMul(DY, B.CreateVectorSplat(WR.VL, Tk.fp(T, 1 / Taps)));
+        // The first maximum's tap number, per lane.
+        Value *Sel = nullptr, *Best = nullptr;
+        auto Splat = [&](int64_t I) {
+          return B.CreateVectorSplat(WR.VL, B.getInt32(uint32_t(I)));
+        };
+        if (Max)
+          for (int64_t Kh = 0, I = 0; Kh < S.G.Kernel[0]; ++Kh)
+            for (Value *X :
+                 WR.taps(Tk.In[1], windowRow(Tk, S, P, Oh, Ow0, Kh), Cols)) {
+              if (!Best) {
+                Best = X;
+                Sel = Splat(I++);
+                continue;
+              }
+              Value *Gt = B.CreateFCmpOGT(X, Best);
+              Best = B.CreateSelect(Gt, X, Best);
+              Sel = B.CreateSelect(Gt, Splat(I++), Sel);
+            }
+        for (int64_t Kh = 0; Kh < S.G.Kernel[0]; ++Kh) {
+          std::vector<Value *> Out;
+          for (int64_t Kw = 0; Kw < S.G.Kernel[1]; ++Kw)
+            Out.push_back(
+                Max ? B.CreateSelect(
+                          B.CreateICmpEQ(Sel, Splat(Kh * S.G.Kernel[1] + Kw)),
+                          DY, Zero)
+                    : DY);
+          WR.storeTaps(Out, Tk.Out, windowRow(Tk, S, P, Oh, Ow0, Kh), Cols);
+        }
+      });
+}
+
 /// max_pool2d and avg_pool2d.
 static void emitPool(Kernel &K, const Op &O, bool Max) {
   PoolShape S(O, O.Operands[0]->type());
   Type *T = eltType(K.Ctx, O.type().Elt);
+  if (tiling(S))
+    return tilingPool(K, S, T, Max);
   double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
   forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
     IRBuilder<> &B = Tk.B;
@@ -174,6 +370,8 @@ static Value *blockArray(Kernel &K, Type *T) {
 void emitMaxPool2dGrad(Kernel &K, const Op &O) {
   PoolShape S(O, O.type());
   Type *T = eltType(K.Ctx, O.type().Elt);
+  if (tiling(S))
+    return tilingPoolGrad(K, S, T, /*Max=*/true);
   // Indices within a plane, in 32 bits when they fit (wider vectors).
   Type *IdxT = S.H * S.W <= std::numeric_limits<int32_t>::max()
                    ? K.B.getInt32Ty()
@@ -223,6 +421,8 @@ void emitMaxPool2dGrad(Kernel &K, const Op &O) {
 void emitAvgPool2dGrad(Kernel &K, const Op &O) {
   PoolShape S(O, O.type());
   Type *T = eltType(K.Ctx, O.type().Elt);
+  if (tiling(S))
+    return tilingPoolGrad(K, S, T, /*Max=*/false);
   double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
   forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
     IRBuilder<> &B = Tk.B;

@@ -161,6 +161,12 @@ CONV2D = [
      {"padding": "same", "dilation": [2, 1]}),
     ("depthwise_stride3", (2, 3, 7, 8), (6, 1, 2, 3),
      {"stride": [3, 2], "padding": [0, 1], "dilation": [1, 2], "groups": 3}),
+    # Width stride 1 (codegen/Conv.cpp's vector rows): groups, a height
+    # stride, width dilation and padding; a single channel wider than a
+    # vector.
+    ("rows_groups2_stride2x1", (3, 4, 9, 11), (6, 2, 3, 5),
+     {"stride": [2, 1], "padding": [1, 3], "dilation": [1, 2], "groups": 2}),
+    ("rows_wide_one_channel", (2, 1, 6, 37), (3, 1, 5, 5), {"padding": 2}),
 ]
 
 # (name, op, x shape, F.*_pool2d keyword arguments): odd sizes leaving
@@ -180,6 +186,11 @@ for _op in ("max", "avg"):
 POOL2D.append(("max_ties_k3_s1_p1", "max", (2, 2, 5, 6),
                {"kernel_size": 3, "stride": 1, "padding": 1}))
 POOL2D.append(("max_ties_k2", "max", (1, 2, 6, 6), {"kernel_size": 2}))
+# Windows that tile the input (codegen/Pool.cpp's vector path): a 3x2
+# kernel, rows wider than a vector, a last row and column left uncovered.
+for _op in ("max", "avg"):
+    POOL2D.append((f"{_op}_tiling_k3x2", _op, (2, 2, 8, 41),
+                   {"kernel_size": [3, 2]}))
 
 # Points where every unary op is compared: a grid, values near 0 and the
 # tails. Points outside an op's domain (log of a negative) give NaN in
@@ -311,6 +322,43 @@ def max_pool_first_max_grad(x, dy, k, s, p):
 def pool2d_fixtures():
     """The POOL2D configurations with their PyTorch values and gradients."""
     gen = torch.Generator().manual_seed(0)
+
+    def rand(shape):
+        return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1)
+
+    out = []
+    for name, op, xs, kw in POOL2D:
+        ties = "ties" in name
+        if ties:
+            x = torch.randint(0, 3, xs, generator=gen).double()
+        else:
+            x = rand(xs)
+        x.requires_grad_()
+        pool = F.max_pool2d if op == "max" else F.avg_pool2d
+        y = pool(x, **kw)
+        dy = rand(tuple(y.shape))
+        (dx,) = torch.autograd.grad((y * dy).sum(), (x,))
+        k = pair(kw["kernel_size"])
+        s = pair(kw.get("stride", kw["kernel_size"]))
+        p = pair(kw.get("padding", 0))
+        if op == "max":
+            rule = max_pool_first_max_grad(x.detach(), dy, k, s, p)
+            if ties:
+                dx = rule
+            else:
+                assert torch.equal(rule, dx), name
+        out.append({
+            "name": name, "op": f"{op}_pool2d",
+            "kernel": k, "stride": s, "padding": p,
+            "x_shape": list(xs), "y_shape": list(y.shape),
+            "x": x.detach().flatten().tolist(),
+            "dy": dy.flatten().tolist(),
+            "y": y.detach().flatten().tolist(),
+            "dx": dx.flatten().tolist(),
+        })
+    return out
+
+
 # (name, x shape, w shape, F.conv1d keyword arguments): with a bias; stride
 # and padding, "same" with an even kernel, dilation with groups.
 CONV1D = [

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "ir/Conv2d.h"
 #include "CodegenTestUtil.h"
+#include "codegen/ConvPath.h"
 #include "passes/GradRules.h"
 
 #include "Fixtures.h"
@@ -67,21 +68,25 @@ void buildConv(Compiled &C, const nlohmann::json &R, DType T) {
   F->Results = {{"y", Y}, {"dx", G.Grads[0]}, {"dw", G.Grads[1]}};
 }
 
-TEST(Conv2d, MatchesPyTorch) {
+/// Compares conv2d, dx and dw with PyTorch for every fixture and dtype on
+/// the path \p P (Auto: the one chosen per shape).
+void matchesPyTorch(cg::ConvPath P) {
   ASSERT_TRUE(fixtures().is_object())
       << "tests/fixtures/conv2d.json: run /usr/bin/python3 "
          "scripts/torch_fixtures.py";
   const nlohmann::json &Configs = fixtures()["conv2d"];
-  ASSERT_GE(Configs.size(), 5u);
+  ASSERT_GE(Configs.size(), 8u);
   for (const nlohmann::json &R : Configs) {
     for (DType T : FloatTypes) {
       std::string Name = R["name"].get<std::string>() + " " + dtypeName(T);
       SCOPED_TRACE(Name);
       Compiled C;
       buildConv(C, R, T);
-      if (HasFatalFailure())
+      if (::testing::Test::HasFatalFailure())
         return;
+      cg::convPathForTesting() = P;
       C.compile();
+      cg::convPathForTesting() = cg::ConvPath::Auto;
       std::vector<Vec> Res;
       int64_t N = R["x_shape"][0];
       ASSERT_EQ(C.run("conv", N, {R["x"], R["w"], R["dy"]}, Res), 0);
@@ -92,6 +97,17 @@ TEST(Conv2d, MatchesPyTorch) {
     }
   }
 }
+
+TEST(Conv2d, MatchesPyTorch) { matchesPyTorch(cg::ConvPath::Auto); }
+
+/// im2col (vector rows for width stride 1) and the GEMM micro-kernels for
+/// every shape, whatever the per-shape choice.
+TEST(Conv2d, GemmPathMatchesPyTorch) { matchesPyTorch(cg::ConvPath::Gemm); }
+
+/// The direct kernels for every shape: the weight gradient's vector rows
+/// (width stride 1: strides, padding, dilation and groups of the fixtures),
+/// the loop nests otherwise.
+TEST(Conv2d, DirectPathMatchesPyTorch) { matchesPyTorch(cg::ConvPath::Direct); }
 
 /// The same convolution for batch sizes 1, 5 and 64 in one compiled
 /// function: each image's y and dx are those of a batch of one, and dw is
