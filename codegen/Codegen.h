@@ -78,6 +78,12 @@ llvm::Expected<std::unique_ptr<llvm::Module>>
 lowerToLLVM(const Module &M, llvm::LLVMContext &Ctx,
             const LowerOptions &Opts = {});
 
+/// The suffix of the function lowerToLLVM defines next to each step function
+/// that has a scratch arena: `void <step>.scratch.release()` frees the arena
+/// (the next call of the step allocates it again). Whoever unmaps the code
+/// (the JIT) calls it first; nothing else frees the buffer.
+inline constexpr const char kScratchReleaseSuffix[] = ".scratch.release";
+
 /// The bytes step function \p Fn of \p LM (from lowerToLLVM) mallocs for
 /// its scratch arena at batch size \p N (the planned slices, each rounded
 /// to 64 bytes, plus 64 bytes of alignment slack; 0 when it needs none),

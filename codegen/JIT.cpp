@@ -278,7 +278,28 @@ private:
 };
 } // namespace
 
-JIT::~JIT() = default;
+JIT::~JIT() {
+  if (!J)
+    return;
+  // Free the step functions' scratch buffers (their only pointers are in
+  // the JIT's memory, unmapped below). Steps are not running.
+  for (const std::string &Name : Releases) {
+    auto Sym = J->getExecutionSession().lookup(
+        orc::makeJITDylibSearchOrder(&J->getMainJITDylib()),
+        J->getExecutionSession().intern(Name));
+    if (!Sym) {
+      consumeError(Sym.takeError());
+      continue;
+    }
+    reinterpret_cast<void (*)()>(Sym->getAddress())();
+  }
+}
+
+void JIT::noteReleases(const std::vector<std::string> &Names) {
+  for (const std::string &N : Names)
+    if (StringRef(N).endswith(kScratchReleaseSuffix))
+      Releases.push_back(N);
+}
 
 Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
                                            unsigned CompileThreads) {
@@ -490,6 +511,7 @@ Expected<bool> JIT::addCachedObjects(const std::string &Key) {
       return std::move(E);
   if (Error E = materialize(Defined))
     return std::move(E);
+  noteReleases(Defined);
   Stats.Cache = JITStats::Hit;
   Stats.CompileSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - Start)
@@ -587,6 +609,7 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
   Stats.CodegenSeconds = double(CodegenNanos.load()) * 1e-9;
   if (E)
     return E;
+  noteReleases(Mangled);
   if (Store)
     Cache->store(Key, Stats.Parts);
   return Error::success();

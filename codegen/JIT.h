@@ -24,6 +24,10 @@
 /// counts, xxHash64]. An entry that does not check out is ignored (and
 /// rewritten), never loaded; one holding another key is a miss.
 ///
+/// The destructor first calls every `<step>.scratch.release` function that
+/// was linked (kScratchReleaseSuffix): the step functions' scratch buffers
+/// are freed, not leaked with the unmapped code.
+///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_JIT_H
 #define ADJ_CODEGEN_JIT_H
@@ -124,6 +128,13 @@ private:
   JIT() = default;
   /// Looks up (and so links) every symbol of \p Names now.
   llvm::Error materialize(const std::vector<std::string> &Names);
+  /// Remembers the scratch release functions among \p Names (mangled), which
+  /// the destructor calls.
+  void noteReleases(const std::vector<std::string> &Names);
+  /// Mangled names of the linked `<step>.scratch.release` functions: the
+  /// step functions' scratch buffers are held only by globals in the JIT's
+  /// memory, so ~JIT frees them before the memory is unmapped.
+  std::vector<std::string> Releases;
   std::unique_ptr<DiskObjectCache> Cache;
   std::unique_ptr<llvm::orc::LLJIT> J;
   std::unique_ptr<llvm::TargetMachine> TM;

@@ -23,6 +23,10 @@
 ///   5. returns 0 (1 for invalid data, 2 when malloc fails), and records the
 ///      arena's slices as the metadata arenaBytes reads (recordArena).
 ///
+/// A step function with an arena also gets `void @<name>.scratch.release()`
+/// (kScratchReleaseSuffix), which frees the arena: the JIT calls it before
+/// unmapping the code whose globals hold the only pointer to the buffer.
+///
 /// The function LowerOptions::CheckFunction names is lowered in checked
 /// mode: after each kernel call the step passes every float value the unit
 /// stored to the runtime's adj_rt_check_values (checkValues) and returns 3
@@ -232,6 +236,9 @@ private:
   /// The 64-byte aligned base of the scratch arena of \p Total bytes, grown
   /// when it is too small; returns 2 when malloc fails.
   llvm::Value *scratchBase(llvm::Value *Total);
+  /// Defines F.Name + kScratchReleaseSuffix, freeing the buffer held in
+  /// \p BufG (of \p SizeG bytes).
+  void emitScratchRelease(GlobalVariable *BufG, GlobalVariable *SizeG);
   /// Emits unit \p U's kernel and calls it.
   void callUnit(size_t U);
   /// Returns 1 from the step when \p Status is not 0.
@@ -315,6 +322,7 @@ llvm::Value *StepLowering::scratchBase(llvm::Value *Total) {
                          ConstantPointerNull::get(PtrTy), F.Name + ".scratch");
   auto *SizeG = new GlobalVariable(LM, I64, false, GlobalValue::InternalLinkage,
                                    B.getInt64(0), F.Name + ".scratch.bytes");
+  emitScratchRelease(BufG, SizeG);
   llvm::Value *Need = B.CreateAdd(Total, B.getInt64(64), "scratch.need");
   llvm::Value *Have = B.CreateLoad(I64, SizeG, "scratch.have");
   llvm::Value *Old = B.CreateLoad(PtrTy, BufG, "scratch.old");
@@ -340,6 +348,25 @@ llvm::Value *StepLowering::scratchBase(llvm::Value *Total) {
   llvm::Value *Addr = B.CreatePtrToInt(Scratch, B.getInt64Ty());
   llvm::Value *Pad = B.CreateAnd(B.CreateNeg(Addr), B.getInt64(63));
   return B.CreateInBoundsGEP(B.getInt8Ty(), Scratch, Pad, "base");
+}
+
+void StepLowering::emitScratchRelease(GlobalVariable *BufG,
+                                      GlobalVariable *SizeG) {
+  // void @<fn>.scratch.release(): frees the buffer and forgets it, so that
+  // the next call of the step allocates again. The globals live in the
+  // JIT's memory, which is unmapped without running any code: the JIT calls
+  // every release function before it is destroyed (JIT.cpp).
+  auto *FT = FunctionType::get(B.getVoidTy(), false);
+  auto *Release = llvm::Function::Create(FT, GlobalValue::ExternalLinkage,
+                                         F.Name + kScratchReleaseSuffix, LM);
+  Release->addFnAttr(Attribute::NoUnwind);
+  IRBuilder<> RB(BasicBlock::Create(LM.getContext(), "entry", Release));
+  auto *PtrTy = RB.getPtrTy();
+  RB.CreateCall(LM.getOrInsertFunction("free", RB.getVoidTy(), PtrTy),
+                {RB.CreateLoad(PtrTy, BufG, "scratch")});
+  RB.CreateStore(ConstantPointerNull::get(PtrTy), BufG);
+  RB.CreateStore(RB.getInt64(0), SizeG);
+  RB.CreateRetVoid();
 }
 
 void StepLowering::placeBuffers() {

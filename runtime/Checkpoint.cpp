@@ -249,7 +249,7 @@ int CheckpointFile::parseHeader(const std::string &text, uint64_t dataBytes) {
   }
   if (!duplicate.empty())
     return fail(format("%s: header has the key '%s' twice", Name.c_str(),
-                       duplicate.c_str()));
+                       escapeText(duplicate).c_str()));
   if (!header.is_object())
     return fail(Name + ": header is not a JSON object");
   for (const auto &[key, value] : header.items()) {
@@ -263,7 +263,7 @@ int CheckpointFile::parseHeader(const std::string &text, uint64_t dataBytes) {
     for (const auto &[k, v] : value.items()) {
       if (!v.is_string())
         return fail(format("%s: __metadata__ value '%s' is not a string",
-                           Name.c_str(), k.c_str()));
+                           Name.c_str(), escapeText(k).c_str()));
       Meta[k] = v.get<std::string>();
     }
   }
@@ -280,7 +280,8 @@ static bool asUInt(const json &v, uint64_t &out) {
 
 int CheckpointFile::parseEntry(const std::string &key, const json &value,
                                uint64_t dataBytes) {
-  const char *n = key.c_str();
+  std::string shown = escapeText(key); // names from the file, for messages
+  const char *n = shown.c_str();
   auto bad = [&](const char *problem) {
     return fail(format("%s: tensor '%s' %s", Name.c_str(), n, problem));
   };
@@ -289,7 +290,7 @@ int CheckpointFile::parseEntry(const std::string &key, const json &value,
   for (const auto &[field, v] : value.items())
     if (field != "dtype" && field != "shape" && field != "data_offsets")
       return fail(format("%s: tensor '%s' has an unknown field '%s'",
-                         Name.c_str(), n, field.c_str()));
+                         Name.c_str(), n, escapeText(field).c_str()));
   Entry e;
   e.Name = key;
   if (!value.contains("dtype") || !value["dtype"].is_string())
@@ -298,7 +299,7 @@ int CheckpointFile::parseEntry(const std::string &key, const json &value,
   int elemBytes = dtypeBytes(e.DType);
   if (!elemBytes)
     return fail(format("%s: tensor '%s' has an unknown dtype '%s'",
-                       Name.c_str(), n, e.DType.c_str()));
+                       Name.c_str(), n, escapeText(e.DType).c_str()));
   if (!value.contains("shape") || !value["shape"].is_array())
     return bad("has no shape");
   uint64_t count = 1;
@@ -331,7 +332,7 @@ int CheckpointFile::parseEntry(const std::string &key, const json &value,
     return fail(format("%s: tensor '%s' of shape %s and dtype %s needs %llu "
                        "bytes, but data_offsets [%llu, %llu] hold %llu",
                        Name.c_str(), n, shapeString(e.Shape).c_str(),
-                       e.DType.c_str(), (unsigned long long)bytes,
+                       escapeText(e.DType).c_str(), (unsigned long long)bytes,
                        (unsigned long long)e.Begin, (unsigned long long)e.End,
                        (unsigned long long)(e.End - e.Begin)));
   Entries.push_back(std::move(e));
@@ -350,13 +351,14 @@ int CheckpointFile::checkLayout(uint64_t dataBytes) {
   for (const Entry *e : sorted) {
     if (e->Begin < expected)
       return fail(format("%s: tensor '%s' overlaps tensor '%s'", Name.c_str(),
-                         e->Name.c_str(), last->Name.c_str()));
+                         escapeText(e->Name).c_str(),
+                         escapeText(last->Name).c_str()));
     if (e->Begin > expected)
       return fail(format("%s: %llu unused bytes before tensor '%s' (data "
                          "offsets must be contiguous)",
                          Name.c_str(),
                          (unsigned long long)(e->Begin - expected),
-                         e->Name.c_str()));
+                         escapeText(e->Name).c_str()));
     expected = e->End;
     last = e;
   }
@@ -380,22 +382,23 @@ int CheckpointFile::check(const Entry &e, adj_rt_dtype dtype, int rank,
   std::vector<int64_t> expected(dims, dims + rank);
   if (e.Shape != expected)
     return fail(format("%s: tensor '%s' has shape %s, the model expects %s",
-                       Name.c_str(), e.Name.c_str(),
+                       Name.c_str(), escapeText(e.Name).c_str(),
                        shapeString(e.Shape).c_str(),
                        shapeString(expected).c_str()));
   bool isFloat = e.DType == "F32" || e.DType == "F64";
   bool ok = dtype == ADJ_RT_I32 ? e.DType == "I32" : isFloat;
   if (!ok)
     return fail(format("%s: tensor '%s' has dtype %s, the model expects %s",
-                       Name.c_str(), e.Name.c_str(), e.DType.c_str(),
-                       safetensorsName(dtype)));
+                       Name.c_str(), escapeText(e.Name).c_str(),
+                       escapeText(e.DType).c_str(), safetensorsName(dtype)));
   if (!isFloat)
     return 0;
   // NaN and infinity, and F64 values that overflow an f32 tensor.
   const auto *src = static_cast<const unsigned char *>(Data.get()) + e.Begin;
   adj_rt_dtype stored = e.DType == "F32" ? ADJ_RT_F32 : ADJ_RT_F64;
   int64_t count = int64_t(e.End - e.Begin) / int64_t(dtypeSize(stored));
-  std::string what = format("%s: tensor '%s'", Name.c_str(), e.Name.c_str());
+  std::string what =
+      format("%s: tensor '%s'", Name.c_str(), escapeText(e.Name).c_str());
   if (checkFiniteValues(what, src, stored, count))
     return 1;
   if (stored == ADJ_RT_F64 && dtype == ADJ_RT_F32)
@@ -506,7 +509,7 @@ extern "C" int adj_rt_load_checkpoint(const char *path, int num_tensors,
   for (const CheckpointFile::Entry &e : file.entries())
     if (std::find(found.begin(), found.end(), &e) == found.end())
       return fail(format("%s: unknown tensor '%s'", file.name().c_str(),
-                         e.Name.c_str()));
+                         escapeText(e.Name).c_str()));
   for (int i = 0; i < num_tensors; ++i)
     file.copy(*found[size_t(i)], tensors[i].dtype, tensors[i].data);
   return 0;

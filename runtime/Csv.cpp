@@ -160,7 +160,7 @@ int selectColumns(const std::string &name, const char *columns,
     if (at == header.size()) {
       std::string list;
       for (const std::string &h : header)
-        list += (list.empty() ? "" : ", ") + h;
+        list += (list.empty() ? "" : ", ") + escapeText(h);
       return fail(format("%s: no column '%s' (columns: %s)", name.c_str(),
                          w.c_str(), list.c_str()));
     }
@@ -240,7 +240,7 @@ extern "C" int adj_rt_load_csv(const char *path, adj_rt_dtype dtype,
       if (!parseNumber(cells[c], v))
         return fail(format("%s: row %lld, column %zu: '%s' is not a%s number%s",
                            name.c_str(), (long long)line, c + 1,
-                           cells[c].c_str(),
+                           escapeText(cells[c]).c_str(),
                            isNonFinite(cells[c]) ? " finite" : "",
                            isNonFinite(cells[c]) && !LoadContext.empty()
                                ? (" (" + LoadContext + ")").c_str()
@@ -250,7 +250,7 @@ extern "C" int adj_rt_load_csv(const char *path, adj_rt_dtype dtype,
         return fail(format("%s: row %lld, column %zu: '%s' is not an i32 "
                            "integer",
                            name.c_str(), (long long)line, c + 1,
-                           cells[c].c_str()));
+                           escapeText(cells[c]).c_str()));
       values.push_back(v);
     }
     ++rows;

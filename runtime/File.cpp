@@ -17,7 +17,9 @@
 /// destination that exists and is not a regular file (/dev/stdout, a FIFO,
 /// /dev/full) is written in place: it cannot be renamed over.
 ///
-/// The --log is appended to as training goes (AppendFile).
+/// The --log is appended to as training goes (AppendFile). The tools write
+/// their own outputs (adjc -o TRAINER, --emit output, adj-repl :write)
+/// through adj_rt_write_file (adjoint_rt_io.h), the same atomic writer.
 ///
 /// Testing hook: ADJ_FAULT_WRITE=SUBSTRING[:BYTES][@N] makes writes to any
 /// destination whose path contains SUBSTRING fail with ENOSPC once BYTES
@@ -114,7 +116,8 @@ bool isSpecialFile(const char *path) {
 
 } // namespace
 
-int openForWriting(const char *path, const char *dest, int flags) {
+int openForWriting(const char *path, const char *dest, int flags,
+                   unsigned mode) {
   if (faultFor(dest).Matches) {
     std::lock_guard<std::mutex> lock(FaultMutex);
     const char *env = std::getenv("ADJ_FAULT_WRITE");
@@ -129,7 +132,7 @@ int openForWriting(const char *path, const char *dest, int flags) {
     errno = EROFS;
     return -1;
   }
-  return ::open(path, flags | O_WRONLY | O_CLOEXEC, 0666);
+  return ::open(path, flags | O_WRONLY | O_CLOEXEC, mode_t(mode));
 }
 
 bool writeFully(int fd, const char *dest, uint64_t offset, const void *data,
@@ -186,7 +189,7 @@ static int writeInPlace(const char *path, const char *what,
 }
 
 int writeFileAtomically(const char *path, const char *what,
-                        const std::vector<Piece> &pieces) {
+                        const std::vector<Piece> &pieces, unsigned mode) {
   static std::atomic<unsigned> Counter{0};
   if (!path || !*path)
     return fail(format("cannot write %s: empty file name", what));
@@ -201,7 +204,7 @@ int writeFileAtomically(const char *path, const char *what,
   int fd = -1;
   for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
     tmp = format("%s.tmp%ld.%u", path, long(getpid()), Counter++);
-    fd = openForWriting(tmp.c_str(), path, O_CREAT | O_EXCL);
+    fd = openForWriting(tmp.c_str(), path, O_CREAT | O_EXCL, mode);
     if (fd < 0 && errno != EEXIST)
       return error(errno);
   }
@@ -230,6 +233,19 @@ int writeFileAtomically(const char *path, const char *what,
   ::unlink(tmp.c_str());
   return error(err);
 }
+
+} // namespace adj::rt
+
+extern "C" int adj_rt_write_file(const char *path, const char *what,
+                                 const void *data, size_t size, unsigned mode) {
+  using namespace adj::rt;
+  if (!data && size)
+    return fail("adj_rt_write_file: null data");
+  return writeFileAtomically(path, what && *what ? what : "file",
+                             {{data, size}}, mode & 07777);
+}
+
+namespace adj::rt {
 
 //===--- AppendFile -------------------------------------------------------===//
 

@@ -32,8 +32,15 @@ std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /// entry point can `return fail(...)`.
 int fail(std::string msg);
 
-/// "'path'" for messages that name a file.
+/// "'path'" for messages that name a file (escaped with escapeText).
 std::string quoted(const char *s);
+
+/// `s` with every byte that is not printable text escaped as \xNN: control
+/// characters (tabs kept, and newlines with `keepNewlines`) and the bytes of
+/// invalid UTF-8, as the frontend's escapeText (frontend/Diagnostics.h)
+/// does, so that no message echoes raw bytes of a file. fail() applies it
+/// to every message (keeping newlines); apply it to names from files.
+std::string escapeText(const std::string &s, bool keepNewlines = false);
 
 //===--- Buffers ----------------------------------------------------------===//
 
@@ -151,14 +158,17 @@ using Piece = std::pair<const void *, size_t>;
 /// Writes the concatenation of `pieces` to `path` atomically: a temporary
 /// file in the same directory, fsync, rename over `path`, fsync of the
 /// directory. On failure the temporary file is removed and `path` is left
-/// as it was; the error reads "'path': cannot write WHAT: reason".
+/// as it was; the error reads "'path': cannot write WHAT: reason". The file
+/// is created with permissions `mode` & ~umask (0777 for an executable).
 int writeFileAtomically(const char *path, const char *what,
-                        const std::vector<Piece> &pieces);
+                        const std::vector<Piece> &pieces, unsigned mode = 0666);
 
 /// Opens `path` for writing with `flags` added (O_CREAT, O_TRUNC, O_EXCL);
 /// `dest` is the file it stands for (the destination of a temporary file),
-/// for the ADJ_FAULT_WRITE test hook (see File.cpp). -1 with errno set.
-int openForWriting(const char *path, const char *dest, int flags);
+/// for the ADJ_FAULT_WRITE test hook (see File.cpp); a file created gets
+/// permissions `mode` & ~umask. -1 with errno set.
+int openForWriting(const char *path, const char *dest, int flags,
+                   unsigned mode = 0666);
 
 /// Writes all `len` bytes to `fd`, retrying short writes and EINTR; `dest`
 /// and the `offset` of the bytes in it are for ADJ_FAULT_WRITE. False with

@@ -71,8 +71,8 @@ int parseHeader(const std::string &name, const std::string &h, ElemType &t,
     return fail(name + ": invalid npy header (unterminated 'descr')");
   std::string descr = h.substr(at + 1, end - at - 1);
   if (!parseDescr(descr, t, bigEndian))
-    return fail(
-        format("%s: unsupported npy dtype '%s'", name.c_str(), descr.c_str()));
+    return fail(format("%s: unsupported npy dtype '%s'", name.c_str(),
+                       escapeText(descr).c_str()));
 
   at = findKey(h, "fortran_order");
   if (at == std::string::npos)

@@ -71,7 +71,7 @@ static int metaInt(const CheckpointFile &f, const char *key, int64_t &out) {
   if (!ok)
     return fail(format("%s: __metadata__ '%s' is not a non-negative integer: "
                        "'%s'",
-                       f.name().c_str(), key, v.c_str()));
+                       f.name().c_str(), key, escapeText(v).c_str()));
   return 0;
 }
 
@@ -110,7 +110,7 @@ int loadCheckpoint(const char *path, const Settings &s, bool training,
   if (auto it = f.metadata().find("model");
       it != f.metadata().end() && s.Model.name && it->second != s.Model.name)
     std::fprintf(stderr, "warning: %s was saved by model '%s', not '%s'\n", n,
-                 it->second.c_str(), s.Model.name);
+                 escapeText(it->second).c_str(), s.Model.name);
   std::vector<std::pair<const CheckpointFile::Entry *, Slot *>> plan;
   for (const auto &p : state.Params) {
     const CheckpointFile::Entry *e = f.find(p->Name);
@@ -157,7 +157,7 @@ int loadCheckpoint(const char *path, const Settings &s, bool training,
     }
     return fail(format("%s: unknown tensor '%s' (neither a parameter of the "
                        "model nor state of its optimizer)%s",
-                       n, e.Name.c_str(), InitFromHint));
+                       n, escapeText(e.Name).c_str(), InitFromHint));
   }
   if (training && ignored) {
     std::string of = full ? " of " + meta("optimizer") : "";
@@ -186,7 +186,7 @@ static std::string nameList(const std::vector<std::string> &names,
                             size_t max = 12) {
   std::string out;
   for (size_t i = 0; i < names.size() && i < max; ++i)
-    out += (i ? " " : "") + names[i];
+    out += (i ? " " : "") + escapeText(names[i]);
   if (names.size() > max)
     out += format(" ... (%zu more)", names.size() - max);
   return out;

@@ -12,6 +12,7 @@
 
 #include "runtime/adjoint_rt_abi.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -89,6 +90,17 @@ int adj_rt_save_checkpoint(const char *path, int num_tensors,
  *  been written. */
 int adj_rt_load_checkpoint(const char *path, int num_tensors,
                            const adj_rt_named_tensor *tensors);
+
+/** Writes the `size` bytes at `data` to `path` as the runtime writes its
+ *  checkpoints: into a temporary file created next to `path` (permissions
+ *  `mode` & ~umask: 0666 for data, 0777 for an executable), fsync'd and
+ *  renamed over `path`, then the directory fsync'd. On failure `path` is
+ *  left as it was, the temporary file is removed and the error reads
+ *  "'path': cannot write WHAT: reason". A `path` that exists and is not a
+ *  regular file (/dev/stdout) is written in place. ADJ_FAULT_WRITE
+ *  (runtime/File.cpp) injects failures, for tests. */
+int adj_rt_write_file(const char *path, const char *what, const void *data,
+                      size_t size, unsigned mode);
 
 #ifdef __cplusplus
 }

@@ -42,14 +42,7 @@ asan)
   dir=${ASAN_BUILD_DIR:-build-asan}
   configure "$dir" -DADJ_FUZZ=ON
   cmake --build "$dir" -j "$JOBS"
-  # Leak checking is off for the suite (the fuzzers keep it on): every step
-  # function compiled by the JIT keeps its scratch buffer in a global of
-  # the JIT'd code (codegen/Lower.cpp, scratchBase), which is unmapped
-  # with the JIT without freeing the buffer, so LeakSanitizer reports each
-  # one, allocated from JIT'd code it cannot symbolise or suppress. A real
-  # leak per compiled model (a long REPL session recompiling), open in
-  # issue 15; turn detect_leaks back on when the JIT frees the buffers.
-  export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=1
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1
   export LSAN_OPTIONS=suppressions=$SUPP/lsan.supp:print_suppressions=0
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ctest --test-dir "$dir" -j "$JOBS" --output-on-failure -E "$STATIC_CHECKS"

@@ -12,6 +12,7 @@
 
 #include "frontend/Builtins.h"
 #include "frontend/Sema.h"
+#include "runtime/adjoint_rt_io.h"
 #include "tools/adj-repl/ModelText.h"
 #include "tools/engine/GradCheck.h"
 #include "tools/engine/Memory.h"
@@ -626,10 +627,9 @@ bool Repl::cmdWrite(const std::string &Args) {
   std::string Path = Args.empty() ? ModelPath : Args;
   if (Path.empty())
     return replError(":write: expected a file name");
-  std::ofstream Out(Path, std::ios::binary);
-  Out << Text;
-  if (!Out.flush())
-    return replError(fmt::format(":write: cannot write '{}'", Path));
+  // Atomically, as checkpoints are: a failed write keeps the old file.
+  if (adj_rt_write_file(Path.c_str(), "model", Text.data(), Text.size(), 0666))
+    return replError(adj_rt_last_error());
   std::printf("wrote %s\n", Path.c_str());
   TextDirty = false;
   return true;

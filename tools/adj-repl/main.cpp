@@ -14,11 +14,18 @@
 /// boundary; at the prompt it only cancels the line, so a session with
 /// unsaved work is never ended by Ctrl-C (Ctrl-D and :quit ask first).
 ///
+/// SIGTERM ends the session as a user (or a service manager) expects: during
+/// training the current step finishes (as with SIGINT), then, as after any
+/// command or at the prompt, the REPL leaves without asking, with its output
+/// flushed, the terminal restored and the history saved, and exit status
+/// 143 (128 + SIGTERM). A second SIGTERM exits at once.
+///
 //===----------------------------------------------------------------------===//
 #include "tools/adj-repl/LineEditor.h"
 #include "tools/adj-repl/Repl.h"
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -40,12 +47,29 @@ static cl::list<std::string>
           cl::value_desc("LINE"), cl::cat(ReplCat));
 
 static volatile sig_atomic_t GotSigint = 0;
+static volatile sig_atomic_t GotSigterm = 0;
 
 static void onSigint(int) {
   if (adj_rt_session *S = adj::Repl::Training)
     adj_rt_session_interrupt(S);
   else
     GotSigint = 1;
+}
+
+static void onSigterm(int) {
+  if (GotSigterm)
+    _exit(128 + SIGTERM);
+  GotSigterm = 1;
+  if (adj_rt_session *S = adj::Repl::Training)
+    adj_rt_session_interrupt(S);
+}
+
+/// The exit status after SIGTERM, with a note on stderr.
+static int terminated() {
+  std::cout.flush();
+  std::fflush(stdout);
+  std::cerr << "adj-repl: SIGTERM: leaving the session\n";
+  return 128 + SIGTERM;
 }
 
 static std::string historyFile() {
@@ -108,7 +132,7 @@ static int runScript(adj::Repl &R, bool LoadOk) {
   };
   std::string Line, More;
   unsigned First = 0, MoreNo = 0;
-  while (!R.quitRequested() && Read(Line, First)) {
+  while (!R.quitRequested() && !GotSigterm && Read(Line, First)) {
     if (adj::Repl::endsWithOpener(Line)) {
       while (adj::Repl::isIncomplete(Line) && Read(More, MoreNo)) {
         size_t B = More.find_first_not_of(" \t");
@@ -121,10 +145,14 @@ static int runScript(adj::Repl &R, bool LoadOk) {
         Line += "\n" + More;
       }
     }
+    if (GotSigterm)
+      break;
     adj::Repl::setScriptLine(Name, First);
     if (!R.run(Line))
       Failed = true;
   }
+  if (GotSigterm)
+    return terminated();
   if (GotSigint)
     return 130;
   return Failed ? 1 : 0;
@@ -133,11 +161,13 @@ static int runScript(adj::Repl &R, bool LoadOk) {
 static int runInteractive(adj::Repl &R) {
   adj::LineEditor LE("adj-repl", historyFile(),
                      [&](const std::string &B) { return R.complete(B); });
-  while (!R.quitRequested()) {
+  while (!R.quitRequested() && !GotSigterm) {
     std::string Line;
     bool Interrupted;
     GotSigint = 0;
     if (!LE.read("adj> ", Line, Interrupted)) {
+      if (GotSigterm)
+        break;
       if (Interrupted || GotSigint) {
         std::printf("\n(interrupted; :quit leaves)\n");
         continue;
@@ -151,10 +181,16 @@ static int runInteractive(adj::Repl &R) {
     }
     continueLine(Line, [&](std::string &More) {
       bool Intr;
-      return LE.read("...> ", More, Intr);
+      return !GotSigterm && LE.read("...> ", More, Intr);
     });
+    if (GotSigterm)
+      break;
     LE.remember(Line);
     R.run(Line);
+  }
+  if (GotSigterm) {
+    std::printf("\n");
+    return terminated();
   }
   return 0;
 }
@@ -175,6 +211,12 @@ int main(int argc, char **argv) {
   sigemptyset(&SA.sa_mask);
   SA.sa_flags = 0; // no SA_RESTART: a read at the prompt returns
   sigaction(SIGINT, &SA, nullptr);
+  // SIGTERM likewise, unless inherited as ignored (as nohup leaves SIGINT).
+  struct sigaction Old = {};
+  if (sigaction(SIGTERM, nullptr, &Old) == 0 && Old.sa_handler != SIG_IGN) {
+    SA.sa_handler = onSigterm;
+    sigaction(SIGTERM, &SA, nullptr);
+  }
 
   if (!ModelFile.empty() && access(ModelFile.c_str(), R_OK) != 0) {
     std::cerr << "adj-repl: error: cannot open '" << ModelFile

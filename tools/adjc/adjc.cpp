@@ -7,6 +7,7 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "frontend/Frontend.h"
+#include "runtime/adjoint_rt_io.h"
 #include "tools/engine/Engine.h"
 #include "tools/engine/GradCheck.h"
 #include "tools/engine/Memory.h"
@@ -136,14 +137,18 @@ static int fail(const std::string &Msg) {
   return 1;
 }
 
-static bool writeOutput(const std::string &Text) {
+/// Writes \p Text to -o (stdout for "-"), atomically: a failed write keeps
+/// the old file and prints "'FILE': cannot write output: reason".
+static int writeOutput(const std::string &Text) {
   if (OutputFile == "-") {
     std::cout << Text;
-    return true;
+    std::cout.flush();
+    return std::cout ? 0 : fail("cannot write to stdout");
   }
-  std::ofstream OS(OutputFile, std::ios::binary);
-  OS << Text;
-  return bool(OS);
+  if (adj_rt_write_file(OutputFile.c_str(), "output", Text.data(), Text.size(),
+                        0666))
+    return fail(adj_rt_last_error());
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -201,7 +206,7 @@ int main(int argc, char **argv) {
     std::string Out;
     if (!adj::dumpAST(InputFile, Source, Diags, Out))
       return 1;
-    return writeOutput(Out) ? 0 : fail("cannot write '" + OutputFile + "'");
+    return writeOutput(Out);
   }
 
   std::unique_ptr<adj::ModelSpec> Spec =
@@ -246,7 +251,7 @@ int main(int argc, char **argv) {
     std::string Out;
     if (!E.emit(*Spec, Emit, Out))
       return 1;
-    return writeOutput(Out) ? 0 : fail("cannot write '" + OutputFile + "'");
+    return writeOutput(Out);
   }
 
   // The batch the run trains at sizes the arena -time-passes and --report

@@ -14,9 +14,16 @@
 /// main() calls adj_rt_mpi_trainer_main and the trainer also links
 /// adjoint_rt_mpi and the MPI libraries found when adjc was built.
 ///
+/// Everything is built in a private temporary directory; the linked trainer
+/// is then written to its destination by the runtime's atomic writer
+/// (adj_rt_write_file: a temporary file next to it, fsync, rename), so that
+/// a full disk or a read-only directory leaves any previous trainer intact
+/// and is reported as "'TRAINER': cannot write trainer: reason".
+///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
 #include "codegen/JIT.h"
+#include "runtime/adjoint_rt_io.h"
 #include "tools/engine/Engine.h"
 
 #include <chrono>
@@ -25,6 +32,7 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/Path.h>
 #include <llvm/Support/Program.h>
 
@@ -141,11 +149,12 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
   }
   std::string Src = std::string(Dir) + "/model.c";
   std::string DescObj = std::string(Dir) + "/desc.o";
+  std::string Linked = std::string(Dir) + "/trainer";
   std::vector<std::string> Objs;
   auto Cleanup = [&] {
     for (const std::string &F : Objs)
       llvm::sys::fs::remove(F);
-    for (const std::string &F : {Src, DescObj})
+    for (const std::string &F : {Src, DescObj, Linked})
       llvm::sys::fs::remove(F);
     llvm::sys::fs::remove(Dir);
   };
@@ -174,10 +183,27 @@ bool Engine::buildTrainer(const ModelSpec &Spec, const std::string &OutPath) {
   std::string LinkErr;
   bool Ok = run({"cc", "-c", "-O1", "-I", ADJ_RT_INCLUDE, Src, "-o", DescObj},
                 LinkErr) &&
-            run(linkCommand(OutPath, DescObj, Objs, Opts.Mpi), LinkErr);
-  Cleanup();
+            run(linkCommand(Linked, DescObj, Objs, Opts.Mpi), LinkErr);
   if (!Ok) {
+    Cleanup();
     Err << Prog << ": error: " << LinkErr << "\n";
+    return false;
+  }
+  auto Exe = llvm::MemoryBuffer::getFile(Linked, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!Exe) {
+    Cleanup();
+    Err << Prog << ": error: cannot read the linked trainer '" << Linked
+        << "': " << Exe.getError().message() << "\n";
+    return false;
+  }
+  int RC =
+      adj_rt_write_file(OutPath.c_str(), "trainer", (*Exe)->getBufferStart(),
+                        (*Exe)->getBufferSize(), 0777);
+  Exe->reset();
+  Cleanup();
+  if (RC) {
+    Err << Prog << ": error: " << adj_rt_last_error() << "\n";
     return false;
   }
   return true;

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Drives adj-repl through a pseudo-terminal, as a user would: tab
 completion, Ctrl-C during training and at the prompt, the confirmation
-before quitting with unsaved work, and history kept across sessions.
+before quitting with unsaved work, history kept across sessions, and
+SIGTERM during training and at the prompt (the session ends with 143).
 Usage: pty_session.py ADJ_REPL MODEL.adj HISTORY_FILE. Prints what it
 checked; exits non-zero (with the screen so far) when something is missing."""
-import os, pty, select, sys, time
+import os, pty, select, signal, sys, time
 
 repl, model, history = sys.argv[1:4]
 
@@ -41,9 +42,36 @@ class Session:
         time.sleep(0.2)  # as a user types: after the editor took the line
         os.write(self.fd, keys.encode())
 
-    def wait(self):
-        _, status = os.waitpid(self.pid, 0)
-        return os.waitstatus_to_exitcode(status)
+    def drain(self):
+        """Reads what the ended process left on the terminal."""
+        while select.select([self.fd], [], [], 0.2)[0]:
+            try:
+                data = os.read(self.fd, 4096).decode(errors="replace")
+            except OSError:
+                return
+            if not data:
+                return
+            self.screen += data
+
+    def wait(self, timeout=60):
+        end = time.time() + timeout
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.drain()
+                return os.waitstatus_to_exitcode(status)
+            if time.time() > end:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                sys.exit("adj-repl did not exit within %d s; screen:\n%s"
+                         % (timeout, self.screen))
+            # Keep the terminal drained so that the REPL never blocks on it.
+            r, _, _ = select.select([self.fd], [], [], 0.05)
+            if r:
+                try:
+                    self.screen += os.read(self.fd, 4096).decode(errors="replace")
+                except OSError:
+                    pass
 
 
 s = Session()
@@ -94,3 +122,25 @@ s.send("\r")
 rc = s.wait()
 assert rc == 0, rc
 print("ok: history recalled")
+# SIGTERM during training finishes the step, then the session ends at once
+# (no question about unsaved work) with 143 and its history saved.
+s = Session()
+s.expect("adj> ")
+s.send(":train 1000000\r")
+s.expect("epoch 1/1000000: train_loss")
+os.kill(s.pid, signal.SIGTERM)
+s.expect("interrupted at step ")
+rc = s.wait()
+assert rc == 143, rc
+assert "SIGTERM: leaving the session" in s.screen, s.screen
+saved = open(history).read().replace("\\040", " ")
+assert ":train 1000000" in saved, saved
+print("ok: SIGTERM during training: exit status 143, history saved")
+# SIGTERM at the prompt.
+s = Session()
+s.expect("adj> ")
+time.sleep(0.2)
+os.kill(s.pid, signal.SIGTERM)
+rc = s.wait()
+assert rc == 143, rc
+print("ok: SIGTERM at the prompt: exit status 143")
