@@ -327,13 +327,13 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   // The loop body is built without emit's checks: every operand must have
   // x's dtype (found by the frontend fuzzer: an f64 w_hh with an f32 x
   // failed an assertion).
-  using Operand = std::pair<const Expr *, Value *>;
-  for (auto [E, V] : std::initializer_list<Operand>{{H0E, H0},
-                                                    {C0E, C0},
-                                                    {WihE, Wih},
-                                                    {WhhE, Whh},
-                                                    {BihE, Bih},
-                                                    {BhhE, Bhh}})
+  using ExprValue = std::pair<const Expr *, Value *>;
+  for (auto [E, V] : std::initializer_list<ExprValue>{{H0E, H0},
+                                                      {C0E, C0},
+                                                      {WihE, Wih},
+                                                      {WhhE, Whh},
+                                                      {BihE, Bih},
+                                                      {BhhE, Bhh}})
     if (V && V->Type.Elt != X->Type.Elt) {
       error(E->L, fmt::format("{}: {} is {} but x is {}: the operands must "
                               "have one dtype",
