@@ -60,10 +60,10 @@ const std::map<std::string, InitInfo> &initialisers() {
   return Inits;
 }
 
-class Sema {
+class Sema : CheckerBase {
 public:
   Sema(const ModelAST &AST, DiagEngine &Diags, ModelSpec &Spec, SemaInfo &Info)
-      : AST(AST), Diags(Diags), Spec(Spec), Info(Info) {}
+      : CheckerBase(Diags), AST(AST), Spec(Spec), Info(Info) {}
 
   bool run() {
     unsigned Before = Diags.errorCount();
@@ -101,10 +101,6 @@ public:
 private:
   //===--- Helpers --------------------------------------------------------===//
 
-  void redefined(const Loc &L, const std::string &Msg, const Loc &Prev) {
-    redefinedError(Diags, L, Msg, Prev);
-  }
-
   /// Records the first statement of a kind that may appear once.
   bool once(const Stmt *&First, const Stmt &S, const char *What) {
     if (First) {
@@ -127,16 +123,6 @@ private:
     if (!New)
       redefined(L, fmt::format("'{}' is already defined", Name), It->second);
     return New;
-  }
-
-  std::optional<double> number(const Expr &E) { return constNumber(E, Diags); }
-
-  std::optional<bool> boolean(const Expr &E) { return constBool(E, Diags); }
-
-  std::optional<std::vector<const Expr *>>
-  bindNameOrCall(const Expr &E, const std::vector<std::string> &Params,
-                 unsigned Required) {
-    return adj::bindNameOrCall(E, Params, Required, Diags);
   }
 
   /// The names a binding or metric binds: one, or those of `u, v = f(x)`.
@@ -589,7 +575,6 @@ private:
   }
 
   const ModelAST &AST;
-  DiagEngine &Diags;
   ModelSpec &Spec;
   SemaInfo &Info;
   std::map<std::string, NameInfo> Globals;

@@ -69,9 +69,10 @@ void redefinedError(DiagEngine &Diags, const Loc &L, const std::string &Msg,
 
 namespace {
 
-class BlockChecker {
+class BlockChecker : CheckerBase {
 public:
-  BlockChecker(DiagEngine &Diags, ModelSpec &Spec) : Diags(Diags), Spec(Spec) {}
+  BlockChecker(DiagEngine &Diags, ModelSpec &Spec)
+      : CheckerBase(Diags), Spec(Spec) {}
 
   const Expr *LrMultDict = nullptr;
   const SemaInfo *InfoPtr = nullptr;
@@ -412,18 +413,6 @@ public:
   }
 
 private:
-  void redefined(const Loc &L, const std::string &Msg, const Loc &Prev) {
-    redefinedError(Diags, L, Msg, Prev);
-  }
-  std::optional<double> number(const Expr &E) { return constNumber(E, Diags); }
-  std::optional<bool> boolean(const Expr &E) { return constBool(E, Diags); }
-  std::optional<std::vector<const Expr *>>
-  bindNameOrCall(const Expr &E, const std::vector<std::string> &Params,
-                 unsigned Required) {
-    return adj::bindNameOrCall(E, Params, Required, Diags);
-  }
-
-  DiagEngine &Diags;
   ModelSpec &Spec;
 };
 

@@ -40,6 +40,26 @@ std::string resolveModelPath(const std::string &ModelPath,
 void redefinedError(DiagEngine &Diags, const Loc &L, const std::string &Msg,
                     const Loc &Prev);
 
+/// The helpers above as members, for the checkers that report to one
+/// DiagEngine (Sema and the blocks' checker).
+class CheckerBase {
+protected:
+  explicit CheckerBase(DiagEngine &Diags) : Diags(Diags) {}
+
+  void redefined(const Loc &L, const std::string &Msg, const Loc &Prev) {
+    redefinedError(Diags, L, Msg, Prev);
+  }
+  std::optional<double> number(const Expr &E) { return constNumber(E, Diags); }
+  std::optional<bool> boolean(const Expr &E) { return constBool(E, Diags); }
+  std::optional<std::vector<const Expr *>>
+  bindNameOrCall(const Expr &E, const std::vector<std::string> &Params,
+                 unsigned Required) {
+    return adj::bindNameOrCall(E, Params, Required, Diags);
+  }
+
+  DiagEngine &Diags;
+};
+
 /// Checks a train block into Spec.Train. Its `lr_mult` dict is returned in
 /// \p LrMultDict: it names params, so Sema resolves it after them.
 void checkTrainBlock(const Stmt &S, DiagEngine &Diags, ModelSpec &Spec,
