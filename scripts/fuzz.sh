@@ -7,6 +7,9 @@
 # sanitizer reports, timeouts over 10 s, more than 2 GiB) are saved as
 # build-asan/fuzz/findings/<target>-*; exit status 1 when there is one.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]    e.g. scripts/fuzz.sh 600 frontend
+# FUZZ_FLAGS adds libFuzzer flags (e.g. FUZZ_FLAGS="-runs=1000000 -entropic=0"
+# for a run of a fixed number of executions; -entropic=0 and
+# ASAN_OPTIONS=...:malloc_context_size=5 make `frontend` ~1.6x faster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
@@ -40,9 +43,11 @@ for t in "${TARGETS[@]}"; do
   before=$(ls "$OUT/findings" | grep -c "^$t-" || true)
   echo "fuzz: $t for ${SECS}s"
   rc=0
+  # shellcheck disable=SC2086 # FUZZ_FLAGS is split into flags on purpose
   "$BUILD_DIR/bin/fuzz-$t" -max_total_time="$SECS" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=$maxlen \
     -print_final_stats=1 -artifact_prefix="$OUT/findings/$t-" "${dict[@]}" \
+    ${FUZZ_FLAGS:-} \
     "$OUT/corpus/$t" "$OUT/seeds/$t" > "$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   after=$(ls "$OUT/findings" | grep -c "^$t-" || true)
