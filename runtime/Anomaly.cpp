@@ -74,10 +74,13 @@ void adj_rt_session::beforeStep(int64_t first, int64_t inEpoch) {
 }
 
 bool adj_rt_session::stepFinite(double loss) const {
+  if (!std::isfinite(loss))
+    return false;
+  if (!S->SkipNonFinite)
+    return true;
   std::string slot;
   int64_t index;
-  return std::isfinite(loss) &&
-         (!S->SkipNonFinite || Train.updatesFinite(slot, index));
+  return Train.updatesFinite(slot, index);
 }
 
 bool adj_rt_session::stateFinite() const {

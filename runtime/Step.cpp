@@ -218,8 +218,12 @@ int Step::bind(const adj_rt_function &f, const char *what, const Split &split,
 }
 
 int Step::allocateNext() {
+  for (Update &u : Updates) {
+    u.Mode = writeOf(u);
+    u.Flip = u.Mode == Write::Other && !frozen(u.S);
+  }
   for (const Update &u : Updates)
-    if (writeOf(u) == Write::Other && !u.S->allocateNext())
+    if (u.Mode == Write::Other && !u.S->allocateNext())
       return fail(format("out of memory for '%s'", u.S->Name.c_str()));
   refresh();
   return 0;
@@ -251,7 +255,7 @@ Step::Write Step::writeOf(const Update &u) const {
 Step::Write Step::writeOf(const Slot *slot) const {
   for (const Update &u : Updates)
     if (u.S == slot)
-      return writeOf(u);
+      return u.Mode;
   return Write::None;
 }
 
@@ -260,7 +264,16 @@ void Step::refresh() {
     Args[size_t(arg)] = slot->current();
   for (const Update &u : Updates)
     Results[size_t(u.Result)] =
-        writeOf(u) == Write::InPlace ? u.S->current() : u.S->next();
+        u.Mode == Write::InPlace ? u.S->current() : u.S->next();
+}
+
+/// Copies rows idx[0, n) of `src` (rows of `Row` bytes) to `dst` in order:
+/// memcpy of a constant size, which the compiler inlines as a move or two.
+template <size_t Row>
+static void gatherRows(unsigned char *dst, const unsigned char *src,
+                       const int64_t *idx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(dst + size_t(i) * Row, src + size_t(idx[i]) * Row, Row);
 }
 
 void Step::gather(const int64_t *order, int64_t start, int64_t n) {
@@ -272,9 +285,23 @@ void Step::gather(const int64_t *order, int64_t start, int64_t n) {
       std::memcpy(dst, src + size_t(start) * row, size_t(n) * row);
       continue;
     }
-    for (int64_t i = 0; i < n; ++i)
-      std::memcpy(dst + size_t(i) * row, src + size_t(order[start + i]) * row,
-                  row);
+    const int64_t *idx = order + start;
+    // Small rows (a label, a few features) are most of a tiny model's
+    // gather: a call to memcpy per row costs more than the copy.
+    switch (row) {
+    case 4:
+      gatherRows<4>(dst, src, idx, n);
+      continue;
+    case 8:
+      gatherRows<8>(dst, src, idx, n);
+      continue;
+    case 16:
+      gatherRows<16>(dst, src, idx, n);
+      continue;
+    default:
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(dst + size_t(i) * row, src + size_t(idx[i]) * row, row);
+    }
   }
 }
 
@@ -301,16 +328,21 @@ void Step::setHyper(double lr, int64_t step, uint64_t seed) {
   }
 }
 
-int32_t Step::call(int64_t n) {
-  refresh(); // another Step may have committed the shared slots
+int32_t Step::call(int64_t n, bool rebind) {
+  if (rebind)
+    refresh(); // another Step may have committed the shared slots
   return Fn->fn(n, Args.data(), Results.data());
 }
 
 void Step::commit() {
+  bool flipped = false;
   for (const Update &u : Updates)
-    if (!frozen(u.S) && writeOf(u) == Write::Other)
+    if (u.Flip) {
       u.S->Cur ^= 1;
-  refresh();
+      flipped = true;
+    }
+  if (flipped)
+    refresh();
 }
 
 /// Whether `slot` is the optimizer state opt.SLOT.param of `param`.

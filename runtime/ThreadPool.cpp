@@ -62,11 +62,15 @@ public:
       // Out of threads: run with those that started.
     }
     Size = int64_t(Workers.size()) + 1;
+    HasWorkers.store(!Workers.empty());
   }
 
   void run(int64_t n, TaskFn fn, void *ctx) {
     std::unique_lock<std::mutex> busy(Busy, std::defer_lock);
-    if (InTask || n == 1 || !busy.try_lock() || Workers.empty()) {
+    // HasWorkers spares a 1-thread pool the lock (a tiny model's step runs
+    // a dozen parallel loops of microseconds); Workers decides under it.
+    if (InTask || n == 1 || !HasWorkers.load(std::memory_order_relaxed) ||
+        !busy.try_lock() || Workers.empty()) {
       for (int64_t t = 0; t < n; ++t)
         fn(ctx, t);
       return;
@@ -92,6 +96,7 @@ private:
   std::mutex Busy; ///< Held by the caller of the running job.
   std::vector<std::thread> Workers;
   int64_t Size = 1;
+  std::atomic<bool> HasWorkers{false}; ///< !Workers.empty(), read unlocked
 
   // The job.
   TaskFn Fn = nullptr;
@@ -185,10 +190,15 @@ int64_t cores() {
 std::once_flag Defaulted;
 
 Pool &ready() {
+  // Checked first: call_once is a call into libc on every parallel loop.
+  static std::atomic<bool> Done{false};
+  if (Done.load(std::memory_order_acquire))
+    return pool();
   std::call_once(Defaulted, [] {
     if (pool().size() == 1)
       pool().resize(cores());
   });
+  Done.store(true, std::memory_order_release);
   return pool();
 }
 

@@ -215,14 +215,19 @@ int adj_rt_session::trainEpoch(int64_t epoch, int64_t lastEpoch,
     if ((maxSteps > 0 && runSteps >= maxSteps) || stopRequested())
       break;
     beforeStep(first, inEpoch++);
-    auto stepStart = Clock::now();
+    // The clock is read per step only for the log's rate column.
+    Clock::time_point stepStart;
+    if (S->LogPath)
+      stepStart = Clock::now();
     int64_t n = std::min(batch, train.Samples - first);
     int64_t rows =
         gatherShard(Train, S->Shuffle ? Order.data() : nullptr, first, n);
     int64_t step = Pos.Step + 1;
     Train.setHyper(currentLr(), step, rankSeed(S->Seed));
     DeltaValid = false;
-    if (Train.call(rows) != 0) {
+    // Between the epoch's steps only Train.commit() changes the buffers
+    // of its slots, and it rebinds them itself.
+    if (Train.call(rows, /*rebind=*/inEpoch == 1) != 0) {
       status =
           fail(format("invalid data in batch at step %lld", (long long)step));
       break;

@@ -206,8 +206,11 @@ public:
   /// Sets the hyperparameter arguments: lr, the 1-based optimizer step and
   /// the run's seed (dropout's key, mixed to 32 bits).
   void setHyper(double lr, int64_t step, uint64_t seed);
-  /// Calls the function on the gathered batch; returns its status.
-  int32_t call(int64_t n);
+  /// Calls the function on the gathered batch; returns its status. With
+  /// `rebind` false the buffers bound by the last call() or commit() are
+  /// used as they are: for a loop of steps in which nothing else changes
+  /// the slots' buffers (another Step's commit, a checkpoint's load).
+  int32_t call(int64_t n, bool rebind = true);
   /// Makes the next values written by the last call current.
   void commit();
   /// Stops commit() from updating parameter `param` and its optimizer
@@ -249,10 +252,16 @@ private:
     int Result;
     Slot *S;
     bool InPlace; ///< the descriptor allows an in-place write
+    /// Where a call writes it and whether commit() makes that current:
+    /// derived from the above, InPlace and Frozen by allocateNext(), so
+    /// that the per-step refresh() and commit() only read them.
+    Write Mode = Write::Other;
+    bool Flip = false;
   };
   int bindArg(int i, const Split &split, State &state, int64_t batch);
   int bindResult(int r, int64_t batch);
-  /// Allocates the other buffer of every slot not written in place.
+  /// Decides each update's Mode and Flip and allocates the other buffer of
+  /// every slot not written in place.
   int allocateNext();
   bool frozen(const Slot *slot) const;
   Write writeOf(const Update &u) const;
