@@ -382,7 +382,16 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   if (!XP)
     return std::nullopt;
 
-  // The loop body: (h[, c], xp_t, w_hh[, b_hh]) -> (h'[, c']).
+  // w_hh is transposed once, before the loop, to w_hh^T [H, G]: every
+  // step's h @ w_hh^T then reads it in place as a plain [K, N] operand,
+  // where a transposed one is repacked into panels by each step's GEMM (T
+  // times per call). The reverse scan reads w_hh itself (ScanGrad.cpp).
+  Value *WhhT =
+      emit(OpKind::Transpose, {Whh}, {{"perm", std::vector<int64_t>{1, 0}}}, L);
+  if (!WhhT)
+    return std::nullopt;
+
+  // The loop body: (h[, c], xp_t, w_hh_t[, b_hh]) -> (h'[, c']).
   Function *Body = newBody(C.Name);
   Builder BB(*Body);
   BB.CurLoc = L;
@@ -390,9 +399,9 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   Value *Cb = Lstm ? Body->addArg("c", H0->Type, ArgRole::Input) : nullptr;
   Value *XPb =
       Body->addArg("xp", TensorType(X->Type.Elt, {Rows, G}), ArgRole::Input);
-  Value *Whhb = Body->addArg("w_hh", Whh->Type, ArgRole::Input);
+  Value *Whhb = Body->addArg("w_hh_t", WhhT->Type, ArgRole::Input);
   Value *Bhhb = Bhh ? Body->addArg("b_hh", Bhh->Type, ArgRole::Input) : nullptr;
-  Value *HP = BB.create(OpKind::MatMul, {Hb, Whhb}, {{"transpose_b", true}});
+  Value *HP = BB.create(OpKind::MatMul, {Hb, Whhb});
   if (Bhhb)
     HP = BB.create(OpKind::Add, {HP, Bhhb});
   auto Gate = [&](Value *V, unsigned K) {
@@ -428,7 +437,7 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   std::vector<Value *> Init{H0};
   if (Lstm)
     Init.push_back(C0);
-  std::vector<Value *> Caps{Whh};
+  std::vector<Value *> Caps{WhhT};
   if (Bhh)
     Caps.push_back(Bhh);
   Lowered R = emitScanOps(*Body, Init, {XP}, Caps, 0, T, L);

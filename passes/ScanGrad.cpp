@@ -31,6 +31,12 @@
 /// ones. A bias's gradient, the sum of a step value's batch rows, is
 /// likewise one reduce_sum over the stack.
 ///
+/// A capture the forward function transposed before the loop (a recurrent
+/// layer's w_hh^T, which the forward step reads in place) and that the
+/// adjoint step reads only as matmuls' second operand is passed to the
+/// reverse scan untransposed, those matmuls' transpose_b flipped: both
+/// loops then read their weight in place, with no packing per step.
+///
 //===----------------------------------------------------------------------===//
 #include "ir/Scan.h"
 #include "passes/Autodiff.h"
@@ -69,6 +75,10 @@ private:
   bool buildAdjointBody();
   /// The reverse scan in the forward function.
   void buildReverseScan();
+  /// The reverse scan's operand for capture \p Ci: the capture, or the
+  /// matrix it transposes when @f.grad reads it only as the second operand
+  /// of matmuls (which then read that matrix with the opposite flag).
+  Value *reverseCapture(unsigned Ci);
   /// The previous carry of every step: init, then stacked[0 .. T-2].
   Value *previousCarries(unsigned K);
   /// Sorts the captures' adjoints in @f.grad (\p D per capture of Caps)
@@ -116,6 +126,8 @@ private:
   std::vector<std::pair<unsigned, std::vector<Term>>> Hoisted;
   /// @f.grad's sequence arguments, in the reverse scan's order.
   std::vector<Value *> SeqArgs;
+  /// @f.grad's capture arguments, in order.
+  std::vector<Value *> CapArgs;
   Function *Grad = nullptr;
   /// The body's matmuls whose results the forward loop saves (their
   /// indices in the body) and the stacked saved values.
@@ -233,6 +245,7 @@ bool ScanGrad::buildAdjointBody() {
   for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
     Cap.push_back(G.addArg(ArgName(NK + S.Seqs + Ci),
                            Body->Args[NK + S.Seqs + Ci]->Type, ArgRole::Input));
+  CapArgs = Cap;
 
   // The body's step, recomputed from the previous carries (but for the
   // saved matmuls, below).
@@ -421,6 +434,44 @@ void ScanGrad::captureResults(const std::vector<Value *> &D,
       }
 }
 
+Value *ScanGrad::reverseCapture(unsigned Ci) {
+  // A recurrent layer's w_hh^T (LowerScan.cpp): the forward step's
+  // h @ w_hh^T reads it in place, and the reverse step's dz @ (w_hh^T)^T
+  // reads w_hh in place instead of repacking w_hh^T at every step.
+  Value *V = S.capture(O, Ci);
+  const Op *D = V->Def;
+  if (!D || D->Kind != OpKind::Transpose || V->Type.rank() != 2 ||
+      *D->listAttr("perm") != std::vector<int64_t>{1, 0})
+    return V;
+  Value *A = CapArgs[Ci];
+  std::vector<Op *> Users;
+  for (auto &GO : Grad->Ops)
+    for (size_t I = 0; I < GO->Operands.size(); ++I)
+      if (GO->Operands[I] == A) {
+        if (GO->Kind != OpKind::MatMul || I != 1 || GO->Operands.size() != 2)
+          return V;
+        Users.push_back(GO.get());
+      }
+  for (const Result &R : Grad->Results)
+    if (R.V == A)
+      return V;
+  for (Op *U : Users) {
+    bool TB = U->boolAttr("transpose_b");
+    if (TB)
+      U->Attributes.erase("transpose_b");
+    else
+      U->Attributes["transpose_b"] = true;
+  }
+  A->Type = D->Operands[0]->Type;
+  // w_hh_t becomes w_hh (and w becomes w_t).
+  std::string &Name = A->Name;
+  if (Name.size() > 2 && Name.compare(Name.size() - 2, 2, "_t") == 0)
+    Name.resize(Name.size() - 2);
+  else
+    Name += "_t";
+  return D->Operands[0];
+}
+
 Value *ScanGrad::previousCarries(unsigned K) {
   Value *Init = S.init(O, K);
   std::vector<int64_t> Shape = insertAxis(Init->Type, S.Axis, 1).Dims;
@@ -455,7 +506,7 @@ void ScanGrad::buildReverseScan() {
       Operands.push_back(DY[J]);
   Operands.insert(Operands.end(), SavedStacks.begin(), SavedStacks.end());
   for (unsigned Ci = 0; Ci < S.Captures; ++Ci)
-    Operands.push_back(S.capture(O, Ci));
+    Operands.push_back(reverseCapture(Ci));
 
   unsigned RK = NK + AccCaps.size();
   unsigned RS = Operands.size() - RK - S.Captures;
