@@ -109,10 +109,12 @@ static Error checkTypes(const Function &F, const Op &O) {
   case OpKind::Count:
     return isFloat(O.type().Elt) ? Error::success() : Bad();
   case OpKind::Fused: {
+    // A reducing body's inputs broadcast to its loop shape (ir/Body.h).
+    std::vector<int64_t> Loop = loopDims(O);
     for (const Value *V : O.Operands)
       if (V->type().Elt != O.type().Elt ||
-          !broadcastShapes(V->type().Dims, O.type().Dims) ||
-          V->type().rank() > O.type().rank())
+          !broadcastShapes(V->type().Dims, Loop) ||
+          V->type().rank() > Loop.size())
         return Bad();
     if (!isFloat(O.type().Elt))
       return Bad();
