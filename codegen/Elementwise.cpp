@@ -208,11 +208,11 @@ namespace {
 /// loop accumulates into its output, whose strides are 0 on the reduced
 /// axes.
 struct LoopReduction {
-  size_t Member;  ///< Index into the unit's ops.
-  OpKind Kind;    ///< reduce_sum, reduce_mean, reduce_max or reduce_min.
-  Shape Strides;  ///< The output's strides along the loop shape.
-  Extent Flat;    ///< The output's elements.
-  Extent Count;   ///< The elements reduced into each output.
+  size_t Member; ///< Index into the unit's ops.
+  OpKind Kind;   ///< reduce_sum, reduce_mean, reduce_max or reduce_min.
+  Shape Strides; ///< The output's strides along the loop shape.
+  Extent Flat;   ///< The output's elements.
+  Extent Count;  ///< The elements reduced into each output.
 };
 } // namespace
 
@@ -236,11 +236,10 @@ static LoopReduction loopReduction(size_t M, const BodyMember &R,
 static void accumulate(Kernel &Body, OpKind Kind, llvm::Value *V,
                        llvm::Value *Out, llvm::Value *Off) {
   llvm::Value *A = Body.load(V->getType(), Out, Off);
-  llvm::Value *R = Kind == OpKind::ReduceMax
-                       ? Body.intrinsic(Intrinsic::maxnum, {A, V})
-                   : Kind == OpKind::ReduceMin
-                       ? Body.intrinsic(Intrinsic::minnum, {A, V})
-                       : Body.B.CreateFAdd(A, V);
+  llvm::Value *R =
+      Kind == OpKind::ReduceMax   ? Body.intrinsic(Intrinsic::maxnum, {A, V})
+      : Kind == OpKind::ReduceMin ? Body.intrinsic(Intrinsic::minnum, {A, V})
+                                  : Body.B.CreateFAdd(A, V);
   Body.store(R, Out, Off);
 }
 
@@ -339,8 +338,8 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
     }
     for (size_t M = 0; M < U.Ops.size(); ++M)
       if (U.Stored[M] && !Reduced[M])
-        Body.store(Computed.at(&F.Ops[U.Ops[M]]->Result),
-                   Body.Outs[OutOf[M]], Off[OutOf[M]]);
+        Body.store(Computed.at(&F.Ops[U.Ops[M]]->Result), Body.Outs[OutOf[M]],
+                   Off[OutOf[M]]);
     for (const LoopReduction &L : Reductions)
       accumulate(Body, L.Kind, Reduced[L.Member], Body.Outs[OutOf[L.Member]],
                  Off[OutOf[L.Member]]);

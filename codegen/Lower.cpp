@@ -76,6 +76,8 @@ static Error checkBody(const Function &F, const Op &O) {
   std::string E =
       Body ? parseBody(*Body, NumInputs, Members) : "needs a string body";
   if (E.empty())
+    E = checkReducingBody(O, Members);
+  if (E.empty())
     return Error::success();
   return lowerError(
       fmt::format("codegen: @{}: '{}': {}", F.Name, O.info().Mnemonic, E));

@@ -198,8 +198,8 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
           std::find(U.Inputs.begin(), U.Inputs.end(), V) == U.Inputs.end())
         U.Inputs.push_back(V);
     Computed.insert(&O.Result);
-    bool Stored = M == U.Ops.back() || Results.count(&O.Result) ||
-                  isReducingFused(O);
+    bool Stored =
+        M == U.Ops.back() || Results.count(&O.Result) || isReducingFused(O);
     for (size_t Reader : readersOf(&O.Result))
       Stored |= !Members.count(Reader);
     U.Stored.push_back(Stored);

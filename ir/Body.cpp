@@ -179,8 +179,9 @@ bool isReducingFused(const Op &O) {
   if (O.Kind != OpKind::Fused)
     return false;
   auto It = O.Attributes.find("body");
-  const std::string *Body =
-      It == O.Attributes.end() ? nullptr : std::get_if<std::string>(&It->second);
+  const std::string *Body = It == O.Attributes.end()
+                                ? nullptr
+                                : std::get_if<std::string>(&It->second);
   if (!Body)
     return false;
   // The last member's head: after the last ';', up to ':' or a blank.
@@ -192,6 +193,27 @@ bool isReducingFused(const Op &O) {
   size_t To = Body->find_first_of(": ", From);
   auto K = opKindByName(Body->substr(From, To - From));
   return K && isBodyReduction(*K);
+}
+
+std::string checkReducingBody(const Op &O,
+                              const std::vector<BodyMember> &Members) {
+  if (!isReducingBody(Members))
+    return "";
+  if (O.Kind != OpKind::Fused)
+    return "only a fused body may end in a reduction";
+  TensorType Loop(O.type().Elt, loopDims(O));
+  for (const Value *V : O.Operands)
+    if (!broadcastShapes(V->type().Dims, Loop.Dims))
+      return fmt::format("input {} does not broadcast to the loop shape {}",
+                         V->type().str(), Loop.str());
+  TypeOrError T =
+      inferType(Members.back().Kind, {Loop}, Members.back().Attributes);
+  if (!T.Type)
+    return T.Error;
+  if (*T.Type != O.type())
+    return fmt::format("reducing the loop shape {} gives {}, not {}",
+                       Loop.str(), T.Type->str(), O.type().str());
+  return "";
 }
 
 std::vector<int64_t> loopDims(const Op &O) {

@@ -59,6 +59,12 @@ bool isReducingFused(const Op &O);
 /// a reducing fused op, otherwise its result's.
 std::vector<int64_t> loopDims(const Op &O);
 
+/// "" or what is wrong with the reducing body \p Members of \p O (nothing
+/// when it does not reduce): only fused ops reduce, their inputs broadcast to
+/// the loop shape and the result is the reduction of it.
+std::string checkReducingBody(const Op &O,
+                              const std::vector<BodyMember> &Members);
+
 /// The text of one member computing \p O from the operand references
 /// \p Args (`iK` or `tK`): `mnemonic[:name=value,...] arg...`, what
 /// parseBody reads.

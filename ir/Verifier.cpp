@@ -297,28 +297,6 @@ private:
     return Ok;
   }
 
-  /// A body ending in a reduction: only a fused op's, its result the
-  /// reduction of its loop shape (loopDims) by the last member \p R.
-  static std::string checkReducingBody(const Op &O, const std::string &Name,
-                                       const BodyMember &R) {
-    if (O.Kind != OpKind::Fused)
-      return fmt::format("attribute '{}': only a fused body may end in a "
-                         "reduction",
-                         Name);
-    TensorType Loop(O.type().Elt, loopDims(O));
-    for (const Value *V : O.Operands)
-      if (!broadcastShapes(V->type().Dims, Loop.Dims))
-        return fmt::format("input {} does not broadcast to the loop shape {}",
-                           V->type().str(), Loop.str());
-    TypeOrError T = inferType(R.Kind, {Loop}, R.Attributes);
-    if (!T.Type)
-      return fmt::format("attribute '{}': {}", Name, T.Error);
-    if (*T.Type != O.type())
-      return fmt::format("a fused body reducing {} gives {}, not {}",
-                         Loop.str(), T.Type->str(), O.type().str());
-    return "";
-  }
-
   /// Range checks of attribute values whose kind is right.
   static std::string checkValue(const Op &O, const std::string &Name,
                                 const Attr &A) {
@@ -350,8 +328,8 @@ private:
       if (const std::string *Body = bodyOf(O, NumInputs)) {
         if (std::string E = parseBody(*Body, NumInputs, Members); !E.empty())
           return fmt::format("attribute '{}': {}", Name, E);
-        if (isReducingBody(Members))
-          return checkReducingBody(O, Name, Members.back());
+        if (std::string E = checkReducingBody(O, Members); !E.empty())
+          return fmt::format("attribute '{}': {}", Name, E);
       }
     }
     if (Name == "axes" && !O.Operands.empty()) {

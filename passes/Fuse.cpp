@@ -364,8 +364,8 @@ void fuseReductions(Function &F) {
       std::string Last;
       if (P.Kind == OpKind::Fused) {
         Members.push_back(std::get<std::string>(P.Attributes.at("body")));
-        Last = fmt::format("t{}", std::count(Members[0].begin(),
-                                             Members[0].end(), ';'));
+        Last = fmt::format(
+            "t{}", std::count(Members[0].begin(), Members[0].end(), ';'));
         R.Operands = P.Operands;
       } else {
         std::vector<Value *> Inputs;
