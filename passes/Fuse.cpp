@@ -329,8 +329,10 @@ bool loopProducer(const Op &O) {
 /// into the reducing body and the value is never stored; otherwise the
 /// reducing body reads the value (`reduce_sum:axes=[0] i0`) and codegen
 /// (StepPlan's loop groups) runs it in the producer's loop, which stores
-/// the value for its other readers, as long as none of them runs between
-/// the producer and the reduction. The bias gradient of a ReLU layer
+/// the value for its other readers; the reduction moves up to just after
+/// the producer, so that readers between them (a matmul, batch norm's
+/// adjoint reading dY again) do not keep it out. The bias gradient of a
+/// ReLU layer
 ///
 ///   %9 = relu_grad %7, %1 : f32[N,128]
 ///   %10 = reduce_sum %9 {axes = [0]} : f32[128]
@@ -350,6 +352,7 @@ void fuseReductions(Function &F) {
   for (const Result &R : F.Results)
     Results.insert(R.V);
   std::set<const Op *> Gone;
+  std::map<const Op *, std::vector<const Op *>> MoveAfter; // In order.
   for (size_t I = 0; I < F.Ops.size(); ++I) {
     Op &R = *F.Ops[I];
     Value *X = R.Operands.empty() ? nullptr : R.Operands[0];
@@ -386,13 +389,34 @@ void fuseReductions(Function &F) {
       Gone.insert(&P);
       continue;
     }
-    // Shared: only when no other reader runs between producer and reduction.
-    if (Us.front() != I)
-      continue;
+    // Shared: the reduction moves up to just after the producer, before
+    // the value's other readers, so that the producer's loop group can
+    // take it (StepPlan runs a group where its last op stands).
     R.Attributes = {{"body", formatMember(R, {"i0"})}};
     R.Kind = OpKind::Fused;
+    MoveAfter[&P].push_back(&R);
   }
   eraseOps(F, [&](const Op &O) { return Gone.count(&O) > 0; });
+  if (MoveAfter.empty())
+    return;
+  std::set<const Op *> Moved;
+  for (auto &[P, Rs] : MoveAfter)
+    Moved.insert(Rs.begin(), Rs.end());
+  std::map<const Op *, std::unique_ptr<Op>> Taken;
+  for (auto &O : F.Ops)
+    if (Moved.count(O.get()))
+      Taken[O.get()] = std::move(O);
+  std::vector<std::unique_ptr<Op>> Ordered;
+  for (auto &O : F.Ops) {
+    if (!O)
+      continue;
+    const Op *P = O.get();
+    Ordered.push_back(std::move(O));
+    if (auto It = MoveAfter.find(P); It != MoveAfter.end())
+      for (const Op *R : It->second)
+        Ordered.push_back(std::move(Taken.at(R)));
+  }
+  F.Ops = std::move(Ordered);
 }
 
 bool FusePass::run(Module &M, PassContext &) {
