@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 namespace adj::cg {
@@ -202,21 +203,119 @@ static void membersOf(const Op &O, std::vector<BodyMember> &Ms) {
   Ms.push_back(std::move(M));
 }
 
+namespace {
+/// A member of a loop group whose body ends in a reduction (ir/Body.h): the
+/// loop accumulates into its output, whose strides are 0 on the reduced
+/// axes.
+struct LoopReduction {
+  size_t Member; ///< Index into the unit's ops.
+  OpKind Kind;   ///< reduce_sum, reduce_mean, reduce_max or reduce_min.
+  Shape Strides; ///< The output's strides along the loop shape.
+  Extent Flat;   ///< The output's elements.
+  Extent Count;  ///< The elements reduced into each output.
+};
+} // namespace
+
+static LoopReduction loopReduction(size_t M, const BodyMember &R,
+                                   const Shape &S) {
+  LoopReduction L{M, R.Kind, Shape(S.size()), Extent(), Extent()};
+  std::vector<int64_t> Axes = reduceAxes(R.Attributes, S.size());
+  for (size_t D = S.size(); D-- > 0;) {
+    if (std::binary_search(Axes.begin(), Axes.end(), int64_t(D))) {
+      L.Strides[D] = Extent{0, 0};
+      L.Count = L.Count * S[D];
+      continue;
+    }
+    L.Strides[D] = L.Flat;
+    L.Flat = L.Flat * S[D];
+  }
+  return L;
+}
+
+/// out = combine(out, V) for reduction \p Kind (emitReduce's order).
+static void accumulate(Kernel &Body, OpKind Kind, llvm::Value *V,
+                       llvm::Value *Out, llvm::Value *Off) {
+  llvm::Value *A = Body.load(V->getType(), Out, Off);
+  llvm::Value *R =
+      Kind == OpKind::ReduceMax   ? Body.intrinsic(Intrinsic::maxnum, {A, V})
+      : Kind == OpKind::ReduceMin ? Body.intrinsic(Intrinsic::minnum, {A, V})
+                                  : Body.B.CreateFAdd(A, V);
+  Body.store(R, Out, Off);
+}
+
+/// The value a reducing body reduces: its last member's operand.
+static llvm::Value *reducedValue(Kernel &K, ArrayRef<BodyMember> Members,
+                                 function_ref<llvm::Value *(unsigned)> Input) {
+  BodyRef A = Members.back().Args[0];
+  if (A.Input)
+    return Input(A.Index);
+  return emitBody(K, Members.take_front(A.Index + 1), Input);
+}
+
+/// Fills reduction outputs with their identity before the loop (\p Init)
+/// or scales reduce_mean's by 1 / count after it.
+static void fillReductions(Kernel &K, Type *T,
+                           ArrayRef<LoopReduction> Reductions,
+                           ArrayRef<unsigned> OutOf, bool Init) {
+  double Inf = std::numeric_limits<double>::infinity();
+  for (const LoopReduction &L : Reductions) {
+    llvm::Value *Out = K.Outs[OutOf[L.Member]];
+    if (!Init && L.Kind != OpKind::ReduceMean)
+      continue;
+    llvm::Value *Scale =
+        Init ? nullptr
+             : K.B.CreateFDiv(K.fp(T, 1), K.B.CreateSIToFP(K.get(L.Count), T));
+    double Id = L.Kind == OpKind::ReduceMax   ? -Inf
+                : L.Kind == OpKind::ReduceMin ? Inf
+                                              : 0.0;
+    K.forEach({L.Flat}, {{Extent()}}, [&](ArrayRef<llvm::Value *> Off) {
+      llvm::Value *V =
+          Init ? K.fp(T, Id) : K.B.CreateFMul(K.load(T, Out, Off[0]), Scale);
+      K.store(V, Out, Off[0]);
+    });
+  }
+}
+
 void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
   const Op &Last = *F.Ops[U.Ops.back()];
   Type *T = eltType(K.Ctx, Last.type().Elt);
-  const std::vector<int64_t> &Dims = Last.type().Dims;
+  const std::vector<int64_t> Dims = loopDims(Last);
   Shape S = shapeOf(Dims);
   std::vector<std::vector<BodyMember>> Bodies(U.Ops.size());
-  for (size_t M = 0; M < U.Ops.size(); ++M)
+  std::vector<LoopReduction> Reductions;
+  std::vector<unsigned> OutOf(U.Ops.size()); // Stored member -> output.
+  size_t NumOuts = 0;
+  for (size_t M = 0; M < U.Ops.size(); ++M) {
     membersOf(*F.Ops[U.Ops[M]], Bodies[M]);
-  size_t NumOuts = std::count(U.Stored.begin(), U.Stored.end(), true);
-  std::vector<Shape> St(NumOuts, contiguousStrides(S));
+    if (isReducingBody(Bodies[M]))
+      Reductions.push_back(loopReduction(M, Bodies[M].back(), S));
+    OutOf[M] = NumOuts;
+    NumOuts += U.Stored[M];
+  }
+  // A reduction's output strides lead: parallelForEach splits the nest
+  // along the first dim they index, so no two tasks add to one output
+  // and each output is summed in loop order whatever the thread count.
+  bool Serial = false;
+  for (const LoopReduction &L : Reductions)
+    Serial |= !(L.Strides == Reductions[0].Strides);
+  size_t Lead = Reductions.empty() ? 0 : 1;
+  std::vector<Shape> St;
+  if (Lead)
+    St.push_back(Reductions[0].Strides);
+  for (size_t M = 0, R = 0; M < U.Ops.size(); ++M) {
+    bool Reducing = R < Reductions.size() && Reductions[R].Member == M;
+    if (U.Stored[M])
+      St.push_back(Reducing ? Reductions[R].Strides : contiguousStrides(S));
+    R += Reducing;
+  }
   for (const adj::Value *V : U.Inputs)
     St.push_back(broadcastStrides(V->type(), Dims));
+  fillReductions(K, T, Reductions, OutOf, /*Init=*/true);
   // Per element: every member in order, inputs loaded on first use, then
-  // the stored members' values (all loads come before any store).
-  auto Element = [&](Kernel &Body, ArrayRef<llvm::Value *> Off) {
+  // the stored members' values (all loads come before any store) and the
+  // reductions' accumulations.
+  auto Element = [&](Kernel &Body, ArrayRef<llvm::Value *> All) {
+    ArrayRef<llvm::Value *> Off = All.drop_front(Lead);
     std::vector<llvm::Value *> Ins(U.Inputs.size());
     std::map<const adj::Value *, llvm::Value *> Computed;
     auto Operand = [&](const adj::Value *V) -> llvm::Value * {
@@ -228,19 +327,28 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
         Ins[J] = Body.load(T, Body.In[J], Off[NumOuts + J]);
       return Ins[J];
     };
+    std::vector<llvm::Value *> Reduced(U.Ops.size());
     for (size_t M = 0; M < U.Ops.size(); ++M) {
       const Op &O = *F.Ops[U.Ops[M]];
-      Computed[&O.Result] = emitBody(
-          Body, Bodies[M], [&](unsigned I) { return Operand(O.Operands[I]); });
+      auto In = [&](unsigned I) { return Operand(O.Operands[I]); };
+      if (isReducingBody(Bodies[M]))
+        Reduced[M] = reducedValue(Body, Bodies[M], In);
+      else
+        Computed[&O.Result] = emitBody(Body, Bodies[M], In);
     }
-    for (size_t M = 0, Out = 0; M < U.Ops.size(); ++M)
-      if (U.Stored[M]) {
-        Body.store(Computed.at(&F.Ops[U.Ops[M]]->Result), Body.Outs[Out],
-                   Off[Out]);
-        ++Out;
-      }
+    for (size_t M = 0; M < U.Ops.size(); ++M)
+      if (U.Stored[M] && !Reduced[M])
+        Body.store(Computed.at(&F.Ops[U.Ops[M]]->Result), Body.Outs[OutOf[M]],
+                   Off[OutOf[M]]);
+    for (const LoopReduction &L : Reductions)
+      accumulate(Body, L.Kind, Reduced[L.Member], Body.Outs[OutOf[L.Member]],
+                 Off[OutOf[L.Member]]);
   };
-  K.parallelForEach(S, St, Element);
+  if (Serial)
+    K.forEach(S, St, [&](ArrayRef<llvm::Value *> Off) { Element(K, Off); });
+  else
+    K.parallelForEach(S, St, Element);
+  fillReductions(K, T, Reductions, OutOf, /*Init=*/false);
 }
 
 } // namespace adj::cg

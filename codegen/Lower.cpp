@@ -76,6 +76,8 @@ static Error checkBody(const Function &F, const Op &O) {
   std::string E =
       Body ? parseBody(*Body, NumInputs, Members) : "needs a string body";
   if (E.empty())
+    E = checkReducingBody(O, Members);
+  if (E.empty())
     return Error::success();
   return lowerError(
       fmt::format("codegen: @{}: '{}': {}", F.Name, O.info().Mnemonic, E));
@@ -109,10 +111,12 @@ static Error checkTypes(const Function &F, const Op &O) {
   case OpKind::Count:
     return isFloat(O.type().Elt) ? Error::success() : Bad();
   case OpKind::Fused: {
+    // A reducing body's inputs broadcast to its loop shape (ir/Body.h).
+    std::vector<int64_t> Loop = loopDims(O);
     for (const Value *V : O.Operands)
       if (V->type().Elt != O.type().Elt ||
-          !broadcastShapes(V->type().Dims, O.type().Dims) ||
-          V->type().rank() > O.type().rank())
+          !broadcastShapes(V->type().Dims, Loop) ||
+          V->type().rank() > Loop.size())
         return Bad();
     if (!isFloat(O.type().Elt))
       return Bad();

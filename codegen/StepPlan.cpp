@@ -33,6 +33,7 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/StepPlan.h"
+#include "ir/Body.h"
 #include "ir/Scan.h"
 
 #include <algorithm>
@@ -138,8 +139,11 @@ std::vector<std::vector<size_t>> Planner::groupLoops() const {
     std::set<int> Merge;
     for (const Value *V : O.Operands) {
       auto It = Index.find(V);
+      // A reducing fused op joins the loop of its loop shape (ir/Body.h);
+      // its own result is not per element.
       if (Opts.GroupLoops && It != Index.end() && GroupOf[It->second] >= 0 &&
-          F.Ops[It->second]->type().Dims == O.type().Dims)
+          !isReducingFused(*F.Ops[It->second]) &&
+          F.Ops[It->second]->type().Dims == loopDims(O))
         Merge.insert(GroupOf[It->second]);
     }
     for (bool Changed = true; Changed;) {
@@ -194,7 +198,8 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
           std::find(U.Inputs.begin(), U.Inputs.end(), V) == U.Inputs.end())
         U.Inputs.push_back(V);
     Computed.insert(&O.Result);
-    bool Stored = M == U.Ops.back() || Results.count(&O.Result);
+    bool Stored =
+        M == U.Ops.back() || Results.count(&O.Result) || isReducingFused(O);
     for (size_t Reader : readersOf(&O.Result))
       Stored |= !Members.count(Reader);
     U.Stored.push_back(Stored);

@@ -7,6 +7,15 @@
 /// of an earlier member K). The last member is the body's value. The verifier
 /// checks bodies with parseBody and codegen evaluates the members it returns.
 ///
+/// A fused op's body may end in a reduction, e.g.
+/// `relu_grad i0 i1; reduce_sum:axes=[0] t0`: a *reducing body*. The
+/// elementwise members are evaluated over the op's *loop shape*, the
+/// broadcast of its inputs' shapes (loopDims), and the op's result is the
+/// last member's reduction of them, e.g. the bias gradient [C] of a [N, C]
+/// loop. The fuse pass makes them; codegen accumulates the reduction in the
+/// loop nest that computes its operand (emitLoopGroup), also when that
+/// operand is stored for other readers.
+///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_IR_BODY_H
 #define ADJ_IR_BODY_H
@@ -35,6 +44,26 @@ struct BodyMember {
 /// Returns "" or what is wrong, e.g. "'i3' is not an input (i0..i1)".
 std::string parseBody(const std::string &Text, unsigned NumInputs,
                       std::vector<BodyMember> &Members);
+
+/// Whether \p K may end a body: reduce_sum, reduce_mean, reduce_max or
+/// reduce_min.
+bool isBodyReduction(OpKind K);
+
+/// Whether the parsed body \p Members ends in a reduction.
+bool isReducingBody(const std::vector<BodyMember> &Members);
+
+/// Whether \p O is a fused op whose body ends in a reduction.
+bool isReducingFused(const Op &O);
+
+/// The shape \p O's loop runs over: the broadcast of the inputs' shapes for
+/// a reducing fused op, otherwise its result's.
+std::vector<int64_t> loopDims(const Op &O);
+
+/// "" or what is wrong with the reducing body \p Members of \p O (nothing
+/// when it does not reduce): only fused ops reduce, their inputs broadcast to
+/// the loop shape and the result is the reduction of it.
+std::string checkReducingBody(const Op &O,
+                              const std::vector<BodyMember> &Members);
 
 /// The text of one member computing \p O from the operand references
 /// \p Args (`iK` or `tK`): `mnemonic[:name=value,...] arg...`, what

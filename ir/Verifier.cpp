@@ -325,9 +325,12 @@ private:
     if (Name == "body" || Name == "epilogue") {
       unsigned NumInputs = 0;
       std::vector<BodyMember> Members;
-      if (const std::string *Body = bodyOf(O, NumInputs))
+      if (const std::string *Body = bodyOf(O, NumInputs)) {
         if (std::string E = parseBody(*Body, NumInputs, Members); !E.empty())
           return fmt::format("attribute '{}': {}", Name, E);
+        if (std::string E = checkReducingBody(O, Members); !E.empty())
+          return fmt::format("attribute '{}': {}", Name, E);
+      }
     }
     if (Name == "axes" && !O.Operands.empty()) {
       unsigned Rank = O.Operands[0]->Type.rank();

@@ -315,11 +315,116 @@ void fuseElementwise(Function &F) {
   eraseOps(F, [&](const Op &O) { return Inline.count(&O.Result) > 0; });
 }
 
+/// Whether \p O computes a float value element by element in a loop: an
+/// elementwise op or a fused op whose body does not reduce.
+bool loopProducer(const Op &O) {
+  return isFloat(O.type().Elt) &&
+         (O.Kind == OpKind::Fused ? !isReducingFused(O) : fusible(O));
+}
+
+/// Reduction fusion. A reduction of a value computed by a loop (a fused op
+/// or an elementwise op) becomes a fused op with a reducing body (ir/Body.h)
+/// that the loop computing the value accumulates: when the reduction is the
+/// value's only reader (and it is no result), the producer's members move
+/// into the reducing body and the value is never stored; otherwise the
+/// reducing body reads the value (`reduce_sum:axes=[0] i0`) and codegen
+/// (StepPlan's loop groups) runs it in the producer's loop, which stores
+/// the value for its other readers; the reduction moves up to just after
+/// the producer, so that readers between them (a matmul, batch norm's
+/// adjoint reading dY again) do not keep it out. The bias gradient of a
+/// ReLU layer
+///
+///   %9 = relu_grad %7, %1 : f32[N,128]
+///   %10 = reduce_sum %9 {axes = [0]} : f32[128]
+///
+/// thus becomes `%10 = fused %9 {body = "reduce_sum:axes=[0] i0"}`, summed
+/// while %9 is written instead of in a second pass over it. Each output is
+/// still summed in loop order by one task (see emitLoopGroup).
+void fuseReductions(Function &F) {
+  std::map<const Value *, std::vector<size_t>> Users; // Op indices.
+  for (size_t I = 0; I < F.Ops.size(); ++I)
+    for (const Value *V : F.Ops[I]->Operands) {
+      std::vector<size_t> &Us = Users[V];
+      if (Us.empty() || Us.back() != I)
+        Us.push_back(I);
+    }
+  std::set<const Value *> Results;
+  for (const Result &R : F.Results)
+    Results.insert(R.V);
+  std::set<const Op *> Gone;
+  std::map<const Op *, std::vector<const Op *>> MoveAfter; // In order.
+  for (size_t I = 0; I < F.Ops.size(); ++I) {
+    Op &R = *F.Ops[I];
+    Value *X = R.Operands.empty() ? nullptr : R.Operands[0];
+    if (!isBodyReduction(R.Kind) || !isFloat(R.type().Elt) || !X->Def ||
+        Gone.count(X->Def) || !loopProducer(*X->Def))
+      continue;
+    const std::vector<size_t> &Us = Users[X];
+    Op &P = *X->Def;
+    if (Us.size() == 1 && !Results.count(X)) {
+      // The producer's members move into the reduction.
+      std::vector<std::string> Members;
+      std::string Last;
+      if (P.Kind == OpKind::Fused) {
+        Members.push_back(std::get<std::string>(P.Attributes.at("body")));
+        Last = fmt::format(
+            "t{}", std::count(Members[0].begin(), Members[0].end(), ';'));
+        R.Operands = P.Operands;
+      } else {
+        std::vector<Value *> Inputs;
+        std::vector<std::string> Args;
+        for (Value *W : P.Operands) {
+          auto It = std::find(Inputs.begin(), Inputs.end(), W);
+          Args.push_back(fmt::format("i{}", It - Inputs.begin()));
+          if (It == Inputs.end())
+            Inputs.push_back(W);
+        }
+        Members.push_back(formatMember(P, Args));
+        Last = "t0";
+        R.Operands = Inputs;
+      }
+      Members.push_back(formatMember(R, {Last}));
+      R.Attributes = {{"body", fmt::format("{}", fmt::join(Members, "; "))}};
+      R.Kind = OpKind::Fused;
+      Gone.insert(&P);
+      continue;
+    }
+    // Shared: the reduction moves up to just after the producer, before
+    // the value's other readers, so that the producer's loop group can
+    // take it (StepPlan runs a group where its last op stands).
+    R.Attributes = {{"body", formatMember(R, {"i0"})}};
+    R.Kind = OpKind::Fused;
+    MoveAfter[&P].push_back(&R);
+  }
+  eraseOps(F, [&](const Op &O) { return Gone.count(&O) > 0; });
+  if (MoveAfter.empty())
+    return;
+  std::set<const Op *> Moved;
+  for (auto &[P, Rs] : MoveAfter)
+    Moved.insert(Rs.begin(), Rs.end());
+  std::map<const Op *, std::unique_ptr<Op>> Taken;
+  for (auto &O : F.Ops)
+    if (Moved.count(O.get()))
+      Taken[O.get()] = std::move(O);
+  std::vector<std::unique_ptr<Op>> Ordered;
+  for (auto &O : F.Ops) {
+    if (!O)
+      continue;
+    const Op *P = O.get();
+    Ordered.push_back(std::move(O));
+    if (auto It = MoveAfter.find(P); It != MoveAfter.end())
+      for (const Op *R : It->second)
+        Ordered.push_back(std::move(Taken.at(R)));
+  }
+  F.Ops = std::move(Ordered);
+}
+
 bool FusePass::run(Module &M, PassContext &) {
   for (auto &F : M.Functions) {
     foldTransposes(*F);
     foldEpilogues(*F);
     fuseElementwise(*F);
+    fuseReductions(*F);
   }
   return true;
 }
