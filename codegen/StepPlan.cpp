@@ -23,13 +23,19 @@
 /// Buffers (planArena): a value a unit stores goes to the caller's result
 /// buffer when it is a result (the first one naming it), shares its
 /// operand's buffer when it is a reshape that is not a result, and
-/// otherwise gets a slice of the scratch arena. Slices are reused by size:
-/// a scan over the units finds the last one reading each buffer (through
-/// reshape aliases); after it has run, the slice goes to a free list for
-/// later values of the same size (a * n^p bytes). A unit's workspace
-/// (workspaceOf: a convolution's im2col buffers) takes a slice after its
-/// outputs, free again once the unit has run. Members of a loop group
-/// that nothing outside it reads are not stored and get no buffer at all.
+/// otherwise gets a slice of the scratch arena. A scratch value lives from
+/// its unit through the last unit reading it (through reshape aliases); a
+/// unit's workspace (workspaceOf: a convolution's im2col buffers; a scan's
+/// buffers) for that unit only. Slices are shared by items that are never
+/// live at the same unit, chosen greedily by size (TensorFlow Lite's
+/// "greedy by size" for shared objects): the largest items first, each put
+/// into the smallest existing slice of its power of n whose items all live
+/// at other units (every slice is at least as large, being made by an
+/// earlier item), else into a new slice of its size. Unlike reuse by exact
+/// size, values of different sizes share slices, so the arena comes close
+/// to the largest set of values live at once (memoryBound). Members of a
+/// loop group that nothing outside it reads are not stored and get no
+/// buffer at all.
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/StepPlan.h"
@@ -295,40 +301,25 @@ void Planner::planArena(StepPlan &P) const {
   std::map<const Value *, size_t> FirstResult;
   for (size_t I = 0; I < F.Results.size(); ++I)
     FirstResult.emplace(F.Results[I].V, I);
-  // The unit that last reads each buffer, named by its root (the value
-  // that owns it: reshape aliases lead to their operand's root).
+  // Every value a unit stores gets its buffer; the scratch ones and the
+  // workspaces become items living from their unit through the last unit
+  // reading them (by their root: reshape aliases lead to their operand's).
+  ArenaPlan &A = P.Arena;
   std::map<const Value *, const Value *> Root;
-  std::map<const Value *, size_t> LastUse;
   auto RootOf = [&](const Value *V) {
     auto It = Root.find(V);
     return It == Root.end() ? V : It->second; // Arguments are their own.
   };
-  for (size_t U = 0; U < P.Units.size(); ++U) {
-    const StepUnit &Unit = P.Units[U];
-    for (const Value *V : Unit.Outputs) {
-      const Op &Last = *F.Ops[Unit.Ops.back()];
-      Root[V] = Unit.Alias ? RootOf(Last.Operands[0]) : V;
-      LastUse[Root[V]] = U;
-    }
-    for (const Value *V : Unit.Inputs)
-      LastUse[RootOf(V)] = U;
-  }
-  // The scan: place each unit's outputs, then free the slices it read last.
-  ArenaPlan &A = P.Arena;
-  std::map<ByteSize, std::vector<size_t>> Free; // Slice indices by size.
-  std::map<const Value *, size_t> Live;         // Root -> its slice.
-  auto Take = [&](ByteSize Bytes) {
-    std::vector<size_t> &Slices = Free[Bytes];
-    if (Slices.empty()) {
-      A.Slices.push_back(Bytes);
-      return A.Slices.size() - 1;
-    }
-    size_t Slice = Slices.back();
-    Slices.pop_back();
-    return Slice;
+  struct Item {
+    ByteSize Bytes;
+    size_t First, Last;
+    size_t *Slice; // Where the chosen slice goes.
   };
+  std::vector<Item> Items;
+  std::map<const Value *, size_t> ItemOf; // Scratch roots.
   for (size_t U = 0; U < P.Units.size(); ++U) {
     StepUnit &Unit = P.Units[U];
+    const Op &Last = *F.Ops[Unit.Ops.back()];
     for (const Value *V : Unit.Outputs) {
       Buffer Buf;
       Buf.V = V;
@@ -337,29 +328,55 @@ void Planner::planArena(StepPlan &P) const {
         Buf.Index = It->second;
       } else if (Unit.Alias) {
         Buf.Kind = Buffer::Alias;
-        Buf.Source = F.Ops[Unit.Ops.back()]->Operands[0];
+        Buf.Source = Last.Operands[0];
+        Root[V] = RootOf(Buf.Source);
       } else {
         Buf.Kind = Buffer::Scratch;
-        Buf.Index = Take(bytesOf(V->type()));
-        Live[V] = Buf.Index;
+        ItemOf[V] = Items.size();
+        Items.push_back({bytesOf(V->type()), U, U, nullptr});
       }
       A.Buffers.push_back(Buf);
     }
-    // The workspace: a slice for the unit's run only.
-    for (ByteSize W : Unit.Workspace)
-      Unit.WorkspaceSlice.push_back(Take(W));
-    for (size_t I = 0; I < Unit.Workspace.size(); ++I)
-      Free[Unit.Workspace[I]].push_back(Unit.WorkspaceSlice[I]);
-    std::vector<const Value *> Read;
-    for (const Value *V : Unit.Outputs)
-      Read.push_back(RootOf(V));
     for (const Value *V : Unit.Inputs)
-      Read.push_back(RootOf(V));
-    for (const Value *R : Read)
-      if (auto It = Live.find(R); It != Live.end() && LastUse.at(R) == U) {
-        Free[A.Slices[It->second]].push_back(It->second);
-        Live.erase(It);
-      }
+      if (auto It = ItemOf.find(RootOf(V)); It != ItemOf.end())
+        Items[It->second].Last = U;
+    Unit.WorkspaceSlice.assign(Unit.Workspace.size(), 0);
+    for (size_t I = 0; I < Unit.Workspace.size(); ++I)
+      Items.push_back({Unit.Workspace[I], U, U, &Unit.WorkspaceSlice[I]});
+  }
+  for (Buffer &Buf : A.Buffers)
+    if (Buf.Kind == Buffer::Scratch)
+      Items[ItemOf.at(Buf.V)].Slice = &Buf.Index;
+  // Greedy by size: the largest items first, each into the smallest slice
+  // (of its power of n, at least as large, as every earlier one is) whose
+  // items all live at other units, else into a new slice of its size.
+  std::vector<size_t> Order(Items.size());
+  for (size_t I = 0; I < Order.size(); ++I)
+    Order[I] = I;
+  std::stable_sort(Order.begin(), Order.end(), [&](size_t X, size_t Y) {
+    ByteSize BX = Items[X].Bytes, BY = Items[Y].Bytes;
+    return BX.Pow != BY.Pow ? BX.Pow > BY.Pow : BX.Mul > BY.Mul;
+  });
+  std::vector<std::vector<std::pair<size_t, size_t>>> Spans; // Per slice.
+  for (size_t I : Order) {
+    const Item &It = Items[I];
+    size_t Best = A.Slices.size();
+    for (size_t S = 0; S < A.Slices.size(); ++S) {
+      if (A.Slices[S].Pow != It.Bytes.Pow ||
+          (Best < A.Slices.size() && A.Slices[Best].Mul <= A.Slices[S].Mul))
+        continue;
+      bool Free = true;
+      for (auto [First, Last] : Spans[S])
+        Free &= Last < It.First || It.Last < First;
+      if (Free)
+        Best = S;
+    }
+    if (Best == A.Slices.size()) {
+      A.Slices.push_back(It.Bytes);
+      Spans.emplace_back();
+    }
+    Spans[Best].push_back({It.First, It.Last});
+    *It.Slice = Best;
   }
 }
 
@@ -390,6 +407,180 @@ StepPlan Planner::run() {
 StepPlan planStep(const Function &F, const LowerOptions &Opts,
                   const Module *M) {
   return Planner(F, Opts, M).run();
+}
+
+} // namespace adj
+
+namespace adj {
+
+void BytePoly::add(ByteSize S) {
+  if (Coef.size() <= S.Pow)
+    Coef.resize(S.Pow + 1, 0);
+  if (__builtin_add_overflow(Coef[S.Pow], S.Mul, &Coef[S.Pow]))
+    Coef[S.Pow] = INT64_MAX;
+}
+
+void BytePoly::add(const BytePoly &P) {
+  for (size_t K = 0; K < P.Coef.size(); ++K)
+    add(ByteSize{P.Coef[K], unsigned(K)});
+}
+
+int64_t BytePoly::at(int64_t N) const {
+  int64_t Total = 0;
+  for (size_t K = 0; K < Coef.size(); ++K)
+    if (__builtin_add_overflow(Total, ByteSize{Coef[K], unsigned(K)}.at(N),
+                               &Total))
+      return INT64_MAX;
+  return Total;
+}
+
+bool BytePoly::dominatedBy(const BytePoly &O) const {
+  for (size_t K = 0; K < Coef.size(); ++K)
+    if (Coef[K] > (K < O.Coef.size() ? O.Coef[K] : 0))
+      return false;
+  return true;
+}
+
+bool BytePoly::operator==(const BytePoly &O) const {
+  return dominatedBy(O) && O.dominatedBy(*this);
+}
+
+static int64_t addSat(int64_t A, int64_t B) {
+  int64_t R;
+  return __builtin_add_overflow(A, B, &R) ? INT64_MAX : R;
+}
+
+int64_t MemoryBound::activations(int64_t N) const {
+  int64_t Max = 0;
+  for (const BytePoly &P : Peaks)
+    Max = std::max(Max, P.at(N));
+  return Max;
+}
+
+int64_t MemoryBound::bytes(int64_t N) const {
+  return addSat(addSat(Params.at(N), Grads.at(N)),
+                addSat(State.at(N), activations(N)));
+}
+
+std::vector<BytePoly> MemoryBound::polynomials() const {
+  BytePoly Fixed = Params;
+  Fixed.add(Grads);
+  Fixed.add(State);
+  std::vector<BytePoly> Out;
+  for (const BytePoly &P : Peaks) {
+    Out.push_back(Fixed);
+    Out.back().add(P);
+  }
+  if (Out.empty())
+    Out.push_back(Fixed);
+  return Out;
+}
+
+/// The values of \p F that are parameter gradients (see memoryBound).
+static std::set<const Value *> gradientsOf(const Function &F) {
+  std::set<const Value *> Grads;
+  for (const Result &R : F.Results) {
+    const Value *P = F.arg(R.Name);
+    if (!P || F.Roles[P->ArgNo] != ArgRole::Param || R.V == P)
+      continue;
+    ByteSize Size = bytesOf(P->type());
+    std::vector<const Value *> Work = {R.V};
+    std::set<const Value *> Seen;
+    while (!Work.empty()) {
+      const Value *V = Work.back();
+      Work.pop_back();
+      if (!V->Def || !Seen.insert(V).second)
+        continue;
+      const Op &O = *V->Def;
+      bool Walk = isLoopOp(O) || O.Kind == OpKind::Reshape;
+      if (!Walk && bytesOf(V->type()) == Size)
+        Grads.insert(V);
+      if (Walk)
+        Work.insert(Work.end(), O.Operands.begin(), O.Operands.end());
+    }
+  }
+  return Grads;
+}
+
+MemoryBound memoryBound(const Function &F, const StepPlan &P) {
+  MemoryBound B;
+  for (size_t I = 0; I < F.Args.size(); ++I) {
+    ByteSize Size = bytesOf(F.Args[I]->type());
+    switch (F.Roles[I]) {
+    case ArgRole::Param:
+      B.Params.add(Size);
+      if (const Result *R = F.result(F.Args[I]->Name);
+          R && R->V != F.Args[I].get())
+        B.Grads.add(Size);
+      break;
+    case ArgRole::Buffer:
+      B.Params.add(Size);
+      break;
+    case ArgRole::State:
+      B.State.add(Size);
+      break;
+    default:
+      break;
+    }
+  }
+  // Each scratch value's root (reshape aliases share their operand's), the
+  // unit storing it and the last unit reading it.
+  std::set<const Value *> Grads = gradientsOf(F);
+  std::map<const Value *, const Value *> Root;
+  auto RootOf = [&](const Value *V) {
+    auto It = Root.find(V);
+    return It == Root.end() ? V : It->second;
+  };
+  std::map<const Value *, std::pair<size_t, size_t>> Span; // Scratch roots.
+  size_t Next = 0; // Into P.Arena.Buffers, in unit order.
+  for (size_t U = 0; U < P.Units.size(); ++U) {
+    for (size_t K = 0; K < P.Units[U].Outputs.size(); ++K, ++Next) {
+      const Buffer &Buf = P.Arena.Buffers[Next];
+      if (Buf.Kind == Buffer::Alias)
+        Root[Buf.V] = RootOf(Buf.Source);
+      else if (Buf.Kind == Buffer::Scratch)
+        Span[Buf.V] = {U, U};
+    }
+    for (const Value *V : P.Units[U].Inputs)
+      if (auto It = Span.find(RootOf(V)); It != Span.end())
+        It->second.second = U;
+  }
+  // The live bytes at each unit, then the peaks no other point dominates.
+  std::vector<BytePoly> Live(P.Units.size());
+  for (const auto &[V, S] : Span)
+    if (!Grads.count(V))
+      for (size_t U = S.first; U <= S.second; ++U)
+        Live[U].add(bytesOf(V->type()));
+  for (size_t U = 0; U < P.Units.size(); ++U)
+    for (ByteSize W : P.Units[U].Workspace)
+      Live[U].add(W);
+  for (size_t U = 0; U < P.Units.size(); ++U) {
+    bool Dominated = false;
+    for (size_t O = 0; O < P.Units.size() && !Dominated; ++O)
+      Dominated = O != U && Live[U].dominatedBy(Live[O]) &&
+                  (!(Live[U] == Live[O]) || O < U);
+    if (!Dominated && !Live[U].Coef.empty()) {
+      B.Peaks.push_back(Live[U]);
+      B.PeakUnits.push_back(U);
+    }
+  }
+  return B;
+}
+
+int64_t heldBytes(const Function &F, const StepPlan &P, int64_t N) {
+  int64_t Held = P.Arena.bytes(N);
+  for (size_t I = 0; I < F.Args.size(); ++I) {
+    ArgRole R = F.Roles[I];
+    if (R != ArgRole::Param && R != ArgRole::Buffer && R != ArgRole::State)
+      continue;
+    int64_t Bytes = bytesOf(F.Args[I]->type()).at(N);
+    Held = addSat(Held, Bytes);
+    for (size_t K = 0; K < F.Results.size(); ++K)
+      if (F.Results[K].Name == F.Args[I]->Name &&
+          F.Results[K].V != F.Args[I].get() && !P.InPlace[K])
+        Held = addSat(Held, Bytes);
+  }
+  return Held;
 }
 
 } // namespace adj

@@ -115,11 +115,11 @@ struct Buffer {
 };
 
 /// A step function's scratch memory: one malloc'ed arena of 64-byte
-/// aligned slices, each holding one stored value at a time. The slices are
-/// planned by a linear scan over the units: once the last unit reading a
-/// value (through reshape aliases) has run, its slice is free for a later
-/// value of the same size (never for that unit's own outputs, which must
-/// not alias its inputs).
+/// aligned slices, each holding one stored value (or workspace) at a time.
+/// Values never live at the same unit may share a slice, whatever their
+/// sizes (a value is live from its unit through the last unit reading it,
+/// through reshape aliases, so a unit's outputs never alias its inputs);
+/// slices are assigned greedily by size (see StepPlan.cpp).
 struct ArenaPlan {
   /// The slices in the arena's order, each at the sum of the earlier ones
   /// rounded up to 64 bytes.
@@ -148,6 +148,61 @@ struct StepPlan {
   unsigned numGroups() const;
   unsigned numGroupedOps() const;
 };
+
+/// A size in bytes that is a polynomial in the run-time batch size n:
+/// `sum_k Coef[k] * n^k`.
+struct BytePoly {
+  std::vector<int64_t> Coef;
+
+  void add(ByteSize S);
+  void add(const BytePoly &P);
+  /// The bytes at batch size \p N (saturating at INT64_MAX).
+  int64_t at(int64_t N) const;
+  /// Whether every coefficient is at most \p O's (so at(N) <= O.at(N) for
+  /// every N >= 0).
+  bool dominatedBy(const BytePoly &O) const;
+  bool operator==(const BytePoly &O) const;
+};
+
+/// The memory a step needs at least, as `--report`'s
+/// memory_lower_bound_bytes defines it (memoryBound; docs/memory.md):
+/// the parameters and buffers, one gradient per parameter the step updates,
+/// the optimizer state, and the largest set of activations and temporaries
+/// live at once.
+struct MemoryBound {
+  BytePoly Params; ///< Param and Buffer arguments.
+  BytePoly Grads;  ///< Param arguments the step returns the next value of.
+  BytePoly State;  ///< State arguments (Adam's m and v, momentum).
+  /// Per program point (unit) that may hold the maximum, the bytes of the
+  /// scratch values live there that are not gradients, plus the unit's
+  /// workspace; points dominated by another are dropped.
+  std::vector<BytePoly> Peaks;
+  /// The index of the unit of each peak.
+  std::vector<size_t> PeakUnits;
+
+  /// The largest set of activations live at once at batch size \p N.
+  int64_t activations(int64_t N) const;
+  /// Params + Grads + State + activations(N), saturating.
+  int64_t bytes(int64_t N) const;
+  /// Params + Grads + State added to each peak: the bound at N is the
+  /// largest of these polynomials (what adj_rt_function.bound carries).
+  std::vector<BytePoly> polynomials() const;
+};
+
+/// The lower bound of \p F planned as \p P. A value a unit stores in the
+/// scratch arena is live from its unit through the last unit reading it
+/// (through reshape aliases); it is a gradient when it is reached from the
+/// next value of a parameter p by walking back through loop ops and
+/// reshapes, has p's bytes and is not itself a loop op's value; arguments
+/// and results (the caller's buffers) are not activations.
+MemoryBound memoryBound(const Function &F, const StepPlan &P);
+
+/// What \p F planned as \p P holds while it runs at batch size \p N, to
+/// set against memoryBound: the scratch arena (ArenaPlan::bytes), the Param,
+/// Buffer and State arguments, and a second buffer for each of their next
+/// values not written in place. Inputs, hyperparameters and the other
+/// results (loss, metrics) are counted on neither side.
+int64_t heldBytes(const Function &F, const StepPlan &P, int64_t N);
 
 /// The scratch bytes the kernel of \p O uses while it runs (a convolution's
 /// im2col buffers; defined with the kernels in Conv.cpp), 0 for none.

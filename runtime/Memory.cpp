@@ -18,6 +18,10 @@
 ///   - the input buffers of one batch of each step function;
 ///   - the data set as loaded.
 ///
+/// After a run, reportMemory() gives --report the train step's memory lower
+/// bound at the batch (the largest of the polynomials in n the compiler
+/// described, adj_rt_function.bound) and, for a native trainer, its arena.
+///
 /// Sums saturate, so a batch size or a shape whose bytes overflow 64 bits
 /// is refused like any other that does not fit. A single batched tensor
 /// beyond the runtime's limit per tensor (MaxTensorBytes) is refused too,
@@ -27,6 +31,7 @@
 
 #include "runtime/Trainer.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
@@ -178,6 +183,39 @@ std::string bytesText(uint64_t b) {
 }
 
 } // namespace
+
+/// The largest of `f`'s lower-bound polynomials at `batch` (-1: none).
+static int64_t lowerBoundBytes(const adj_rt_function &f, int64_t batch) {
+  if (f.num_bound <= 0 || !f.bound)
+    return -1;
+  std::vector<uint64_t> sums;
+  for (int i = 0; i < f.num_bound; ++i) {
+    int64_t j = f.bound[3 * i], m = f.bound[3 * i + 1], p = f.bound[3 * i + 2];
+    if (j < 0 || m < 0 || p < 0 || j >= f.num_bound)
+      return -1;
+    uint64_t bytes = uint64_t(m);
+    for (int64_t k = 0; k < p; ++k)
+      bytes = mul(bytes, uint64_t(batch));
+    if (sums.size() <= size_t(j))
+      sums.resize(size_t(j) + 1, 0);
+    sums[size_t(j)] = add(sums[size_t(j)], bytes);
+  }
+  uint64_t max = 0;
+  for (uint64_t v : sums)
+    max = std::max(max, v);
+  return int64_t(std::min<uint64_t>(max, uint64_t(INT64_MAX)));
+}
+
+void adj::rt::reportMemory(const Settings &s, Report &r) {
+  const adj_rt_function &train = s.Model.train_step;
+  r.MemoryLowerBoundBytes = lowerBoundBytes(train, s.Batch);
+  if (r.ArenaBytes < 0 && train.fn && train.arena) {
+    uint64_t perBatch, fixed;
+    arenaBytes(train, s.Batch, perBatch, fixed);
+    r.ArenaBytes =
+        int64_t(std::min<uint64_t>(add(perBatch, fixed), uint64_t(INT64_MAX)));
+  }
+}
 
 int adj::rt::checkMemory(const Settings &s, const DataSet &data,
                          bool keepPrevious) {

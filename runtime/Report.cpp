@@ -7,8 +7,10 @@
 /// ten times a second) and the --report file: one JSON object with
 /// the fields fixed by the design (epochs, steps, train_loss, test_loss,
 /// metrics, samples_per_sec, compile_seconds, wall_seconds, peak_rss_bytes,
-/// time_to_first_step once a step ran, and from adjc --run also arena_bytes
-/// and object_cache; "interrupted", and after a signal "signal": "SIGINT"),
+/// time_to_first_step once a step ran, arena_bytes and
+/// memory_lower_bound_bytes (the train step's, at the training batch), from
+/// adjc --run also object_cache; "interrupted", and after a signal
+/// "signal": "SIGINT"),
 /// written atomically (writeFileAtomically) so that readers never see half a
 /// report.
 ///
@@ -129,6 +131,8 @@ int writeReport(const char *path, const Report &r) {
     j["time_to_first_step"] = r.TimeToFirstStep;
   if (r.ArenaBytes >= 0)
     j["arena_bytes"] = r.ArenaBytes;
+  if (r.MemoryLowerBoundBytes >= 0)
+    j["memory_lower_bound_bytes"] = r.MemoryLowerBoundBytes;
   if (!r.ObjectCache.empty())
     j["object_cache"] = r.ObjectCache;
   if (r.SkippedSteps)

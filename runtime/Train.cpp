@@ -546,6 +546,7 @@ extern "C" int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o) {
     report.ArenaBytes = o->arena_bytes;
     report.ObjectCache = o->object_cache ? o->object_cache : "";
   }
+  reportMemory(set, report); // memory_lower_bound_bytes (Memory.cpp)
   if (o && o->report_path && rank() == 0 && writeReport(o->report_path, report))
     return 1;
   return sig ? 128 + sig : 0;

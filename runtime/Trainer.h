@@ -384,6 +384,9 @@ struct Report {
   /// --on-nonfinite=skip: the steps whose update was skipped.
   std::optional<int64_t> SkippedSteps;
   int64_t ArenaBytes = -1; ///< written when known (>= 0)
+  /// The train step's memory lower bound at the training batch
+  /// (adj_rt_function.bound; written when known, >= 0).
+  int64_t MemoryLowerBoundBytes = -1;
   /// adj_rt_time_to_first_step() (written when >= 0).
   double TimeToFirstStep = -1;
   std::string ObjectCache; ///< written when not empty
@@ -396,6 +399,11 @@ struct Report {
   /// is true and "signal" names it.
   std::string Signal;
 };
+
+/// Fills `r`'s memory_lower_bound_bytes from the train step's description
+/// at `s.Batch`, and arena_bytes from its arena when the compiler gave none
+/// (a native trainer); see Memory.cpp.
+void reportMemory(const Settings &s, Report &r);
 
 /// Writes `r` as one JSON object, atomically (temporary file + rename).
 int writeReport(const char *path, const Report &r);

@@ -27,7 +27,7 @@ extern "C" {
 
 /** The version of the interface between compiled models and the runtime;
  *  see above. */
-#define ADJ_RT_ABI_VERSION 8
+#define ADJ_RT_ABI_VERSION 9
 
 /** Element types; the values match adj::DType. */
 typedef enum { ADJ_RT_F32 = 0, ADJ_RT_F64 = 1, ADJ_RT_I32 = 2 } adj_rt_dtype;
@@ -90,6 +90,15 @@ typedef struct {
    *  any. The runtime sizes a run's memory with it before allocating. */
   int num_arena;
   const int64_t *arena;
+  /** The memory the function needs at least at batch size n, as --report's
+   *  memory_lower_bound_bytes defines it (parameters and buffers, their
+   *  gradients, optimizer state and the largest set of activations live at
+   *  once; docs/memory.md): the largest of several polynomials in n.
+   *  num_bound (j, m, p) triples, bound[3i] = j, bound[3i+1] = m,
+   *  bound[3i+2] = p, each adding m * n^p bytes to polynomial j. 0 / NULL:
+   *  unknown. */
+  int num_bound;
+  const int64_t *bound;
 } adj_rt_function;
 
 /* ---- Thread pool: what generated code calls for its parallel loops. ---- */

@@ -98,9 +98,10 @@ const char *ModelDescription::str(const std::string &S) {
   return StrStore.back().c_str();
 }
 
-adj_rt_function ModelDescription::describe(
-    const Function &F, const char *Name,
-    const std::function<void *(const std::string &)> &R) {
+adj_rt_function
+ModelDescription::describe(const Function &F, const char *Name,
+                           const std::function<void *(const std::string &)> &R,
+                           const Module *M) {
   auto Dims = [&](const std::vector<int64_t> &D) {
     DimStore.push_back(D);
     return DimStore.back().data();
@@ -114,7 +115,7 @@ adj_rt_function ModelDescription::describe(
   }
   ValueStore.emplace_back();
   std::vector<adj_rt_value_desc> &Results = ValueStore.back();
-  StepPlan Plan = planStep(F, Lower.forFunction(F.Name));
+  StepPlan Plan = planStep(F, Lower.forFunction(F.Name), M);
   const std::vector<bool> &InPlace = Plan.InPlace;
   for (size_t I = 0; I < F.Results.size(); ++I) {
     const Value &V = *F.Results[I].V;
@@ -127,6 +128,13 @@ adj_rt_function ModelDescription::describe(
     Arena.push_back(S.Mul);
     Arena.push_back(int64_t(S.Pow));
   }
+  // The lower bound's polynomials as (polynomial, mul, pow) triples.
+  std::vector<int64_t> Bound;
+  std::vector<BytePoly> Polys = memoryBound(F, Plan).polynomials();
+  for (size_t J = 0; J < Polys.size(); ++J)
+    for (size_t K = 0; K < Polys[J].Coef.size(); ++K)
+      if (Polys[J].Coef[K])
+        Bound.insert(Bound.end(), {int64_t(J), Polys[J].Coef[K], int64_t(K)});
   Symbols.push_back(F.Name);
   return {Name,
           adj_rt_step_fn(R(F.Name)),
@@ -135,7 +143,9 @@ adj_rt_function ModelDescription::describe(
           int(Results.size()),
           Results.data(),
           int(Arena.size() / 2),
-          Arena.empty() ? nullptr : Dims(Arena)};
+          Arena.empty() ? nullptr : Dims(Arena),
+          int(Bound.size() / 3),
+          Bound.empty() ? nullptr : Dims(Bound)};
 }
 
 ModelDescription::ModelDescription(
@@ -147,15 +157,16 @@ ModelDescription::ModelDescription(
 
   Desc.abi_version = ADJ_RT_ABI_VERSION;
   Desc.name = str(Spec.Name);
-  Desc.eval_step = describe(*M.function("forward"), "eval_step", Resolve);
-  Desc.train_step = describe(*M.function("train_step"), "train_step", Resolve);
+  Desc.eval_step = describe(*M.function("forward"), "eval_step", Resolve, &M);
+  Desc.train_step =
+      describe(*M.function("train_step"), "train_step", Resolve, &M);
   if (const Function *P = M.function("predict"))
-    Desc.predict_step = describe(*P, "predict_step", Resolve);
+    Desc.predict_step = describe(*P, "predict_step", Resolve, &M);
   std::string Prefix = kOptimizerStepPrefix;
   for (auto &F : M.Functions)
     if (F->Name.rfind(Prefix, 0) == 0)
       OptimizerSteps.push_back(
-          describe(*F, str(F->Name.substr(Prefix.size())), Resolve));
+          describe(*F, str(F->Name.substr(Prefix.size())), Resolve, &M));
   Desc.num_optimizer_steps = OptimizerSteps.size();
   Desc.optimizer_steps = OptimizerSteps.data();
 
@@ -271,8 +282,10 @@ std::string ModelDescription::emitC(bool Mpi) const {
     std::string A = Values(F.num_args, F.args);
     std::string R = Values(F.num_results, F.results);
     std::string Arena = Dims(2 * F.num_arena, F.arena);
-    return fmt::format("{{{}, {}, {}, {}, {}, {}, {}, {}}}", lit(F.name), Sym,
-                       F.num_args, A, F.num_results, R, F.num_arena, Arena);
+    std::string Bound = Dims(3 * F.num_bound, F.bound);
+    return fmt::format("{{{}, {}, {}, {}, {}, {}, {}, {}, {}, {}}}",
+                       lit(F.name), Sym, F.num_args, A, F.num_results, R,
+                       F.num_arena, Arena, F.num_bound, Bound);
   };
   std::string Eval = Function(Desc.eval_step);
   std::string Train = Function(Desc.train_step);

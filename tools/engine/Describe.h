@@ -73,8 +73,10 @@ private:
   std::vector<adj_rt_data_desc> Data;
   std::vector<adj_rt_label_desc> Labels;
   const char *str(const std::string &S);
+  /// \p M, F's module, sizes scan workspaces in the arena (null: none).
   adj_rt_function describe(const Function &F, const char *Name,
-                           const std::function<void *(const std::string &)> &R);
+                           const std::function<void *(const std::string &)> &R,
+                           const Module *M = nullptr);
 };
 
 } // namespace adj
