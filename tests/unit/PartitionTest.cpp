@@ -105,6 +105,7 @@ TEST(Partition, PartsAreValidAndDefineEachFunctionOnce) {
         continue;
       std::string Name = GV.getName().str();
       if (Name.rfind("llvm.", 0) == 0 || Name.rfind("adj_rt_", 0) == 0 ||
+          Name.rfind("adj_kl_", 0) == 0 || // the kernel library
           Name == "malloc" || Name == "free" || Name == "memset" ||
           Name == "memcpy")
         continue;
@@ -198,7 +199,9 @@ TEST(Partition, SplitAndWholeCompileToTheSameResults) {
   std::vector<cgtest::Vec> One = runForward(*IR, 1, PartsOne);
   std::vector<cgtest::Vec> Three = runForward(*IR, 3, PartsThree);
   EXPECT_EQ(PartsOne, 1u);
-  EXPECT_EQ(PartsThree, 3u);
+  // Split (into fewer parts than threads when the GEMMs are the kernel
+  // library's: the module is then below 3 parts' worth of instructions).
+  EXPECT_GE(PartsThree, 2u);
   ASSERT_FALSE(One.empty());
   ASSERT_EQ(One.size(), Three.size());
   for (size_t I = 0; I < One.size(); ++I)
