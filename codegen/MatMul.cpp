@@ -86,10 +86,27 @@ struct TileShape {
 };
 } // namespace
 
+/// Whether the feature list \p Features (`+avx2,-avx512f,...`) enables
+/// \p F.
+static bool hasFeature(StringRef Features, StringRef F) {
+  SmallVector<StringRef, 64> All;
+  Features.split(All, ',');
+  return is_contained(All, ("+" + F).str());
+}
+
+/// Whether \p Features enable AVX-512F, directly or through a feature that
+/// implies it (ADJ_CPU=x86-64-v4 lists only those).
+static bool hasAVX512F(StringRef Features) {
+  for (StringRef F :
+       {"avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"})
+    if (hasFeature(Features, F))
+      return true;
+  return false;
+}
+
 unsigned hostVectorBits() {
   static const unsigned Bits =
-      detectHostTarget().Features.find("+avx512f") != std::string::npos ? 512
-                                                                        : 256;
+      hasAVX512F(detectHostTarget().Features) ? 512 : 256;
   return Bits;
 }
 
@@ -461,19 +478,15 @@ void Gemm::emit() {
 
 KernelIsa libraryIsaFor(StringRef Features) {
 #ifdef ADJ_HAVE_KERNLIB
-  auto Has = [&](StringRef F) {
-    SmallVector<StringRef, 64> All;
-    Features.split(All, ',');
-    return is_contained(All, ("+" + F).str());
-  };
   // What x86-64-v3 and -v4, the library's targets, imply.
   for (StringRef F : {"avx2", "fma", "bmi", "bmi2", "f16c", "lzcnt", "movbe"})
-    if (!Has(F))
+    if (!hasFeature(Features, F))
       return KernelIsa::None;
-  for (StringRef F :
-       {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"})
-    if (!Has(F))
-      return Has("avx512f") ? KernelIsa::None : KernelIsa::AVX2;
+  if (!hasAVX512F(Features)) // 256-bit vectors (hostVectorBits)
+    return KernelIsa::AVX2;
+  for (StringRef F : {"avx512vl", "avx512bw", "avx512dq", "avx512cd"})
+    if (!hasFeature(Features, F))
+      return KernelIsa::None;
   return KernelIsa::AVX512;
 #else
   return KernelIsa::None;
