@@ -37,10 +37,37 @@ struct GemmArgs {
   std::vector<EpilogueInput> EpiIn = {};    ///< Its inputs i1, i2, ...
   /// C += op(A) op(B) instead of C = op(A) op(B) (no epilogue then).
   bool Accumulate = false;
+  /// Vectors per register-tile row; 0: from the sizes (TileShape).
+  unsigned NV = 0;
+  /// A run-time epilogue instead of Epilogue (the library kernels'):
+  /// `void EpiFn(ptr EpiEnv, ptr C, i64 r0, i64 r1, i64 c0, i64 c1)`,
+  /// called, when EpiFn is not null, on each block of C once its sums are
+  /// final, to apply the epilogue to C[r0..r1, c0..c1].
+  llvm::Value *EpiFn = nullptr, *EpiEnv = nullptr;
 };
 
-/// Emits the product \p G (or the block of it G names) into \p K, serially.
+/// Emits the product \p G (or the block of it G names) into \p K, serially:
+/// a call of the kernel library's GEMM for the ISA (libraryIsa) when there
+/// is one, else the product's own code.
 void gemm(Kernel &K, const GemmArgs &G);
+
+/// The kernel library's variants (codegen/KernelLib.def): which one a
+/// target runs, none when it lacks AVX2 and FMA or ADJ_NO_KERNLIB=1 asks
+/// for per-shape kernels, and always none in a build without the library.
+enum class KernelIsa { None, AVX2, AVX512 };
+/// The variant for the JIT's and native trainers' target (detectHostTarget,
+/// so ADJ_CPU=znver3 selects AVX2 on an AVX-512 host).
+KernelIsa libraryIsa();
+/// The variant a target with \p Features (`+avx2,+fma,...`) can run.
+KernelIsa libraryIsaFor(llvm::StringRef Features);
+/// The name of a library GEMM, adj_kl_gemm_<isa>_<elt>_<ta><tb>_nv<NV>_<Acc>.
+std::string libraryGemmName(KernelIsa Isa, bool F64, bool TA, bool TB,
+                            unsigned NV, bool Accumulate);
+/// Defines the library GEMM of that name for the target's ISA in \p M (the
+/// generator, codegen/kernlib): every size, and the block of C, read at run
+/// time from a struct (see MatMul.cpp), C computed as by gemm().
+void emitLibraryGemm(llvm::Module &M, KernelIsa Isa, bool F64, bool TA, bool TB,
+                     unsigned NV, bool Accumulate);
 
 } // namespace adj::cg
 

@@ -13,6 +13,7 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/JIT.h"
+#include "codegen/Gemm.h"
 #include "runtime/adjoint_rt.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -46,6 +47,14 @@
 #include <ctime>
 #include <elf.h>
 #include <link.h>
+
+#ifdef ADJ_HAVE_KERNLIB
+// The kernel library's GEMMs (codegen/KernelLib.def): C, A, B, the sizes.
+#define ADJ_KL_GEMM(Isa, Elt, TA, TB, NV, Acc)                                 \
+  extern "C" void adj_kl_gemm_##Isa##_##Elt##_##TA##TB##_nv##NV##_##Acc(       \
+      void *, const void *, const void *, const void *, int64_t);
+#include "codegen/KernelLib.def"
+#endif
 
 namespace adj {
 
@@ -377,6 +386,17 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
       JITEvaluatedSymbol::fromPointer(&adj_rt_allreduce);
   Runtime[Mangle("adj_rt_check_values")] =
       JITEvaluatedSymbol::fromPointer(&adj_rt_check_values);
+#ifdef ADJ_HAVE_KERNLIB
+  // The kernel library's GEMMs (in adjoint_rt), which lowered code calls.
+#define ADJ_KL_GEMM(Isa, Elt, TA, TB, NV, Acc)                                 \
+  Runtime[Mangle(cg::libraryGemmName(                                          \
+      std::string(#Isa) == "avx512" ? cg::KernelIsa::AVX512                    \
+                                    : cg::KernelIsa::AVX2,                     \
+      std::string(#Elt) == "f64", #TA[0] == 't', #TB[0] == 't', NV, Acc))] =   \
+      JITEvaluatedSymbol::fromPointer(                                         \
+          &adj_kl_gemm_##Isa##_##Elt##_##TA##TB##_nv##NV##_##Acc);
+#include "codegen/KernelLib.def"
+#endif
   if (Error E = Self->J->getMainJITDylib().define(
           orc::absoluteSymbols(std::move(Runtime))))
     return E;
