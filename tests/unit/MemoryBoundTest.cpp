@@ -134,10 +134,9 @@ constexpr double kTarget = 1.2;
 /// whole between values (ArenaPlan) leave gaps an offset-based arena would
 /// fill (docs/memory.md, "What is not met").
 const std::map<std::string, double> kNotMet = {
-    {"examples/fashion_cnn.adj", 1.23},  {"examples/lenet.adj", 1.33},
-    {"examples/mnist_cnn.adj", 1.25},    {"examples/plain_small.adj", 1.53},
-    {"examples/resnet_small.adj", 1.30}, {"transfer/finetune.adj", 1.25},
-    {"transfer/pretrain.adj", 1.25},
+    {"examples/lenet.adj", 1.33},       {"examples/mnist_cnn.adj", 1.25},
+    {"examples/plain_small.adj", 1.53}, {"examples/resnet_small.adj", 1.22},
+    {"transfer/finetune.adj", 1.25},    {"transfer/pretrain.adj", 1.25},
 };
 
 TEST(MemoryBound, EveryExampleHoldsAtMost1_2xTheBound) {
