@@ -9,13 +9,14 @@
 ///      (loadPointers);
 ///   2. gives every value a unit stores its planned buffer (placeBuffers):
 ///      the caller's result buffer, the operand's buffer for a reshape
-///      (reshapes copy nothing), or a 64-byte aligned slice of one scratch
-///      arena whose size is computed from n at run time; the arena is kept
+///      (reshapes copy nothing), or a 64-byte aligned block of one scratch
+///      arena at an offset computed from n at run time; the arena is kept
 ///      between calls in internal globals and grown with malloc only when
-///      a larger batch needs more (no allocation per step). Which values
-///      share a slice is decided by the plan (ArenaPlan), before any IR; a
-///      kernel's workspace (im2col buffers) is a slice too, passed to the
-///      kernel after its outputs;
+///      a larger batch needs more (no allocation per step). Where each
+///      value goes (the slice of its power of n, its offset there) is
+///      decided by the plan (ArenaPlan), before any IR; a kernel's
+///      workspace (im2col buffers) is a block too, passed to the kernel
+///      after its outputs;
 ///   3. calls each unit's kernel in order, checking the status of the
 ///      kernels that validate labels (callUnit);
 ///   4. copies results that are arguments, or repeat an earlier result
@@ -255,12 +256,18 @@ private:
   /// Records the arena's slices as metadata, for arenaBytes.
   void recordArena();
 
-  /// The address of slice \p I of the arena.
-  llvm::Value *slice(size_t I) {
-    auto *C = dyn_cast<ConstantInt>(Offsets[I]);
-    return C && C->isZero()
-               ? Base
-               : B.CreateInBoundsGEP(B.getInt8Ty(), Base, Offsets[I]);
+  /// The address of the block of the arena at \p At.
+  llvm::Value *place(ArenaPlace At) {
+    llvm::Value *Off = Offsets[At.Slice];
+    if (At.Offset) {
+      llvm::Value *In = bytes({At.Offset, Plan.Arena.Slices[At.Slice].Pow});
+      Off = isZero(Off) ? In : B.CreateAdd(Off, In);
+    }
+    return isZero(Off) ? Base : B.CreateInBoundsGEP(B.getInt8Ty(), Base, Off);
+  }
+  static bool isZero(llvm::Value *V) {
+    auto *C = dyn_cast<ConstantInt>(V);
+    return C && C->isZero();
   }
   llvm::Value *bytes(ByteSize S) {
     return cg::emitExtent(B, N, Extent{S.Mul, S.Pow});
@@ -381,7 +388,7 @@ void StepLowering::placeBuffers() {
     if (A.Kind == Buffer::Result)
       Buf[A.V] = ResultPtrs[A.Index];
     if (A.Kind == Buffer::Scratch)
-      Buf[A.V] = slice(A.Index);
+      Buf[A.V] = place({A.Index, A.Offset});
   }
   // Reshapes share their operand's buffer, known once slices are placed.
   for (const Buffer &A : Arena.Buffers)
@@ -410,8 +417,8 @@ void StepLowering::callUnit(size_t U) {
   std::vector<llvm::Value *> CallArgs;
   for (const adj::Value *V : Unit.Outputs)
     CallArgs.push_back(Buf.at(V));
-  for (size_t Slice : Unit.WorkspaceSlice)
-    CallArgs.push_back(slice(Slice));
+  for (ArenaPlace At : Unit.WorkspaceAt)
+    CallArgs.push_back(place(At));
   for (const adj::Value *V : Unit.Inputs)
     CallArgs.push_back(Buf.at(V));
   CallArgs.push_back(N);

@@ -23,17 +23,21 @@
 /// Buffers (planArena): a value a unit stores goes to the caller's result
 /// buffer when it is a result (the first one naming it), shares its
 /// operand's buffer when it is a reshape that is not a result, and
-/// otherwise gets a slice of the scratch arena. A scratch value lives from
+/// otherwise gets a block of the scratch arena. A scratch value lives from
 /// its unit through the last unit reading it (through reshape aliases); a
 /// unit's workspace (workspaceOf: a convolution's im2col buffers; a scan's
-/// buffers) for that unit only. Slices are shared by items that are never
-/// live at the same unit, chosen greedily by size (TensorFlow Lite's
-/// "greedy by size" for shared objects): the largest items first, each put
-/// into the smallest existing slice of its power of n whose items all live
-/// at other units (every slice is at least as large, being made by an
-/// earlier item), else into a new slice of its size. Unlike reuse by exact
-/// size, values of different sizes share slices, so the arena comes close
-/// to the largest set of values live at once (memoryBound). Members of a
+/// buffers) for that unit only. The arena has one slice per power p of the
+/// batch size n among the items' sizes `a * n^p`; in it every item gets an
+/// offset `o * n^p`, chosen greedily by size (TensorFlow Lite's greedy by
+/// size offset calculation, arXiv:2001.03288): the largest items first,
+/// each at the start of the smallest gap left between the items placed
+/// before it that live at one of its units, else above all of them. Sizes
+/// and offsets of one slice share the factor n^p, so the order and the
+/// gaps are the same at every batch size, and a layout planned once holds
+/// for every n; `a` is rounded up to 64 so that every block is 64-byte
+/// aligned. Unlike slices shared whole, smaller values fill the unused tops
+/// of larger ones, and each slice is exactly as large as the most its items
+/// live at one unit need in the examples (docs/memory.md). Members of a
 /// loop group that nothing outside it reads are not stored and get no
 /// buffer at all.
 ///
@@ -296,6 +300,62 @@ void Planner::findInPlace(StepPlan &P) const {
   }
 }
 
+/// A block of the arena to place: \p Bytes live from unit \p First through
+/// unit \p Last; where it goes is written to \p Slice and \p Offset.
+struct ArenaItem {
+  ByteSize Bytes;
+  size_t First, Last;
+  size_t *Slice;
+  int64_t *Offset;
+
+  bool overlaps(const ArenaItem &O) const {
+    return First <= O.Last && O.First <= Last;
+  }
+};
+
+/// \p Mul rounded up to a multiple of 64: blocks of `Mul * n^p` bytes at
+/// offsets `o * n^p` stay 64-byte aligned for every n.
+int64_t align64(int64_t Mul) {
+  return Mul > INT64_MAX - 63 ? INT64_MAX & ~int64_t(63) : (Mul + 63) & ~63;
+}
+
+/// Places the items \p Order lists (all of one power p of n, largest first)
+/// in slice \p Slice, each at the start of the smallest gap between the
+/// items placed before it that live at one of its units that leaves room
+/// for it, else above them all (TensorFlow Lite's greedy by size offset
+/// calculation); returns the slice's size, `* n^p`.
+int64_t placeGreedyBySize(std::vector<ArenaItem> &Items,
+                          const std::vector<size_t> &Order, size_t Slice) {
+  int64_t Top = 0;
+  std::vector<std::pair<int64_t, int64_t>> Placed(Items.size()); // [o, end)
+  std::vector<size_t> Done;
+  for (size_t I : Order) {
+    ArenaItem &It = Items[I];
+    int64_t Size = align64(It.Bytes.Mul);
+    std::vector<std::pair<int64_t, int64_t>> Busy;
+    for (size_t J : Done)
+      if (Items[J].overlaps(It))
+        Busy.push_back(Placed[J]);
+    std::sort(Busy.begin(), Busy.end());
+    int64_t Below = 0, Best = -1, BestGap = INT64_MAX;
+    for (auto [Begin, End] : Busy) {
+      if (Begin - Below >= Size && Begin - Below < BestGap) {
+        Best = Below;
+        BestGap = Begin - Below;
+      }
+      Below = std::max(Below, End);
+    }
+    if (Best < 0)
+      Best = Below;
+    Placed[I] = {Best, Best > INT64_MAX - Size ? INT64_MAX : Best + Size};
+    Top = std::max(Top, Placed[I].second);
+    Done.push_back(I);
+    *It.Slice = Slice;
+    *It.Offset = Best;
+  }
+  return Top;
+}
+
 void Planner::planArena(StepPlan &P) const {
   // The first result naming each value: its buffer is the caller's.
   std::map<const Value *, size_t> FirstResult;
@@ -310,12 +370,7 @@ void Planner::planArena(StepPlan &P) const {
     auto It = Root.find(V);
     return It == Root.end() ? V : It->second; // Arguments are their own.
   };
-  struct Item {
-    ByteSize Bytes;
-    size_t First, Last;
-    size_t *Slice; // Where the chosen slice goes.
-  };
-  std::vector<Item> Items;
+  std::vector<ArenaItem> Items;
   std::map<const Value *, size_t> ItemOf; // Scratch roots.
   for (size_t U = 0; U < P.Units.size(); ++U) {
     StepUnit &Unit = P.Units[U];
@@ -333,23 +388,25 @@ void Planner::planArena(StepPlan &P) const {
       } else {
         Buf.Kind = Buffer::Scratch;
         ItemOf[V] = Items.size();
-        Items.push_back({bytesOf(V->type()), U, U, nullptr});
+        Items.push_back({bytesOf(V->type()), U, U, nullptr, nullptr});
       }
       A.Buffers.push_back(Buf);
     }
     for (const Value *V : Unit.Inputs)
       if (auto It = ItemOf.find(RootOf(V)); It != ItemOf.end())
         Items[It->second].Last = U;
-    Unit.WorkspaceSlice.assign(Unit.Workspace.size(), 0);
+    Unit.WorkspaceAt.assign(Unit.Workspace.size(), ArenaPlace{});
     for (size_t I = 0; I < Unit.Workspace.size(); ++I)
-      Items.push_back({Unit.Workspace[I], U, U, &Unit.WorkspaceSlice[I]});
+      Items.push_back({Unit.Workspace[I], U, U, &Unit.WorkspaceAt[I].Slice,
+                       &Unit.WorkspaceAt[I].Offset});
   }
   for (Buffer &Buf : A.Buffers)
-    if (Buf.Kind == Buffer::Scratch)
+    if (Buf.Kind == Buffer::Scratch) {
       Items[ItemOf.at(Buf.V)].Slice = &Buf.Index;
-  // Greedy by size: the largest items first, each into the smallest slice
-  // (of its power of n, at least as large, as every earlier one is) whose
-  // items all live at other units, else into a new slice of its size.
+      Items[ItemOf.at(Buf.V)].Offset = &Buf.Offset;
+    }
+  // One slice per power of n, highest first, its items placed largest
+  // first (ties in unit order).
   std::vector<size_t> Order(Items.size());
   for (size_t I = 0; I < Order.size(); ++I)
     Order[I] = I;
@@ -357,26 +414,14 @@ void Planner::planArena(StepPlan &P) const {
     ByteSize BX = Items[X].Bytes, BY = Items[Y].Bytes;
     return BX.Pow != BY.Pow ? BX.Pow > BY.Pow : BX.Mul > BY.Mul;
   });
-  std::vector<std::vector<std::pair<size_t, size_t>>> Spans; // Per slice.
-  for (size_t I : Order) {
-    const Item &It = Items[I];
-    size_t Best = A.Slices.size();
-    for (size_t S = 0; S < A.Slices.size(); ++S) {
-      if (A.Slices[S].Pow != It.Bytes.Pow ||
-          (Best < A.Slices.size() && A.Slices[Best].Mul <= A.Slices[S].Mul))
-        continue;
-      bool Free = true;
-      for (auto [First, Last] : Spans[S])
-        Free &= Last < It.First || It.Last < First;
-      if (Free)
-        Best = S;
-    }
-    if (Best == A.Slices.size()) {
-      A.Slices.push_back(It.Bytes);
-      Spans.emplace_back();
-    }
-    Spans[Best].push_back({It.First, It.Last});
-    *It.Slice = Best;
+  for (size_t Begin = 0; Begin < Order.size();) {
+    unsigned Pow = Items[Order[Begin]].Bytes.Pow;
+    size_t End = Begin;
+    while (End < Order.size() && Items[Order[End]].Bytes.Pow == Pow)
+      ++End;
+    std::vector<size_t> Class(Order.begin() + Begin, Order.begin() + End);
+    A.Slices.push_back({placeGreedyBySize(Items, Class, A.Slices.size()), Pow});
+    Begin = End;
   }
 }
 

@@ -66,6 +66,17 @@ struct ByteSize {
   int64_t at(int64_t N) const;
 };
 
+/// Where a block of the scratch arena starts: \p Offset * n^p bytes into
+/// slice \p Slice, p being that slice's power of the batch size n.
+struct ArenaPlace {
+  size_t Slice = 0;
+  int64_t Offset = 0;
+
+  bool operator==(ArenaPlace O) const {
+    return Slice == O.Slice && Offset == O.Offset;
+  }
+};
+
 /// One kernel call of a step function.
 struct StepUnit {
   /// Indices into Function::Ops in program order; the unit runs where the
@@ -90,12 +101,12 @@ struct StepUnit {
   /// Whether the unit is a reshape that is not a result: it shares its
   /// operand's buffer (Buffer::Alias) and calls no kernel.
   bool Alias = false;
-  /// Scratch the kernel uses while it runs, each a slice of the arena
-  /// (WorkspaceSlice, in order) passed after the outputs: a convolution's
+  /// Scratch the kernel uses while it runs, each a block of the arena
+  /// (WorkspaceAt, in order) passed after the outputs: a convolution's
   /// im2col buffer (workspaceOf), a scan's carries, step slices and
   /// per-step outputs (scanWorkspace).
   std::vector<ByteSize> Workspace;
-  std::vector<size_t> WorkspaceSlice;
+  std::vector<ArenaPlace> WorkspaceAt;
 };
 
 /// The bytes of a tensor of type \p T.
@@ -106,20 +117,23 @@ struct Buffer {
   enum KindT {
     Result,  ///< The caller's buffer of result Index (its first naming).
     Alias,   ///< The buffer of Source: a reshape copies nothing.
-    Scratch, ///< Slice Index of the scratch arena.
+    Scratch, ///< At Offset * n^p bytes into slice Index of the arena.
   };
   const Value *V = nullptr;
   KindT Kind = Scratch;
   size_t Index = 0;
+  int64_t Offset = 0;
   const Value *Source = nullptr;
 };
 
 /// A step function's scratch memory: one malloc'ed arena of 64-byte
-/// aligned slices, each holding one stored value (or workspace) at a time.
-/// Values never live at the same unit may share a slice, whatever their
-/// sizes (a value is live from its unit through the last unit reading it,
-/// through reshape aliases, so a unit's outputs never alias its inputs);
-/// slices are assigned greedily by size (see StepPlan.cpp).
+/// aligned slices, one per power p of the batch size n that the stored
+/// values (and workspaces) have. Slice p holds the values of `a * n^p`
+/// bytes, each at its own offset `o * n^p` (o and the slice's multiplier
+/// are multiples of 64, so the layout holds for every n): values live at
+/// the same unit never overlap (a value is live from its unit through the
+/// last unit reading it, through reshape aliases, so a unit's outputs never
+/// alias its inputs); offsets are chosen greedily by size (StepPlan.cpp).
 struct ArenaPlan {
   /// The slices in the arena's order, each at the sum of the earlier ones
   /// rounded up to 64 bytes.

@@ -6,7 +6,7 @@
 /// shape, stays apart; a reader of the argument after the writer, a read
 /// through a reshape, or the argument returned as well keeps the update out
 /// of place; the options turn both off. The arena plan (no LLVM IR built)
-/// reuses a slice once its last reader has run, gives reshapes their
+/// reuses a block once its last reader has run, gives reshapes their
 /// operand's buffer unless they are results, and results the caller's. The
 /// compiled chain gives the same bits grouped or not (after the fuse pass, as
 /// the pipeline runs it), with its results in separate buffers or in the
@@ -104,9 +104,18 @@ std::vector<std::pair<Buffer::KindT, size_t>> kinds(const StepPlan &P) {
   return Out;
 }
 
+/// The offsets of \p P's buffers in their slices (0 for those not scratch).
+std::vector<int64_t> offsets(const StepPlan &P) {
+  std::vector<int64_t> Out;
+  for (const Buffer &B : P.Arena.Buffers)
+    Out.push_back(B.Offset);
+  return Out;
+}
+
 TEST(StepPlan, ArenaSlicesAreReusedOnceTheirLastReaderHasRun) {
-  // a = -x, b = e^a, c = -b, d = e^c over [n, 3]: a and b need two slices;
-  // c takes a's, free once b (its last reader) has run; d is the result.
+  // a = -x, b = e^a, c = -b, d = e^c over [n, 3]: a and b need two blocks
+  // of the slice of n^1; c takes a's, free once b (its last reader) has
+  // run; d is the result.
   Module M;
   Function &F = *M.addFunction("f");
   Builder B(F);
@@ -118,19 +127,21 @@ TEST(StepPlan, ArenaSlicesAreReusedOnceTheirLastReaderHasRun) {
   F.Results = {{"d", D}};
   StepPlan P = planStep(F, {/*GroupLoops=*/false, /*InPlace=*/true});
   ASSERT_EQ(P.Units.size(), 4u);
-  EXPECT_EQ(P.Arena.Slices, (std::vector<ByteSize>{{12, 1}, {12, 1}}));
+  EXPECT_EQ(P.Arena.Slices, (std::vector<ByteSize>{{128, 1}}));
   using K = Buffer::KindT;
   EXPECT_EQ(kinds(P), (std::vector<std::pair<K, size_t>>{{Buffer::Scratch, 0},
-                                                         {Buffer::Scratch, 1},
+                                                         {Buffer::Scratch, 0},
                                                          {Buffer::Scratch, 0},
                                                          {Buffer::Result, 0}}));
+  EXPECT_EQ(offsets(P), (std::vector<int64_t>{0, 64, 0, 0}));
   std::vector<const Value *> Values;
   for (const Buffer &Buf : P.Arena.Buffers)
     Values.push_back(Buf.V);
   EXPECT_EQ(Values, (std::vector<const Value *>{A, Bv, C, D}));
-  // 12 n bytes rounded up to 64, twice, and 64 bytes of alignment slack.
-  EXPECT_EQ(P.Arena.bytes(10), 128 + 128 + 64);
-  EXPECT_EQ(P.Arena.bytes(100), 1216 + 1216 + 64);
+  // Blocks of 12 n bytes at offsets 0 and 64 n (aligned for every n), and
+  // 64 bytes of alignment slack.
+  EXPECT_EQ(P.Arena.bytes(10), 1280 + 64);
+  EXPECT_EQ(P.Arena.bytes(100), 12800 + 64);
   EXPECT_EQ(bytesOf(ty(DType::F64, {kBatch, kBatch, 5})), (ByteSize{40, 2}));
   EXPECT_EQ(bytesOf(ty(DType::F32, {kBatch, 0})), (ByteSize{0, 0}));
   // Grouped, the loop keeps a, b and c in registers: no arena at all.
@@ -160,7 +171,9 @@ TEST(StepPlan, ReshapesShareTheirOperandsBufferUnlessResults) {
   ASSERT_EQ(P.Units.size(), 5u);
   EXPECT_TRUE(P.Units[2].Alias);
   EXPECT_FALSE(P.Units[4].Alias); // a result
-  EXPECT_EQ(P.Arena.Slices, (std::vector<ByteSize>{{24, 0}, {4, 0}}));
+  // e (24 bytes) and s (4) are live together at the sum: two blocks of
+  // the slice of n^0.
+  EXPECT_EQ(P.Arena.Slices, (std::vector<ByteSize>{{128, 0}}));
   ASSERT_EQ(P.Arena.Buffers.size(), 5u);
   const std::vector<Buffer> &Bufs = P.Arena.Buffers;
   EXPECT_EQ(Bufs[0].Kind, Buffer::Result);
@@ -170,10 +183,11 @@ TEST(StepPlan, ReshapesShareTheirOperandsBufferUnlessResults) {
   EXPECT_EQ(Bufs[2].Kind, Buffer::Alias);
   EXPECT_EQ(Bufs[2].Source, E);
   EXPECT_EQ(Bufs[3].Kind, Buffer::Scratch);
-  EXPECT_EQ(Bufs[3].Index, 1u);
+  EXPECT_EQ(Bufs[3].Index, 0u);
+  EXPECT_EQ(offsets(P), (std::vector<int64_t>{0, 0, 0, 64, 0}));
   EXPECT_EQ(Bufs[4].Kind, Buffer::Result);
   EXPECT_EQ(Bufs[4].Index, 1u);
-  EXPECT_EQ(P.Arena.bytes(1), 64 + 64 + 64);
+  EXPECT_EQ(P.Arena.bytes(1), 128 + 64);
 }
 
 /// The plan of p' = p - g, p read as \p Read gives it, with the results
