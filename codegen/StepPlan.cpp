@@ -36,8 +36,8 @@
 /// gaps are the same at every batch size, and a layout planned once holds
 /// for every n; `a` is rounded up to 64 so that every block is 64-byte
 /// aligned. Unlike slices shared whole, smaller values fill the unused tops
-/// of larger ones, and each slice is exactly as large as the most its items
-/// live at one unit need in the examples (docs/memory.md). Members of a
+/// of larger ones: on the examples each slice is within 0.1% of the most
+/// its items live at one unit need (docs/memory.md). Members of a
 /// loop group that nothing outside it reads are not stored and get no
 /// buffer at all.
 ///
