@@ -11,8 +11,11 @@
 ///
 /// The recurrent layers (rnn, lstm, gru) build their bodies here too, with
 /// the input projection hoisted out of the loop: one matmul over every
-/// step before it, so the loop holds only the recurrent matmul and the
-/// gate math.
+/// step before it, so the loop holds only the recurrent matmuls and the
+/// gate math. Each gate has its own matmuls (PyTorch's stacked weights
+/// split by rows once per call), so the gate math reads its inputs where
+/// they lie: no per-step slices of a [N, G] product, no concat of the gate
+/// adjoints in the reverse step.
 ///
 //===----------------------------------------------------------------------===//
 #include "frontend/Lower.h"
@@ -371,65 +374,95 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
                                {{"perm", std::vector<int64_t>{1, 0}}}, L)},
                          XD->Attributes, L)
                   : emit(OpKind::Transpose, {X}, {{"perm", Swap}}, L);
-  // Hoisted out of the loop: every step's input projection in one matmul,
-  // x @ w_ih^T + b_ih : [T, N, G].
-  Value *XP = emit(OpKind::MatMul,
-                   {XT, emit(OpKind::Transpose, {Wih},
-                             {{"perm", std::vector<int64_t>{1, 0}}}, L)},
-                   {}, L);
-  if (Bih)
-    XP = emit(OpKind::Add, {XP, Bih}, {}, L);
-  if (!XP)
-    return std::nullopt;
+  // Each gate has its own projections, so that the gate math reads its
+  // pre-activations where the matmuls leave them: one [N, G] product per
+  // step would be sliced into the gates by copies (and, for the LSTM,
+  // xp_t + hp summed by a loop of its own first), and its adjoint
+  // concatenated back by one more copy per reverse step. Per gate k (rows
+  // k*H .. (k+1)*H of PyTorch's stacked weights), hoisted out of the loop:
+  // every step's input projection in one matmul, x @ w_ih_k^T + b_ih_k :
+  // [T, N, H], one sequence of the scan per gate.
+  unsigned NG = C.Gates;
+  auto GateRows = [&](Value *V, unsigned K) {
+    if (NG == 1)
+      return V;
+    return emit(OpKind::Slice, {V},
+                {{"axis", int64_t(0)},
+                 {"start", int64_t(K * H)},
+                 {"end", int64_t((K + 1) * H)}},
+                L);
+  };
+  std::vector<int64_t> Swap2{1, 0};
+  std::vector<Value *> XPs, WhhTs, Bhhs;
+  for (unsigned K = 0; K < NG; ++K) {
+    Value *XP = emit(
+        OpKind::MatMul,
+        {XT, emit(OpKind::Transpose, {GateRows(Wih, K)}, {{"perm", Swap2}}, L)},
+        {}, L);
+    if (Bih)
+      XP = emit(OpKind::Add, {XP, GateRows(Bih, K)}, {}, L);
+    // w_hh_k is transposed once, before the loop, to w_hh_k^T [H, H]:
+    // every step's h @ w_hh_k^T then reads it in place as a plain [K, N]
+    // operand, where a transposed one is repacked into panels by each
+    // step's GEMM (T times per call). The reverse scan reads w_hh_k itself
+    // (ScanGrad.cpp).
+    Value *WhhT =
+        emit(OpKind::Transpose, {GateRows(Whh, K)}, {{"perm", Swap2}}, L);
+    if (!XP || !WhhT)
+      return std::nullopt;
+    XPs.push_back(XP);
+    WhhTs.push_back(WhhT);
+    if (Bhh)
+      Bhhs.push_back(GateRows(Bhh, K));
+  }
 
-  // w_hh is transposed once, before the loop, to w_hh^T [H, G]: every
-  // step's h @ w_hh^T then reads it in place as a plain [K, N] operand,
-  // where a transposed one is repacked into panels by each step's GEMM (T
-  // times per call). The reverse scan reads w_hh itself (ScanGrad.cpp).
-  Value *WhhT =
-      emit(OpKind::Transpose, {Whh}, {{"perm", std::vector<int64_t>{1, 0}}}, L);
-  if (!WhhT)
-    return std::nullopt;
-
-  // The loop body: (h[, c], xp_t, w_hh_t[, b_hh]) -> (h'[, c']).
+  // The loop body: (h[, c], xp_k..., w_hk_t..., b_hk...) -> (h'[, c']).
+  static const char *const GateNames[] = {"i", "f", "g", "o"};
+  static const char *const GruNames[] = {"r", "z", "n"};
+  auto GateName = [&](const char *Pre, unsigned K, const char *Post) {
+    // rnn's single gate keeps PyTorch's names: w_hh, b_hh.
+    const char *G = NG == 1 ? "h" : Lstm ? GateNames[K] : GruNames[K];
+    return fmt::format("{}{}{}", Pre, G, Post);
+  };
   Function *Body = newBody(C.Name);
   Builder BB(*Body);
   BB.CurLoc = L;
   Value *Hb = Body->addArg("h", H0->Type, ArgRole::Input);
   Value *Cb = Lstm ? Body->addArg("c", H0->Type, ArgRole::Input) : nullptr;
-  Value *XPb =
-      Body->addArg("xp", TensorType(X->Type.Elt, {Rows, G}), ArgRole::Input);
-  Value *Whhb = Body->addArg("w_hh_t", WhhT->Type, ArgRole::Input);
-  Value *Bhhb = Bhh ? Body->addArg("b_hh", Bhh->Type, ArgRole::Input) : nullptr;
-  Value *HP = BB.create(OpKind::MatMul, {Hb, Whhb});
-  if (Bhhb)
-    HP = BB.create(OpKind::Add, {HP, Bhhb});
-  auto Gate = [&](Value *V, unsigned K) {
-    return BB.create(OpKind::Slice, {V},
-                     {{"axis", int64_t(1)},
-                      {"start", int64_t(K * H)},
-                      {"end", int64_t((K + 1) * H)}});
-  };
+  std::vector<Value *> XPb, HP;
+  for (unsigned K = 0; K < NG; ++K)
+    XPb.push_back(Body->addArg(NG == 1 ? "xp" : GateName("xp_", K, ""),
+                               TensorType(X->Type.Elt, {Rows, H}),
+                               ArgRole::Input));
+  for (unsigned K = 0; K < NG; ++K)
+    HP.push_back(BB.create(OpKind::MatMul,
+                           {Hb, Body->addArg(GateName("w_h", K, "_t"),
+                                             WhhTs[K]->Type, ArgRole::Input)}));
+  for (unsigned K = 0; K < Bhhs.size(); ++K)
+    HP[K] = BB.create(OpKind::Add,
+                      {HP[K], Body->addArg(GateName("b_h", K, ""),
+                                           Bhhs[K]->Type, ArgRole::Input)});
   auto Sigmoid = [&](Value *V) { return BB.create(OpKind::Sigmoid, {V}); };
   auto Tanh = [&](Value *V) { return BB.create(OpKind::Tanh, {V}); };
   auto Mul = [&](Value *P, Value *Q) { return BB.create(OpKind::Mul, {P, Q}); };
   auto Add = [&](Value *P, Value *Q) { return BB.create(OpKind::Add, {P, Q}); };
   if (Bi.Kind == BuiltinKind::Rnn) {
-    Value *Pre = Add(XPb, HP);
+    Value *Pre = Add(XPb[0], HP[0]);
     Body->Results.push_back(
         {"next.h", BB.create(Relu ? OpKind::Relu : OpKind::Tanh, {Pre})});
   } else if (Lstm) {
-    Value *Gs = Add(XPb, HP);
-    Value *In = Sigmoid(Gate(Gs, 0)), *Forget = Sigmoid(Gate(Gs, 1));
-    Value *Cand = Tanh(Gate(Gs, 2)), *Out = Sigmoid(Gate(Gs, 3));
+    Value *In = Sigmoid(Add(XPb[0], HP[0]));
+    Value *Forget = Sigmoid(Add(XPb[1], HP[1]));
+    Value *Cand = Tanh(Add(XPb[2], HP[2]));
+    Value *Out = Sigmoid(Add(XPb[3], HP[3]));
     Value *C2 = Add(Mul(Forget, Cb), Mul(In, Cand));
     Body->Results.push_back({"next.h", Mul(Out, Tanh(C2))});
     Body->Results.push_back({"next.c", C2});
   } else {
     // r and z from both projections; n = tanh(xp_n + r * hp_n).
-    Value *R = Sigmoid(Add(Gate(XPb, 0), Gate(HP, 0)));
-    Value *Z = Sigmoid(Add(Gate(XPb, 1), Gate(HP, 1)));
-    Value *N = Tanh(Add(Gate(XPb, 2), Mul(R, Gate(HP, 2))));
+    Value *R = Sigmoid(Add(XPb[0], HP[0]));
+    Value *Z = Sigmoid(Add(XPb[1], HP[1]));
+    Value *N = Tanh(Add(XPb[2], Mul(R, HP[2])));
     // h' = (1 - z) * n + z * h = n + z * (h - n)
     Value *H2 = Add(N, Mul(Z, BB.create(OpKind::Sub, {Hb, N})));
     Body->Results.push_back({"next.h", H2});
@@ -437,10 +470,9 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   std::vector<Value *> Init{H0};
   if (Lstm)
     Init.push_back(C0);
-  std::vector<Value *> Caps{WhhT};
-  if (Bhh)
-    Caps.push_back(Bhh);
-  Lowered R = emitScanOps(*Body, Init, {XP}, Caps, 0, T, L);
+  std::vector<Value *> Caps = WhhTs;
+  Caps.insert(Caps.end(), Bhhs.begin(), Bhhs.end());
+  Lowered R = emitScanOps(*Body, Init, XPs, Caps, 0, T, L);
   if (!R)
     return std::nullopt;
   // Every hidden state [T, N, H] (an LSTM's cell states are not returned),

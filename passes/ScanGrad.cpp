@@ -10,8 +10,11 @@
 ///                                    d_x_t...)
 ///
 /// which recomputes f's step from the saved previous carries (the forward
-/// scan's stacked outputs) and the saved matmul results (the training loop
-/// runs @f.train, a copy of f that also outputs them, see saveMatmuls), seeds
+/// scan's stacked outputs) and the saved matmul results and activations
+/// (the training loop runs @f.train, a copy of f that also outputs them,
+/// see chooseSaved; a sigmoid's or tanh's derivative is then computed from
+/// its saved output, s * (1 - s) or 1 - t * t, with no exp per element, and
+/// a pre-activation only those read is not saved at all), seeds
 /// d carry' = d_carry + dout_k and d y = dy_j, and runs the reverse sweep
 /// (Autodiff.h) over that copy. The forward function then gets one reverse
 /// scan over @f.grad, T-1 down to 0, whose carries are the carries'
@@ -40,6 +43,7 @@
 //===----------------------------------------------------------------------===//
 #include "ir/Scan.h"
 #include "passes/Autodiff.h"
+#include "passes/DCE.h"
 #include "passes/GradRules.h"
 
 #include <fmt/format.h>
@@ -48,6 +52,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace adj {
 
@@ -66,11 +71,26 @@ public:
 private:
   /// A name for a new function: \p Base, or Base.1, Base.2, ...
   std::string freshFunctionName(const std::string &Base) const;
-  /// Makes the forward loop also output every step's matmul results (or
-  /// the sums they flow into alone; a copy of the body, @f.train, with them
-  /// as per-step outputs, and a sibling per saved value), so that the
-  /// adjoint step reads them instead of recomputing the matmuls.
-  void saveMatmuls();
+  /// Chooses the values of the body the forward loop may save per step
+  /// (SavedOps): every matmul's result (or the sum it flows into alone) and
+  /// every sigmoid's and tanh's output.
+  void chooseSaved();
+  /// Makes the forward loop also output the saved values (a copy of the
+  /// body, @f.train, with them as per-step outputs, and a sibling per saved
+  /// value), so that the adjoint step reads them instead of recomputing.
+  void saveValues();
+  /// In @f.grad, the recomputed activations replaced by the saved ones
+  /// (\p Saved, per SavedOps) and their derivatives computed from them
+  /// (\p Adjoint updated):
+  /// sigmoid_grad(dy, x) = dy * (s * (1 - s)), tanh_grad(dy, x) =
+  /// dy * (1 - t * t), the same arithmetic as the _grad ops' on s, t.
+  void
+  useSavedActivations(const std::unordered_map<const Value *, Value *> &Map,
+                      const std::vector<Value *> &Saved,
+                      std::unordered_map<const Value *, Value *> &Adjoint);
+  /// Drops the saved values that @f.grad no longer reads (a pre-activation
+  /// whose activation is saved) from its arguments and SavedOps.
+  void pruneSaved();
   /// Builds @f.grad; false after setting C.Error.
   bool buildAdjointBody();
   /// The reverse scan in the forward function.
@@ -133,6 +153,9 @@ private:
   /// indices in the body) and the stacked saved values.
   std::vector<size_t> SavedOps;
   std::vector<Value *> SavedStacks;
+  /// @f.grad's argument per saved value, and the name of @f.train.
+  std::vector<Value *> SavedArgs;
+  std::string TrainName;
 };
 
 } // namespace
@@ -144,7 +167,7 @@ std::string ScanGrad::freshFunctionName(const std::string &Base) const {
   return Name;
 }
 
-void ScanGrad::saveMatmuls() {
+void ScanGrad::chooseSaved() {
   // A matmul's result, or the sum it flows into alone: the pre-activation
   // h @ w_hh^T + b_hh + xp_t of a recurrent cell, which the adjoint step then
   // reads instead of adding it up again.
@@ -173,16 +196,39 @@ void ScanGrad::saveMatmuls() {
       if (std::find(SavedOps.begin(), SavedOps.end(), Saved) == SavedOps.end())
         SavedOps.push_back(Saved);
     }
-  if (SavedOps.empty() || Mutation != ScanGradMutation::None)
+  // Activations: the adjoint step reads them (and their derivatives,
+  // y * (1 - y) and 1 - y^2) instead of recomputing them from the saved
+  // pre-activations; pruneSaved then drops the pre-activations. One that
+  // is a result of the body (a carry) is left to be recomputed: saving it
+  // would store every step's carry a second time.
+  for (size_t I = 0; I < Body->Ops.size(); ++I) {
+    const Op &A = *Body->Ops[I];
+    auto IsResult = [&](const Result &R) { return R.V == &A.Result; };
+    if ((A.Kind == OpKind::Sigmoid || A.Kind == OpKind::Tanh) &&
+        std::none_of(Body->Results.begin(), Body->Results.end(), IsResult) &&
+        std::find(SavedOps.begin(), SavedOps.end(), I) == SavedOps.end())
+      SavedOps.push_back(I);
+  }
+  if (Mutation != ScanGradMutation::None)
+    SavedOps.clear();
+  if (!SavedOps.empty())
+    TrainName = freshFunctionName(Body->Name + ".train");
+}
+
+void ScanGrad::saveValues() {
+  if (SavedOps.empty())
     return;
   std::unique_ptr<Function> Copy = Body->clone();
-  Copy->Name = freshFunctionName(Body->Name + ".train");
+  Copy->Name = TrainName;
   unsigned First = Copy->Results.size();
   for (size_t J = 0; J < SavedOps.size(); ++J)
     Copy->Results.push_back(
         {fmt::format("saved{}", J), &Copy->Ops[SavedOps[J]]->Result});
   Body = Copy.get();
-  M.Functions.push_back(std::move(Copy));
+  // Before @f.grad, which reads its outputs.
+  auto Pos = std::find_if(M.Functions.begin(), M.Functions.end(),
+                          [&](const auto &F) { return F.get() == Grad; });
+  M.Functions.insert(Pos, std::move(Copy));
   // The loop's siblings now run the copy; one more sibling per saved value,
   // after the last, so that they stay one loop.
   Function &F = C.B.function();
@@ -211,7 +257,8 @@ void ScanGrad::saveMatmuls() {
 }
 
 bool ScanGrad::buildAdjointBody() {
-  Grad = M.addFunction(freshFunctionName(Body->Name + ".grad"));
+  Grad = M.addFunction(freshFunctionName(
+      (TrainName.empty() ? Body->Name : TrainName) + ".grad"));
   Function &G = *Grad;
   unsigned NK = S.Carries;
   auto ArgName = [&](unsigned I) { return Body->Args[I]->Name; };
@@ -236,7 +283,7 @@ bool ScanGrad::buildAdjointBody() {
       DYs.push_back(G.addArg(fmt::format("dy{}", J),
                              Body->Results[NK + J].V->Type, ArgRole::Input));
   std::vector<Value *> Saved;
-  for (size_t J = 0; J < SavedStacks.size(); ++J)
+  for (size_t J = 0; J < SavedOps.size(); ++J)
     Saved.push_back(G.addArg(fmt::format("saved{}", J),
                              Body->Ops[SavedOps[J]]->Result.Type,
                              ArgRole::Input));
@@ -296,8 +343,10 @@ bool ScanGrad::buildAdjointBody() {
     C.Error = fmt::format("cannot differentiate the body @{}", Body->Name);
     return false;
   }
-  // The saved matmuls' results replace their recomputation, which is then
-  // dead: the reverse sweep has differentiated it, and DCE removes it.
+  // The saved values replace their recomputation, which is then dead: the
+  // reverse sweep has differentiated it, and DCE removes it.
+  SavedArgs = Saved;
+  useSavedActivations(Map, Saved, Adjoint);
   for (size_t J = 0; J < Saved.size(); ++J)
     G.replaceAllUses(Map.at(&Body->Ops[SavedOps[J]]->Result), Saved[J]);
   auto AdjointOf = [&](Value *V) {
@@ -318,7 +367,85 @@ bool ScanGrad::buildAdjointBody() {
   for (unsigned Xi : Xs)
     DX.push_back(AdjointOf(X[Xi]));
   captureResults(DCap, Acc, DX);
+  pruneSaved();
   return true;
+}
+
+void ScanGrad::useSavedActivations(
+    const std::unordered_map<const Value *, Value *> &Map,
+    const std::vector<Value *> &Saved,
+    std::unordered_map<const Value *, Value *> &Adjoint) {
+  Function &G = *Grad;
+  std::unordered_map<Value *, Value *> Replaced;
+  for (size_t J = 0; J < Saved.size(); ++J) {
+    const Op &Act = *Body->Ops[SavedOps[J]];
+    OpKind GradKind = Act.Kind == OpKind::Sigmoid ? OpKind::SigmoidGrad
+                      : Act.Kind == OpKind::Tanh  ? OpKind::TanhGrad
+                                                  : OpKind::Constant;
+    if (GradKind == OpKind::Constant)
+      continue;
+    const Value *X = Map.at(Act.Operands[0]);
+    for (size_t I = 0; I < G.Ops.size(); ++I) {
+      Op &GO = *G.Ops[I];
+      if (GO.Kind != GradKind || GO.Operands[1] != X)
+        continue;
+      // The derivative's ops go where the _grad op stands.
+      size_t End = G.Ops.size();
+      Builder GB(G);
+      GB.CurLoc = GO.Location;
+      Value *Y = Saved[J];
+      Value *One = GB.constant(1.0, Y->Type.Elt);
+      Value *D =
+          Act.Kind == OpKind::Sigmoid
+              ? GB.create(OpKind::Mul, {Y, GB.create(OpKind::Sub, {One, Y})})
+              : GB.create(OpKind::Sub, {One, GB.create(OpKind::Mul, {Y, Y})});
+      Value *R = GB.create(OpKind::Mul, {GO.Operands[0], D});
+      std::rotate(G.Ops.begin() + I, G.Ops.begin() + End, G.Ops.end());
+      G.replaceAllUses(&GO.Result, R);
+      Replaced[&GO.Result] = R;
+      I += G.Ops.size() - End;
+    }
+  }
+  // The adjoints the sweep recorded may be the replaced _grad ops.
+  for (auto &[V, D] : Adjoint)
+    if (auto It = Replaced.find(D); It != Replaced.end())
+      D = It->second;
+}
+
+void ScanGrad::pruneSaved() {
+  Function &G = *Grad;
+  eliminateDeadOps(G);
+  std::set<const Value *> Used;
+  for (const auto &GO : G.Ops)
+    Used.insert(GO->Operands.begin(), GO->Operands.end());
+  for (const Result &R : G.Results)
+    Used.insert(R.V);
+  for (const auto &[Ci, Terms] : Hoisted)
+    for (const Term &T : Terms)
+      for (const Stack *St : {&T.X, T.Y ? &*T.Y : nullptr})
+        if (St && !St->IsOutput)
+          Used.insert(SeqArgs[St->Index]);
+  for (size_t J = SavedArgs.size(); J-- > 0;) {
+    Value *A = SavedArgs[J];
+    if (Used.count(A))
+      continue;
+    size_t Seq = std::find(SeqArgs.begin(), SeqArgs.end(), A) - SeqArgs.begin();
+    for (auto &[Ci, Terms] : Hoisted)
+      for (Term &T : Terms)
+        for (Stack *St : {&T.X, T.Y ? &*T.Y : nullptr})
+          if (St && !St->IsOutput && St->Index > Seq)
+            --St->Index;
+    SeqArgs.erase(SeqArgs.begin() + Seq);
+    G.eraseArg(size_t(A->ArgNo));
+    SavedArgs.erase(SavedArgs.begin() + J);
+    SavedOps.erase(SavedOps.begin() + J);
+  }
+  for (size_t J = 0; J < SavedArgs.size(); ++J)
+    SavedArgs[J]->Name = fmt::format("saved{}", J);
+  if (SavedOps.empty() && !TrainName.empty()) {
+    TrainName.clear();
+    G.Name = freshFunctionName(Body->Name + ".grad");
+  }
 }
 
 bool ScanGrad::isStepValue(const Value *V) const {
@@ -618,9 +745,11 @@ void ScanGrad::run() {
   for (unsigned Xi = 0; Xi < S.Seqs; ++Xi)
     if (C.Needs[NK + Xi])
       Xs.push_back(Xi);
-  saveMatmuls();
-  if (buildAdjointBody())
-    buildReverseScan();
+  chooseSaved();
+  if (!buildAdjointBody())
+    return;
+  saveValues();
+  buildReverseScan();
 }
 
 void scanGradRule(GradContext &C) {
