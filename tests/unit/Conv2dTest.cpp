@@ -109,6 +109,47 @@ TEST(Conv2d, GemmPathMatchesPyTorch) { matchesPyTorch(cg::ConvPath::Gemm); }
 /// the loop nests otherwise.
 TEST(Conv2d, DirectPathMatchesPyTorch) { matchesPyTorch(cg::ConvPath::Direct); }
 
+/// The direct kernels along the rows (conv2d and its weight gradient)
+/// against the GEMM path, in both dtypes, on shapes whose 11 output
+/// channels leave the last block of channels partly filled (it repeats
+/// channel O - 1) and whose products of 117 or 333 columns end in a tile
+/// of one vector on some ISA and dtype (columnBlocks).
+TEST(Conv2d, RowKernelsMatchGemmPath) {
+  for (int64_t OW : {13, 37}) {
+    nlohmann::json R;
+    R["name"] = "rows" + std::to_string(OW);
+    R["stride"] = {1, 1};
+    R["dilation"] = {1, 1};
+    R["groups"] = 1;
+    R["padding"] = {1, 2};
+    R["x_shape"] = {3, 2, 9, OW};
+    R["w_shape"] = {11, 2, 3, 5};
+    R["y_shape"] = {3, 11, 9, OW};
+    R["x"] = randVec(3 * 2 * 9 * OW, -1, 1, DType::F64, 11);
+    R["w"] = randVec(11 * 2 * 3 * 5, -1, 1, DType::F64, 12);
+    R["dy"] = randVec(3 * 11 * 9 * OW, -1, 1, DType::F64, 13);
+    for (DType T : FloatTypes) {
+      std::vector<Vec> Res[2];
+      for (int P = 0; P < 2; ++P) {
+        Compiled C;
+        buildConv(C, R, T);
+        if (HasFatalFailure())
+          return;
+        cg::convPathForTesting() =
+            P ? cg::ConvPath::Direct : cg::ConvPath::Gemm;
+        C.compile();
+        cg::convPathForTesting() = cg::ConvPath::Auto;
+        ASSERT_EQ(C.run("conv", 3, {R["x"], R["w"], R["dy"]}, Res[P]), 0);
+      }
+      double Tol = T == DType::F64 ? 1e-12 : 1e-5;
+      std::string Name = R["name"].get<std::string>() + " " + dtypeName(T);
+      expectClose(Res[1][0], Res[0][0], Tol, Name + ": y");
+      expectClose(Res[1][1], Res[0][1], Tol, Name + ": dx");
+      expectClose(Res[1][2], Res[0][2], Tol, Name + ": dw");
+    }
+  }
+}
+
 /// The same convolution for batch sizes 1, 5 and 64 in one compiled
 /// function: each image's y and dx are those of a batch of one, and dw is
 /// the sum of the images' dw.
