@@ -382,6 +382,8 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
   orc::SymbolMap Runtime;
   Runtime[Mangle("adj_rt_parallel_for")] =
       JITEvaluatedSymbol::fromPointer(&adj_rt_parallel_for);
+  Runtime[Mangle("adj_rt_gemm_scratch")] =
+      JITEvaluatedSymbol::fromPointer(&adj_rt_gemm_scratch);
   Runtime[Mangle("adj_rt_allreduce")] =
       JITEvaluatedSymbol::fromPointer(&adj_rt_allreduce);
   Runtime[Mangle("adj_rt_check_values")] =

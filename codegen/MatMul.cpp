@@ -12,9 +12,12 @@
 /// B's row, MR broadcasts of A's column and MR * NV fused multiply-adds.
 /// K is blocked by KC so that a KC x NR panel of B stays in L1; a panel of a
 /// transposed B (B[j, k]) is first packed into a contiguous KC x NR stack
-/// buffer, so the tile always reads contiguous vectors. Edges need no
-/// scalar code: the last column tile masks its loads and stores, and the
-/// last row tile clamps its row indices to M - 1 (the duplicated rows
+/// buffer, so the tile always reads contiguous vectors. Large products pack
+/// all of B's panels (the packed path, below kBigMin). A is read in place:
+/// packing it, even into a huge page, measured 25% slower (a copy phase
+/// waiting on A's cache and TLB misses that the tiles' FMAs otherwise hide).
+/// Edges need no scalar code: the last column tile masks its loads and stores,
+/// and the last row tile clamps its row indices to M - 1 (the duplicated rows
 /// compute and store the same values, and every tile reads all of its C
 /// rows before it writes any). Tiny and skinny products (the last layer's
 /// N = 10) are thus one or two masked tiles. M, K and N may each be the
@@ -70,11 +73,15 @@ using llvm::Value;
 namespace {
 constexpr int64_t kKC = 256; ///< K block: a KC x NR panel of B fits in L1.
 constexpr unsigned kNV = 2;  ///< Vectors per row of a register tile.
+/// The packed path's slab of B, KC x NC: 2 MiB (NC = 2048 floats), in L3
+/// and on one huge page (adj_rt_gemm_scratch).
+constexpr int64_t kSlabBytes = int64_t(2) << 20;
 /// Products with M, N and K all at least this large take the packed path:
-/// every KC x NR panel of B (a plain one too) is copied to a contiguous
-/// buffer, so a power-of-two N no longer maps its rows to the same L1 sets,
-/// and M is blocked by MC rows (TileShape) so that A's MC x KC block stays in
-/// L2 next to the panels of B it meets.
+/// per K block, B's KC x NC slab (a plain B too) is copied once, panel after
+/// panel, to a contiguous per-thread buffer (adj_rt_gemm_scratch) that all
+/// M blocks then read, so a power-of-two N no longer maps its rows to the
+/// same L1 sets, and M is blocked by MC rows (TileShape; fewer for A's
+/// power-of-two row strides, rowsPerBlock) so that A's block stays in L2.
 constexpr int64_t kBigMin = 128;
 
 /// The register tile: MR rows by NV vectors of VL elements, and MC, the
@@ -187,7 +194,19 @@ private:
   /// Packs B(K0 .. K0+KLen, J0 .. J0+NR) into Pack[k][NR]; columns past N
   /// repeat the last one (a transposed B) or are zeros (a plain one), and
   /// their results are masked off.
-  void packPanel(Value *J0, Value *K0, Value *KLen, bool Masked);
+  void packPanel(Value *J0, Value *K0, Value *KLen, bool Masked,
+                 Value *Dst = nullptr);
+  /// Body(J0, Masked) for the column tiles in [JB, JE), a range of whole
+  /// tiles starting at a tile of the product (Col0 + a multiple of NR).
+  void columnTilesIn(Value *JB, Value *JE,
+                     function_ref<void(Value *, bool)> Body);
+  /// Packs B(K0 .. K0+KLen, JB .. JE) into \p Slab, panel after panel
+  /// (each as packPanel would, KLen x NR).
+  void packSlab(llvm::Value *Slab, llvm::Value *JB, llvm::Value *JE,
+                llvm::Value *K0, llvm::Value *KLen);
+  /// The rows per M block of the packed path: MC, or fewer when A's row
+  /// stride would make a block of MC rows conflict with itself in L2.
+  llvm::Value *rowsPerBlock();
   /// Body(K0, KLen) for each K block; at least one, so that K = 0 still
   /// writes zeros.
   void kBlocks(function_ref<void(Value *, Value *)> Body);
@@ -197,7 +216,7 @@ private:
   /// The run-time epilogue (GemmArgs::EpiFn) on rows [I0, I1) of the
   /// column tile at J0, once the K block at K0 of KLen is the last.
   void panelEpilogue(Value *K0, Value *KLen, Value *I0, Value *I1, Value *J0);
-  /// The packed path: every panel of B packed, rows blocked by MC.
+  /// The packed path: B packed into slabs of KC x NC, rows blocked by MC.
   void packedPath();
   /// The plain path: B read in place unless transposed.
   void plainPath();
@@ -318,6 +337,11 @@ void Gemm::startAccumulators(Tile &T) {
 }
 
 void Gemm::multiplyAccumulate(Tile &T) {
+  // A pointer per row at the block's first k, so the loop's addresses are
+  // those pointers plus k (MR registers), not row offsets plus K0 + k.
+  Value *ABase[16];
+  for (unsigned R = 0; R < MR; ++R)
+    ABase[R] = B.CreateInBoundsGEP(G.T, G.A, K.madd(T.ARows[R], T.K0, SAk));
   K.loop(T.KLen, [&](Value *Kk) {
     Value *KAbs = K.add(T.K0, Kk);
     Value *BV[kNV];
@@ -329,7 +353,7 @@ void Gemm::multiplyAccumulate(Tile &T) {
               : loadVector(G.B, K.add(K.madd(T.J0, KAbs, G.N), K.i64(V * VL)),
                            T.Masks[V]);
     for (unsigned R = 0; R < MR; ++R) {
-      Value *AV = K.load(G.T, G.A, K.madd(T.ARows[R], KAbs, SAk));
+      Value *AV = K.load(G.T, ABase[R], K.madd(K.i64(0), Kk, SAk));
       Value *Splat = B.CreateVectorSplat(VL, AV);
       for (unsigned V = 0; V < NV; ++V) {
         Value *Cur = K.read(VT, T.Acc[R * NV + V]);
@@ -371,7 +395,9 @@ void Gemm::storeTile(Tile &T, bool Epilogue) {
     }
 }
 
-void Gemm::packPanel(Value *J0, Value *K0, Value *KLen, bool Masked) {
+void Gemm::packPanel(Value *J0, Value *K0, Value *KLen, bool Masked,
+                     Value *Dst) {
+  Value *Pack = Dst ? Dst : this->Pack;
   if (G.TB) { // Element (k, j) is B[j * K + k].
     Value *NLast = B.CreateSub(Col1, One);
     K.loop(K.i64(NR), [&](Value *J) {
@@ -435,15 +461,78 @@ void Gemm::panelEpilogue(Value *K0, Value *KLen, Value *I0, Value *I1,
       [] {});
 }
 
+void Gemm::columnTilesIn(Value *JB, Value *JE,
+                         function_ref<void(Value *, bool)> Body) {
+  if (FullTiles)
+    K.loop(JB, K.min(JE, NFull), K.i64(NR),
+           [&](Value *J0) { Body(J0, false); });
+  if (PartialTiles)
+    K.loop(K.max(JB, NFull), JE, K.i64(NR), [&](Value *J0) { Body(J0, true); });
+}
+
+Value *Gemm::rowsPerBlock() {
+  if (G.TA)
+    return K.i64(MC);
+  // A's rows, Stride bytes apart, fall on 64 KiB / gcd(Stride, 64 KiB)
+  // distinct offsets modulo a 64 KiB L2 way (Zen 5's 1 MiB, 16 ways; other
+  // L2s have as many or more sets), so a block of more rows than half the
+  // ways times those offsets evicts itself: at most 64 rows of 2048 floats
+  // (measured 10% faster than 256 at 2048^3), 128 of 1024.
+  Value *Stride = B.CreateMul(G.K, K.i64(G.T->getPrimitiveSizeInBits() / 8));
+  Value *Low = B.CreateAnd(Stride, B.CreateNeg(Stride)); // Its lowest set bit.
+  Value *Offsets =
+      B.CreateUDiv(K.i64(64 << 10), K.max(K.min(Low, K.i64(64 << 10)), One));
+  Value *Rows = B.CreateMul(
+      B.CreateUDiv(B.CreateMul(Offsets, K.i64(8)), K.i64(MR)), K.i64(MR));
+  return K.max(K.min(Rows, K.i64(MC)), K.i64(MR));
+}
+
+void Gemm::packSlab(Value *Slab, Value *JB, Value *JE, Value *K0, Value *KLen) {
+  auto Panel = [&](Value *J0) {
+    return B.CreateInBoundsGEP(G.T, Slab,
+                               B.CreateMul(B.CreateSub(J0, JB), KLen));
+  };
+  if (G.TB) // Panel by panel: each reads columns of B[j, k] along k.
+    return columnTilesIn(JB, JE, [&](Value *J0, bool Masked) {
+      packPanel(J0, K0, KLen, Masked, Panel(J0));
+    });
+  // Row by row, so that B's rows are read in order: per panel, row-wise
+  // visits of one line per row touch a page per row (and defeat the
+  // hardware prefetcher) on wide products.
+  K.loop(KLen, [&](Value *Kk) {
+    Value *Src = K.madd(K.i64(0), K.add(K0, Kk), G.N);
+    columnTilesIn(JB, JE, [&](Value *J0, bool Masked) {
+      std::vector<Value *> Masks = columnMasks(J0, Masked);
+      Value *Dst =
+          B.CreateInBoundsGEP(G.T, Panel(J0), B.CreateMul(Kk, K.i64(NR)));
+      for (unsigned V = 0; V < NV; ++V)
+        B.CreateAlignedStore(
+            loadVector(G.B, K.add(K.add(Src, J0), K.i64(V * VL)), Masks[V]),
+            B.CreateConstInBoundsGEP1_64(G.T, Dst, V * VL), EltAlign);
+    });
+  });
+}
+
 void Gemm::packedPath() {
-  kBlocks([&](Value *K0, Value *KLen) {
-    K.loop(Row0, Row1, K.i64(MC), [&](Value *IB) {
-      Value *IEnd = K.min(K.add(IB, K.i64(MC)), Row1);
-      columnTiles([&](Value *J0, bool Masked) {
-        packPanel(J0, K0, KLen, Masked);
-        K.loop(IB, IEnd, K.i64(MR),
-               [&](Value *I0) { tile(I0, J0, K0, KLen, Masked, Pack); });
-        panelEpilogue(K0, KLen, IB, IEnd, J0);
+  unsigned Elt = G.T->getPrimitiveSizeInBits() / 8;
+  int64_t NC = kSlabBytes / (kKC * Elt) / NR * NR;
+  FunctionCallee Scratch =
+      K.M.getOrInsertFunction("adj_rt_gemm_scratch", B.getPtrTy(), K.i64Ty());
+  Value *Slab = B.CreateCall(Scratch, {K.i64(kKC * NC * Elt)});
+  Value *MB = rowsPerBlock();
+  K.loop(Col0, Col1, K.i64(NC), [&](Value *JB) {
+    Value *JE = K.min(K.add(JB, K.i64(NC)), Col1);
+    kBlocks([&](Value *K0, Value *KLen) {
+      packSlab(Slab, JB, JE, K0, KLen);
+      K.loop(Row0, Row1, MB, [&](Value *IB) {
+        Value *IEnd = K.min(K.add(IB, MB), Row1);
+        columnTilesIn(JB, JE, [&](Value *J0, bool Masked) {
+          Value *P = B.CreateInBoundsGEP(
+              G.T, Slab, B.CreateMul(B.CreateSub(J0, JB), KLen));
+          K.loop(IB, IEnd, K.i64(MR),
+                 [&](Value *I0) { tile(I0, J0, K0, KLen, Masked, P); });
+          panelEpilogue(K0, KLen, IB, IEnd, J0);
+        });
       });
     });
   });

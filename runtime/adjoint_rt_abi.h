@@ -3,7 +3,8 @@
  * The binary interface between the code a compiler generates and the runtime:
  * the signature of a compiled step function (adj_rt_step_fn), the descriptors
  * of its arguments and results (adj_rt_value_desc, adj_rt_function) and the
- * runtime functions generated code calls: adj_rt_parallel_for, in a model
+ * runtime functions generated code calls: adj_rt_parallel_for,
+ * adj_rt_gemm_scratch (the GEMMs' packing buffers), in a model
  * compiled for data-parallel training (adjc --mpi) adj_rt_allreduce, and in
  * a checked step adj_rt_check_values.
  *
@@ -112,6 +113,11 @@ typedef struct {
  *  pool is busy, runs its tasks inline, in order. */
 void adj_rt_parallel_for(int64_t n_tasks, void (*fn)(void *ctx, int64_t task),
                          void *ctx);
+
+/** A buffer of at least `bytes` bytes, 2 MiB aligned, private to the
+ *  calling thread and valid until its next call on that thread (or the
+ *  thread's exit): where a GEMM packs blocks of its operands. */
+void *adj_rt_gemm_scratch(int64_t bytes);
 
 /* ---- Data parallelism: what an all_reduce kernel calls (adjc --mpi). ---- */
 

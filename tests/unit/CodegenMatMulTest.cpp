@@ -153,6 +153,49 @@ TEST(Codegen, MatMulLargeOddShapes) {
   }
 }
 
+TEST(Codegen, MatMulSlabsAndPowerOfTwoStrides) {
+  // The packed path's B slabs (2048 columns of f32, 1024 of f64): N = 2100
+  // spans two with a masked last tile; A's rows 512 or 2048 elements apart
+  // shrink its M blocks (64 or 128 rows, 300 rows cross several); every
+  // transpose variant (a transposed B packs panel by panel).
+  const std::vector<std::array<int64_t, 3>> Sizes = {{130, 512, 2100},
+                                                     {300, 2048, 140}};
+  for (DType T : FloatTypes) {
+    Compiled C;
+    unsigned Fn = 0;
+    for (auto [M, Kd, Nd] : Sizes)
+      for (int Flags = 0; Flags < 4; ++Flags) {
+        bool TA = Flags & 1, TB = Flags & 2;
+        Function *F = C.add("ms" + std::to_string(Fn++));
+        Builder B(*F);
+        Value *A = F->addArg("a", ty(T, TA ? Dims{Kd, M} : Dims{M, Kd}),
+                             ArgRole::Input);
+        Value *Bm = F->addArg("b", ty(T, TB ? Dims{Nd, Kd} : Dims{Kd, Nd}),
+                              ArgRole::Input);
+        Attrs At{{"transpose_a", Attr(TA)}, {"transpose_b", Attr(TB)}};
+        F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm}, At)});
+      }
+    C.compile();
+    Fn = 0;
+    for (auto [M, Kd, Nd] : Sizes)
+      for (int Flags = 0; Flags < 4; ++Flags) {
+        bool TA = Flags & 1, TB = Flags & 2;
+        Vec AV = randVec(M * Kd, -1, 1, T, 5 + Fn),
+            BV = randVec(Kd * Nd, -1, 1, T, 50 + Fn);
+        std::vector<Vec> Res;
+        ASSERT_EQ(C.run("ms" + std::to_string(Fn++), 1,
+                        {TA ? transposed(AV, M, Kd) : AV,
+                         TB ? transposed(BV, Kd, Nd) : BV},
+                        Res),
+                  0);
+        expectClose(
+            Res[0], matmulRef(AV, BV, M, Kd, Nd), tolFor(T) * 30,
+            label(fmt::format("matmul {}x{}x{} ta={} tb={}", M, Kd, Nd, TA, TB),
+                  T, 1));
+      }
+  }
+}
+
 TEST(Codegen, BatchedMatMul) {
   // Leading dims broadcast as in NumPy: a 2-D operand against a batched
   // one, batched against batched (the batch dim in both), size-1 leading
