@@ -78,6 +78,16 @@ static void unaryRule(GradContext &C) {
   C.Grads[0] = C.B.create(*unaryGradOf(C.O.Kind), {C.DY, X}, C.O.Attributes);
 }
 
+/// tanh: dx = dy * (1 - y^2) from its output y, which the forward pass
+/// keeps anyway (the next layer reads it): tanh is not evaluated again in
+/// the backward pass, and the pre-activation need not be kept for it. The
+/// ops are plain mul and sub, so fuse folds them into one loop.
+static void tanhRule(GradContext &C) {
+  Value *Y = const_cast<Value *>(&C.O.Result);
+  Value *D = C.B.create(K::Sub, {C.constant(1), mul(C, Y, Y)});
+  C.Grads[0] = mul(C, C.DY, D);
+}
+
 static void addRule(GradContext &C) {
   for (int I = 0; I < 2; ++I)
     if (C.Needs[I])
@@ -340,6 +350,7 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   for (unsigned I = 0; I < unsigned(OpKind::NumOps); ++I)
     if (hasProp(OpKind(I), props::Unary))
       T[I] = unaryRule;
+  T[size_t(K::Tanh)] = tanhRule;
   T[size_t(K::Add)] = addRule;
   T[size_t(K::Sub)] = subRule;
   T[size_t(K::Mul)] = mulRule;
