@@ -10,8 +10,7 @@
 /// add per operand remains in the innermost loop.
 ///
 /// A parallel loop is outlined: the kernel stores its arguments in a struct
-/// and calls adj_rt_parallel_for(ntasks, @<kernel>.task, &ctx) (a single
-/// task directly, so it inlines: a tiny model's loops have one); the task
+/// and calls adj_rt_parallel_for(ntasks, @<kernel>.task, &ctx); the task
 /// function loads them and calls `@<kernel>.body`, which has the kernel's
 /// noalias parameters plus the task index (and is inlined into the task).
 /// The body is a child Kernel of its own, with the parent's pointers and
@@ -488,16 +487,7 @@ void Kernel::parallel(Value *NTasks, TaskFn Body, ArrayRef<Value *> Sizes) {
                             B.getPtrTy(), B.getPtrTy());
   if (auto *Decl = dyn_cast<Function>(ParallelFor.getCallee()))
     Decl->setDoesNotThrow();
-  // One task (a small problem at this batch size): the task is called
-  // here, so LLVM can inline it, rather than through the runtime.
-  ifElse(
-      B.CreateICmpEQ(NTasks, i64(1)),
-      [&] {
-        B.CreateCall(TaskF, {CtxPtr, i64(0)});
-      },
-      [&] {
-        B.CreateCall(ParallelFor, {NTasks, TaskF, CtxPtr});
-      });
+  B.CreateCall(ParallelFor, {NTasks, TaskF, CtxPtr});
   Fn->removeFnAttr(Attribute::NoSync);
 
   // The body, in the task's own kernel.

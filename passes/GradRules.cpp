@@ -2,7 +2,8 @@
 ///
 /// The gradient-rule table. Each entry reads the forward op's operands and
 /// result and the result's adjoint DY and emits the operand adjoints.
-/// Conventions: relu and abs have subgradient 0 at 0; maximum/minimum send
+/// tanh's adjoint reads its output: dy * (1 - y^2). Conventions: relu and
+/// abs have subgradient 0 at 0; maximum/minimum send
 /// the whole gradient to `a` on ties; reduce_max/min share it equally among
 /// tied maxima; pow's exponent gradient uses log(a) (defined for a > 0).
 /// Broadcast operands get their adjoint summed back to their own shape
