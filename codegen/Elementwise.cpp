@@ -7,11 +7,12 @@
 /// loop nest (Kernel::forEach) over the output, with stride 0 on broadcast
 /// dims, so same-shape operands run one flat, vectorisable loop. A loop
 /// unit of several ops (a loop group) evaluates every member per element,
-/// keeping values in registers, and stores the members the plan asks for.
-/// A fused op's body (ir/Body.h) is evaluated by emitBody, which also
-/// serves matmul epilogues, on vectors. pad and concat copy each operand
-/// into its block of the output with the output's strides (pad after
-/// zero-filling).
+/// keeping values in registers, and stores the members the plan asks for;
+/// a row group (cross_entropy_grad and the sum of its rows) runs RowOps.cpp's
+/// kernel instead. A fused op's body (ir/Body.h) is evaluated by emitBody,
+/// which also serves matmul epilogues, on vectors. pad and concat copy each
+/// operand into its block of the output with the output's strides (pad
+/// after zero-filling).
 ///
 /// The math of each elementwise op is ir/ElementwiseMath.h's, shared with
 /// the constant folder; IRMath below is its LLVM backend: Kernel::exp, log,
@@ -277,6 +278,13 @@ static void fillReductions(Kernel &K, Type *T,
 }
 
 void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
+  // A row group (StepPlan.cpp): cross_entropy_grad, which may fail, and the
+  // sum of its rows, computed in its kernel.
+  if (const Op &First = *F.Ops[U.Ops.front()]; !isLoopOp(First)) {
+    assert(U.Ops.size() == 2 && isRowSum(*F.Ops[U.Ops[1]]));
+    return emitCrossEntropyGradSums(K, First, U.Stored[0] ? K.Outs[0] : nullptr,
+                                    K.Outs[U.Stored[0]]);
+  }
   const Op &Last = *F.Ops[U.Ops.back()];
   Type *T = eltType(K.Ctx, Last.type().Elt);
   const std::vector<int64_t> Dims = loopDims(Last);

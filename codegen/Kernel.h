@@ -248,6 +248,10 @@ bool hasKernel(OpKind K);
 /// every member per element and storing the stored ones, in order, to
 /// Outs; the kernel's inputs are U.Inputs.
 void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U);
+/// cross_entropy_grad of \p O into \p Out (if not null) and, with \p Sums,
+/// the sums of its rows, [C] (RowOps.cpp; a row group of emitLoopGroup).
+void emitCrossEntropyGradSums(Kernel &K, const Op &O, llvm::Value *Out,
+                              llvm::Value *Sums);
 /// The value of the last of \p Members (a parsed body, ir/Body.h) for one
 /// element, or one vector of elements: \p Input(I) emits input I, once, on
 /// its first use.

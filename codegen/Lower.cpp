@@ -403,7 +403,7 @@ void StepLowering::callUnit(size_t U) {
       fmt::format("{}.{}.{}", F.Name, Unit.Ops.back(), O.info().Mnemonic);
   if (Unit.Ops.size() > 1)
     Name = fmt::format("{}.{}.group", F.Name, fmt::join(Unit.Ops, "-"));
-  bool Fails = !Unit.Loop && mayFail(O.Kind);
+  bool Fails = mayFail(F.Ops[Unit.Ops.front()]->Kind) || mayFail(O.Kind);
   // The workspace slices are outputs after the results.
   Kernel K(LM, Name, Unit.Inputs.size(), Fails,
            Unit.Outputs.size() + Unit.Workspace.size(), Unit.InPlace);

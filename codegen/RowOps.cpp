@@ -179,8 +179,140 @@ static Value *logSumExp(Kernel &K, Type *T, Value *X, Value *Len, Value *Base) {
   return K.B.CreateFAdd(M, K.log(S));
 }
 
+namespace {
+/// Rows as lanes: a block of L rows of C logits (C a small constant), held
+/// as C vectors of L lanes, column j's vector holding x[r][j] of each row r.
+/// A row's max, sum of exponentials, loss and gradient are then vector
+/// instructions over L rows at once, where a row of 2 or 10 logits gave a
+/// scalar loop per row its exp and log.
+struct LaneBlock {
+  unsigned L;
+  std::vector<Value *> X; ///< Per column: <L x T>.
+  std::vector<Value *> E; ///< Per column: e^(x - max).
+  Value *Label;           ///< <L x i32>, checked against [0, C).
+  Value *M, *S;           ///< Each row's max and sum of e^(x - max).
+};
+} // namespace
+
+/// Lanes of a block: 512 bits of rows (16 f32 or 8 f64) whatever the ISA,
+/// so that the loss's lane sums, and so its value, are the same on AVX2.
+static unsigned laneRows(Type *T) { return T->isFloatTy() ? 16 : 8; }
+
+/// \p V splat to \p L lanes (an <L x i32> for integers).
+static Value *splat(IRBuilder<> &B, unsigned L, Value *V) {
+  return B.CreateVectorSplat(L, V);
+}
+
+/// Loads rows [Row0, Row0 + L) of the [R, C] logits \p X and their labels
+/// (returning 1 from the kernel if one is outside [0, C)), and computes each
+/// row's max and sum of exponentials in the order of the row loop (maxnum
+/// from -inf, then x0, x1, ...; the sum from 0).
+static LaneBlock loadLanes(Kernel &K, Type *T, Value *X, Value *Labels,
+                           Value *Row0, unsigned L, int64_t C) {
+  IRBuilder<> &B = K.B;
+  LaneBlock Blk{L, {}, {}, nullptr, nullptr, nullptr};
+  Type *I32 = B.getInt32Ty();
+  Blk.Label = B.CreateAlignedLoad(FixedVectorType::get(I32, L),
+                                  B.CreateInBoundsGEP(I32, Labels, Row0),
+                                  Align(4), "labels");
+  // Negative labels wrap to huge.
+  K.failIf(B.CreateOrReduce(
+      B.CreateICmpUGE(Blk.Label, splat(B, L, B.getInt32(uint32_t(C))))));
+  Align A(T->getPrimitiveSizeInBits() / 8);
+  Value *All = B.CreateAlignedLoad(
+      FixedVectorType::get(T, L * C),
+      B.CreateInBoundsGEP(T, X, B.CreateMul(Row0, K.i64(C))), A);
+  auto *VT = FixedVectorType::get(T, L);
+  Blk.M = K.fp(VT, -std::numeric_limits<double>::infinity());
+  for (int64_t J = 0; J < C; ++J) {
+    SmallVector<int, 16> Mask;
+    for (unsigned I = 0; I < L; ++I)
+      Mask.push_back(int(I * C + J));
+    Blk.X.push_back(B.CreateShuffleVector(All, Mask));
+    Blk.M = K.intrinsic(Intrinsic::maxnum, {Blk.M, Blk.X.back()});
+  }
+  Blk.S = K.fp(VT, 0);
+  for (int64_t J = 0; J < C; ++J) {
+    Blk.E.push_back(K.exp(B.CreateFSub(Blk.X[J], Blk.M)));
+    Blk.S = B.CreateFAdd(Blk.S, Blk.E.back());
+  }
+  return Blk;
+}
+
+/// The sum of the lanes of \p V, halving: (v0 + v8) + (v4 + v12) ... for 16.
+static Value *laneSum(IRBuilder<> &B, Value *V) {
+  for (unsigned N = cast<FixedVectorType>(V->getType())->getNumElements();
+       N > 1; N /= 2) {
+    SmallVector<int, 16> Lo, Hi;
+    for (unsigned I = 0; I < N / 2; ++I) {
+      Lo.push_back(int(I));
+      Hi.push_back(int(I + N / 2));
+    }
+    V = B.CreateFAdd(B.CreateShuffleVector(V, Lo),
+                     B.CreateShuffleVector(V, Hi));
+  }
+  return B.CreateExtractElement(V, uint64_t(0));
+}
+
+/// Runs \p Block over the R rows: blocks of laneRows(T) rows, then the
+/// remaining rows one at a time (blocks of one lane). \p Block gets the
+/// block's first row and its lane count.
+static void forEachLaneBlock(Kernel &K, Type *T, Value *R,
+                             function_ref<void(Value *, unsigned)> Block) {
+  IRBuilder<> &B = K.B;
+  unsigned W = laneRows(T);
+  Value *Blocks = B.CreateUDiv(R, K.i64(W));
+  K.loop(Blocks, [&](Value *I) { Block(B.CreateMul(I, K.i64(W)), W); });
+  Value *Done = B.CreateMul(Blocks, K.i64(W));
+  K.loop(Done, R, K.i64(1), [&](Value *Row) { Block(Row, 1); });
+}
+
+/// A small constant class count: the rows-as-lanes kernels (LaneBlock).
+/// Wider rows load too many vectors to transpose them in registers.
+static constexpr int64_t kMaxLaneClasses = 8;
+static bool laneClasses(Extent C) {
+  return C.Pow == 0 && C.Mul >= 1 && C.Mul <= kMaxLaneClasses;
+}
+
+/// cross_entropy with rows as lanes: each lane sums its rows' losses, the
+/// lanes are summed at the end (laneSum), then the remaining rows'.
+static void emitCrossEntropyLanes(Kernel &K, const Op &O, Value *R, int64_t C) {
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  IRBuilder<> &B = K.B;
+  double Ls = O.floatAttr("label_smoothing", 0);
+  unsigned W = laneRows(T);
+  Value *Acc[2] = {K.var(K.fp(FixedVectorType::get(T, W), 0)),
+                   K.var(K.fp(FixedVectorType::get(T, 1), 0))};
+  forEachLaneBlock(K, T, R, [&](Value *Row0, unsigned L) {
+    LaneBlock Blk = loadLanes(K, T, K.In[0], K.In[1], Row0, L, C);
+    Value *Loss = B.CreateFAdd(Blk.M, K.log(Blk.S));
+    Value *Picked = Blk.X[0];
+    for (int64_t J = 1; J < C; ++J)
+      Picked = B.CreateSelect(
+          B.CreateICmpEQ(Blk.Label, splat(B, L, B.getInt32(uint32_t(J)))),
+          Blk.X[J], Picked);
+    auto *VT = FixedVectorType::get(T, L);
+    Loss = B.CreateFSub(Loss, B.CreateFMul(K.fp(VT, 1 - Ls), Picked));
+    if (Ls != 0) {
+      Value *Sum = K.fp(VT, 0);
+      for (int64_t J = 0; J < C; ++J)
+        Sum = B.CreateFAdd(Sum, Blk.X[J]);
+      Value *Mean = B.CreateFDiv(Sum, K.fp(VT, double(C)));
+      Loss = B.CreateFSub(Loss, B.CreateFMul(K.fp(VT, Ls), Mean));
+    }
+    Value *Var = Acc[L == 1];
+    K.write(Var, B.CreateFAdd(K.read(VT, Var), Loss));
+  });
+  Value *Total =
+      B.CreateFAdd(laneSum(B, K.read(FixedVectorType::get(T, W), Acc[0])),
+                   laneSum(B, K.read(FixedVectorType::get(T, 1), Acc[1])));
+  K.store(B.CreateFDiv(Total, B.CreateSIToFP(R, T)), K.Out, K.i64(0));
+}
+
 void emitCrossEntropy(Kernel &K, const Op &O) {
   auto [RE, CE] = rowsOf(O.Operands[0]->type());
+  if (laneClasses(CE))
+    return emitCrossEntropyLanes(K, O, K.get(RE), CE.Mul);
   Type *T = eltType(K.Ctx, O.type().Elt);
   IRBuilder<> &B = K.B;
   double Ls = O.floatAttr("label_smoothing", 0);
@@ -203,8 +335,63 @@ void emitCrossEntropy(Kernel &K, const Op &O) {
   K.store(B.CreateFDiv(Total, B.CreateSIToFP(R, T)), K.Out, K.i64(0));
 }
 
-void emitCrossEntropyGrad(Kernel &K, const Op &O) {
+/// cross_entropy_grad with rows as lanes, each block's gradient columns
+/// interleaved back into rows and stored with one vector store. With
+/// \p Sums, the column sums of the gradient (the bias gradient, a fused
+/// reduce_sum over the rows) are accumulated per lane and stored there,
+/// [C] elements: lane sums first, then the remaining rows.
+static void emitCrossEntropyGradLanes(Kernel &K, const Op &O, Value *R,
+                                      int64_t C, Value *Out, Value *Sums) {
+  Type *T = eltType(K.Ctx, O.type().Elt);
+  IRBuilder<> &B = K.B;
+  double Ls = O.floatAttr("label_smoothing", 0);
+  unsigned W = laneRows(T);
+  Value *DY = K.load(T, K.In[0], K.i64(0));
+  Value *Scale = B.CreateFDiv(DY, B.CreateSIToFP(R, T), "scale");
+  Value *Smooth = B.CreateFDiv(K.fp(T, Ls), K.fp(T, double(C)), "smooth");
+  std::vector<Value *> Acc[2];
+  for (unsigned L : {W, 1u})
+    for (int64_t J = 0; Sums && J < C; ++J)
+      Acc[L == 1].push_back(K.var(K.fp(FixedVectorType::get(T, L), 0)));
+  Align A(T->getPrimitiveSizeInBits() / 8);
+  forEachLaneBlock(K, T, R, [&](Value *Row0, unsigned L) {
+    LaneBlock Blk = loadLanes(K, T, K.In[1], K.In[2], Row0, L, C);
+    auto *VT = FixedVectorType::get(T, L);
+    Value *Rows = PoisonValue::get(FixedVectorType::get(T, L * C));
+    for (int64_t J = 0; J < C; ++J) {
+      Value *P = B.CreateFDiv(Blk.E[J], Blk.S);
+      Value *IsLabel =
+          B.CreateICmpEQ(Blk.Label, splat(B, L, B.getInt32(uint32_t(J))));
+      Value *Hot = B.CreateSelect(IsLabel, K.fp(VT, 1 - Ls), K.fp(VT, 0));
+      Value *G = B.CreateFSub(B.CreateFSub(P, splat(B, L, Smooth)), Hot);
+      G = B.CreateFMul(G, splat(B, L, Scale));
+      if (Sums) {
+        Value *Var = Acc[L == 1][J];
+        K.write(Var, B.CreateFAdd(K.read(VT, Var), G));
+      }
+      // Column J goes to elements I * C + J of the block.
+      SmallVector<int, 64> Wide, Mask;
+      for (unsigned I = 0; I < L * C; ++I) {
+        Wide.push_back(I < L ? int(I) : -1);
+        Mask.push_back(I % C == uint64_t(J) ? int(L * C + I / C) : int(I));
+      }
+      Rows = B.CreateShuffleVector(Rows, B.CreateShuffleVector(G, Wide), Mask);
+    }
+    if (Out)
+      B.CreateAlignedStore(
+          Rows, B.CreateInBoundsGEP(T, Out, B.CreateMul(Row0, K.i64(C))), A);
+  });
+  for (int64_t J = 0; Sums && J < C; ++J) {
+    Value *Lanes = laneSum(B, K.read(FixedVectorType::get(T, W), Acc[0][J]));
+    Value *Rest = laneSum(B, K.read(FixedVectorType::get(T, 1), Acc[1][J]));
+    K.store(B.CreateFAdd(Lanes, Rest), Sums, K.i64(J));
+  }
+}
+
+void emitCrossEntropyGradSums(Kernel &K, const Op &O, Value *Out, Value *Sums) {
   auto [RE, CE] = rowsOf(O.Operands[1]->type());
+  if (laneClasses(CE))
+    return emitCrossEntropyGradLanes(K, O, K.get(RE), CE.Mul, Out, Sums);
   Type *T = eltType(K.Ctx, O.type().Elt);
   IRBuilder<> &B = K.B;
   double Ls = O.floatAttr("label_smoothing", 0);
@@ -212,6 +399,8 @@ void emitCrossEntropyGrad(Kernel &K, const Op &O) {
   Value *DY = K.load(T, K.In[0], K.i64(0));
   Value *Scale = B.CreateFDiv(DY, B.CreateSIToFP(R, T), "scale");
   Value *Smooth = B.CreateFDiv(K.fp(T, Ls), B.CreateSIToFP(C, T), "smooth");
+  if (Sums)
+    K.loop(C, [&](Value *J) { K.store(K.fp(T, 0), Sums, J); });
   K.loop(R, [&](Value *Row) {
     Value *Label = checkedLabel(K, K.In[2], Row, C);
     Value *Base = K.madd(K.i64(0), Row, C);
@@ -220,18 +409,25 @@ void emitCrossEntropyGrad(Kernel &K, const Op &O) {
     Value *S = K.fold(C, K.fp(T, 0), [&](Value *Acc, Value *J) {
       Value *X = K.load(T, K.In[1], At(J));
       Value *E = K.exp(B.CreateFSub(X, M));
-      K.store(E, K.Out, At(J));
+      K.store(E, Out, At(J));
       return B.CreateFAdd(Acc, E);
     });
     Value *Inv = B.CreateFDiv(K.fp(T, 1), S);
     K.loop(C, [&](Value *J) {
-      Value *P = B.CreateFMul(K.load(T, K.Out, At(J)), Inv);
+      Value *P = B.CreateFMul(K.load(T, Out, At(J)), Inv);
       Value *Hot =
           B.CreateSelect(B.CreateICmpEQ(J, Label), K.fp(T, 1 - Ls), K.fp(T, 0));
-      Value *G = B.CreateFSub(B.CreateFSub(P, Smooth), Hot);
-      K.store(B.CreateFMul(G, Scale), K.Out, At(J));
+      Value *G =
+          B.CreateFMul(B.CreateFSub(B.CreateFSub(P, Smooth), Hot), Scale);
+      K.store(G, Out, At(J));
+      if (Sums)
+        K.store(B.CreateFAdd(K.load(T, Sums, J), G), Sums, J);
     });
   });
+}
+
+void emitCrossEntropyGrad(Kernel &K, const Op &O) {
+  emitCrossEntropyGradSums(K, O, K.Out, nullptr);
 }
 
 /// The first index of the largest element of a row, as i64.

@@ -9,7 +9,9 @@
 /// by then, and later readers find the stored value. So a group read by an
 /// op between its last op and the joining one is left out of the merge
 /// (repeated until the merged set is stable, since leaving a group out
-/// makes its readers outsiders).
+/// makes its readers outsiders). A cross_entropy_grad starts a *row group*
+/// that only the sum of its rows (isRowSum, the output layer's bias
+/// gradient) joins: its kernel sums the rows while it computes them.
 ///
 /// A result is written in place of the argument of the same name (a
 /// parameter or optimizer state of the same type) when the unit computing
@@ -142,18 +144,27 @@ Planner::Planner(const Function &F, const LowerOptions &Opts, const Module *M)
 std::vector<std::vector<size_t>> Planner::groupLoops() const {
   std::vector<int> GroupOf(F.Ops.size(), -1);
   std::vector<std::vector<size_t>> Groups;
+  // A row group: cross_entropy_grad and the sum of its rows (isRowSum).
+  auto RowLeader = [&](const Op &O) {
+    return Opts.GroupLoops && O.Kind == OpKind::CrossEntropyGrad;
+  };
   for (size_t I = 0; I < F.Ops.size(); ++I) {
     const Op &O = *F.Ops[I];
-    if (!isLoopOp(O))
+    if (!isLoopOp(O) && !RowLeader(O))
       continue;
     std::set<int> Merge;
     for (const Value *V : O.Operands) {
       auto It = Index.find(V);
+      if (!isLoopOp(O) || It == Index.end() || GroupOf[It->second] < 0)
+        continue;
+      const Op &P = *F.Ops[It->second];
       // A reducing fused op joins the loop of its loop shape (ir/Body.h);
       // its own result is not per element.
-      if (Opts.GroupLoops && It != Index.end() && GroupOf[It->second] >= 0 &&
-          !isReducingFused(*F.Ops[It->second]) &&
-          F.Ops[It->second]->type().Dims == loopDims(O))
+      if (Opts.GroupLoops && !RowLeader(P) && !isReducingFused(P) &&
+          P.type().Dims == loopDims(O))
+        Merge.insert(GroupOf[It->second]);
+      if (RowLeader(P) && Groups[GroupOf[It->second]].size() == 1 &&
+          isRowSum(O))
         Merge.insert(GroupOf[It->second]);
     }
     for (bool Changed = true; Changed;) {
@@ -208,8 +219,8 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
           std::find(U.Inputs.begin(), U.Inputs.end(), V) == U.Inputs.end())
         U.Inputs.push_back(V);
     Computed.insert(&O.Result);
-    bool Stored =
-        M == U.Ops.back() || Results.count(&O.Result) || isReducingFused(O);
+    bool Stored = M == U.Ops.back() || Results.count(&O.Result) ||
+                  isReducingFused(O) || !isLoopOp(O);
     for (size_t Reader : readersOf(&O.Result))
       Stored |= !Members.count(Reader);
     U.Stored.push_back(Stored);

@@ -195,6 +195,21 @@ bool isReducingFused(const Op &O) {
   return K && isBodyReduction(*K);
 }
 
+bool isRowSum(const Op &O) {
+  unsigned NumInputs = 0;
+  const std::string *Body = bodyOf(O, NumInputs);
+  std::vector<BodyMember> Ms;
+  if (O.Kind != OpKind::Fused || !Body || O.Operands.size() != 1 ||
+      !parseBody(*Body, NumInputs, Ms).empty() || Ms.size() != 1 ||
+      Ms[0].Kind != OpKind::ReduceSum || !Ms[0].Args[0].Input)
+    return false;
+  size_t R = O.Operands[0]->type().rank();
+  std::vector<int64_t> Leading(R > 0 ? R - 1 : 0);
+  for (size_t I = 0; I < Leading.size(); ++I)
+    Leading[I] = int64_t(I);
+  return R >= 2 && reduceAxes(Ms[0].Attributes, R) == Leading;
+}
+
 std::string checkReducingBody(const Op &O,
                               const std::vector<BodyMember> &Members) {
   if (!isReducingBody(Members))

@@ -55,6 +55,13 @@ bool isReducingBody(const std::vector<BodyMember> &Members);
 /// Whether \p O is a fused op whose body ends in a reduction.
 bool isReducingFused(const Op &O);
 
+/// Whether \p O is a fused op whose body is only `reduce_sum:axes=[0,..,r-2]
+/// i0`: the sum of the rows of its one input of rank r >= 2, one value per
+/// element of the last dim (a bias gradient). Such a sum of a row op's
+/// result (cross_entropy_grad) runs in that op's kernel (StepPlan's row
+/// groups).
+bool isRowSum(const Op &O);
+
 /// The shape \p O's loop runs over: the broadcast of the inputs' shapes for
 /// a reducing fused op, otherwise its result's.
 std::vector<int64_t> loopDims(const Op &O);

@@ -322,6 +322,10 @@ bool loopProducer(const Op &O) {
          (O.Kind == OpKind::Fused ? !isReducingFused(O) : fusible(O));
 }
 
+/// Whether \p O computes its result row by row in a kernel that can also
+/// sum the rows (see isRowSum): cross_entropy_grad.
+bool rowProducer(const Op &O) { return O.Kind == OpKind::CrossEntropyGrad; }
+
 /// Reduction fusion. A reduction of a value computed by a loop (a fused op
 /// or an elementwise op) becomes a fused op with a reducing body (ir/Body.h)
 /// that the loop computing the value accumulates: when the reduction is the
@@ -340,6 +344,12 @@ bool loopProducer(const Op &O) {
 /// thus becomes `%10 = fused %9 {body = "reduce_sum:axes=[0] i0"}`, summed
 /// while %9 is written instead of in a second pass over it. Each output is
 /// still summed in loop order by one task (see emitLoopGroup).
+///
+/// The sum over the rows of a row op's result (rowProducer: the output
+/// layer's bias gradient, the column sums of cross_entropy_grad) becomes
+/// `fused %g {body = "reduce_sum:axes=[0] i0"}` just after it the same way
+/// (isRowSum), also when it is the only reader: codegen accumulates it in
+/// the row op's kernel while the rows are computed.
 void fuseReductions(Function &F) {
   std::map<const Value *, std::vector<size_t>> Users; // Op indices.
   for (size_t I = 0; I < F.Ops.size(); ++I)
@@ -357,11 +367,19 @@ void fuseReductions(Function &F) {
     Op &R = *F.Ops[I];
     Value *X = R.Operands.empty() ? nullptr : R.Operands[0];
     if (!isBodyReduction(R.Kind) || !isFloat(R.type().Elt) || !X->Def ||
-        Gone.count(X->Def) || !loopProducer(*X->Def))
+        Gone.count(X->Def))
+      continue;
+    bool Rows = rowProducer(*X->Def) && R.Kind == OpKind::ReduceSum &&
+                X->type().rank() >= 2 &&
+                reduceAxes(R.Attributes, X->type().rank()).size() ==
+                    X->type().rank() - 1 &&
+                reduceAxes(R.Attributes, X->type().rank()).back() ==
+                    int64_t(X->type().rank()) - 2;
+    if (!Rows && !loopProducer(*X->Def))
       continue;
     const std::vector<size_t> &Us = Users[X];
     Op &P = *X->Def;
-    if (Us.size() == 1 && !Results.count(X)) {
+    if (!Rows && Us.size() == 1 && !Results.count(X)) {
       // The producer's members move into the reduction.
       std::vector<std::string> Members;
       std::string Last;

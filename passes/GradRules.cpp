@@ -2,7 +2,8 @@
 ///
 /// The gradient-rule table. Each entry reads the forward op's operands and
 /// result and the result's adjoint DY and emits the operand adjoints.
-/// Conventions: relu and abs have subgradient 0 at 0; maximum/minimum send
+/// tanh's adjoint reads its output: dy * (1 - y^2). Conventions: relu and
+/// abs have subgradient 0 at 0; maximum/minimum send
 /// the whole gradient to `a` on ties; reduce_max/min share it equally among
 /// tied maxima; pow's exponent gradient uses log(a) (defined for a > 0).
 /// Broadcast operands get their adjoint summed back to their own shape
@@ -76,6 +77,16 @@ static void unaryRule(GradContext &C) {
   Value *X = SignOfOutput ? const_cast<Value *>(&C.O.Result) : C.O.Operands[0];
   // The _grad op takes the op's attributes (Ops.def's UNARY).
   C.Grads[0] = C.B.create(*unaryGradOf(C.O.Kind), {C.DY, X}, C.O.Attributes);
+}
+
+/// tanh: dx = dy * (1 - y^2) from its output y, which the forward pass
+/// keeps anyway (the next layer reads it): tanh is not evaluated again in
+/// the backward pass, and the pre-activation need not be kept for it. The
+/// ops are plain mul and sub, so fuse folds them into one loop.
+static void tanhRule(GradContext &C) {
+  Value *Y = const_cast<Value *>(&C.O.Result);
+  Value *D = C.B.create(K::Sub, {C.constant(1), mul(C, Y, Y)});
+  C.Grads[0] = mul(C, C.DY, D);
 }
 
 static void addRule(GradContext &C) {
@@ -340,6 +351,7 @@ static std::array<GradRule, size_t(OpKind::NumOps)> makeTable() {
   for (unsigned I = 0; I < unsigned(OpKind::NumOps); ++I)
     if (hasProp(OpKind(I), props::Unary))
       T[I] = unaryRule;
+  T[size_t(K::Tanh)] = tanhRule;
   T[size_t(K::Add)] = addRule;
   T[size_t(K::Sub)] = subRule;
   T[size_t(K::Mul)] = mulRule;

@@ -7,7 +7,8 @@
 /// loops. The results agree with the unfused ones (the bias gradient's sum
 /// over the batch bit for bit: the loop sums in the same order), with and
 /// without loop groups, and do not depend on the thread count. Malformed
-/// reducing bodies are codegen errors.
+/// reducing bodies are codegen errors. The sum of cross_entropy_grad's
+/// rows runs in its kernel (a row group).
 ///
 //===----------------------------------------------------------------------===//
 #include "CodegenTestUtil.h"
@@ -17,6 +18,8 @@
 #include "ir/Verifier.h"
 #include "passes/Pass.h"
 #include "runtime/adjoint_rt.h"
+
+#include <numeric>
 
 using namespace adj;
 using namespace adj::cgtest;
@@ -99,6 +102,59 @@ TEST(FuseReduce, SameResultsAsUnfused) {
                       label(F.Results[I].Name, T, N));
       }
     }
+}
+
+/// The output layer's gradients: cross_entropy_grad of [N, ..., C] logits
+/// and the sum of its rows (the bias gradient).
+void buildRows(Module &M, DType T, const Dims &D) {
+  Function &F = *M.addFunction("f");
+  Builder B(F);
+  Value *Dy = F.addArg("dy", ty(T, {}), ArgRole::Input);
+  Value *L = F.addArg("l", ty(T, D), ArgRole::Input);
+  Value *Y = F.addArg("y", ty(DType::I32, Dims(D.begin(), D.end() - 1)),
+                      ArgRole::Input);
+  Value *G = B.create(OpKind::CrossEntropyGrad, {Dy, L, Y});
+  std::vector<int64_t> Lead(D.size() - 1);
+  std::iota(Lead.begin(), Lead.end(), 0);
+  F.Results = {{"g", G},
+               {"db", B.create(OpKind::ReduceSum, {G}, axesAttr(Lead))}};
+}
+
+TEST(FuseReduce, CrossEntropyGradRowSums) {
+  // fuse makes the bias gradient a row sum (isRowSum) and StepPlan puts it
+  // in cross_entropy_grad's unit (a row group), whose kernel sums the rows
+  // as it computes them: rows as lanes up to 8 classes, else row by row.
+  // The gradient is bit for bit the unfused one, the sums agree, and a bad
+  // label still fails the step.
+  for (DType T : FloatTypes)
+    for (const Dims &D :
+         {Dims{kBatch, 3}, Dims{kBatch, 12}, Dims{kBatch, 2, 5}})
+      for (bool Groups : {true, false}) {
+        Compiled Plain, Fused;
+        buildRows(Plain.M, T, D);
+        buildRows(Fused.M, T, D);
+        fuse(Fused.M);
+        const Function &F = *Fused.M.function("f");
+        ASSERT_TRUE(isRowSum(*F.Ops[1]));
+        LowerOptions L;
+        L.GroupLoops = Groups;
+        EXPECT_EQ(planStep(F, L).Units.size(), Groups ? 1u : 2u);
+        Plain.compile(2, L);
+        Fused.compile(2, L);
+        for (int64_t N : {1, 5, 16, 21, 64}) {
+          int64_t C = D.back(), R = numel(concrete(ty(T, D), N)) / C;
+          std::vector<Vec> Args = {Vec{0.5}, randVec(R * C, -4, 4, T, 5),
+                                   randLabels(R, C, 6)},
+                           Want, Got;
+          ASSERT_EQ(Plain.run("f", N, Args, Want), 0);
+          ASSERT_EQ(Fused.run("f", N, Args, Got), 0);
+          std::string What = label("C=" + std::to_string(C), T, N);
+          EXPECT_EQ(Got[0], Want[0]) << What;
+          expectClose(Got[1], Want[1], tolFor(T) * 10, What);
+          Args[2][R - 1] = double(C);
+          EXPECT_EQ(Fused.run("f", N, Args, Got), 1) << What;
+        }
+      }
 }
 
 TEST(FuseReduce, ResultsDoNotDependOnTheThreadCount) {
