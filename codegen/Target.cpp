@@ -222,7 +222,7 @@ static void makeArithmeticExact(llvm::Module &LM, TargetMachine &TM) {
   for (llvm::Function &F : LM)
     for (Instruction &I : instructions(F))
       if (isa<FPMathOperator>(I))
-        I.setFastMathFlags(FastMathFlags());
+        I.copyFastMathFlags(FastMathFlags()); // clears: set ORs
 }
 
 void optimizeLLVM(llvm::Module &LM, TargetMachine &TM, int OptLevel) {
