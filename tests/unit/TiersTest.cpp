@@ -7,7 +7,8 @@
 /// switches tiers after a few steps (ADJ_TIER_SWITCH_AT), training on the
 /// quick code only and training untiered give the same parameters and
 /// losses, bit for bit; the switch happens at the step it was told to, the
-/// trampolines count the quick calls, and a model that cannot get
+/// trampolines count the quick calls, optimised IR carries no fast-math
+/// flag (what makes the tiers agree), and a model that cannot get
 /// trampolines compiles untiered. Runs under ThreadSanitizer (the switch
 /// races the background compile).
 ///
@@ -21,9 +22,12 @@
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
+#include <llvm/IR/Instructions.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+#include <llvm/IR/Operator.h>
 #include <llvm/Support/TargetSelect.h>
+#include <llvm/Target/TargetMachine.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -154,6 +158,48 @@ TEST_F(TiersTest, QuickAndOptimisedCodeAreDifferentCode) {
     ASSERT_TRUE(bool(Looked));
     EXPECT_EQ(*Looked, *Optimised);
   }
+}
+
+TEST_F(TiersTest, OptimisedIRHasExactArithmetic) {
+  // What lets any code generator give the same bits: after optimizeLLVM no
+  // instruction carries a fast-math flag, and the contractions the -O2 code
+  // generator would have made are explicit llvm.fma calls.
+  auto Spec = mnistSpec();
+  ASSERT_TRUE(Spec);
+  std::ostringstream Err;
+  DiagEngine Diags(Err);
+  Engine E(EngineOptions(), Diags, Err, "test");
+  auto IR = E.buildIR(*Spec, /*AllOptimizers=*/false);
+  ASSERT_TRUE(IR) << Err.str();
+  llvm::LLVMContext Ctx;
+  auto LM = lowerToLLVM(*IR, Ctx);
+  ASSERT_TRUE(bool(LM));
+  size_t Flagged = 0, FP = 0, Fma = 0;
+  for (const llvm::Function &F : **LM)
+    for (const llvm::BasicBlock &BB : F)
+      for (const llvm::Instruction &I : BB)
+        if (llvm::isa<llvm::FPMathOperator>(I))
+          Flagged += I.getFastMathFlags().any();
+  EXPECT_GT(Flagged, 0u) << "the lowering no longer sets fast-math flags";
+  auto TM = llvm::cantFail(createHostTargetMachine(2));
+  optimizeLLVM(**LM, *TM, 2);
+  Flagged = 0;
+  for (const llvm::Function &F : **LM)
+    for (const llvm::BasicBlock &BB : F)
+      for (const llvm::Instruction &I : BB) {
+        if (!llvm::isa<llvm::FPMathOperator>(I))
+          continue;
+        ++FP;
+        Flagged += I.getFastMathFlags().any();
+        if (auto *C = llvm::dyn_cast<llvm::CallInst>(&I))
+          if (C->getCalledFunction() &&
+              C->getCalledFunction()->getName().startswith("llvm.fma."))
+            ++Fma;
+      }
+  EXPECT_GT(FP, 0u);
+  EXPECT_EQ(Flagged, 0u);
+  if (llvm::StringRef(TM->getTargetFeatureString()).contains("+fma"))
+    EXPECT_GT(Fma, 0u);
 }
 
 TEST_F(TiersTest, SwitchingTiersGivesTheSameBits) {
