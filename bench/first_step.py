@@ -5,7 +5,8 @@ alternating, with one object cache directory per binary (warmed by one
 unmeasured run unless --cold, which empties it before every run), and prints
 per binary the medians of the process's wall time, its user+sys CPU time,
 the report's compile_seconds and, when the report has it,
-time_to_first_step. The load average is printed too: on a shared machine
+time_to_first_step, and whether the compile was tiered (the report has
+jit_quick_steps). The load average is printed too: on a shared machine
 compare figures of one run of this script.
 
 --no-cache runs with ADJ_NO_CACHE=1 (as bench/run.sh times the JIT compile),
@@ -13,7 +14,8 @@ compare figures of one run of this script.
 to adjc's command line (e.g. a small test split for the CNNs). With
 --no-cache the median of the compile threads' CPU time is printed too (the
 -time-passes note "llvm cpu seconds per part": its sum and its longest
-part), which unlike wall time does not grow with the machine's load.
+part), which unlike wall time does not grow with the machine's load: with
+tiered compilation, the quick tier's (the critical path's).
 
 usage: bench/first_step.py [--cold] [--no-cache] [--runs N] [--model M]
                            [--compile-threads N] [--args "..."] ADJC..."""
@@ -38,7 +40,7 @@ if not args:
     sys.exit(__doc__)
 tmp = tempfile.mkdtemp(prefix="first_step.")
 rows = {a: {"wall": [], "cpu": [], "compile": [], "ttfs": [], "llvm": [],
-            "longest": []} for a in args}
+            "longest": [], "quick": []} for a in args}
 
 
 def run(adjc, i):
@@ -86,6 +88,8 @@ for _ in range(runs):
             rows[a]["llvm"].append(r["llvm"])
             rows[a]["longest"].append(r["longest"])
         rows[a]["cache"] = r.get("object_cache")
+        if "jit_quick_steps" in r:
+            rows[a]["quick"].append(r["jit_quick_steps"])
 shutil.rmtree(tmp, ignore_errors=True)
 print(f"{model}, {'no' if nocache else 'cold' if cold else 'warm'} cache, "
       f"{threads or 'default'} compile threads, medians of {runs} "
@@ -99,4 +103,6 @@ for a in args:
           f"(range {ms([min(r['ttfs'])]) if r['ttfs'] else '-'}"
           f"–{ms([max(r['ttfs'])]) if r['ttfs'] else '-'})"
           + (f"; llvm cpu {ms(r['llvm'])}, longest part {ms(r['longest'])}"
-             if r["llvm"] else ""))
+             if r["llvm"] else "")
+          + (f"; tiered ({len(r['quick'])} of {runs} runs)" if r["quick"]
+             else ""))

@@ -17,6 +17,8 @@
 #include "runtime/adjoint_rt.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/ObjectCache.h"
 #include "llvm/ExecutionEngine/Orc/CompileUtils.h"
@@ -290,18 +292,25 @@ private:
 JIT::~JIT() {
   if (!J)
     return;
+  waitForOptimised();
   // Free the step functions' scratch buffers (their only pointers are in
-  // the JIT's memory, unmapped below). Steps are not running.
-  for (const std::string &Name : Releases) {
-    auto Sym = J->getExecutionSession().lookup(
-        orc::makeJITDylibSearchOrder(&J->getMainJITDylib()),
-        J->getExecutionSession().intern(Name));
-    if (!Sym) {
-      consumeError(Sym.takeError());
-      continue;
+  // the JIT's memory, unmapped below), the quick tier's too. Steps are not
+  // running.
+  auto Release = [&](orc::JITDylib &JD, const std::vector<std::string> &Names) {
+    for (const std::string &Name : Names) {
+      auto Sym = J->getExecutionSession().lookup(
+          orc::makeJITDylibSearchOrder(&JD),
+          J->getExecutionSession().intern(Name));
+      if (!Sym) {
+        consumeError(Sym.takeError());
+        continue;
+      }
+      reinterpret_cast<void (*)()>(Sym->getAddress())();
     }
-    reinterpret_cast<void (*)()>(Sym->getAddress())();
-  }
+  };
+  Release(J->getMainJITDylib(), Releases);
+  if (Quick)
+    Release(*Quick, QuickReleases);
 }
 
 void JIT::noteReleases(const std::vector<std::string> &Names) {
@@ -370,15 +379,20 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
         });
         return TSM;
       });
+  if (Error E = Self->defineRuntime(Self->J->getMainJITDylib()))
+    return E;
+  return Self;
+}
+
+Error JIT::defineRuntime(orc::JITDylib &JD) {
   auto Gen = orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-      Self->J->getDataLayout().getGlobalPrefix());
+      J->getDataLayout().getGlobalPrefix());
   if (!Gen)
     return Gen.takeError();
-  Self->J->getMainJITDylib().addGenerator(std::move(*Gen));
+  JD.addGenerator(std::move(*Gen));
   // The runtime entry points generated code calls, defined explicitly: the
   // executable need not export them to its dynamic symbol table.
-  orc::MangleAndInterner Mangle(Self->J->getExecutionSession(),
-                                Self->J->getDataLayout());
+  orc::MangleAndInterner Mangle(J->getExecutionSession(), J->getDataLayout());
   orc::SymbolMap Runtime;
   Runtime[Mangle("adj_rt_parallel_for")] =
       JITEvaluatedSymbol::fromPointer(&adj_rt_parallel_for);
@@ -399,10 +413,7 @@ Expected<std::unique_ptr<JIT>> JIT::create(int OptLevel, std::string CacheDir,
           &adj_kl_gemm_##Isa##_##Elt##_##TA##TB##_nv##NV##_##Acc);
 #include "codegen/KernelLib.def"
 #endif
-  if (Error E = Self->J->getMainJITDylib().define(
-          orc::absoluteSymbols(std::move(Runtime))))
-    return E;
-  return Self;
+  return JD.define(orc::absoluteSymbols(std::move(Runtime)));
 }
 
 /// An id of the running compiler's build: the GNU build id of the main
@@ -480,14 +491,16 @@ std::string JIT::cacheKey(StringRef Content) {
                /*LowerCase=*/true);
 }
 
-Error JIT::materialize(const std::vector<std::string> &Names) {
+Error JIT::materialize(const std::vector<std::string> &Names,
+                       orc::JITDylib *JD) {
   if (Names.empty())
     return Error::success();
   orc::SymbolLookupSet Set;
   for (const std::string &N : Names)
     Set.add(J->getExecutionSession().intern(N));
   auto Syms = J->getExecutionSession().lookup(
-      orc::makeJITDylibSearchOrder(&J->getMainJITDylib()), std::move(Set));
+      orc::makeJITDylibSearchOrder(JD ? JD : &J->getMainJITDylib()),
+      std::move(Set));
   if (!Syms)
     return Syms.takeError();
   return Error::success();
@@ -541,38 +554,30 @@ Expected<bool> JIT::addCachedObjects(const std::string &Key) {
   return true;
 }
 
-Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
-                     std::unique_ptr<LLVMContext> CtxArg,
-                     const std::string &Key) {
+Expected<std::vector<ModulePart>>
+JIT::splitForCompile(std::unique_ptr<llvm::Module> MArg,
+                     std::unique_ptr<LLVMContext> CtxArg, bool Store,
+                     std::vector<std::string> &Defined) {
   // Parameters are destroyed in an order the ABI leaves open (with clang,
   // Ctx before M when a split module leaves both here: a use after free in
   // ~Module, found by the ASan suite). Locals go in reverse order: M first.
   std::unique_ptr<LLVMContext> Ctx = std::move(CtxArg);
   std::unique_ptr<llvm::Module> M = std::move(MArg);
-  using Clock = std::chrono::steady_clock;
-  auto Seconds = [](Clock::time_point Since) {
-    return std::chrono::duration<double>(Clock::now() - Since).count();
-  };
   M->setDataLayout(J->getDataLayout());
   M->setTargetTriple(TM->getTargetTriple().str());
-  bool Store = Cache && !Key.empty();
-  if (Store) {
-    Stats.CacheFile = Cache->pathOf(Key);
-    std::lock_guard<std::mutex> Lock(Cache->Mu);
-    Cache->Compiled.clear();
-  }
-
   // Split a large module so that its parts compile concurrently.
   unsigned Parts = partsFor(*M, CompileThreads);
   std::vector<ModulePart> Modules;
   if (Parts > 1) {
-    auto Start = Clock::now();
+    auto Start = std::chrono::steady_clock::now();
     auto Split = partitionModule(*M, Parts,
                                  "__adj" + std::to_string(ModulesAdded) + ".");
     if (!Split)
       return Split.takeError();
     Modules = std::move(*Split);
-    Stats.PartitionSeconds = Seconds(Start);
+    Stats.PartitionSeconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - Start)
+            .count();
   } else {
     ModulePart Whole;
     Whole.Instructions = M->getInstructionCount();
@@ -590,9 +595,7 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
       PartIndex[Modules[P].M.get()] = unsigned(P);
     Stats.PartCPUSeconds.assign(Modules.size(), 0.0);
   }
-
-  // The functions to compile now (all of them: addModule compiles eagerly).
-  std::vector<std::string> Defined;
+  // The functions to compile now (all of them: compiles are eager).
   for (size_t P = 0; P < Modules.size(); ++P) {
     llvm::Module &Part = *Modules[P].M;
     Part.setDataLayout(J->getDataLayout());
@@ -603,26 +606,51 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
     if (Store)
       DiskObjectCache::setPart(Part, unsigned(P));
     Stats.PartInstructions.push_back(Modules[P].Instructions);
+  }
+  return std::move(Modules);
+}
+
+std::vector<std::string> JIT::mangle(const std::vector<std::string> &Names) {
+  orc::MangleAndInterner Mangle(J->getExecutionSession(), J->getDataLayout());
+  std::vector<std::string> Mangled;
+  for (const std::string &N : Names)
+    Mangled.push_back((*Mangle(N)).str());
+  return Mangled;
+}
+
+Error JIT::addModule(std::unique_ptr<llvm::Module> M,
+                     std::unique_ptr<LLVMContext> Ctx, const std::string &Key) {
+  waitForOptimised();
+  using Clock = std::chrono::steady_clock;
+  bool Store = Cache && !Key.empty();
+  if (Store) {
+    Stats.CacheFile = Cache->pathOf(Key);
+    std::lock_guard<std::mutex> Lock(Cache->Mu);
+    Cache->Compiled.clear();
+  }
+  std::vector<std::string> Defined;
+  auto Modules = splitForCompile(std::move(M), std::move(Ctx), Store, Defined);
+  if (!Modules)
+    return Modules.takeError();
+  Stats.Tiered = false;
+  for (ModulePart &Part : *Modules) {
     // Straight to the optimising layer: LLJIT::addIRModule's top layer
     // (for static initialisers, which generated code has none of) copies
     // every module into a new context through bitcode when there are
     // compile threads, and each part already has a context of its own.
     if (Error E = J->getIRTransformLayer().add(
             J->getMainJITDylib().getDefaultResourceTracker(),
-            orc::ThreadSafeModule(std::move(Modules[P].M),
-                                  std::move(Modules[P].Ctx))))
+            orc::ThreadSafeModule(std::move(Part.M), std::move(Part.Ctx))))
       return E;
   }
   // Compile now (one lookup of every function, which ORC dispatches to its
   // compile threads a part each), so that the stages can be timed and the
   // entry written.
   auto Start = Clock::now();
-  orc::MangleAndInterner Mangle(J->getExecutionSession(), J->getDataLayout());
-  std::vector<std::string> Mangled;
-  for (const std::string &N : Defined)
-    Mangled.push_back((*Mangle(N)).str());
+  std::vector<std::string> Mangled = mangle(Defined);
   Error E = materialize(Mangled);
-  Stats.CompileSeconds = Seconds(Start);
+  Stats.CompileSeconds =
+      std::chrono::duration<double>(Clock::now() - Start).count();
   {
     std::lock_guard<std::mutex> Lock(PartMu);
     PartIndex.clear(); // the modules are gone
@@ -637,11 +665,196 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> MArg,
   return Error::success();
 }
 
-Expected<void *> JIT::lookup(const std::string &Name) {
-  auto Addr = J->lookup(Name);
+namespace {
+/// One part of a tiered compile: optimised, kept as bitcode for the
+/// optimised tier and compiled by the -O0 code generator for the quick one.
+struct QuickPart {
+  ModulePart Part;
+  std::string Bitcode;
+  std::unique_ptr<MemoryBuffer> Object;
+  Error Err = Error::success();
+  double OptimizeSeconds = 0, CodegenSeconds = 0, CPUSeconds = 0;
+};
+
+double secondsSince(std::chrono::steady_clock::time_point T) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - T)
+      .count();
+}
+
+/// Optimises \p Q's module at \p OptLevel (exact arithmetic: see
+/// optimizeLLVM), keeps its bitcode and compiles it at -O0.
+void compileQuick(QuickPart &Q, int OptLevel) {
+  double CPU = threadCPUSeconds();
+  auto Start = std::chrono::steady_clock::now();
+  auto TM = createHostTargetMachine(OptLevel);
+  auto TM0 = createHostTargetMachine(0);
+  if (!TM || !TM0) {
+    Q.Err = joinErrors(TM.takeError(), TM0.takeError());
+    return;
+  }
+  optimizeLLVM(*Q.Part.M, **TM, OptLevel);
+  {
+    raw_string_ostream OS(Q.Bitcode);
+    WriteBitcodeToFile(*Q.Part.M, OS);
+  }
+  Q.OptimizeSeconds = secondsSince(Start);
+  Start = std::chrono::steady_clock::now();
+  orc::SimpleCompiler Compile(**TM0);
+  auto Obj = Compile(*Q.Part.M);
+  if (!Obj)
+    Q.Err = Obj.takeError();
+  else
+    Q.Object = std::move(*Obj);
+  Q.CodegenSeconds = secondsSince(Start);
+  Q.CPUSeconds = threadCPUSeconds() - CPU;
+}
+} // namespace
+
+Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
+                           std::unique_ptr<LLVMContext> Ctx,
+                           const std::string &Key,
+                           std::function<void(bool)> OnOptimised) {
+  waitForOptimised();
+  if (Quick)
+    return createStringError(inconvertibleErrorCode(),
+                             "jit: one tiered module per JIT");
+  auto Start = std::chrono::steady_clock::now();
+  bool Store = Cache && !Key.empty();
+  if (Store) {
+    Stats.CacheFile = Cache->pathOf(Key);
+    std::lock_guard<std::mutex> Lock(Cache->Mu);
+    Cache->Compiled.clear();
+  }
+  std::vector<std::string> Defined;
+  auto Modules = splitForCompile(std::move(M), std::move(Ctx), Store, Defined);
+  if (!Modules)
+    return Modules.takeError();
+  {
+    std::lock_guard<std::mutex> Lock(PartMu);
+    PartIndex.clear();
+  }
+  // The quick tier: every part optimised and compiled at -O0, on threads of
+  // their own (the calling thread takes the first).
+  std::vector<QuickPart> Parts(Modules->size());
+  for (size_t P = 0; P < Parts.size(); ++P)
+    Parts[P].Part = std::move((*Modules)[P]);
+  {
+    std::vector<std::thread> Threads;
+    for (size_t P = 1; P < Parts.size(); ++P)
+      Threads.emplace_back(compileQuick, std::ref(Parts[P]), OptLevel);
+    compileQuick(Parts[0], OptLevel);
+    for (std::thread &T : Threads)
+      T.join();
+  }
+  Error Failed = Error::success();
+  for (QuickPart &Q : Parts)
+    Failed = joinErrors(std::move(Failed), std::move(Q.Err));
+  if (Failed)
+    return Failed;
+  auto JD = J->createJITDylib("adj.quick");
+  if (!JD)
+    return JD.takeError();
+  Quick = &*JD;
+  if (Error E = defineRuntime(*Quick))
+    return E;
+  std::vector<std::string> Bitcode;
+  Stats.OptimizeSeconds = Stats.CodegenSeconds = 0;
+  for (size_t P = 0; P < Parts.size(); ++P) {
+    Stats.PartCPUSeconds[P] = Parts[P].CPUSeconds;
+    Stats.OptimizeSeconds += Parts[P].OptimizeSeconds;
+    Stats.CodegenSeconds += Parts[P].CodegenSeconds;
+    Bitcode.push_back(std::move(Parts[P].Bitcode));
+    if (Error E = J->addObjectFile(*Quick, std::move(Parts[P].Object)))
+      return E;
+  }
+  Parts.clear();
+  std::vector<std::string> Mangled = mangle(Defined);
+  if (Error E = materialize(Mangled, Quick))
+    return E;
+  for (const std::string &N : Mangled)
+    if (StringRef(N).endswith(kScratchReleaseSuffix))
+      QuickReleases.push_back(N);
+  Stats.Tiered = true;
+  Stats.CompileSeconds = secondsSince(Start);
+  // The optimised tier, in the background.
+  Optimised = OptimisedStats();
+  Background = std::thread([this, Bitcode = std::move(Bitcode),
+                            Mangled = std::move(Mangled), Key,
+                            OnOptimised = std::move(OnOptimised)] {
+    double CPU = threadCPUSeconds();
+    auto Begin = std::chrono::steady_clock::now();
+    Error E = compileOptimised(Bitcode, Mangled, Key);
+    Optimised.Seconds = secondsSince(Begin);
+    Optimised.CPUSeconds = threadCPUSeconds() - CPU;
+    Optimised.ReadyAt = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    if (E)
+      Optimised.Error = toString(std::move(E));
+    else
+      Optimised.Done = true;
+    if (OnOptimised)
+      OnOptimised(Optimised.Done);
+  });
+  return Error::success();
+}
+
+Error JIT::compileOptimised(const std::vector<std::string> &Bitcode,
+                            const std::vector<std::string> &Mangled,
+                            const std::string &Key) {
+  for (const std::string &Code : Bitcode) {
+    LLVMContext Ctx;
+    auto M = parseBitcodeFile(MemoryBufferRef(Code, "adj.part"), Ctx);
+    if (!M)
+      return M.takeError();
+    auto TM2 = createHostTargetMachine(OptLevel);
+    if (!TM2)
+      return TM2.takeError();
+    orc::SimpleCompiler Compile(**TM2, Cache.get());
+    auto Obj = Compile(**M);
+    if (!Obj)
+      return Obj.takeError();
+    if (Error E = J->addObjectFile(std::move(*Obj)))
+      return E;
+  }
+  if (Error E = materialize(Mangled))
+    return E;
+  noteReleases(Mangled);
+  if (Cache && !Key.empty())
+    Cache->store(Key, unsigned(Bitcode.size()));
+  return Error::success();
+}
+
+void JIT::waitForOptimised() {
+  if (Background.joinable())
+    Background.join();
+}
+
+Expected<void *> JIT::lookupIn(orc::JITDylib &JD, const std::string &Name) {
+  auto Addr = J->lookup(JD, Name);
   if (!Addr)
     return Addr.takeError();
   return Addr->toPtr<void *>();
+}
+
+Expected<void *> JIT::lookup(const std::string &Name) {
+  waitForOptimised();
+  auto Addr = lookupIn(J->getMainJITDylib(), Name);
+  if (Addr || !Quick || Optimised.Done)
+    return Addr;
+  consumeError(Addr.takeError()); // the optimised compile failed
+  return lookupIn(*Quick, Name);
+}
+
+Expected<void *> JIT::lookupQuick(const std::string &Name) {
+  if (!Quick)
+    return createStringError(inconvertibleErrorCode(),
+                             "jit: no quick tier holds '%s'", Name.c_str());
+  return lookupIn(*Quick, Name);
+}
+
+Expected<void *> JIT::lookupOptimised(const std::string &Name) {
+  return lookupIn(J->getMainJITDylib(), Name);
 }
 
 } // namespace adj

@@ -24,6 +24,16 @@
 /// counts, xxHash64]. An entry that does not check out is ignored (and
 /// rewritten), never loaded; one holding another key is a miss.
 ///
+/// Tiered compilation (addModuleTiered): the parts are optimised as
+/// addModule's, then compiled by the -O0 code generator (FastISel, the
+/// fast register allocator: about a quarter of -O2's code generation time)
+/// into a JITDylib of their own, and the call returns; a background thread
+/// compiles the same optimised IR (kept as bitcode) with the -O2 code
+/// generator into the main JITDylib, writes the cache entry and calls the
+/// caller back. optimizeLLVM leaves IR whose arithmetic is exact (no
+/// fast-math flags), so both tiers compute the same bits. lookup(),
+/// addModule() and the destructor wait for the background compile.
+///
 /// The destructor first calls every `<step>.scratch.release` function that
 /// was linked (kScratchReleaseSuffix): the step functions' scratch buffers
 /// are freed, not leaked with the unmapped code.
@@ -37,14 +47,17 @@
 #include "llvm/Support/Error.h"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace llvm {
 namespace orc {
+class JITDylib;
 class LLJIT;
 } // namespace orc
 } // namespace llvm
@@ -85,6 +98,20 @@ struct JITStats {
   /// code generation (thread CPU time: unlike wall time, independent of
   /// other processes on the machine); empty on a hit.
   std::vector<double> PartCPUSeconds;
+  /// addModuleTiered: the code linked first is the quick tier's (-O0 code
+  /// generation; PartCPUSeconds and CodegenSeconds are its); the
+  /// optimised tier's are in OptimisedStats once waitForOptimised returned.
+  bool Tiered = false;
+};
+
+/// The background compile of addModuleTiered, valid after
+/// JIT::waitForOptimised().
+struct OptimisedStats {
+  bool Done = false;     ///< linked (false: none, or it failed)
+  std::string Error;     ///< why it failed
+  double Seconds = 0;    ///< wall time of the background compile
+  double CPUSeconds = 0; ///< its thread's CPU time
+  double ReadyAt = 0;    ///< steady-clock seconds when it was linked
 };
 
 class JIT {
@@ -112,8 +139,26 @@ public:
   llvm::Error addModule(std::unique_ptr<llvm::Module> M,
                         std::unique_ptr<llvm::LLVMContext> Ctx,
                         const std::string &Key = "");
-  /// The address of the compiled function \p Name (compiling on first use).
+  /// Like addModule, but tiered (see above): returns once the quick code
+  /// is linked (lookupQuick); \p OnOptimised is called on the background
+  /// thread once the optimised code is linked (lookupOptimised) with true,
+  /// or with false after a failure (the quick code stays valid and
+  /// computes the same; optimisedStats() says why).
+  llvm::Error addModuleTiered(std::unique_ptr<llvm::Module> M,
+                              std::unique_ptr<llvm::LLVMContext> Ctx,
+                              const std::string &Key,
+                              std::function<void(bool)> OnOptimised);
+  /// The address of the compiled function \p Name (compiling on first use);
+  /// after addModuleTiered, the optimised code's (waiting for it).
   llvm::Expected<void *> lookup(const std::string &Name);
+  /// The quick tier's \p Name (addModuleTiered); an error when absent.
+  llvm::Expected<void *> lookupQuick(const std::string &Name);
+  /// The optimised tier's \p Name without waiting: for OnOptimised.
+  llvm::Expected<void *> lookupOptimised(const std::string &Name);
+  /// Waits for addModuleTiered's background compile (if any) to end.
+  void waitForOptimised();
+  /// Valid after waitForOptimised().
+  const OptimisedStats &optimisedStats() const { return Optimised; }
 
   const HostTarget &host() const { return Host; }
   int optLevel() const { return OptLevel; }
@@ -126,8 +171,32 @@ public:
 
 private:
   JIT() = default;
-  /// Looks up (and so links) every symbol of \p Names now.
-  llvm::Error materialize(const std::vector<std::string> &Names);
+  /// Looks up (and so links) every symbol of \p Names now, in \p JD
+  /// (null: the main JITDylib).
+  llvm::Error materialize(const std::vector<std::string> &Names,
+                          llvm::orc::JITDylib *JD = nullptr);
+  llvm::Expected<void *> lookupIn(llvm::orc::JITDylib &JD,
+                                  const std::string &Name);
+  /// The runtime's symbols and the process's, defined in \p JD.
+  llvm::Error defineRuntime(llvm::orc::JITDylib &JD);
+  /// Splits \p M into parts (addModule's first half): their modules, the
+  /// functions they define (unmangled) and the time taken.
+  llvm::Expected<std::vector<ModulePart>>
+  splitForCompile(std::unique_ptr<llvm::Module> M,
+                  std::unique_ptr<llvm::LLVMContext> Ctx, bool Store,
+                  std::vector<std::string> &Defined);
+  std::vector<std::string> mangle(const std::vector<std::string> &Names);
+  /// The background half of addModuleTiered: compiles \p Bitcode (one per
+  /// part) with the -O2 code generator into the main JITDylib.
+  llvm::Error compileOptimised(const std::vector<std::string> &Bitcode,
+                               const std::vector<std::string> &Mangled,
+                               const std::string &Key);
+  /// The quick tier's JITDylib (null until addModuleTiered) and the
+  /// background compile.
+  llvm::orc::JITDylib *Quick = nullptr;
+  std::vector<std::string> QuickReleases;
+  std::thread Background;
+  OptimisedStats Optimised;
   /// Remembers the scratch release functions among \p Names (mangled), which
   /// the destructor calls.
   void noteReleases(const std::vector<std::string> &Names);

@@ -7,13 +7,19 @@
 /// TargetMachines built
 /// from them, the new pass manager's default O0-O3 pipelines run with the
 /// TargetMachine (so the vectoriser's cost model knows the vector units and
-/// FMA), and assembly / object emission with the legacy code generation
+/// FMA), after which the arithmetic is made exact (makeArithmeticExact:
+/// every code generator computes the same bits from it), and assembly /
+/// object emission with the legacy code generation
 /// pass manager (LLVM 16 has no other).
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
 
+#include "llvm/CodeGen/ExpandReductions.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/InstIterator.h"
+#include "llvm/IR/IntrinsicInst.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Passes/PassBuilder.h"
@@ -128,6 +134,97 @@ runModulePasses(llvm::Module &LM, TargetMachine *TM,
   MPM.run(LM, MAM);
 }
 
+/// Whether \p TM's features include FMA (then fusing a multiply into an add
+/// is what the code generator would have done with `contract`).
+static bool hasFMA(const TargetMachine &TM) {
+  SmallVector<StringRef> Features;
+  TM.getTargetFeatureString().split(Features, ',');
+  return llvm::is_contained(Features, "+fma");
+}
+
+/// \p V as a multiply the code generator would fuse into its user \p Add:
+/// `contract`, one use, in the same block (the DAG sees one block).
+static BinaryOperator *fusibleMul(llvm::Value *V, const Instruction &Add) {
+  auto *Mul = dyn_cast<BinaryOperator>(V);
+  if (!Mul || Mul->getOpcode() != Instruction::FMul || !Mul->hasOneUse() ||
+      !Mul->hasAllowContract() || Mul->getParent() != Add.getParent())
+    return nullptr;
+  return Mul;
+}
+
+/// Replaces \p I (an fadd or fsub with `contract`) by an llvm.fma of one of
+/// its multiplies, as SelectionDAG's FMA combines do: the first operand's
+/// multiply first; fsub negates the addend or a factor (exact).
+static bool fuseIntoFMA(Instruction &I) {
+  if (!I.hasAllowContract())
+    return false;
+  bool Sub = I.getOpcode() == Instruction::FSub;
+  if (!Sub && I.getOpcode() != Instruction::FAdd)
+    return false;
+  IRBuilder<> B(&I);
+  llvm::Value *A, *M, *C;
+  BinaryOperator *Mul;
+  if ((Mul = fusibleMul(I.getOperand(0), I))) {
+    A = Mul->getOperand(0);
+    M = Mul->getOperand(1);
+    C = Sub ? B.CreateFNeg(I.getOperand(1)) : I.getOperand(1);
+  } else if ((Mul = fusibleMul(I.getOperand(1), I))) {
+    A = Sub ? B.CreateFNeg(Mul->getOperand(0)) : Mul->getOperand(0);
+    M = Mul->getOperand(1);
+    C = I.getOperand(0);
+  } else {
+    return false;
+  }
+  llvm::Value *F = B.CreateIntrinsic(Intrinsic::fma, {I.getType()}, {A, M, C});
+  F->takeName(&I);
+  I.replaceAllUsesWith(F);
+  I.eraseFromParent();
+  Mul->eraseFromParent();
+  return true;
+}
+
+/// Makes the floating-point arithmetic of optimised \p LM exact: afterwards
+/// any code generator (FastISel at -O0 or SelectionDAG at -O2, which
+/// otherwise contract and reassociate differently) computes the same bits,
+/// so tiered compilation's quick and optimised code agree. Reductions are
+/// expanded as CodeGen's ExpandReductions would, multiplies fused into
+/// adds (with FMA) as SelectionDAG's combines would, llvm.fmuladd made
+/// explicit, and then every fast-math flag is dropped.
+static void makeArithmeticExact(llvm::Module &LM, TargetMachine &TM) {
+  runModulePasses(
+      LM, &TM, PipelineTuningOptions(),
+      [](PassBuilder &, ModulePassManager &MPM) {
+        MPM.addPass(createModuleToFunctionPassAdaptor(ExpandReductionsPass()));
+      });
+  bool FMA = hasFMA(TM);
+  for (llvm::Function &F : LM)
+    for (BasicBlock &BB : F)
+      for (Instruction &I : make_early_inc_range(BB)) {
+        if (auto *II = dyn_cast<IntrinsicInst>(&I);
+            II && II->getIntrinsicID() == Intrinsic::fmuladd) {
+          IRBuilder<> B(II);
+          llvm::Value *R =
+              FMA ? B.CreateIntrinsic(Intrinsic::fma, {II->getType()},
+                                      {II->getArgOperand(0),
+                                       II->getArgOperand(1),
+                                       II->getArgOperand(2)})
+                  : B.CreateFAdd(B.CreateFMul(II->getArgOperand(0),
+                                              II->getArgOperand(1)),
+                                 II->getArgOperand(2));
+          R->takeName(II);
+          II->replaceAllUsesWith(R);
+          II->eraseFromParent();
+          continue;
+        }
+        if (FMA)
+          fuseIntoFMA(I);
+      }
+  for (llvm::Function &F : LM)
+    for (Instruction &I : instructions(F))
+      if (isa<FPMathOperator>(I))
+        I.copyFastMathFlags(FastMathFlags()); // clears: set ORs
+}
+
 void optimizeLLVM(llvm::Module &LM, TargetMachine &TM, int OptLevel) {
   LM.setTargetTriple(TM.getTargetTriple().str());
   LM.setDataLayout(TM.createDataLayout());
@@ -162,6 +259,7 @@ void optimizeLLVM(llvm::Module &LM, TargetMachine &TM, int OptLevel) {
       break;
     }
   });
+  makeArithmeticExact(LM, TM);
 }
 
 void mergeIdenticalFunctions(llvm::Module &LM) {

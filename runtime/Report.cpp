@@ -9,10 +9,10 @@
 /// metrics, samples_per_sec, compile_seconds, wall_seconds, peak_rss_bytes,
 /// time_to_first_step once a step ran, arena_bytes and
 /// memory_lower_bound_bytes (the train step's, at the training batch), from
-/// adjc --run also object_cache; "interrupted", and after a signal
-/// "signal": "SIGINT"),
-/// written atomically (writeFileAtomically) so that readers never see half a
-/// report.
+/// adjc --run also object_cache and, with tiered compilation,
+/// jit_quick_steps (the train steps that ran on the quick code); "interrupted",
+/// and after a signal "signal": "SIGINT"), written atomically
+/// (writeFileAtomically) so that readers never see half a report.
 ///
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +33,8 @@ namespace adj::rt {
 static const Clock::time_point ProcessStart = Clock::now();
 /// Nanoseconds from ProcessStart to the end of the first step; -1: none yet.
 static std::atomic<int64_t> FirstStepNanos{-1};
+/// Train steps run on a tiered model's quick code; -1: no tiered model.
+static std::atomic<int64_t> QuickSteps{-1};
 
 void noteStepEnd() {
   if (FirstStepNanos.load(std::memory_order_relaxed) >= 0)
@@ -135,6 +137,8 @@ int writeReport(const char *path, const Report &r) {
     j["memory_lower_bound_bytes"] = r.MemoryLowerBoundBytes;
   if (!r.ObjectCache.empty())
     j["object_cache"] = r.ObjectCache;
+  if (int64_t quick = QuickSteps.load(); quick >= 0)
+    j["jit_quick_steps"] = quick;
   if (r.SkippedSteps)
     j["skipped_steps"] = *r.SkippedSteps;
   j["interrupted"] = !r.Signal.empty();
@@ -149,4 +153,13 @@ int writeReport(const char *path, const Report &r) {
 extern "C" double adj_rt_time_to_first_step(void) {
   int64_t n = adj::rt::FirstStepNanos.load();
   return n < 0 ? -1.0 : double(n) * 1e-9;
+}
+
+extern "C" void adj_rt_note_tiered(void) {
+  int64_t none = -1;
+  adj::rt::QuickSteps.compare_exchange_strong(none, 0);
+}
+
+extern "C" void adj_rt_note_quick_step(void) {
+  adj::rt::QuickSteps.fetch_add(1, std::memory_order_relaxed);
 }

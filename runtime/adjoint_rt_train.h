@@ -320,6 +320,11 @@ int adj_rt_train(const adj_rt_model *m, const adj_rt_options *o);
  *  (train_step returned and its results were committed); -1 before any.
  *  --report writes it as time_to_first_step. */
 double adj_rt_time_to_first_step(void);
+/** Tiered compilation (adjc --run): a model with tiers is running, and one
+ *  train step ran on its quick code; --report counts them as
+ *  jit_quick_steps. */
+void adj_rt_note_tiered(void);
+void adj_rt_note_quick_step(void);
 
 /** A native trainer's main(): parses the trainer options of argv (see
  *  TrainerOptions.def; --help lists them with the model's defaults) and

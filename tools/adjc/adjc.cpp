@@ -273,6 +273,19 @@ int main(int argc, char **argv) {
                              "(compile {:.4f} s, object cache {})\n",
                              adj_rt_time_to_first_step(), CM->CompileSeconds,
                              CM->CacheState);
+  // Tiered: when the optimised code came, and the steps before it.
+  if (PassOpts.TimePasses && CM->tiered()) {
+    std::vector<std::pair<std::string, int64_t>> Quick;
+    double Seconds = 0;
+    bool Ok = CM->waitForOptimised(&Quick, &Seconds);
+    std::string Calls;
+    for (auto &[Name, N] : Quick)
+      Calls += fmt::format("{}{} {}", Calls.empty() ? "" : ", ", Name, N);
+    std::cerr << fmt::format("tiers: quick code first, optimised code {} "
+                             "after a {:.4f} s background compile; calls on "
+                             "the quick code: {}\n",
+                             Ok ? "linked" : "FAILED", Seconds, Calls);
+  }
   adj_rt_options_free(&O);
   return RC; // 0, 1, or 128 + the signal that stopped training
 }

@@ -18,8 +18,11 @@
 #include "codegen/StepPlan.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
+#include "tools/engine/Tiers.h"
 #include "tools/engine/Timing.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <fmt/format.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -34,7 +37,32 @@ struct LLVMCode {
   std::unique_ptr<llvm::Module> M;
 };
 
-CompiledModel::~CompiledModel() = default;
+CompiledModel::~CompiledModel() {
+  // The background compile calls into Tiers: let it end first.
+  if (Jit)
+    Jit->waitForOptimised();
+}
+
+bool CompiledModel::waitForOptimised(
+    std::vector<std::pair<std::string, int64_t>> *QuickCalls, double *Seconds) {
+  if (!Jit || !Tiers)
+    return true;
+  Jit->waitForOptimised();
+  if (QuickCalls)
+    *QuickCalls = Tiers->quickCalls();
+  if (Seconds)
+    *Seconds = Jit->optimisedStats().Seconds;
+  return Jit->optimisedStats().Done;
+}
+
+/// Whether compile() tiers: not at -O0 (nothing to gain), nor with ADJ_TIER
+/// set to 0.
+static bool tieringWanted(const EngineOptions &O) {
+  const char *Env = std::getenv("ADJ_TIER");
+  if (Env && std::strcmp(Env, "0") == 0)
+    return false;
+  return O.Tiered && O.OptLevel > 0;
+}
 
 OptimizerConfig optimizerConfig(const OptimizerSpec &S,
                                 const std::string &Override) {
@@ -332,8 +360,33 @@ bool Engine::lowerToLLVMIR(CompiledModel &CM, LLVMCode &Code, CompileTimer &T) {
 
 bool Engine::jitCompile(CompiledModel &CM, LLVMCode &Code,
                         const std::string &Key, CompileTimer &T) {
-  if (auto E = CM.Jit->addModule(std::move(Code.M), std::move(Code.Ctx), Key))
+  // Trampolines for the step functions the description resolves (@forward,
+  // @train_step, @predict): at most 4 with the checked step.
+  if (tieringWanted(Opts))
+    CM.Tiers = TieredFunctions::create(4);
+  if (CM.Tiers) {
+    TieredFunctions *Tiers = CM.Tiers.get();
+    JIT *Jit = CM.Jit.get();
+    auto OnOptimised = [Tiers, Jit](bool Ok) {
+      if (!Ok)
+        return Tiers->abandon();
+      Tiers->publish([Jit](const std::string &Name) -> void * {
+        auto Sym = Jit->lookupOptimised(Name);
+        if (!Sym) {
+          llvm::consumeError(Sym.takeError());
+          return nullptr;
+        }
+        return *Sym;
+      });
+    };
+    if (auto E = CM.Jit->addModuleTiered(std::move(Code.M), std::move(Code.Ctx),
+                                         Key, OnOptimised))
+      return fail(std::move(E));
+    adj_rt_note_tiered();
+  } else if (auto E = CM.Jit->addModule(std::move(Code.M), std::move(Code.Ctx),
+                                        Key)) {
     return fail(std::move(E));
+  }
   CM.CacheState = CM.Jit->stats().cacheName();
   T.jitEnded(CM.Jit->stats(), Opts.OptLevel);
   return true;
@@ -343,6 +396,25 @@ bool Engine::describeForRuntime(const ModelSpec &Spec, CompiledModel &CM,
                                 CompileTimer &T) {
   std::string LookupErr;
   auto Resolve = [&](const std::string &Name) -> void * {
+    if (CM.Tiers) {
+      // A trampoline starting on the quick code.
+      auto Sym = CM.Jit->lookupQuick(Name);
+      if (!Sym) {
+        LookupErr = llvm::toString(Sym.takeError());
+        return nullptr;
+      }
+      void *Release = nullptr;
+      if (auto R = CM.Jit->lookupQuick(Name + kScratchReleaseSuffix))
+        Release = *R;
+      else
+        llvm::consumeError(R.takeError());
+      adj_rt_step_fn Fn = CM.Tiers->add(Name, adj_rt_step_fn(*Sym),
+                                        reinterpret_cast<void (*)()>(Release),
+                                        Name == "train_step");
+      if (!Fn)
+        LookupErr = "too many tiered functions";
+      return reinterpret_cast<void *>(Fn);
+    }
     auto Sym = CM.Jit->lookup(Name);
     if (!Sym) {
       LookupErr = llvm::toString(Sym.takeError());

@@ -33,6 +33,7 @@ namespace adj {
 
 class CompileTimer;
 class JIT;
+class TieredFunctions;
 struct LLVMCode;
 
 /// How far to lower: an ordered enum, so depth is a comparison.
@@ -51,6 +52,10 @@ struct EngineOptions {
   /// Data-parallel training (adjc --mpi): the pipeline all-reduces the
   /// gradients (the allreduce pass) and a native trainer links MPI.
   bool Mpi = false;
+  /// Tiered compilation in compile() (JIT::addModuleTiered): training
+  /// starts on quickly compiled code and switches to the optimised code
+  /// when its background compile ends. Off at -O0, and when ADJ_TIER is 0.
+  bool Tiered = true;
 };
 
 /// Turns a model's optimizer spec (with an optional override) into the
@@ -89,10 +94,22 @@ public:
   std::string CacheState = "off";
   /// The description handed to adj_rt_train (points into this object).
   const adj_rt_model &runtimeModel() const;
+  /// Whether the step functions were compiled in tiers (then they switch
+  /// to the optimised code when it is ready).
+  bool tiered() const { return Tiers != nullptr; }
+  /// Waits for the optimised tier (nothing when not tiered); then \p Quick
+  /// are the quick calls of each step function, \p Seconds the background
+  /// compile's wall time, and the result false when it failed.
+  bool waitForOptimised(
+      std::vector<std::pair<std::string, int64_t>> *QuickCalls = nullptr,
+      double *Seconds = nullptr);
 
 private:
   friend class Engine;
   std::unique_ptr<JIT> Jit;
+  /// The trampolines of a tiered compile (destroyed before Jit, after its
+  /// background compile ended).
+  std::unique_ptr<TieredFunctions> Tiers;
   std::unique_ptr<ModelDescription> Description;
   /// The checked step, compiled into Jit on the runtime's first request
   /// (adj_rt_model::check_step): the options to build it with, its IR and

@@ -61,13 +61,16 @@ void CompileTimer::jitEnded(const JITStats &JS, int OptLevel) {
     // The stages overlap on the compile threads: their wall time together,
     // and each stage's thread time in a note.
     Table.push_back(
-        {fmt::format("llvm optimisation (O{}) + codegen + jit link, {} threads",
-                     OptLevel, JS.Parts),
+        {fmt::format(
+             "llvm optimisation (O{}) + codegen + jit link, {} threads{}",
+             OptLevel, JS.Parts, JS.Tiered ? " (quick tier: codegen O0)" : ""),
          JS.CompileSeconds});
   } else {
     Table.push_back(
         {fmt::format("llvm optimisation (O{})", OptLevel), JS.OptimizeSeconds});
-    Table.push_back({"llvm codegen (object code)", JS.CodegenSeconds});
+    Table.push_back({JS.Tiered ? "llvm codegen (object code), quick tier (O0)"
+                               : "llvm codegen (object code)",
+                     JS.CodegenSeconds});
     Table.push_back(
         {"jit link", std::max(0.0, JS.CompileSeconds - JS.OptimizeSeconds -
                                        JS.CodegenSeconds)});

@@ -1,0 +1,262 @@
+//===- TiersTest.cpp - Tiered compilation ---------------------------------===//
+///
+/// \file
+/// Tiered compilation (JIT::addModuleTiered, TieredFunctions): the MNIST
+/// example's step functions come first from the -O0 code generator, then
+/// from the -O2 one, as two different pieces of code; training that
+/// switches tiers after a few steps (ADJ_TIER_SWITCH_AT), training on the
+/// quick code only and training untiered give the same parameters and
+/// losses, bit for bit; the switch happens at the step it was told to, the
+/// trampolines count the quick calls, optimised IR carries no fast-math
+/// flag (what makes the tiers agree), and a model that cannot get
+/// trampolines compiles untiered. Runs under ThreadSanitizer (the switch
+/// races the background compile).
+///
+//===----------------------------------------------------------------------===//
+
+#include "tools/engine/Tiers.h"
+#include "codegen/Codegen.h"
+#include "codegen/JIT.h"
+#include "tools/engine/Engine.h"
+
+#include "TestUtil.h"
+
+#include <gtest/gtest.h>
+#include <llvm/IR/Instructions.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Operator.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+using namespace adj;
+
+namespace {
+
+const std::string &mnistPath() {
+  static const std::string P =
+      std::string(ADJ_SOURCE_DIR) + "/examples/mnist_mlp.adj";
+  return P;
+}
+
+std::unique_ptr<ModelSpec> mnistSpec() {
+  std::ostringstream Err;
+  DiagEngine Diags(Err);
+  auto Spec =
+      compileModelSource(mnistPath(), adj::test::readFile(mnistPath()), Diags);
+  EXPECT_TRUE(Spec) << Err.str();
+  return Spec;
+}
+
+/// Sets (or with null unsets) ADJ_TIER_SWITCH_AT while alive.
+struct SwitchAt {
+  explicit SwitchAt(const char *K) {
+    if (K)
+      setenv("ADJ_TIER_SWITCH_AT", K, 1);
+    else
+      unsetenv("ADJ_TIER_SWITCH_AT");
+  }
+  ~SwitchAt() { unsetenv("ADJ_TIER_SWITCH_AT"); }
+};
+
+std::unique_ptr<CompiledModel> compileMnist(bool Tiered) {
+  std::ostringstream Err;
+  DiagEngine Diags(Err);
+  EngineOptions EO;
+  EO.ObjectCache = false;
+  EO.Tiered = Tiered;
+  Engine E(EO, Diags, Err, "test");
+  auto CM = E.compile(mnistSpec());
+  EXPECT_TRUE(CM) << Err.str();
+  return CM;
+}
+
+/// Trains \p CM for \p Steps steps (batch 16, 1 or 2 threads) and returns
+/// the test loss and accuracy and every parameter's bytes.
+std::string train(CompiledModel &CM, int Steps, int Threads) {
+  adj_rt_options O;
+  adj_rt_options_init(&O);
+  O.quiet = 1;
+  O.batch = 16;
+  O.threads = Threads;
+  adj_rt_session *S = adj_rt_session_create(&CM.runtimeModel(), &O);
+  EXPECT_TRUE(S) << adj_rt_last_error();
+  if (!S)
+    return "";
+  std::string Bytes;
+  EXPECT_EQ(adj_rt_session_train(S, 0, Steps), 0) << adj_rt_last_error();
+  // The test split's loss and accuracy (@forward, tiered too).
+  double Results[2];
+  EXPECT_EQ(adj_rt_session_eval(S, Results), 0) << adj_rt_last_error();
+  Bytes.append(reinterpret_cast<const char *>(Results), sizeof(Results));
+  for (int P = 0;; ++P) {
+    adj_rt_named_tensor T;
+    if (adj_rt_session_param(S, P, &T) != 0)
+      break;
+    int64_t N = 1;
+    for (int K = 0; K < T.rank; ++K)
+      N *= T.dims[K];
+    Bytes.append(static_cast<const char *>(T.data), size_t(N) * 4);
+  }
+  adj_rt_session_free(S);
+  return Bytes;
+}
+
+int64_t quickCalls(CompiledModel &CM, const std::string &Name) {
+  std::vector<std::pair<std::string, int64_t>> Calls;
+  EXPECT_TRUE(CM.waitForOptimised(&Calls));
+  for (auto &[N, C] : Calls)
+    if (N == Name)
+      return C;
+  ADD_FAILURE() << Name << " has no trampoline";
+  return -1;
+}
+
+class TiersTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  }
+};
+
+TEST_F(TiersTest, QuickAndOptimisedCodeAreDifferentCode) {
+  auto Spec = mnistSpec();
+  ASSERT_TRUE(Spec);
+  std::ostringstream Err;
+  DiagEngine Diags(Err);
+  EngineOptions EO;
+  Engine E(EO, Diags, Err, "test");
+  auto IR = E.buildIR(*Spec, /*AllOptimizers=*/false);
+  ASSERT_TRUE(IR) << Err.str();
+  for (unsigned Threads : {1u, 2u}) {
+    auto Ctx = std::make_unique<llvm::LLVMContext>();
+    auto LM = lowerToLLVM(*IR, *Ctx);
+    ASSERT_TRUE(bool(LM));
+    auto J = JIT::create(2, "", Threads);
+    ASSERT_TRUE(bool(J)) << llvm::toString(J.takeError());
+    std::atomic<int> Called{0};
+    ASSERT_FALSE(bool(
+        (*J)->addModuleTiered(std::move(*LM), std::move(Ctx), "", [&](bool Ok) {
+          EXPECT_TRUE(Ok);
+          ++Called;
+        })));
+    EXPECT_TRUE((*J)->stats().Tiered);
+    auto Quick = (*J)->lookupQuick("train_step");
+    ASSERT_TRUE(bool(Quick)) << llvm::toString(Quick.takeError());
+    (*J)->waitForOptimised();
+    EXPECT_EQ(Called.load(), 1);
+    EXPECT_TRUE((*J)->optimisedStats().Done) << (*J)->optimisedStats().Error;
+    auto Optimised = (*J)->lookupOptimised("train_step");
+    ASSERT_TRUE(bool(Optimised)) << llvm::toString(Optimised.takeError());
+    EXPECT_NE(*Quick, *Optimised);
+    auto Looked = (*J)->lookup("train_step");
+    ASSERT_TRUE(bool(Looked));
+    EXPECT_EQ(*Looked, *Optimised);
+  }
+}
+
+TEST_F(TiersTest, OptimisedIRHasExactArithmetic) {
+  // What lets any code generator give the same bits: after optimizeLLVM no
+  // instruction carries a fast-math flag, and the contractions the -O2 code
+  // generator would have made are explicit llvm.fma calls.
+  auto Spec = mnistSpec();
+  ASSERT_TRUE(Spec);
+  std::ostringstream Err;
+  DiagEngine Diags(Err);
+  Engine E(EngineOptions(), Diags, Err, "test");
+  auto IR = E.buildIR(*Spec, /*AllOptimizers=*/false);
+  ASSERT_TRUE(IR) << Err.str();
+  llvm::LLVMContext Ctx;
+  auto LM = lowerToLLVM(*IR, Ctx);
+  ASSERT_TRUE(bool(LM));
+  size_t Flagged = 0, FP = 0, Fma = 0;
+  for (const llvm::Function &F : **LM)
+    for (const llvm::BasicBlock &BB : F)
+      for (const llvm::Instruction &I : BB)
+        if (llvm::isa<llvm::FPMathOperator>(I))
+          Flagged += I.getFastMathFlags().any();
+  EXPECT_GT(Flagged, 0u) << "the lowering no longer sets fast-math flags";
+  auto TM = llvm::cantFail(createHostTargetMachine(2));
+  optimizeLLVM(**LM, *TM, 2);
+  Flagged = 0;
+  for (const llvm::Function &F : **LM)
+    for (const llvm::BasicBlock &BB : F)
+      for (const llvm::Instruction &I : BB) {
+        if (!llvm::isa<llvm::FPMathOperator>(I))
+          continue;
+        ++FP;
+        Flagged += I.getFastMathFlags().any();
+        if (auto *C = llvm::dyn_cast<llvm::CallInst>(&I))
+          if (C->getCalledFunction() &&
+              C->getCalledFunction()->getName().startswith("llvm.fma."))
+            ++Fma;
+      }
+  EXPECT_GT(FP, 0u);
+  EXPECT_EQ(Flagged, 0u);
+  if (llvm::StringRef(TM->getTargetFeatureString()).contains("+fma"))
+    EXPECT_GT(Fma, 0u);
+}
+
+TEST_F(TiersTest, SwitchingTiersGivesTheSameBits) {
+  std::string Untiered;
+  {
+    auto CM = compileMnist(/*Tiered=*/false);
+    ASSERT_TRUE(CM);
+    EXPECT_FALSE(CM->tiered());
+    Untiered = train(*CM, 12, 1);
+  }
+  ASSERT_FALSE(Untiered.empty());
+  // Steps 1-4 on the quick code, then the optimised code; 1 and 2 threads.
+  for (int Threads : {1, 2}) {
+    SwitchAt K("5");
+    auto CM = compileMnist(/*Tiered=*/true);
+    ASSERT_TRUE(CM);
+    ASSERT_TRUE(CM->tiered());
+    EXPECT_EQ(train(*CM, 12, Threads), Untiered) << Threads << " threads";
+    EXPECT_EQ(quickCalls(*CM, "train_step"), 4);
+  }
+  // The quick code alone.
+  {
+    SwitchAt K("1000");
+    auto CM = compileMnist(/*Tiered=*/true);
+    ASSERT_TRUE(CM && CM->tiered());
+    EXPECT_EQ(train(*CM, 12, 1), Untiered);
+    EXPECT_EQ(quickCalls(*CM, "train_step"), 12);
+  }
+  // The optimised code from the first step.
+  {
+    SwitchAt K("1");
+    auto CM = compileMnist(/*Tiered=*/true);
+    ASSERT_TRUE(CM && CM->tiered());
+    EXPECT_EQ(train(*CM, 12, 1), Untiered);
+    EXPECT_EQ(quickCalls(*CM, "train_step"), 0);
+  }
+}
+
+TEST_F(TiersTest, WithoutTrampolinesTheModelCompilesUntiered) {
+  // Hold every trampoline: the next model compiles untiered and trains.
+  std::vector<std::unique_ptr<TieredFunctions>> Held;
+  while (auto T = TieredFunctions::create(1))
+    Held.push_back(std::move(T));
+  EXPECT_FALSE(Held.empty());
+  auto CM = compileMnist(/*Tiered=*/true);
+  ASSERT_TRUE(CM);
+  EXPECT_FALSE(CM->tiered());
+  Held.clear();
+  EXPECT_FALSE(train(*CM, 3, 1).empty());
+}
+
+TEST_F(TiersTest, TierZeroInTheEnvironmentTurnsTieringOff) {
+  setenv("ADJ_TIER", "0", 1);
+  auto CM = compileMnist(/*Tiered=*/true);
+  unsetenv("ADJ_TIER");
+  ASSERT_TRUE(CM);
+  EXPECT_FALSE(CM->tiered());
+}
+
+} // namespace
