@@ -554,10 +554,15 @@ Expected<bool> JIT::addCachedObjects(const std::string &Key) {
   return true;
 }
 
-Expected<std::vector<ModulePart>>
-JIT::splitForCompile(std::unique_ptr<llvm::Module> MArg,
-                     std::unique_ptr<LLVMContext> CtxArg, bool Store,
-                     std::vector<std::string> &Defined) {
+Expected<std::vector<ModulePart>> JIT::splitForCompile(
+    std::unique_ptr<llvm::Module> MArg, std::unique_ptr<LLVMContext> CtxArg,
+    const std::string &Key, std::vector<std::string> &Defined) {
+  bool Store = Cache && !Key.empty();
+  if (Store) {
+    Stats.CacheFile = Cache->pathOf(Key);
+    std::lock_guard<std::mutex> Lock(Cache->Mu);
+    Cache->Compiled.clear();
+  }
   // Parameters are destroyed in an order the ABI leaves open (with clang,
   // Ctx before M when a split module leaves both here: a use after free in
   // ~Module, found by the ASan suite). Locals go in reverse order: M first.
@@ -623,13 +628,8 @@ Error JIT::addModule(std::unique_ptr<llvm::Module> M,
   waitForOptimised();
   using Clock = std::chrono::steady_clock;
   bool Store = Cache && !Key.empty();
-  if (Store) {
-    Stats.CacheFile = Cache->pathOf(Key);
-    std::lock_guard<std::mutex> Lock(Cache->Mu);
-    Cache->Compiled.clear();
-  }
   std::vector<std::string> Defined;
-  auto Modules = splitForCompile(std::move(M), std::move(Ctx), Store, Defined);
+  auto Modules = splitForCompile(std::move(M), std::move(Ctx), Key, Defined);
   if (!Modules)
     return Modules.takeError();
   Stats.Tiered = false;
@@ -719,14 +719,8 @@ Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
     return createStringError(inconvertibleErrorCode(),
                              "jit: one tiered module per JIT");
   auto Start = std::chrono::steady_clock::now();
-  bool Store = Cache && !Key.empty();
-  if (Store) {
-    Stats.CacheFile = Cache->pathOf(Key);
-    std::lock_guard<std::mutex> Lock(Cache->Mu);
-    Cache->Compiled.clear();
-  }
   std::vector<std::string> Defined;
-  auto Modules = splitForCompile(std::move(M), std::move(Ctx), Store, Defined);
+  auto Modules = splitForCompile(std::move(M), std::move(Ctx), Key, Defined);
   if (!Modules)
     return Modules.takeError();
   {

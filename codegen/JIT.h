@@ -179,12 +179,14 @@ private:
                                   const std::string &Name);
   /// The runtime's symbols and the process's, defined in \p JD.
   llvm::Error defineRuntime(llvm::orc::JITDylib &JD);
-  /// Splits \p M into parts (addModule's first half): their modules, the
-  /// functions they define (unmangled) and the time taken.
+  /// Splits \p M into parts (addModule's and addModuleTiered's first half):
+  /// their modules, the functions they define (unmangled) and the time
+  /// taken; with a cache and a \p Key, the parts are marked for the cache
+  /// and its pending objects cleared.
   llvm::Expected<std::vector<ModulePart>>
   splitForCompile(std::unique_ptr<llvm::Module> M,
-                  std::unique_ptr<llvm::LLVMContext> Ctx, bool Store,
-                  std::vector<std::string> &Defined);
+                  std::unique_ptr<llvm::LLVMContext> Ctx,
+                  const std::string &Key, std::vector<std::string> &Defined);
   std::vector<std::string> mangle(const std::vector<std::string> &Names);
   /// The background half of addModuleTiered: compiles \p Bitcode (one per
   /// part) with the -O2 code generator into the main JITDylib.

@@ -110,20 +110,19 @@ TEST(Codegen, MatMulTransposeFlags) {
   }
 }
 
-TEST(Codegen, MatMulLargeOddShapes) {
-  // Odd sizes past the K block and many register tiles in every dim, with
-  // every transpose variant, against the double-precision reference.
-  // 1100 rows cross the packed path's M blocks (256 or 168 rows) with an
-  // odd remainder.
-  const std::vector<std::array<int64_t, 3>> Sizes = {
-      {257, 513, 129}, {129, 300, 515}, {1100, 130, 131}};
+/// Compiles one matmul per size in \p Sizes and transpose variant (named
+/// \p Prefix and a number) and checks each against the double-precision
+/// reference on random inputs seeded from \p Seed.
+void checkEveryTransposeVariant(
+    const std::vector<std::array<int64_t, 3>> &Sizes, const std::string &Prefix,
+    unsigned Seed) {
   for (DType T : FloatTypes) {
     Compiled C;
     unsigned Fn = 0;
     for (auto [M, Kd, Nd] : Sizes)
       for (int Flags = 0; Flags < 4; ++Flags) {
         bool TA = Flags & 1, TB = Flags & 2;
-        Function *F = C.add("ml" + std::to_string(Fn++));
+        Function *F = C.add(Prefix + std::to_string(Fn++));
         Builder B(*F);
         Value *A = F->addArg("a", ty(T, TA ? Dims{Kd, M} : Dims{M, Kd}),
                              ArgRole::Input);
@@ -137,10 +136,10 @@ TEST(Codegen, MatMulLargeOddShapes) {
     for (auto [M, Kd, Nd] : Sizes)
       for (int Flags = 0; Flags < 4; ++Flags) {
         bool TA = Flags & 1, TB = Flags & 2;
-        Vec AV = randVec(M * Kd, -1, 1, T, 7 + Fn),
-            BV = randVec(Kd * Nd, -1, 1, T, 70 + Fn);
+        Vec AV = randVec(M * Kd, -1, 1, T, Seed + Fn),
+            BV = randVec(Kd * Nd, -1, 1, T, 10 * Seed + Fn);
         std::vector<Vec> Res;
-        ASSERT_EQ(C.run("ml" + std::to_string(Fn++), 1,
+        ASSERT_EQ(C.run(Prefix + std::to_string(Fn++), 1,
                         {TA ? transposed(AV, M, Kd) : AV,
                          TB ? transposed(BV, Kd, Nd) : BV},
                         Res),
@@ -153,47 +152,21 @@ TEST(Codegen, MatMulLargeOddShapes) {
   }
 }
 
+TEST(Codegen, MatMulLargeOddShapes) {
+  // Odd sizes past the K block and many register tiles in every dim, with
+  // every transpose variant, against the double-precision reference.
+  // 1100 rows cross the packed path's M blocks (256 or 168 rows) with an
+  // odd remainder.
+  checkEveryTransposeVariant(
+      {{257, 513, 129}, {129, 300, 515}, {1100, 130, 131}}, "ml", 7);
+}
+
 TEST(Codegen, MatMulSlabsAndPowerOfTwoStrides) {
   // The packed path's B slabs (2048 columns of f32, 1024 of f64): N = 2100
   // spans two with a masked last tile; A's rows 512 or 2048 elements apart
   // shrink its M blocks (64 or 128 rows, 300 rows cross several); every
   // transpose variant (a transposed B packs panel by panel).
-  const std::vector<std::array<int64_t, 3>> Sizes = {{130, 512, 2100},
-                                                     {300, 2048, 140}};
-  for (DType T : FloatTypes) {
-    Compiled C;
-    unsigned Fn = 0;
-    for (auto [M, Kd, Nd] : Sizes)
-      for (int Flags = 0; Flags < 4; ++Flags) {
-        bool TA = Flags & 1, TB = Flags & 2;
-        Function *F = C.add("ms" + std::to_string(Fn++));
-        Builder B(*F);
-        Value *A = F->addArg("a", ty(T, TA ? Dims{Kd, M} : Dims{M, Kd}),
-                             ArgRole::Input);
-        Value *Bm = F->addArg("b", ty(T, TB ? Dims{Nd, Kd} : Dims{Kd, Nd}),
-                              ArgRole::Input);
-        Attrs At{{"transpose_a", Attr(TA)}, {"transpose_b", Attr(TB)}};
-        F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm}, At)});
-      }
-    C.compile();
-    Fn = 0;
-    for (auto [M, Kd, Nd] : Sizes)
-      for (int Flags = 0; Flags < 4; ++Flags) {
-        bool TA = Flags & 1, TB = Flags & 2;
-        Vec AV = randVec(M * Kd, -1, 1, T, 5 + Fn),
-            BV = randVec(Kd * Nd, -1, 1, T, 50 + Fn);
-        std::vector<Vec> Res;
-        ASSERT_EQ(C.run("ms" + std::to_string(Fn++), 1,
-                        {TA ? transposed(AV, M, Kd) : AV,
-                         TB ? transposed(BV, Kd, Nd) : BV},
-                        Res),
-                  0);
-        expectClose(
-            Res[0], matmulRef(AV, BV, M, Kd, Nd), tolFor(T) * 30,
-            label(fmt::format("matmul {}x{}x{} ta={} tb={}", M, Kd, Nd, TA, TB),
-                  T, 1));
-      }
-  }
+  checkEveryTransposeVariant({{130, 512, 2100}, {300, 2048, 140}}, "ms", 5);
 }
 
 TEST(Codegen, BatchedMatMul) {

@@ -124,24 +124,33 @@ CeRef crossEntropyRef(const Vec &X, const Vec &L, int64_t R, int64_t Cl,
   return Out;
 }
 
+/// Gives \p F inputs x (\p Logits), y (labels) and dy (a scalar) and
+/// results loss and grad of cross_entropy without and with label smoothing
+/// 0.1; returns x and y.
+std::pair<Value *, Value *> addCrossEntropyResults(Function &F, DType T,
+                                                   const Dims &Logits) {
+  Builder B(F);
+  Dims LabDims(Logits.begin(), Logits.end() - 1);
+  Value *X = F.addArg("x", ty(T, Logits), ArgRole::Input);
+  Value *Y = F.addArg("y", ty(DType::I32, LabDims), ArgRole::Input);
+  Value *Dy = F.addArg("dy", ty(T, {}), ArgRole::Input);
+  for (double Ls : {0.0, 0.1}) {
+    Attrs A = {{"label_smoothing", Ls}};
+    F.Results.push_back({"loss", B.create(OpKind::CrossEntropy, {X, Y}, A)});
+    F.Results.push_back(
+        {"grad", B.create(OpKind::CrossEntropyGrad, {Dy, X, Y}, A)});
+  }
+  return {X, Y};
+}
+
 TEST(Codegen, CrossEntropyAccuracyArgMax) {
   const std::vector<Dims> Logits = {{kBatch, 10}, {kBatch, 2, 5}};
   for (DType T : FloatTypes) {
     Compiled C;
     for (size_t S = 0; S < Logits.size(); ++S) {
       Function *F = C.add("ce" + std::to_string(S));
+      auto [X, Y] = addCrossEntropyResults(*F, T, Logits[S]);
       Builder B(*F);
-      Dims LabDims(Logits[S].begin(), Logits[S].end() - 1);
-      Value *X = F->addArg("x", ty(T, Logits[S]), ArgRole::Input);
-      Value *Y = F->addArg("y", ty(DType::I32, LabDims), ArgRole::Input);
-      Value *Dy = F->addArg("dy", ty(T, {}), ArgRole::Input);
-      for (double Ls : {0.0, 0.1}) {
-        Attrs A = {{"label_smoothing", Ls}};
-        F->Results.push_back(
-            {"loss", B.create(OpKind::CrossEntropy, {X, Y}, A)});
-        F->Results.push_back(
-            {"grad", B.create(OpKind::CrossEntropyGrad, {Dy, X, Y}, A)});
-      }
       F->Results.push_back({"acc", B.create(OpKind::Accuracy, {X, Y})});
       F->Results.push_back(
           {"am", B.create(OpKind::ArgMax, {X}, {{"axis", int64_t(-1)}})});
@@ -204,18 +213,7 @@ TEST(Codegen, CrossEntropyRowsAsLanes) {
       for (Dims D : {Dims{kBatch, Cl}, Dims{kBatch, 3, Cl}}) {
         Function *F =
             C.add("ce" + std::to_string(Cl) + "_" + std::to_string(D.size()));
-        Builder B(*F);
-        Dims LabDims(D.begin(), D.end() - 1);
-        Value *X = F->addArg("x", ty(T, D), ArgRole::Input);
-        Value *Y = F->addArg("y", ty(DType::I32, LabDims), ArgRole::Input);
-        Value *Dy = F->addArg("dy", ty(T, {}), ArgRole::Input);
-        for (double Ls : {0.0, 0.1}) {
-          Attrs A = {{"label_smoothing", Ls}};
-          F->Results.push_back(
-              {"loss", B.create(OpKind::CrossEntropy, {X, Y}, A)});
-          F->Results.push_back(
-              {"grad", B.create(OpKind::CrossEntropyGrad, {Dy, X, Y}, A)});
-        }
+        addCrossEntropyResults(*F, T, D);
       }
     C.compile();
     for (int64_t Cl : Classes)
