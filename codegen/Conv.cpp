@@ -38,8 +38,9 @@
 ///
 /// The weight gradient of shapes with few channels (LeNet's 1 -> 6 layer),
 /// where the GEMM's register tiles are mostly empty, takes a direct kernel
-/// along the output rows (directGradWeightRows, a block of output channels
-/// sharing each input vector), chosen by an estimate of both paths' vector
+/// along the output rows (directGradWeightRows in ConvRows.cpp, as is the
+/// forward directConv2dRows: a block of output channels sharing each input
+/// vector), chosen by an estimate of both paths' vector
 /// operations. A product whose last column tile of two vectors would hold
 /// at most one vector of columns (N = 196 = 6 * 32 + 4) runs that last
 /// part with one-vector tiles (columnBlocks). When one image's cols buffer
@@ -50,96 +51,22 @@
 /// Tests force either path (ConvPath.h).
 ///
 //===----------------------------------------------------------------------===//
-#include "codegen/ConvPath.h"
-#include "codegen/Gemm.h"
-#include "ir/Conv2d.h"
+#include "codegen/ConvShape.h"
 
 namespace adj::cg {
 
 using namespace llvm;
 using llvm::Value;
 
-/// Multiply-adds per parallel task of the direct loops, at least ...
-constexpr int64_t kConvGrain = 1 << 16;
-/// ... and of the GEMM path, whose tasks are blocks of images.
-constexpr int64_t kGemmGrain = 1 << 18;
-/// At most this many tasks on the GEMM path: the workspace holds a cols
-/// buffer per task.
-constexpr int64_t kConvTasks = 8;
-/// Larger cols buffers (of one image) take the direct loops instead.
-constexpr int64_t kMaxColsBytes = int64_t(64) << 20;
-/// Elements after each cols buffer (a vector of the widest ISA).
-constexpr int64_t kColsSlack = 16;
-
 ConvPath &convPathForTesting() {
   static ConvPath P = ConvPath::Auto;
   return P;
 }
 
-namespace {
-/// The sizes of one convolution (see the file comment).
-struct ConvShape {
-  Conv2dGeometry G;
-  Extent N;
-  int64_t C, H, W, O, Cg, Og, KH, KW, OH, OW;
-
-  /// The convolution of \p X with \p Wt under \p Op's attributes.
-  ConvShape(const Op &Op, const TensorType &X, const TensorType &Wt)
-      : G(*Conv2dGeometry::of(Op.Attributes)), N(Extent::dim(X.Dims[0])),
-        C(X.Dims[1]), H(X.Dims[2]), W(X.Dims[3]), O(Wt.Dims[0]), Cg(Wt.Dims[1]),
-        Og(Wt.Dims[0] / G.Groups), KH(Wt.Dims[2]), KW(Wt.Dims[3]),
-        OH(G.outSize(0, H, KH)), OW(G.outSize(1, W, KW)) {}
-  /// The convolution of a conv2d op or of either adjoint.
-  static ConvShape of(const Op &Op) {
-    if (Op.Kind == OpKind::Conv2d)
-      return {Op, Op.Operands[0]->type(), Op.Operands[1]->type()};
-    if (Op.Kind == OpKind::Conv2dGradInput)
-      return {Op, Op.type(), Op.Operands[1]->type()};
-    return {Op, Op.Operands[1]->type(), Op.type()};
-  }
-
-  /// Multiply-adds of the whole convolution (for the task count).
-  Extent work() const { return N * Extent{O * OH * OW * Cg * KH * KW, 0}; }
-  int64_t pixels() const { return OH * OW; }
-  int64_t image() const { return C * H * W; }
-  int64_t rowsPerGroup() const { return Cg * KH * KW; } ///< Kcg.
-  /// Whether cols is the image itself: 1x1, stride 1, no padding.
-  bool identity() const {
-    return KH == 1 && KW == 1 && G.Stride == std::array<int64_t, 2>{1, 1} &&
-           G.Padding == std::array<int64_t, 4>{};
-  }
-  /// The elements of one image's cols buffer (0 when it is the image).
-  int64_t colsElts() const { return identity() ? 0 : C * KH * KW * pixels(); }
-  /// The elements between two tasks' cols buffers: a buffer and the
-  /// vector im2colRows' last store may write past it.
-  int64_t colsStride() const {
-    return colsElts() ? colsElts() + kColsSlack : 0;
-  }
-  /// Whether the GEMM path runs, for elements of \p EltBytes.
-  bool gemm(int64_t EltBytes) const {
-    if (convPathForTesting() != ConvPath::Auto)
-      return convPathForTesting() == ConvPath::Gemm;
-    return colsElts() * EltBytes <= kMaxColsBytes;
-  }
-  /// The most tasks of the GEMM path.
-  int64_t maxTasks() const {
-    return N.Pow ? kConvTasks
-                 : std::max<int64_t>(1, std::min(N.Mul, kConvTasks));
-  }
-};
-
-/// The taps [Lo, Hi) that one output position reads inside the input along
-/// an axis, and Start, the input position of tap 0 (negative in the
-/// padding): tap k reads Start + k * dilation.
-struct TapRange {
-  Value *Lo, *Hi, *Start;
-};
-} // namespace
-
 /// The taps of output position \p P along spatial axis \p Axis, for an
 /// input of \p In elements and a kernel of \p Taps taps.
-static TapRange tapRange(Kernel &K, const Conv2dGeometry &G, unsigned Axis,
-                         Value *P, int64_t In, int64_t Taps) {
+TapRange tapRange(Kernel &K, const Conv2dGeometry &G, unsigned Axis, Value *P,
+                  int64_t In, int64_t Taps) {
   IRBuilder<> &B = K.B;
   Value *D = K.i64(G.Dilation[Axis]), *Zero = K.i64(0);
   Value *Start = B.CreateSub(B.CreateMul(P, K.i64(G.Stride[Axis])),
@@ -204,7 +131,7 @@ static void zeroOutput(Kernel &K, Type *T, const TensorType &R) {
 }
 
 /// The epilogue of a conv2d (ir/Body.h), empty for none.
-static std::vector<BodyMember> epilogueOf(const Op &O) {
+std::vector<BodyMember> epilogueOf(const Op &O) {
   unsigned NumInputs = 0;
   std::vector<BodyMember> Members;
   if (const std::string *Body = bodyOf(O, NumInputs)) {
@@ -217,7 +144,7 @@ static std::vector<BodyMember> epilogueOf(const Op &O) {
 /// The stride along the channels of conv2d \p O's epilogue input \p I
 /// (operand I + 1), which the fuse pass keeps constant along the images
 /// and pixels.
-static int64_t epilogueStride(const Op &O, unsigned I) {
+int64_t epilogueStride(const Op &O, unsigned I) {
   Shape St = broadcastStrides(O.Operands[I + 1]->type(), O.type().Dims);
   assert(St[0].Mul == 0 && St[2].Mul == 0 && St[3].Mul == 0 &&
          "conv2d epilogue inputs vary along the channels only");
@@ -311,8 +238,8 @@ static Value *at(Kernel &K, Type *T, Value *Base, Value *I, int64_t Stride) {
 
 /// The outputs o in [0, Out) that read inside an input of \p In elements,
 /// 0 <= o * Stride + Off < In, as [Lo, Hi) (Lo <= Hi).
-static std::pair<Value *, Value *>
-validRange(Kernel &K, Value *Off, int64_t Stride, int64_t In, int64_t Out) {
+std::pair<Value *, Value *> validRange(Kernel &K, Value *Off, int64_t Stride,
+                                       int64_t In, int64_t Out) {
   IRBuilder<> &B = K.B;
   Value *Zero = K.i64(0), *S = K.i64(Stride);
   // o >= ceil(-Off / Stride) when Off < 0 ...
@@ -386,64 +313,9 @@ static void zero(Kernel &K, Type *T, Value *Buf, Value *Begin, Value *End) {
   K.loop(Begin, End, K.i64(1), [&](Value *I) { K.store(K.fp(T, 0), Buf, I); });
 }
 
-namespace {
-/// Vectors along a row for im2col and col2im when the width stride is 1:
-/// VL lanes of the host's vector width, masked loads that read zeros (or
-/// nothing) for lanes outside the input, so padding needs no branch.
-struct RowVectors {
-  Kernel &K;
-  Type *T;
-  unsigned VL;
-  FixedVectorType *VT;
-  Value *Lanes; ///< <0, 1, ..., VL - 1> in i32.
-  Align A;
-
-  RowVectors(Kernel &K, Type *T)
-      : K(K), T(T), VL(std::max(1u, hostVectorBits() /
-                                        unsigned(T->getPrimitiveSizeInBits()))),
-        VT(FixedVectorType::get(T, VL)),
-        A(Align(T->getPrimitiveSizeInBits() / 8)) {
-    SmallVector<Constant *, 16> L;
-    for (unsigned I = 0; I < VL; ++I)
-      L.push_back(K.B.getInt32(I));
-    Lanes = ConstantVector::get(L);
-  }
-  /// The lanes i = \p I0 + lane with 0 <= i + \p Off < \p Size and i <
-  /// \p Limit (Off and the sizes small compile-time constants).
-  Value *mask(Value *I0, int64_t Off, int64_t Size, int64_t Limit) {
-    return mask(I0, K.i64(Off), Size, Limit);
-  }
-  /// The same for an offset \p Off known at run time only.
-  Value *mask(Value *I0, Value *Off, int64_t Size, int64_t Limit) {
-    IRBuilder<> &B = K.B;
-    Value *I = B.CreateAdd(
-        B.CreateVectorSplat(VL, B.CreateTrunc(I0, B.getInt32Ty())), Lanes);
-    Value *In = B.CreateICmpULT(
-        B.CreateAdd(
-            I, B.CreateVectorSplat(VL, B.CreateTrunc(Off, B.getInt32Ty()))),
-        B.CreateVectorSplat(VL, B.getInt32(Size)));
-    auto *C = dyn_cast<ConstantInt>(Off);
-    if (C && C->isZero() && Size <= Limit)
-      return In;
-    return B.CreateAnd(
-        In, B.CreateICmpULT(I, B.CreateVectorSplat(VL, B.getInt32(Limit))));
-  }
-  /// The address Base + Off (elements; may lie outside the buffer for
-  /// lanes a mask turns off, so no inbounds).
-  Value *ptr(Value *Base, Value *Off) { return K.B.CreateGEP(T, Base, Off); }
-  Value *load(Value *Base, Value *Off, Value *Mask) {
-    return K.B.CreateMaskedLoad(VT, ptr(Base, Off), A, Mask,
-                                Constant::getNullValue(VT));
-  }
-  void store(Value *V, Value *Base, Value *Off, Value *Mask) {
-    K.B.CreateMaskedStore(V, ptr(Base, Off), A, Mask);
-  }
-};
-} // namespace
-
 /// Whether im2col and col2im take the vector rows of RowVectors (width
 /// stride 1, and small enough for i32 lanes).
-static bool vectorRows(const ConvShape &S) {
+bool vectorRows(const ConvShape &S) {
   return S.G.Stride[1] == 1 && S.W + S.KW * S.G.Dilation[1] < (1 << 30);
 }
 
@@ -775,309 +647,6 @@ static void gemmGradWeight(Kernel &K, const ConvShape &S, Type *T) {
     K.loop(K.i64(DW), [&](Value *I) {
       K.store(K.B.CreateFAdd(K.load(T, K.Out, I), K.load(T, Part, I)), K.Out,
               I);
-    });
-  });
-}
-
-//===-- Direct weight gradient along the rows
-//------------------------------===//
-
-/// Vector registers of the host (32 with AVX-512, 16 with AVX2).
-static unsigned vectorRegisters() { return hostVectorBits() >= 512 ? 32 : 16; }
-
-/// Output channels per block of the direct weight gradient: as many as
-/// keep a block's OB * KW accumulators, its KW input vectors and a dy
-/// vector within three quarters of the registers (the rest hold addresses
-/// and masks: with all of them, OB = 5 for KW = 5 spilled and ran the TF
-/// CNN's first layer 1.7x slower than OB = 3), balanced over the blocks;
-/// 1 with groups (the channels of a block then read the same input
-/// channels).
-static int64_t rowsBlock(const ConvShape &S) {
-  int64_t Max = (int64_t(vectorRegisters()) * 3 / 4 - S.KW - 2) / S.KW;
-  if (S.G.Groups != 1 || Max <= 1)
-    return 1;
-  int64_t Blocks = (S.O + Max - 1) / Max;
-  return (S.O + Blocks - 1) / Blocks;
-}
-
-/// Vector multiply-adds of the direct weight gradient per image: one per
-/// (o, c, kh, kw, oh, vector of the output row).
-static int64_t directRowsCost(const ConvShape &S, unsigned VL) {
-  return S.O * S.Cg * S.KH * S.KW * S.OH * ((S.OW + VL - 1) / VL);
-}
-
-/// Those of the GEMM path per image (the transposed or plain product with
-/// its register tiles rounded up, the packing of its transposed operand
-/// and im2col), for choosing between the two.
-static int64_t gemmCost(const ConvShape &S, unsigned VL) {
-  int64_t Kcg = S.rowsPerGroup(), P = S.pixels(), MR = VL >= 16 ? 8 : 6;
-  auto Up = [](int64_t A, int64_t B) { return (A + B - 1) / B * B; };
-  int64_t M = S.Og < Kcg ? Kcg : S.Og, N = S.Og < Kcg ? S.Og : Kcg;
-  int64_t NR = N <= VL ? VL : 2 * VL;
-  int64_t Fma = Up(M, MR) * P * (Up(N, NR) / VL);
-  return S.G.Groups * (Fma + Up(N, NR) * P) + S.colsElts() * 2 / VL;
-}
-
-/// Whether the weight gradient takes the direct rows kernel: width stride
-/// 1 and cheaper than the GEMM path (few channels, e.g. a first layer's
-/// single input channel), counting each of the kernel's loads as half a
-/// multiply-add: KW + OB loads per OB * KW multiply-adds, the blocks
-/// rounded up to whole ones.
-static bool directRows(const ConvShape &S, int64_t EltBytes) {
-  unsigned VL = std::max<unsigned>(1, hostVectorBits() / 8 / EltBytes);
-  if (!vectorRows(S) || convPathForTesting() != ConvPath::Auto)
-    return vectorRows(S) && convPathForTesting() == ConvPath::Direct;
-  int64_t OB = rowsBlock(S), Blocks = (S.O + OB - 1) / OB;
-  int64_t Fma = directRowsCost(S, VL) / S.O * Blocks * OB;
-  return 2 * Fma + Fma * (S.KW + OB) / (OB * S.KW) < 2 * gemmCost(S, VL);
-}
-
-namespace {
-/// The direct weight gradient's accumulation for one block of output
-/// channels and one (input channel, kernel row): emitted by the members
-/// below into one task's kernel.
-struct RowsBlock {
-  Kernel &K;
-  const ConvShape &S;
-  RowVectors &RV;
-  std::vector<Value *> Ocs; ///< The block's channels (duplicates clamped).
-  Value *XPlane, *IhOff;    ///< Input plane of image 0; row offset of kh.
-  std::vector<Value *> Acc; ///< OB x KW vector accumulators.
-
-  /// Acc[b][kw] += dy[o_b] * x(kw) over the vectors of output row \p Oh
-  /// of image \p Img, the row loop unrolled when it is short.
-  void row(Value *Img, Value *Oh) {
-    IRBuilder<> &B = K.B;
-    Value *Ih = B.CreateAdd(B.CreateMul(Oh, K.i64(S.G.Stride[0])), IhOff);
-    Value *XRow = K.madd(K.madd(XPlane, Img, K.i64(S.image())), Ih, K.i64(S.W));
-    std::vector<Value *> DYRow;
-    for (Value *Oc : Ocs)
-      DYRow.push_back(
-          K.madd(B.CreateMul(K.madd(Oc, Img, K.i64(S.O)), K.i64(S.pixels())),
-                 Oh, K.i64(S.OW)));
-    auto Vector = [&](Value *Ow) {
-      std::vector<Value *> X;
-      for (int64_t Kw = 0; Kw < S.KW; ++Kw) {
-        int64_t IwOff = Kw * S.G.Dilation[1] - S.G.Padding[2];
-        X.push_back(RV.load(K.In[1], B.CreateAdd(K.add(XRow, Ow), K.i64(IwOff)),
-                            RV.mask(Ow, IwOff, S.W, S.OW)));
-      }
-      Value *DYMask = RV.mask(Ow, int64_t(0), S.OW, S.OW);
-      for (size_t Ob = 0; Ob < Ocs.size(); ++Ob) {
-        Value *DY = RV.load(K.In[0], K.add(DYRow[Ob], Ow), DYMask);
-        for (int64_t Kw = 0; Kw < S.KW; ++Kw) {
-          Value *&A = Acc[Ob * S.KW + Kw];
-          K.write(A, K.intrinsic(Intrinsic::fmuladd,
-                                 {DY, X[Kw], K.read(RV.VT, A)}));
-        }
-      }
-    };
-    int64_t Vectors = (S.OW + RV.VL - 1) / RV.VL;
-    if (Vectors <= 4) { // Constant masks.
-      for (int64_t V = 0; V < Vectors; ++V)
-        Vector(K.i64(V * RV.VL));
-      return;
-    }
-    K.loop(K.i64(0), K.i64(S.OW), K.i64(RV.VL), Vector);
-  }
-};
-} // namespace
-
-/// dw[o, c, kh, kw] = sum over images n and output rows oh (the tap row
-/// inside) of dy[n, o, oh, :] . x[n, g c, ih, IwOff(kw) + :], in vectors
-/// along the output row: per (o, c, kh), KW vector accumulators summed in
-/// a fixed order and reduced at the end. A block of OB output channels
-/// shares the input vectors (rowsBlock); the last block's channels past O
-/// repeat channel O - 1, which computes and stores the same values twice.
-/// Tasks over the blocks.
-static void directGradWeightRows(Kernel &K, const ConvShape &S, Type *T) {
-  int64_t OB = rowsBlock(S), Blocks = (S.O + OB - 1) / OB;
-  Value *NTasks = K.taskCount(K.get(S.work()), kConvGrain, K.i64(Blocks));
-  K.parallel(NTasks, [&](Kernel &Tk, Value *Task, Value *Count,
-                         ArrayRef<Value *>) {
-    IRBuilder<> &B = Tk.B;
-    RowVectors RV(Tk, T);
-    Value *Zero = Constant::getNullValue(RV.VT);
-    auto [Lo, Hi] = Tk.taskRange(Task, Count, Tk.i64(Blocks), 1);
-    Tk.loop(Lo, Hi, Tk.i64(1), [&](Value *Blk) {
-      RowsBlock R{Tk, S, RV, {}, nullptr, nullptr, {}};
-      for (int64_t Ob = 0; Ob < OB; ++Ob)
-        R.Ocs.push_back(
-            Tk.min(Tk.madd(Tk.i64(Ob), Blk, Tk.i64(OB)), Tk.i64(S.O - 1)));
-      Value *XCh0 =
-          B.CreateMul(B.CreateUDiv(R.Ocs[0], Tk.i64(S.Og)), Tk.i64(S.Cg));
-      Tk.loop(Tk.i64(S.Cg), [&](Value *Ch) {
-        R.XPlane = B.CreateMul(Tk.add(XCh0, Ch), Tk.i64(S.H * S.W));
-        Tk.loop(Tk.i64(S.KH), [&](Value *Kh) {
-          R.IhOff = B.CreateSub(B.CreateMul(Kh, Tk.i64(S.G.Dilation[0])),
-                                Tk.i64(S.G.Padding[0]));
-          // Not a structured binding: the lambdas below capture it.
-          std::pair<Value *, Value *> OhR =
-              validRange(Tk, R.IhOff, S.G.Stride[0], S.H, S.OH);
-          R.Acc.clear();
-          for (int64_t I = 0; I < OB * S.KW; ++I)
-            R.Acc.push_back(Tk.var(Zero));
-          Tk.loop(Tk.get(S.N), [&](Value *Img) {
-            Tk.loop(OhR.first, OhR.second, Tk.i64(1),
-                    [&](Value *Oh) { R.row(Img, Oh); });
-          });
-          // dw[o, c, kh, :] at ((o Cg + c) KH + kh) KW.
-          for (int64_t Ob = 0; Ob < OB; ++Ob) {
-            Value *WRow = B.CreateMul(
-                Tk.madd(Kh, Tk.madd(Ch, R.Ocs[Ob], Tk.i64(S.Cg)), Tk.i64(S.KH)),
-                Tk.i64(S.KW));
-            for (int64_t Kw = 0; Kw < S.KW; ++Kw)
-              Tk.store(B.CreateFAddReduce(
-                           Tk.fp(T, 0), Tk.read(RV.VT, R.Acc[Ob * S.KW + Kw])),
-                       Tk.Out, Tk.add(WRow, Tk.i64(Kw)));
-          }
-        });
-      });
-    });
-  });
-}
-
-//===-- Direct conv2d along the rows --------------------------------------===//
-
-namespace {
-/// The direct conv2d along the output rows: NV vectors of VL output
-/// columns cover a row, and a block of OB output channels keeps OB * NV
-/// vector accumulators, which each input vector (one per tap and vector,
-/// loaded once) and each broadcast weight feed.
-struct FwdRows {
-  unsigned VL;
-  int64_t NV, OB, Blocks;
-
-  FwdRows(const ConvShape &S, unsigned VL) : VL(VL) {
-    NV = (S.OW + VL - 1) / VL;
-    // Within three quarters of the registers (see rowsBlock): the
-    // accumulators, the row's input vectors and a broadcast weight.
-    int64_t Max = (int64_t(vectorRegisters()) * 3 / 4 - 1 - NV) / NV;
-    OB = 0;
-    if (Max < 1)
-      return;
-    Blocks = (S.O + Max - 1) / Max;
-    OB = (S.O + Blocks - 1) / Blocks;
-  }
-  /// Whether the kernel applies: width stride 1, one group, a row of at
-  /// most four vectors (unrolled, with constant masks).
-  bool applies(const ConvShape &S) const {
-    return vectorRows(S) && S.G.Groups == 1 && NV <= 4 && OB >= 1;
-  }
-  /// Multiply-adds per image, plus half of the loads (NV + OB per OB * NV
-  /// multiply-adds).
-  int64_t cost(const ConvShape &S) const {
-    int64_t Fma = Blocks * OB * S.rowsPerGroup() * S.OH * NV;
-    return Fma + Fma * (NV + OB) / (2 * OB * NV);
-  }
-};
-} // namespace
-
-/// The GEMM path's cost per image on the same scale: its multiply-adds
-/// with the register tiles rounded up, half of their loads (MR broadcasts
-/// and NV vectors per MR * NV), im2col, and an epilogue applied after the
-/// product, element by element.
-static int64_t gemmFwdCost(const ConvShape &S, unsigned VL, bool Epilogue) {
-  int64_t MR = VL >= 16 ? 8 : 6, P = S.pixels();
-  int64_t NV = P <= VL ? 1 : 2;
-  auto Up = [](int64_t A, int64_t B) { return (A + B - 1) / B * B; };
-  int64_t Fma = Up(S.Og, MR) * S.rowsPerGroup() * Up(P, NV * VL) / VL;
-  return S.G.Groups * (Fma + Fma * (MR + NV) / (2 * MR * NV)) +
-         S.colsElts() * 2 / VL + (Epilogue ? S.O * P : 0);
-}
-
-/// Whether conv2d takes the direct rows kernel: forced by the tests' path,
-/// else when it costs less than the GEMM path (few input channels, e.g.
-/// LeNet's 1 -> 6 first layer, whose product has 6 rows of a tile of 8
-/// and 25 multiply-adds per output).
-static bool directFwdRows(const Op &O, const ConvShape &S, int64_t EltBytes) {
-  unsigned VL = std::max<unsigned>(1, hostVectorBits() / 8 / EltBytes);
-  FwdRows R(S, VL);
-  if (!R.applies(S) || convPathForTesting() != ConvPath::Auto)
-    return R.applies(S) && convPathForTesting() == ConvPath::Direct;
-  return R.cost(S) < gemmFwdCost(S, VL, !epilogueOf(O).empty());
-}
-
-/// conv2d along the output rows: per image, block of OB output channels
-/// (the last block's channels past O repeat channel O - 1) and output row,
-/// acc[b][v] = the sum over input channels c, the kernel rows kh inside
-/// the input and the kernel columns kw of w[o_b, c, kh, kw] * x vector v
-/// shifted by kw (zeros in the padding), in the order of im2col's rows,
-/// then the epilogue and a masked store per vector. Tasks over (image,
-/// block) pairs.
-static void directConv2dRows(Kernel &K, const Op &O, const ConvShape &S,
-                             Type *T) {
-  std::vector<BodyMember> Epi = epilogueOf(O);
-  unsigned VL =
-      std::max(1u, hostVectorBits() / unsigned(T->getPrimitiveSizeInBits()));
-  FwdRows R(S, VL);
-  Extent Pairs = S.N * Extent{R.Blocks, 0};
-  Value *NTasks = K.taskCount(K.get(S.work()), kConvGrain, K.get(Pairs));
-  K.parallel(NTasks, [&](Kernel &Tk, Value *Task, Value *Count,
-                         ArrayRef<Value *>) {
-    IRBuilder<> &B = Tk.B;
-    RowVectors RV(Tk, T);
-    Value *Zero = Constant::getNullValue(RV.VT);
-    auto [Lo, Hi] = Tk.taskRange(Task, Count, Tk.get(Pairs), 1);
-    Tk.loop(Lo, Hi, Tk.i64(1), [&](Value *Pair) {
-      Value *Img = B.CreateUDiv(Pair, Tk.i64(R.Blocks), "img");
-      Value *Blk = B.CreateURem(Pair, Tk.i64(R.Blocks), "blk");
-      std::vector<Value *> Ocs;
-      for (int64_t Ob = 0; Ob < R.OB; ++Ob)
-        Ocs.push_back(
-            Tk.min(Tk.madd(Tk.i64(Ob), Blk, Tk.i64(R.OB)), Tk.i64(S.O - 1)));
-      Tk.loop(Tk.i64(S.OH), [&](Value *Oh) {
-        std::vector<Value *> Acc;
-        for (int64_t I = 0; I < R.OB * R.NV; ++I)
-          Acc.push_back(Tk.var(Zero));
-        TapRange TR = tapRange(Tk, S.G, 0, Oh, S.H, S.KH);
-        Tk.loop(Tk.i64(S.C), [&](Value *Ch) {
-          Value *XPlane = Tk.madd(Ch, Img, Tk.i64(S.C));
-          Tk.loop(TR.Lo, TR.Hi, Tk.i64(1), [&](Value *Kh) {
-            Value *Ih = B.CreateNSWAdd(
-                TR.Start, B.CreateNSWMul(Kh, Tk.i64(S.G.Dilation[0])));
-            Value *XRow =
-                B.CreateMul(Tk.madd(Ih, XPlane, Tk.i64(S.H)), Tk.i64(S.W));
-            for (int64_t Kw = 0; Kw < S.KW; ++Kw) {
-              int64_t IwOff = Kw * S.G.Dilation[1] - S.G.Padding[2];
-              std::vector<Value *> X;
-              for (int64_t V = 0; V < R.NV; ++V)
-                X.push_back(RV.load(Tk.In[0],
-                                    B.CreateAdd(XRow, Tk.i64(V * VL + IwOff)),
-                                    RV.mask(Tk.i64(V * VL), IwOff, S.W, S.OW)));
-              for (int64_t Ob = 0; Ob < R.OB; ++Ob) {
-                Value *WOff =
-                    Tk.madd(Tk.i64(Kw),
-                            Tk.madd(Kh, Tk.madd(Ch, Ocs[Ob], Tk.i64(S.C)),
-                                    Tk.i64(S.KH)),
-                            Tk.i64(S.KW));
-                Value *Wv = B.CreateVectorSplat(VL, Tk.load(T, Tk.In[1], WOff));
-                for (int64_t V = 0; V < R.NV; ++V) {
-                  Value *&A = Acc[Ob * R.NV + V];
-                  Tk.write(A, Tk.intrinsic(Intrinsic::fmuladd,
-                                           {Wv, X[V], Tk.read(RV.VT, A)}));
-                }
-              }
-            }
-          });
-        });
-        for (int64_t Ob = 0; Ob < R.OB; ++Ob) {
-          Value *YRow =
-              Tk.madd(Oh, Tk.madd(Ocs[Ob], Img, Tk.i64(S.O)), Tk.i64(S.OH));
-          for (int64_t V = 0; V < R.NV; ++V) {
-            Value *Y = Tk.read(RV.VT, Acc[Ob * R.NV + V]);
-            if (!Epi.empty())
-              Y = emitBody(Tk, Epi, [&](unsigned I) {
-                if (!I)
-                  return Y;
-                Value *Off = B.CreateMul(Ocs[Ob], Tk.i64(epilogueStride(O, I)));
-                return B.CreateVectorSplat(VL, Tk.load(T, Tk.In[I + 1], Off));
-              });
-            RV.store(Y, Tk.Out, Tk.madd(Tk.i64(V * VL), YRow, Tk.i64(S.OW)),
-                     RV.mask(Tk.i64(V * VL), int64_t(0), S.OW, S.OW));
-          }
-        }
-      });
     });
   });
 }
