@@ -10,7 +10,7 @@
 /// of the Cg input channels of o's group. Per image, the im2col matrix
 /// cols[Kc, P] (Kc = C * KH * KW rows k = (c, kh, kw), P = OH * OW columns;
 /// zeros for taps in the padding) turns each group's convolution into a
-/// product on the register-tiled GEMM of MatMul.cpp (Gemm.h):
+/// product on the register-tiled GEMM of GemmTiles.cpp (Gemm.h):
 ///
 ///   conv2d              y_g[Og, P]  = w_g[Og, Kcg] cols_g[Kcg, P]
 ///                       (the fuse pass's epilogue applied in the tile)

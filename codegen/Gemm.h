@@ -1,11 +1,12 @@
-//===- Gemm.h - The register-tiled GEMM for other kernels -------*- C++ -*-===//
+//===- Gemm.h - The 2-D product for matmul and convolutions -----*- C++ -*-===//
 ///
-/// Internal to codegen. The 2-D product of MatMul.cpp (class Gemm there:
-/// register tiles, packed B panels, K blocks, epilogues) as a building block
-/// for other kernels: the convolutions (Conv.cpp) run one product per image
-/// and group on their weights and im2col buffers. Operands are row-major
-/// with their natural leading dimensions: A[M, K] (or [K, M] when TA),
-/// B[K, N] (or [N, K] when TB), C[M, N].
+/// Internal to codegen. The 2-D product of GemmTiles.cpp (class Gemm there:
+/// register tiles, packed B panels, K blocks, epilogues), called directly or
+/// through the kernel library (GemmLibrary.cpp), as the building block of
+/// matmul (MatMul.cpp) and of the convolutions (Conv.cpp), which run one
+/// product per image and group on their weights and im2col buffers. Operands
+/// are row-major with their natural leading dimensions: A[M, K] (or [K, M] when
+/// TA), B[K, N] (or [N, K] when TB), C[M, N].
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_CODEGEN_GEMM_H
@@ -51,6 +52,28 @@ struct GemmArgs {
 /// is one, else the product's own code.
 void gemm(Kernel &K, const GemmArgs &G);
 
+/// Emits the product \p G with its own register tiles (GemmTiles.cpp),
+/// never a library call: what gemm() falls back on, and what the library's
+/// variants are generated from.
+void emitTiles(Kernel &K, const GemmArgs &G);
+
+/// The register tile: MR rows by NV vectors of VL elements, and MC, the
+/// rows per M block of the packed path (a multiple of MR).
+struct TileShape {
+  unsigned VL, MR, NV;
+  int64_t MC;
+  unsigned NR() const { return NV * VL; }
+};
+/// The tile \p G's product runs with on the JIT's target.
+TileShape tileShape(const GemmArgs &G);
+
+/// Whether the feature list \p Features (`+avx2,-avx512f,...`) enables
+/// \p F.
+bool hasFeature(llvm::StringRef Features, llvm::StringRef F);
+/// Whether \p Features enable AVX-512F, directly or through a feature that
+/// implies it (ADJ_CPU=x86-64-v4 lists only those).
+bool hasAVX512F(llvm::StringRef Features);
+
 /// The kernel library's variants (codegen/KernelLib.def): which one a
 /// target runs, none when it lacks AVX2 and FMA or ADJ_NO_KERNLIB=1 asks
 /// for per-shape kernels, and always none in a build without the library.
@@ -65,7 +88,7 @@ std::string libraryGemmName(KernelIsa Isa, bool F64, bool TA, bool TB,
                             unsigned NV, bool Accumulate);
 /// Defines the library GEMM of that name for the target's ISA in \p M (the
 /// generator, codegen/kernlib): every size, and the block of C, read at run
-/// time from a struct (see MatMul.cpp), C computed as by gemm().
+/// time from a struct (see GemmLibrary.cpp), C computed as by gemm().
 void emitLibraryGemm(llvm::Module &M, KernelIsa Isa, bool F64, bool TA, bool TB,
                      unsigned NV, bool Accumulate);
 

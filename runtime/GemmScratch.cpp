@@ -3,7 +3,7 @@
 /// \file
 /// adj_rt_gemm_scratch hands a GEMM (generated code or the kernel library)
 /// a buffer to copy a slab of its B operand into (KC x NC, 2 MiB, packed
-/// once per K block and read by every M block's register tiles; MatMul.cpp):
+/// once per K block and read by every M block's register tiles; GemmTiles.cpp):
 /// one per thread, kept for the thread's lifetime and grown when a call asks
 /// for more. The buffer is 2 MiB aligned and advised as a transparent huge
 /// page, so the slab sits on one TLB entry and never on the caller's 4 KiB

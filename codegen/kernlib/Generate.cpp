@@ -2,7 +2,7 @@
 ///
 /// `adj-kernlib-gen ISA OUT.o`, run by the build: defines every GEMM of
 /// codegen/KernelLib.def for ISA (avx512 or avx2) with the code generator
-/// the JIT uses (emitLibraryGemm, MatMul.cpp) and compiles them at O2 to
+/// the JIT uses (emitLibraryGemm, GemmLibrary.cpp) and compiles them at O2 to
 /// the object file OUT.o, which the build archives into adjoint_rt. The
 /// target is x86-64-v4 (AVX-512F/BW/CD/DQ/VL) or x86-64-v3 (AVX2, FMA),
 /// tuned for Sapphire Rapids or Zen 3; the output depends on neither the
