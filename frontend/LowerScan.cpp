@@ -367,12 +367,25 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   // transposed ids (the batch-first gather is then dead unless used again).
   std::vector<int64_t> Swap{1, 0, 2};
   const Op *XD = X->Def;
-  Value *XT = XD && XD->Kind == OpKind::Embedding
-                  ? emit(OpKind::Embedding,
-                         {XD->Operands[0],
-                          emit(OpKind::Transpose, {XD->Operands[1]},
-                               {{"perm", std::vector<int64_t>{1, 0}}}, L)},
-                         XD->Attributes, L)
+  bool Gathered = XD && XD->Kind == OpKind::Embedding;
+  Value *IdsT = Gathered ? emit(OpKind::Transpose, {XD->Operands[1]},
+                                {{"perm", std::vector<int64_t>{1, 0}}}, L)
+                         : nullptr;
+  // With x = embedding(table, ids) and a table of at most 4 * T rows (a
+  // byte or character vocabulary), the input projection is taken of the
+  // table instead of the tokens: embedding(table, ids) @ w^T + b =
+  // embedding(table @ w^T + b, ids), V rows projected instead of N * T,
+  // and the loop's sequences gathered from the projected table. The
+  // adjoint then accumulates the gates' adjoints into V rows
+  // (embedding_grad) and its weight and table gradients are [V, ...]
+  // products, not [N * T, ...] ones.
+  Value *Table = Gathered ? XD->Operands[0] : nullptr;
+  bool ProjectTable = Table && Table->Type.rank() == 2 &&
+                      Table->Type.Dims[0] != kBatch &&
+                      Table->Type.Dims[0] <= 4 * T;
+  Value *XT = ProjectTable ? nullptr
+              : Gathered
+                  ? emit(OpKind::Embedding, {Table, IdsT}, XD->Attributes, L)
                   : emit(OpKind::Transpose, {X}, {{"perm", Swap}}, L);
   // Each gate has its own projections, so that the gate math reads its
   // pre-activations where the matmuls leave them: one [N, G] product per
@@ -397,10 +410,22 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   for (unsigned K = 0; K < NG; ++K) {
     Value *XP = emit(
         OpKind::MatMul,
-        {XT, emit(OpKind::Transpose, {GateRows(Wih, K)}, {{"perm", Swap2}}, L)},
+        {ProjectTable ? Table : XT,
+         emit(OpKind::Transpose, {GateRows(Wih, K)}, {{"perm", Swap2}}, L)},
         {}, L);
-    if (Bih)
-      XP = emit(OpKind::Add, {XP, GateRows(Bih, K)}, {}, L);
+    // b_hh_k joins b_ih_k outside the loop where the cell adds it to the
+    // pre-activation as is (every gate but the GRU's n, whose b_hn is
+    // scaled by r): the loop then has one bias add less per gate, and the
+    // adjoint one bias gradient per gate, shared by b_ih_k and b_hh_k.
+    bool BhhInLoop = Bhh && Bi.Kind == BuiltinKind::Gru && K == 2;
+    Value *Bias = Bih ? GateRows(Bih, K) : nullptr;
+    if (Bhh && !BhhInLoop)
+      Bias = Bias ? emit(OpKind::Add, {Bias, GateRows(Bhh, K)}, {}, L)
+                  : GateRows(Bhh, K);
+    if (Bias)
+      XP = emit(OpKind::Add, {XP, Bias}, {}, L);
+    if (ProjectTable)
+      XP = emit(OpKind::Embedding, {XP, IdsT}, XD->Attributes, L);
     // w_hh_k is transposed once, before the loop, to w_hh_k^T [H, H]:
     // every step's h @ w_hh_k^T then reads it in place as a plain [K, N]
     // operand, where a transposed one is repacked into panels by each
@@ -412,11 +437,10 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
       return std::nullopt;
     XPs.push_back(XP);
     WhhTs.push_back(WhhT);
-    if (Bhh)
-      Bhhs.push_back(GateRows(Bhh, K));
+    Bhhs.push_back(BhhInLoop ? GateRows(Bhh, K) : nullptr);
   }
 
-  // The loop body: (h[, c], xp_k..., w_hk_t..., b_hk...) -> (h'[, c']).
+  // The loop body: (h[, c], xp_k..., w_hk_t...[, b_hn]) -> (h'[, c']).
   static const char *const GateNames[] = {"i", "f", "g", "o"};
   static const char *const GruNames[] = {"r", "z", "n"};
   auto GateName = [&](const char *Pre, unsigned K, const char *Post) {
@@ -438,10 +462,11 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
     HP.push_back(BB.create(OpKind::MatMul,
                            {Hb, Body->addArg(GateName("w_h", K, "_t"),
                                              WhhTs[K]->Type, ArgRole::Input)}));
-  for (unsigned K = 0; K < Bhhs.size(); ++K)
-    HP[K] = BB.create(OpKind::Add,
-                      {HP[K], Body->addArg(GateName("b_h", K, ""),
-                                           Bhhs[K]->Type, ArgRole::Input)});
+  for (unsigned K = 0; K < NG; ++K)
+    if (Bhhs[K])
+      HP[K] = BB.create(OpKind::Add,
+                        {HP[K], Body->addArg(GateName("b_h", K, ""),
+                                             Bhhs[K]->Type, ArgRole::Input)});
   auto Sigmoid = [&](Value *V) { return BB.create(OpKind::Sigmoid, {V}); };
   auto Tanh = [&](Value *V) { return BB.create(OpKind::Tanh, {V}); };
   auto Mul = [&](Value *P, Value *Q) { return BB.create(OpKind::Mul, {P, Q}); };
@@ -471,7 +496,9 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   if (Lstm)
     Init.push_back(C0);
   std::vector<Value *> Caps = WhhTs;
-  Caps.insert(Caps.end(), Bhhs.begin(), Bhhs.end());
+  for (Value *V : Bhhs)
+    if (V)
+      Caps.push_back(V);
   Lowered R = emitScanOps(*Body, Init, XPs, Caps, 0, T, L);
   if (!R)
     return std::nullopt;
