@@ -371,18 +371,21 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   Value *IdsT = Gathered ? emit(OpKind::Transpose, {XD->Operands[1]},
                                 {{"perm", std::vector<int64_t>{1, 0}}}, L)
                          : nullptr;
-  // With x = embedding(table, ids) and a table of at most 4 * T rows (a
-  // byte or character vocabulary), the input projection is taken of the
-  // table instead of the tokens: embedding(table, ids) @ w^T + b =
-  // embedding(table @ w^T + b, ids), V rows projected instead of N * T,
-  // and the loop's sequences gathered from the projected table. The
-  // adjoint then accumulates the gates' adjoints into V rows
-  // (embedding_grad) and its weight and table gradients are [V, ...]
-  // products, not [N * T, ...] ones.
+  // With x = embedding(table, ids) and a table of at most
+  // kMaxProjectedRows rows (a byte or character vocabulary), the input
+  // projection is taken of the table instead of the tokens:
+  // embedding(table, ids) @ w^T + b = embedding(table @ w^T + b, ids), V
+  // rows projected instead of N * T, and the loop's sequences gathered from
+  // the projected table. The adjoint then accumulates the gates' adjoints
+  // into V rows (embedding_grad) and its weight and table gradients are
+  // [V, ...] products, not [N * T, ...] ones. The bound is a constant, not
+  // a multiple of T, so that the program does not change with T (a batch
+  // of 32 windows of 16 tokens already has 512).
+  constexpr int64_t kMaxProjectedRows = 512;
   Value *Table = Gathered ? XD->Operands[0] : nullptr;
   bool ProjectTable = Table && Table->Type.rank() == 2 &&
                       Table->Type.Dims[0] != kBatch &&
-                      Table->Type.Dims[0] <= 4 * T;
+                      Table->Type.Dims[0] <= kMaxProjectedRows;
   Value *XT = ProjectTable ? nullptr
               : Gathered
                   ? emit(OpKind::Embedding, {Table, IdsT}, XD->Attributes, L)
