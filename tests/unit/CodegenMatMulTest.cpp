@@ -169,6 +169,14 @@ TEST(Codegen, MatMulSlabsAndPowerOfTwoStrides) {
   checkEveryTransposeVariant({{130, 512, 2100}, {300, 2048, 140}}, "ms", 5);
 }
 
+TEST(Codegen, MatMulLongKBlocks) {
+  // More rows than one M block (256 or 168) take K blocks of 512, whose
+  // slabs hold 1024 columns of f32 (512 of f64): K = 520 is a long block
+  // and a short one, N = 1040 spans two or three slabs with a masked last
+  // tile, 264 rows end in a partial M block; every transpose variant.
+  checkEveryTransposeVariant({{264, 520, 1040}}, "mk", 11);
+}
+
 TEST(Codegen, BatchedMatMul) {
   // Leading dims broadcast as in NumPy: a 2-D operand against a batched
   // one, batched against batched (the batch dim in both), size-1 leading
