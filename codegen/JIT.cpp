@@ -720,19 +720,25 @@ Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
     return createStringError(inconvertibleErrorCode(),
                              "jit: one tiered module per JIT");
   auto Start = std::chrono::steady_clock::now();
-  std::vector<std::string> Defined;
-  auto Modules = splitForCompile(std::move(M), std::move(Ctx), Key, Defined);
-  if (!Modules)
-    return Modules.takeError();
-  {
-    std::lock_guard<std::mutex> Lock(PartMu);
-    PartIndex.clear();
-  }
   Optimised = OptimisedStats();
+  // Splits, compiles and links the quick tier.
+  auto QuickTier = [this, Key, Start](std::unique_ptr<llvm::Module> M,
+                                      std::unique_ptr<LLVMContext> Ctx,
+                                      std::vector<std::string> &Bitcode,
+                                      std::vector<std::string> &Mangled) {
+    std::vector<std::string> Defined;
+    auto Modules = splitForCompile(std::move(M), std::move(Ctx), Key, Defined);
+    if (!Modules)
+      return Modules.takeError();
+    {
+      std::lock_guard<std::mutex> Lock(PartMu);
+      PartIndex.clear();
+    }
+    return linkQuick(std::move(*Modules), Defined, Start, Bitcode, Mangled);
+  };
   if (!OnQuick) {
     std::vector<std::string> Bitcode, Mangled;
-    if (Error E =
-            linkQuick(std::move(*Modules), Defined, Start, Bitcode, Mangled))
+    if (Error E = QuickTier(std::move(M), std::move(Ctx), Bitcode, Mangled))
       return E;
     Background = std::thread([this, Bitcode = std::move(Bitcode),
                               Mangled = std::move(Mangled), Key,
@@ -741,15 +747,14 @@ Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
     });
     return Error::success();
   }
-  // Deferred: the quick tier too is compiled on the background thread,
-  // which then goes on with the optimised tier.
-  Background = std::thread([this, Parts = std::move(*Modules),
-                            Defined = std::move(Defined), Start, Key,
+  // Deferred: the split and the quick tier too are on the background
+  // thread, which then goes on with the optimised tier.
+  Background = std::thread([this, QuickTier, M = std::move(M),
+                            Ctx = std::move(Ctx), Key,
                             OnOptimised = std::move(OnOptimised),
                             OnQuick = std::move(OnQuick)]() mutable {
     std::vector<std::string> Bitcode, Mangled;
-    if (Error E =
-            linkQuick(std::move(Parts), Defined, Start, Bitcode, Mangled)) {
+    if (Error E = QuickTier(std::move(M), std::move(Ctx), Bitcode, Mangled)) {
       Optimised.Error = toString(std::move(E));
       OnQuick(Optimised.Error);
       if (OnOptimised)

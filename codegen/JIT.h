@@ -146,8 +146,8 @@ public:
   /// or with false after a failure (the quick code stays valid and
   /// computes the same; optimisedStats() says why).
   ///
-  /// With \p OnQuick, the quick tier is deferred: the call returns once the
-  /// module is split, and the background thread compiles and links the
+  /// With \p OnQuick, the quick tier is deferred: the call returns at once,
+  /// and the background thread splits the module, compiles and links the
   /// quick code, calls \p OnQuick (with "" once lookupQuick works, else
   /// with why it failed, and then OnOptimised with false), and goes on with
   /// the optimised code. The caller does other work meanwhile (the runtime
