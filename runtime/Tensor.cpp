@@ -175,28 +175,14 @@ int checkDestination(const std::string &name, adj_rt_dtype dtype,
 /// largest magnitude of their type times |scale| (computed in double, as
 /// convertWith does) overflows \p dtype.
 static bool mayBeNonFinite(ElemType src, adj_rt_dtype dtype, double scale) {
-  double maxAbs;
-  switch (src) {
-  case ElemType::U8:
-    maxAbs = 255;
-    break;
-  case ElemType::I8:
-    maxAbs = 128;
-    break;
-  case ElemType::I16:
-    maxAbs = 32768;
-    break;
-  case ElemType::I32:
-    maxAbs = 2147483648.0;
-    break;
-  case ElemType::I64:
-    maxAbs = 9223372036854775808.0;
-    break;
-  default:
+  if (src == ElemType::F32 || src == ElemType::F64)
     return true;
-  }
+  // The largest magnitudes of U8, I8, I16, I32 and I64 (ElemType's order).
+  static const double MaxAbs[] = {255, 128, 32768, 2147483648.0,
+                                  9223372036854775808.0};
+  static_assert(int(ElemType::U8) == 0 && int(ElemType::I64) == 4);
   double limit = dtype == ADJ_RT_F32 ? double(FLT_MAX) : DBL_MAX;
-  return !(maxAbs * std::fabs(scale) < limit);
+  return !(MaxAbs[int(src)] * std::fabs(scale) < limit);
 }
 
 /// Asks for transparent huge pages for the 2 MiB-aligned part of a large
