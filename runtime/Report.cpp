@@ -169,5 +169,5 @@ extern "C" void adj_rt_note_quick_step(void) {
 }
 
 extern "C" void adj_rt_note_compile_seconds(double seconds) {
-  adj::rt::LateCompileNanos.store(int64_t(seconds * 1e9));
+  adj::rt::LateCompileNanos.store(seconds >= 0 ? int64_t(seconds * 1e9) : -1);
 }
