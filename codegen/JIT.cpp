@@ -713,25 +713,70 @@ void compileQuick(QuickPart &Q, int OptLevel) {
 Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
                            std::unique_ptr<LLVMContext> Ctx,
                            const std::string &Key,
-                           std::function<void(bool)> OnOptimised) {
+                           std::function<void(bool)> OnOptimised,
+                           std::function<void(const std::string &)> OnQuick) {
   waitForOptimised();
   if (Quick)
     return createStringError(inconvertibleErrorCode(),
                              "jit: one tiered module per JIT");
   auto Start = std::chrono::steady_clock::now();
-  std::vector<std::string> Defined;
-  auto Modules = splitForCompile(std::move(M), std::move(Ctx), Key, Defined);
-  if (!Modules)
-    return Modules.takeError();
-  {
-    std::lock_guard<std::mutex> Lock(PartMu);
-    PartIndex.clear();
+  Optimised = OptimisedStats();
+  // Splits, compiles and links the quick tier.
+  auto QuickTier = [this, Key, Start](std::unique_ptr<llvm::Module> M,
+                                      std::unique_ptr<LLVMContext> Ctx,
+                                      std::vector<std::string> &Bitcode,
+                                      std::vector<std::string> &Mangled) {
+    std::vector<std::string> Defined;
+    auto Modules = splitForCompile(std::move(M), std::move(Ctx), Key, Defined);
+    if (!Modules)
+      return Modules.takeError();
+    {
+      std::lock_guard<std::mutex> Lock(PartMu);
+      PartIndex.clear();
+    }
+    return linkQuick(std::move(*Modules), Defined, Start, Bitcode, Mangled);
+  };
+  if (!OnQuick) {
+    std::vector<std::string> Bitcode, Mangled;
+    if (Error E = QuickTier(std::move(M), std::move(Ctx), Bitcode, Mangled))
+      return E;
+    Background = std::thread([this, Bitcode = std::move(Bitcode),
+                              Mangled = std::move(Mangled), Key,
+                              OnOptimised = std::move(OnOptimised)] {
+      runOptimised(Bitcode, Mangled, Key, OnOptimised);
+    });
+    return Error::success();
   }
+  // Deferred: the split and the quick tier too are on the background
+  // thread, which then goes on with the optimised tier.
+  Background = std::thread([this, QuickTier, M = std::move(M),
+                            Ctx = std::move(Ctx), Key,
+                            OnOptimised = std::move(OnOptimised),
+                            OnQuick = std::move(OnQuick)]() mutable {
+    std::vector<std::string> Bitcode, Mangled;
+    if (Error E = QuickTier(std::move(M), std::move(Ctx), Bitcode, Mangled)) {
+      Optimised.Error = toString(std::move(E));
+      OnQuick(Optimised.Error);
+      if (OnOptimised)
+        OnOptimised(false);
+      return;
+    }
+    OnQuick("");
+    runOptimised(Bitcode, Mangled, Key, OnOptimised);
+  });
+  return Error::success();
+}
+
+Error JIT::linkQuick(std::vector<ModulePart> Modules,
+                     const std::vector<std::string> &Defined,
+                     std::chrono::steady_clock::time_point Start,
+                     std::vector<std::string> &Bitcode,
+                     std::vector<std::string> &Mangled) {
   // The quick tier: every part optimised and compiled at -O0, on threads of
   // their own (the calling thread takes the first).
-  std::vector<QuickPart> Parts(Modules->size());
+  std::vector<QuickPart> Parts(Modules.size());
   for (size_t P = 0; P < Parts.size(); ++P)
-    Parts[P].Part = std::move((*Modules)[P]);
+    Parts[P].Part = std::move(Modules[P]);
   {
     std::vector<std::thread> Threads;
     for (size_t P = 1; P < Parts.size(); ++P)
@@ -751,7 +796,6 @@ Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
   Quick = &*JD;
   if (Error E = defineRuntime(*Quick))
     return E;
-  std::vector<std::string> Bitcode;
   Stats.OptimizeSeconds = Stats.CodegenSeconds = 0;
   for (size_t P = 0; P < Parts.size(); ++P) {
     Stats.PartCPUSeconds[P] = Parts[P].CPUSeconds;
@@ -762,7 +806,7 @@ Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
       return E;
   }
   Parts.clear();
-  std::vector<std::string> Mangled = mangle(Defined);
+  Mangled = mangle(Defined);
   if (Error E = materialize(Mangled, Quick))
     return E;
   for (const std::string &N : Mangled)
@@ -770,27 +814,27 @@ Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
       QuickReleases.push_back(N);
   Stats.Tiered = true;
   Stats.CompileSeconds = secondsSince(Start);
-  // The optimised tier, in the background.
-  Optimised = OptimisedStats();
-  Background = std::thread([this, Bitcode = std::move(Bitcode),
-                            Mangled = std::move(Mangled), Key,
-                            OnOptimised = std::move(OnOptimised)] {
-    double CPU = threadCPUSeconds();
-    auto Begin = std::chrono::steady_clock::now();
-    Error E = compileOptimised(Bitcode, Mangled, Key);
-    Optimised.Seconds = secondsSince(Begin);
-    Optimised.CPUSeconds = threadCPUSeconds() - CPU;
-    Optimised.ReadyAt = std::chrono::duration<double>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
-    if (E)
-      Optimised.Error = toString(std::move(E));
-    else
-      Optimised.Done = true;
-    if (OnOptimised)
-      OnOptimised(Optimised.Done);
-  });
   return Error::success();
+}
+
+void JIT::runOptimised(const std::vector<std::string> &Bitcode,
+                       const std::vector<std::string> &Mangled,
+                       const std::string &Key,
+                       const std::function<void(bool)> &OnOptimised) {
+  double CPU = threadCPUSeconds();
+  auto Begin = std::chrono::steady_clock::now();
+  Error E = compileOptimised(Bitcode, Mangled, Key);
+  Optimised.Seconds = secondsSince(Begin);
+  Optimised.CPUSeconds = threadCPUSeconds() - CPU;
+  Optimised.ReadyAt = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  if (E)
+    Optimised.Error = toString(std::move(E));
+  else
+    Optimised.Done = true;
+  if (OnOptimised)
+    OnOptimised(Optimised.Done);
 }
 
 Error JIT::compileOptimised(const std::vector<std::string> &Bitcode,

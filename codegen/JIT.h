@@ -47,6 +47,7 @@
 #include "llvm/Support/Error.h"
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -144,10 +145,19 @@ public:
   /// thread once the optimised code is linked (lookupOptimised) with true,
   /// or with false after a failure (the quick code stays valid and
   /// computes the same; optimisedStats() says why).
-  llvm::Error addModuleTiered(std::unique_ptr<llvm::Module> M,
-                              std::unique_ptr<llvm::LLVMContext> Ctx,
-                              const std::string &Key,
-                              std::function<void(bool)> OnOptimised);
+  ///
+  /// With \p OnQuick, the quick tier is deferred: the call returns at once,
+  /// and the background thread splits the module, compiles and links the
+  /// quick code, calls \p OnQuick (with "" once lookupQuick works, else
+  /// with why it failed, and then OnOptimised with false), and goes on with
+  /// the optimised code. The caller does other work meanwhile (the runtime
+  /// loads the data); stats() is written by the background thread until
+  /// OnQuick.
+  llvm::Error
+  addModuleTiered(std::unique_ptr<llvm::Module> M,
+                  std::unique_ptr<llvm::LLVMContext> Ctx,
+                  const std::string &Key, std::function<void(bool)> OnOptimised,
+                  std::function<void(const std::string &)> OnQuick = nullptr);
   /// The address of the compiled function \p Name (compiling on first use);
   /// after addModuleTiered, the optimised code's (waiting for it).
   llvm::Expected<void *> lookup(const std::string &Name);
@@ -188,6 +198,19 @@ private:
                   std::unique_ptr<llvm::LLVMContext> Ctx,
                   const std::string &Key, std::vector<std::string> &Defined);
   std::vector<std::string> mangle(const std::vector<std::string> &Names);
+  /// The quick half of addModuleTiered: optimises \p Modules, compiles them
+  /// at -O0 (a thread each) into the Quick JITDylib and links them; their
+  /// optimised IR in \p Bitcode and the mangled \p Defined in \p Mangled.
+  llvm::Error linkQuick(std::vector<ModulePart> Modules,
+                        const std::vector<std::string> &Defined,
+                        std::chrono::steady_clock::time_point Start,
+                        std::vector<std::string> &Bitcode,
+                        std::vector<std::string> &Mangled);
+  /// compileOptimised, timed into Optimised, then \p OnOptimised.
+  void runOptimised(const std::vector<std::string> &Bitcode,
+                    const std::vector<std::string> &Mangled,
+                    const std::string &Key,
+                    const std::function<void(bool)> &OnOptimised);
   /// The background half of addModuleTiered: compiles \p Bitcode (one per
   /// part) with the -O2 code generator into the main JITDylib.
   llvm::Error compileOptimised(const std::vector<std::string> &Bitcode,

@@ -325,6 +325,11 @@ double adj_rt_time_to_first_step(void);
  *  jit_quick_steps. */
 void adj_rt_note_tiered(void);
 void adj_rt_note_quick_step(void);
+/** A compile that ended after adj_rt_train started (adjc's deferred quick
+ *  tier: the data loads meanwhile): its seconds, which --report writes as
+ *  compile_seconds instead of the options' compile_seconds (a negative
+ *  value clears it: a process that compiles again). */
+void adj_rt_note_compile_seconds(double seconds);
 
 /** A native trainer's main(): parses the trainer options of argv (see
  *  TrainerOptions.def; --help lists them with the model's defaults) and

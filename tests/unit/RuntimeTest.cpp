@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -110,6 +111,29 @@ TEST(RuntimeIdx, LoadsPlainAndGzippedU8) {
               (std::vector<int32_t>{0, 1, 2, 3, 4, 255}));
     adj_rt_tensor_free(&t);
   }
+}
+
+TEST(RuntimeIdx, BytesScaledPastF32AreAnErrorAndBelowItLoad) {
+  // The finiteness check is skipped only where no byte can overflow:
+  // 255 * scale below FLT_MAX loads; above it, the byte that overflows is
+  // named (and a byte that does not, in the same file, is not).
+  TempDir dir;
+  std::string path = dir.file("big");
+  writeIdxU8(path, {3}, {1, 200, 255});
+  double fits = double(FLT_MAX) / 256;
+  adj_rt_tensor t;
+  ASSERT_EQ(adj_rt_load_idx(path.c_str(), ADJ_RT_F32, fits, &t), 0)
+      << adj_rt_last_error();
+  const float *f = static_cast<const float *>(t.data);
+  EXPECT_EQ(f[2], float(255 * fits));
+  EXPECT_TRUE(std::isfinite(f[2]));
+  adj_rt_tensor_free(&t);
+  double over = double(FLT_MAX) / 220;
+  std::string e = idxError(path, ADJ_RT_F32, over);
+  EXPECT_TRUE(contains(e, "value 255 at index 2 overflows f32")) << e;
+  ASSERT_EQ(adj_rt_load_idx(path.c_str(), ADJ_RT_F64, over, &t), 0)
+      << adj_rt_last_error();
+  adj_rt_tensor_free(&t);
 }
 
 TEST(RuntimeIdx, LoadsEveryElementTypeBigEndian) {

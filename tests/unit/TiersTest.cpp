@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 using namespace adj;
 
@@ -63,12 +64,14 @@ struct SwitchAt {
   ~SwitchAt() { unsetenv("ADJ_TIER_SWITCH_AT"); }
 };
 
-std::unique_ptr<CompiledModel> compileMnist(bool Tiered) {
+std::unique_ptr<CompiledModel> compileMnist(bool Tiered,
+                                            bool Deferred = false) {
   std::ostringstream Err;
   DiagEngine Diags(Err);
   EngineOptions EO;
   EO.ObjectCache = false;
   EO.Tiered = Tiered;
+  EO.DeferQuick = Deferred;
   Engine E(EO, Diags, Err, "test");
   auto CM = E.compile(mnistSpec());
   EXPECT_TRUE(CM) << Err.str();
@@ -235,6 +238,82 @@ TEST_F(TiersTest, SwitchingTiersGivesTheSameBits) {
     ASSERT_TRUE(CM && CM->tiered());
     EXPECT_EQ(train(*CM, 12, 1), Untiered);
     EXPECT_EQ(quickCalls(*CM, "train_step"), 0);
+  }
+}
+
+TEST_F(TiersTest, DeferredQuickCodeGivesTheSameBits) {
+  // compile() returns before the quick code is linked (adjc --run): the
+  // first call waits for it, and every switch point gives the untiered
+  // bits.
+  std::string Untiered;
+  {
+    auto CM = compileMnist(/*Tiered=*/false);
+    ASSERT_TRUE(CM);
+    Untiered = train(*CM, 12, 1);
+  }
+  ASSERT_FALSE(Untiered.empty());
+  for (const char *K : {"5", "1000", "1"}) {
+    SwitchAt At(K);
+    auto CM = compileMnist(/*Tiered=*/true, /*Deferred=*/true);
+    ASSERT_TRUE(CM && CM->tiered());
+    EXPECT_EQ(train(*CM, 12, 2), Untiered) << "switch at " << K;
+    int64_t Want = std::strcmp(K, "5") == 0 ? 4 : std::strcmp(K, "1") ? 12 : 0;
+    EXPECT_EQ(quickCalls(*CM, "train_step"), Want) << "switch at " << K;
+  }
+  // The deferred compile noted its seconds for --report: later reports of
+  // this process take the options' compile_seconds again.
+  adj_rt_note_compile_seconds(-1);
+}
+
+/// Step functions for the trampolines alone: 10 + the first argument's
+/// value, or 20 + it (the "optimised" code).
+int32_t quickStep(int64_t N, void *const *, void *const *) {
+  return int32_t(10 + N);
+}
+int32_t optimisedStep(int64_t N, void *const *, void *const *) {
+  return int32_t(20 + N);
+}
+
+TEST_F(TiersTest, DeferredQuickCodeIsWaitedForOrItsFailureReported) {
+  for (bool Fails : {false, true}) {
+    auto T = TieredFunctions::create(2);
+    ASSERT_TRUE(T);
+    std::vector<std::string> Reported;
+    T->deferQuick([&](const std::string &E) { Reported.push_back(E); });
+    adj_rt_step_fn Fn = T->add("train_step", nullptr, nullptr, false);
+    ASSERT_TRUE(Fn);
+    // The first call blocks until the quick code (or its failure) comes
+    // from another thread.
+    std::thread Publisher([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (Fails)
+        return T->failQuick("codegen failed");
+      T->publishQuick([](const std::string &Name, void (**Release)(),
+                         std::string &) -> adj_rt_step_fn {
+        return Name == "train_step" ? &quickStep : nullptr;
+      });
+    });
+    int32_t First = Fn(1, nullptr, nullptr);
+    Publisher.join();
+    if (Fails) {
+      EXPECT_EQ(First, 1);
+      EXPECT_EQ(Fn(2, nullptr, nullptr), 1);
+      ASSERT_EQ(Reported.size(), 1u); // once
+      EXPECT_EQ(Reported[0], "codegen failed");
+      continue;
+    }
+    EXPECT_EQ(First, 11);
+    EXPECT_TRUE(Reported.empty());
+    // A function added after the quick code came resolves at once; one the
+    // resolver does not know fails the quick tier.
+    adj_rt_step_fn Other = T->add("forward", nullptr, nullptr, false);
+    ASSERT_TRUE(Other);
+    EXPECT_EQ(Other(3, nullptr, nullptr), 1);
+    ASSERT_EQ(Reported.size(), 1u);
+    EXPECT_NE(Reported[0].find("forward"), std::string::npos);
+    T->publish([](const std::string &) -> void * {
+      return reinterpret_cast<void *>(&optimisedStep);
+    });
   }
 }
 

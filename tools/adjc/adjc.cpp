@@ -242,6 +242,8 @@ int main(int argc, char **argv) {
   EO.Lower.GroupLoops = !DisableLoopGroups;
   EO.Lower.InPlace = !DisableInPlace;
   EO.Mpi = Mpi;
+  // --run: the runtime loads the data while the quick tier compiles.
+  EO.DeferQuick = Run;
   adj::Engine E(EO, Diags, std::cerr, "adjc");
 
   if (Trainer)

@@ -270,6 +270,7 @@ Engine::compile(std::unique_ptr<ModelSpec> Spec) {
   // pass; each stage reports its time into Timer.
   CompileTimer Timer;
   auto CM = std::make_unique<CompiledModel>();
+  CM->CompileStart = std::chrono::steady_clock::now();
   // autodiff, optimizer, canonicalize, constant-fold, cse, dce, fuse (unless
   // -disable-fuse)
   if (!runPasses(*Spec, *CM, Timer))
@@ -379,10 +380,47 @@ bool Engine::jitCompile(CompiledModel &CM, LLVMCode &Code,
         return *Sym;
       });
     };
+    std::function<void(const std::string &)> OnQuick;
+    if (Opts.DeferQuick && !Opts.Passes.TimePasses) {
+      std::ostream *ErrOS = &Err;
+      Tiers->deferQuick([ErrOS, Prog = Prog](const std::string &Msg) {
+        *ErrOS << Prog << ": error: jit: " << Msg << "\n";
+      });
+      auto Start = CM.CompileStart;
+      OnQuick = [Tiers, Jit, Start](const std::string &Error) {
+        if (!Error.empty())
+          return Tiers->failQuick(Error);
+        adj_rt_note_compile_seconds(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          Start)
+                .count());
+        Tiers->publishQuick([Jit](const std::string &Name, void (**Release)(),
+                                  std::string &Err) -> adj_rt_step_fn {
+          auto Sym = Jit->lookupQuick(Name);
+          if (!Sym) {
+            Err = llvm::toString(Sym.takeError());
+            return nullptr;
+          }
+          if (auto R = Jit->lookupQuick(Name + kScratchReleaseSuffix))
+            *Release = reinterpret_cast<void (*)()>(*R);
+          else
+            llvm::consumeError(R.takeError());
+          return adj_rt_step_fn(*Sym);
+        });
+      };
+    }
+    bool Deferred = bool(OnQuick);
     if (auto E = CM.Jit->addModuleTiered(std::move(Code.M), std::move(Code.Ctx),
-                                         Key, OnOptimised))
+                                         Key, OnOptimised, std::move(OnQuick)))
       return fail(std::move(E));
     adj_rt_note_tiered();
+    if (Deferred) {
+      // The background thread writes the JIT's figures until the quick code
+      // is linked: none are read here.
+      CM.CacheState = CM.Jit->stats().cacheName();
+      T.jitEnded(JITStats(), Opts.OptLevel);
+      return true;
+    }
   } else if (auto E = CM.Jit->addModule(std::move(Code.M), std::move(Code.Ctx),
                                         Key)) {
     return fail(std::move(E));
@@ -396,6 +434,14 @@ bool Engine::describeForRuntime(const ModelSpec &Spec, CompiledModel &CM,
                                 CompileTimer &T) {
   std::string LookupErr;
   auto Resolve = [&](const std::string &Name) -> void * {
+    if (CM.Tiers && !CM.Tiers->QuickReady.load()) {
+      // Deferred: the trampoline resolves its quick code later.
+      adj_rt_step_fn Fn =
+          CM.Tiers->add(Name, nullptr, nullptr, Name == "train_step");
+      if (!Fn)
+        LookupErr = "too many tiered functions";
+      return reinterpret_cast<void *>(Fn);
+    }
     if (CM.Tiers) {
       // A trampoline starting on the quick code.
       auto Sym = CM.Jit->lookupQuick(Name);

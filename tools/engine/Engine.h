@@ -17,6 +17,7 @@
 #include "runtime/adjoint_rt.h"
 #include "tools/engine/Describe.h"
 
+#include <chrono>
 #include <llvm/Support/Error.h>
 #include <memory>
 #include <ostream>
@@ -56,6 +57,14 @@ struct EngineOptions {
   /// starts on quickly compiled code and switches to the optimised code
   /// when its background compile ends. Off at -O0, and when ADJ_TIER is 0.
   bool Tiered = true;
+  /// With Tiered, compile() returns before the quick code is compiled (the
+  /// background thread compiles it, then the optimised code): the caller
+  /// loads the data meanwhile and the first step's call waits for it
+  /// (TieredFunctions::deferQuick). Not with -time-passes (whose table
+  /// needs the compile's figures); --report's compile_seconds is then the
+  /// time to the quick code (adj_rt_note_compile_seconds). adjc --run sets
+  /// it.
+  bool DeferQuick = false;
 };
 
 /// Turns a model's optimizer spec (with an optional override) into the
@@ -84,6 +93,9 @@ public:
   std::unique_ptr<ModelSpec> Spec;
   std::unique_ptr<Module> IR; ///< @forward and @train_step after all passes
   double CompileSeconds = 0;
+  /// When compile() started: a deferred quick tier's compile seconds count
+  /// from it.
+  std::chrono::steady_clock::time_point CompileStart;
   /// compile()'s stages and their seconds: passes, lower, jit.
   std::vector<std::pair<std::string, double>> StageSeconds;
   /// Bytes of @train_step's scratch arena at the model's batch size (-1:

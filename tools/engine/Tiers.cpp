@@ -68,6 +68,19 @@ int64_t switchAtFromEnv() {
 int32_t TieredFunctions::Slot::slowCall(int64_t N, void *const *Args,
                                         void *const *Results) {
   TieredFunctions &O = *Owner;
+  if (!O.QuickReady.load(std::memory_order_acquire)) {
+    // Deferred quick code: wait for it (this makes Quick visible here).
+    std::unique_lock<std::mutex> Lock(O.Mu);
+    O.Arrived.wait(Lock, [&] {
+      return O.QuickReady.load(std::memory_order_relaxed) || O.QuickFailed;
+    });
+    if (O.QuickFailed) {
+      if (!O.FailureReported && O.ReportQuickFailure)
+        O.ReportQuickFailure(O.QuickError);
+      O.FailureReported = true;
+      return 1;
+    }
+  }
   adj_rt_step_fn Opt = Optimised.load(std::memory_order_acquire);
   if (O.SwitchAt > 0) {
     if (QuickCalls.load(std::memory_order_relaxed) + 1 < O.SwitchAt) {
@@ -130,6 +143,51 @@ TieredFunctions::~TieredFunctions() {
   }
 }
 
+void TieredFunctions::deferQuick(
+    std::function<void(const std::string &)> ReportFailure) {
+  std::lock_guard<std::mutex> Lock(Mu);
+  ReportQuickFailure = std::move(ReportFailure);
+  QuickReady.store(false, std::memory_order_relaxed);
+}
+
+bool TieredFunctions::resolveQuick(unsigned I, const std::string &Name) {
+  Slot &S = Pool[I];
+  void (*Release)() = nullptr;
+  std::string Error;
+  S.Quick = QuickResolver(Name, &Release, Error);
+  S.QuickRelease = Release;
+  if (S.Quick)
+    return true;
+  QuickFailed = true;
+  QuickReady.store(false, std::memory_order_relaxed);
+  QuickError = Error.empty() ? "no quick code for '" + Name + "'" : Error;
+  return false;
+}
+
+void TieredFunctions::publishQuick(
+    const std::function<adj_rt_step_fn(const std::string &, void (**)(),
+                                       std::string &)> &Resolve) {
+  {
+    std::lock_guard<std::mutex> Lock(Mu);
+    QuickResolver = Resolve;
+    bool Ok = true;
+    for (size_t I = 0; I < Names.size() && Ok; ++I)
+      Ok = resolveQuick(Slots[I], Names[I]);
+    if (Ok)
+      QuickReady.store(true, std::memory_order_release);
+  }
+  Arrived.notify_all();
+}
+
+void TieredFunctions::failQuick(const std::string &Error) {
+  {
+    std::lock_guard<std::mutex> Lock(Mu);
+    QuickFailed = true;
+    QuickError = Error;
+  }
+  Arrived.notify_all();
+}
+
 adj_rt_step_fn TieredFunctions::add(const std::string &Name,
                                     adj_rt_step_fn Quick,
                                     void (*QuickRelease)(), bool CountSteps) {
@@ -142,6 +200,10 @@ adj_rt_step_fn TieredFunctions::add(const std::string &Name,
   S.Quick = Quick;
   S.QuickRelease = QuickRelease;
   S.CountSteps = CountSteps;
+  // Deferred quick code that is already here: resolve it now (a name that
+  // does not resolve fails the quick tier).
+  if (!Quick && QuickResolver && !QuickFailed)
+    resolveQuick(I, Name);
   if (Published && Resolver)
     S.Optimised.store(adj_rt_step_fn(Resolver(Name)),
                       std::memory_order_release);

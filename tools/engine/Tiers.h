@@ -19,6 +19,7 @@
 
 #include "runtime/adjoint_rt_abi.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -44,6 +45,20 @@ public:
   /// jit_quick_steps. At most N calls.
   adj_rt_step_fn add(const std::string &Name, adj_rt_step_fn Quick,
                      void (*QuickRelease)(), bool CountSteps);
+  /// The quick code comes later (JIT::addModuleTiered's OnQuick): add()
+  /// takes a null Quick, and the first call of any trampoline waits for
+  /// publishQuick() or failQuick(). Call before add().
+  void deferQuick(std::function<void(const std::string &)> ReportFailure);
+  /// The quick code is linked: \p Resolve gives each name's quick code and
+  /// its scratch release (may be null), or "" and sets \p Error. Called
+  /// once, from any thread; a name that does not resolve fails the quick
+  /// tier (failQuick).
+  void publishQuick(const std::function<
+                    adj_rt_step_fn(const std::string &Name, void (**Release)(),
+                                   std::string &Error)> &Resolve);
+  /// The quick code will never come: every call reports \p Error (through
+  /// deferQuick's ReportFailure, once) and returns 1.
+  void failQuick(const std::string &Error);
   /// The optimised code is linked: \p Resolve gives each name's address
   /// (null: keep the quick code). Called once, from any thread.
   void publish(const std::function<void *(const std::string &)> &Resolve);
@@ -67,6 +82,19 @@ public:
   bool Published = false, Abandoned = false;
   std::function<void *(const std::string &)> Resolver; ///< from publish()
   int64_t SwitchAt = 0; ///< ADJ_TIER_SWITCH_AT (0: whenever ready)
+  /// Deferred quick code (deferQuick): set once every slot has it.
+  std::atomic<bool> QuickReady{true};
+  bool QuickFailed = false, FailureReported = false; ///< under Mu
+  std::string QuickError;
+  std::function<void(const std::string &)> ReportQuickFailure;
+  std::function<adj_rt_step_fn(const std::string &, void (**)(),
+                               std::string &)>
+      QuickResolver; ///< from publishQuick()
+
+private:
+  /// Sets slot \p I's quick code from QuickResolver (under Mu): false when
+  /// \p Name does not resolve.
+  bool resolveQuick(unsigned I, const std::string &Name);
 };
 
 } // namespace adj
