@@ -3,8 +3,8 @@
 # built with clang-16 at -O1 (ccache when present):
 #   scripts/sanitize.sh asan   # build-asan: ASan+UBSan (and the fuzz
 #                              # targets' coverage), every runtime test
-#   scripts/sanitize.sh tsan   # build-tsan: TSan, the thread pool, session
-#                              # and threaded-kernel tests
+#   scripts/sanitize.sh tsan   # build-tsan: TSan, the thread pool, session,
+#                              # threaded-kernel and tiered-JIT tests
 #   scripts/sanitize.sh configure DIR   # configure DIR as build-asan
 # The static checks (format, layering, codegen-function-size) look at the
 # source, not at a run, and stay in the normal build. Known reports that are
@@ -53,7 +53,7 @@ tsan)
   cmake --build "$dir" -j "$JOBS" --target adj-unittests
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp
   ctest --test-dir "$dir" -j "$JOBS" --output-on-failure -R \
-    '^(ThreadPool|SessionTest|CodegenThreads)'
+    '^(ThreadPool|SessionTest|CodegenThreads|TiersTest)'
   ;;
 *)
   echo "usage: $0 asan|tsan|configure [DIR]" >&2
