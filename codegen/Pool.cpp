@@ -260,7 +260,10 @@ static Value *windowRow(Kernel &K, const PoolShape &S, const Planes &P,
 /// their adjoint.
 static int64_t rowsPerVector(const PoolShape &S, unsigned VL) {
   bool Covered = S.OH * S.G.Kernel[0] == S.H && S.OW * S.G.Kernel[1] == S.W;
-  int64_t R = int64_t(VL) / S.OW;
+  // The wide load spans R * KH * W elements: at most 4 vectors, so that a
+  // large window (a global pool) does not make a huge vector.
+  int64_t R =
+      std::min(int64_t(VL) / S.OW, 4 * int64_t(VL) / (S.G.Kernel[0] * S.W));
   return Covered && R >= 2 ? R : 0;
 }
 
@@ -317,18 +320,25 @@ struct RowGroups {
 };
 } // namespace
 
-/// Calls \p Fn(x offset, y offset, valid output rows) for every group of
-/// R output rows of every plane of a covering tiling pool.
-static void
-forEachRowGroup(Kernel &K, const PoolShape &S, int64_t R,
-                function_ref<void(Kernel &, Value *, Value *, Value *)> Fn) {
+/// When rowsPerVector applies to \p S, calls \p Fn(task kernel, the row
+/// groups, x offset, y offset, valid output rows) for every group of R
+/// output rows of every plane and returns true; else returns false.
+static bool forEachRowGroup(
+    Kernel &K, const PoolShape &S, Type *T,
+    function_ref<void(Kernel &, RowGroups &, Value *, Value *, Value *)> Fn) {
+  int64_t R = rowsPerVector(S, WindowRows(K, T, S.G.Kernel[1]).VL);
+  if (!R)
+    return false;
   forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
+    WindowRows WR(Tk, T, S.G.Kernel[1]);
+    RowGroups RG(WR, S, R);
     Tk.loop(Tk.i64(0), Tk.i64(S.OH), Tk.i64(R), [&](Value *Oh) {
       Value *Rows = Tk.min(Tk.i64(R), Tk.B.CreateSub(Tk.i64(S.OH), Oh));
-      Fn(Tk, Tk.madd(P.X, Oh, Tk.i64(S.G.Kernel[0] * S.W)),
+      Fn(Tk, RG, Tk.madd(P.X, Oh, Tk.i64(S.G.Kernel[0] * S.W)),
          Tk.madd(P.Y, Oh, Tk.i64(S.OW)), Rows);
     });
   });
+  return true;
 }
 
 /// The pool of one vector of outputs from its window taps \p Taps, in
@@ -380,18 +390,17 @@ static std::vector<Value *> poolGradTaps(Kernel &K, const PoolShape &S, Type *T,
 /// max_pool2d and avg_pool2d of a tiling pool: the taps in row-major
 /// window order, as emitPool.
 static void tilingPool(Kernel &K, const PoolShape &S, Type *T, bool Max) {
-  WindowRows Probe(K, T, S.G.Kernel[1]);
-  if (int64_t R = rowsPerVector(S, Probe.VL))
-    return forEachRowGroup(
-        K, S, R, [&](Kernel &Tk, Value *X, Value *Y, Value *Rows) {
-          WindowRows WR(Tk, T, S.G.Kernel[1]);
-          RowGroups RG(WR, S, R);
-          Value *Acc =
-              poolTaps(Tk, S, T, WR.VL, RG.taps(Tk.In[0], X, Rows), Max);
-          Tk.B.CreateMaskedStore(
-              Acc, Tk.B.CreateInBoundsGEP(T, Tk.Out, Y), WR.A,
-              WR.mask(WR.VL, Tk.B.CreateMul(Rows, Tk.i64(S.OW))));
-        });
+  if (forEachRowGroup(
+          K, S, T,
+          [&](Kernel &Tk, RowGroups &RG, Value *X, Value *Y, Value *Rows) {
+            WindowRows &WR = RG.WR;
+            Value *Acc =
+                poolTaps(Tk, S, T, WR.VL, RG.taps(Tk.In[0], X, Rows), Max);
+            Tk.B.CreateMaskedStore(
+                Acc, Tk.B.CreateInBoundsGEP(T, Tk.Out, Y), WR.A,
+                WR.mask(WR.VL, Tk.B.CreateMul(Rows, Tk.i64(S.OW))));
+          }))
+    return;
   forEachWindowVector(
       K, S, T,
       [&](Kernel &Tk, const Planes &P, Value *Oh, Value *Ow0, Value *Cols,
@@ -413,23 +422,22 @@ static void tilingPool(Kernel &K, const PoolShape &S, Type *T, bool Max) {
 /// every tap (avg), zeros elsewhere, written once. Rows and columns past
 /// the last window are zeroed first.
 static void tilingPoolGrad(Kernel &K, const PoolShape &S, Type *T, bool Max) {
-  WindowRows Probe(K, T, S.G.Kernel[1]);
-  if (int64_t R = rowsPerVector(S, Probe.VL))
-    return forEachRowGroup(
-        K, S, R, [&](Kernel &Tk, Value *X, Value *Y, Value *Rows) {
-          WindowRows WR(Tk, T, S.G.Kernel[1]);
-          RowGroups RG(WR, S, R);
-          IRBuilder<> &B = Tk.B;
-          Value *DY = B.CreateMaskedLoad(
-              WR.VT, B.CreateInBoundsGEP(T, Tk.In[0], Y), WR.A,
-              WR.mask(WR.VL, B.CreateMul(Rows, Tk.i64(S.OW))),
-              Constant::getNullValue(WR.VT));
-          std::vector<Value *> Taps;
-          if (Max)
-            Taps = RG.taps(Tk.In[1], X, Rows);
-          RG.storeTaps(poolGradTaps(Tk, S, T, WR.VL, DY, Taps, Max), Tk.Out, X,
-                       Rows);
-        });
+  if (forEachRowGroup(
+          K, S, T,
+          [&](Kernel &Tk, RowGroups &RG, Value *X, Value *Y, Value *Rows) {
+            WindowRows &WR = RG.WR;
+            IRBuilder<> &B = Tk.B;
+            Value *DY = B.CreateMaskedLoad(
+                WR.VT, B.CreateInBoundsGEP(T, Tk.In[0], Y), WR.A,
+                WR.mask(WR.VL, B.CreateMul(Rows, Tk.i64(S.OW))),
+                Constant::getNullValue(WR.VT));
+            std::vector<Value *> Taps;
+            if (Max)
+              Taps = RG.taps(Tk.In[1], X, Rows);
+            RG.storeTaps(poolGradTaps(Tk, S, T, WR.VL, DY, Taps, Max), Tk.Out,
+                         X, Rows);
+          }))
+    return;
   bool Covered = S.OH * S.G.Kernel[0] == S.H && S.OW * S.G.Kernel[1] == S.W;
   if (!Covered)
     forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
