@@ -2,8 +2,16 @@
 # baseline side (PyTorch, numpy on OpenBLAS), in the array BASELINE_ENV.
 #
 # AVX2=1 pins the baselines to what an AVX2-only machine runs (OpenBLAS's
-# Haswell kernels, PyTorch's avx2 capability). Otherwise the baselines get
-# the best OpenBLAS kernels for this host: Debian 12's OpenBLAS (0.3.21)
+# Haswell kernels, PyTorch's avx2 capability, oneDNN's AVX2 kernels).
+# PyTorch runs its convolutions in oneDNN (2.6 in PyTorch 1.13), which
+# ignores ATEN_CPU_CAPABILITY and dispatches on the CPU it finds: on an
+# AVX-512 host it ran its avx512_core kernels (DNNL_VERBOSE=1 shows
+# "jit:avx512_core"), 13-20% faster on the CNNs than its AVX2 kernels.
+# DNNL_MAX_CPU_ISA=AVX2 caps it ("jit:avx2"); oneDNN 2.6 reads
+# ONEDNN_MAX_CPU_ISA as well (either alone gives "jit:avx2"), set too so
+# that newer builds, which prefer that name, are capped.
+#
+# Otherwise the baselines get the best OpenBLAS kernels for this host: Debian 12's OpenBLAS (0.3.21)
 # does not know every newer CPU and falls back to its SSE3 "Prescott"
 # kernels on them (seen on a Sapphire Rapids Xeon, 31 instead of ~120
 # GFLOP/s), which would flatter every ratio against it. When it picks an
@@ -12,7 +20,8 @@
 # capability (AVX2 in 1.13, also on AVX-512 hosts).
 BASELINE_ENV=()
 if [ "${AVX2:-0}" = 1 ]; then
-  BASELINE_ENV=(OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2)
+  BASELINE_ENV=(OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2
+    DNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)
 else
   openblas_core=$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 /usr/bin/python3 \
     -c 'import numpy' 2>&1 | sed -n 's/^Core: //p' | head -n 1)

@@ -20,7 +20,8 @@ ADJC=${BUILD_DIR:-build}/bin/adjc
 BASE_ENV=()
 if [ "${AVX2:-0}" = 1 ]; then
   export ADJ_CPU=${ADJ_CPU:-znver3}
-  BASE_ENV=(ATEN_CPU_CAPABILITY=avx2)
+  # oneDNN (PyTorch's convolutions) capped too: bench/baseline_env.sh.
+  BASE_ENV=(ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)
 fi
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT

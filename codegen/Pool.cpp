@@ -193,21 +193,28 @@ struct WindowRows {
   }
   /// Stores the KW taps \p Taps interleaved at \p Off (the inverse of
   /// taps) for the \p Cols valid output columns.
-  void storeTaps(ArrayRef<Value *> Taps, Value *Base, Value *Off, Value *Cols) {
+  /// The vectors \p Taps of VL lanes each, concatenated (operands of a
+  /// shuffle have one width: each tap is widened to the lanes so far
+  /// first).
+  Value *concat(ArrayRef<Value *> Taps) {
     IRBuilder<> &B = K.B;
-    // Concatenate the taps (operands of a shuffle have one width: each
-    // tap is widened to the lanes so far first), then interleave.
     Value *Cat = Taps[0];
-    for (int64_t Kw = 1; Kw < KW; ++Kw) {
-      unsigned N = unsigned(Kw) * VL;
+    for (size_t T = 1; T < Taps.size(); ++T) {
+      unsigned N = unsigned(T) * VL;
       SmallVector<int, 64> Pad, Join;
       for (unsigned I = 0; I < N; ++I)
         Pad.push_back(I < VL ? int(I) : -1);
       for (unsigned I = 0; I < N + VL; ++I)
         Join.push_back(int(I));
-      Value *Tap = N == VL ? Taps[Kw] : B.CreateShuffleVector(Taps[Kw], Pad);
+      Value *Tap = N == VL ? Taps[T] : B.CreateShuffleVector(Taps[T], Pad);
       Cat = B.CreateShuffleVector(Cat, Tap, Join);
     }
+    return Cat;
+  }
+  void storeTaps(ArrayRef<Value *> Taps, Value *Base, Value *Off, Value *Cols) {
+    IRBuilder<> &B = K.B;
+    // Concatenate the taps, then interleave.
+    Value *Cat = concat(Taps);
     SmallVector<int, 64> Idx;
     for (unsigned J = 0; J < VL; ++J)
       for (int64_t Kw = 0; Kw < KW; ++Kw)
@@ -245,28 +252,168 @@ static Value *windowRow(Kernel &K, const PoolShape &S, const Planes &P,
                K.B.CreateMul(Ow0, K.i64(S.G.Kernel[1])));
 }
 
+/// Output rows per vector of a tiling pool whose windows cover its input
+/// (H = OH * KH, W = OW * KW) and whose output rows fill at most half a
+/// vector (the TF CNN's 14 x 14 -> 7 x 7 on AVX-512), 0 otherwise. A
+/// vector then holds R whole output rows, whose R * KH input rows are
+/// contiguous: one wide load holds all their taps, one wide store all of
+/// their adjoint.
+static int64_t rowsPerVector(const PoolShape &S, unsigned VL) {
+  bool Covered = S.OH * S.G.Kernel[0] == S.H && S.OW * S.G.Kernel[1] == S.W;
+  // The wide load spans R * KH * W elements: at most 4 vectors, so that a
+  // large window (a global pool) does not make a huge vector.
+  int64_t R =
+      std::min(int64_t(VL) / S.OW, 4 * int64_t(VL) / (S.G.Kernel[0] * S.W));
+  return Covered && R >= 2 ? R : 0;
+}
+
+namespace {
+/// Vectors of R whole output rows of a covering tiling pool
+/// (rowsPerVector): lane j = r * OW + c is output column c of row r (lanes
+/// past R * OW are not stored), and tap (kh, kw) of lane j is the input
+/// element r * KH * W + kh * W + c * KW + kw of the group's input rows.
+struct RowGroups {
+  WindowRows &WR;
+  const PoolShape &S;
+  int64_t R, KH, KW, Span; ///< Span: the input elements of R output rows.
+  FixedVectorType *WideT;
+
+  RowGroups(WindowRows &WR, const PoolShape &S, int64_t R)
+      : WR(WR), S(S), R(R), KH(S.G.Kernel[0]), KW(S.G.Kernel[1]),
+        Span(R * KH * S.W), WideT(FixedVectorType::get(WR.T, unsigned(Span))) {}
+
+  /// The input element of tap \p Tap (kh * KW + kw) of lane \p J.
+  int64_t element(int64_t Tap, unsigned J) const {
+    int64_t Row = J / S.OW, Col = J % S.OW;
+    return Row * KH * S.W + Tap / KW * S.W + Col * KW + Tap % KW;
+  }
+  /// The KH * KW taps, in row-major window order, of the \p Rows valid
+  /// output rows from input offset \p Off.
+  std::vector<Value *> taps(Value *Base, Value *Off, Value *Rows) {
+    IRBuilder<> &B = WR.K.B;
+    Value *Wide = B.CreateMaskedLoad(
+        WideT, B.CreateInBoundsGEP(WR.T, Base, Off), WR.A,
+        WR.mask(unsigned(Span), B.CreateMul(Rows, WR.K.i64(KH * S.W))),
+        Constant::getNullValue(WideT));
+    std::vector<Value *> Taps;
+    for (int64_t Tap = 0; Tap < KH * KW; ++Tap) {
+      SmallVector<int, 16> Idx;
+      for (unsigned J = 0; J < WR.VL; ++J)
+        Idx.push_back(J < R * S.OW ? int(element(Tap, J)) : 0);
+      Taps.push_back(B.CreateShuffleVector(Wide, Idx));
+    }
+    return Taps;
+  }
+  /// Stores the taps \p Taps (as taps returns them) at input offset \p Off
+  /// for the \p Rows valid output rows: every input element once.
+  void storeTaps(ArrayRef<Value *> Taps, Value *Base, Value *Off, Value *Rows) {
+    IRBuilder<> &B = WR.K.B;
+    SmallVector<int, 64> From(static_cast<size_t>(Span), 0);
+    for (int64_t Tap = 0; Tap < KH * KW; ++Tap)
+      for (unsigned J = 0; J < R * S.OW; ++J)
+        From[size_t(element(Tap, J))] = int(Tap * WR.VL + J);
+    B.CreateMaskedStore(
+        B.CreateShuffleVector(WR.concat(Taps), From),
+        B.CreateInBoundsGEP(WR.T, Base, Off), WR.A,
+        WR.mask(unsigned(Span), B.CreateMul(Rows, WR.K.i64(KH * S.W))));
+  }
+};
+} // namespace
+
+/// When rowsPerVector applies to \p S, calls \p Fn(task kernel, the row
+/// groups, x offset, y offset, valid output rows) for every group of R
+/// output rows of every plane and returns true; else returns false.
+static bool forEachRowGroup(
+    Kernel &K, const PoolShape &S, Type *T,
+    function_ref<void(Kernel &, RowGroups &, Value *, Value *, Value *)> Fn) {
+  int64_t R = rowsPerVector(S, WindowRows(K, T, S.G.Kernel[1]).VL);
+  if (!R)
+    return false;
+  forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
+    WindowRows WR(Tk, T, S.G.Kernel[1]);
+    RowGroups RG(WR, S, R);
+    Tk.loop(Tk.i64(0), Tk.i64(S.OH), Tk.i64(R), [&](Value *Oh) {
+      Value *Rows = Tk.min(Tk.i64(R), Tk.B.CreateSub(Tk.i64(S.OH), Oh));
+      Fn(Tk, RG, Tk.madd(P.X, Oh, Tk.i64(S.G.Kernel[0] * S.W)),
+         Tk.madd(P.Y, Oh, Tk.i64(S.OW)), Rows);
+    });
+  });
+  return true;
+}
+
+/// The pool of one vector of outputs from its window taps \p Taps, in
+/// row-major window order.
+static Value *poolTaps(Kernel &K, const PoolShape &S, Type *T, unsigned VL,
+                       ArrayRef<Value *> Taps, bool Max) {
+  IRBuilder<> &B = K.B;
+  double Init = Max ? -std::numeric_limits<double>::infinity() : 0.0;
+  Value *Acc = B.CreateVectorSplat(VL, K.fp(T, Init));
+  for (Value *X : Taps)
+    Acc = Max ? B.CreateSelect(B.CreateFCmpOGT(X, Acc), X, Acc)
+              : B.CreateFAdd(Acc, X);
+  if (Max)
+    return Acc;
+  double N = double(S.G.Kernel[0] * S.G.Kernel[1]);
+  return B.CreateFMul(Acc, B.CreateVectorSplat(VL, K.fp(T, 1 / N)));
+}
+
+/// The adjoint of one vector of outputs \p DY at the window taps \p Taps
+/// (row-major window order, max only): per tap, dy where it is the first
+/// maximum (the first tap, then each strictly greater), else zero (max),
+/// or dy / taps at every tap (avg).
+static std::vector<Value *> poolGradTaps(Kernel &K, const PoolShape &S, Type *T,
+                                         unsigned VL, Value *DY,
+                                         ArrayRef<Value *> Taps, bool Max) {
+  IRBuilder<> &B = K.B;
+  int64_t N = S.G.Kernel[0] * S.G.Kernel[1];
+  if (!Max)
+    return std::vector<Value *>(
+        size_t(N),
+        B.CreateFMul(DY, B.CreateVectorSplat(VL, K.fp(T, 1 / double(N)))));
+  auto Splat = [&](int64_t I) {
+    return B.CreateVectorSplat(VL, B.getInt32(uint32_t(I)));
+  };
+  // The first maximum's tap number, per lane.
+  Value *Best = Taps[0], *Sel = Splat(0);
+  for (int64_t I = 1; I < N; ++I) {
+    Value *Gt = B.CreateFCmpOGT(Taps[size_t(I)], Best);
+    Best = B.CreateSelect(Gt, Taps[size_t(I)], Best);
+    Sel = B.CreateSelect(Gt, Splat(I), Sel);
+  }
+  std::vector<Value *> Out;
+  Value *Zero = Constant::getNullValue(DY->getType());
+  for (int64_t I = 0; I < N; ++I)
+    Out.push_back(B.CreateSelect(B.CreateICmpEQ(Sel, Splat(I)), DY, Zero));
+  return Out;
+}
+
 /// max_pool2d and avg_pool2d of a tiling pool: the taps in row-major
 /// window order, as emitPool.
 static void tilingPool(Kernel &K, const PoolShape &S, Type *T, bool Max) {
-  double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
+  if (forEachRowGroup(
+          K, S, T,
+          [&](Kernel &Tk, RowGroups &RG, Value *X, Value *Y, Value *Rows) {
+            WindowRows &WR = RG.WR;
+            Value *Acc =
+                poolTaps(Tk, S, T, WR.VL, RG.taps(Tk.In[0], X, Rows), Max);
+            Tk.B.CreateMaskedStore(
+                Acc, Tk.B.CreateInBoundsGEP(T, Tk.Out, Y), WR.A,
+                WR.mask(WR.VL, Tk.B.CreateMul(Rows, Tk.i64(S.OW))));
+          }))
+    return;
   forEachWindowVector(
       K, S, T,
       [&](Kernel &Tk, const Planes &P, Value *Oh, Value *Ow0, Value *Cols,
           WindowRows &WR) {
-        IRBuilder<> &B = Tk.B;
-        double Init = Max ? -std::numeric_limits<double>::infinity() : 0.0;
-        Value *Acc = B.CreateVectorSplat(WR.VL, Tk.fp(T, Init));
+        std::vector<Value *> Taps;
         for (int64_t Kh = 0; Kh < S.G.Kernel[0]; ++Kh)
           for (Value *X :
                WR.taps(Tk.In[0], windowRow(Tk, S, P, Oh, Ow0, Kh), Cols))
-            Acc = Max ? B.CreateSelect(B.CreateFCmpOGT(X, Acc), X, Acc)
-                      : B.CreateFAdd(Acc, X);
-        if (!Max)
-          Acc =
-              B.CreateFMul(Acc, B.CreateVectorSplat(WR.VL, Tk.fp(T, 1 / Taps)));
+            Taps.push_back(X);
+        Value *Acc = poolTaps(Tk, S, T, WR.VL, Taps, Max);
         Value *Y = Tk.add(Tk.madd(P.Y, Oh, Tk.i64(S.OW)), Ow0);
-        B.CreateMaskedStore(Acc, B.CreateInBoundsGEP(T, Tk.Out, Y), WR.A,
-                            WR.mask(WR.VL, Cols));
+        Tk.B.CreateMaskedStore(Acc, Tk.B.CreateInBoundsGEP(T, Tk.Out, Y), WR.A,
+                               WR.mask(WR.VL, Cols));
       });
 }
 
@@ -275,7 +422,22 @@ static void tilingPool(Kernel &K, const PoolShape &S, Type *T, bool Max) {
 /// every tap (avg), zeros elsewhere, written once. Rows and columns past
 /// the last window are zeroed first.
 static void tilingPoolGrad(Kernel &K, const PoolShape &S, Type *T, bool Max) {
-  double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
+  if (forEachRowGroup(
+          K, S, T,
+          [&](Kernel &Tk, RowGroups &RG, Value *X, Value *Y, Value *Rows) {
+            WindowRows &WR = RG.WR;
+            IRBuilder<> &B = Tk.B;
+            Value *DY = B.CreateMaskedLoad(
+                WR.VT, B.CreateInBoundsGEP(T, Tk.In[0], Y), WR.A,
+                WR.mask(WR.VL, B.CreateMul(Rows, Tk.i64(S.OW))),
+                Constant::getNullValue(WR.VT));
+            std::vector<Value *> Taps;
+            if (Max)
+              Taps = RG.taps(Tk.In[1], X, Rows);
+            RG.storeTaps(poolGradTaps(Tk, S, T, WR.VL, DY, Taps, Max), Tk.Out,
+                         X, Rows);
+          }))
+    return;
   bool Covered = S.OH * S.G.Kernel[0] == S.H && S.OW * S.G.Kernel[1] == S.W;
   if (!Covered)
     forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
@@ -290,37 +452,17 @@ static void tilingPoolGrad(Kernel &K, const PoolShape &S, Type *T, bool Max) {
         Value *DY = B.CreateMaskedLoad(
             WR.VT, B.CreateInBoundsGEP(T, Tk.In[0], DYOff), WR.A,
             WR.mask(WR.VL, Cols), Constant::getNullValue(WR.VT));
-        Value *Zero = Constant::getNullValue(WR.VT);
-        if (!Max)
-          DY = B.CreateFMul(DY, B.CreateVectorSplat(WR.VL, Tk.fp(T, 1 / Taps)));
-        // The first maximum's tap number, per lane.
-        Value *Sel = nullptr, *Best = nullptr;
-        auto Splat = [&](int64_t I) {
-          return B.CreateVectorSplat(WR.VL, B.getInt32(uint32_t(I)));
-        };
+        std::vector<Value *> Taps;
         if (Max)
-          for (int64_t Kh = 0, I = 0; Kh < S.G.Kernel[0]; ++Kh)
+          for (int64_t Kh = 0; Kh < S.G.Kernel[0]; ++Kh)
             for (Value *X :
-                 WR.taps(Tk.In[1], windowRow(Tk, S, P, Oh, Ow0, Kh), Cols)) {
-              if (!Best) {
-                Best = X;
-                Sel = Splat(I++);
-                continue;
-              }
-              Value *Gt = B.CreateFCmpOGT(X, Best);
-              Best = B.CreateSelect(Gt, X, Best);
-              Sel = B.CreateSelect(Gt, Splat(I++), Sel);
-            }
-        for (int64_t Kh = 0; Kh < S.G.Kernel[0]; ++Kh) {
-          std::vector<Value *> Out;
-          for (int64_t Kw = 0; Kw < S.G.Kernel[1]; ++Kw)
-            Out.push_back(
-                Max ? B.CreateSelect(
-                          B.CreateICmpEQ(Sel, Splat(Kh * S.G.Kernel[1] + Kw)),
-                          DY, Zero)
-                    : DY);
-          WR.storeTaps(Out, Tk.Out, windowRow(Tk, S, P, Oh, Ow0, Kh), Cols);
-        }
+                 WR.taps(Tk.In[1], windowRow(Tk, S, P, Oh, Ow0, Kh), Cols))
+              Taps.push_back(X);
+        std::vector<Value *> Out = poolGradTaps(Tk, S, T, WR.VL, DY, Taps, Max);
+        for (int64_t Kh = 0; Kh < S.G.Kernel[0]; ++Kh)
+          WR.storeTaps(ArrayRef<Value *>(Out).slice(size_t(Kh * S.G.Kernel[1]),
+                                                    size_t(S.G.Kernel[1])),
+                       Tk.Out, windowRow(Tk, S, P, Oh, Ow0, Kh), Cols);
       });
 }
 

@@ -11,7 +11,10 @@
 /// (the first maximum of each window in row-major order), which the script
 /// checks against autograd where there are no ties. The tied inputs are
 /// small integers, exact in f32 too. The kernels' parallel split is checked
-/// with 1, 2 and 3 threads on a pool large enough to be split.
+/// with 1, 2 and 3 threads on a pool large enough to be split. The 2 x 2
+/// pool of 14 x 14 planes (the TF CNN's second, whose 7-column rows the
+/// kernels pack several to a vector) and of 10 x 6 planes are compared with
+/// a scalar reference, in f32 and f64.
 ///
 //===----------------------------------------------------------------------===//
 #include "ir/Pool2d.h"
@@ -130,6 +133,64 @@ TEST(Pool2d, ThreadsAndBatchSizes) {
                 Single[1]);
     }
   }
+}
+
+/// Pools of k x k windows tiling n x m planes (rows of several outputs
+/// to a vector: 7 columns, and 3, with 7 and 5 rows, the last vector of a
+/// plane partly filled) match a scalar reference: y the max or mean of
+/// each window, dx dy at the window's first maximum (random values: no
+/// ties) or dy / k^2 at every tap.
+TEST(Pool2d, RowsPerVectorMatchReference) {
+  struct Case {
+    int64_t C, H, W, KS;
+  };
+  for (Case Cs : {Case{8, 14, 14, 2}, Case{3, 10, 6, 2}, Case{2, 9, 9, 3}})
+    for (OpKind K : {OpKind::MaxPool2d, OpKind::AvgPool2d})
+      for (DType T : FloatTypes) {
+        SCOPED_TRACE(std::string(opInfo(K).Mnemonic) + " " + dtypeName(T) +
+                     " " + std::to_string(Cs.H) + "x" + std::to_string(Cs.W));
+        Pool2dGeometry Geo;
+        Geo.Kernel = Geo.Stride = {Cs.KS, Cs.KS};
+        Geo.Padding = {0, 0};
+        int64_t OH = Cs.H / Cs.KS, OW = Cs.W / Cs.KS, N = 3;
+        Compiled C;
+        buildPool(C, K, Geo, Dims{kBatch, Cs.C, Cs.H, Cs.W},
+                  Dims{kBatch, Cs.C, OH, OW}, T);
+        if (HasFatalFailure())
+          return;
+        C.compile();
+        int64_t Planes = N * Cs.C;
+        Vec X = randVec(Planes * Cs.H * Cs.W, -1, 1, T, 5);
+        Vec DY = randVec(Planes * OH * OW, -1, 1, T, 6);
+        Vec WantY(DY.size()), WantDX(X.size(), 0.0);
+        for (int64_t P = 0; P < Planes; ++P)
+          for (int64_t Oh = 0; Oh < OH; ++Oh)
+            for (int64_t Ow = 0; Ow < OW; ++Ow) {
+              int64_t YI = (P * OH + Oh) * OW + Ow, Arg = -1;
+              double Acc = 0;
+              for (int64_t Kh = 0; Kh < Cs.KS; ++Kh)
+                for (int64_t Kw = 0; Kw < Cs.KS; ++Kw) {
+                  int64_t XI =
+                      (P * Cs.H + Oh * Cs.KS + Kh) * Cs.W + Ow * Cs.KS + Kw;
+                  if (K == OpKind::AvgPool2d) {
+                    Acc += X[XI];
+                    WantDX[XI] = DY[YI] / double(Cs.KS * Cs.KS);
+                  } else if (Arg < 0 || X[XI] > Acc) {
+                    Acc = X[XI];
+                    Arg = XI;
+                  }
+                }
+              WantY[YI] =
+                  K == OpKind::AvgPool2d ? Acc / double(Cs.KS * Cs.KS) : Acc;
+              if (Arg >= 0)
+                WantDX[Arg] = DY[YI];
+            }
+        std::vector<Vec> Res;
+        ASSERT_EQ(C.run("pool", N, {X, DY}, Res), 0);
+        double Tol = T == DType::F64 ? 1e-12 : 1e-6;
+        expectClose(Res[0], WantY, Tol, "y");
+        expectClose(Res[1], WantDX, Tol, "dx");
+      }
 }
 
 } // namespace
