@@ -13,8 +13,8 @@
 /// K is blocked by KC so that a KC x NR panel of B stays in L1; a panel of a
 /// transposed B (B[j, k]) is first packed into a contiguous KC x NR stack
 /// buffer, so the tile always reads contiguous vectors. Large products pack
-/// all of B's panels (the packed path, below kBigMin), with K blocks twice
-/// as long when A spans several M blocks (kBigKC). Each element's sum is
+/// all of B's panels (the packed path, below kBigMin), with K blocks four
+/// times as long when A spans several M blocks (kBigKC). Each element's sum is
 /// the same chain of fused multiply-adds over k whatever the blocking: a
 /// K block continues from the partial sums the previous one stored in C. A is
 /// read in place: packing it, even into a huge page, measured 25% slower (a
@@ -64,12 +64,13 @@ namespace {
 constexpr int64_t kKC = 256; ///< K block: a KC x NR panel of B fits in L1.
 /// The packed path's K block when A has more rows than one M block: C,
 /// whose partial sums are stored and reloaded once per K block, then makes
-/// half as many passes through the caches (measured 15-20% faster at 1024^3
-/// and 2048^3 on both ISAs; no faster when one M block reads each slab).
-constexpr int64_t kBigKC = 512;
+/// a quarter as many passes through the caches (512 over 256: 15-20% faster
+/// at 1024^3 and 2048^3 on both ISAs; 1024 over 512: 6-10% with AVX-512,
+/// 2-3% with AVX2; no faster when one M block reads each slab).
+constexpr int64_t kBigKC = 1024;
 constexpr unsigned kNV = 2; ///< Vectors per row of a register tile.
 /// The packed path's slab of B, KC x NC: 2 MiB (NC = 2048 floats with kKC,
-/// 1024 with kBigKC), in L3 and on one huge page (adj_rt_gemm_scratch).
+/// 512 with kBigKC), in L3 and on one huge page (adj_rt_gemm_scratch).
 constexpr int64_t kSlabBytes = int64_t(2) << 20;
 /// Products with M, N and K all at least this large take the packed path:
 /// per K block, B's KC x NC slab (a plain B too) is copied once, panel after

@@ -170,11 +170,11 @@ TEST(Codegen, MatMulSlabsAndPowerOfTwoStrides) {
 }
 
 TEST(Codegen, MatMulLongKBlocks) {
-  // More rows than one M block (256 or 168) take K blocks of 512, whose
-  // slabs hold 1024 columns of f32 (512 of f64): K = 520 is a long block
-  // and a short one, N = 1040 spans two or three slabs with a masked last
+  // More rows than one M block (256 or 168) take K blocks of 1024, whose
+  // slabs hold 512 columns of f32 (256 of f64): K = 1032 is a long block
+  // and a short one, N = 1040 spans three or five slabs with a masked last
   // tile, 264 rows end in a partial M block; every transpose variant.
-  checkEveryTransposeVariant({{264, 520, 1040}}, "mk", 11);
+  checkEveryTransposeVariant({{264, 1032, 1040}}, "mk", 11);
 }
 
 TEST(Codegen, BatchedMatMul) {
