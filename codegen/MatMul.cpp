@@ -97,7 +97,7 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
 /// The most multiply-adds a product over its static sizes alone may take to
 /// run inline (smallOrParallelGemm): a tile loop over a few static tiles, so
 /// the code stays small.
-constexpr int64_t kInlineStatic = 64 * 64;
+constexpr int64_t kInlineStatic = 32 * 32;
 
 /// A 2-D product that is small at run time (one task's work) emitted
 /// inline, with its static sizes as constants: the register tiles of
@@ -125,6 +125,10 @@ static void smallOrParallelGemm(Kernel &K,
     return parallelGemm(K, Args);
   if (AllStatic)
     return emitTiles(K, G);
+  // Without the library, parallelGemm's task runs these same tiles: a
+  // second, inline copy would only add code to compile.
+  if (libraryIsa() == KernelIsa::None)
+    return parallelGemm(K, Args);
   Value *Work = K.B.CreateMul(K.B.CreateMul(G.M, G.N), G.K);
   K.ifElse(
       K.B.CreateICmpULT(Work, K.i64(kGemmGrain)),

@@ -153,7 +153,7 @@ bool epilogueOp(const Op &O) {
 /// Static sizes up to which a 2-D matmul's product runs inline, its
 /// register tiles in the step's own code (kInlineStatic in
 /// codegen/MatMul.cpp; the two must agree).
-constexpr int64_t kInlineStatic = 64 * 64;
+constexpr int64_t kInlineStatic = 32 * 32;
 
 /// Whether \p MM is a 2-D matmul whose static sizes multiply to at most
 /// kInlineStatic, so that codegen emits its tiles inline for a small batch.

@@ -1,6 +1,6 @@
 //===- SmallGemmTest.cpp - inline small products against the library ----===//
 ///
-/// A matmul whose static sizes multiply to at most 64 x 64 runs its register
+/// A matmul whose static sizes multiply to at most 32 x 32 runs its register
 /// tiles inline when the run-time work is one task's (MatMul.cpp,
 /// smallOrParallelGemm), and the kernel library's GEMM (or the parallel
 /// split) above that. With the batch in the rows, a small batch takes the
@@ -57,9 +57,9 @@ void build(Compiled &C, const std::string &Name, DType T, int64_t M, int64_t K,
 }
 
 TEST(SmallGemm, InlineRowsMatchLibraryBitwise) {
-  // (K, N) with the batch as M; each static product at most 64 x 64.
+  // (K, N) with the batch as M; each static product at most 32 x 32.
   const std::vector<std::array<int64_t, 2>> Sizes = {
-      {16, 16}, {2, 16}, {16, 2}, {63, 65}, {1, 33}};
+      {16, 16}, {2, 16}, {16, 2}, {31, 33}, {1, 33}};
   for (DType T : FloatTypes) {
     Compiled C;
     unsigned Fn = 0;
@@ -114,7 +114,7 @@ TEST(SmallGemm, BatchInnerAndStaticAgainstReference) {
   // products just under and over the inline limit.
   const std::vector<std::array<int64_t, 3>> Sizes = {
       {16, kBatch, 16}, {2, kBatch, 16}, {16, kBatch, 2},
-      {16, 16, 16},     {64, 1, 64},     {65, 1, 64}};
+      {16, 16, 16},     {32, 1, 32},     {33, 1, 32}};
   for (DType T : FloatTypes) {
     Compiled C;
     unsigned Fn = 0;
