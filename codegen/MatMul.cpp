@@ -99,6 +99,40 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
 /// the code stays small.
 constexpr int64_t kInlineStatic = 32 * 32;
 
+/// The product \p G's tiles inline. With 16 vector registers (AVX2) an
+/// epilogue of vector math (tanh, sigmoid: a dozen constants and
+/// temporaries per vector) on a tile's 12 accumulators spills, and measured
+/// slower than a loop over C after the tiles, so there the tiles store the
+/// plain product and that loop applies the epilogue, element by element as
+/// the tiles would (the library's callback does the same).
+static void inlineTiles(Kernel &K, const GemmArgs &G) {
+  bool VectorMath = llvm::any_of(G.Epilogue, [](const BodyMember &M) {
+    return M.Kind == OpKind::Tanh || M.Kind == OpKind::Sigmoid;
+  });
+  TileShape TS = tileShape(G);
+  if (!VectorMath || TS.VL * G.T->getPrimitiveSizeInBits() >= 512)
+    return emitTiles(K, G);
+  assert(!G.Row0 && !G.Col0 && "a whole product, not a block");
+  GemmArgs Plain = G;
+  Plain.Epilogue = {};
+  Plain.EpiIn.clear();
+  emitTiles(K, Plain);
+  K.loop(G.M, [&](Value *Row) {
+    Value *CRow = K.B.CreateMul(Row, G.N);
+    K.loop(G.N, [&](Value *Col) {
+      Value *Idx = K.add(CRow, Col);
+      Value *Y = emitBody(K, G.Epilogue, [&](unsigned I) -> Value * {
+        if (I == 0)
+          return K.load(G.T, G.C, Idx);
+        const EpilogueInput &In = G.EpiIn[I - 1];
+        Value *At = K.B.CreateMul(Row, In.RowStride);
+        return K.load(G.T, In.Base, In.ColBcast ? At : K.add(At, Col));
+      });
+      K.store(Y, G.C, Idx);
+    });
+  });
+}
+
 /// A 2-D product that is small at run time (one task's work) emitted
 /// inline, with its static sizes as constants: the register tiles of
 /// emitTiles in this kernel, the epilogue applied in registers, instead of a
@@ -124,7 +158,7 @@ static void smallOrParallelGemm(Kernel &K,
   if (Static > kInlineStatic)
     return parallelGemm(K, Args);
   if (AllStatic)
-    return emitTiles(K, G);
+    return inlineTiles(K, G);
   // Without the library, parallelGemm's task runs these same tiles: a
   // second, inline copy would only add code to compile.
   if (libraryIsa() == KernelIsa::None)
@@ -132,7 +166,7 @@ static void smallOrParallelGemm(Kernel &K,
   Value *Work = K.B.CreateMul(K.B.CreateMul(G.M, G.N), G.K);
   K.ifElse(
       K.B.CreateICmpULT(Work, K.i64(kGemmGrain)),
-      [&] { emitTiles(K, Args(K)); }, [&] { parallelGemm(K, Args); });
+      [&] { inlineTiles(K, Args(K)); }, [&] { parallelGemm(K, Args); });
 }
 
 /// Whether a batched product is one 2-D product with the batch joining A's
