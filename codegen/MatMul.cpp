@@ -7,7 +7,10 @@
 ///
 /// A large 2-D product is a parallel loop over blocks of whole tiles
 /// (parallelGemm); a block computes its elements exactly as the whole
-/// product would, so the split never changes a result.
+/// product would, so the split never changes a result. A small one (static
+/// sizes multiplying to at most kInlineStatic, one task's work at run time)
+/// is the register tiles inline instead of a library call
+/// (smallOrParallelGemm).
 ///
 /// Batched products a[..., M, K] @ b[..., K, N] loop over the result's
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
@@ -40,6 +43,9 @@ static Shape matrixStrides(const TensorType &T,
   return St;
 }
 
+/// Multiply-adds per task of a parallel product, at least.
+constexpr int64_t kGemmGrain = 1 << 18;
+
 /// A 2-D product split into blocks of whole tiles, one per task, along N
 /// when M <= N (each task then reads all of A and its own panels of B) and
 /// along M otherwise, or along the other dim when that one has a single
@@ -47,7 +53,6 @@ static Shape matrixStrides(const TensorType &T,
 /// of C is computed by one task exactly as without the split, so results
 /// do not depend on the number of threads.
 static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
-  constexpr int64_t kGrain = 1 << 18; ///< Multiply-adds per task, at least.
   auto Split = [](Kernel &K, const GemmArgs &G) {
     IRBuilder<> &B = K.B;
     TileShape TS = tileShape(G);
@@ -63,7 +68,7 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
   };
   GemmArgs G = Args(K);
   Value *Work = K.B.CreateMul(K.B.CreateMul(G.M, G.N), G.K);
-  Value *NTasks = K.taskCount(Work, kGrain, Split(K, G).second);
+  Value *NTasks = K.taskCount(Work, kGemmGrain, Split(K, G).second);
   // The body reads M, K and N as run-time values (Sizes): products that
   // differ only in their sizes share one body after merging. Static sizes
   // still choose which code is emitted (the extents in G).
@@ -87,6 +92,81 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
     gemm(Task, G);
   };
   K.parallel(NTasks, Body, {G.M, G.K, G.N});
+}
+
+/// The most multiply-adds a product over its static sizes alone may take to
+/// run inline (smallOrParallelGemm): a tile loop over a few static tiles, so
+/// the code stays small.
+constexpr int64_t kInlineStatic = 32 * 32;
+
+/// The product \p G's tiles inline. With 16 vector registers (AVX2) an
+/// epilogue of vector math (tanh, sigmoid: a dozen constants and
+/// temporaries per vector) on a tile's 12 accumulators spills, and measured
+/// slower than a loop over C after the tiles, so there the tiles store the
+/// plain product and that loop applies the epilogue, element by element as
+/// the tiles would (the library's callback does the same).
+static void inlineTiles(Kernel &K, const GemmArgs &G) {
+  bool VectorMath = llvm::any_of(G.Epilogue, [](const BodyMember &M) {
+    return M.Kind == OpKind::Tanh || M.Kind == OpKind::Sigmoid;
+  });
+  TileShape TS = tileShape(G);
+  if (!VectorMath || TS.VL * G.T->getPrimitiveSizeInBits() >= 512)
+    return emitTiles(K, G);
+  assert(!G.Row0 && !G.Col0 && "a whole product, not a block");
+  GemmArgs Plain = G;
+  Plain.Epilogue = {};
+  Plain.EpiIn.clear();
+  emitTiles(K, Plain);
+  K.loop(G.M, [&](Value *Row) {
+    Value *CRow = K.B.CreateMul(Row, G.N);
+    K.loop(G.N, [&](Value *Col) {
+      Value *Idx = K.add(CRow, Col);
+      Value *Y = emitBody(K, G.Epilogue, [&](unsigned I) -> Value * {
+        if (I == 0)
+          return K.load(G.T, G.C, Idx);
+        const EpilogueInput &In = G.EpiIn[I - 1];
+        Value *At = K.B.CreateMul(Row, In.RowStride);
+        return K.load(G.T, In.Base, In.ColBcast ? At : K.add(At, Col));
+      });
+      K.store(Y, G.C, Idx);
+    });
+  });
+}
+
+/// A 2-D product that is small at run time (one task's work) emitted
+/// inline, with its static sizes as constants: the register tiles of
+/// emitTiles in this kernel, the epilogue applied in registers, instead of a
+/// call of the kernel library's shape-generic GEMM through a struct of
+/// arguments with the epilogue as a callback, which costs more than the
+/// arithmetic of a product like a 2-16-16-2 MLP's. Only products whose
+/// static sizes multiply to at most kInlineStatic take it; when a size is
+/// the batch, a run-time test of the work chooses between it and
+/// parallelGemm, so large batches still split among threads. Both compute
+/// every element with the same tiles and the same order of sums (a static
+/// size below the packed path's minimum rules it out in both), so the
+/// choice never changes a result.
+static void smallOrParallelGemm(Kernel &K,
+                                function_ref<GemmArgs(Kernel &)> Args) {
+  GemmArgs G = Args(K);
+  int64_t Static = 1;
+  bool AllStatic = true;
+  for (Extent E : {G.ME, G.KE, G.NE}) {
+    if (E.Pow == 0)
+      Static *= E.Mul;
+    AllStatic &= E.Pow == 0;
+  }
+  if (Static > kInlineStatic)
+    return parallelGemm(K, Args);
+  if (AllStatic)
+    return inlineTiles(K, G);
+  // Without the library, parallelGemm's task runs these same tiles: a
+  // second, inline copy would only add code to compile.
+  if (libraryIsa() == KernelIsa::None)
+    return parallelGemm(K, Args);
+  Value *Work = K.B.CreateMul(K.B.CreateMul(G.M, G.N), G.K);
+  K.ifElse(
+      K.B.CreateICmpULT(Work, K.i64(kGemmGrain)),
+      [&] { inlineTiles(K, Args(K)); }, [&] { parallelGemm(K, Args); });
 }
 
 /// Whether a batched product is one 2-D product with the batch joining A's
@@ -159,12 +239,12 @@ void emitMatMul(Kernel &K, const Op &O) {
     return G;
   };
   if (RC == 2)
-    return parallelGemm(K, Args);
+    return smallOrParallelGemm(K, Args);
   if (batchIsRows(AT, O.Operands[1]->type(), CT, TA, EpiSt)) {
     ME = product(shapeOf(
              std::vector<int64_t>(CT.Dims.begin(), CT.Dims.end() - 2))) *
          ME;
-    return parallelGemm(K, Args);
+    return smallOrParallelGemm(K, Args);
   }
   // Batched: one 2-D product per index of the (broadcast) batch dims, the
   // matrices split among parallel tasks (each product serial in one task,

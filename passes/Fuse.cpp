@@ -26,7 +26,9 @@
 ///    GradRules.cpp), so bias and relu both fold and no pre-activation is
 ///    stored. Vector math (tanh, ...) and full-size operands (the
 ///    activation relu's adjoint reads, the weights of SGD's update) are
-///    left to fused loops, where they measured faster.
+///    left to fused loops, where they measured faster; except that tanh and
+///    sigmoid join the epilogue of a small product (smallMatMul), whose
+///    tiles run inline in the step.
 ///
 /// 3. Elementwise fusion. A value computed by an elementwise op is *inlined*
 ///    into its users (not stored) when it is not a function result, every
@@ -148,6 +150,37 @@ bool epilogueOp(const Op &O) {
   return fusible(O) && (F == FusionClass::Cheap || F == FusionClass::Epilogue);
 }
 
+/// Static sizes up to which a 2-D matmul's product runs inline, its
+/// register tiles in the step's own code (kInlineStatic in
+/// codegen/MatMul.cpp; the two must agree).
+constexpr int64_t kInlineStatic = 32 * 32;
+
+/// Whether \p MM is a 2-D matmul whose static sizes multiply to at most
+/// kInlineStatic, so that codegen emits its tiles inline for a small batch.
+/// Such a product takes tanh and sigmoid in its epilogue too: there the
+/// vector math runs on the tile's registers, full-width vectors that are
+/// never stored before it, where a separate loop costs a call, a pass over
+/// memory and, for a layer of 16 units, more than the product itself.
+bool smallMatMul(const Op &MM) {
+  if (MM.Kind != OpKind::MatMul || MM.type().rank() != 2 ||
+      MM.boolAttr("reduce_leading"))
+    return false;
+  const TensorType &AT = MM.Operands[0]->type();
+  int64_t Static = 1;
+  for (int64_t D : {MM.type().Dims[0], MM.type().Dims[1],
+                    AT.Dims[MM.boolAttr("transpose_a") ? 0 : 1]})
+    if (D != kBatch)
+      Static *= D;
+  return Static <= kInlineStatic;
+}
+
+/// Whether the epilogue of \p MM takes \p O.
+bool epilogueOp(const Op &MM, const Op &O) {
+  return epilogueOp(O) ||
+         (fusible(O) && smallMatMul(MM) &&
+          (O.Kind == OpKind::Tanh || O.Kind == OpKind::Sigmoid));
+}
+
 /// Whether the tile reads \p V, an input of an epilogue of a product of
 /// shape \p Dims, cheaply: when it is constant along the product's rows (a
 /// bias, a scalar) the tile loads it once, and when it is constant along
@@ -213,7 +246,7 @@ void foldEpilogues(Function &F) {
     for (Value *Cur = &MM->Result; Chain.size() < kMaxEpilogue;) {
       const std::vector<Op *> &Us = Users[Cur];
       if (Results.count(Cur) || Us.size() != 1 || Folded.count(Us[0]) ||
-          !epilogueOp(*Us[0]) || Us[0]->type().Dims != MM->type().Dims)
+          !epilogueOp(*MM, *Us[0]) || Us[0]->type().Dims != MM->type().Dims)
         break;
       Op &U = *Us[0];
       if (!std::all_of(U.Operands.begin(), U.Operands.end(), [&](Value *W) {

@@ -10,7 +10,7 @@
 ///   sgd:   b' = mu*b + g;  p' = p - lr*(nesterov ? g + mu*b' : b')
 ///          (plain p - lr*g when mu = 0)
 ///   adam:  m' = b1*m + (1-b1)*g;  v' = b2*v + (1-b2)*g*g
-///          p' = p - lr * (m'/(1-b1^t)) / (sqrt(v'/(1-b2^t)) + eps)
+///          p' = p - (lr/(1-b1^t)) * m' / (sqrt(v') / sqrt(1-b2^t) + eps)
 ///   adamw: as adam, with p first scaled by (1 - lr*wd)
 ///
 /// Weight decay for sgd and adam adds wd*p to the gradient. With clip_norm,
@@ -108,7 +108,7 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
 
   std::vector<Result> Results;
   std::vector<Result> Updates;
-  Value *BiasC1 = nullptr, *BiasC2 = nullptr;
+  Value *BiasC1 = nullptr, *InvSqrtC2 = nullptr;
   for (const Result &R : F->Results) {
     if (R.Name.rfind("grad.", 0) != 0) {
       Results.push_back(R);
@@ -154,7 +154,8 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
         Value *Pow1 = Op2(OpKind::Pow, Cst(C.Beta1), Step);
         BiasC1 = Op2(OpKind::Sub, Cst(1), Pow1);
         Value *Pow2 = Op2(OpKind::Pow, Cst(C.Beta2), Step);
-        BiasC2 = Op2(OpKind::Sub, Cst(1), Pow2);
+        Value *BiasC2 = Op2(OpKind::Sub, Cst(1), Pow2);
+        InvSqrtC2 = Op2(OpKind::Div, Cst(1), B.create(OpKind::Sqrt, {BiasC2}));
       }
       Value *Mv = State("m"), *Vv = State("v");
       Value *GPart = Op2(OpKind::Mul, Cst(1 - C.Beta1), G);
@@ -166,17 +167,21 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
       Value *NewV = Op2(OpKind::Add, VPart, GGPart);
       Updates.push_back({Mv->Name, NewM});
       Updates.push_back({Vv->Name, NewV});
-      Value *MHat = Op2(OpKind::Div, NewM, BiasC1);
-      Value *VHat = Op2(OpKind::Div, NewV, BiasC2);
-      Value *Eps = Cst(C.Eps);
-      Value *Den = Op2(OpKind::Add, B.create(OpKind::Sqrt, {VHat}), Eps);
+      // As torch.optim.Adam: the bias corrections are scalars folded into
+      // the step size lr / (1 - b1^t) and the factor 1 / sqrt(1 - b2^t) of
+      // sqrt(v'), so that an element takes one division and one sqrt.
+      Value *StepSize = Op2(OpKind::Div, Lr, BiasC1);
+      Value *Den =
+          Op2(OpKind::Add,
+              Op2(OpKind::Mul, B.create(OpKind::Sqrt, {NewV}), InvSqrtC2),
+              Cst(C.Eps));
       Value *Base = P;
       if (Kind == OptimizerKind::AdamW && C.WeightDecay != 0) {
         Value *Decay = Op2(OpKind::Mul, Lr, Cst(C.WeightDecay));
         Base = Op2(OpKind::Mul, P, Op2(OpKind::Sub, Cst(1), Decay));
       }
       NewP = Op2(OpKind::Sub, Base,
-                 Op2(OpKind::Mul, Lr, Op2(OpKind::Div, MHat, Den)));
+                 Op2(OpKind::Mul, StepSize, Op2(OpKind::Div, NewM, Den)));
     }
     Results.push_back({PName, NewP});
   }
