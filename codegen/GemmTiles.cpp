@@ -13,8 +13,9 @@
 /// K is blocked by KC so that a KC x NR panel of B stays in L1; a panel of a
 /// transposed B (B[j, k]) is first packed into a contiguous KC x NR stack
 /// buffer, so the tile always reads contiguous vectors. Large products pack
-/// all of B's panels (the packed path, below kBigMin), with K blocks four
-/// times as long when A spans several M blocks (kBigKC). Each element's sum is
+/// all of B's panels (the packed path, below kBigMin; also products of few
+/// rows with a large B, kWideMinRows), with K blocks four times as long
+/// when A spans several M blocks (kBigKC). Each element's sum is
 /// the same chain of fused multiply-adds over k whatever the blocking: a
 /// K block continues from the partial sums the previous one stored in C. A is
 /// read in place: packing it, even into a huge page, measured 25% slower (a
@@ -79,6 +80,14 @@ constexpr int64_t kSlabBytes = int64_t(2) << 20;
 /// same L1 sets, and M is blocked by MC rows (TileShape; fewer for A's
 /// power-of-two row strides, rowsPerBlock) so that A's block stays in L2.
 constexpr int64_t kBigMin = 128;
+/// Products with fewer rows, but at least kWideMinRows of them, take the
+/// packed path too when B is large (N >= kBigMin, K * N >= kWideMinB
+/// elements): read in place, a B row stride of several KiB (the TF CNN's
+/// 3136 x 1024 dense layer at batch 64) misses L1 on every panel, and the
+/// slab copy pays for itself over even 32 rows (64 x 3136 x 1024: 58 -> 124
+/// GFLOP/s, bench/RESULTS.md).
+constexpr int64_t kWideMinRows = 32;
+constexpr int64_t kWideMinB = int64_t(1) << 17;
 } // namespace
 
 bool hasFeature(StringRef Features, StringRef F) {
@@ -243,11 +252,14 @@ Gemm::Gemm(Kernel &K, const GemmArgs &G) : K(K), B(K.B), G(G) {
   // partial column tile (below NR: no full one), and a static K up to KC
   // is one K block (kBlocks).
   auto Static = [](Extent E) { return E.Pow == 0; };
+  auto Below = [&](Extent E, int64_t Min) { return Static(E) && E.Mul < Min; };
   MayBig = MustBig = true;
   for (Extent E : {G.ME, G.KE, G.NE}) {
-    MayBig &= !Static(E) || E.Mul >= kBigMin;
+    MayBig &= !Below(E, kBigMin);
     MustBig &= Static(E) && E.Mul >= kBigMin;
   }
+  MayBig |= !Below(G.ME, kWideMinRows) && !Below(G.NE, kBigMin) &&
+            !(Static(G.KE) && Static(G.NE) && G.KE.Mul * G.NE.Mul < kWideMinB);
   FullTiles = !Static(G.NE) || G.NE.Mul >= NR;
   PartialTiles = !Static(G.NE) || G.NE.Mul % NR != 0;
 }
@@ -551,11 +563,16 @@ void Gemm::emit() {
     return packedPath();
   if (!MayBig)
     return plainPath();
-  Value *Big = B.CreateZExt(
-      B.CreateAnd(B.CreateAnd(B.CreateICmpUGE(G.M, K.i64(kBigMin)),
-                              B.CreateICmpUGE(G.N, K.i64(kBigMin))),
-                  B.CreateICmpUGE(G.K, K.i64(kBigMin))),
-      K.i64Ty());
+  auto AtLeast = [&](Value *V, int64_t Min) {
+    return B.CreateICmpUGE(V, K.i64(Min));
+  };
+  Value *AllBig =
+      B.CreateAnd(B.CreateAnd(AtLeast(G.M, kBigMin), AtLeast(G.N, kBigMin)),
+                  AtLeast(G.K, kBigMin));
+  Value *WideB = B.CreateAnd(
+      B.CreateAnd(AtLeast(G.M, kWideMinRows), AtLeast(G.N, kBigMin)),
+      AtLeast(B.CreateMul(G.K, G.N), kWideMinB));
+  Value *Big = B.CreateZExt(B.CreateOr(AllBig, WideB), K.i64Ty());
   K.loop(K.i64(0), Big, One, [&](Value *) { packedPath(); });
   K.loop(Big, One, One, [&](Value *) { plainPath(); });
 }

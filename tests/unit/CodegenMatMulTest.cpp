@@ -177,6 +177,15 @@ TEST(Codegen, MatMulLongKBlocks) {
   checkEveryTransposeVariant({{264, 1032, 1040}}, "mk", 11);
 }
 
+TEST(Codegen, MatMulFewRowsWideB) {
+  // Fewer than 128 rows but at least 32, with a large B (K * N >= 2^17),
+  // take the packed path: 40 x 1100 x 130 (several K blocks) and
+  // 33 x 128 x 1030 (one short K block, a masked last tile); 31 rows stay
+  // on the plain path. Every transpose variant.
+  checkEveryTransposeVariant(
+      {{40, 1100, 130}, {33, 128, 1030}, {31, 1100, 130}}, "mw", 13);
+}
+
 TEST(Codegen, BatchedMatMul) {
   // Leading dims broadcast as in NumPy: a 2-D operand against a batched
   // one, batched against batched (the batch dim in both), size-1 leading
