@@ -98,15 +98,6 @@ void build(Compiled &C, const std::string &Name, DType T, int64_t M, int64_t K,
   F->Results.push_back({"c", B.create(OpKind::MatMul, Ops, At)});
 }
 
-/// Row-major transpose of an R x C matrix.
-Vec transposed(const Vec &X, int64_t R, int64_t C) {
-  Vec Out(X.size());
-  for (int64_t I = 0; I < R; ++I)
-    for (int64_t J = 0; J < C; ++J)
-      Out[J * R + I] = X[I * C + J];
-  return Out;
-}
-
 /// Runs \p Name at batch size \p Batch for concrete sizes M x K x N and
 /// compares with the reference.
 void check(Compiled &C, const std::string &Name, DType T, int64_t Batch,

@@ -48,15 +48,6 @@ TEST(Codegen, MatMulShapes) {
   }
 }
 
-/// Row-major transpose of an R x C matrix.
-Vec transposed(const Vec &X, int64_t R, int64_t C) {
-  Vec T(X.size());
-  for (int64_t I = 0; I < R; ++I)
-    for (int64_t J = 0; J < C; ++J)
-      T[J * R + I] = X[I * C + J];
-  return T;
-}
-
 TEST(Codegen, MatMulTransposeFlags) {
   // (M, K, N) with kBatch for the batch size; every transpose variant,
   // sizes below, at and around the register tiles and the K block (256),

@@ -34,6 +34,16 @@ inline constexpr DType FloatTypes[] = {DType::F32, DType::F64};
 inline constexpr int64_t BatchSizes[] = {1, 5, 64};
 
 inline TensorType ty(DType T, Dims D) { return TensorType(T, std::move(D)); }
+
+/// Row-major transpose of an R x C matrix (the operand of a matmul with
+/// transpose_a or transpose_b).
+inline Vec transposed(const Vec &X, int64_t R, int64_t C) {
+  Vec T(X.size());
+  for (int64_t I = 0; I < R; ++I)
+    for (int64_t J = 0; J < C; ++J)
+      T[J * R + I] = X[I * C + J];
+  return T;
+}
 inline Attrs axesAttr(Dims A) { return {{"axes", Attr(std::move(A))}}; }
 
 inline Dims concrete(const TensorType &T, int64_t N) {

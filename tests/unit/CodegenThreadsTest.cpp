@@ -21,14 +21,6 @@ struct CodegenThreads : ::testing::Test {
   void TearDown() override { adj_rt_set_threads(0); }
 };
 
-Vec transposed(const Vec &X, int64_t R, int64_t C) {
-  Vec T(X.size());
-  for (int64_t I = 0; I < R; ++I)
-    for (int64_t J = 0; J < C; ++J)
-      T[J * R + I] = X[I * C + J];
-  return T;
-}
-
 TEST_F(CodegenThreads, ResultsDoNotDependOnTheThreadCount) {
   constexpr DType T = DType::F32;
   constexpr int64_t W = 3000; // Fused and reduced rows.

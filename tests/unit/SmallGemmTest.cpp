@@ -27,15 +27,6 @@ namespace {
 /// tasks through the library: kGemmGrain in MatMul.cpp.
 constexpr int64_t kGrain = int64_t(1) << 18;
 
-/// Row-major transpose of an R x C matrix.
-Vec transposedOf(const Vec &X, int64_t R, int64_t C) {
-  Vec T(X.size());
-  for (int64_t I = 0; I < R; ++I)
-    for (int64_t J = 0; J < C; ++J)
-      T[J * R + I] = X[I * C + J];
-  return T;
-}
-
 const char *const Epilogues[] = {"", "add i0 i1", "add i0 i1; tanh t0",
                                  "add i1 i0; sigmoid t0"};
 
@@ -83,8 +74,8 @@ TEST(SmallGemm, InlineRowsMatchLibraryBitwise) {
               Bias = randVec(Nd, -1, 1, T, 200 + Fn);
           Vec ASmall(A.begin(), A.begin() + Small * Kd);
           auto Args = [&](const Vec &AV, int64_t Rows) {
-            std::vector<Vec> V = {TA ? transposedOf(AV, Rows, Kd) : AV,
-                                  TB ? transposedOf(Bm, Kd, Nd) : Bm};
+            std::vector<Vec> V = {TA ? transposed(AV, Rows, Kd) : AV,
+                                  TB ? transposed(Bm, Kd, Nd) : Bm};
             if (*Epi)
               V.push_back(Bias);
             return V;
@@ -134,8 +125,8 @@ TEST(SmallGemm, BatchInnerAndStaticAgainstReference) {
               Bm = randVec(Kc * Nd, -1, 1, T, 70 + Fn);
           std::vector<Vec> Res;
           ASSERT_EQ(C.run(Name, Batch,
-                          {TA ? transposedOf(A, M, Kc) : A,
-                           TB ? transposedOf(Bm, Kc, Nd) : Bm},
+                          {TA ? transposed(A, M, Kc) : A,
+                           TB ? transposed(Bm, Kc, Nd) : Bm},
                           Res),
                     0);
           expectClose(
