@@ -155,7 +155,8 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
         BiasC1 = Op2(OpKind::Sub, Cst(1), Pow1);
         Value *Pow2 = Op2(OpKind::Pow, Cst(C.Beta2), Step);
         Value *BiasC2 = Op2(OpKind::Sub, Cst(1), Pow2);
-        InvSqrtC2 = Op2(OpKind::Div, Cst(1), B.create(OpKind::Sqrt, {BiasC2}));
+        Value *SqrtC2 = B.create(OpKind::Sqrt, {BiasC2});
+        InvSqrtC2 = Op2(OpKind::Div, Cst(1), SqrtC2);
       }
       Value *Mv = State("m"), *Vv = State("v");
       Value *GPart = Op2(OpKind::Mul, Cst(1 - C.Beta1), G);
@@ -171,10 +172,12 @@ bool OptimizerPass::run(Module &M, PassContext &Ctx) {
       // the step size lr / (1 - b1^t) and the factor 1 / sqrt(1 - b2^t) of
       // sqrt(v'), so that an element takes one division and one sqrt.
       Value *StepSize = Op2(OpKind::Div, Lr, BiasC1);
-      Value *Den =
-          Op2(OpKind::Add,
-              Op2(OpKind::Mul, B.create(OpKind::Sqrt, {NewV}), InvSqrtC2),
-              Cst(C.Eps));
+      // One op per statement: the order of evaluation of a call's
+      // arguments is unspecified, and the IR must not depend on the
+      // compiler that built adjc.
+      Value *Eps = Cst(C.Eps);
+      Value *SqrtV = B.create(OpKind::Sqrt, {NewV});
+      Value *Den = Op2(OpKind::Add, Op2(OpKind::Mul, SqrtV, InvSqrtC2), Eps);
       Value *Base = P;
       if (Kind == OptimizerKind::AdamW && C.WeightDecay != 0) {
         Value *Decay = Op2(OpKind::Mul, Lr, Cst(C.WeightDecay));
