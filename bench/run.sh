@@ -75,12 +75,20 @@ torch_of() { case $1 in tiny) echo "bench/tiny_torch.py ${EPOCHS_TINY:-5} bench/
                         tfcnn) echo "bench/tf_tutorial_cnn_torch.py $STEPS_TFCNN $TEST_CNN";;
                         lstm*) echo "bench/char_rnn_torch.py lstm ${1#lstm} $STEPS_RNN";;
                         gru*) echo "bench/char_rnn_torch.py gru ${1#gru} $STEPS_RNN";; esac; }
-# The trainer's run length (and the CNNs' test subset).
+# The trainer's run length (and the CNNs' test subset). The PyTorch twins of
+# the step-count workloads train WARMUP untimed steps before their timed ones
+# (bench/torch_common.py: oneDNN builds its primitives and the allocator
+# fills its caches on the first calls); the trainers get the same: WARMUP
+# more steps, with --log, and their samples/s is taken from the log's
+# per-step rates after the first WARMUP steps (the first step also faults
+# in the GEMM scratch and the arena).
+WARMUP=3
+is_steps() { case $1 in lenet|tfcnn|lstm*|gru*) return 0;; *) return 1;; esac; }
 length_of() { case $1 in tiny) echo "--epochs ${EPOCHS_TINY:-5}";; mnist) echo "--epochs ${EPOCHS_MNIST:-5}";;
                          wide) echo "--epochs ${EPOCHS_WIDE:-1}";;
-                         lenet) echo "--steps $STEPS_LENET $(cnn_test "$TEST_CNN")";;
-                         tfcnn) echo "--steps $STEPS_TFCNN $(cnn_test "$TEST_CNN")";;
-                         lstm*|gru*) echo "--steps $STEPS_RNN";; esac; }
+                         lenet) echo "--steps $((STEPS_LENET + WARMUP)) $(cnn_test "$TEST_CNN")";;
+                         tfcnn) echo "--steps $((STEPS_TFCNN + WARMUP)) $(cnn_test "$TEST_CNN")";;
+                         lstm*|gru*) echo "--steps $((STEPS_RNN + WARMUP))";; esac; }
 
 # Native trainers, built once (the compile is not part of the timing).
 for w in $WORKLOADS; do
@@ -135,7 +143,9 @@ for w in $WORKLOADS; do
     for r in $(seq "$REPS"); do
       echo "== $w, $t thread(s), run $r/$REPS" >&2
       # shellcheck disable=SC2046
-      "$OUT/$w.trainer" $(length_of "$w") --threads "$t" --quiet \
+      log=()
+      is_steps "$w" && log=(--log "$OUT/$w.$t.$r.adjoint.csv")
+      "$OUT/$w.trainer" $(length_of "$w") --threads "$t" --quiet "${log[@]}" \
         --report "$OUT/$w.$t.$r.adjoint.json"
       # OPENBLAS_CORETYPE/L2_SIZE may be set on this machine for old OpenBLAS
       # builds; they slow the current one, so they are unset for PyTorch alone.
@@ -148,13 +158,23 @@ for w in $WORKLOADS; do
   done
 done
 
-/usr/bin/python3 - "$OUT" "$REPS" "$THREADS" "$WORKLOADS" "$RNN" <<'PY'
-import json, statistics, sys
+/usr/bin/python3 - "$OUT" "$REPS" "$THREADS" "$WORKLOADS" "$RNN" "$WARMUP" <<'PY'
+import csv, json, os, statistics, sys
 out, reps, threads, workloads = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
-rnn = sys.argv[5] == "1"
+rnn, warmup = sys.argv[5] == "1", int(sys.argv[6])
 is_rnn = lambda w: w.startswith(("lstm", "gru"))
-load = lambda p: json.load(open(p))
 med = statistics.median
+def load(p):
+    """A report; an Adjoint run with a --log gets its samples/s from the
+    per-step rates after the warm-up steps (equal batches: their harmonic
+    mean)."""
+    r = json.load(open(p))
+    log = p[:-len(".json")] + ".csv"
+    if p.endswith(".adjoint.json") and os.path.exists(log):
+        rates = [float(x["samples_per_sec"]) for x in csv.DictReader(open(log))
+                 if x["kind"] == "step" and int(x["step"]) > warmup]
+        r["samples_per_sec"] = len(rates) / sum(1 / x for x in rates)
+    return r
 names = {"tiny": "tiny 2-16-16-2 b32", "mnist": "mnist 784-256-128-10 b64", "wide": "wide 784-1024-1024-10 b128",
          "lenet": "lenet5 b64", "tfcnn": "tf cnn 32/64-1024 b64",
          "lstm128": "lstm H=128 b32 T=64", "lstm256": "lstm H=256 b32 T=64",
