@@ -11,11 +11,12 @@
 ///
 /// The recurrent layers (rnn, lstm, gru) build their bodies here too, with
 /// the input projection hoisted out of the loop: one matmul over every
-/// step before it, so the loop holds only the recurrent matmuls and the
-/// gate math. Each gate has its own matmuls (PyTorch's stacked weights
-/// split by rows once per call), so the gate math reads its inputs where
-/// they lie: no per-step slices of a [N, G] product, no concat of the gate
-/// adjoints in the reverse step.
+/// step before it (or over the rows of an embedding table, whose projected
+/// rows each step then gathers by its ids), so the loop holds only the
+/// recurrent matmuls and the gate math. Each gate has its own matmuls
+/// (PyTorch's stacked weights split by rows once per call), so the gate math
+/// reads its inputs where they lie: no per-step slices of a [N, G] product, no
+/// concat of the gate adjoints in the reverse step.
 ///
 //===----------------------------------------------------------------------===//
 #include "frontend/Lower.h"
@@ -378,7 +379,8 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   // rows projected instead of N * T, and the loop's sequences gathered from
   // the projected table. The adjoint then accumulates the gates' adjoints
   // into V rows (embedding_grad) and its weight and table gradients are
-  // [V, ...] products, not [N * T, ...] ones. The bound is a constant, not
+  // [V, ...] products, not [N * T, ...] ones. The loop gathers each step's
+  // rows itself (below). The bound is a constant, not
   // a multiple of T, so that the program does not change with T (a batch
   // of 32 windows of 16 tokens already has 512).
   constexpr int64_t kMaxProjectedRows = 512;
@@ -397,7 +399,8 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   // concatenated back by one more copy per reverse step. Per gate k (rows
   // k*H .. (k+1)*H of PyTorch's stacked weights), hoisted out of the loop:
   // every step's input projection in one matmul, x @ w_ih_k^T + b_ih_k :
-  // [T, N, H], one sequence of the scan per gate.
+  // [T, N, H], one sequence of the scan per gate (or, with a projected
+  // table, the table's [V, H] projection, one capture per gate).
   unsigned NG = C.Gates;
   auto GateRows = [&](Value *V, unsigned K) {
     if (NG == 1)
@@ -427,8 +430,6 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
                   : GateRows(Bhh, K);
     if (Bias)
       XP = emit(OpKind::Add, {XP, Bias}, {}, L);
-    if (ProjectTable)
-      XP = emit(OpKind::Embedding, {XP, IdsT}, XD->Attributes, L);
     // w_hh_k is transposed once, before the loop, to w_hh_k^T [H, H]:
     // every step's h @ w_hh_k^T then reads it in place as a plain [K, N]
     // operand, where a transposed one is repacked into panels by each
@@ -457,10 +458,18 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   Value *Hb = Body->addArg("h", H0->Type, ArgRole::Input);
   Value *Cb = Lstm ? Body->addArg("c", H0->Type, ArgRole::Input) : nullptr;
   std::vector<Value *> XPb, HP;
-  for (unsigned K = 0; K < NG; ++K)
-    XPb.push_back(Body->addArg(NG == 1 ? "xp" : GateName("xp_", K, ""),
-                               TensorType(X->Type.Elt, {Rows, H}),
-                               ArgRole::Input));
+  // With a projected table the loop's one sequence is the step's ids,
+  // and each gate's input projection is gathered from its table (a
+  // capture) inside the step: the [T, N, H] sequences are never written
+  // and read back, each step reads N rows of a table that stays in cache.
+  Value *IdsB = ProjectTable ? Body->addArg("ids", dropAxis(IdsT->Type, 0),
+                                            ArgRole::Input)
+                             : nullptr;
+  if (!ProjectTable)
+    for (unsigned K = 0; K < NG; ++K)
+      XPb.push_back(Body->addArg(NG == 1 ? "xp" : GateName("xp_", K, ""),
+                                 TensorType(X->Type.Elt, {Rows, H}),
+                                 ArgRole::Input));
   for (unsigned K = 0; K < NG; ++K)
     HP.push_back(BB.create(OpKind::MatMul,
                            {Hb, Body->addArg(GateName("w_h", K, "_t"),
@@ -470,6 +479,14 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
       HP[K] = BB.create(OpKind::Add,
                         {HP[K], Body->addArg(GateName("b_h", K, ""),
                                              Bhhs[K]->Type, ArgRole::Input)});
+  if (ProjectTable)
+    for (unsigned K = 0; K < NG; ++K)
+      XPb.push_back(BB.create(
+          OpKind::Embedding,
+          {Body->addArg(NG == 1 ? "xp_table" : GateName("xp_", K, "_table"),
+                        XPs[K]->Type, ArgRole::Input),
+           IdsB},
+          XD->Attributes));
   auto Sigmoid = [&](Value *V) { return BB.create(OpKind::Sigmoid, {V}); };
   auto Tanh = [&](Value *V) { return BB.create(OpKind::Tanh, {V}); };
   auto Mul = [&](Value *P, Value *Q) { return BB.create(OpKind::Mul, {P, Q}); };
@@ -502,7 +519,12 @@ Lowerer::Lowered Lowerer::recurrent(const Builtin &Bi, const Expr &Call) {
   for (Value *V : Bhhs)
     if (V)
       Caps.push_back(V);
-  Lowered R = emitScanOps(*Body, Init, XPs, Caps, 0, T, L);
+  std::vector<Value *> Seqs = XPs;
+  if (ProjectTable) {
+    Caps.insert(Caps.end(), XPs.begin(), XPs.end());
+    Seqs = {IdsT};
+  }
+  Lowered R = emitScanOps(*Body, Init, Seqs, Caps, 0, T, L);
   if (!R)
     return std::nullopt;
   // Every hidden state [T, N, H] (an LSTM's cell states are not returned),

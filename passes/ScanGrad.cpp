@@ -32,7 +32,10 @@
 /// matmul after the loop sums the products over every row of the stacks,
 /// N * T of them (`reduce_leading`): one large GEMM instead of T small
 /// ones. A bias's gradient, the sum of a step value's batch rows, is
-/// likewise one reduce_sum over the stack.
+/// likewise one reduce_sum over the stack, and a table's whose rows the
+/// step gathers by its ids (a recurrent layer's projected embedding
+/// table), embedding_grad(dy_t, ids_t), one embedding_grad over the stacked
+/// adjoints and ids.
 ///
 /// A capture the forward function transposed before the loop (a recurrent
 /// layer's w_hh^T, which the forward step reads in place) and that the
@@ -107,12 +110,20 @@ private:
   void captureResults(const std::vector<Value *> &D,
                       const std::vector<Value *> &Acc,
                       const std::vector<Value *> &DX);
-  /// The step values of \p V, a term of a capture's adjoint, when it is
-  /// x_t^T @ y_t over the batch rows of two step values (a weight's
-  /// gradient), or the sum of x_t's batch rows, {x_t, null} (a bias's).
-  std::optional<std::pair<Value *, Value *>> stepTerm(const Value *V) const;
-  /// Whether \p V is a value of @f.grad's step: computed, or a sequence.
-  bool isStepValue(const Value *V) const;
+  /// A term of a capture's adjoint summed after the loop: x_t^T @ y_t over
+  /// the batch rows of two step values (a weight's gradient), the sum of
+  /// x_t's batch rows ({x_t, null}, a bias's), or, when Rows > 0,
+  /// embedding_grad(x_t, y_t) into a table of Rows rows (y_t the step's
+  /// ids: a gathered table's).
+  struct StepTerm {
+    Value *X, *Y;
+    int64_t Rows;
+  };
+  /// The step values of \p V when it is a term of one of those forms.
+  std::optional<StepTerm> stepTerm(const Value *V) const;
+  /// Whether \p V is a value of @f.grad's step: computed, or a sequence;
+  /// [N, F], or [N] when \p Ids (a step's ids).
+  bool isStepValue(const Value *V, bool Ids = false) const;
   /// Where the stacked values of @f.grad's \p V are: a sequence operand
   /// of the reverse scan or a per-step output (added if needed).
   struct Stack {
@@ -142,6 +153,7 @@ private:
   struct Term {
     Stack X;
     std::optional<Stack> Y;
+    int64_t Rows; ///< > 0: embedding_grad(X, Y) (StepTerm).
   };
   std::vector<std::pair<unsigned, std::vector<Term>>> Hoisted;
   /// @f.grad's sequence arguments, in the reverse scan's order.
@@ -448,16 +460,15 @@ void ScanGrad::pruneSaved() {
   }
 }
 
-bool ScanGrad::isStepValue(const Value *V) const {
-  if (V->Type.rank() != 2 || V->Type.Dims[0] != kBatch)
+bool ScanGrad::isStepValue(const Value *V, bool Ids) const {
+  if (V->Type.rank() != (Ids ? 1u : 2u) || V->Type.Dims[0] != kBatch)
     return false;
   // Carries of the reverse scan and captures are not step values.
   return V->Def ||
          std::find(SeqArgs.begin(), SeqArgs.end(), V) != SeqArgs.end();
 }
 
-std::optional<std::pair<Value *, Value *>>
-ScanGrad::stepTerm(const Value *V) const {
+std::optional<ScanGrad::StepTerm> ScanGrad::stepTerm(const Value *V) const {
   const Op *D = V->Def;
   // The stacks are [N, T, ...] (axis 1) or [T, N, ...] (axis 0): either
   // way their leading dims hold every step's batch rows.
@@ -467,7 +478,12 @@ ScanGrad::stepTerm(const Value *V) const {
       D->boolAttr("transpose_a") && !D->boolAttr("transpose_b") &&
       !D->boolAttr("reduce_leading") && isStepValue(D->Operands[0]) &&
       isStepValue(D->Operands[1]))
-    return std::make_pair(D->Operands[0], D->Operands[1]);
+    return StepTerm{D->Operands[0], D->Operands[1], 0};
+  // A table's rows gathered by the step's ids: the adjoint rows of every
+  // step accumulated into the table at once, through the stacked ids.
+  if (D->Kind == OpKind::EmbeddingGrad && isStepValue(D->Operands[0]) &&
+      isStepValue(D->Operands[1], /*Ids=*/true) && D->intAttr("rows") > 0)
+    return StepTerm{D->Operands[0], D->Operands[1], D->intAttr("rows")};
   // reshape(reduce_sum(x_t, axes = [0], keepdims)) to x_t's row shape.
   if (D->Kind != OpKind::Reshape || !D->Operands[0]->Def)
     return std::nullopt;
@@ -477,7 +493,7 @@ ScanGrad::stepTerm(const Value *V) const {
       *Axes != std::vector<int64_t>{0} || !isStepValue(R->Operands[0]) ||
       V->Type.Dims != std::vector<int64_t>{R->Operands[0]->Type.Dims[1]})
     return std::nullopt;
-  return std::make_pair(R->Operands[0], nullptr);
+  return StepTerm{R->Operands[0], nullptr, 0};
 }
 
 ScanGrad::Stack ScanGrad::stackOf(Value *V) {
@@ -514,15 +530,15 @@ void ScanGrad::captureResults(const std::vector<Value *> &D,
         }
       };
   std::vector<Value *> DeadAcc;
-  std::vector<std::vector<std::pair<Value *, Value *>>> Weights(Caps.size());
+  std::vector<std::vector<StepTerm>> Weights(Caps.size());
   std::vector<Result> AccResults;
   for (size_t I = 0; I < Caps.size(); ++I) {
     std::vector<Value *> All, Rest;
     if (D[I])
       Terms(D[I], true, All);
     for (Value *T : All)
-      if (auto XY = stepTerm(T))
-        Weights[I].push_back(*XY);
+      if (auto ST = stepTerm(T))
+        Weights[I].push_back(*ST);
       else
         Rest.push_back(T);
     std::string Name =
@@ -546,9 +562,10 @@ void ScanGrad::captureResults(const std::vector<Value *> &D,
     if (Weights[I].empty())
       continue;
     std::vector<Term> Terms;
-    for (auto [X, Y] : Weights[I])
-      Terms.push_back(
-          {stackOf(X), Y ? std::optional(stackOf(Y)) : std::nullopt});
+    for (const StepTerm &ST : Weights[I])
+      Terms.push_back({stackOf(ST.X),
+                       ST.Y ? std::optional(stackOf(ST.Y)) : std::nullopt,
+                       ST.Rows});
     Hoisted.push_back({Caps[I], std::move(Terms)});
   }
   // The per-step products are now dead (DCE removes them), and so are the
@@ -679,10 +696,13 @@ void ScanGrad::buildReverseScan() {
     Value *&G = C.Grads[NK + S.Seqs + Ci];
     for (const Term &T : Terms) {
       Value *P =
-          T.Y ? B.create(OpKind::MatMul, {Stacked(T.X), Stacked(*T.Y)},
-                         {{"transpose_a", true}, {"reduce_leading", true}})
-              : B.create(OpKind::ReduceSum, {Stacked(T.X)},
-                         {{"axes", std::vector<int64_t>{0, 1}}});
+          T.Rows > 0
+              ? B.create(OpKind::EmbeddingGrad, {Stacked(T.X), Stacked(*T.Y)},
+                         {{"rows", T.Rows}})
+          : T.Y ? B.create(OpKind::MatMul, {Stacked(T.X), Stacked(*T.Y)},
+                           {{"transpose_a", true}, {"reduce_leading", true}})
+                : B.create(OpKind::ReduceSum, {Stacked(T.X)},
+                           {{"axes", std::vector<int64_t>{0, 1}}});
       G = G ? B.create(OpKind::Add, {G, P}) : P;
     }
   }
