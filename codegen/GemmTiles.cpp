@@ -15,7 +15,8 @@
 /// buffer, so the tile always reads contiguous vectors. Large products pack
 /// all of B's panels (the packed path, below kBigMin; also products of few
 /// rows with a large B, kWideMinRows), with K blocks four times as long
-/// when A spans several M blocks (kBigKC). Each element's sum is
+/// when A spans several M blocks (kBigKC) and a k loop unrolled four times
+/// (kUnroll). Each element's sum is
 /// the same chain of fused multiply-adds over k whatever the blocking: a
 /// K block continues from the partial sums the previous one stored in C. A is
 /// read in place: packing it, even into a huge page, measured 25% slower (a
