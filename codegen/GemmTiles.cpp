@@ -15,7 +15,8 @@
 /// buffer, so the tile always reads contiguous vectors. Large products pack
 /// all of B's panels (the packed path, below kBigMin; also products of few
 /// rows with a large B, kWideMinRows), with K blocks four times as long
-/// when A spans several M blocks (kBigKC). Each element's sum is
+/// when A spans several M blocks (kBigKC) and a k loop unrolled four times
+/// (kUnroll). Each element's sum is
 /// the same chain of fused multiply-adds over k whatever the blocking: a
 /// K block continues from the partial sums the previous one stored in C. A is
 /// read in place: packing it, even into a huge page, measured 25% slower (a
@@ -70,6 +71,11 @@ constexpr int64_t kKC = 256; ///< K block: a KC x NR panel of B fits in L1.
 /// 2-3% with AVX2; no faster when one M block reads each slab).
 constexpr int64_t kBigKC = 1024;
 constexpr unsigned kNV = 2; ///< Vectors per row of a register tile.
+/// The packed path's k loop runs kUnroll steps per trip (then the rest one
+/// by one): 6-10% faster at 1024^3 and 2048^3 with AVX-512 and AVX2
+/// (bench/RESULTS.md), each accumulator's chain of fused multiply-adds
+/// unchanged.
+constexpr int64_t kUnroll = 4;
 /// The packed path's slab of B, KC x NC: 2 MiB (NC = 2048 floats with kKC,
 /// 512 with kBigKC), in L3 and on one huge page (adj_rt_gemm_scratch).
 constexpr int64_t kSlabBytes = int64_t(2) << 20;
@@ -155,6 +161,7 @@ private:
     Value *I0, *J0, *K0, *KLen;
     bool Masked;   ///< The last columns: loads and stores masked.
     Value *BPanel; ///< The packed panel of B, or null to read B in place.
+    bool Unrolled; ///< The k loop unrolled by kUnroll (the packed path).
     std::vector<Value *> Masks; ///< Per vector, its lanes inside C.
     std::vector<Value *> Rows, CRows, ARows; ///< Per row: i, C(i, J0), A(i, 0).
     std::vector<Value *> Acc;                ///< MR x NV accumulator variables.
@@ -169,9 +176,10 @@ private:
   Value *loadVector(Value *Base, Value *Idx, Value *Mask);
 
   /// The tile of C at (I0, J0) over k in [K0, K0 + KLen): Masked for the
-  /// last columns, reading B from \p BPanel when packed.
+  /// last columns, reading B from \p BPanel when packed, its k loop
+  /// unrolled when \p Unrolled.
   void tile(Value *I0, Value *J0, Value *K0, Value *KLen, bool Masked,
-            Value *BPanel);
+            Value *BPanel, bool Unrolled = false);
   /// The tile's rows (the last tile's clamped to MLast) and their offsets.
   void tileRows(Tile &T);
   /// Accumulators start at 0 in the first K block and at C after it.
@@ -283,7 +291,7 @@ Value *Gemm::loadVector(Value *Base, Value *Idx, Value *Mask) {
 }
 
 void Gemm::tile(Value *I0, Value *J0, Value *K0, Value *KLen, bool Masked,
-                Value *BPanel) {
+                Value *BPanel, bool Unrolled) {
   Tile T;
   T.I0 = I0;
   T.J0 = J0;
@@ -291,6 +299,7 @@ void Gemm::tile(Value *I0, Value *J0, Value *K0, Value *KLen, bool Masked,
   T.KLen = KLen;
   T.Masked = Masked;
   T.BPanel = BPanel;
+  T.Unrolled = Unrolled;
   T.Masks = columnMasks(J0, Masked);
   tileRows(T);
   startAccumulators(T);
@@ -338,7 +347,8 @@ void Gemm::multiplyAccumulate(Tile &T) {
   Value *ABase[16];
   for (unsigned R = 0; R < MR; ++R)
     ABase[R] = B.CreateInBoundsGEP(G.T, G.A, K.madd(T.ARows[R], T.K0, SAk));
-  K.loop(T.KLen, [&](Value *Kk) {
+  // One step of k, Kk from the block's first.
+  auto Step = [&](Value *Kk) {
     Value *KAbs = K.add(T.K0, Kk);
     Value *BV[kNV];
     for (unsigned V = 0; V < NV; ++V)
@@ -357,7 +367,16 @@ void Gemm::multiplyAccumulate(Tile &T) {
                 K.intrinsic(Intrinsic::fmuladd, {Splat, BV[V], Cur}));
       }
     }
+  };
+  if (!T.Unrolled)
+    return K.loop(T.KLen, Step);
+  // kUnroll steps per trip, in order, then the last KLen % kUnroll.
+  Value *KMain = B.CreateSub(T.KLen, B.CreateURem(T.KLen, K.i64(kUnroll)));
+  K.loop(K.i64(0), KMain, K.i64(kUnroll), [&](Value *Kk) {
+    for (int64_t U = 0; U < kUnroll; ++U)
+      Step(K.add(Kk, K.i64(U)));
   });
+  K.loop(KMain, T.KLen, One, Step);
 }
 
 Value *Gemm::epilogueInput(Tile &T, unsigned I, unsigned R, unsigned V) {
@@ -535,8 +554,9 @@ void Gemm::packedPath() {
             columnTilesIn(JB, JE, [&](Value *J0, bool Masked) {
               Value *P = B.CreateInBoundsGEP(
                   G.T, Slab, B.CreateMul(B.CreateSub(J0, JB), KLen));
-              K.loop(IB, IEnd, K.i64(MR),
-                     [&](Value *I0) { tile(I0, J0, K0, KLen, Masked, P); });
+              K.loop(IB, IEnd, K.i64(MR), [&](Value *I0) {
+                tile(I0, J0, K0, KLen, Masked, P, /*Unrolled=*/true);
+              });
               panelEpilogue(K0, KLen, IB, IEnd, J0);
             });
           });

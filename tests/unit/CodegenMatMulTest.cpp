@@ -177,6 +177,17 @@ TEST(Codegen, MatMulFewRowsWideB) {
       {{40, 1100, 130}, {33, 128, 1030}, {31, 1100, 130}}, "mw", 13);
 }
 
+TEST(Codegen, MatMulUnrolledKRemainders) {
+  // The packed path runs its k loop four steps per trip, then the rest one
+  // by one: K blocks that leave 3 (1031 = 1024 + 7, more rows than one M
+  // block), 2 (518 = 256 + 256 + 6), 1 (a single block of 129) and 1 again
+  // on the few-rows path (1025 = 4 x 256 + 1); odd N ends in a masked
+  // tile. Every transpose variant.
+  checkEveryTransposeVariant(
+      {{264, 1031, 133}, {140, 518, 131}, {130, 129, 150}, {36, 1025, 130}},
+      "mu", 17);
+}
+
 TEST(Codegen, BatchedMatMul) {
   // Leading dims broadcast as in NumPy: a 2-D operand against a batched
   // one, batched against batched (the batch dim in both), size-1 leading
