@@ -143,29 +143,49 @@ void directGradWeightRows(Kernel &K, const ConvShape &S, Type *T) {
             Tk.min(Tk.madd(Tk.i64(Ob), Blk, Tk.i64(OB)), Tk.i64(S.O - 1)));
       Value *XCh0 =
           B.CreateMul(B.CreateUDiv(R.Ocs[0], Tk.i64(S.Og)), Tk.i64(S.Cg));
+      // Per kernel row, the OB * KW accumulators live in registers for
+      // one image's rows and in Sums between images.
+      int64_t Accs = OB * S.KW;
+      Value *Sums = [&] {
+        BasicBlock &Entry = Tk.Fn->getEntryBlock();
+        IRBuilder<> EB(&Entry, Entry.begin());
+        return EB.CreateAlloca(RV.VT, Tk.i64(S.KH * Accs));
+      }();
+      auto Sum = [&](Value *Kh, int64_t I) {
+        return B.CreateInBoundsGEP(RV.VT, Sums,
+                                   Tk.madd(Tk.i64(I), Kh, Tk.i64(Accs)));
+      };
       Tk.loop(Tk.i64(S.Cg), [&](Value *Ch) {
         R.XPlane = B.CreateMul(Tk.add(XCh0, Ch), Tk.i64(S.H * S.W));
-        Tk.loop(Tk.i64(S.KH), [&](Value *Kh) {
-          R.IhOff = B.CreateSub(B.CreateMul(Kh, Tk.i64(S.G.Dilation[0])),
-                                Tk.i64(S.G.Padding[0]));
-          // Not a structured binding: the lambdas below capture it.
-          std::pair<Value *, Value *> OhR =
-              validRange(Tk, R.IhOff, S.G.Stride[0], S.H, S.OH);
-          R.Acc.clear();
-          for (int64_t I = 0; I < OB * S.KW; ++I)
-            R.Acc.push_back(Tk.var(Zero));
-          Tk.loop(Tk.get(S.N), [&](Value *Img) {
+        Tk.loop(Tk.i64(S.KH * Accs), [&](Value *I) {
+          B.CreateStore(Zero, B.CreateInBoundsGEP(RV.VT, Sums, I));
+        });
+        Tk.loop(Tk.get(S.N), [&](Value *Img) {
+          Tk.loop(Tk.i64(S.KH), [&](Value *Kh) {
+            R.IhOff = B.CreateSub(B.CreateMul(Kh, Tk.i64(S.G.Dilation[0])),
+                                  Tk.i64(S.G.Padding[0]));
+            // Not a structured binding: the lambda below captures it.
+            std::pair<Value *, Value *> OhR =
+                validRange(Tk, R.IhOff, S.G.Stride[0], S.H, S.OH);
+            R.Acc.clear();
+            for (int64_t I = 0; I < Accs; ++I)
+              R.Acc.push_back(Tk.var(B.CreateLoad(RV.VT, Sum(Kh, I))));
             Tk.loop(OhR.first, OhR.second, Tk.i64(1),
                     [&](Value *Oh) { R.row(Img, Oh); });
+            for (int64_t I = 0; I < Accs; ++I)
+              B.CreateStore(Tk.read(RV.VT, R.Acc[size_t(I)]), Sum(Kh, I));
           });
-          // dw[o, c, kh, :] at ((o Cg + c) KH + kh) KW.
+        });
+        // dw[o, c, kh, :] at ((o Cg + c) KH + kh) KW.
+        Tk.loop(Tk.i64(S.KH), [&](Value *Kh) {
           for (int64_t Ob = 0; Ob < OB; ++Ob) {
             Value *WRow = B.CreateMul(
                 Tk.madd(Kh, Tk.madd(Ch, R.Ocs[Ob], Tk.i64(S.Cg)), Tk.i64(S.KH)),
                 Tk.i64(S.KW));
             for (int64_t Kw = 0; Kw < S.KW; ++Kw)
               Tk.store(B.CreateFAddReduce(
-                           Tk.fp(T, 0), Tk.read(RV.VT, R.Acc[Ob * S.KW + Kw])),
+                           Tk.fp(T, 0),
+                           B.CreateLoad(RV.VT, Sum(Kh, Ob * S.KW + Kw))),
                        Tk.Out, Tk.add(WRow, Tk.i64(Kw)));
           }
         });
