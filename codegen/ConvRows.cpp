@@ -28,9 +28,16 @@ static unsigned vectorRegisters() { return hostVectorBits() >= 512 ? 32 : 16; }
 /// and masks: with all of them, OB = 5 for KW = 5 spilled and ran the TF
 /// CNN's first layer 1.7x slower than OB = 3), balanced over the blocks;
 /// 1 with groups (the channels of a block then read the same input
-/// channels).
+/// channels). When that leaves fewer than 8 accumulators (AVX2, KW = 5:
+/// one channel), the FMAs wait on each accumulator's chain of one per
+/// vector of the row: then all registers but four (a dy vector per
+/// channel, the masked edge vectors; the other input vectors fold into the
+/// FMAs), which ran LeNet's first layer ~1.25x faster with AVX2.
 static int64_t rowsBlock(const ConvShape &S) {
-  int64_t Max = (int64_t(vectorRegisters()) * 3 / 4 - S.KW - 2) / S.KW;
+  int64_t Regs = vectorRegisters();
+  int64_t Max = (Regs * 3 / 4 - S.KW - 2) / S.KW;
+  if (Max * S.KW < 8)
+    Max = std::max(Max, (Regs - 4) / S.KW);
   if (S.G.Groups != 1 || Max <= 1)
     return 1;
   int64_t Blocks = (S.O + Max - 1) / Max;
@@ -209,7 +216,15 @@ struct FwdRows {
     NV = (S.OW + VL - 1) / VL;
     // Within three quarters of the registers (see rowsBlock): the
     // accumulators, the row's input vectors and a broadcast weight.
-    int64_t Max = (int64_t(vectorRegisters()) * 3 / 4 - 1 - NV) / NV;
+    int64_t Regs = vectorRegisters();
+    int64_t Max = (Regs * 3 / 4 - 1 - NV) / NV;
+    // Fewer than 8 accumulators leave the two FMA ports waiting on each
+    // one's chain (AVX2's four vectors of a 28-column row took one channel
+    // per block): then all registers but a broadcast weight, the row's two
+    // masked edge vectors and one spare, as the other input vectors fold
+    // into the FMAs (LeNet's first layer ran ~1.25x faster with AVX2).
+    if (Max * NV < 8)
+      Max = std::max(Max, (Regs - 4) / NV);
     OB = 0;
     if (Max < 1)
       return;
