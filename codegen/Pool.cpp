@@ -22,6 +22,8 @@
 ///                    first element inside the input and move to a tap
 ///                    only when it is strictly greater, which leaves each
 ///                    window's first maximum; then dx[index] += dy
+///                    (with the relu attribute, dy * relu'(maximum): x is
+///                    a relu's output, whose adjoint this then is too)
 ///   avg_pool2d_grad  dx plane = 0, then dx += dy / (kh * kw) per tap
 ///
 /// Overlapping windows (stride < kernel) accumulate into dx in that order.
@@ -357,13 +359,29 @@ static Value *poolTaps(Kernel &K, const PoolShape &S, Type *T, unsigned VL,
   return B.CreateFMul(Acc, B.CreateVectorSplat(VL, K.fp(T, 1 / N)));
 }
 
+/// dy * relu'(the window's maximum \p Best), as relu_grad computes it at
+/// that element (max_pool2d_grad's relu attribute).
+static Value *reluMask(Kernel &K, Type *T, Value *DY, Value *Best) {
+  IRBuilder<> &B = K.B;
+  Value *Zero = Constant::getNullValue(Best->getType());
+  Value *One =
+      Best->getType()->isVectorTy()
+          ? B.CreateVectorSplat(
+                cast<FixedVectorType>(Best->getType())->getNumElements(),
+                K.fp(T, 1))
+          : K.fp(T, 1);
+  return B.CreateFMul(DY,
+                      B.CreateSelect(B.CreateFCmpOGT(Best, Zero), One, Zero));
+}
+
 /// The adjoint of one vector of outputs \p DY at the window taps \p Taps
 /// (row-major window order, max only): per tap, dy where it is the first
-/// maximum (the first tap, then each strictly greater), else zero (max),
-/// or dy / taps at every tap (avg).
+/// maximum (the first tap, then each strictly greater), else zero (max;
+/// with \p Relu, dy masked by reluMask), or dy / taps at every tap (avg).
 static std::vector<Value *> poolGradTaps(Kernel &K, const PoolShape &S, Type *T,
                                          unsigned VL, Value *DY,
-                                         ArrayRef<Value *> Taps, bool Max) {
+                                         ArrayRef<Value *> Taps, bool Max,
+                                         bool Relu) {
   IRBuilder<> &B = K.B;
   int64_t N = S.G.Kernel[0] * S.G.Kernel[1];
   if (!Max)
@@ -380,6 +398,8 @@ static std::vector<Value *> poolGradTaps(Kernel &K, const PoolShape &S, Type *T,
     Best = B.CreateSelect(Gt, Taps[size_t(I)], Best);
     Sel = B.CreateSelect(Gt, Splat(I), Sel);
   }
+  if (Relu)
+    DY = reluMask(K, T, DY, Best);
   std::vector<Value *> Out;
   Value *Zero = Constant::getNullValue(DY->getType());
   for (int64_t I = 0; I < N; ++I)
@@ -421,7 +441,8 @@ static void tilingPool(Kernel &K, const PoolShape &S, Type *T, bool Max) {
 /// (max; the first element, then each strictly greater) or dy / taps to
 /// every tap (avg), zeros elsewhere, written once. Rows and columns past
 /// the last window are zeroed first.
-static void tilingPoolGrad(Kernel &K, const PoolShape &S, Type *T, bool Max) {
+static void tilingPoolGrad(Kernel &K, const PoolShape &S, Type *T, bool Max,
+                           bool Relu) {
   if (forEachRowGroup(
           K, S, T,
           [&](Kernel &Tk, RowGroups &RG, Value *X, Value *Y, Value *Rows) {
@@ -434,8 +455,8 @@ static void tilingPoolGrad(Kernel &K, const PoolShape &S, Type *T, bool Max) {
             std::vector<Value *> Taps;
             if (Max)
               Taps = RG.taps(Tk.In[1], X, Rows);
-            RG.storeTaps(poolGradTaps(Tk, S, T, WR.VL, DY, Taps, Max), Tk.Out,
-                         X, Rows);
+            RG.storeTaps(poolGradTaps(Tk, S, T, WR.VL, DY, Taps, Max, Relu),
+                         Tk.Out, X, Rows);
           }))
     return;
   bool Covered = S.OH * S.G.Kernel[0] == S.H && S.OW * S.G.Kernel[1] == S.W;
@@ -458,7 +479,8 @@ static void tilingPoolGrad(Kernel &K, const PoolShape &S, Type *T, bool Max) {
             for (Value *X :
                  WR.taps(Tk.In[1], windowRow(Tk, S, P, Oh, Ow0, Kh), Cols))
               Taps.push_back(X);
-        std::vector<Value *> Out = poolGradTaps(Tk, S, T, WR.VL, DY, Taps, Max);
+        std::vector<Value *> Out =
+            poolGradTaps(Tk, S, T, WR.VL, DY, Taps, Max, Relu);
         for (int64_t Kh = 0; Kh < S.G.Kernel[0]; ++Kh)
           WR.storeTaps(ArrayRef<Value *>(Out).slice(size_t(Kh * S.G.Kernel[1]),
                                                     size_t(S.G.Kernel[1])),
@@ -512,8 +534,9 @@ static Value *blockArray(Kernel &K, Type *T) {
 void emitMaxPool2dGrad(Kernel &K, const Op &O) {
   PoolShape S(O, O.type());
   Type *T = eltType(K.Ctx, O.type().Elt);
+  bool Relu = O.boolAttr("relu");
   if (tiling(S))
-    return tilingPoolGrad(K, S, T, /*Max=*/true);
+    return tilingPoolGrad(K, S, T, /*Max=*/true, Relu);
   // Indices within a plane, in 32 bits when they fit (wider vectors).
   Type *IdxT = S.H * S.W <= std::numeric_limits<int32_t>::max()
                    ? K.B.getInt32Ty()
@@ -553,6 +576,8 @@ void emitMaxPool2dGrad(Kernel &K, const Op &O) {
               B.CreateZExt(Tk.load(IdxT, Idx, B.CreateSub(Ow, B0)), Tk.i64Ty());
           Value *DX = B.CreateAdd(P.X, I);
           Value *DY = Tk.load(T, Tk.In[0], Tk.add(YRow, Ow));
+          if (Relu)
+            DY = reluMask(Tk, T, DY, Tk.load(T, Best, B.CreateSub(Ow, B0)));
           Tk.store(B.CreateFAdd(Tk.load(T, Tk.Out, DX), DY), Tk.Out, DX);
         });
       });
@@ -564,7 +589,7 @@ void emitAvgPool2dGrad(Kernel &K, const Op &O) {
   PoolShape S(O, O.type());
   Type *T = eltType(K.Ctx, O.type().Elt);
   if (tiling(S))
-    return tilingPoolGrad(K, S, T, /*Max=*/false);
+    return tilingPoolGrad(K, S, T, /*Max=*/false, /*Relu=*/false);
   double Taps = double(S.G.Kernel[0] * S.G.Kernel[1]);
   forEachPlane(K, S, [&](Kernel &Tk, const Planes &P) {
     IRBuilder<> &B = Tk.B;

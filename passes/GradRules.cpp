@@ -72,6 +72,13 @@ static Value *expandReduced(GradContext &C, Value *V) {
 /// the pre-activation x need not be kept for the backward pass (fuse can
 /// then fold bias and activation into the matmul computing x).
 static void unaryRule(GradContext &C) {
+  // The adjoint of a max pool over this relu's output, already masked.
+  const Op *D = C.DY->Def;
+  if (C.O.Kind == K::Relu && D && D->Kind == K::MaxPool2dGrad &&
+      D->boolAttr("relu") && D->Operands[1] == &C.O.Result) {
+    C.Grads[0] = C.DY;
+    return;
+  }
   bool SignOfOutput = C.O.Kind == K::Relu ||
                       (C.O.Kind == K::LeakyRelu && C.O.attrOr("alpha") >= 0);
   Value *X = SignOfOutput ? const_cast<Value *>(&C.O.Result) : C.O.Operands[0];
@@ -306,9 +313,17 @@ static void conv2dRule(GradContext &C) {
 /// max_pool2d: dx = max_pool2d_grad(dy, x), which finds each window's
 /// first maximum again; avg_pool2d: dx = avg_pool2d_grad(dy) with x's
 /// [H, W] (a stride can leave rows out of every window).
+/// When x is a relu's output, the adjoint goes to a window's maximum only
+/// where it is > 0 (relu = true): that is relu_grad's mask at that element,
+/// so relu's rule (unaryRule) need not read x again nor write another
+/// tensor of x's size.
 static void maxPool2dRule(GradContext &C) {
+  Attrs A = C.O.Attributes;
+  const Value *X = C.O.Operands[0];
+  if (X->Def && X->Def->Kind == K::Relu)
+    A["relu"] = true;
   C.Grads[0] =
-      C.B.create(K::MaxPool2dGrad, {C.DY, C.O.Operands[0]}, C.O.Attributes);
+      C.B.create(K::MaxPool2dGrad, {C.DY, C.O.Operands[0]}, std::move(A));
 }
 
 static void avgPool2dRule(GradContext &C) {

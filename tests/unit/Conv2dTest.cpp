@@ -113,9 +113,11 @@ TEST(Conv2d, DirectPathMatchesPyTorch) { matchesPyTorch(cg::ConvPath::Direct); }
 /// against the GEMM path, in both dtypes, on shapes whose 11 output
 /// channels leave the last block of channels partly filled (it repeats
 /// channel O - 1) and whose products of 117 or 333 columns end in a tile
-/// of one vector on some ISA and dtype (columnBlocks).
+/// of one vector on some ISA and dtype (columnBlocks), and whose 28 columns
+/// (LeNet's) make a row of four f32 vectors with AVX2 (ctest runs this
+/// test for an AVX2 target too: Conv2d.avx2).
 TEST(Conv2d, RowKernelsMatchGemmPath) {
-  for (int64_t OW : {13, 37}) {
+  for (int64_t OW : {13, 28, 37}) {
     nlohmann::json R;
     R["name"] = "rows" + std::to_string(OW);
     R["stride"] = {1, 1};

@@ -14,7 +14,8 @@
 /// with 1, 2 and 3 threads on a pool large enough to be split. The 2 x 2
 /// pool of 14 x 14 planes (the TF CNN's second, whose 7-column rows the
 /// kernels pack several to a vector) and of 10 x 6 planes are compared with
-/// a scalar reference, in f32 and f64.
+/// a scalar reference, in f32 and f64, as is max_pool2d over a relu's
+/// output, whose adjoint is masked by relu's.
 ///
 //===----------------------------------------------------------------------===//
 #include "ir/Pool2d.h"
@@ -191,6 +192,83 @@ TEST(Pool2d, RowsPerVectorMatchReference) {
         expectClose(Res[0], WantY, Tol, "y");
         expectClose(Res[1], WantDX, Tol, "dx");
       }
+}
+
+/// max_pool2d over a relu's output: the pool's gradient rule marks its
+/// adjoint relu (dy only where the window's maximum is > 0) and relu's rule
+/// then passes it on instead of a relu_grad. dx matches a scalar reference
+/// of relu_grad(max_pool2d_grad) for tiling windows (LeNet's 28 x 28 and 14
+/// x 14 planes, rows of several outputs to a vector, a partial last row)
+/// and for overlapping padded ones (the loop path, windows sharing a
+/// maximum), with inputs in [-1, 0.5]: many windows are all zeros after
+/// the relu (ties at 0, no adjoint), others mix zeros and positives.
+TEST(Pool2d, MaxPoolOfReluMatchesReference) {
+  struct Case {
+    int64_t C, H, W, KS, Stride, Pad;
+  };
+  for (Case Cs : {Case{6, 28, 28, 2, 2, 0}, Case{4, 14, 14, 2, 2, 0},
+                  Case{3, 10, 6, 2, 2, 0}, Case{2, 9, 8, 3, 2, 1}})
+    for (DType T : FloatTypes) {
+      SCOPED_TRACE(std::string(dtypeName(T)) + " " + std::to_string(Cs.H) +
+                   "x" + std::to_string(Cs.W) + " k" + std::to_string(Cs.KS));
+      Pool2dGeometry Geo;
+      Geo.Kernel = {Cs.KS, Cs.KS};
+      Geo.Stride = {Cs.Stride, Cs.Stride};
+      Geo.Padding = {Cs.Pad, Cs.Pad};
+      int64_t OH = Geo.outSize(0, Cs.H), OW = Geo.outSize(1, Cs.W), N = 3;
+      Compiled C;
+      Function *F = C.add("pool");
+      Value *X =
+          F->addArg("x", ty(T, {kBatch, Cs.C, Cs.H, Cs.W}), ArgRole::Input);
+      Value *DY =
+          F->addArg("dy", ty(T, {kBatch, Cs.C, OH, OW}), ArgRole::Input);
+      Builder B(*F);
+      Value *R = nullptr, *Y = nullptr;
+      ASSERT_TRUE(B.tryCreate(OpKind::Relu, {X}, {}, R).Type);
+      ASSERT_TRUE(B.tryCreate(OpKind::MaxPool2d, {R}, Geo.attrs(), Y).Type);
+      GradContext GP{B, *Y->Def, DY, {true}, {nullptr}};
+      gradRule(OpKind::MaxPool2d)(GP);
+      ASSERT_EQ(GP.Grads[0]->Def->Kind, OpKind::MaxPool2dGrad);
+      EXPECT_TRUE(GP.Grads[0]->Def->boolAttr("relu"));
+      GradContext GR{B, *R->Def, GP.Grads[0], {true}, {nullptr}};
+      gradRule(OpKind::Relu)(GR);
+      EXPECT_EQ(GR.Grads[0], GP.Grads[0]) << "relu_grad of a masked adjoint";
+      F->Results = {{"y", Y}, {"dx", GR.Grads[0]}};
+      C.compile();
+      int64_t Planes = N * Cs.C;
+      Vec XV = randVec(Planes * Cs.H * Cs.W, -1, 0.5, T, 9);
+      Vec DYV = randVec(Planes * OH * OW, -1, 1, T, 10);
+      Vec WantY(DYV.size()), WantDX(XV.size(), 0.0);
+      for (int64_t P = 0; P < Planes; ++P)
+        for (int64_t Oh = 0; Oh < OH; ++Oh)
+          for (int64_t Ow = 0; Ow < OW; ++Ow) {
+            int64_t YI = (P * OH + Oh) * OW + Ow, Arg = -1;
+            double Best = 0;
+            for (int64_t Kh = 0; Kh < Cs.KS; ++Kh)
+              for (int64_t Kw = 0; Kw < Cs.KS; ++Kw) {
+                int64_t Ih = Oh * Cs.Stride - Cs.Pad + Kh,
+                        Iw = Ow * Cs.Stride - Cs.Pad + Kw;
+                if (Ih < 0 || Ih >= Cs.H || Iw < 0 || Iw >= Cs.W)
+                  continue;
+                int64_t XI = (P * Cs.H + Ih) * Cs.W + Iw;
+                double V = std::max(XV[XI], 0.0);
+                if (Arg < 0 || V > Best) {
+                  Best = V;
+                  Arg = XI;
+                }
+              }
+            WantY[YI] = Best;
+            // relu_grad(max_pool2d_grad): dy at the first maximum, kept
+            // where relu's output there is > 0.
+            if (Best > 0)
+              WantDX[Arg] += DYV[YI];
+          }
+      std::vector<Vec> Res;
+      ASSERT_EQ(C.run("pool", N, {XV, DYV}, Res), 0);
+      double Tol = T == DType::F64 ? 1e-12 : 1e-6;
+      expectClose(Res[0], WantY, Tol, "y");
+      expectClose(Res[1], WantDX, Tol, "dx");
+    }
 }
 
 } // namespace
