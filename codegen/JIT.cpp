@@ -49,6 +49,7 @@
 #include <ctime>
 #include <elf.h>
 #include <link.h>
+#include <sched.h>
 
 #ifdef ADJ_HAVE_KERNLIB
 // The kernel library's GEMMs (codegen/KernelLib.def): C, A, B, the sizes.
@@ -82,8 +83,18 @@ unsigned defaultCompileThreads() {
     if (*End == '\0' && N > 0)
       return unsigned(std::min(N, 64L));
   }
-  unsigned HW = std::thread::hardware_concurrency();
-  return std::max(1u, std::min(HW, 8u));
+  return std::min(usableCPUs(), 8u);
+}
+
+unsigned usableCPUs() {
+  unsigned HW = std::max(1u, std::thread::hardware_concurrency());
+#ifdef __linux__
+  cpu_set_t Set;
+  CPU_ZERO(&Set);
+  if (sched_getaffinity(0, sizeof(Set), &Set) == 0)
+    return std::max(1u, std::min(HW, unsigned(CPU_COUNT(&Set))));
+#endif
+  return HW;
 }
 
 namespace {
@@ -743,6 +754,7 @@ Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
     Background = std::thread([this, Bitcode = std::move(Bitcode),
                               Mangled = std::move(Mangled), Key,
                               OnOptimised = std::move(OnOptimised)] {
+      waitUntilReleased();
       runOptimised(Bitcode, Mangled, Key, OnOptimised);
     });
     return Error::success();
@@ -762,6 +774,7 @@ Error JIT::addModuleTiered(std::unique_ptr<llvm::Module> M,
       return;
     }
     OnQuick("");
+    waitUntilReleased();
     runOptimised(Bitcode, Mangled, Key, OnOptimised);
   });
   return Error::success();
@@ -863,9 +876,29 @@ Error JIT::compileOptimised(const std::vector<std::string> &Bitcode,
   return Error::success();
 }
 
+void JIT::holdOptimised() {
+  std::lock_guard<std::mutex> Lock(HoldMu);
+  Held = true;
+}
+
+void JIT::releaseOptimised() {
+  {
+    std::lock_guard<std::mutex> Lock(HoldMu);
+    Held = false;
+  }
+  HoldCV.notify_all();
+}
+
+void JIT::waitUntilReleased() {
+  std::unique_lock<std::mutex> Lock(HoldMu);
+  HoldCV.wait(Lock, [this] { return !Held; });
+}
+
 void JIT::waitForOptimised() {
-  if (Background.joinable())
-    Background.join();
+  if (!Background.joinable())
+    return;
+  releaseOptimised();
+  Background.join();
 }
 
 Expected<void *> JIT::lookupIn(orc::JITDylib &JD, const std::string &Name) {

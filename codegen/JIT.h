@@ -48,6 +48,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -72,8 +73,14 @@ class DiskObjectCache;
 /// when ADJ_NO_CACHE is set to anything but "" or "0", or nothing is set.
 std::string defaultObjectCacheDir();
 
+/// The CPUs this process may run on (its affinity mask, e.g. one under
+/// `taskset -c 0`), at most the hardware threads; at least 1.
+unsigned usableCPUs();
+
 /// The compile threads the tools use: $ADJ_COMPILE_THREADS when set to a
-/// positive number, else the hardware threads (at most 8).
+/// positive number, else the CPUs the process may run on (usableCPUs(), at
+/// most 8): on one CPU a module is compiled whole, as more parts would only
+/// add the cost of splitting.
 unsigned defaultCompileThreads();
 
 /// What addModule and the first lookup did, for -time-passes.
@@ -165,8 +172,17 @@ public:
   llvm::Expected<void *> lookupQuick(const std::string &Name);
   /// The optimised tier's \p Name without waiting: for OnOptimised.
   llvm::Expected<void *> lookupOptimised(const std::string &Name);
-  /// Waits for addModuleTiered's background compile (if any) to end.
+  /// Waits for addModuleTiered's background compile (if any) to end
+  /// (releasing a held optimised tier first).
   void waitForOptimised();
+  /// Call before addModuleTiered: its background thread links the quick
+  /// code, then waits for releaseOptimised() (or waitForOptimised()) before
+  /// it compiles the optimised code. On one CPU that compile would only
+  /// take time from what the caller does until its first step (loading
+  /// data, the step itself); the caller releases it after that step.
+  void holdOptimised();
+  /// Lets a held optimised tier compile (any thread, any number of times).
+  void releaseOptimised();
   /// Valid after waitForOptimised().
   const OptimisedStats &optimisedStats() const { return Optimised; }
 
@@ -206,6 +222,8 @@ private:
                         std::chrono::steady_clock::time_point Start,
                         std::vector<std::string> &Bitcode,
                         std::vector<std::string> &Mangled);
+  /// Blocks the background thread while the optimised tier is held.
+  void waitUntilReleased();
   /// compileOptimised, timed into Optimised, then \p OnOptimised.
   void runOptimised(const std::vector<std::string> &Bitcode,
                     const std::vector<std::string> &Mangled,
@@ -222,6 +240,10 @@ private:
   std::vector<std::string> QuickReleases;
   std::thread Background;
   OptimisedStats Optimised;
+  /// holdOptimised(): the background thread waits while Held.
+  std::mutex HoldMu;
+  std::condition_variable HoldCV;
+  bool Held = false;
   /// Remembers the scratch release functions among \p Names (mangled), which
   /// the destructor calls.
   void noteReleases(const std::vector<std::string> &Names);

@@ -32,6 +32,7 @@
 #include "llvm/TargetParser/X86TargetParser.h"
 #include "llvm/Transforms/IPO/MergeFunctions.h"
 #include <cstdlib>
+#include <optional>
 
 namespace adj {
 
@@ -84,9 +85,28 @@ static Error overrideCPU(orc::JITTargetMachineBuilder &JTMB) {
   return Error::success();
 }
 
+/// The host's builder, detected once: detection executes CPUID dozens of
+/// times (sys::getHostCPUName and getHostCPUFeatures), which traps to the
+/// hypervisor in a virtual machine, and a cold compile builds about ten
+/// target machines, half of them on the way to the first step.
+static Expected<orc::JITTargetMachineBuilder> detectHostOnce() {
+  static const std::optional<orc::JITTargetMachineBuilder> Host =
+      []() -> std::optional<orc::JITTargetMachineBuilder> {
+    auto JTMB = orc::JITTargetMachineBuilder::detectHost();
+    if (!JTMB) {
+      consumeError(JTMB.takeError());
+      return std::nullopt;
+    }
+    return std::move(*JTMB);
+  }();
+  if (!Host)
+    return orc::JITTargetMachineBuilder::detectHost(); // its error
+  return *Host;
+}
+
 Expected<orc::JITTargetMachineBuilder> hostBuilder(int OptLevel) {
   initNativeTarget();
-  auto JTMB = orc::JITTargetMachineBuilder::detectHost();
+  auto JTMB = detectHostOnce();
   if (!JTMB)
     return JTMB.takeError();
   if (Error E = overrideCPU(*JTMB))

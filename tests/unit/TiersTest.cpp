@@ -9,8 +9,10 @@
 /// losses, bit for bit; the switch happens at the step it was told to, the
 /// trampolines count the quick calls, optimised IR carries no fast-math
 /// flag (what makes the tiers agree), and a model that cannot get
-/// trampolines compiles untiered. Runs under ThreadSanitizer (the switch
-/// races the background compile).
+/// trampolines compiles untiered. An optimised tier held (as on one CPU)
+/// waits for its release, which the first quick call's return (or a call
+/// waiting for the optimised code) gives; one CPU means one compile thread.
+/// Runs under ThreadSanitizer (the switch races the background compile).
 ///
 //===----------------------------------------------------------------------===//
 
@@ -29,8 +31,12 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <sched.h>
 #include <sstream>
 #include <thread>
 
@@ -64,14 +70,15 @@ struct SwitchAt {
   ~SwitchAt() { unsetenv("ADJ_TIER_SWITCH_AT"); }
 };
 
-std::unique_ptr<CompiledModel> compileMnist(bool Tiered,
-                                            bool Deferred = false) {
+std::unique_ptr<CompiledModel> compileMnist(bool Tiered, bool Deferred = false,
+                                            int Hold = 0) {
   std::ostringstream Err;
   DiagEngine Diags(Err);
   EngineOptions EO;
   EO.ObjectCache = false;
   EO.Tiered = Tiered;
   EO.DeferQuick = Deferred;
+  EO.HoldOptimised = Hold;
   Engine E(EO, Diags, Err, "test");
   auto CM = E.compile(mnistSpec());
   EXPECT_TRUE(CM) << Err.str();
@@ -119,6 +126,15 @@ int64_t quickCalls(CompiledModel &CM, const std::string &Name) {
   return -1;
 }
 
+/// Step functions for the trampolines alone: 10 + the first argument's
+/// value, or 20 + it (the "optimised" code).
+int32_t quickStep(int64_t N, void *const *, void *const *) {
+  return int32_t(10 + N);
+}
+int32_t optimisedStep(int64_t N, void *const *, void *const *) {
+  return int32_t(20 + N);
+}
+
 class TiersTest : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
@@ -136,12 +152,20 @@ TEST_F(TiersTest, QuickAndOptimisedCodeAreDifferentCode) {
   Engine E(EO, Diags, Err, "test");
   auto IR = E.buildIR(*Spec, /*AllOptimizers=*/false);
   ASSERT_TRUE(IR) << Err.str();
-  for (unsigned Threads : {1u, 2u}) {
+  // Hold 1 and 2: the optimised tier held (JIT::holdOptimised) and released
+  // by releaseOptimised, or by waitForOptimised (as lookup and ~JIT do).
+  struct Case {
+    unsigned Threads;
+    int Hold;
+  };
+  for (Case C : {Case{1, 0}, Case{2, 0}, Case{1, 1}, Case{2, 2}}) {
     auto Ctx = std::make_unique<llvm::LLVMContext>();
     auto LM = lowerToLLVM(*IR, *Ctx);
     ASSERT_TRUE(bool(LM));
-    auto J = JIT::create(2, "", Threads);
+    auto J = JIT::create(2, "", C.Threads);
     ASSERT_TRUE(bool(J)) << llvm::toString(J.takeError());
+    if (C.Hold)
+      (*J)->holdOptimised();
     std::atomic<int> Called{0};
     ASSERT_FALSE(bool(
         (*J)->addModuleTiered(std::move(*LM), std::move(Ctx), "", [&](bool Ok) {
@@ -151,8 +175,23 @@ TEST_F(TiersTest, QuickAndOptimisedCodeAreDifferentCode) {
     EXPECT_TRUE((*J)->stats().Tiered);
     auto Quick = (*J)->lookupQuick("train_step");
     ASSERT_TRUE(bool(Quick)) << llvm::toString(Quick.takeError());
+    double Released = 0; // steady-clock seconds
+    if (C.Hold) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      EXPECT_EQ(Called.load(), 0) << "the optimised tier was not held";
+      Released = std::chrono::duration<double>(
+                     std::chrono::steady_clock::now().time_since_epoch())
+                     .count();
+      if (C.Hold == 1)
+        (*J)->releaseOptimised();
+    }
     (*J)->waitForOptimised();
     EXPECT_EQ(Called.load(), 1);
+    // A held compile started after its release (linked at ReadyAt after a
+    // compile of Seconds).
+    const OptimisedStats &S = (*J)->optimisedStats();
+    if (C.Hold)
+      EXPECT_GE(S.ReadyAt - S.Seconds, Released) << "hold " << C.Hold;
     EXPECT_TRUE((*J)->optimisedStats().Done) << (*J)->optimisedStats().Error;
     auto Optimised = (*J)->lookupOptimised("train_step");
     ASSERT_TRUE(bool(Optimised)) << llvm::toString(Optimised.takeError());
@@ -161,6 +200,74 @@ TEST_F(TiersTest, QuickAndOptimisedCodeAreDifferentCode) {
     ASSERT_TRUE(bool(Looked));
     EXPECT_EQ(*Looked, *Optimised);
   }
+}
+
+TEST_F(TiersTest, OneCPUCompilesInOnePart) {
+  // Under `taskset -c 0` the compile threads are one (more parts would only
+  // add splitting); ADJ_COMPILE_THREADS still decides when set.
+  cpu_set_t Old, One;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(Old), &Old), 0);
+  int First = 0;
+  while (!CPU_ISSET(First, &Old))
+    ++First;
+  CPU_ZERO(&One);
+  CPU_SET(First, &One);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(One), &One), 0);
+  unsetenv("ADJ_COMPILE_THREADS");
+  unsigned Pinned = defaultCompileThreads(), CPUs = usableCPUs();
+  setenv("ADJ_COMPILE_THREADS", "3", 1);
+  unsigned Set = defaultCompileThreads();
+  unsetenv("ADJ_COMPILE_THREADS");
+  ASSERT_EQ(sched_setaffinity(0, sizeof(Old), &Old), 0);
+  EXPECT_EQ(Pinned, 1u);
+  EXPECT_EQ(CPUs, 1u);
+  EXPECT_EQ(Set, 3u);
+  unsigned All = std::min<unsigned>(
+      CPU_COUNT(&Old), std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(usableCPUs(), All);
+  EXPECT_EQ(defaultCompileThreads(), std::min(All, 8u));
+}
+
+TEST_F(TiersTest, FirstReturnHookRunsOnceAfterTheFirstQuickCall) {
+  static std::atomic<int> Hooked{0}, HookedAtCall{-1};
+  struct Local {
+    static int32_t quick(int64_t N, void *const *, void *const *) {
+      HookedAtCall = Hooked.load();
+      return int32_t(10 + N);
+    }
+  };
+  Hooked = 0;
+  auto T = TieredFunctions::create(1);
+  ASSERT_TRUE(T);
+  T->onFirstReturn([] { ++Hooked; });
+  adj_rt_step_fn Fn = T->add("train_step", &Local::quick, nullptr, false);
+  ASSERT_TRUE(Fn);
+  EXPECT_EQ(Fn(1, nullptr, nullptr), 11);
+  EXPECT_EQ(HookedAtCall.load(), 0); // not before the call returned
+  EXPECT_EQ(Hooked.load(), 1);
+  EXPECT_EQ(Fn(2, nullptr, nullptr), 12);
+  EXPECT_EQ(Hooked.load(), 1); // once
+}
+
+TEST_F(TiersTest, FirstReturnHookRunsBeforeWaitingForTheOptimisedCode) {
+  // ADJ_TIER_SWITCH_AT=1: the first call waits for the optimised code,
+  // which here (as with a held compile) comes only from the hook.
+  SwitchAt K("1");
+  auto T = TieredFunctions::create(1);
+  ASSERT_TRUE(T);
+  TieredFunctions *Raw = T.get();
+  std::thread Compiler;
+  T->onFirstReturn([Raw, &Compiler] {
+    Compiler = std::thread([Raw] {
+      Raw->publish([](const std::string &) -> void * {
+        return reinterpret_cast<void *>(&optimisedStep);
+      });
+    });
+  });
+  adj_rt_step_fn Fn = T->add("train_step", &quickStep, nullptr, false);
+  ASSERT_TRUE(Fn);
+  EXPECT_EQ(Fn(1, nullptr, nullptr), 21);
+  Compiler.join();
 }
 
 TEST_F(TiersTest, OptimisedIRHasExactArithmetic) {
@@ -252,26 +359,24 @@ TEST_F(TiersTest, DeferredQuickCodeGivesTheSameBits) {
     Untiered = train(*CM, 12, 1);
   }
   ASSERT_FALSE(Untiered.empty());
-  for (const char *K : {"5", "1000", "1"}) {
-    SwitchAt At(K);
-    auto CM = compileMnist(/*Tiered=*/true, /*Deferred=*/true);
-    ASSERT_TRUE(CM && CM->tiered());
-    EXPECT_EQ(train(*CM, 12, 2), Untiered) << "switch at " << K;
-    int64_t Want = std::strcmp(K, "5") == 0 ? 4 : std::strcmp(K, "1") ? 12 : 0;
-    EXPECT_EQ(quickCalls(*CM, "train_step"), Want) << "switch at " << K;
-  }
+  // With the optimised compile held until the first step returned (as on
+  // one CPU) too; at "1" the first call releases it before waiting for it.
+  for (int Hold : {0, 1})
+    for (const char *K : {"5", "1000", "1"}) {
+      SwitchAt At(K);
+      auto CM = compileMnist(/*Tiered=*/true, /*Deferred=*/true, Hold);
+      ASSERT_TRUE(CM && CM->tiered());
+      EXPECT_EQ(train(*CM, 12, 2), Untiered)
+          << "switch at " << K << ", hold " << Hold;
+      int64_t Want = std::strcmp(K, "5") == 0 ? 4
+                     : std::strcmp(K, "1")    ? 12
+                                              : 0;
+      EXPECT_EQ(quickCalls(*CM, "train_step"), Want)
+          << "switch at " << K << ", hold " << Hold;
+    }
   // The deferred compile noted its seconds for --report: later reports of
   // this process take the options' compile_seconds again.
   adj_rt_note_compile_seconds(-1);
-}
-
-/// Step functions for the trampolines alone: 10 + the first argument's
-/// value, or 20 + it (the "optimised" code).
-int32_t quickStep(int64_t N, void *const *, void *const *) {
-  return int32_t(10 + N);
-}
-int32_t optimisedStep(int64_t N, void *const *, void *const *) {
-  return int32_t(20 + N);
 }
 
 TEST_F(TiersTest, DeferredQuickCodeIsWaitedForOrItsFailureReported) {

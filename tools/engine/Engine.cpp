@@ -380,6 +380,11 @@ bool Engine::jitCompile(CompiledModel &CM, LLVMCode &Code,
         return *Sym;
       });
     };
+    if (Opts.HoldOptimised > 0 ||
+        (Opts.HoldOptimised < 0 && usableCPUs() == 1)) {
+      Jit->holdOptimised();
+      Tiers->onFirstReturn([Jit] { Jit->releaseOptimised(); });
+    }
     std::function<void(const std::string &)> OnQuick;
     if (Opts.DeferQuick && !Opts.Passes.TimePasses) {
       std::ostream *ErrOS = &Err;

@@ -65,6 +65,11 @@ struct EngineOptions {
   /// time to the quick code (adj_rt_note_compile_seconds). adjc --run sets
   /// it.
   bool DeferQuick = false;
+  /// With Tiered, the optimised tier's compile waits for the first call on
+  /// the quick code to return (JIT::holdOptimised): 1 yes, 0 no, -1 when
+  /// the process may run on one CPU only (usableCPUs()), where that compile
+  /// would share the CPU with the data load and the first step.
+  int HoldOptimised = -1;
 };
 
 /// Turns a model's optimizer spec (with an optional override) into the

@@ -86,6 +86,7 @@ int32_t TieredFunctions::Slot::slowCall(int64_t N, void *const *Args,
     if (QuickCalls.load(std::memory_order_relaxed) + 1 < O.SwitchAt) {
       Opt = nullptr; // not yet
     } else if (!Opt) {
+      O.noteFirstReturn(); // a held optimised compile must start now
       std::unique_lock<std::mutex> Lock(O.Mu);
       O.Arrived.wait(Lock, [&] { return O.Published || O.Abandoned; });
       Opt = Optimised.load(std::memory_order_acquire);
@@ -108,7 +109,9 @@ int32_t TieredFunctions::Slot::slowCall(int64_t N, void *const *Args,
   QuickCalls.fetch_add(1, std::memory_order_relaxed);
   if (CountSteps)
     adj_rt_note_quick_step();
-  return Quick(N, Args, Results);
+  int32_t RC = Quick(N, Args, Results);
+  O.noteFirstReturn();
+  return RC;
 }
 
 std::unique_ptr<TieredFunctions> TieredFunctions::create(unsigned N) {
@@ -141,6 +144,11 @@ TieredFunctions::~TieredFunctions() {
     Pool[I].InUse = false;
     Pool[I].Owner = nullptr;
   }
+}
+
+void TieredFunctions::onFirstReturn(std::function<void()> Fn) {
+  std::lock_guard<std::mutex> Lock(Mu);
+  FirstReturn = std::move(Fn);
 }
 
 void TieredFunctions::deferQuick(

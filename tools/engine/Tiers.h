@@ -13,6 +13,9 @@
 /// code and runs it, so that a test sees both tiers whatever the machine's
 /// speed.
 ///
+/// onFirstReturn: the engine's hook to start a held optimised compile after
+/// the first step (on one CPU it would slow the data load and that step).
+///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_TOOLS_TIERS_H
 #define ADJ_TOOLS_TIERS_H
@@ -65,6 +68,12 @@ public:
   /// The optimised code will never come (its compile failed): calls waiting
   /// for it (ADJ_TIER_SWITCH_AT) go on with the quick code.
   void abandon();
+  /// \p Fn is called once (from the calling thread): when the first call
+  /// that ran the quick code returns, or when a call starts waiting for the
+  /// optimised code (ADJ_TIER_SWITCH_AT), whichever comes first; the
+  /// engine releases a held optimised compile there (JIT::holdOptimised).
+  /// Call before add().
+  void onFirstReturn(std::function<void()> Fn);
   /// Each function's name and its calls that ran the quick code.
   std::vector<std::pair<std::string, int64_t>> quickCalls() const;
 
@@ -81,7 +90,14 @@ public:
   std::condition_variable Arrived;
   bool Published = false, Abandoned = false;
   std::function<void *(const std::string &)> Resolver; ///< from publish()
-  int64_t SwitchAt = 0; ///< ADJ_TIER_SWITCH_AT (0: whenever ready)
+  int64_t SwitchAt = 0;              ///< ADJ_TIER_SWITCH_AT (0: whenever ready)
+  std::function<void()> FirstReturn; ///< onFirstReturn()'s
+  std::atomic<bool> FirstReturned{false};
+  /// Calls FirstReturn the first time only.
+  void noteFirstReturn() {
+    if (FirstReturn && !FirstReturned.exchange(true, std::memory_order_acq_rel))
+      FirstReturn();
+  }
   /// Deferred quick code (deferQuick): set once every slot has it.
   std::atomic<bool> QuickReady{true};
   bool QuickFailed = false, FailureReported = false; ///< under Mu
