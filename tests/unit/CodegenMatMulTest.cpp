@@ -188,6 +188,16 @@ TEST(Codegen, MatMulUnrolledKRemainders) {
       "mu", 17);
 }
 
+TEST(Codegen, MatMulMoreRowsSplitAlongN) {
+  // More rows than columns, split among tasks along N when that gives at
+  // least four tasks and re-reads A less than splitting along M would
+  // re-pack B (132 x 1024 x 128, 264 x 520 x 160 with a masked last
+  // tile), and along M when M is much larger (1100 x 300 x 100); every
+  // transpose variant.
+  checkEveryTransposeVariant(
+      {{132, 1024, 128}, {264, 520, 160}, {1100, 300, 100}}, "mn", 19);
+}
+
 TEST(Codegen, BatchedMatMul) {
   // Leading dims broadcast as in NumPy: a 2-D operand against a batched
   // one, batched against batched (the batch dim in both), size-1 leading
