@@ -277,6 +277,36 @@ static void fillReductions(Kernel &K, Type *T,
   }
 }
 
+/// The members of loop group \p U on one element, or one vector of
+/// elements: inputs loaded on first use by \p Load (given the input's
+/// index), each non-reducing member's value into \p Computed and each
+/// reducing member's reduced value into \p Reduced (indexed by member).
+static void evalMembers(Kernel &K, const Function &F, const StepUnit &U,
+                        ArrayRef<std::vector<BodyMember>> Bodies,
+                        function_ref<llvm::Value *(size_t)> Load,
+                        std::map<const adj::Value *, llvm::Value *> &Computed,
+                        std::vector<llvm::Value *> &Reduced) {
+  std::vector<llvm::Value *> Ins(U.Inputs.size());
+  auto Operand = [&](const adj::Value *V) -> llvm::Value * {
+    if (auto It = Computed.find(V); It != Computed.end())
+      return It->second;
+    size_t J =
+        std::find(U.Inputs.begin(), U.Inputs.end(), V) - U.Inputs.begin();
+    if (!Ins[J])
+      Ins[J] = Load(J);
+    return Ins[J];
+  };
+  Reduced.assign(U.Ops.size(), nullptr);
+  for (size_t M = 0; M < U.Ops.size(); ++M) {
+    const Op &O = *F.Ops[U.Ops[M]];
+    auto In = [&](unsigned I) { return Operand(O.Operands[I]); };
+    if (isReducingBody(Bodies[M]))
+      Reduced[M] = reducedValue(K, Bodies[M], In);
+    else
+      Computed[&O.Result] = emitBody(K, Bodies[M], In);
+  }
+}
+
 /// Column reductions kept in registers: at most this many bytes of a row.
 constexpr int64_t kColumnBytes = 256;
 
@@ -322,31 +352,16 @@ static bool emitColumnReductions(Kernel &K, const Function &F,
                                  : L.Kind == OpKind::ReduceMin ? Inf
                                                                : 0.0)));
   K.loop(K.get(S[0]), [&](llvm::Value *Row) {
-    std::vector<llvm::Value *> Ins(U.Inputs.size());
     std::map<const adj::Value *, llvm::Value *> Computed;
-    auto Operand = [&](const adj::Value *V) -> llvm::Value * {
-      if (auto It = Computed.find(V); It != Computed.end())
-        return It->second;
-      size_t J =
-          std::find(U.Inputs.begin(), U.Inputs.end(), V) - U.Inputs.begin();
-      if (!Ins[J]) {
-        llvm::Value *At = B.CreateInBoundsGEP(
-            T, K.In[J], K.madd(K.i64(0), Row, K.get(InSt[J][0])));
-        Ins[J] = InSt[J][1] == One
-                     ? B.CreateAlignedLoad(VT, At, A)
-                     : B.CreateVectorSplat(unsigned(C), B.CreateLoad(T, At));
-      }
-      return Ins[J];
+    std::vector<llvm::Value *> Reduced;
+    auto Load = [&](size_t J) -> llvm::Value * {
+      llvm::Value *At = B.CreateInBoundsGEP(
+          T, K.In[J], K.madd(K.i64(0), Row, K.get(InSt[J][0])));
+      return InSt[J][1] == One
+                 ? B.CreateAlignedLoad(VT, At, A)
+                 : B.CreateVectorSplat(unsigned(C), B.CreateLoad(T, At));
     };
-    std::vector<llvm::Value *> Reduced(U.Ops.size());
-    for (size_t M = 0; M < U.Ops.size(); ++M) {
-      const Op &O = *F.Ops[U.Ops[M]];
-      auto In = [&](unsigned I) { return Operand(O.Operands[I]); };
-      if (isReducingBody(Bodies[M]))
-        Reduced[M] = reducedValue(K, Bodies[M], In);
-      else
-        Computed[&O.Result] = emitBody(K, Bodies[M], In);
-    }
+    evalMembers(K, F, U, Bodies, Load, Computed, Reduced);
     llvm::Value *RowAt = K.madd(K.i64(0), Row, K.i64(C));
     for (size_t M = 0; M < U.Ops.size(); ++M)
       if (U.Stored[M] && !Reduced[M])
@@ -419,26 +434,12 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
   // reductions' accumulations.
   auto Element = [&](Kernel &Body, ArrayRef<llvm::Value *> All) {
     ArrayRef<llvm::Value *> Off = All.drop_front(Lead);
-    std::vector<llvm::Value *> Ins(U.Inputs.size());
     std::map<const adj::Value *, llvm::Value *> Computed;
-    auto Operand = [&](const adj::Value *V) -> llvm::Value * {
-      if (auto It = Computed.find(V); It != Computed.end())
-        return It->second;
-      size_t J =
-          std::find(U.Inputs.begin(), U.Inputs.end(), V) - U.Inputs.begin();
-      if (!Ins[J])
-        Ins[J] = Body.load(T, Body.In[J], Off[NumOuts + J]);
-      return Ins[J];
+    std::vector<llvm::Value *> Reduced;
+    auto Load = [&](size_t J) {
+      return Body.load(T, Body.In[J], Off[NumOuts + J]);
     };
-    std::vector<llvm::Value *> Reduced(U.Ops.size());
-    for (size_t M = 0; M < U.Ops.size(); ++M) {
-      const Op &O = *F.Ops[U.Ops[M]];
-      auto In = [&](unsigned I) { return Operand(O.Operands[I]); };
-      if (isReducingBody(Bodies[M]))
-        Reduced[M] = reducedValue(Body, Bodies[M], In);
-      else
-        Computed[&O.Result] = emitBody(Body, Bodies[M], In);
-    }
+    evalMembers(Body, F, U, Bodies, Load, Computed, Reduced);
     for (size_t M = 0; M < U.Ops.size(); ++M)
       if (U.Stored[M] && !Reduced[M])
         Body.store(Computed.at(&F.Ops[U.Ops[M]]->Result), Body.Outs[OutOf[M]],

@@ -125,7 +125,7 @@ template <typename T> void checkOp(OpKind K, DType DT, double MaxUlp = 4) {
     }
   }
   EXPECT_LE(Worst, MaxUlp) << opInfo(K).Mnemonic << " " << dtypeName(DT)
-                      << ": worst at x = " << WorstAt;
+                           << ": worst at x = " << WorstAt;
   std::printf("[ vecmath ] %s %s: %lld inputs, worst %.0f ulp at %.9g\n",
               opInfo(K).Mnemonic, dtypeName(DT), (long long)Count, Worst,
               double(WorstAt));
