@@ -142,63 +142,33 @@ Value *log(IRBuilderBase &B, Value *X) {
   return B.CreateSelect(B.CreateFCmpULT(X, C(0)), C(std::nan("")), Y);
 }
 
-/// f32 tanh from one exponential: with e = expm1(-2|x|) in (-1, 0],
-/// tanh |x| = e / (-2 - e), which neither cancels for small |x| nor
-/// overflows for large. expm1(y) = 2^k (1 + m) - 1 with k = rint(y / ln 2),
-/// r = y - k ln 2 (Cody-Waite) and m = expm1(r) = r + r^2 (1/2 + r/6 + ...)
-/// to r^7, put together as one fma 2^k m + (2^k - 1) (2^k - 1 is exact for
-/// the k >= -29 of y >= -20, below which tanh rounds to 1 anyway). k is
-/// rounded by adding 1.5 * 2^23, whose low bits are then k itself, so no
-/// float-to-int conversion (which would make NaN poison): NaN passes
-/// through the arithmetic. At most 2 ulp over every f32 (checked
-/// exhaustively), about half the work of the two-branch form (no second
-/// polynomial, one 2^k factor).
-static Value *tanhF32(IRBuilderBase &B, Value *X) {
-  Type *T = X->getType();
-  auto C = [&](double V) { return fp(T, V); };
-  Value *A = intrinsic(B, Intrinsic::fabs, {X});
-  Value *Y = B.CreateFMul(A, C(-2));
-  Y = B.CreateSelect(B.CreateFCmpOLT(Y, C(-20)), C(-20), Y);
-  double Shift = 0x1.8p23;
-  Value *Sh = intrinsic(B, Intrinsic::fmuladd, {Y, C(M_LOG2E), C(Shift)});
-  Value *Kf = B.CreateFSub(Sh, C(Shift));
-  Value *R =
-      intrinsic(B, Intrinsic::fmuladd, {B.CreateFNeg(Kf), C(ln2Hi(true)), Y});
-  R = intrinsic(B, Intrinsic::fmuladd, {B.CreateFNeg(Kf), C(ln2Lo(true)), R});
-  Value *P = C(1.0 / 5040);
-  for (double Co : {1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5})
-    P = intrinsic(B, Intrinsic::fmuladd, {P, R, C(Co)});
-  Value *M = intrinsic(B, Intrinsic::fmuladd, {B.CreateFMul(R, R), P, R});
-  Type *IT = T->getWithNewType(B.getInt32Ty());
-  Value *Pow2 =
-      B.CreateBitCast(B.CreateAdd(B.CreateShl(B.CreateBitCast(Sh, IT), 23),
-                                  ConstantInt::get(IT, 127 << 23)),
-                      T);
-  Value *E =
-      intrinsic(B, Intrinsic::fmuladd, {Pow2, M, B.CreateFSub(Pow2, C(1))});
-  Value *Th = B.CreateFDiv(E, B.CreateFSub(C(-2), E));
-  return intrinsic(B, Intrinsic::copysign, {Th, X});
-}
-
-/// tanh x: f32 as tanhF32; f64 as sign(x) (1 - 2 / (e^(2|x|) + 1)) for
-/// |x| >= 0.625 and a rational function (Cephes tanh) below, where the
-/// first form would cancel. Saturates to +-1; NaN passes.
+/// tanh x = sign(x) (1 - 2 / (e^(2|x|) + 1)) for |x| >= 0.625, and an odd
+/// polynomial (f32, Cephes tanhf) or rational function (f64, Cephes tanh)
+/// below, where the first form would cancel. Saturates to +-1; NaN passes.
 Value *tanh(IRBuilderBase &B, Value *X) {
   ContractOnly Guard(B);
   Type *T = X->getType();
-  if (T->getScalarType()->isFloatTy())
-    return tanhF32(B, X);
+  bool F32 = T->getScalarType()->isFloatTy();
   auto C = [&](double V) { return fp(T, V); };
   Value *A = intrinsic(B, Intrinsic::fabs, {X});
   Value *Z = B.CreateFMul(X, X);
-  Value *P = C(-9.64399179425052238628e-1);
-  P = intrinsic(B, Intrinsic::fmuladd, {P, Z, C(-9.92877231001918586564e1)});
-  P = intrinsic(B, Intrinsic::fmuladd, {P, Z, C(-1.61468768441708447952e3)});
-  Value *Q = B.CreateFAdd(Z, C(1.12811678491632931402e2));
-  Q = intrinsic(B, Intrinsic::fmuladd, {Q, Z, C(2.23548839060100448583e3)});
-  Q = intrinsic(B, Intrinsic::fmuladd, {Q, Z, C(4.84406305325125486048e3)});
-  Value *R = B.CreateFDiv(B.CreateFMul(Z, P), Q);
-  Value *Small = intrinsic(B, Intrinsic::fmuladd, {X, R, X});
+  Value *Small;
+  if (F32) {
+    Value *P = C(-5.70498872745e-3);
+    for (double Co : {2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+                      -3.33332819422e-1})
+      P = intrinsic(B, Intrinsic::fmuladd, {P, Z, C(Co)});
+    Small = intrinsic(B, Intrinsic::fmuladd, {B.CreateFMul(P, Z), X, X});
+  } else {
+    Value *P = C(-9.64399179425052238628e-1);
+    P = intrinsic(B, Intrinsic::fmuladd, {P, Z, C(-9.92877231001918586564e1)});
+    P = intrinsic(B, Intrinsic::fmuladd, {P, Z, C(-1.61468768441708447952e3)});
+    Value *Q = B.CreateFAdd(Z, C(1.12811678491632931402e2));
+    Q = intrinsic(B, Intrinsic::fmuladd, {Q, Z, C(2.23548839060100448583e3)});
+    Q = intrinsic(B, Intrinsic::fmuladd, {Q, Z, C(4.84406305325125486048e3)});
+    Value *R = B.CreateFDiv(B.CreateFMul(Z, P), Q);
+    Small = intrinsic(B, Intrinsic::fmuladd, {X, R, X});
+  }
   // e^(2|x|) overflows to inf for large |x|, giving exactly 1.
   Value *E = exp(B, B.CreateFAdd(A, A));
   Value *Large = B.CreateFSub(C(1), B.CreateFDiv(C(2), B.CreateFAdd(E, C(1))));
