@@ -277,6 +277,114 @@ static void fillReductions(Kernel &K, Type *T,
   }
 }
 
+/// The members of loop group \p U on one element, or one vector of
+/// elements: inputs loaded on first use by \p Load (given the input's
+/// index), each non-reducing member's value into \p Computed and each
+/// reducing member's reduced value into \p Reduced (indexed by member).
+static void evalMembers(Kernel &K, const Function &F, const StepUnit &U,
+                        ArrayRef<std::vector<BodyMember>> Bodies,
+                        function_ref<llvm::Value *(size_t)> Load,
+                        std::map<const adj::Value *, llvm::Value *> &Computed,
+                        std::vector<llvm::Value *> &Reduced) {
+  std::vector<llvm::Value *> Ins(U.Inputs.size());
+  auto Operand = [&](const adj::Value *V) -> llvm::Value * {
+    if (auto It = Computed.find(V); It != Computed.end())
+      return It->second;
+    size_t J =
+        std::find(U.Inputs.begin(), U.Inputs.end(), V) - U.Inputs.begin();
+    if (!Ins[J])
+      Ins[J] = Load(J);
+    return Ins[J];
+  };
+  Reduced.assign(U.Ops.size(), nullptr);
+  for (size_t M = 0; M < U.Ops.size(); ++M) {
+    const Op &O = *F.Ops[U.Ops[M]];
+    auto In = [&](unsigned I) { return Operand(O.Operands[I]); };
+    if (isReducingBody(Bodies[M]))
+      Reduced[M] = reducedValue(K, Bodies[M], In);
+    else
+      Computed[&O.Result] = emitBody(K, Bodies[M], In);
+  }
+}
+
+/// Column reductions kept in registers: at most this many bytes of a row.
+constexpr int64_t kColumnBytes = 256;
+
+/// A loop group over [R, C] whose reductions all reduce axis 0, with C
+/// static and at most kColumnBytes of elements a row (the bias gradients of
+/// a small layer): one pass over the rows, each row one vector of C
+/// elements, the reductions accumulated in vector registers across the
+/// rows and stored once, where the general nest reads and writes each sum
+/// back through memory per row (a store-to-load dependency per row when C
+/// is small). Each output is still combined over the rows in order from the
+/// identity, as in the general nest, so the results are the same bits; the
+/// loop is serial (a split over so few columns would not pay), so they do
+/// not depend on the thread count. Returns false (emitting nothing) for
+/// other groups.
+static bool emitColumnReductions(Kernel &K, const Function &F,
+                                 const StepUnit &U, Type *T, const Shape &S,
+                                 ArrayRef<std::vector<BodyMember>> Bodies,
+                                 ArrayRef<LoopReduction> Reductions,
+                                 ArrayRef<unsigned> OutOf) {
+  if (Reductions.empty() || S.size() != 2 || S[1].Pow != 0 ||
+      !T->isFloatingPointTy() ||
+      S[1].Mul * int64_t(T->getPrimitiveSizeInBits() / 8) > kColumnBytes)
+    return false;
+  const Extent Zero{0, 0}, One{1, 0};
+  for (const LoopReduction &L : Reductions)
+    if (!(L.Strides == Shape{Zero, One}))
+      return false;
+  const std::vector<int64_t> Dims = loopDims(*F.Ops[U.Ops.back()]);
+  std::vector<Shape> InSt;
+  for (const adj::Value *V : U.Inputs) {
+    InSt.push_back(broadcastStrides(V->type(), Dims));
+    if (!(InSt.back()[1] == Zero) && !(InSt.back()[1] == One))
+      return false;
+  }
+  IRBuilder<> &B = K.B;
+  int64_t C = S[1].Mul;
+  auto *VT = FixedVectorType::get(T, unsigned(C));
+  Align A(T->getPrimitiveSizeInBits() / 8);
+  double Inf = std::numeric_limits<double>::infinity();
+  std::vector<llvm::Value *> Acc;
+  for (const LoopReduction &L : Reductions)
+    Acc.push_back(K.var(K.fp(VT, L.Kind == OpKind::ReduceMax   ? -Inf
+                                 : L.Kind == OpKind::ReduceMin ? Inf
+                                                               : 0.0)));
+  K.loop(K.get(S[0]), [&](llvm::Value *Row) {
+    std::map<const adj::Value *, llvm::Value *> Computed;
+    std::vector<llvm::Value *> Reduced;
+    auto Load = [&](size_t J) -> llvm::Value * {
+      llvm::Value *At = B.CreateInBoundsGEP(
+          T, K.In[J], K.madd(K.i64(0), Row, K.get(InSt[J][0])));
+      return InSt[J][1] == One
+                 ? B.CreateAlignedLoad(VT, At, A)
+                 : B.CreateVectorSplat(unsigned(C), B.CreateLoad(T, At));
+    };
+    evalMembers(K, F, U, Bodies, Load, Computed, Reduced);
+    llvm::Value *RowAt = K.madd(K.i64(0), Row, K.i64(C));
+    for (size_t M = 0; M < U.Ops.size(); ++M)
+      if (U.Stored[M] && !Reduced[M])
+        B.CreateAlignedStore(Computed.at(&F.Ops[U.Ops[M]]->Result),
+                             B.CreateInBoundsGEP(T, K.Outs[OutOf[M]], RowAt),
+                             A);
+    for (size_t R = 0; R < Reductions.size(); ++R) {
+      llvm::Value *Old = K.read(VT, Acc[R]), *V = Reduced[Reductions[R].Member];
+      OpKind Kind = Reductions[R].Kind;
+      K.write(Acc[R], Kind == OpKind::ReduceMax
+                          ? K.intrinsic(Intrinsic::maxnum, {Old, V})
+                      : Kind == OpKind::ReduceMin
+                          ? K.intrinsic(Intrinsic::minnum, {Old, V})
+                          : B.CreateFAdd(Old, V));
+    }
+  });
+  for (size_t R = 0; R < Reductions.size(); ++R)
+    B.CreateAlignedStore(K.read(VT, Acc[R]),
+                         K.Outs[OutOf[Reductions[R].Member]], A);
+  fillReductions(K, T, Reductions, OutOf, /*Init=*/false);
+  return true;
+}
+
 void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
   // A row group (StepPlan.cpp): cross_entropy_grad, which may fail, and the
   // sum of its rows, computed in its kernel.
@@ -303,6 +411,8 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
   // A reduction's output strides lead: parallelForEach splits the nest
   // along the first dim they index, so no two tasks add to one output
   // and each output is summed in loop order whatever the thread count.
+  if (emitColumnReductions(K, F, U, T, S, Bodies, Reductions, OutOf))
+    return;
   bool Serial = false;
   for (const LoopReduction &L : Reductions)
     Serial |= !(L.Strides == Reductions[0].Strides);
@@ -324,26 +434,12 @@ void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U) {
   // reductions' accumulations.
   auto Element = [&](Kernel &Body, ArrayRef<llvm::Value *> All) {
     ArrayRef<llvm::Value *> Off = All.drop_front(Lead);
-    std::vector<llvm::Value *> Ins(U.Inputs.size());
     std::map<const adj::Value *, llvm::Value *> Computed;
-    auto Operand = [&](const adj::Value *V) -> llvm::Value * {
-      if (auto It = Computed.find(V); It != Computed.end())
-        return It->second;
-      size_t J =
-          std::find(U.Inputs.begin(), U.Inputs.end(), V) - U.Inputs.begin();
-      if (!Ins[J])
-        Ins[J] = Body.load(T, Body.In[J], Off[NumOuts + J]);
-      return Ins[J];
+    std::vector<llvm::Value *> Reduced;
+    auto Load = [&](size_t J) {
+      return Body.load(T, Body.In[J], Off[NumOuts + J]);
     };
-    std::vector<llvm::Value *> Reduced(U.Ops.size());
-    for (size_t M = 0; M < U.Ops.size(); ++M) {
-      const Op &O = *F.Ops[U.Ops[M]];
-      auto In = [&](unsigned I) { return Operand(O.Operands[I]); };
-      if (isReducingBody(Bodies[M]))
-        Reduced[M] = reducedValue(Body, Bodies[M], In);
-      else
-        Computed[&O.Result] = emitBody(Body, Bodies[M], In);
-    }
+    evalMembers(Body, F, U, Bodies, Load, Computed, Reduced);
     for (size_t M = 0; M < U.Ops.size(); ++M)
       if (U.Stored[M] && !Reduced[M])
         Body.store(Computed.at(&F.Ops[U.Ops[M]]->Result), Body.Outs[OutOf[M]],
