@@ -10,7 +10,11 @@
 /// product would, so the split never changes a result. A small one (static
 /// sizes multiplying to at most kInlineStatic, one task's work at run time)
 /// is the register tiles inline instead of a library call
-/// (smallOrParallelGemm).
+/// (smallOrParallelGemm). Two 2-D orientations run on copies in the
+/// kernel's workspace (matMulWorkspace): A @ B^T with few rows and a large
+/// B as C^T = B @ A^T (swappedGemm: packing the large B^T cost more than
+/// the product), and A^T @ B with a power-of-two row stride of A on A^T
+/// (transposedAGemm), both the same sums bit for bit.
 ///
 /// Batched products a[..., M, K] @ b[..., K, N] loop over the result's
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
