@@ -10,7 +10,11 @@
 /// product would, so the split never changes a result. A small one (static
 /// sizes multiplying to at most kInlineStatic, one task's work at run time)
 /// is the register tiles inline instead of a library call
-/// (smallOrParallelGemm).
+/// (smallOrParallelGemm). Two 2-D orientations run on copies in the
+/// kernel's workspace (matMulWorkspace): A @ B^T with few rows and a large
+/// B as C^T = B @ A^T (swappedGemm: packing the large B^T cost more than
+/// the product), and A^T @ B with a power-of-two row stride of A on A^T
+/// (transposedAGemm), both the same sums bit for bit.
 ///
 /// Batched products a[..., M, K] @ b[..., K, N] loop over the result's
 /// leading dims (NumPy-broadcast from the operands', stride 0 where an
@@ -184,6 +188,127 @@ static void smallOrParallelGemm(Kernel &K,
       [&] { inlineTiles(K, Args(K)); }, [&] { parallelGemm(K, Args); });
 }
 
+/// Rows (the batch) of the products A @ B^T that run with roles swapped
+/// (swapsRoles): below kSwapMinRows the swapped product's few columns fill
+/// its vectors poorly; above kSwapMaxRows packing B^T is a small part of the
+/// work (64 x 3136 x 1024: 67-70 -> 124-137 GFLOP/s with AVX-512, 61 -> 98
+/// with AVX2; still 106 -> 130 and 85 -> 98 at 256 rows).
+constexpr int64_t kSwapMinRows = 16, kSwapMaxRows = 256;
+/// B's size from which A @ B^T with few rows runs with roles swapped: N at
+/// least kSwapMinN, K * N at least kSwapMinB elements (as the packed path's
+/// wide products, GemmTiles.cpp).
+constexpr int64_t kSwapMinN = 128, kSwapMinB = int64_t(1) << 17;
+
+/// The elements of A^T's part of the swapped product's workspace per row of
+/// C: K rounded up to 16, so that C^T starts on a cache line.
+static int64_t swapPadK(int64_t K) { return (K + 15) / 16 * 16; }
+
+/// Whether the 2-D product \p O, C[M, N] = A[M, K] @ B[N, K]^T, runs with
+/// roles swapped (swappedGemm) when its rows M are between kSwapMinRows and
+/// kSwapMaxRows: a linear layer's forward pass with PyTorch's [out, in]
+/// weight, or the input gradient dY @ W^T of x @ W, at a batch of a few
+/// dozen rows and a weight of at least kSwapMinB elements. Then packing the
+/// large transposed B dominates the GEMM (the few rows of A use each of its
+/// panels a few times); swapped, B is the plain A of C^T = B @ A^T, read in
+/// place once, and only the small A is transposed.
+static bool swapsRoles(const Op &O) {
+  const TensorType &AT = O.Operands[0]->type(), &BT = O.Operands[1]->type();
+  const TensorType &CT = O.type();
+  if (CT.rank() != 2 || AT.rank() != 2 || BT.rank() != 2 ||
+      O.boolAttr("transpose_a") || !O.boolAttr("transpose_b") ||
+      O.boolAttr("reduce_leading") ||
+      (CT.Elt != DType::F32 && CT.Elt != DType::F64))
+    return false;
+  int64_t M = CT.Dims[0], K = AT.Dims[1], N = CT.Dims[1];
+  if (K == kBatch || N == kBatch || N < kSwapMinN || K * N < kSwapMinB)
+    return false;
+  return M == kBatch || (M >= kSwapMinRows && M <= kSwapMaxRows);
+}
+
+/// C = A @ B^T as C^T = B @ A^T (swapsRoles): A^T to the workspace
+/// (K.Outs[1]), then the plain product B[N, K] @ A^T[K, M] into C^T after
+/// it, then C from C^T through the epilogue. Each element's sum is the same
+/// chain of fused multiply-adds over k as in C's own tiles (a product's
+/// operands commute), and the epilogue the same scalar body, so the result
+/// is the same bit for bit; each step is split among tasks by sizes alone.
+static void swappedGemm(Kernel &K, const GemmArgs &G, ArrayRef<Shape> EpiSt) {
+  Extent One{1, 0};
+  int64_t KPad = swapPadK(G.KE.Mul);
+  K.parallelForEach({G.KE, G.ME}, {{G.ME, One}, {One, G.KE}},
+                    [&](Kernel &T, ArrayRef<Value *> Off) {
+                      T.store(T.load(G.T, T.In[0], Off[1]), T.Outs[1], Off[0]);
+                    });
+  auto CT = [&](Kernel &Into) {
+    return Into.B.CreateInBoundsGEP(G.T, Into.Outs[1],
+                                    Into.get(Extent{KPad, 0} * G.ME));
+  };
+  parallelGemm(K, [&](Kernel &Into) {
+    return GemmArgs{G.T,
+                    G.NE,
+                    G.KE,
+                    G.ME,
+                    Into.get(G.NE),
+                    Into.get(G.KE),
+                    Into.get(G.ME),
+                    Into.In[1],
+                    Into.Outs[1],
+                    CT(Into),
+                    false,
+                    false};
+  });
+  std::vector<Shape> St = {{G.NE, One}, {One, G.ME}};
+  for (const Shape &E : EpiSt)
+    St.push_back(E);
+  K.parallelForEach({G.ME, G.NE}, St, [&](Kernel &T, ArrayRef<Value *> Off) {
+    Value *X = T.load(G.T, CT(T), Off[1]);
+    Value *Y = G.Epilogue.empty()
+                   ? X
+                   : emitBody(T, G.Epilogue, [&](unsigned I) -> Value * {
+                       return I == 0 ? X : T.load(G.T, T.In[I + 1], Off[I + 1]);
+                     });
+    T.store(Y, T.Out, Off[0]);
+  });
+}
+
+/// Whether the 2-D product \p O, C[M, N] = A[K, M]^T @ B[K, N] (a weight
+/// gradient X^T @ dY), runs on A^T copied to the workspace (transposedAGemm):
+/// with A's row stride M a multiple of 2 KiB, the tiles' reads of A's
+/// columns, one row of A per k, fall into a few L1 sets (1024 x 64 x 3136
+/// ran at 70 GFLOP/s transposed against 140-160 plain with AVX-512, 61
+/// against 97 with AVX2; 1024^3 at 66 against 152, 34 against 106). A is
+/// then M x K of the M x K x N product, N at least kSwapMinN, so the copy
+/// costs little.
+static bool transposesA(const Op &O) {
+  const TensorType &AT = O.Operands[0]->type(), &BT = O.Operands[1]->type();
+  const TensorType &CT = O.type();
+  if (CT.rank() != 2 || AT.rank() != 2 || BT.rank() != 2 ||
+      !O.boolAttr("transpose_a") || O.boolAttr("transpose_b") ||
+      O.boolAttr("reduce_leading") ||
+      (CT.Elt != DType::F32 && CT.Elt != DType::F64))
+    return false;
+  int64_t M = CT.Dims[0], N = CT.Dims[1];
+  return M != kBatch && N != kBatch && N >= kSwapMinN &&
+         M * dtypeBytes(CT.Elt) % 2048 == 0;
+}
+
+/// C = A^T @ B (transposesA) as the plain product of A^T, copied to the
+/// workspace (K.Outs[1]): the same tiles with A read by rows, so the same
+/// sums bit for bit.
+static void transposedAGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
+  GemmArgs G = Args(K);
+  Extent One{1, 0};
+  K.parallelForEach({G.ME, G.KE}, {{G.KE, One}, {One, G.ME}},
+                    [&](Kernel &T, ArrayRef<Value *> Off) {
+                      T.store(T.load(G.T, T.In[0], Off[1]), T.Outs[1], Off[0]);
+                    });
+  smallOrParallelGemm(K, [&](Kernel &Into) {
+    GemmArgs H = Args(Into);
+    H.A = Into.Outs[1];
+    H.TA = false;
+    return H;
+  });
+}
+
 /// Whether a batched product is one 2-D product with the batch joining A's
 /// rows: A not transposed and not broadcast, B one matrix (a linear layer
 /// on [N, T, F]), and every epilogue input flat along the batch too (a full
@@ -253,6 +378,19 @@ void emitMatMul(Kernel &K, const Op &O) {
                          EpiSt[I][RC - 1] == Extent{0, 0}});
     return G;
   };
+  if (RC == 2 && swapsRoles(O)) {
+    GemmArgs G = Args(K);
+    if (ME.Pow == 0)
+      return swappedGemm(K, G, EpiSt);
+    Value *Rows = G.M;
+    return K.ifElse(
+        K.B.CreateAnd(K.B.CreateICmpUGE(Rows, K.i64(kSwapMinRows)),
+                      K.B.CreateICmpULE(Rows, K.i64(kSwapMaxRows))),
+        [&] { swappedGemm(K, G, EpiSt); },
+        [&] { smallOrParallelGemm(K, Args); });
+  }
+  if (RC == 2 && transposesA(O))
+    return transposedAGemm(K, Args);
   if (RC == 2)
     return smallOrParallelGemm(K, Args);
   if (batchIsRows(AT, O.Operands[1]->type(), CT, TA, EpiSt)) {
@@ -289,3 +427,23 @@ void emitMatMul(Kernel &K, const Op &O) {
 }
 
 } // namespace adj::cg
+
+namespace adj {
+
+ByteSize matMulWorkspace(const Op &O) {
+  if (O.Kind != OpKind::MatMul)
+    return {};
+  if (cg::transposesA(O)) { // A^T [M, K]
+    cg::Extent E = cg::Extent::dim(O.type().Dims[0]) *
+                   cg::Extent::dim(O.Operands[0]->type().Dims[0]);
+    return {E.Mul * dtypeBytes(O.type().Elt), E.Pow};
+  }
+  if (!cg::swapsRoles(O))
+    return {};
+  // A^T [K, M] (K padded) and C^T [N, M].
+  cg::Extent ME = cg::Extent::dim(O.type().Dims[0]);
+  int64_t Elts = cg::swapPadK(O.Operands[0]->type().Dims[1]) + O.type().Dims[1];
+  return {Elts * ME.Mul * dtypeBytes(O.type().Elt), ME.Pow};
+}
+
+} // namespace adj

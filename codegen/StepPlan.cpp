@@ -27,7 +27,8 @@
 /// operand's buffer when it is a reshape that is not a result, and
 /// otherwise gets a block of the scratch arena. A scratch value lives from
 /// its unit through the last unit reading it (through reshape aliases); a
-/// unit's workspace (workspaceOf: a convolution's im2col buffers; a scan's
+/// unit's workspace (workspaceOf: a convolution's im2col buffers; a
+/// swapped matmul's A^T and C^T, matMulWorkspace; a scan's
 /// buffers) for that unit only. The arena has one slice per power p of the
 /// batch size n among the items' sizes `a * n^p`; in it every item gets an
 /// offset `o * n^p`, chosen greedily by size (TensorFlow Lite's greedy by
@@ -206,7 +207,9 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
     U.Inputs.assign(Last.Operands.begin(), Last.Operands.end());
     U.Alias = Last.Kind == OpKind::Reshape && !Results.count(&Last.Result);
     if (!U.Alias)
-      if (ByteSize W = workspaceOf(Last); W.Mul > 0)
+      if (ByteSize W = Last.Kind == OpKind::MatMul ? matMulWorkspace(Last)
+                                                   : workspaceOf(Last);
+          W.Mul > 0)
         U.Workspace = {W};
     return U;
   }

@@ -221,6 +221,9 @@ int64_t heldBytes(const Function &F, const StepPlan &P, int64_t N);
 /// The scratch bytes the kernel of \p O uses while it runs (a convolution's
 /// im2col buffers; defined with the kernels in Conv.cpp), 0 for none.
 ByteSize workspaceOf(const Op &O);
+/// The scratch bytes of a matmul that runs with roles swapped (C^T = B @
+/// A^T: A^T and C^T; defined with the kernel in MatMul.cpp), 0 for none.
+ByteSize matMulWorkspace(const Op &O);
 
 /// The buffers a scan unit's loop uses (defined with its kernel in
 /// Scan.cpp), in the order its kernel reads them: two per carry (they take
