@@ -13,6 +13,7 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "codegen/JIT.h"
+#include "codegen/DiskObjectCache.h"
 #include "codegen/Gemm.h"
 #include "runtime/adjoint_rt.h"
 
@@ -34,7 +35,6 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
-#include "llvm/Support/xxhash.h"
 #include "llvm/Target/TargetMachine.h"
 
 #include <algorithm>
@@ -96,168 +96,6 @@ unsigned usableCPUs() {
 #endif
   return HW;
 }
-
-namespace {
-/// The trailer of an entry: [object 1]...[object n][n uint64_t sizes]
-/// [key bytes][Trailer]. The key is stored and compared on load, so that an
-/// entry under another key's file name (copied, or an older layout) is a
-/// miss, never loaded.
-struct Trailer {
-  char Magic[8];
-  uint64_t Objects; ///< n
-  uint64_t KeySize; ///< of the key bytes before the trailer
-  uint64_t Hash;    ///< xxHash64 of everything before the trailer
-};
-constexpr char kMagic[8] = {'A', 'D', 'J', 'O', 'B', 'J', '3', '\0'};
-} // namespace
-
-/// The on-disk cache, an llvm::ObjectCache on the compile layer's
-/// compiler. JIT::addModule tags each part with its index (named metadata
-/// !adj.cache.part); notifyObjectCompiled collects the parts' objects,
-/// which JIT::addModule writes as one entry once all are compiled.
-/// Thread-safe: parts are compiled concurrently.
-class DiskObjectCache : public ObjectCache {
-public:
-  explicit DiskObjectCache(std::string Dir) : Dir(std::move(Dir)) {}
-
-  std::string pathOf(const std::string &Key) const {
-    return Dir + "/" + Key + ".o";
-  }
-
-  static int partOf(const llvm::Module &M) {
-    const NamedMDNode *MD = M.getNamedMetadata("adj.cache.part");
-    if (!MD || !MD->getNumOperands() || !MD->getOperand(0)->getNumOperands())
-      return -1;
-    auto *C =
-        mdconst::dyn_extract<ConstantInt>(MD->getOperand(0)->getOperand(0));
-    return C ? int(C->getSExtValue()) : -1;
-  }
-  static void setPart(llvm::Module &M, unsigned Part) {
-    LLVMContext &Ctx = M.getContext();
-    M.getOrInsertNamedMetadata("adj.cache.part")
-        ->addOperand(
-            MDTuple::get(Ctx, {ConstantAsMetadata::get(ConstantInt::get(
-                                  Type::getInt64Ty(Ctx), Part))}));
-  }
-
-  void notifyObjectCompiled(const llvm::Module *M,
-                            MemoryBufferRef Obj) override {
-    int Part = partOf(*M);
-    if (Part < 0)
-      return;
-    std::lock_guard<std::mutex> Lock(Mu);
-    Compiled[unsigned(Part)] = Obj.getBuffer().str();
-  }
-
-  std::unique_ptr<MemoryBuffer> getObject(const llvm::Module *) override {
-    return nullptr; // hits never reach the compiler (addCachedObjects)
-  }
-
-  /// Writes the \p Parts objects collected as \p Key's entry (nothing
-  /// when one is missing: a failed compile).
-  void store(const std::string &Key, unsigned Parts) {
-    std::lock_guard<std::mutex> Lock(Mu);
-    if (Compiled.size() != Parts || sys::fs::create_directories(Dir))
-      return;
-    std::string Body;
-    std::vector<uint64_t> Sizes;
-    for (auto &[Index, Obj] : Compiled) {
-      Body += Obj;
-      Sizes.push_back(Obj.size());
-    }
-    Body.append(reinterpret_cast<const char *>(Sizes.data()),
-                Sizes.size() * sizeof(uint64_t));
-    Body += Key;
-    Trailer T;
-    std::memcpy(T.Magic, kMagic, sizeof(kMagic));
-    T.Objects = Parts;
-    T.KeySize = Key.size();
-    T.Hash = xxHash64(Body);
-    SmallString<256> Tmp;
-    int FD;
-    if (sys::fs::createUniqueFile(pathOf(Key) + ".tmp-%%%%%%%%", FD, Tmp))
-      return;
-    {
-      raw_fd_ostream OS(FD, /*shouldClose=*/true);
-      OS << Body;
-      OS.write(reinterpret_cast<const char *>(&T), sizeof(T));
-      OS.close();
-      if (OS.has_error()) {
-        OS.clear_error();
-        sys::fs::remove(Tmp);
-        return;
-      }
-    }
-    if (sys::fs::rename(Tmp, pathOf(Key)))
-      sys::fs::remove(Tmp);
-  }
-
-  /// The checked objects of \p Key's entry; empty when absent or when the
-  /// entry belongs to another key, \p Corrupt set when an entry exists but
-  /// fails its checks (never loaded then).
-  std::vector<std::unique_ptr<MemoryBuffer>> load(const std::string &Key,
-                                                  bool &Corrupt) {
-    Corrupt = false;
-    std::vector<std::unique_ptr<MemoryBuffer>> Objects;
-    auto Buf = MemoryBuffer::getFile(pathOf(Key), /*IsText=*/false,
-                                     /*RequiresNullTerminator=*/false);
-    if (!Buf)
-      return Objects;
-    StringRef Bytes = (*Buf)->getBuffer();
-    Trailer T;
-    if (Bytes.size() < sizeof(T)) {
-      Corrupt = true;
-      return Objects;
-    }
-    std::memcpy(&T, Bytes.data() + Bytes.size() - sizeof(T), sizeof(T));
-    StringRef Body = Bytes.drop_back(sizeof(T));
-    if (std::memcmp(T.Magic, kMagic, sizeof(kMagic)) != 0 || T.Objects == 0 ||
-        T.Objects > Body.size() / sizeof(uint64_t) ||
-        T.KeySize > Body.size() - T.Objects * sizeof(uint64_t) ||
-        T.Hash != xxHash64(Body)) {
-      Corrupt = true;
-      return Objects;
-    }
-    StringRef Stored = Body.take_back(T.KeySize);
-    StringRef Table =
-        Body.drop_back(T.KeySize).take_back(T.Objects * sizeof(uint64_t));
-    StringRef Data = Body.drop_back(T.KeySize + Table.size());
-    std::vector<uint64_t> Sizes(T.Objects);
-    std::memcpy(Sizes.data(), Table.data(), Table.size());
-    uint64_t Sum = 0;
-    for (uint64_t S : Sizes) {
-      if (S > Data.size() - Sum) {
-        Corrupt = true;
-        return Objects;
-      }
-      Sum += S;
-    }
-    if (Sum != Data.size()) {
-      Corrupt = true;
-      return Objects;
-    }
-    if (Stored != Key)
-      return Objects; // a sound entry of another key: a miss
-    for (uint64_t S : Sizes) {
-      auto Copy =
-          MemoryBuffer::getMemBufferCopy(Data.take_front(S), pathOf(Key));
-      Data = Data.drop_front(S);
-      auto Parsed =
-          object::ObjectFile::createObjectFile(Copy->getMemBufferRef());
-      if (!Parsed) {
-        consumeError(Parsed.takeError());
-        Corrupt = true;
-        return {};
-      }
-      Objects.push_back(std::move(Copy));
-    }
-    return Objects;
-  }
-
-  std::string Dir;
-  std::mutex Mu;
-  std::map<unsigned, std::string> Compiled; ///< of the module being added
-};
 
 /// CPU seconds of the calling thread so far.
 static double threadCPUSeconds() {
