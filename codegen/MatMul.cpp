@@ -28,6 +28,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Codegen.h"
 #include "codegen/Gemm.h"
+#include "ir/Body.h"
 
 namespace adj::cg {
 
@@ -115,8 +116,9 @@ static void parallelGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
 
 /// The most multiply-adds a product over its static sizes alone may take to
 /// run inline (smallOrParallelGemm): a tile loop over a few static tiles, so
-/// the code stays small.
-constexpr int64_t kInlineStatic = 32 * 32;
+/// the code stays small. The fuse pass gives such products tanh and sigmoid
+/// epilogues by the same bound.
+constexpr int64_t kInlineStatic = kInlineMatMulStatic;
 
 /// The product \p G's tiles inline. With 16 vector registers (AVX2) an
 /// epilogue of vector math (tanh, sigmoid: a dozen constants and

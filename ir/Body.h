@@ -40,6 +40,11 @@ struct BodyMember {
   std::vector<BodyRef> Args;
 };
 
+/// The product of a 2-D matmul's static sizes up to which its register
+/// tiles run inline in the step's own code (codegen/MatMul.cpp), so that
+/// its epilogue also takes tanh and sigmoid (passes/Fuse.cpp).
+constexpr int64_t kInlineMatMulStatic = 32 * 32;
+
 /// Parses \p Text, a body over \p NumInputs inputs, into \p Members.
 /// Returns "" or what is wrong, e.g. "'i3' is not an input (i0..i1)".
 std::string parseBody(const std::string &Text, unsigned NumInputs,

@@ -150,16 +150,11 @@ bool epilogueOp(const Op &O) {
   return fusible(O) && (F == FusionClass::Cheap || F == FusionClass::Epilogue);
 }
 
-/// Static sizes up to which a 2-D matmul's product runs inline, its
-/// register tiles in the step's own code (kInlineStatic in
-/// codegen/MatMul.cpp; the two must agree).
-constexpr int64_t kInlineStatic = 32 * 32;
-
 /// Whether \p MM is a 2-D matmul whose static sizes multiply to at most
-/// kInlineStatic, so that codegen emits its tiles inline for a small batch.
-/// Such a product takes tanh and sigmoid in its epilogue too: there the
-/// vector math runs on the tile's registers, full-width vectors that are
-/// never stored before it, where a separate loop costs a call, a pass over
+/// kInlineMatMulStatic (ir/Body.h), so that codegen emits its tiles inline for
+/// a small batch. Such a product takes tanh and sigmoid in its epilogue too:
+/// there the vector math runs on the tile's registers, full-width vectors that
+/// are never stored before it, where a separate loop costs a call, a pass over
 /// memory and, for a layer of 16 units, more than the product itself.
 bool smallMatMul(const Op &MM) {
   if (MM.Kind != OpKind::MatMul || MM.type().rank() != 2 ||
@@ -171,7 +166,7 @@ bool smallMatMul(const Op &MM) {
                     AT.Dims[MM.boolAttr("transpose_a") ? 0 : 1]})
     if (D != kBatch)
       Static *= D;
-  return Static <= kInlineStatic;
+  return Static <= kInlineMatMulStatic;
 }
 
 /// Whether the epilogue of \p MM takes \p O.
