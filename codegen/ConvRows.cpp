@@ -220,11 +220,12 @@ struct FwdRows {
     int64_t Max = (Regs * 3 / 4 - 1 - NV) / NV;
     // Fewer than 8 accumulators leave the two FMA ports waiting on each
     // one's chain (AVX2's four vectors of a 28-column row took one channel
-    // per block): then all registers but a broadcast weight, the row's two
-    // masked edge vectors and one spare, as the other input vectors fold
-    // into the FMAs (LeNet's first layer ran ~1.25x faster with AVX2).
+    // per block): then all registers but a broadcast weight and the row's
+    // input vectors (LeNet's first layer ran ~1.25x faster with AVX2 with
+    // two channels per block; three, 12 accumulators, spilled and ran it
+    // ~1.2x slower than two).
     if (Max * NV < 8)
-      Max = std::max(Max, (Regs - 4) / NV);
+      Max = std::max(Max, (Regs - 1 - NV) / NV);
     OB = 0;
     if (Max < 1)
       return;

@@ -68,6 +68,51 @@ void buildPool(Compiled &C, OpKind K, const Pool2dGeometry &Geo, Dims XS,
   F->Results = {{"y", Y}, {"dx", G.Grads[0]}};
 }
 
+/// A scalar reference of a pool over \p Planes planes of H x W (\p Geo's
+/// windows, taps in the padding skipped, which avg_pool2d's divisor still
+/// counts) and of its adjoint for \p DY: y the max or mean of each
+/// window, dx accumulating dy at the window's first maximum in row-major
+/// order or dy / (kh * kw) at every tap. With \p Relu, max_pool2d over
+/// relu(x) and the adjoint of both: windows whose maximum is 0 pass none.
+struct PoolReference {
+  Vec Y, DX;
+};
+PoolReference poolReference(OpKind K, const Pool2dGeometry &Geo, int64_t Planes,
+                            int64_t H, int64_t W, const Vec &X, const Vec &DY,
+                            bool Relu = false) {
+  int64_t OH = Geo.outSize(0, H), OW = Geo.outSize(1, W);
+  int64_t Taps = Geo.Kernel[0] * Geo.Kernel[1];
+  PoolReference R{Vec(Planes * OH * OW), Vec(X.size(), 0.0)};
+  for (int64_t P = 0; P < Planes; ++P)
+    for (int64_t Oh = 0; Oh < OH; ++Oh)
+      for (int64_t Ow = 0; Ow < OW; ++Ow) {
+        int64_t YI = (P * OH + Oh) * OW + Ow, Arg = -1;
+        double Acc = 0;
+        for (int64_t Kh = 0; Kh < Geo.Kernel[0]; ++Kh)
+          for (int64_t Kw = 0; Kw < Geo.Kernel[1]; ++Kw) {
+            int64_t Ih = Oh * Geo.Stride[0] - Geo.Padding[0] + Kh,
+                    Iw = Ow * Geo.Stride[1] - Geo.Padding[1] + Kw;
+            if (Ih < 0 || Ih >= H || Iw < 0 || Iw >= W)
+              continue;
+            int64_t XI = (P * H + Ih) * W + Iw;
+            double V = Relu ? std::max(X[XI], 0.0) : X[XI];
+            if (K == OpKind::AvgPool2d) {
+              Acc += V;
+              R.DX[XI] += DY[YI] / double(Taps);
+            } else if (Arg < 0 || V > Acc) {
+              Acc = V;
+              Arg = XI;
+            }
+          }
+        R.Y[YI] = K == OpKind::AvgPool2d ? Acc / double(Taps) : Acc;
+        // relu_grad(max_pool2d_grad): dy at the first maximum, kept where
+        // relu's output there is > 0.
+        if (Arg >= 0 && (!Relu || Acc > 0))
+          R.DX[Arg] += DY[YI];
+      }
+  return R;
+}
+
 TEST(Pool2d, MatchesPyTorch) {
   ASSERT_TRUE(fixtures().is_object())
       << "tests/fixtures/pool2d.json: run /usr/bin/python3 "
@@ -163,34 +208,12 @@ TEST(Pool2d, RowsPerVectorMatchReference) {
         int64_t Planes = N * Cs.C;
         Vec X = randVec(Planes * Cs.H * Cs.W, -1, 1, T, 5);
         Vec DY = randVec(Planes * OH * OW, -1, 1, T, 6);
-        Vec WantY(DY.size()), WantDX(X.size(), 0.0);
-        for (int64_t P = 0; P < Planes; ++P)
-          for (int64_t Oh = 0; Oh < OH; ++Oh)
-            for (int64_t Ow = 0; Ow < OW; ++Ow) {
-              int64_t YI = (P * OH + Oh) * OW + Ow, Arg = -1;
-              double Acc = 0;
-              for (int64_t Kh = 0; Kh < Cs.KS; ++Kh)
-                for (int64_t Kw = 0; Kw < Cs.KS; ++Kw) {
-                  int64_t XI =
-                      (P * Cs.H + Oh * Cs.KS + Kh) * Cs.W + Ow * Cs.KS + Kw;
-                  if (K == OpKind::AvgPool2d) {
-                    Acc += X[XI];
-                    WantDX[XI] = DY[YI] / double(Cs.KS * Cs.KS);
-                  } else if (Arg < 0 || X[XI] > Acc) {
-                    Acc = X[XI];
-                    Arg = XI;
-                  }
-                }
-              WantY[YI] =
-                  K == OpKind::AvgPool2d ? Acc / double(Cs.KS * Cs.KS) : Acc;
-              if (Arg >= 0)
-                WantDX[Arg] = DY[YI];
-            }
+        PoolReference Want = poolReference(K, Geo, Planes, Cs.H, Cs.W, X, DY);
         std::vector<Vec> Res;
         ASSERT_EQ(C.run("pool", N, {X, DY}, Res), 0);
         double Tol = T == DType::F64 ? 1e-12 : 1e-6;
-        expectClose(Res[0], WantY, Tol, "y");
-        expectClose(Res[1], WantDX, Tol, "dx");
+        expectClose(Res[0], Want.Y, Tol, "y");
+        expectClose(Res[1], Want.DX, Tol, "dx");
       }
 }
 
@@ -238,36 +261,13 @@ TEST(Pool2d, MaxPoolOfReluMatchesReference) {
       int64_t Planes = N * Cs.C;
       Vec XV = randVec(Planes * Cs.H * Cs.W, -1, 0.5, T, 9);
       Vec DYV = randVec(Planes * OH * OW, -1, 1, T, 10);
-      Vec WantY(DYV.size()), WantDX(XV.size(), 0.0);
-      for (int64_t P = 0; P < Planes; ++P)
-        for (int64_t Oh = 0; Oh < OH; ++Oh)
-          for (int64_t Ow = 0; Ow < OW; ++Ow) {
-            int64_t YI = (P * OH + Oh) * OW + Ow, Arg = -1;
-            double Best = 0;
-            for (int64_t Kh = 0; Kh < Cs.KS; ++Kh)
-              for (int64_t Kw = 0; Kw < Cs.KS; ++Kw) {
-                int64_t Ih = Oh * Cs.Stride - Cs.Pad + Kh,
-                        Iw = Ow * Cs.Stride - Cs.Pad + Kw;
-                if (Ih < 0 || Ih >= Cs.H || Iw < 0 || Iw >= Cs.W)
-                  continue;
-                int64_t XI = (P * Cs.H + Ih) * Cs.W + Iw;
-                double V = std::max(XV[XI], 0.0);
-                if (Arg < 0 || V > Best) {
-                  Best = V;
-                  Arg = XI;
-                }
-              }
-            WantY[YI] = Best;
-            // relu_grad(max_pool2d_grad): dy at the first maximum, kept
-            // where relu's output there is > 0.
-            if (Best > 0)
-              WantDX[Arg] += DYV[YI];
-          }
+      PoolReference Want = poolReference(OpKind::MaxPool2d, Geo, Planes, Cs.H,
+                                         Cs.W, XV, DYV, /*Relu=*/true);
       std::vector<Vec> Res;
       ASSERT_EQ(C.run("pool", N, {XV, DYV}, Res), 0);
       double Tol = T == DType::F64 ? 1e-12 : 1e-6;
-      expectClose(Res[0], WantY, Tol, "y");
-      expectClose(Res[1], WantDX, Tol, "dx");
+      expectClose(Res[0], Want.Y, Tol, "y");
+      expectClose(Res[1], Want.DX, Tol, "dx");
     }
 }
 
