@@ -211,7 +211,8 @@ static void copyTransposed(Kernel &K, Type *T, Extent RowsE, Extent ColsE) {
                   ArrayRef<Value *> Sizes) {
     IRBuilder<> &B = Task.B;
     Value *R = Sizes[0], *C = Sizes[1];
-    auto [R0, R1] = Task.taskRange(Index, Count, R, 8);
+    std::pair<Value *, Value *> Range = Task.taskRange(Index, Count, R, 8);
+    Value *R0 = Range.first, *R1 = Range.second;
     Value *Src = Task.In[0], *Dst = Task.Outs[1];
     Task.loop(Task.i64(0), C, Task.i64(kCopyBlock), [&](Value *C0) {
       Value *C1 = Task.min(Task.add(C0, Task.i64(kCopyBlock)), C);
