@@ -1,10 +1,15 @@
 //===- gemm_bench.cpp - Times the JIT-compiled matmul kernel --------------===//
 ///
-/// adj-gemm-bench [--threads N] [--reps R] [--cpu-time] [MxKxN ...]
+/// adj-gemm-bench [--threads N] [--reps R] [--cpu-time] [MxKxN[:tn|:nt|:tnl]
+/// ...]
 ///
-/// Builds one f32 single-matmul adj::Function per shape (C = A @ B, no
-/// transposes), JIT-compiles them all, and prints for each shape the median
-/// time of R runs and its GFLOP/s (2 M K N / time), one line per shape:
+/// Builds one f32 single-matmul adj::Function per shape (C = A @ B; with
+/// `:tn` A stored [K, M] and transposed (a weight gradient X^T @ dY), with
+/// `:nt` B stored [N, K] and transposed, with `:tnl` A [K/32, 32, M] and B
+/// [K/32, 32, N] under reduce_leading, as a recurrent model's weight
+/// gradient over its steps of 32 rows), JIT-compiles them all, and prints for
+/// each shape the median time of R runs and its GFLOP/s (2 M K N / time), one
+/// line per shape:
 ///
 ///   M K N threads seconds gflops
 ///
@@ -50,6 +55,7 @@ int main(int argc, char **argv) {
   int Reps = 0;
   bool CpuTime = false;
   std::vector<std::array<int64_t, 3>> Shapes;
+  std::vector<std::string> Modes; // "", "tn", "nt" or "tnl" per shape.
   for (int I = 1; I < argc; ++I) {
     std::string A = argv[I];
     if (A == "--threads" && I + 1 < argc)
@@ -60,10 +66,16 @@ int main(int argc, char **argv) {
       Reps = std::atoi(argv[++I]);
     else {
       std::array<int64_t, 3> S;
-      if (std::sscanf(A.c_str(), "%ldx%ldx%ld", &S[0], &S[1], &S[2]) != 3)
+      char Mode[8] = "";
+      int Got =
+          std::sscanf(A.c_str(), "%ldx%ldx%ld:%7s", &S[0], &S[1], &S[2], Mode);
+      std::string Md = Mode;
+      if (Got < 3 || (Md != "" && Md != "tn" && Md != "nt" && Md != "tnl") ||
+          (Md == "tnl" && S[1] % 32 != 0))
         die("usage: adj-gemm-bench [--threads N] [--reps R] [--cpu-time] "
-            "[MxKxN ...]");
+            "[MxKxN[:tn|:nt|:tnl] ...]");
       Shapes.push_back(S);
+      Modes.push_back(Md);
     }
   }
   auto Now = [CpuTime] {
@@ -81,16 +93,28 @@ int main(int argc, char **argv) {
               {512, 512, 512},
               {1024, 1024, 1024},
               {2048, 2048, 2048}};
+  Modes.resize(Shapes.size());
 
   Module M;
   for (size_t S = 0; S < Shapes.size(); ++S) {
     auto [Mm, Kk, Nn] = Shapes[S];
     Function *F = M.addFunction("mm" + std::to_string(S));
     Builder B(*F);
-    Value *A = F->addArg("a", TensorType(DType::F32, {Mm, Kk}), ArgRole::Input);
-    Value *Bm =
-        F->addArg("b", TensorType(DType::F32, {Kk, Nn}), ArgRole::Input);
-    F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm})});
+    const std::string &Md = Modes[S];
+    bool TA = Md == "tn" || Md == "tnl", TB = Md == "nt";
+    std::vector<int64_t> ADims = TA ? std::vector<int64_t>{Kk, Mm}
+                                    : std::vector<int64_t>{Mm, Kk},
+                         BDims = TB ? std::vector<int64_t>{Nn, Kk}
+                                    : std::vector<int64_t>{Kk, Nn};
+    Attrs At{{"transpose_a", Attr(TA)}, {"transpose_b", Attr(TB)}};
+    if (Md == "tnl") {
+      ADims = {Kk / 32, 32, Mm};
+      BDims = {Kk / 32, 32, Nn};
+      At["reduce_leading"] = Attr(true);
+    }
+    Value *A = F->addArg("a", TensorType(DType::F32, ADims), ArgRole::Input);
+    Value *Bm = F->addArg("b", TensorType(DType::F32, BDims), ArgRole::Input);
+    F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm}, At)});
   }
   auto Ctx = std::make_unique<llvm::LLVMContext>();
   auto LM = lowerToLLVM(M, *Ctx);
@@ -107,6 +131,7 @@ int main(int argc, char **argv) {
   std::uniform_real_distribution<float> U(-1, 1);
   for (size_t S = 0; S < Shapes.size(); ++S) {
     auto [Mm, Kk, Nn] = Shapes[S];
+    bool TA = Modes[S] == "tn" || Modes[S] == "tnl", TB = Modes[S] == "nt";
     auto Addr = (*J)->lookup("mm" + std::to_string(S));
     if (!Addr)
       die(llvm::toString(Addr.takeError()));
@@ -139,15 +164,18 @@ int main(int argc, char **argv) {
       int64_t I = (P * 7919) % Mm, Jc = (P * 104729) % Nn;
       double Ref = 0, Mag = 0;
       for (int64_t Q = 0; Q < Kk; ++Q) {
-        Ref += double(A[I * Kk + Q]) * Bv[Q * Nn + Jc];
-        Mag += std::abs(double(A[I * Kk + Q]) * Bv[Q * Nn + Jc]);
+        double P2 = double(A[TA ? Q * Mm + I : I * Kk + Q]) *
+                    Bv[TB ? Jc * Kk + Q : Q * Nn + Jc];
+        Ref += P2;
+        Mag += std::abs(P2);
       }
       MaxErr = std::max(MaxErr, std::abs(C[I * Nn + Jc] - Ref) / (1 + Mag));
     }
     if (MaxErr > 1e-5)
       die("wrong result for shape " + std::to_string(S));
-    std::printf("%ld %ld %ld %ld %.6g %.2f\n", Mm, Kk, Nn, Threads, Med,
-                Flops / Med / 1e9);
+    std::printf("%ld %ld %ld %ld %.6g %.2f%s%s\n", Mm, Kk, Nn, Threads, Med,
+                Flops / Med / 1e9, Modes[S].empty() ? "" : " ",
+                Modes[S].c_str());
     std::fflush(stdout);
   }
   return 0;

@@ -190,6 +190,44 @@ static void smallOrParallelGemm(Kernel &K,
       [&] { inlineTiles(K, Args(K)); }, [&] { parallelGemm(K, Args); });
 }
 
+/// Columns of the destination per block of copyTransposed: one cache line
+/// of f32 written per destination row, read from as many source rows.
+constexpr int64_t kCopyBlock = 16;
+/// Destination elements per task of copyTransposed, at least.
+constexpr int64_t kCopyGrain = 1 << 16;
+
+/// Copies the operand In[0], a [Cols, Rows] matrix, transposed to the
+/// workspace Outs[1] as [Rows, Cols]: Outs[1][r * Cols + c] = In[0][c *
+/// Rows + r]. Blocked by kCopyBlock destination columns: a block writes one
+/// line per destination row and reads its kCopyBlock source rows in order,
+/// so with a power-of-two stride neither side misses L1 on every element
+/// (an element-wise loop over either order did). Tasks take whole blocks of
+/// destination rows; a copy has no sums, so the split changes nothing.
+static void copyTransposed(Kernel &K, Type *T, Extent RowsE, Extent ColsE) {
+  Value *Rows = K.get(RowsE), *Cols = K.get(ColsE);
+  Value *NTasks = K.taskCount(K.B.CreateMul(Rows, Cols), kCopyGrain,
+                              K.B.CreateUDiv(K.add(Rows, K.i64(7)), K.i64(8)));
+  auto Body = [&](Kernel &Task, Value *Index, Value *Count,
+                  ArrayRef<Value *> Sizes) {
+    IRBuilder<> &B = Task.B;
+    Value *R = Sizes[0], *C = Sizes[1];
+    std::pair<Value *, Value *> Range = Task.taskRange(Index, Count, R, 8);
+    Value *R0 = Range.first, *R1 = Range.second;
+    Value *Src = Task.In[0], *Dst = Task.Outs[1];
+    Task.loop(Task.i64(0), C, Task.i64(kCopyBlock), [&](Value *C0) {
+      Value *C1 = Task.min(Task.add(C0, Task.i64(kCopyBlock)), C);
+      Task.loop(R0, R1, Task.i64(1), [&](Value *Row) {
+        Value *DRow = B.CreateMul(Row, C);
+        Task.loop(C0, C1, Task.i64(1), [&](Value *Col) {
+          Task.store(Task.load(T, Src, Task.madd(Row, Col, R)), Dst,
+                     Task.add(DRow, Col));
+        });
+      });
+    });
+  };
+  K.parallel(NTasks, Body, {Rows, Cols});
+}
+
 /// Rows (the batch) of the products A @ B^T that run with roles swapped
 /// (swapsRoles): below kSwapMinRows the swapped product's few columns fill
 /// its vectors poorly; above kSwapMaxRows packing B^T is a small part of the
@@ -236,10 +274,7 @@ static bool swapsRoles(const Op &O) {
 static void swappedGemm(Kernel &K, const GemmArgs &G, ArrayRef<Shape> EpiSt) {
   Extent One{1, 0};
   int64_t KPad = swapPadK(G.KE.Mul);
-  K.parallelForEach({G.KE, G.ME}, {{G.ME, One}, {One, G.KE}},
-                    [&](Kernel &T, ArrayRef<Value *> Off) {
-                      T.store(T.load(G.T, T.In[0], Off[1]), T.Outs[1], Off[0]);
-                    });
+  copyTransposed(K, G.T, G.KE, G.ME);
   auto CT = [&](Kernel &Into) {
     return Into.B.CreateInBoundsGEP(G.T, Into.Outs[1],
                                     Into.get(Extent{KPad, 0} * G.ME));
@@ -272,6 +307,14 @@ static void swappedGemm(Kernel &K, const GemmArgs &G, ArrayRef<Shape> EpiSt) {
   });
 }
 
+/// The row stride of A, in bytes, a multiple of which sends a
+/// reduce_leading A^T @ B (a recurrent model's weight gradient summed over
+/// its steps) to transposedAGemm with AVX2: 256 x 2048 x 128 ran at 63
+/// GFLOP/s on the transposed tiles, 76 on the copy (a 512-B stride, 128 x
+/// 2048 x 128: 87 against 75, the copy costing more than it saves). With
+/// AVX-512 the transposed tiles were faster (121 against 105).
+constexpr int64_t kLeadingStride = 1024;
+
 /// Whether the 2-D product \p O, C[M, N] = A[K, M]^T @ B[K, N] (a weight
 /// gradient X^T @ dY), runs on A^T copied to the workspace (transposedAGemm):
 /// with A's row stride M a multiple of 2 KiB, the tiles' reads of A's
@@ -283,14 +326,17 @@ static void swappedGemm(Kernel &K, const GemmArgs &G, ArrayRef<Shape> EpiSt) {
 static bool transposesA(const Op &O) {
   const TensorType &AT = O.Operands[0]->type(), &BT = O.Operands[1]->type();
   const TensorType &CT = O.type();
-  if (CT.rank() != 2 || AT.rank() != 2 || BT.rank() != 2 ||
-      !O.boolAttr("transpose_a") || O.boolAttr("transpose_b") ||
-      O.boolAttr("reduce_leading") ||
+  bool Leading = O.boolAttr("reduce_leading");
+  if (CT.rank() != 2 || (AT.rank() != 2 && !Leading) ||
+      BT.rank() != AT.rank() || !O.boolAttr("transpose_a") ||
+      O.boolAttr("transpose_b") ||
       (CT.Elt != DType::F32 && CT.Elt != DType::F64))
+    return false;
+  if (Leading && hostVectorBits() >= 512)
     return false;
   int64_t M = CT.Dims[0], N = CT.Dims[1];
   return M != kBatch && N != kBatch && N >= kSwapMinN &&
-         M * dtypeBytes(CT.Elt) % 2048 == 0;
+         M * dtypeBytes(CT.Elt) % (Leading ? kLeadingStride : 2048) == 0;
 }
 
 /// C = A^T @ B (transposesA) as the plain product of A^T, copied to the
@@ -298,11 +344,7 @@ static bool transposesA(const Op &O) {
 /// sums bit for bit.
 static void transposedAGemm(Kernel &K, function_ref<GemmArgs(Kernel &)> Args) {
   GemmArgs G = Args(K);
-  Extent One{1, 0};
-  K.parallelForEach({G.ME, G.KE}, {{G.KE, One}, {One, G.ME}},
-                    [&](Kernel &T, ArrayRef<Value *> Off) {
-                      T.store(T.load(G.T, T.In[0], Off[1]), T.Outs[1], Off[0]);
-                    });
+  copyTransposed(K, G.T, G.ME, G.KE);
   smallOrParallelGemm(K, [&](Kernel &Into) {
     GemmArgs H = Args(Into);
     H.A = Into.Outs[1];
@@ -435,9 +477,11 @@ namespace adj {
 ByteSize matMulWorkspace(const Op &O) {
   if (O.Kind != OpKind::MatMul)
     return {};
-  if (cg::transposesA(O)) { // A^T [M, K]
+  if (cg::transposesA(O)) { // A^T [M, K], K all of A's dims but the last.
+    const std::vector<int64_t> &AD = O.Operands[0]->type().Dims;
     cg::Extent E = cg::Extent::dim(O.type().Dims[0]) *
-                   cg::Extent::dim(O.Operands[0]->type().Dims[0]);
+                   cg::product(cg::shapeOf(
+                       std::vector<int64_t>(AD.begin(), AD.end() - 1)));
     return {E.Mul * dtypeBytes(O.type().Elt), E.Pow};
   }
   if (!cg::swapsRoles(O))

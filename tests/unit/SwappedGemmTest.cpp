@@ -11,7 +11,9 @@
 /// checked the same way, batches below the window against the reference,
 /// and the swapped product run with 1, 2 and 3 threads is bit-identical.
 /// A^T @ B with a row stride of A a multiple of 2 KiB runs on a copy of
-/// A^T (transposedAGemm), checked bit for bit against the plain product.
+/// A^T (transposedAGemm), checked bit for bit against the plain product;
+/// so does a reduce_leading A[P, K, M]^T @ B[P, K, N] with a 1-KiB stride
+/// on AVX2 (the SwappedGemm.avx2 run), at 1, 2 and 3 threads.
 ///
 //===----------------------------------------------------------------------===//
 #include "CodegenTestUtil.h"
@@ -195,6 +197,59 @@ TEST(SwappedGemm, TransposedAMatchesPlainABitwise) {
             expectClose(Tr[0], matmulRef(A, Bm, M, K, Nd), tolFor(T) * 30,
                         What);
         }
+}
+
+struct SwappedGemmLeading : ::testing::Test {
+  void TearDown() override { adj_rt_set_threads(0); }
+};
+
+TEST_F(SwappedGemmLeading, TransposedAMatchesPlainABitwise) {
+  // A[P, K, M]^T @ B[P, K, N] under reduce_leading: with AVX2 and M times
+  // the element size a multiple of 1 KiB (f32 M = 256, 1024; f64 M = 128)
+  // the copy of A^T; M = 136 keeps the transposed tiles. Compared with the
+  // plain product of A^T [M, P * K] given as such, at 1, 2 and 3 threads;
+  // K = 37 leaves a partial block in the copy.
+  constexpr int64_t P = 3, Nd = 200;
+  for (DType T : FloatTypes)
+    for (int64_t M : {256, 1024, 128, 136})
+      for (int64_t Kd : {kBatch, int64_t(37)}) {
+        Compiled C;
+        {
+          Function *F = C.add("t");
+          Builder B(*F);
+          Value *A = F->addArg("a", ty(T, {P, Kd, M}), ArgRole::Input);
+          Value *Bm = F->addArg("b", ty(T, {P, Kd, Nd}), ArgRole::Input);
+          F->Results.push_back(
+              {"c", B.create(OpKind::MatMul, {A, Bm},
+                             Attrs{{"transpose_a", Attr(true)},
+                                   {"reduce_leading", Attr(true)}})});
+        }
+        {
+          int64_t PK = Kd == kBatch ? kBatch : P * Kd;
+          Function *F = C.add("p");
+          Builder B(*F);
+          Value *A = F->addArg("a", ty(T, {M, PK}), ArgRole::Input);
+          Value *Bm = F->addArg("b", ty(T, {PK, Nd}), ArgRole::Input);
+          F->Results.push_back({"c", B.create(OpKind::MatMul, {A, Bm})});
+        }
+        C.compile();
+        int64_t Batch = 70, K = P * (Kd == kBatch ? Batch : Kd);
+        int64_t Run = Kd == kBatch ? Batch : 1, RunP = Kd == kBatch ? K : 1;
+        Vec AT = randVec(K * M, -2, 2, T, 6), Bm = randVec(K * Nd, -1, 1, T, 7);
+        std::vector<Vec> Plain;
+        ASSERT_EQ(C.run("p", RunP, {transposed(AT, K, M), Bm}, Plain), 0);
+        std::string What =
+            label(fmt::format("leading {}x{}x{}", M, K, Nd), T, Run);
+        expectClose(Plain[0], matmulRef(transposed(AT, K, M), Bm, M, K, Nd),
+                    tolFor(T) * 30, What);
+        for (int Threads : {1, 2, 3}) {
+          adj_rt_set_threads(Threads);
+          std::vector<Vec> Tr;
+          ASSERT_EQ(C.run("t", Run, {AT, Bm}, Tr), 0);
+          expectSameRows(Tr[0], Plain[0], M, Nd,
+                         What + fmt::format(", {} threads", Threads));
+        }
+      }
 }
 
 struct SwappedGemmThreads : ::testing::Test {
