@@ -30,6 +30,9 @@
 #include <thread>
 #include <vector>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <sched.h>
 
 namespace {
@@ -75,6 +78,12 @@ public:
         fn(ctx, t);
       return;
     }
+    if (Stats.Enabled) {
+      Stats.Jobs.fetch_add(1, std::memory_order_relaxed);
+      Stats.Tasks.fetch_add(uint64_t(n), std::memory_order_relaxed);
+      if (Sleepers.load() > 0)
+        Stats.Wakes.fetch_add(1, std::memory_order_relaxed);
+    }
     Fn = fn;
     Ctx = ctx;
     N = n;
@@ -86,7 +95,19 @@ public:
       std::lock_guard<std::mutex> lock(M);
       Wake.notify_all();
     }
-    take();
+    int64_t Mine = take();
+    if (Stats.Enabled) {
+      Stats.CallerTasks.fetch_add(uint64_t(Mine), std::memory_order_relaxed);
+      if (Mine == n)
+        Stats.Alone.fetch_add(1, std::memory_order_relaxed);
+      auto T0 = std::chrono::steady_clock::now();
+      spinUntil([&] { return Done.load() == n; });
+      Stats.WaitNs.fetch_add(
+          uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now() - T0)
+                       .count()),
+          std::memory_order_relaxed);
+    }
     spinUntil([&] { return Done.load() == n; });
     Open = false;
     spinUntil([&] { return Active.load() == 0; });
@@ -115,6 +136,29 @@ private:
 
   static thread_local bool InTask;
 
+  /// With ADJ_POOL_STATS set, counts of the jobs run on workers, printed
+  /// to stderr at exit: how many jobs and tasks, how many found the
+  /// workers asleep, how many the caller ran alone, and how long the caller
+  /// waited for the workers' last tasks (the imbalance of the splits).
+  struct Statistics {
+    bool Enabled = std::getenv("ADJ_POOL_STATS") != nullptr;
+    std::atomic<uint64_t> Jobs{0}, Tasks{0}, CallerTasks{0}, Wakes{0}, Alone{0},
+        WaitNs{0};
+    ~Statistics() {
+      if (Enabled)
+        std::fprintf(stderr,
+                     "adj pool: %llu jobs, %llu tasks (%llu by the caller), "
+                     "%llu woke sleeping workers, %llu ran by the caller "
+                     "alone, %.3f ms waiting for workers\n",
+                     (unsigned long long)Jobs.load(),
+                     (unsigned long long)Tasks.load(),
+                     (unsigned long long)CallerTasks.load(),
+                     (unsigned long long)Wakes.load(),
+                     (unsigned long long)Alone.load(), WaitNs.load() * 1e-6);
+    }
+  };
+  static Statistics Stats;
+
   static void relax() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -132,14 +176,16 @@ private:
     }
   }
 
-  /// Runs tasks of the open job until none is left.
-  void take() {
+  /// Runs tasks of the open job until none is left; returns how many.
+  int64_t take() {
     InTask = true;
-    for (int64_t t; (t = Next.fetch_add(1)) < N;) {
+    int64_t Ran = 0;
+    for (int64_t t; (t = Next.fetch_add(1)) < N; ++Ran) {
       Fn(Ctx, t);
       Done.fetch_add(1);
     }
     InTask = false;
+    return Ran;
   }
 
   void work() {
@@ -173,6 +219,7 @@ private:
 };
 
 thread_local bool Pool::InTask = false;
+Pool::Statistics Pool::Stats;
 
 Pool &pool() {
   static Pool P;
