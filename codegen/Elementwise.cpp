@@ -190,7 +190,7 @@ llvm::Value *emitBody(Kernel &K, ArrayRef<BodyMember> Members,
 }
 
 /// The members computing a loop op: its fused body, or the op itself.
-static void membersOf(const Op &O, std::vector<BodyMember> &Ms) {
+void membersOf(const Op &O, std::vector<BodyMember> &Ms) {
   if (O.Kind == OpKind::Fused) {
     unsigned NumInputs = 0;
     const std::string *Body = bodyOf(O, NumInputs);
@@ -281,11 +281,11 @@ static void fillReductions(Kernel &K, Type *T,
 /// elements: inputs loaded on first use by \p Load (given the input's
 /// index), each non-reducing member's value into \p Computed and each
 /// reducing member's reduced value into \p Reduced (indexed by member).
-static void evalMembers(Kernel &K, const Function &F, const StepUnit &U,
-                        ArrayRef<std::vector<BodyMember>> Bodies,
-                        function_ref<llvm::Value *(size_t)> Load,
-                        std::map<const adj::Value *, llvm::Value *> &Computed,
-                        std::vector<llvm::Value *> &Reduced) {
+void evalMembers(Kernel &K, const Function &F, const StepUnit &U,
+                 ArrayRef<std::vector<BodyMember>> Bodies,
+                 function_ref<llvm::Value *(size_t)> Load,
+                 std::map<const adj::Value *, llvm::Value *> &Computed,
+                 std::vector<llvm::Value *> &Reduced) {
   std::vector<llvm::Value *> Ins(U.Inputs.size());
   auto Operand = [&](const adj::Value *V) -> llvm::Value * {
     if (auto It = Computed.find(V); It != Computed.end())

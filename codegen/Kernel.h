@@ -29,6 +29,7 @@
 #include "llvm/IR/Intrinsics.h"
 
 #include <array>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -248,6 +249,20 @@ bool hasKernel(OpKind K);
 /// every member per element and storing the stored ones, in order, to
 /// Outs; the kernel's inputs are U.Inputs.
 void emitLoopGroup(Kernel &K, const Function &F, const StepUnit &U);
+/// A loop unit with a fused product (StepUnit::Product, ProductLoop.cpp).
+void emitProductLoop(Kernel &K, const Function &F, const StepUnit &U);
+/// The members computing loop op \p O: its fused body, or the op itself.
+void membersOf(const Op &O, std::vector<BodyMember> &Ms);
+/// The members of loop group \p U on one element, or one vector of
+/// elements: inputs loaded on first use by \p Load (given the input's
+/// index), each non-reducing member's value into \p Computed (which may
+/// hold values already) and each reducing member's reduced value into
+/// \p Reduced (indexed by member) (Elementwise.cpp).
+void evalMembers(Kernel &K, const Function &F, const StepUnit &U,
+                 llvm::ArrayRef<std::vector<BodyMember>> Bodies,
+                 llvm::function_ref<llvm::Value *(size_t)> Load,
+                 std::map<const adj::Value *, llvm::Value *> &Computed,
+                 std::vector<llvm::Value *> &Reduced);
 /// cross_entropy_grad of \p O into \p Out (if not null) and, with \p Sums,
 /// the sums of its rows, [C] (RowOps.cpp; a row group of emitLoopGroup).
 void emitCrossEntropyGradSums(Kernel &K, const Op &O, llvm::Value *Out,

@@ -407,7 +407,9 @@ void StepLowering::callUnit(size_t U) {
   // The workspace slices are outputs after the results.
   Kernel K(LM, Name, Unit.Inputs.size(), Fails,
            Unit.Outputs.size() + Unit.Workspace.size(), Unit.InPlace);
-  if (Unit.Loop)
+  if (Unit.Product != SIZE_MAX)
+    cg::emitProductLoop(K, F, Unit);
+  else if (Unit.Loop)
     cg::emitLoopGroup(K, F, Unit);
   else if (O.Kind == OpKind::Scan)
     cg::emitScan(K, F, Unit, *scanBody(M, O));

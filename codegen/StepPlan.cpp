@@ -125,6 +125,7 @@ private:
   StepUnit unitOf(std::vector<size_t> Ops) const;
   /// One unit for the adjacent sibling scans \p Ops (one loop).
   StepUnit scanUnit(std::vector<size_t> Ops) const;
+  void fuseProducts(StepPlan &P) const;
   void findInPlace(StepPlan &P) const;
   void planArena(StepPlan &P) const;
 };
@@ -231,6 +232,61 @@ StepUnit Planner::unitOf(std::vector<size_t> Ops) const {
       U.Outputs.push_back(&O.Result);
   }
   return U;
+}
+
+/// Moves each large 2-D matmul that only one loop unit reads into that unit
+/// (StepUnit::Product): the loop's inputs other than the product are its
+/// result's shape (read at the index it writes) or single elements, and it
+/// reduces nothing, so it can run over any block of the product's rows.
+void Planner::fuseProducts(StepPlan &P) const {
+  if (!Opts.GroupLoops || !Opts.FuseProducts)
+    return;
+  std::map<size_t, size_t> UnitOfOp; // Single-op units.
+  for (size_t U = 0; U < P.Units.size(); ++U)
+    if (P.Units[U].Ops.size() == 1)
+      UnitOfOp[P.Units[U].Ops[0]] = U;
+  std::vector<bool> Fused(P.Units.size(), false);
+  for (StepUnit &U : P.Units) {
+    if (!U.Loop || !isLoopOp(*F.Ops[U.Ops.front()]))
+      continue;
+    const TensorType &LT = F.Ops[U.Ops.back()]->type();
+    std::set<size_t> Members(U.Ops.begin(), U.Ops.end());
+    for (size_t M : U.Ops)
+      if (isReducingFused(*F.Ops[M]) || !(F.Ops[M]->type().Dims == LT.Dims))
+        Members.clear();
+    if (Members.empty())
+      continue;
+    const Value *G = nullptr;
+    bool Ok = true;
+    for (const Value *V : U.Inputs) {
+      const std::vector<int64_t> &D = V->type().Dims;
+      if (std::all_of(D.begin(), D.end(), [](int64_t X) { return X == 1; }))
+        continue;
+      bool Product = V->Def && V->Def->Kind == OpKind::MatMul && !G &&
+                     !productLoopWorkspace(*V->Def).empty() && D == LT.Dims &&
+                     V->type().Elt == LT.Elt && !Results.count(V);
+      for (size_t Reader : readersOf(V))
+        Product &= Members.count(Reader) > 0;
+      if (Product)
+        G = V;
+      else
+        Ok &= V->type().Dims == LT.Dims;
+    }
+    auto It = G ? UnitOfOp.find(Index.at(G)) : UnitOfOp.end();
+    if (!Ok || It == UnitOfOp.end())
+      continue;
+    U.Product = It->first;
+    U.Inputs.erase(std::find(U.Inputs.begin(), U.Inputs.end(), G));
+    U.Inputs.push_back(G->Def->Operands[0]);
+    U.Inputs.push_back(G->Def->Operands[1]);
+    U.Workspace = productLoopWorkspace(*G->Def);
+    Fused[It->second] = true;
+  }
+  std::vector<StepUnit> Kept;
+  for (size_t U = 0; U < P.Units.size(); ++U)
+    if (!Fused[U])
+      Kept.push_back(std::move(P.Units[U]));
+  P.Units = std::move(Kept);
 }
 
 StepUnit Planner::scanUnit(std::vector<size_t> Ops) const {
@@ -456,6 +512,7 @@ StepPlan Planner::run() {
     else if (Groups[I].back() == I)
       P.Units.push_back(unitOf(Groups[I]));
   }
+  fuseProducts(P);
   findInPlace(P);
   planArena(P);
   return P;

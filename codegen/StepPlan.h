@@ -34,6 +34,10 @@ struct LowerOptions {
   bool GroupLoops = true;
   /// Parameter and state updates may be written into their inputs' buffers.
   bool InPlace = true;
+  /// A large weight gradient runs in its update's loop (StepUnit::Product).
+  /// (Not part of the object cache's key: only tests turn it off, without
+  /// the cache.)
+  bool FuseProducts = true;
   /// The function of this name (if any) is lowered in checked mode: one
   /// kernel per op (no loop groups, no in-place results), every float
   /// result passed to the runtime's adj_rt_check_values with the op's index
@@ -107,6 +111,14 @@ struct StepUnit {
   /// per-step outputs (scanWorkspace).
   std::vector<ByteSize> Workspace;
   std::vector<ArenaPlace> WorkspaceAt;
+  /// A loop unit's fused product (ProductLoop.cpp), or SIZE_MAX: the index
+  /// in Function::Ops of a large 2-D matmul whose result only this loop
+  /// reads (a weight gradient and the optimizer's update of the weight).
+  /// The kernel computes the product block by block into its workspace and
+  /// runs the loop over each block while it is in cache, so the product is
+  /// never stored: it is not among Inputs, its two operands are the last
+  /// two Inputs.
+  size_t Product = SIZE_MAX;
 };
 
 /// The bytes of a tensor of type \p T.
@@ -224,6 +236,11 @@ ByteSize workspaceOf(const Op &O);
 /// The scratch bytes of a matmul that runs with roles swapped (C^T = B @
 /// A^T: A^T and C^T; defined with the kernel in MatMul.cpp), 0 for none.
 ByteSize matMulWorkspace(const Op &O);
+/// Whether the matmul \p Product may be fused into a loop unit reading its
+/// result (StepUnit::Product): the workspace that kernel then uses, in
+/// order (defined with the kernel in ProductLoop.cpp), none for products it
+/// does not take.
+std::vector<ByteSize> productLoopWorkspace(const Op &Product);
 
 /// The buffers a scan unit's loop uses (defined with its kernel in
 /// Scan.cpp), in the order its kernel reads them: two per carry (they take
