@@ -177,7 +177,7 @@ public:
   void waitForOptimised();
   /// Call before addModuleTiered: its background thread links the quick
   /// code, then waits for releaseOptimised() (or waitForOptimised()) before
-  /// it compiles the optimised code. On one CPU that compile would only
+  /// it compiles the optimised code. On one or two CPUs that compile would
   /// take time from what the caller does until its first step (loading
   /// data, the step itself); the caller releases it after that step.
   void holdOptimised();

@@ -11,7 +11,8 @@
 /// flag (what makes the tiers agree), and a model that cannot get
 /// trampolines compiles untiered. An optimised tier held (as on one CPU)
 /// waits for its release, which the first quick call's return (or a call
-/// waiting for the optimised code) gives; one CPU means one compile thread.
+/// waiting for the optimised code) gives, by default on one or two CPUs;
+/// one CPU means one compile thread.
 /// Runs under ThreadSanitizer (the switch races the background compile).
 ///
 //===----------------------------------------------------------------------===//
@@ -226,6 +227,19 @@ TEST_F(TiersTest, OneCPUCompilesInOnePart) {
       CPU_COUNT(&Old), std::max(1u, std::thread::hardware_concurrency()));
   EXPECT_EQ(usableCPUs(), All);
   EXPECT_EQ(defaultCompileThreads(), std::min(All, 8u));
+}
+
+TEST_F(TiersTest, OptimisedTierIsHeldByDefaultOnOneOrTwoCPUs) {
+  // On one or two CPUs the optimised compile waits for the first step (it
+  // would share the CPUs of the data load and the step); on more it starts
+  // at once. HoldOptimised 1 and 0 decide whatever the CPUs.
+  EXPECT_TRUE(holdsOptimised(-1, 1));
+  EXPECT_TRUE(holdsOptimised(-1, 2));
+  EXPECT_FALSE(holdsOptimised(-1, 3));
+  EXPECT_FALSE(holdsOptimised(-1, 64));
+  EXPECT_TRUE(holdsOptimised(1, 64));
+  EXPECT_FALSE(holdsOptimised(0, 1));
+  EXPECT_FALSE(holdsOptimised(0, 2));
 }
 
 TEST_F(TiersTest, FirstReturnHookRunsOnceAfterTheFirstQuickCall) {

@@ -64,6 +64,10 @@ static bool tieringWanted(const EngineOptions &O) {
   return O.Tiered && O.OptLevel > 0;
 }
 
+bool holdsOptimised(int Hold, unsigned CPUs) {
+  return Hold > 0 || (Hold < 0 && CPUs <= 2);
+}
+
 OptimizerConfig optimizerConfig(const OptimizerSpec &S,
                                 const std::string &Override) {
   OptimizerConfig C;
@@ -380,8 +384,7 @@ bool Engine::jitCompile(CompiledModel &CM, LLVMCode &Code,
         return *Sym;
       });
     };
-    if (Opts.HoldOptimised > 0 ||
-        (Opts.HoldOptimised < 0 && usableCPUs() == 1)) {
+    if (holdsOptimised(Opts.HoldOptimised, usableCPUs())) {
       Jit->holdOptimised();
       Tiers->onFirstReturn([Jit] { Jit->releaseOptimised(); });
     }

@@ -67,10 +67,18 @@ struct EngineOptions {
   bool DeferQuick = false;
   /// With Tiered, the optimised tier's compile waits for the first call on
   /// the quick code to return (JIT::holdOptimised): 1 yes, 0 no, -1 when
-  /// the process may run on one CPU only (usableCPUs()), where that compile
-  /// would share the CPU with the data load and the first step.
+  /// the process may run on few CPUs (holdsOptimised()).
   int HoldOptimised = -1;
 };
+
+/// Whether the optimised tier's compile waits for the first quick step to
+/// return, for EngineOptions::HoldOptimised \p Hold on \p CPUs usable CPUs
+/// (usableCPUs()). By default it waits on one or two CPUs: there the data
+/// load (main thread) and the first step (the runtime's threads, one per
+/// CPU) have no CPU to spare, and a background compile of the whole module
+/// started as soon as the quick code is linked would share theirs and
+/// delay the first step; the first step runs on the quick code either way.
+bool holdsOptimised(int Hold, unsigned CPUs);
 
 /// Turns a model's optimizer spec (with an optional override) into the
 /// optimizer pass's configuration.

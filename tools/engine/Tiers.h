@@ -14,7 +14,8 @@
 /// speed.
 ///
 /// onFirstReturn: the engine's hook to start a held optimised compile after
-/// the first step (on one CPU it would slow the data load and that step).
+/// the first step (on one or two CPUs it would slow the data load and that
+/// step).
 ///
 //===----------------------------------------------------------------------===//
 #ifndef ADJ_TOOLS_TIERS_H
