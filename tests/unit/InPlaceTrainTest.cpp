@@ -17,12 +17,12 @@
 #include "codegen/StepPlan.h"
 #include "tools/engine/Engine.h"
 
+#include "CompileModel.h"
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -54,19 +54,9 @@ std::unique_ptr<CompiledModel> compile(const std::string &Optimizer, bool New) {
   size_t At = Source.find("adam(lr = 0.001)");
   EXPECT_NE(At, std::string::npos);
   Source.replace(At, std::strlen("adam(lr = 0.001)"), Optimizer);
-  std::ostringstream Err;
-  DiagEngine Diags(Err);
-  auto Spec = compileModelSource(Path, Source, Diags);
-  EXPECT_TRUE(Spec) << Err.str();
-  if (!Spec)
-    return nullptr;
-  EngineOptions EO;
-  EO.ObjectCache = false;
-  EO.Lower = {/*GroupLoops=*/New, /*InPlace=*/New};
-  Engine E(EO, Diags, Err, "test");
-  auto CM = E.compile(std::move(Spec));
-  EXPECT_TRUE(CM) << Err.str();
-  return CM;
+  return test::compileModel(Path, Source, [&](EngineOptions &EO) {
+    EO.Lower = {/*GroupLoops=*/New, /*InPlace=*/New};
+  });
 }
 
 struct TrainRun {

@@ -17,12 +17,12 @@
 #include "codegen/StepPlan.h"
 #include "tools/engine/Engine.h"
 
+#include "CompileModel.h"
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <sstream>
 #include <string>
 
 using namespace adj;
@@ -48,19 +48,8 @@ std::unique_ptr<CompiledModel> compile(const std::string &Optimizer,
   Replace("param w2 : f32[256, 128]", "param w2 : f32[1536, 128]");
   if (Linear)
     Replace("h1     = mlp_block(x, w1, b1)", "h1 = relu(linear(x, w1, b1))");
-  std::ostringstream Err;
-  DiagEngine Diags(Err);
-  auto Spec = compileModelSource(Path, Source, Diags);
-  EXPECT_TRUE(Spec) << Err.str();
-  if (!Spec)
-    return nullptr;
-  EngineOptions EO;
-  EO.ObjectCache = false;
-  EO.Lower.FuseProducts = Fuse;
-  Engine E(EO, Diags, Err, "test");
-  auto CM = E.compile(std::move(Spec));
-  EXPECT_TRUE(CM) << Err.str();
-  return CM;
+  return test::compileModel(
+      Path, Source, [&](EngineOptions &EO) { EO.Lower.FuseProducts = Fuse; });
 }
 
 /// The checkpoint after 4 steps of \p CM on \p Threads threads.
@@ -117,15 +106,8 @@ TEST(ProductLoop, SmallProductsRunApart) {
   // The MNIST MLP's weights are below 2^20 elements: their gradients stay
   // in cache between the product and the update.
   std::string Path = std::string(ADJ_SOURCE_DIR) + "/examples/mnist_mlp.adj";
-  std::ostringstream Err;
-  DiagEngine Diags(Err);
-  auto Spec = compileModelSource(Path, test::readFile(Path), Diags);
-  ASSERT_TRUE(Spec) << Err.str();
-  EngineOptions EO;
-  EO.ObjectCache = false;
-  Engine E(EO, Diags, Err, "test");
-  auto Mnist = E.compile(std::move(Spec));
-  ASSERT_TRUE(Mnist) << Err.str();
+  auto Mnist = test::compileModel(Path, test::readFile(Path));
+  ASSERT_TRUE(Mnist);
   EXPECT_EQ(fusedUnits(*Mnist), 0);
 }
 
